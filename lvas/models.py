@@ -1,0 +1,197 @@
+"""Typed records that flow between the stages.
+
+Every record is a frozen pydantic model; times are in seconds (floats), frames are
+0-based indices into the decoded stream. Stages exchange these small records and
+artifact paths, never frames or audio arrays.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+class VideoRef(Frozen):
+    """One input video: where it came from and the id its artifacts live under."""
+
+    source: str = Field(description="the path as the user gave it (or as the manifest lists it)")
+    path: str = Field(description="absolute path")
+    video_id: str = Field(description="stable, folder-safe, collision-safe id")
+    captions_path: str | None = Field(default=None, description="sidecar captions JSON, if any")
+
+
+class VideoInfo(Frozen):
+    """What probing a file tells us before decoding it."""
+
+    path: str
+    duration_s: float
+    fps: float = Field(description="average frame rate")
+    frame_count: int
+    width: int = Field(description="display width, after rotation")
+    height: int = Field(description="display height, after rotation")
+    rotation: int = Field(default=0, description="degrees clockwise the player rotates by")
+    variable_frame_rate: bool = False
+    has_audio: bool = False
+    video_codec: str = ""
+    audio_codec: str | None = None
+
+
+# --------------------------------------------------------------------------- storyboard
+
+
+class Shot(Frozen):
+    index: int
+    start_s: float
+    end_s: float
+    start_frame: int
+    end_frame: int = Field(description="exclusive")
+    keyframes: list[str] = Field(default_factory=list, description="JPEG paths, relative to the video dir")
+    keyframe_frames: list[int] = Field(default_factory=list)
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+class Storyboard(Frozen):
+    video_id: str
+    info: VideoInfo
+    cuts_s: list[float]
+    shots: list[Shot]
+
+
+# --------------------------------------------------------------------------- script
+
+
+class Caption(Frozen):
+    """A shot's or scene's description, constrained to what is visible."""
+
+    background: str = ""
+    entity: str = ""
+    action: str = ""
+    summary: str = ""
+
+
+class MergeDecision(Frozen):
+    shot_index: int = Field(description="the shot compared with the one before it")
+    merge: bool
+    reason: str = ""
+    refined: Caption | None = Field(default=None, description="refined caption when kept")
+
+
+class Scene(Frozen):
+    index: int
+    start_s: float
+    end_s: float
+    shot_indices: list[int]
+    caption: Caption
+
+    @property
+    def duration_s(self) -> float:
+        return self.end_s - self.start_s
+
+
+class Script(Frozen):
+    video_id: str
+    global_description: str
+    shot_captions: list[Caption]
+    decisions: list[MergeDecision]
+    scenes: list[Scene]
+
+
+# --------------------------------------------------------------------------- design
+
+
+LayerKind = Literal["foreground", "background"]
+
+
+class SoundItem(Frozen):
+    """One sound in a design: what the Designer wrote and, once mapped, its KB label."""
+
+    description: str
+    label: str | None = Field(default=None, description="knowledge-base label it was mapped to")
+    primary: bool = True
+    volume: float = Field(default=1.0, ge=0.0, le=1.0)
+
+
+class SoundDesign(Frozen):
+    reasoning: str = ""
+    audio: list[SoundItem] = Field(default_factory=list, description="foreground: entities and actions")
+    background: list[SoundItem] = Field(default_factory=list, description="ambience")
+    volume: float = Field(default=0.8, ge=0.0, le=1.0, description="foreground level over background")
+
+
+class Verdict(StrEnum):
+    FINAL = "final"
+    REVISE = "revise"
+
+
+class DesignRound(Frozen):
+    round: int
+    design: SoundDesign
+    candidates: dict[str, list[str]] = Field(
+        default_factory=dict, description="design item description -> retrieved labels, best first"
+    )
+    mapped: SoundDesign | None = None
+    verdict: Verdict = Verdict.REVISE
+    feedback: str = ""
+
+
+class SceneDesign(Frozen):
+    video_id: str
+    scene_index: int
+    rounds: list[DesignRound]
+
+    @property
+    def final(self) -> SoundDesign:
+        last = self.rounds[-1]
+        return last.mapped or last.design
+
+
+# --------------------------------------------------------------------------- render
+
+
+class LayerSpec(Frozen):
+    """What a synthesizer is asked to render: one layer of one scene."""
+
+    video_id: str
+    video_path: str
+    scene_index: int
+    kind: LayerKind
+    start_s: float
+    end_s: float
+    labels: list[str]
+    prompt: str
+    negative_prompt: str = ""
+    volume: float = 1.0
+    seed: int = 0
+
+
+class RenderedLayer(Frozen):
+    spec: LayerSpec
+    wav_path: str
+    sample_rate: int
+    backend: str
+
+
+class LLMCall(Frozen):
+    """Accounting for one model call (offline calls are recorded too)."""
+
+    role: str
+    model: str
+    backend: str
+    latency_s: float
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    attempts: int = 1
+    ok: bool = True
+    error: str = ""

@@ -1,0 +1,93 @@
+"""Per-unit status records and the dataset status table built from them.
+
+Each unit of work (video x stage, or video x stage x scene) owns one small JSON record that only
+its own task writes, atomically. Concurrent workers therefore never contend for a shared file,
+and a killed worker leaves at worst a ``running`` record that the next run overwrites. The
+Parquet status table is a snapshot built from the records (``collect``).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from storage.atomic import write_json, write_parquet
+from storage.layout import Layout
+
+STATES = ("running", "completed", "cached", "failed", "skipped")
+
+
+@dataclass
+class StatusRecord:
+    video_id: str
+    stage: str
+    state: str
+    source: str = ""
+    scene: int = -1
+    error: str = ""
+    error_type: str = ""
+    attempts: int = 1
+    duration_s: float = 0.0
+    started_at: float = 0.0
+    finished_at: float = 0.0
+    run_id: str = ""
+    outputs: dict[str, str] = field(default_factory=dict)
+
+    def to_row(self) -> dict[str, Any]:
+        row = asdict(self)
+        row["outputs"] = json.dumps(self.outputs, sort_keys=True)
+        return row
+
+
+def record(layout: Layout, rec: StatusRecord) -> None:
+    scene = None if rec.scene < 0 else rec.scene
+    path = layout.status_record(rec.video_id, rec.stage, scene)
+    if rec.state == "running":
+        # keep the attempt count across retries and reruns
+        prev = read_record(path)
+        if prev is not None and prev.state in ("running", "failed"):
+            rec.attempts = prev.attempts + 1
+    elif not rec.finished_at:
+        rec.finished_at = time.time()
+    write_json(path, asdict(rec))
+
+
+def read_record(path: Path) -> StatusRecord | None:
+    try:
+        return StatusRecord(**json.loads(path.read_text()))
+    except (FileNotFoundError, json.JSONDecodeError, TypeError):
+        return None
+
+
+def collect(layout: Layout, video_ids: list[str] | None = None) -> list[StatusRecord]:
+    """Every status record under ``layout`` (optionally of some videos), oldest first."""
+    base = layout.status_dir()
+    if not base.exists():
+        return []
+    dirs = [base / v for v in video_ids] if video_ids is not None else sorted(p for p in base.iterdir() if p.is_dir())
+    out = []
+    for d in dirs:
+        for p in sorted(d.glob("*.json")):
+            rec = read_record(p)
+            if rec is not None:
+                out.append(rec)
+    return sorted(out, key=lambda r: (r.started_at, r.video_id, r.stage, r.scene))
+
+
+def write_table(layout: Layout, path: Path, records: list[StatusRecord]) -> Path:
+    return write_parquet(path, [r.to_row() for r in records] or _empty())
+
+
+def _empty() -> list[dict[str, Any]]:
+    return []
+
+
+def top_errors(records: list[StatusRecord], n: int = 5) -> list[tuple[str, int]]:
+    """The most frequent failure messages, with the file-specific part kept short."""
+    c = Counter(f"{r.stage}: {r.error_type or 'Error'}: {r.error.splitlines()[0][:160] if r.error else ''}"
+                for r in records if r.state == "failed")
+    return c.most_common(n)
