@@ -31,7 +31,7 @@ class StoryboardSettings(Section):
     analysis_width: int = Field(160, ge=16, description="frames are decoded at this width for analysis")
     threshold: float = Field(0.0, ge=0.0, description="fixed HSV-distance threshold; 0 = adapt to the video")
     adaptive_k: float = Field(6.0, gt=0, description="adaptive threshold: median + k * MAD of the distance")
-    min_threshold: float = Field(0.12, ge=0, description="floor of the adaptive threshold")
+    min_threshold: float = Field(0.08, ge=0, description="floor of the adaptive threshold")
     min_shot_s: float = Field(0.25, ge=0, description="shorter shots are merged into a neighbour")
     flash_window_s: float = Field(0.25, ge=0, description="a change that reverts within this is a flash")
     keyframes_min: int = Field(1, ge=1)
@@ -49,6 +49,7 @@ class AgentSettings(Section):
     retrieval_model: str = Field("qwen-plus", description="model that maps designs onto labels")
     timeout_s: float = Field(60.0, gt=0)
     max_retries: int = Field(4, ge=0)
+    retry_backoff_s: float = Field(1.0, ge=0, description="first retry wait; doubles on each retry")
     max_rounds: int = Field(3, ge=1, description="design-refine rounds at most")
     retrieve_k: int = Field(5, ge=1)
     temperature: float = Field(0.2, ge=0)
@@ -90,7 +91,9 @@ class RunSettings(Section):
     workers: int = Field(2, ge=1, description="LocalCluster worker processes")
     threads_per_worker: int = Field(1, ge=1)
     gpu_workers: int = Field(0, ge=0, description="local workers that declare a GPU resource")
-    stages: tuple[str, ...] = ("storyboard", "script", "design", "render", "mix", "mux")
+    stages: tuple[str, ...] = Field(
+        ("storyboard", "script", "design", "render", "mix"), description="stages to run (mix includes mux+report)"
+    )
 
 
 class Settings(BaseSettings):

@@ -91,3 +91,47 @@ def top_errors(records: list[StatusRecord], n: int = 5) -> list[tuple[str, int]]
     c = Counter(f"{r.stage}: {r.error_type or 'Error'}: {r.error.splitlines()[0][:160] if r.error else ''}"
                 for r in records if r.state == "failed")
     return c.most_common(n)
+
+
+# stage order, for "how far did a video get"
+STAGE_ORDER = ("storyboard", "script", "design", "render", "mix")
+
+
+@dataclass
+class VideoState:
+    video_id: str
+    source: str
+    state: str  # completed | failed | running | pending
+    stage: str  # furthest stage reached (or the one that failed)
+    error: str = ""
+    scenes: int = 0
+    failed_scenes: list[int] = field(default_factory=list)
+    outputs: dict[str, str] = field(default_factory=dict)
+
+
+def rollup(records: list[StatusRecord], final_stage: str = "mix") -> dict[str, VideoState]:
+    """One state per video from its unit records: failed if any unit failed, completed once its
+    final stage completed (or was cached), running while a unit runs, pending otherwise."""
+    out: dict[str, VideoState] = {}
+    for r in records:
+        v = out.setdefault(r.video_id, VideoState(r.video_id, r.source, "pending", r.stage))
+        v.source = v.source or r.source
+        if _rank(r.stage) >= _rank(v.stage):
+            v.stage = r.stage
+        if r.scene >= 0:
+            v.scenes = max(v.scenes, r.scene + 1)
+        if r.state == "failed":
+            v.state, v.stage = "failed", r.stage
+            v.error = v.error or f"{r.stage}{'' if r.scene < 0 else f' scene {r.scene}'}: {r.error.splitlines()[0]}"
+            if r.scene >= 0:
+                v.failed_scenes.append(r.scene)
+        elif r.stage == final_stage and r.state in ("completed", "cached") and v.state != "failed":
+            v.state = "completed"
+            v.outputs = r.outputs
+        elif r.state == "running" and v.state == "pending":
+            v.state = "running"
+    return out
+
+
+def _rank(stage: str) -> int:
+    return STAGE_ORDER.index(stage) if stage in STAGE_ORDER else -1

@@ -1,0 +1,103 @@
+"""Terminal progress during a run, and the `lvas status` report; both read the status records only."""
+
+from __future__ import annotations
+
+import json
+import sys
+import threading
+import time
+from collections import Counter
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from storage.layout import Layout
+from storage.status import STAGE_ORDER, collect, rollup, top_errors
+
+
+def _line(layout: Layout, final_stage: str) -> str:
+    records = collect(layout)
+    states = rollup(records, final_stage)
+    videos = Counter(v.state for v in states.values())
+    units = Counter((r.stage, r.state in ("completed", "cached")) for r in records)
+    stages = " ".join(f"{s} {units[(s, True)]}/{units[(s, True)] + units[(s, False)]}"
+                      for s in STAGE_ORDER if units[(s, True)] + units[(s, False)])
+    return (f"videos: {videos['completed']} done, {videos['failed']} failed, "
+            f"{videos['running'] + videos['pending']} in progress | {stages}")
+
+
+class ProgressPrinter:
+    """Prints a progress line every ``every`` seconds (when it changed) while a run goes on."""
+
+    def __init__(self, out: str, final_stage: str = "mix", every: float = 2.0) -> None:
+        self.layout, self.final, self.every = Layout(out), final_stage, every
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+        self._t0 = time.time()
+
+    def _loop(self) -> None:
+        last = ""
+        while not self._stop.wait(self.every):
+            try:
+                line = _line(self.layout, self.final)
+            except Exception:  # progress must never break a run
+                continue
+            if line != last:
+                print(f"[{time.time() - self._t0:6.0f}s] {line}", file=sys.stderr, flush=True)
+                last = line
+
+    def __enter__(self) -> ProgressPrinter:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        try:
+            print(f"[{time.time() - self._t0:6.0f}s] {_line(self.layout, self.final)}", file=sys.stderr)
+        except Exception:
+            pass
+
+
+def final_stage(layout: Layout) -> str:
+    """The last stage the folder's latest run was asked for (mix unless it ran with --until)."""
+    try:
+        return json.loads((layout.root / "settings.json").read_text())["run"]["stages"][-1]
+    except (FileNotFoundError, KeyError, IndexError, json.JSONDecodeError):
+        return "mix"
+
+
+def status_report(out: str, failed_only: bool = False) -> dict[str, Any]:
+    """Per-video rows (source, video_id, stage, state, error, scenes, outputs), top errors, throughput.
+
+    Raises:
+        LvasError: ``out`` holds no lvas run.
+    """
+    from lvas.errors import InputError
+
+    layout = Layout(out)
+    if not layout.status_dir().exists():
+        raise InputError(f"{out}: no lvas status here (run `lvas dub ... --out {out}` first)")
+    records = collect(layout)
+    states = rollup(records, final_stage(layout))
+    videos = [asdict(v) for v in states.values() if not failed_only or v.state == "failed"]
+    finished = [r for r in records if r.state in ("completed", "failed") and r.finished_at]
+    span = (max(r.finished_at for r in finished) - min(r.started_at for r in finished)) if finished else 0.0
+    done_videos = sum(1 for r in finished if r.stage == "mix" and r.state == "completed")
+    done_scenes = sum(1 for r in finished if r.stage == "render" and r.state == "completed")
+    per_hour = (3600.0 / span) if span > 0 else 0.0
+    counts = Counter(v["state"] for v in videos)
+    lines = [f"{'state':10} {'stage':11} {'video_id':40} error"]
+    lines += [f"{v['state']:10} {v['stage']:11} {v['video_id']:40} {v['error'][:100]}" for v in videos]
+    lines.append("")
+    lines.append("videos: " + ", ".join(f"{n} {s}" for s, n in sorted(counts.items())))
+    if span:
+        lines.append(f"throughput: {done_videos * per_hour:.0f} videos/h, {done_scenes * per_hour:.0f} scenes/h "
+                     f"(computed over {span:.0f} s of recorded work)")
+    errs = top_errors(records)
+    if errs:
+        lines.append("top errors:")
+        lines += [f"  {n:4d} x {msg}" for msg, n in errs]
+    return {"videos": videos, "text": "\n".join(lines), "top_errors": errs,
+            "throughput": {"videos_per_hour": done_videos * per_hour, "scenes_per_hour": done_scenes * per_hour},
+            "root": str(Path(out).absolute())}

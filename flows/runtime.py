@@ -1,0 +1,99 @@
+"""Where the flow runs: a Prefect API and a Dask cluster, embedded or attached.
+
+Embedded defaults: one local Prefect server process (its URL is exported before any Dask worker
+starts, so workers report to it instead of each starting a temporary server of their own — see
+ARCHITECTURE.md section 4) and a Dask cluster of local worker processes. With ``PREFECT_API_URL``
+set, or ``--dask-address``, the existing server or scheduler is used instead.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+
+from lvas.settings import RunSettings
+
+QUIET_ENV = {
+    # keep the terminal for lvas's own progress; the UI keeps every log
+    "DASK_LOGGING__DISTRIBUTED": "error",
+    "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+}
+
+
+@contextlib.contextmanager
+def prefect_api() -> Iterator[str]:
+    """Yield the Prefect API URL, starting a local server when none is configured."""
+    url = os.environ.get("PREFECT_API_URL")
+    if url:
+        yield url
+        return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here, no telemetry
+    server = SubprocessASGIServer()
+    server.start(timeout=120)
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        yield server.api_url
+    finally:
+        os.environ.pop("PREFECT_API_URL", None)
+        server.stop()
+
+
+@contextlib.contextmanager
+def dask_cluster(run: RunSettings) -> Iterator[str]:
+    """Yield a scheduler address: ``run.dask_address`` as is, or a local cluster's.
+
+    The local cluster has ``run.workers`` CPU worker processes and ``run.gpu_workers`` more that
+    declare the resource ``GPU=1`` (one per local GPU; with dask-cuda installed and CUDA present a
+    LocalCUDACluster is used instead, every worker pinned to one device).
+    """
+    if run.dask_address:
+        yield run.dask_address
+        return
+    os.environ.update(QUIET_ENV)
+    logging.getLogger("distributed").setLevel(logging.ERROR)
+    cluster = _local_cuda_cluster(run) if run.gpu_workers else None
+    if cluster is None:
+        from distributed import Nanny, Scheduler, SpecCluster
+
+        # loopback only: a local cluster has no business on the machine's other interfaces
+        opts = {"host": "127.0.0.1", "silence_logs": logging.ERROR}
+        spec = {f"cpu-{i}": {"cls": Nanny, "options": {**opts, "nthreads": run.threads_per_worker}}
+                for i in range(run.workers)}
+        spec |= {f"gpu-{i}": {"cls": Nanny, "options": {**opts, "nthreads": 1, "resources": {"GPU": 1}}}
+                 for i in range(run.gpu_workers)}
+        scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}}
+        cluster = SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
+    try:
+        yield cluster.scheduler_address
+    finally:
+        cluster.close()
+
+
+def _local_cuda_cluster(run: RunSettings):  # type: ignore[no-untyped-def]
+    try:
+        import torch
+        from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
+    except ImportError:
+        return None
+    if not torch.cuda.is_available():
+        return None
+    return LocalCUDACluster(n_workers=min(run.gpu_workers, torch.cuda.device_count()), resources={"GPU": 1}, host="127.0.0.1",
+                            dashboard_address=":0")
+
+
+@contextlib.contextmanager
+def orchestration(run: RunSettings) -> Iterator[tuple[str, str]]:
+    """Prefect API first (workers inherit its URL), then the Dask cluster."""
+    with prefect_api() as api, dask_cluster(run) as address:
+        yield api, address
+
+
+def task_runner(address: str):  # type: ignore[no-untyped-def]
+    from prefect_dask import DaskTaskRunner
+
+    return DaskTaskRunner(address=address)

@@ -1,0 +1,247 @@
+"""The ``lvas`` command. Builds Settings from flags and LVAS_* env vars, and calls the flows.
+
+Prefect and Dask are imported only by the subcommands that run flows, so ``lvas shots``,
+``lvas status`` and ``lvas kb query`` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from lvas.errors import LvasError
+from lvas.settings import Settings
+
+STAGES = ("storyboard", "script", "design", "render", "mix")
+
+EPILOG = textwrap.dedent("""\
+    examples:
+      lvas dub clips/ --out out/                 dub every video under clips/ (offline backends)
+      lvas dub 'raw/**/*.mp4' list.csv --out out  globs and manifests (.csv/.parquet with a path column)
+      lvas status out/                            per-video state, top errors, throughput
+      lvas rerun out/ --failed                    redo only what failed; the rest comes from cache
+      lvas shots clip.mp4 --json                  shot cuts of one video, no orchestration
+      lvas kb query "rain on a tin roof" -k 5     look up sound labels
+
+    real backends are configuration (flags below or env vars, LVAS_<SECTION>__<FIELD>):
+      LVAS_AGENTS__BACKEND=openai LVAS_AGENTS__BASE_URL=http://127.0.0.1:8000/v1 OPENAI_API_KEY=...
+      LVAS_SYNTH__BACKEND=mmaudio LVAS_SYNTH__WEIGHTS_DIR=/models/mmaudio   (GPU workers)
+      PREFECT_API_URL=http://127.0.0.1:4200/api  --dask-address tcp://host:8786
+      LVAS_KB__CHROMA_URL=http://host:8000
+""")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="lvas", formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG,
+        description="Give long silent videos a soundtrack of sound effects and ambience (LVAS-Agent).",
+    )
+    sub = p.add_subparsers(dest="cmd", required=True, metavar="COMMAND")
+
+    d = sub.add_parser("dub", help="run the pipeline over videos, folders, globs or manifests",
+                       formatter_class=argparse.RawDescriptionHelpFormatter, epilog=EPILOG)
+    d.add_argument("sources", nargs="+", metavar="SRC", help="video files, folders (recursive), globs, manifests")
+    d.add_argument("--out", required=True, metavar="DIR", help="output folder (artifacts, status, label store)")
+    _run_flags(d)
+    d.add_argument("--until", choices=STAGES, default="mix", help="last stage to run (default: mix = all)")
+
+    r = sub.add_parser("rerun", help="rerun what failed, or the named videos/scenes, of an output folder")
+    r.add_argument("out", metavar="DIR")
+    r.add_argument("--failed", action="store_true", help="every video with a failed unit (the default)")
+    r.add_argument("--video", action="append", default=[], metavar="ID", help="this video (repeatable)")
+    r.add_argument("--scene", type=int, action="append", default=[], metavar="N",
+                   help="only this scene of --video (repeatable): its design, render and the video's mix")
+    _run_flags(r)
+
+    s = sub.add_parser("status", help="per-video state, errors, top errors and throughput of an output folder")
+    s.add_argument("out", metavar="DIR")
+    s.add_argument("--json", action="store_true", help="a JSON list of per-video objects")
+    s.add_argument("--failed", action="store_true", help="only failed videos")
+
+    sh = sub.add_parser("show", help="the scene table of one video: times, captions, chosen labels")
+    sh.add_argument("out", metavar="DIR")
+    sh.add_argument("video_id", metavar="VIDEO_ID")
+    sh.add_argument("--json", action="store_true")
+
+    sc = sub.add_parser("shots", help="detect shot cuts of videos (no orchestration)")
+    sc.add_argument("videos", nargs="+", metavar="VIDEO")
+    sc.add_argument("--json", action="store_true",
+                    help='{"file": {"cuts_s": [...], "shots": [[s, e], ...], "fps": .., "duration_s": ..}}')
+
+    kb = sub.add_parser("kb", help="the sound-label knowledge base (Chroma)")
+    kbs = kb.add_subparsers(dest="kb_cmd", required=True, metavar="ACTION")
+    kb_b = kbs.add_parser("build", help="(re)build the label store; a no-op when the data is unchanged")
+    kb_b.add_argument("--out", default="out", metavar="DIR", help="output folder whose kb/ holds the store")
+    kb_b.add_argument("--force", action="store_true")
+    kb_q = kbs.add_parser("query", help="nearest labels to a description")
+    kb_q.add_argument("text")
+    kb_q.add_argument("-k", type=int, default=5)
+    kb_q.add_argument("--layer", choices=("event", "ambience"))
+    kb_q.add_argument("--scenario")
+    kb_q.add_argument("--out", default="out", metavar="DIR")
+    kb_q.add_argument("--json", action="store_true")
+    return p
+
+
+def _run_flags(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("where it runs")
+    g.add_argument("--dask-address", metavar="ADDR", help="existing Dask scheduler (default: a local cluster)")
+    g.add_argument("--workers", type=int, metavar="N", help="local Dask worker processes (default 2)")
+    g.add_argument("--gpu-workers", type=int, metavar="N", help="local workers declaring a GPU resource")
+    b = p.add_argument_group("backends (see also LVAS_* env vars)")
+    b.add_argument("--agents", choices=("offline", "openai"), help="agent backend (default offline)")
+    b.add_argument("--base-url", metavar="URL", help="OpenAI-compatible endpoint for the agents")
+    b.add_argument("--synth", choices=("procedural", "mmaudio"), help="audio backend (default procedural)")
+    b.add_argument("--chroma-url", metavar="URL", help="Chroma server (default: a store in DIR/kb)")
+    p.add_argument("-v", "--verbose", action="store_true", help="show Prefect and Dask logs on the terminal")
+
+
+def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
+    """Flags override env vars, which override ``base`` (a rerun's saved settings) or the defaults."""
+    base = base or Settings()
+    data: dict[str, Any] = json.loads(base.model_dump_json())
+    over = {
+        ("run", "dask_address"): args.dask_address, ("run", "workers"): args.workers,
+        ("run", "gpu_workers"): args.gpu_workers, ("agents", "backend"): args.agents,
+        ("agents", "base_url"): args.base_url, ("synth", "backend"): args.synth,
+        ("kb", "chroma_url"): args.chroma_url,
+    }
+    for (section, key), value in over.items():
+        if value is not None:
+            data[section][key] = value
+    if getattr(args, "until", None):
+        data["run"]["stages"] = list(STAGES[: STAGES.index(args.until) + 1])
+    return Settings(**data)
+
+
+# --------------------------------------------------------------------------- commands
+
+
+def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Settings,
+            only: list[str] | None = None) -> int:
+    from flows.progress import ProgressPrinter
+    from flows.runtime import orchestration, task_runner
+
+    if not args.verbose:
+        # failures are reported by lvas itself (progress line, summary, `lvas status`)
+        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+    print(f"lvas: starting Prefect and Dask (agents={settings.agents.backend}, synth={settings.synth.backend}) ...",
+          file=sys.stderr)
+    with orchestration(settings.run) as (api, address):
+        from flows.dub import dub_dataset
+
+        print(f"lvas: Prefect API {api}, Dask scheduler {address}", file=sys.stderr)
+        flow = dub_dataset.with_options(task_runner=task_runner(address))
+        with ProgressPrinter(out, final_stage=settings.run.stages[-1]):
+            state = flow(sources, out, settings, only, return_state=True)
+    print(f"lvas: {state.message or state.name}")
+    from flows.progress import status_report
+
+    for v in status_report(out, failed_only=True)["videos"]:
+        print(f"  failed: {v['source']}: {v['error']}")
+    if state.is_completed():
+        print(f"lvas: outputs under {Path(out) / 'videos'}; `lvas status {out}` for details")
+        return 0
+    return 1
+
+
+def cmd_rerun(args: argparse.Namespace) -> int:
+    from storage.layout import Layout
+    from storage.rerun import plan_rerun
+
+    layout = Layout(args.out)
+    saved = layout.root / "settings.json"
+    base = Settings(**json.loads(saved.read_text())) if saved.exists() else None
+    settings = settings_from_args(args, base)
+    plan = plan_rerun(layout, failed=args.failed or not args.video, videos=args.video, scenes=args.scene)
+    if not plan:
+        print("lvas: nothing to rerun (no failed units)" if not args.video else "lvas: no such video")
+        return 0
+    print(f"lvas: rerunning {len(plan)} video(s): {', '.join(plan)}")
+    return cmd_dub(args, [str(layout.sources())], args.out, settings, only=plan)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    from flows.progress import status_report
+
+    report = status_report(args.out, failed_only=args.failed)
+    print(json.dumps(report["videos"], indent=2) if args.json else report["text"])
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from lvas.show import scene_table
+
+    rows, text = scene_table(args.out, args.video_id)
+    print(json.dumps(rows, indent=2) if args.json else text)
+    return 0
+
+
+def cmd_shots(args: argparse.Namespace) -> int:
+    from lvas.storyboard import analyze, shots_summary
+
+    settings = Settings().storyboard
+    result: dict[str, Any] = {}
+    failed = 0
+    for v in args.videos:
+        try:
+            summary = shots_summary(analyze(v, settings))
+        except LvasError as exc:
+            failed += 1
+            print(f"lvas: {exc}", file=sys.stderr)
+            continue
+        result[Path(v).name] = summary
+        if not args.json:
+            print(f"{v}: {len(summary['shots'])} shots, {summary['duration_s']:.2f} s at {summary['fps']:.3f} fps")
+            for i, (s, e) in enumerate(summary["shots"]):
+                print(f"  shot {i:3d}  {s:8.2f} - {e:8.2f} s")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 1 if failed else 0
+
+
+def cmd_kb(args: argparse.Namespace) -> int:
+    from kb.store import format_hits, open_store
+    from storage.layout import Layout
+
+    settings = settings_from_args(argparse.Namespace(**{**_no_flags(), "chroma_url": None}))
+    store = open_store(settings.kb, Layout(args.out).kb_dir())
+    if args.kb_cmd == "build":
+        rebuilt = store.build(force=args.force)
+        print("lvas: label store built" if rebuilt else "lvas: label store up to date (data unchanged)")
+        return 0
+    store.build()
+    hits = store.query(args.text, k=args.k, scenario=args.scenario, layer=args.layer)
+    if args.json:
+        print(json.dumps([h.__dict__ if hasattr(h, "__dict__") else h._asdict() for h in hits], indent=2, default=str))
+    else:
+        print(format_hits(hits))
+    return 0
+
+
+def _no_flags() -> dict[str, Any]:
+    return dict(dask_address=None, workers=None, gpu_workers=None, agents=None, base_url=None, synth=None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.cmd == "dub":
+            return cmd_dub(args, args.sources, args.out, settings_from_args(args))
+        return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
+                "kb": cmd_kb}[args.cmd](args)
+    except LvasError as exc:
+        print(f"lvas: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lvas: interrupted; finished units are kept, rerun the same command to go on", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

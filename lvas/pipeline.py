@@ -1,0 +1,149 @@
+"""The stages as plain functions over (layout, video, settings): no orchestrator in here.
+
+Each ``*_stage`` function reads its inputs from the artifacts of the stage before, does the work,
+writes its own artifacts atomically and returns ``(outputs, extra)`` for the completion marker
+(see ``storage.units.run_unit``). Each ``*_key`` function is that stage's cache key: its inputs'
+keys, its settings section and its code/prompt version. Prefect tasks (``tasks/``) wrap these
+one-to-one; tests and the CLI can call them directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lvas import keys
+from lvas.models import VideoRef
+from lvas.settings import Settings
+from storage.layout import Layout
+
+# Bump when a stage's output changes for the same inputs and settings.
+STORYBOARD_VERSION = "1"
+RENDER_VERSION = "1"
+MIX_VERSION = "1"
+
+Outputs = dict[str, str]
+StageResult = tuple[Outputs, dict[str, Any]]
+Retrieve = Callable[[list[str], str], dict[str, list[str]]]
+
+
+# --------------------------------------------------------------------------- keys
+
+
+def storyboard_key(video: VideoRef, s: Settings) -> str:
+    return keys.digest("storyboard", STORYBOARD_VERSION, keys.content_fingerprint(video.path),
+                       s.storyboard.fingerprint())
+
+
+def script_key(video: VideoRef, s: Settings) -> str:
+    from lvas.agents.prompts import PROMPT_VERSION
+
+    sidecar = keys.content_fingerprint(video.captions_path) if video.captions_path else "-"
+    return keys.digest("script", storyboard_key(video, s), PROMPT_VERSION, s.agents.fingerprint(), sidecar)
+
+
+def design_key(video: VideoRef, scene: int, s: Settings) -> str:
+    from kb.labels import data_hash
+
+    return keys.digest("design", script_key(video, s), scene, data_hash())
+
+
+def render_key(video: VideoRef, scene: int, s: Settings) -> str:
+    return keys.digest("render", RENDER_VERSION, design_key(video, scene, s), s.synth.fingerprint())
+
+
+def mix_key(video: VideoRef, n_scenes: int, s: Settings) -> str:
+    parts = [render_key(video, i, s) for i in range(n_scenes)]
+    return keys.digest("mix", MIX_VERSION, *parts, s.mix.fingerprint())
+
+
+# --------------------------------------------------------------------------- stages
+
+
+def storyboard_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
+    from lvas.storyboard import run_storyboard
+
+    board = run_storyboard(video, layout, s.storyboard)
+    outputs = {"shots": str(layout.shots(video.video_id)), "frames": str(layout.frames(video.video_id))}
+    return outputs, {"shots": len(board.shots), "duration_s": board.info.duration_s}
+
+
+def script_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
+    from lvas.agents import get_agents
+    from lvas.agents.artifacts import save_calls, save_script
+    from lvas.agents.captions import load_sidecar
+    from lvas.agents.script import write_script
+    from lvas.storyboard import load_storyboard
+
+    board = load_storyboard(layout, video.video_id)
+    sidecar = load_sidecar(video.captions_path) if video.captions_path else None
+    agents = get_agents(s.agents, layout=layout, video_id=video.video_id)
+    script = write_script(board, layout.video_dir(video.video_id), agents, sidecar=sidecar)
+    save_script(layout.script(video.video_id), script)
+    save_calls(layout.video_dir(video.video_id) / "llm_calls_script.parquet", list(agents.calls))
+    return {"script": str(layout.script(video.video_id))}, {"scenes": len(script.scenes)}
+
+
+def design_stage(layout: Layout, video: VideoRef, scene: int, s: Settings, retrieve: Retrieve) -> StageResult:
+    from lvas.agents import get_agents
+    from lvas.agents.artifacts import load_script, save_calls, save_designs
+    from lvas.agents.design import design_refine
+
+    script = load_script(layout.script(video.video_id))
+    agents = get_agents(s.agents, layout=layout, video_id=video.video_id)
+    result = design_refine(script.scenes[scene], script, agents, retrieve, s.agents.max_rounds)
+    path = layout.scene_design(video.video_id, scene)
+    save_designs(path, [result])
+    calls_path = layout.video_dir(video.video_id) / "calls" / f"design{scene:04d}.parquet"
+    save_calls(calls_path, list(agents.calls))
+    return {"design": str(path)}, {"rounds": len(result.rounds)}
+
+
+def collect_designs(layout: Layout, video: VideoRef, n_scenes: int) -> Path:
+    """Concatenate the per-scene design tables into the video's design.parquet."""
+    from lvas.agents.artifacts import load_designs, save_designs
+
+    designs = [d for i in range(n_scenes) for d in load_designs(layout.scene_design(video.video_id, i))]
+    save_designs(layout.design(video.video_id), designs)
+    return layout.design(video.video_id)
+
+
+def render_stage(layout: Layout, video: VideoRef, scene: int, s: Settings) -> StageResult:
+    from lvas.agents.artifacts import load_designs, load_script
+    from lvas.render import layers_for, render_layer
+
+    script = load_script(layout.script(video.video_id))
+    (design,) = load_designs(layout.scene_design(video.video_id, scene))
+    outputs = {}
+    for spec in layers_for(video, script.scenes[scene], design.final, s.synth):
+        rendered = render_layer(spec, layout, s.synth)
+        outputs[spec.kind] = rendered.wav_path
+    return outputs, {}
+
+
+def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
+    """Mix every scene's layers, mux the dubbed MP4 and build the report."""
+    from lvas.agents.artifacts import load_designs, load_script
+    from lvas.audio.mix import mix_video
+    from lvas.media.mux import mux
+    from lvas.models import RenderedLayer
+    from lvas.render import layers_for
+    from lvas.report import build_report
+    from lvas.storyboard import load_storyboard
+
+    vid = video.video_id
+    board = load_storyboard(layout, vid)
+    script = load_script(layout.script(vid))
+    designs = load_designs(layout.design(vid))
+    layers = [
+        RenderedLayer(spec=spec, wav_path=str(layout.layer(vid, sc.index, spec.kind)),
+                      sample_rate=s.synth.sample_rate, backend=s.synth.backend)
+        for sc, d in zip(script.scenes, designs, strict=True)
+        for spec in layers_for(video, sc, d.final, s.synth)
+    ]
+    mix_video(layers, script.scenes, board.info.duration_s, s.mix, s.synth.sample_rate, s.synth.channels,
+              layout.mix(vid))
+    mux(video.path, layout.mix(vid), layout.dubbed(vid), keep_original_audio=s.mix.keep_original_audio)
+    report = build_report(layout, vid, board, script, designs, layout.mix(vid))
+    return {"mix": str(layout.mix(vid)), "dubbed": str(layout.dubbed(vid)), "report": str(report)}, {}

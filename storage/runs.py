@@ -1,0 +1,40 @@
+"""Run bookkeeping: what a run was asked to do (manifest) and every source the folder has seen."""
+
+from __future__ import annotations
+
+import time
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from lvas.models import VideoRef
+from lvas.settings import Settings
+from storage.atomic import sweep_partials, write_json, write_parquet
+from storage.layout import Layout
+
+
+def prepare_run(layout: Layout, videos: list[VideoRef], settings: Settings, run_id: str = "") -> str:
+    """Sweep what a killed run left half-written, record the manifest and the sources table.
+
+    Returns:
+        The run id (the given one, or a timestamp).
+    """
+    run_id = run_id or time.strftime("%Y%m%dT%H%M%S")
+    layout.root.mkdir(parents=True, exist_ok=True)
+    sweep_partials(layout.root / "videos")
+    empty = pa.table({k: pa.array([], pa.string()) for k in VideoRef.model_fields})
+    rows = [v.model_dump() for v in videos]
+    write_parquet(layout.run_dir(run_id) / "manifest.parquet", rows or empty)
+    write_json(layout.run_dir(run_id) / "settings.json", settings.model_dump(mode="json"))
+    write_json(layout.root / "settings.json", settings.model_dump(mode="json"))  # what reruns reuse
+    known = {r["video_id"]: r for r in read_sources(layout)}
+    known.update({v.video_id: v.model_dump() for v in videos})
+    write_parquet(layout.sources(), list(known.values()) or empty)
+    return run_id
+
+
+def read_sources(layout: Layout) -> list[dict]:
+    """Every video ever submitted to this output folder (for reruns)."""
+    if not layout.sources().exists():
+        return []
+    return [r for r in pq.read_table(layout.sources()).to_pylist() if r.get("video_id")]
