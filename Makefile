@@ -23,7 +23,9 @@ $(VENV)/.installed: pyproject.toml
 setup: $(VENV)/.installed  ## create .venv and install lvas with its pinned dependencies
 
 demo: setup  ## set up, then dub the sample clips into $(OUT) (offline backends, local Prefect + Dask)
-	$(BIN)/lvas dub "$(SAMPLES)" --out $(OUT)
+	mkdir -p out/demo-input
+	cp "$(SAMPLES)"/*.mp4 samples/*.captions.json out/demo-input/
+	$(BIN)/lvas dub out/demo-input --out $(OUT)
 	$(BIN)/lvas status $(OUT)
 	@echo "open $(OUT)/videos/*/report/index.html, or play $(OUT)/videos/*/dubbed.mp4"
 

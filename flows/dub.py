@@ -19,12 +19,14 @@ from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Completed, Failed, State
 
 from flows.report import publish_video_artifacts, run_summary
+from lvas import pipeline
 from lvas.discover import discover
 from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.lock import RunLock
 from storage.runs import prepare_run
+from tasks.common import run_id
 from tasks.design import collect_designs, design_scene
 from tasks.mix import mix
 from tasks.render import render_scene
@@ -34,13 +36,21 @@ from tasks.storyboard import storyboard
 
 @task(name="prepare-run")
 def prepare(sources: list[str], out: str, settings: Settings, only: list[str] | None = None) -> list[VideoRef]:
-    """Discover the videos, record the manifest, build the label store (the one writer)."""
+    """Discover the videos, leave out those already finished, record the manifest, build the
+    label store (its one writer, before any reader starts)."""
+    layout = Layout(out)
     found = discover(sources)
     for problem in found.problems:
         print(f"input problem: {problem}")
     videos = [v for v in found.videos if only is None or v.video_id in only]
-    prepare_run(Layout(out), videos, settings)
-    return videos
+    todo = [v for v in videos if not pipeline.is_finished(layout, v, settings)]
+    print(f"{len(found.videos)} videos found, {len(videos) - len(todo)} already done, {len(todo)} to do")
+    prepare_run(layout, todo, settings, run_id=run_id())
+    if todo and "design" in settings.run.stages:
+        from kb.store import open_store
+
+        open_store(settings.kb, layout.kb_dir()).build()
+    return todo
 
 
 @task(name="check-gpu-workers")

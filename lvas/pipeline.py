@@ -147,3 +147,19 @@ def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     mux(video.path, layout.mix(vid), layout.dubbed(vid), keep_original_audio=s.mix.keep_original_audio)
     report = build_report(layout, vid, board, script, designs, layout.mix(vid))
     return {"mix": str(layout.mix(vid)), "dubbed": str(layout.dubbed(vid)), "report": str(report)}, {}
+
+
+def is_finished(layout: Layout, video: VideoRef, s: Settings) -> bool:
+    """True when the video's last requested stage is done with the current keys (nothing to do)."""
+    last = s.run.stages[-1]
+    if last == "storyboard":
+        return layout.done(video.video_id, "storyboard", storyboard_key(video, s)) is not None
+    script = layout.done(video.video_id, "script", script_key(video, s))
+    if script is None or last == "script":
+        return script is not None
+    n = int(script.get("scenes", 0))
+    if last == "design":
+        return all(layout.done(video.video_id, "design", design_key(video, i, s), i) for i in range(n))
+    if last == "render":
+        return all(layout.done(video.video_id, "render", render_key(video, i, s), i) for i in range(n))
+    return layout.done(video.video_id, "mix", mix_key(video, n, s)) is not None

@@ -1,0 +1,42 @@
+"""Serve the scheduled dubbing deployment: `make serve` (needs PREFECT_API_URL, e.g. from `make ui`).
+
+Every run dubs whatever is new in the source folder or manifest: videos whose last stage is already
+done with the current settings are left out before any task is submitted, so a nightly run over a
+growing dataset costs what the new videos cost.
+
+Configuration (env):
+    LVAS_SOURCES      folder(s), globs or manifests, separated by ':'   (default: ./incoming)
+    LVAS_OUT          output folder                                    (default: ./out/scheduled)
+    LVAS_CRON         cron schedule                                    (default: "0 2 * * *", 02:00 daily)
+    LVAS_RUN__DASK_ADDRESS   an existing scheduler; without it each run starts a local cluster
+    and every LVAS_<SECTION>__<FIELD> setting, as for `lvas dub`.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from flows.scheduled import scheduled_dub  # noqa: E402
+
+
+def main() -> None:
+    if not os.environ.get("PREFECT_API_URL"):
+        sys.exit("deployments/serve.py: set PREFECT_API_URL (start a server with `make ui`, then "
+                 "export PREFECT_API_URL=http://127.0.0.1:4200/api)")
+    sources = os.environ.get("LVAS_SOURCES", "incoming").split(":")
+    out = os.environ.get("LVAS_OUT", "out/scheduled")
+    scheduled_dub.serve(
+        name="nightly-dub",
+        cron=os.environ.get("LVAS_CRON", "0 2 * * *"),
+        parameters={"sources": sources, "out": out},
+        tags=["lvas"],
+        description="Dub the videos that are new in the sources since the last run.",
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,34 @@
+"""Shared fixtures: a Prefect test server and a small local Dask cluster for flow tests."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import pytest
+
+
+@pytest.fixture(scope="session")
+def prefect_dask() -> Iterator[str]:
+    """A Prefect test server plus a 2-process Dask cluster whose workers report to it.
+
+    Yields the scheduler address. Workers inherit PREFECT_API_URL from the environment, so it is
+    exported before they start (otherwise each would start its own temporary server).
+    """
+    from prefect.settings import PREFECT_API_URL
+    from prefect.testing.utilities import prefect_test_harness
+
+    from flows.runtime import dask_cluster
+    from lvas.settings import RunSettings
+
+    with prefect_test_harness(server_startup_timeout=120):
+        old = os.environ.get("PREFECT_API_URL")
+        os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()
+        try:
+            with dask_cluster(RunSettings(workers=2)) as address:
+                yield address
+        finally:
+            if old is None:
+                os.environ.pop("PREFECT_API_URL", None)
+            else:
+                os.environ["PREFECT_API_URL"] = old

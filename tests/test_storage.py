@@ -1,0 +1,125 @@
+"""Storage: ids, atomic writes, completion markers, unit runner, status roll-up, run lock."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing as mp
+import os
+from pathlib import Path
+
+import pytest
+
+from lvas.errors import RunLocked, VideoProbeError
+from storage.atomic import PART, atomic_path, sweep_partials, write_json
+from storage.layout import Layout, video_id_for
+from storage.lock import RunLock
+from storage.status import StatusRecord, collect, record, rollup, top_errors
+from storage.units import run_unit
+
+
+@pytest.mark.parametrize(
+    "name",
+    [pytest.param("clip.mp4", id="plain"), pytest.param("my clip (1).mp4", id="spaces"),
+     pytest.param("Café Nöel 北京.mp4", id="unicode"), pytest.param("..hidden.mp4", id="leading-dots"),
+     pytest.param("....mp4", id="only-dots")],
+)
+def test_video_id_is_folder_safe_and_stable(tmp_path: Path, name: str) -> None:
+    vid = video_id_for(tmp_path / name)
+    assert vid == video_id_for(tmp_path / name)
+    assert vid and all(c.isascii() and (c.isalnum() or c == "-") for c in vid)
+    assert not vid.startswith(".") and "/" not in vid
+
+
+def test_video_id_differs_for_same_name_in_other_folder(tmp_path: Path) -> None:
+    assert video_id_for(tmp_path / "a" / "clip.mp4") != video_id_for(tmp_path / "b" / "clip.mp4")
+
+
+def test_atomic_path_leaves_nothing_on_error(tmp_path: Path) -> None:
+    target = tmp_path / "x" / "out.json"
+    write_json(target, {"v": 1})
+    with pytest.raises(RuntimeError), atomic_path(target) as tmp:
+        tmp.write_text("half")
+        raise RuntimeError("killed mid-write")
+    assert json.loads(target.read_text()) == {"v": 1}
+    assert not [p for p in target.parent.iterdir() if PART in p.name]
+
+
+def test_sweep_partials_removes_leftovers(tmp_path: Path) -> None:
+    (tmp_path / f"mix{PART}abcd.wav").write_bytes(b"x")
+    (tmp_path / "mix.wav").write_bytes(b"y")
+    assert sweep_partials(tmp_path) == 1
+    assert [p.name for p in tmp_path.iterdir()] == ["mix.wav"]
+
+
+def _work(path: Path, calls: list[int]):
+    def work():
+        calls.append(1)
+        path.write_text("done")
+        return {"out": str(path)}, {"scenes": 3}
+    return work
+
+
+def test_run_unit_skips_when_key_matches_and_reruns_when_key_or_output_changes(tmp_path: Path) -> None:
+    layout, calls, art = Layout(tmp_path), [], tmp_path / "art.txt"
+    kw = dict(video_id="v-1", source="v.mp4", stage="script")
+    m1 = run_unit(layout, key="k1", work=_work(art, calls), **kw)
+    m2 = run_unit(layout, key="k1", work=_work(art, calls), **kw)
+    assert (m1["cached"], m2["cached"], m2["scenes"], len(calls)) == (False, True, 3, 1)
+    run_unit(layout, key="k2", work=_work(art, calls), **kw)
+    assert len(calls) == 2
+    art.unlink()
+    run_unit(layout, key="k2", work=_work(art, calls), **kw)
+    assert len(calls) == 3
+    assert collect(layout)[0].state == "completed"
+
+
+def test_run_unit_records_failure_and_attempts(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+
+    def boom():
+        raise VideoProbeError("/x/broken.mp4: truncated")
+
+    for _ in range(2):
+        with pytest.raises(VideoProbeError):
+            run_unit(layout, video_id="v-2", source="/x/broken.mp4", stage="storyboard", key="k", work=boom)
+    (rec,) = collect(layout)
+    assert (rec.state, rec.error_type, rec.attempts) == ("failed", "VideoProbeError", 2)
+    assert "broken.mp4: truncated" in rec.error
+    assert layout.done("v-2", "storyboard", "k") is None
+    assert top_errors([rec]) == [("storyboard: VideoProbeError: /x/broken.mp4: truncated", 1)]
+
+
+def test_rollup_states(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+    record(layout, StatusRecord("a", "mix", "completed", source="a.mp4", outputs={"mix": "m.wav"}))
+    record(layout, StatusRecord("b", "design", "failed", source="b.mp4", scene=2, error="endpoint down"))
+    record(layout, StatusRecord("b", "design", "completed", source="b.mp4", scene=1))
+    record(layout, StatusRecord("c", "script", "running", source="c.mp4"))
+    states = rollup(collect(layout))
+    assert states["a"].state == "completed" and states["a"].outputs == {"mix": "m.wav"}
+    assert states["b"].state == "failed" and states["b"].failed_scenes == [2]
+    assert "scene 2: endpoint down" in states["b"].error
+    assert states["c"].state == "running"
+
+
+def _hold_lock(path: str, ready, release) -> None:  # pragma: no cover - runs in a child process
+    with RunLock(path):
+        ready.set()
+        release.wait(10)
+
+
+def test_run_lock_refuses_a_second_holder_and_frees_on_exit(tmp_path: Path) -> None:
+    lock = tmp_path / "lvas.lock"
+    ctx = mp.get_context("spawn")
+    ready, release = ctx.Event(), ctx.Event()
+    child = ctx.Process(target=_hold_lock, args=(str(lock), ready, release))
+    child.start()
+    try:
+        assert ready.wait(20)
+        with pytest.raises(RunLocked, match="another lvas run"), RunLock(lock):
+            pass
+    finally:
+        release.set()
+        child.join(10)
+    with RunLock(lock):
+        assert json.loads(lock.read_text())["pid"] == os.getpid()
