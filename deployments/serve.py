@@ -20,7 +20,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.scheduled import scheduled_dub  # noqa: E402
+from flows.scheduled import scheduled_dub
 
 
 def main() -> None:

@@ -47,9 +47,9 @@ def prepare(sources: list[str], out: str, settings: Settings, only: list[str] | 
     print(f"{len(found.videos)} videos found, {len(videos) - len(todo)} already done, {len(todo)} to do")
     prepare_run(layout, todo, settings, run_id=run_id())
     if todo and "design" in settings.run.stages:
-        from kb.store import open_store
+        from kb.store import LabelStore
 
-        open_store(settings.kb, layout.kb_dir()).build()
+        LabelStore.from_settings(settings.kb, out).build()
     return todo
 
 
@@ -101,13 +101,14 @@ def dub_dataset(
         tails = []
         for video, n in scripted(videos, scripts):
             designs = [design_scene.submit(video, i, out, settings) for i in range(n)]
-            tails.append(collect_designs.submit(video, n, out, designs))
+            table = collect_designs.submit(video, n, out, designs)
             if "render" not in stages:
+                tails.append(table)
                 continue
             with dask.annotate(resources={settings.synth.gpu_resource: 1}) if gpu else contextlib.nullcontext():
                 renders = [render_scene.submit(video, i, out, settings, wait_for=[d]) for i, d in enumerate(designs)]
-            tails[-1] = mix.submit(video, n, out, settings, renders)
-        for done, fut in enumerate(as_completed(tails), 1):
+            tails.append(mix.submit(video, n, out, settings, renders, wait_for=[table]))
+        for done, _ in enumerate(as_completed(tails), 1):
             update_progress_artifact(progress, 100.0 * done / max(1, len(videos)))
         return finish(out, videos, tails, settings)
 

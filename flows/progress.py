@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import threading
@@ -53,10 +54,8 @@ class ProgressPrinter:
     def __exit__(self, *exc: object) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        try:
+        with contextlib.suppress(Exception):
             print(f"[{time.time() - self._t0:6.0f}s] {_line(self.layout, self.final)}", file=sys.stderr)
-        except Exception:
-            pass
 
 
 def final_stage(layout: Layout) -> str:

@@ -82,8 +82,8 @@ def _local_cuda_cluster(run: RunSettings):  # type: ignore[no-untyped-def]
         return None
     if not torch.cuda.is_available():
         return None
-    return LocalCUDACluster(n_workers=min(run.gpu_workers, torch.cuda.device_count()), resources={"GPU": 1}, host="127.0.0.1",
-                            dashboard_address=":0")
+    n = min(run.gpu_workers, torch.cuda.device_count())
+    return LocalCUDACluster(n_workers=n, resources={"GPU": 1}, host="127.0.0.1", dashboard_address="127.0.0.1:0")
 
 
 @contextlib.contextmanager

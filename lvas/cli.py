@@ -85,6 +85,8 @@ def build_parser() -> argparse.ArgumentParser:
     kb_q.add_argument("--scenario")
     kb_q.add_argument("--out", default="out", metavar="DIR")
     kb_q.add_argument("--json", action="store_true")
+    for k in (kb_b, kb_q):
+        k.add_argument("--chroma-url", metavar="URL", help="Chroma server instead of the local store")
     return p
 
 
@@ -206,26 +208,21 @@ def cmd_shots(args: argparse.Namespace) -> int:
 
 
 def cmd_kb(args: argparse.Namespace) -> int:
-    from kb.store import format_hits, open_store
-    from storage.layout import Layout
+    from kb.store import LabelStore, format_hits, hits_to_json
 
-    settings = settings_from_args(argparse.Namespace(**{**_no_flags(), "chroma_url": None}))
-    store = open_store(settings.kb, Layout(args.out).kb_dir())
+    settings = Settings()
+    if args.chroma_url:
+        settings = settings.model_copy(update={"kb": settings.kb.model_copy(update={"chroma_url": args.chroma_url})})
+    store = LabelStore.from_settings(settings.kb, args.out)
     if args.kb_cmd == "build":
         rebuilt = store.build(force=args.force)
-        print("lvas: label store built" if rebuilt else "lvas: label store up to date (data unchanged)")
+        print(f"lvas: label store {store!r} " + ("built" if rebuilt else "up to date (data unchanged)"))
         return 0
-    store.build()
+    if not store.is_built():
+        store.build()
     hits = store.query(args.text, k=args.k, scenario=args.scenario, layer=args.layer)
-    if args.json:
-        print(json.dumps([h.__dict__ if hasattr(h, "__dict__") else h._asdict() for h in hits], indent=2, default=str))
-    else:
-        print(format_hits(hits))
+    print(hits_to_json(hits) if args.json else format_hits(hits))
     return 0
-
-
-def _no_flags() -> dict[str, Any]:
-    return dict(dask_address=None, workers=None, gpu_workers=None, agents=None, base_url=None, synth=None)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,24 +2,30 @@
 
 from __future__ import annotations
 
+import functools
+
 from prefect import task
 
+from kb.store import LabelStore
 from lvas import pipeline
 from lvas.models import VideoRef
-from lvas.settings import Settings
+from lvas.settings import KBSettings, Settings
 from storage.layout import Layout
 from storage.units import run_unit
 from tasks.common import retry_transient, run_id
+
+
+@functools.lru_cache(maxsize=8)
+def _store(kb: KBSettings, out: str) -> LabelStore:
+    """One open store per worker process (the embedding model loads once, too)."""
+    return LabelStore.from_settings(kb, out)
 
 
 @task(name="retrieve-labels", task_run_name="retrieve {layer} x{n}", retries=2, retry_delay_seconds=2,
       retry_condition_fn=retry_transient)
 def retrieve_labels(texts: list[str], layer: str, out: str, settings: Settings, n: int = 0) -> dict[str, list[str]]:
     """Query the Chroma label store: {text: [labels, best first]} for one layer (event/ambience)."""
-    from kb.store import open_store
-
-    store = open_store(settings.kb, Layout(out).kb_dir())
-    hits = store.query_many(texts, k=settings.agents.retrieve_k, layer=layer)
+    hits = _store(settings.kb, out).query_many(texts, k=settings.agents.retrieve_k, layer=layer)
     return {t: [h.label for h in hs] for t, hs in hits.items()}
 
 

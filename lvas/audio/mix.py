@@ -1,0 +1,200 @@
+"""Mixing a video's rendered layers into one track of exactly the video's length.
+
+Per scene: each layer is loudness-normalised to ``layer_lufs``, then its design volume is applied
+(background sits ``background_gain_db`` under the foreground). Scenes are joined with equal-power
+crossfades centred on the boundaries; each side of a seam is extended past the boundary by its
+own time-reversed tail, which is continuous with it, so a crossfade never needs audio a layer
+does not have and never adds a click. The sum is mastered to ``target_lufs`` with the true peak
+at most ``true_peak_dbtp``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import soundfile as sf
+from pydantic import BaseModel, ConfigDict
+from scipy.signal import resample_poly
+
+from lvas.audio.loudness import db_to_gain, master, normalize_loudness
+from lvas.backends.synth import equal_power_fades, fit_channels
+from lvas.errors import RenderError
+from lvas.models import RenderedLayer, Scene
+from lvas.settings import MixSettings
+from storage.atomic import atomic_path
+
+EDGE_FADE_S = 0.005  # a fade this short is inaudible as a fade but removes the click of a hard edge
+
+
+class MixReport(BaseModel):
+    """What the mix stage produced and measured."""
+
+    model_config = ConfigDict(frozen=True)
+
+    wav_path: str
+    sample_rate: int
+    channels: int
+    samples: int
+    duration_s: float
+    layers: int
+    scenes: int
+    integrated_lufs: float | None = None  # None: silent
+    true_peak_dbtp: float | None = None
+    master_gain_db: float = 0.0
+    limited: bool = False
+    silent: bool = True
+
+
+def mix_video(
+    layers: list[RenderedLayer],
+    scenes: list[Scene],
+    duration_s: float,
+    settings: MixSettings,
+    sample_rate: int,
+    channels: int,
+    out_wav: str | Path,
+) -> MixReport:
+    """Mix ``layers`` into ``out_wav``: a 24-bit WAV of exactly ``round(duration_s * sr)`` samples.
+
+    Arguments:
+        layers: rendered layers of this video (any sample rate/channels; resampled and remapped).
+        scenes: the video's scenes (their spans place the layers); a layer whose scene is not listed
+            uses its own spec's span.
+        duration_s: the video's duration.
+        settings: the mix section (targets, background gain, crossfade length).
+        sample_rate: output rate (44100 or 16000).
+        channels: 1 or 2.
+        out_wav: destination, written atomically.
+
+    Returns:
+        The mix report with the measured integrated loudness and true peak.
+
+    Raises:
+        RenderError: a layer file is missing or unreadable.
+    """
+    n = max(0, round(duration_s * sample_rate))
+    spans = {s.index: (s.start_s, s.end_s) for s in scenes}
+    by_scene: dict[int, list[RenderedLayer]] = defaultdict(list)
+    for layer in layers:
+        by_scene[layer.spec.scene_index].append(layer)
+        spans.setdefault(layer.spec.scene_index, (layer.spec.start_s, layer.spec.end_s))
+    segments = _segments(spans, n, sample_rate)
+    out = np.zeros((n, channels), np.float32)  # float32: a 10-minute stereo mix is 200 MB, not 400
+    half = round(settings.scene_crossfade_s * sample_rate / 2)
+    for k, (index, a, b) in enumerate(segments):
+        bus = _scene_bus(by_scene.get(index, []), b - a, settings, sample_rate, channels)
+        left = _seam(segments, k - 1, half) if k > 0 else None
+        right = _seam(segments, k, half) if k + 1 < len(segments) else None
+        _add_with_fades(out, bus, a, b, left, right, sample_rate)
+    result = master(out, sample_rate, settings.target_lufs, settings.true_peak_dbtp)
+    with atomic_path(out_wav) as tmp:
+        sf.write(str(tmp), result.audio.astype(np.float32), sample_rate, subtype="PCM_24", format="WAV")
+    lufs, tp = result.lufs, result.true_peak_dbtp
+    return MixReport(
+        wav_path=str(out_wav),
+        sample_rate=sample_rate,
+        channels=channels,
+        samples=n,
+        duration_s=n / sample_rate if sample_rate else 0.0,
+        layers=len(layers),
+        scenes=len(segments),
+        integrated_lufs=lufs if math.isfinite(lufs) else None,
+        true_peak_dbtp=tp if math.isfinite(tp) else None,
+        master_gain_db=result.gain_db,
+        limited=result.limited,
+        silent=not math.isfinite(lufs),
+    )
+
+
+def _segments(spans: dict[int, tuple[float, float]], n: int, sr: int) -> list[tuple[int, int, int]]:
+    """``(scene index, first sample, end sample)`` sorted by time, clipped to the track, non-empty."""
+    segs = []
+    for index, (start, end) in sorted(spans.items(), key=lambda kv: (kv[1][0], kv[0])):
+        a, b = min(max(0, round(start * sr)), n), min(max(0, round(end * sr)), n)
+        if b > a:
+            segs.append((index, a, b))
+    return segs
+
+
+def _seam(segments: list[tuple[int, int, int]], k: int, half: int) -> int | None:
+    """Half-length of the crossfade between segments k and k+1; None if they do not touch."""
+    _, a0, b0 = segments[k]
+    _, a1, b1 = segments[k + 1]
+    if abs(b0 - a1) > 1:
+        return None
+    return max(0, min(half, (b0 - a0) // 2, (b1 - a1) // 2))
+
+
+def _scene_bus(
+    layers: list[RenderedLayer], n: int, settings: MixSettings, sr: int, channels: int
+) -> np.ndarray:
+    """The scene's layers, each loudness-normalised and at its design volume, summed."""
+    bus = np.zeros((n, channels), np.float32)
+    for layer in layers:
+        audio = _read_layer(layer, sr, channels)
+        audio = _fit_length(audio, n)
+        audio, _ = normalize_loudness(audio, sr, settings.layer_lufs)
+        gain = layer.spec.volume
+        if layer.spec.kind == "background":
+            gain *= db_to_gain(settings.background_gain_db)
+        bus += audio * gain
+    return bus
+
+
+def _read_layer(layer: RenderedLayer, sr: int, channels: int) -> np.ndarray:
+    try:
+        audio, rate = sf.read(layer.wav_path, dtype="float32", always_2d=True)
+    except (OSError, RuntimeError) as exc:  # soundfile raises LibsndfileError (a RuntimeError)
+        raise RenderError(f"cannot read layer {layer.wav_path}: {exc}") from exc
+    if rate != sr:
+        g = math.gcd(int(rate), sr)
+        audio = resample_poly(audio, sr // g, int(rate) // g, axis=0)
+    return fit_channels(audio, channels)
+
+
+def _fit_length(audio: np.ndarray, n: int) -> np.ndarray:
+    """Trim, or extend by reflection (never by a silent gap), to ``n`` samples."""
+    if len(audio) >= n:
+        return audio[:n]
+    if len(audio) < 2:
+        return np.zeros((n, audio.shape[1]))
+    reps = []
+    total, forward = 0, True
+    while total < n:  # ping-pong the clip: continuous at every turn
+        reps.append(audio if forward else audio[::-1])
+        total += len(audio)
+        forward = not forward
+    return np.concatenate(reps)[:n]
+
+
+def _add_with_fades(
+    out: np.ndarray, bus: np.ndarray, a: int, b: int, left: int | None, right: int | None, sr: int
+) -> None:
+    """Add ``bus`` (covering [a, b)) to ``out``, crossfading at seams and fading free edges.
+
+    ``left``/``right`` are the seams' half-lengths: the bus is extended that many samples past its
+    edge by its mirrored tail and faded with equal power over ``[edge - half, edge + half)``; 0 is
+    a hard cut (a crossfade of 0 s was asked for). None means no neighbour: a 5 ms fade inside the
+    scene, so silence next to it does not start or end with a click.
+    """
+    seg, start = bus, a
+    if left:
+        seg = np.concatenate([bus[1 : left + 1][::-1], seg])
+        start = a - left
+    if right:
+        seg = np.concatenate([seg, bus[len(bus) - right - 1 : len(bus) - 1][::-1]])
+    seg = seg.copy()
+    edge = min(round(EDGE_FADE_S * sr), len(seg) // 2)
+    if left:
+        seg[: 2 * left] *= equal_power_fades(2 * left)[1][:, None]
+    elif left is None and edge:
+        seg[:edge] *= np.sin(np.linspace(0, np.pi / 2, edge))[:, None] ** 2
+    if right:
+        seg[len(seg) - 2 * right :] *= equal_power_fades(2 * right)[0][:, None]
+    elif right is None and edge:
+        seg[len(seg) - edge :] *= np.cos(np.linspace(0, np.pi / 2, edge))[:, None] ** 2
+    end = min(start + len(seg), len(out))
+    out[start:end] += seg[: end - start]

@@ -1,0 +1,132 @@
+"""Probe a video file with PyAV: duration, frame rate, size, rotation and streams.
+
+Probing reads the container header and decodes the first video frame only: the first frame is
+where FFmpeg exposes the display matrix (rotation), and a file whose first frame cannot be decoded
+is not worth analysing. Every failure is a :class:`VideoProbeError` whose message starts with the
+file name, so a dataset status table says which file and what is wrong with it.
+"""
+
+from __future__ import annotations
+
+import os
+from fractions import Fraction
+from pathlib import Path
+
+import av
+
+from lvas.errors import VideoProbeError
+from lvas.models import VideoInfo
+
+# Average and nominal frame rates further apart than this (relative) mean variable frame rate.
+VFR_TOLERANCE = 0.01
+
+
+def probe(path: str | os.PathLike[str]) -> VideoInfo:
+    """Describe a video file without decoding more than its first frame.
+
+    Arguments:
+        path: the video file.
+
+    Returns:
+        VideoInfo with the display size (after rotation), average fps, duration, frame count,
+        rotation (degrees clockwise), whether the frame rate is variable, and the audio stream.
+
+    Raises:
+        VideoProbeError: the path is missing, a directory or empty; the file is not a media
+            file, is truncated, has no video stream (audio-only) or no decodable frame.
+    """
+    p = Path(path)
+    _check_file(p)
+    try:
+        container = av.open(str(p))
+    except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
+        raise VideoProbeError(f"{p}: not a readable video file ({_reason(exc)})") from exc
+    with container:
+        if not container.streams.video:
+            kinds = sorted({s.type for s in container.streams})
+            what = "audio-only file" if kinds == ["audio"] else f"streams: {', '.join(kinds) or 'none'}"
+            raise VideoProbeError(f"{p}: no video stream ({what})")
+        stream = container.streams.video[0]
+        audio = container.streams.audio[0] if container.streams.audio else None
+        fps = _frame_rate(stream)
+        if fps is None:
+            raise VideoProbeError(f"{p}: the video stream declares no frame rate")
+        duration = _duration(container, stream)
+        rotation_ccw = _first_frame_rotation(p, container, stream)
+        rotation = (-rotation_ccw) % 360 or _rotate_tag(stream)
+        width, height = stream.codec_context.width, stream.codec_context.height
+        if rotation in (90, 270):
+            width, height = height, width
+        frame_count = int(stream.frames) or max(1, round(duration * float(fps)))
+        if duration <= 0:
+            duration = frame_count / float(fps)
+        return VideoInfo(
+            path=str(p.absolute()),
+            duration_s=duration,
+            fps=float(fps),
+            frame_count=frame_count,
+            width=width,
+            height=height,
+            rotation=rotation,
+            variable_frame_rate=_is_vfr(stream, fps),
+            has_audio=audio is not None,
+            video_codec=stream.codec_context.name,
+            audio_codec=audio.codec_context.name if audio is not None else None,
+        )
+
+
+def _check_file(p: Path) -> None:
+    if not p.exists():
+        raise VideoProbeError(f"{p}: no such file")
+    if not p.is_file():
+        raise VideoProbeError(f"{p}: not a regular file")
+    if p.stat().st_size == 0:
+        raise VideoProbeError(f"{p}: empty file (0 bytes)")
+
+
+def _reason(exc: BaseException) -> str:
+    # FFmpeg messages repeat the path; keep the part that says what is wrong.
+    msg = getattr(exc, "strerror", None) or str(exc)
+    return msg.split(":")[0].strip() if isinstance(msg, str) and msg else type(exc).__name__
+
+
+def _frame_rate(stream: av.video.stream.VideoStream) -> Fraction | None:
+    for rate in (stream.average_rate, stream.guessed_rate, stream.base_rate):
+        if rate is not None and rate > 0:
+            return Fraction(rate)
+    return None
+
+
+def _is_vfr(stream: av.video.stream.VideoStream, fps: Fraction) -> bool:
+    """Variable frame rate: the average rate differs from the nominal (r_frame_rate) one."""
+    nominal = stream.base_rate or stream.guessed_rate
+    if not nominal or nominal <= 0:
+        return False
+    return abs(float(fps) - float(nominal)) / float(nominal) > VFR_TOLERANCE
+
+
+def _duration(container: av.container.InputContainer, stream: av.video.stream.VideoStream) -> float:
+    # The video stream's own duration: the container's includes a possibly longer audio track.
+    if stream.duration is not None and stream.time_base is not None:
+        return float(stream.duration * stream.time_base)
+    if container.duration is not None:
+        return container.duration / av.time_base
+    return 0.0
+
+
+def _first_frame_rotation(p: Path, container: av.container.InputContainer, stream) -> int:
+    """Decode the first frame: proves the stream decodes, and carries the display matrix."""
+    try:
+        for frame in container.decode(stream):
+            return int(frame.rotation)
+    except (av.FFmpegError, ValueError) as exc:
+        raise VideoProbeError(f"{p}: the first video frame cannot be decoded ({_reason(exc)})") from exc
+    raise VideoProbeError(f"{p}: the video stream has no decodable frame (truncated or corrupt file)")
+
+
+def _rotate_tag(stream: av.video.stream.VideoStream) -> int:
+    """The legacy ``rotate`` metadata tag (clockwise degrees), used when no display matrix exists."""
+    try:
+        return int(stream.metadata.get("rotate", "0")) % 360
+    except ValueError:
+        return 0

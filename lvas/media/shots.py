@@ -1,0 +1,349 @@
+"""Shot boundaries from an HSV colour-space content distance, as in LVAS-Agent's Storyboarder.
+
+Two parts, kept apart as in PySceneDetect: :class:`FrameAnalyzer` sees frames (streamed in chunks)
+and keeps a few numbers per frame; :func:`detect_cuts` sees only those numbers and the frame rate.
+
+Per frame the analyser computes HSV histograms (hue weighted by saturation, so grey pixels do not
+vote for a random hue; saturation; value) and three distances, each to an earlier frame:
+
+- ``d1``: to the previous frame -- a hard cut is a spike here;
+- ``dw``: to the frame ``flash_window + 1`` back -- a change that reverts within the flash window
+  (a flash, a muzzle blast, a passing headlight) leaves no difference across it, a cut does;
+- ``dl``: to the frame one gradual window (1 s) back -- a dissolve or a fade spreads a cut's change
+  over many small steps, but the frames either side of it still differ by a cut's amount.
+
+Histograms ignore where colours are, so a fast pan over one scene changes them little, whereas a
+pixel-wise difference (PySceneDetect's ContentDetector) jumps. Only a ring buffer of the last second
+of histograms is kept: memory does not grow with the video beyond these few floats per frame.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from lvas.settings import StoryboardSettings
+
+H_BINS, S_BINS, V_BINS = 16, 16, 16
+GRADUAL_WINDOW_S = 1.0  # dissolves and fades up to about this long are found as one transition
+PERSIST = 0.6  # a cut's change must persist across the flash window at this fraction of the threshold
+DARK = 0.12  # mean value (0..1) under which a frame counts as black (the middle of a fade)
+KMEANS_SAMPLES_PER_S = 8.0  # frames per second whose features are kept for keyframe clustering
+NOISE_K = 1.5  # gradual steps must exceed the local median of d1 by this many MADs
+GAP = 2  # frames of gap allowed inside a gradual transition's run of steps
+GRID = 4  # keyframe features also carry a GRID x GRID luminance layout
+
+
+def rgb_to_hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Vectorised RGB (uint8, any leading shape) to hue in [0, 1), saturation and value in [0, 1]."""
+    x = rgb.astype(np.float32) * (1.0 / 255.0)
+    r, g, b = x[..., 0], x[..., 1], x[..., 2]
+    mx = np.maximum(np.maximum(r, g), b)
+    mn = np.minimum(np.minimum(r, g), b)
+    delta = mx - mn
+    s = np.where(mx > 0, delta / np.maximum(mx, 1e-6), 0.0)
+    safe = np.maximum(delta, 1e-6)
+    h = np.where(mx == r, (g - b) / safe, np.where(mx == g, 2.0 + (b - r) / safe, 4.0 + (r - g) / safe))
+    h = np.where(delta > 0, (h / 6.0) % 1.0, 0.0)
+    return h.astype(np.float32), s.astype(np.float32), mx
+
+
+# Frames are quantised to 5 bits per channel and looked up in tables built once: computing HSV
+# per pixel in numpy cost 6 ms a frame at 160x90, the lookups cost a tenth of that. 5 bits keep
+# 32 levels per channel, two per histogram bin, so no bin is favoured.
+HUE_FINE = 64  # fine hue bins (for the circular mean); histograms use HUE_FINE // H_BINS of them each
+COLOURS = 32 * 32 * 32
+_Q = np.arange(32, dtype=np.float32) * (255.0 / 31.0)
+_LUT_H, _LUT_S, _LUT_V = (
+    c.reshape(-1) for c in rgb_to_hsv(np.stack(np.meshgrid(_Q, _Q, _Q, indexing="ij"), -1).astype(np.uint8))
+)
+LUT_HBIN = np.minimum((_LUT_H * HUE_FINE).astype(np.int64), HUE_FINE - 1).astype(np.uint8)
+LUT_SAT = _LUT_S.astype(np.float32)
+LUT_SBIN = np.minimum((_LUT_S * 32).astype(np.int64), 31).astype(np.uint8)
+LUT_VBIN = np.minimum((_LUT_V * 32).astype(np.int64), 31).astype(np.uint8)
+_R, _G, _B = (np.arange(COLOURS) >> 10) & 31, (np.arange(COLOURS) >> 5) & 31, np.arange(COLOURS) & 31
+# luminance (Rec. 601) of each 5-bit colour, as int16 so frame differences do not wrap
+LUT_LUMA = np.round((0.299 * _R + 0.587 * _G + 0.114 * _B) * (255.0 / 31.0)).astype(np.int16)
+_HUE_CENTRES = (np.arange(HUE_FINE) + 0.5) / HUE_FINE * 2 * np.pi
+_LEVELS = (np.arange(32) + 0.5) / 32
+
+
+def quantise(rgb: np.ndarray) -> np.ndarray:
+    """Index of each pixel's 5-bit colour into the lookup tables, shape (N, pixels)."""
+    q = (rgb >> 3).astype(np.uint16)
+    return ((q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]).reshape(len(rgb), -1)
+
+
+def hsv_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distance in [0, 1] between histogram rows: mean of the three channels' half-L1 distances."""
+    return 0.5 * np.abs(a - b).sum(axis=-1) / 3.0
+
+
+@dataclass
+class FrameStats:
+    """Per-frame numbers of one video, all arrays of length n (frame order)."""
+
+    t_s: np.ndarray
+    d1: np.ndarray
+    dw: np.ndarray
+    dl: np.ndarray
+    motion: np.ndarray
+    brightness: np.ndarray
+    saturation: np.ndarray
+    hue_deg: np.ndarray
+    sample_frames: np.ndarray  # frames whose clustering features were kept
+    sample_features: np.ndarray  # (len(sample_frames), D) float32
+    flash_frames: int = 1
+    gradual_frames: int = 1
+
+    def __len__(self) -> int:
+        return len(self.t_s)
+
+
+@dataclass
+class FrameAnalyzer:
+    """Streaming per-frame statistics. Feed chunks in order with :meth:`update`, then :meth:`finish`.
+
+    Arguments:
+        fps: the video's average frame rate (sets the flash and gradual windows in frames).
+        settings: the storyboard settings (``flash_window_s``).
+    """
+
+    fps: float
+    settings: StoryboardSettings
+    _cols: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    _tail: np.ndarray | None = None  # last histograms, for the lagged distances
+    _prev_luma: np.ndarray | None = None
+    _n: int = 0
+
+    def __post_init__(self) -> None:
+        self.flash_frames = max(1, round(self.settings.flash_window_s * self.fps))
+        self.gradual_frames = max(2, round(GRADUAL_WINDOW_S * self.fps))
+        self.stride = max(1, round(self.fps / KMEANS_SAMPLES_PER_S))
+        self._keep = max(self.flash_frames + 1, self.gradual_frames)
+
+    def update(self, frames: np.ndarray, times: np.ndarray) -> None:
+        """Add a chunk of consecutive frames (N, H, W, 3) uint8 RGB shown at ``times``."""
+        codes = quantise(frames)
+        hue_fine, sat, val = _fine_histograms(codes)
+        hist = np.concatenate([
+            hue_fine.reshape(len(frames), H_BINS, -1).sum(2),
+            sat.reshape(len(frames), S_BINS, -1).sum(2),
+            val.reshape(len(frames), V_BINS, -1).sum(2),
+        ], axis=1).astype(np.float32)
+        luma = LUT_LUMA[codes].reshape(frames.shape[:3])
+        prev = luma[:1] if self._prev_luma is None else self._prev_luma[None]
+        motion = np.abs(np.diff(np.concatenate([prev, luma]), axis=0)).mean(axis=(1, 2)) / 255.0
+        self._prev_luma = luma[-1]
+        tail = hist[:1] if self._tail is None else self._tail
+        both = np.concatenate([tail, hist])
+        base = len(tail)
+        idx = np.arange(base, len(both))
+        for name, lag in (("d1", 1), ("dw", self.flash_frames + 1), ("dl", self.gradual_frames)):
+            # Frames near the start compare with the oldest frame available (frame 0).
+            ref = np.clip(idx - lag, 0, None)
+            self._add(name, hsv_distance(both[ref], both[idx]))
+        self._tail = both[-self._keep :]
+        self._add("t_s", np.asarray(times, np.float64))
+        self._add("motion", motion)
+        self._add("brightness", val @ _LEVELS)
+        self._add("saturation", hue_fine.sum(1))
+        ang = np.arctan2(hue_fine @ np.sin(_HUE_CENTRES), hue_fine @ np.cos(_HUE_CENTRES))
+        self._add("hue_deg", np.degrees(ang) % 360.0)
+        frame_idx = self._n + np.arange(len(frames))
+        keep = frame_idx % self.stride == 0
+        if keep.any():
+            self._add("sample_frames", frame_idx[keep])
+            self._add("sample_features", np.concatenate([hist[keep], _grid(luma[keep] / 255.0)], axis=1))
+        self._n += len(frames)
+
+    def _add(self, name: str, values: np.ndarray) -> None:
+        self._cols.setdefault(name, []).append(values)
+
+    def finish(self) -> FrameStats:
+        """The statistics of every frame fed so far."""
+        if not self._n:
+            raise ValueError("no frames were analysed")
+        col = {k: np.concatenate(v) for k, v in self._cols.items()}
+        col["d1"][0] = col["dw"][0] = col["dl"][0] = 0.0
+        return FrameStats(
+            t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"], motion=col["motion"],
+            brightness=col["brightness"], saturation=col["saturation"], hue_deg=col["hue_deg"],
+            sample_frames=col["sample_frames"], sample_features=col["sample_features"].astype(np.float32),
+            flash_frames=self.flash_frames, gradual_frames=self.gradual_frames,
+        )
+
+
+def _fine_histograms(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: hue (HUE_FINE bins, saturation-weighted), saturation and value (32 bins each).
+
+    Each sums to 1 over a frame's pixels, except hue, which sums to the frame's mean saturation:
+    grey pixels have no hue to vote for, and a grey frame against a colourful one still differs.
+    """
+    n, px = idx.shape
+    hb, sw, sb, vb = LUT_HBIN[idx], LUT_SAT[idx], LUT_SBIN[idx], LUT_VBIN[idx]
+    # One small bincount per frame beats one big one over frame-offset keys (no int64 copy).
+    hue = np.stack([np.bincount(hb[i], weights=sw[i], minlength=HUE_FINE) for i in range(n)])
+    sat = np.stack([np.bincount(sb[i], minlength=32) for i in range(n)])
+    val = np.stack([np.bincount(vb[i], minlength=32) for i in range(n)])
+    return hue / px, sat / px, val / px
+
+
+def _grid(luma: np.ndarray) -> np.ndarray:
+    n, hh, ww = luma.shape
+    gh, gw = max(1, hh // GRID), max(1, ww // GRID)
+    cells = luma[:, : gh * GRID, : gw * GRID].reshape(n, GRID, gh, GRID, gw).mean(axis=(2, 4))
+    return cells.reshape(n, -1).astype(np.float32)
+
+
+def adaptive_threshold(d1: np.ndarray, settings: StoryboardSettings) -> float:
+    """The hard-cut threshold: fixed if set, else median + k * MAD of the distances, floored.
+
+    Median and MAD ignore the few cut spikes, so the threshold follows the video's ordinary
+    frame-to-frame change (motion, noise, grain) rather than its cuts.
+    """
+    if settings.threshold > 0:
+        return settings.threshold
+    if len(d1) < 3:
+        return settings.min_threshold
+    x = d1[1:]
+    med = float(np.median(x))
+    mad = 1.4826 * float(np.median(np.abs(x - med)))
+    return max(settings.min_threshold, med + settings.adaptive_k * mad)
+
+
+@dataclass(frozen=True)
+class Transition:
+    frame: int  # first frame of the new shot
+    kind: str  # "cut" or "gradual"
+    strength: float
+
+
+def detect_cuts(stats: FrameStats, fps: float, settings: StoryboardSettings) -> list[int]:
+    """Shot boundaries as the index of each new shot's first frame.
+
+    Arguments:
+        stats: per-frame statistics from :class:`FrameAnalyzer`.
+        fps: average frame rate.
+        settings: threshold, adaptive_k, min_threshold, min_shot_s, flash_window_s.
+
+    Returns:
+        Sorted frame indices; shot k spans [cuts[k-1], cuts[k]).
+    """
+    n = len(stats)
+    if n < 2:
+        return []
+    thr = adaptive_threshold(stats.d1, settings)
+    hard = _hard_cuts(stats, thr)
+    found = hard + _gradual(stats, thr, hard)
+    min_gap = max(1, round(settings.min_shot_s * fps))
+    cuts = _merge(sorted(found, key=lambda t: t.frame), stats, min_gap)
+    return [c for c in cuts if min_gap <= c <= n - min_gap or (n <= 2 * min_gap and 0 < c < n)]
+
+
+def _hard_cuts(stats: FrameStats, thr: float) -> list[Transition]:
+    d1, dw, n, w = stats.d1, stats.dw, len(stats), stats.flash_frames
+    out = []
+    for i in np.flatnonzero(d1 >= thr):
+        if d1[i] < d1[max(i - 1, 0) : i + 2].max():
+            continue  # not the peak of a multi-frame change
+        # A flash's spike is large but the pictures either side of it match; a cut's change stays.
+        need = max(PERSIST * thr, 0.5 * float(d1[i]))
+        persists_after = dw[min(i + w, n - 1)] >= need  # frame i-1 vs frame i+w
+        persists_before = dw[i] >= need or i <= w  # frame i-1-w vs frame i
+        if persists_after and persists_before:
+            out.append(Transition(int(i), "cut", float(d1[i])))
+    return out
+
+
+def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Transition]:
+    """Dissolves and fades: frames a window apart come to differ like a cut, gradually.
+
+    A candidate is a run where the window distance ``dl`` reaches the threshold. Inside it, the
+    transition is the longest stretch of frame-to-frame steps above the local noise (median + k MAD
+    of ``d1`` around the run); its middle is where the new shot takes over. It counts only if it
+    lasts at least two flash windows (a burst of motion or a flash is shorter, and a shorter
+    dissolve changes fast enough to be a cut) and the frames either side of it differ by more
+    than the shots' own motion explains (:func:`_persists`).
+    """
+    d1, L, w, n = stats.d1, stats.gradual_frames, stats.flash_frames, len(stats)
+    dl = stats.dl.copy()
+    for t in hard:
+        dl[t.frame : t.frame + L] = np.nan  # windows spanning a hard cut see that cut, not a transition
+    out = []
+    for s, e in _runs(np.nan_to_num(dl) >= thr):
+        if e - s < w + 1:
+            continue  # a flash also lifts dl, but only for its own length
+        lo = max(s - L, 1)
+        around = d1[max(s - 3 * L, 1) : min(e + 2 * L, n)]
+        base = float(np.median(around))
+        mad = 1.4826 * float(np.median(np.abs(around - base)))
+        seg = d1[lo:e]
+        excess = np.clip(seg - base - NOISE_K * mad, 0.0, None)
+        excess[seg >= thr] = 0.0  # spikes (cuts, flashes) are not gradual steps
+        if float(excess.sum()) < thr:
+            continue
+        spans = _runs(np.convolve(excess > 0, np.ones(2 * GAP + 1), mode="same") > 0)
+        a, b = max(spans, key=lambda r: excess[r[0] : r[1]].sum())
+        nz = np.flatnonzero(excess[a:b]) + a
+        first, last = lo + int(nz[0]), lo + int(nz[-1])
+        if last - first + 1 < 2 * w or not _persists(dl, first, last, L, thr):
+            continue
+        out.append(Transition(max((first + last + 1) // 2, 1), "gradual", float(excess[a:b].sum())))
+    return out
+
+
+def _persists(dl: np.ndarray, first: int, last: int, L: int, thr: float) -> bool:
+    """The frames before and after the transition differ by more than motion alone explains.
+
+    ``dl[first - 1 + L]`` compares the last frame before the transition with one a window later
+    (after it); the same window elsewhere nearby (before it, and after it has settled) tells how
+    much the shots' own motion changes the picture in that time.
+    """
+    n = len(dl)
+    across = dl[min(first - 1 + L, n - 1)]
+    if not across >= thr:  # also False for NaN: the window spans a hard cut
+        return False
+    near = np.concatenate([dl[max(first - 1 - 2 * L, 0) : max(first, 0)], dl[last + L : last + 3 * L]])
+    near = near[~np.isnan(near)]
+    motion = float(np.median(near)) if len(near) else 0.0
+    return across - motion >= 0.5 * thr
+
+
+def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], mask.astype(np.int8), [0]])))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
+
+
+def _merge(found: list[Transition], stats: FrameStats, min_gap: int) -> list[int]:
+    """One boundary per transition: candidates closer than a minimum shot, or around black, merge."""
+    clusters: list[list[Transition]] = []
+    for t in found:
+        if clusters:
+            last = clusters[-1][-1]
+            # Within a second of the last and with a black frame since the cluster began: the
+            # halves of one fade (fading shifts the value histogram fast enough to look like cuts).
+            first = clusters[-1][0]
+            through_black = stats.brightness[max(first.frame - 1, 0) : t.frame + 1].min() < DARK
+            gap = t.frame - last.frame
+            if gap < min_gap or (through_black and gap < stats.gradual_frames):
+                clusters[-1].append(t)
+                continue
+        clusters.append([t])
+    return [_place(c, stats) for c in clusters]
+
+
+def _place(cluster: list[Transition], stats: FrameStats) -> int:
+    if len(cluster) == 1:
+        return cluster[0].frame
+    lo, hi = cluster[0].frame, cluster[-1].frame
+    span = stats.brightness[lo : hi + 1]
+    if span.min() < DARK:
+        # a fade through black: the new shot starts in the middle of the darkest stretch
+        dark = np.flatnonzero(span <= span.min() + 0.02) + lo
+        return (int(dark[0]) + int(dark[-1]) + 1) // 2
+    hard = [t for t in cluster if t.kind == "cut"]
+    if hard:
+        return max(hard, key=lambda t: t.strength).frame
+    return (lo + hi + 1) // 2

@@ -1,0 +1,63 @@
+"""The `lvas` command: help, shots JSON, status JSON, errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from lvas.cli import main
+from storage.layout import Layout
+from storage.status import StatusRecord, record
+from tests.clips import BIKES_CUTS, real_clip
+
+
+def test_help_teaches(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as e:
+        main(["--help"])
+    assert e.value.code == 0
+    out = capsys.readouterr().out
+    for word in ("dub", "rerun", "status", "show", "shots", "kb", "LVAS_AGENTS__BASE_URL", "examples"):
+        assert word in out
+
+
+def test_shots_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["shots", str(real_clip("bikes.mp4")), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    entry = data["bikes.mp4"]
+    assert set(entry) == {"cuts_s", "shots", "fps", "duration_s"}
+    assert entry["fps"] == pytest.approx(25.0)
+    assert entry["duration_s"] == pytest.approx(10.0, abs=0.05)
+    for cut in BIKES_CUTS:
+        assert min(abs(cut - c) for c in entry["cuts_s"]) <= 0.1
+    assert entry["shots"][0][0] == 0.0 and entry["shots"][-1][1] == pytest.approx(entry["duration_s"])
+
+
+def test_shots_bad_file_exits_nonzero(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "empty.mp4"
+    bad.write_bytes(b"")
+    assert main(["shots", str(bad)]) == 1
+    assert "empty.mp4" in capsys.readouterr().err
+
+
+def test_status_json_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    layout = Layout(tmp_path)
+    record(layout, StatusRecord("a-1", "storyboard", "failed", source="a.mp4", error="a.mp4: truncated",
+                                error_type="VideoProbeError", started_at=1.0, finished_at=2.0))
+    record(layout, StatusRecord("b-2", "mix", "completed", source="b.mp4", started_at=1.0, finished_at=3.0,
+                                outputs={"mix": "m.wav", "dubbed": "d.mp4", "report": "r.html"}))
+    assert main(["status", str(tmp_path), "--json"]) == 0
+    rows = {r["video_id"]: r for r in json.loads(capsys.readouterr().out)}
+    for r in rows.values():
+        assert {"source", "video_id", "stage", "state", "error"} <= set(r)
+    assert rows["a-1"]["state"] == "failed" and "truncated" in rows["a-1"]["error"]
+    assert rows["b-2"]["outputs"]["dubbed"] == "d.mp4"
+    assert main(["status", str(tmp_path)]) == 0
+    text = capsys.readouterr().out
+    assert "top errors" in text and "VideoProbeError" in text
+
+
+def test_status_of_empty_folder_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["status", str(tmp_path)]) == 2
+    assert "no lvas status here" in capsys.readouterr().err

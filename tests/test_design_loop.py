@@ -1,0 +1,164 @@
+"""design_refine (Algorithm 2): rounds, retrieval layers, review verdicts, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from lvas.agents.artifacts import load_designs, save_designs
+from lvas.agents.design import design_refine
+from lvas.agents.llm_agents import LLMAgents
+from lvas.agents.offline import OfflineAgents, content_stems
+from lvas.errors import AgentOutputError
+from lvas.models import Caption, Scene, Script, Verdict
+from lvas.settings import AgentSettings
+from tests.fake_llm_server import FakeLLMServer, as_reply, role_of, user_texts
+
+LABELS = {
+    "event": ["Dog bark", "Footsteps on gravel", "Car engine idle", "Bicycle chain", "Hoofbeats"],
+    "ambience": ["Wind through trees", "Park ambience", "Rain on roof", "Light wind"],
+}
+
+
+# What an embedding search finds although no word is shared.
+NEAREST = {"horse hooves": ["Hoofbeats", "Dog bark"], "cat meowing": ["Dog bark"]}
+
+
+class KeywordRetrieve:
+    """A tiny stand-in for the Chroma lookup: labels ranked by shared word stems, then by order
+    (NEAREST stands for the semantic neighbours an embedding would find)."""
+
+    def __init__(self) -> None:
+        self.asked: list[tuple[tuple[str, ...], str]] = []
+
+    def __call__(self, texts: list[str], layer: str) -> dict[str, list[str]]:
+        self.asked.append((tuple(texts), layer))
+        out = {}
+        for t in texts:
+            scored = sorted(LABELS[layer], key=lambda lab: -len(content_stems(t) & content_stems(lab)))
+            out[t] = NEAREST.get(t, scored[:3])
+        return out
+
+
+def scene_script(caption: Caption) -> tuple[Scene, Script]:
+    scene = Scene(index=3, start_s=6.0, end_s=10.0, shot_indices=[4, 5], caption=caption)
+    script = Script(
+        video_id="vid", global_description="g", shot_captions=[caption], decisions=[], scenes=[scene]
+    )
+    return scene, script
+
+
+def test_unmapped_item_is_revised_then_final() -> None:
+    # "dog barking" -> "Dog bark", "running footsteps" -> "Footsteps on gravel", "wind in grass" ->
+    # "Wind through trees"; "horse hooves" shares no word with its nearest label: revised to it.
+    scene, script = scene_script(Caption(entity="a dog and a horse", action="running on grass"))
+    retrieve = KeywordRetrieve()
+    result = design_refine(scene, script, OfflineAgents(), retrieve, max_rounds=3)
+    assert [r.round for r in result.rounds] == [0, 1]
+    first, second = result.rounds
+    assert first.verdict == Verdict.REVISE and "'horse hooves' (nearest: 'Hoofbeats')" in first.feedback
+    assert {i.description: i.label for i in first.mapped.audio}["horse hooves"] is None
+    assert second.verdict == Verdict.FINAL
+    final = result.final
+    assert [(i.description, i.label) for i in final.audio] == [
+        ("dog barking", "Dog bark"),
+        ("Hoofbeats", "Hoofbeats"),
+        ("running footsteps", "Footsteps on gravel"),
+    ]
+    assert [(i.description, i.label) for i in final.background] == [("wind in grass", "Wind through trees")]
+    layers = {layer for _, layer in retrieve.asked}
+    assert layers == {"event", "ambience"}
+    assert ("wind in grass",) in [t for t, layer in retrieve.asked if layer == "ambience"]
+    assert result.video_id == "vid" and result.scene_index == 3
+
+
+def test_revision_never_duplicates_a_label_in_use() -> None:
+    scene, script = scene_script(Caption(entity="a dog and a cat"))
+    result = design_refine(scene, script, OfflineAgents(), KeywordRetrieve(), max_rounds=3)
+    assert [r.verdict for r in result.rounds] == [Verdict.REVISE, Verdict.FINAL]
+    assert [(i.description, i.label) for i in result.final.audio] == [("dog barking", "Dog bark")]
+
+
+def test_round_limit_keeps_the_last_design_and_its_verdict() -> None:
+    scene, script = scene_script(Caption(entity="a horse"))
+    result = design_refine(scene, script, OfflineAgents(), KeywordRetrieve(), max_rounds=1)
+    (only,) = result.rounds
+    assert only.verdict == Verdict.REVISE  # the Designer was not satisfied, and the record says so
+    assert result.final.audio[0].description == "horse hooves" and result.final.audio[0].label is None
+
+
+def test_silent_scene_designs_nothing_and_asks_nothing() -> None:
+    scene, script = scene_script(Caption(summary="dim shot, mostly purple tones"))
+    retrieve = KeywordRetrieve()
+    result = design_refine(scene, script, OfflineAgents(), retrieve, max_rounds=3)
+    assert len(result.rounds) == 1 and result.rounds[0].verdict == Verdict.FINAL
+    assert result.final.audio == [] and result.final.background == [] and retrieve.asked == []
+
+
+def test_bad_retrieve_result_is_an_agent_output_error() -> None:
+    scene, script = scene_script(Caption(entity="a dog"))
+    with pytest.raises(AgentOutputError, match="retrieve"):
+        design_refine(scene, script, OfflineAgents(), lambda texts, layer: {t: "Dog bark" for t in texts}, 2)
+    with pytest.raises(ValueError, match="max_rounds"):
+        design_refine(scene, script, OfflineAgents(), KeywordRetrieve(), 0)
+
+
+def test_designs_round_trip_through_parquet(tmp_path: Path) -> None:
+    designs = []
+    for caption in (Caption(entity="a dog and a horse"), Caption(summary="rain in a city street")):
+        scene, script = scene_script(caption)
+        designs.append(design_refine(scene, script, OfflineAgents(), KeywordRetrieve(), max_rounds=3))
+    designs[1] = designs[1].model_copy(update={"scene_index": 4})
+    save_designs(tmp_path / "design.parquet", designs)
+    assert load_designs(tmp_path / "design.parquet") == designs
+
+
+def test_llm_loop_revises_with_feedback(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("LVAS_TEST_KEY", "k")
+    reviews = iter([("revise", "add the bicycle chain"), ("final", "")])
+
+    def responder(body: dict) -> object:
+        role = role_of(body)
+        if role == "design":
+            revising = any("<<DATA review_feedback>>" in t for t in user_texts(body))
+            audio = [{"description": "dog barking"}] + (
+                [{"description": "bicycle chain", "primary": False}] if revising else []
+            )
+            return as_reply(
+                {
+                    "reasoning": "1. dog 2. park",
+                    "audio": audio,
+                    "background": [{"description": "park ambience"}],
+                    "volume": 0.7,
+                }
+            )
+        if role == "map":
+            text = user_texts(body)[0]
+            mapping = [
+                {"description": "dog barking", "label": "Dog bark"},
+                {"description": "park ambience", "label": "Park ambience"},
+            ]
+            if "bicycle chain" in text:
+                mapping.append({"description": "bicycle chain", "label": "Bicycle chain"})
+            return as_reply({"mapping": mapping})
+        verdict, feedback = next(reviews)
+        return as_reply({"verdict": verdict, "feedback": feedback})
+
+    scene, script = scene_script(
+        Caption(entity="a dog and a cyclist", summary="a dog chases a bike in a park")
+    )
+    with FakeLLMServer(responder=responder) as srv:
+        settings = AgentSettings(backend="openai", base_url=srv.base_url, api_key_env="LVAS_TEST_KEY")
+        agents = LLMAgents(settings)
+        result = design_refine(scene, script, agents, KeywordRetrieve(), max_rounds=3)
+    assert [r.verdict for r in result.rounds] == [Verdict.REVISE, Verdict.FINAL]
+    assert result.rounds[0].feedback == "add the bicycle chain"
+    revision_request = [b for b in srv.requests if role_of(b) == "design"][1]
+    assert any('"add the bicycle chain"' in t for t in user_texts(revision_request))
+    assert [(i.description, i.label) for i in result.final.audio] == [
+        ("dog barking", "Dog bark"),
+        ("bicycle chain", "Bicycle chain"),
+    ]
+    assert [c.role for c in agents.calls] == ["designer", "synthesizer", "designer"] * 2
+    assert {c.model for c in agents.calls} == {"qwen-max", "qwen-plus"}
