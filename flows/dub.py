@@ -26,11 +26,12 @@ from lvas.settings import Settings
 from storage.layout import Layout
 from storage.lock import RunLock
 from storage.runs import prepare_run
-from tasks.common import run_id
-from tasks.design import collect_designs, design_scene
+from tasks.common import run_id, with_retries
+from tasks.design import collect_designs
+from tasks.design import design_scene as design_task
 from tasks.mix import mix
-from tasks.render import render_scene
-from tasks.script import script
+from tasks.render import render_scene as render_task
+from tasks.script import script as script_task
 from tasks.storyboard import storyboard
 
 
@@ -86,6 +87,8 @@ def dub_dataset(
     """Dub every video in ``sources`` into ``out``: the stage list of ARCHITECTURE.md, section 1."""
     settings = settings or Settings()
     stages = set(settings.run.stages)
+    script, design_scene, render_scene = (with_retries(t, settings.run.task_retries, settings.run.retry_delay_s)
+                                          for t in (script_task, design_task, render_task))
     with RunLock(Layout(out).lock()):
         videos = prepare(sources, out, settings, only)
         boards = storyboard.map(videos, unmapped(out), unmapped(settings))
@@ -94,9 +97,9 @@ def dub_dataset(
         scripts = script.map(boards, unmapped(out), unmapped(settings))
         if "design" not in stages:
             return finish(out, videos, scripts, settings)
-        gpu = settings.synth.backend == "mmaudio"
+        gpu = settings.synth.backend in ("mmaudio", "simulated-gpu")
         if gpu and "render" in stages:
-            check_gpu_workers(settings.synth.gpu_resource)
+            check_gpu_workers.submit(settings.synth.gpu_resource).result()  # on a worker: sees the cluster
         progress = create_progress_artifact(0.0, key="dub-progress", description=f"videos dubbed in {out}")
         tails = []
         for video, n in scripted(videos, scripts):

@@ -163,3 +163,30 @@ def is_finished(layout: Layout, video: VideoRef, s: Settings) -> bool:
     if last == "render":
         return all(layout.done(video.video_id, "render", render_key(video, i, s), i) for i in range(n))
     return layout.done(video.video_id, "mix", mix_key(video, n, s)) is not None
+
+
+def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, Any]:
+    """Every stage of one video in this process, no orchestrator: the reference the benchmarks
+    compare the flow against, and a debugging aid. Same units, markers and status records."""
+    from functools import partial
+
+    from kb.store import LabelStore
+    from storage.units import run_unit
+
+    store = LabelStore.from_settings(s.kb, layout.root)
+    store.build()
+
+    def retrieve(texts: list[str], layer: str) -> dict[str, list[str]]:
+        hits = store.query_many(texts, k=s.agents.retrieve_k, layer=layer)
+        return {t: [h.label for h in hs] for t, hs in hits.items()}
+
+    unit = partial(run_unit, layout, video_id=video.video_id, source=video.source)
+    unit(stage="storyboard", key=storyboard_key(video, s), work=partial(storyboard_stage, layout, video, s))
+    n = int(unit(stage="script", key=script_key(video, s), work=partial(script_stage, layout, video, s))["scenes"])
+    for i in range(n):
+        unit(stage="design", scene=i, key=design_key(video, i, s),
+             work=partial(design_stage, layout, video, i, s, retrieve))
+    collect_designs(layout, video, n)
+    for i in range(n):
+        unit(stage="render", scene=i, key=render_key(video, i, s), work=partial(render_stage, layout, video, i, s))
+    return unit(stage="mix", key=mix_key(video, n, s), work=partial(mix_stage, layout, video, s))

@@ -63,7 +63,10 @@ class KBSettings(Section):
 
 
 class SynthSettings(Section):
-    backend: Literal["procedural", "mmaudio"] = "procedural"
+    backend: Literal["procedural", "mmaudio", "simulated-gpu"] = Field(
+        "procedural", description="simulated-gpu: procedural audio after a fixed latency, GPU-placed (benchmarks)"
+    )
+    simulated_latency_s: float = Field(0.5, ge=0, description="per-layer latency of the simulated-gpu backend")
     sample_rate: int = Field(44100, description="44100 or 16000")
     channels: int = Field(2, ge=1, le=2)
     weights_dir: str | None = Field(None, description="MMAudio weights folder (no download at run time)")
@@ -91,6 +94,8 @@ class RunSettings(Section):
     workers: int = Field(2, ge=1, description="LocalCluster worker processes")
     threads_per_worker: int = Field(1, ge=1)
     gpu_workers: int = Field(0, ge=0, description="local workers that declare a GPU resource")
+    task_retries: int = Field(2, ge=0, description="Prefect retries of a unit after a transient backend error")
+    retry_delay_s: float = Field(10.0, ge=0, description="first retry delay; doubles per retry")
     stages: tuple[str, ...] = Field(
         ("storyboard", "script", "design", "render", "mix"), description="stages to run (mix includes mux+report)"
     )

@@ -27,3 +27,8 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
 
 def run_id() -> str:
     return str(runtime.flow_run.id or "")
+
+
+def with_retries(task: Any, retries: int, delay_s: float) -> Any:
+    """The task with the run's retry policy: ``retries`` tries more, delays doubling from ``delay_s``."""
+    return task.with_options(retries=retries, retry_delay_seconds=[delay_s * 2**i for i in range(retries)] or 0)

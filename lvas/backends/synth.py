@@ -28,7 +28,7 @@ from storage.atomic import atomic_path
 if TYPE_CHECKING:
     from storage.layout import Layout
 
-BACKENDS = ("procedural", "mmaudio")
+BACKENDS = ("procedural", "mmaudio", "simulated-gpu")
 
 
 @runtime_checkable
@@ -91,6 +91,10 @@ def get_synth(settings: SynthSettings) -> Synthesizer:
                 "`pip install git+https://github.com/hkchengrex/MMAudio` on the GPU workers"
             ) from exc
         return MMAudioSynth(settings)
+    if name == "simulated-gpu":
+        from lvas.backends.procedural import ProceduralSynth
+
+        return SimulatedGPUSynth(ProceduralSynth(settings), settings.simulated_latency_s)
     raise BackendUnavailable(f"unknown synth backend {name!r}; choose one of {', '.join(BACKENDS)}")
 
 
@@ -211,3 +215,22 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     with atomic_path(path) as tmp:
         sf.write(str(tmp), np.asarray(audio, np.float32), sample_rate, subtype="FLOAT", format="WAV")
     return Path(path)
+
+
+class SimulatedGPUSynth:
+    """A benchmark stand-in for a GPU model: holds its GPU slot for a fixed latency per window,
+    then writes the procedural rendering. Only for measuring placement and GPU-slot occupancy;
+    its audio is the procedural synthesizer's, and it says so in ``backend``."""
+
+    name = "simulated-gpu"
+
+    def __init__(self, inner: Synthesizer, latency_s: float) -> None:
+        self.inner, self.latency_s = inner, latency_s
+
+    def render(self, spec: LayerSpec, out_wav: str | Path, *, sample_rate: int, channels: int,
+               layout: Layout | None = None) -> RenderedLayer:
+        import time
+
+        time.sleep(self.latency_s)
+        done = self.inner.render(spec, out_wav, sample_rate=sample_rate, channels=channels, layout=layout)
+        return done.model_copy(update={"backend": f"{self.name} (procedural audio)"})

@@ -1,0 +1,135 @@
+"""Dataset-scale operation: orchestration overhead, memory against dataset size, GPU-slot occupancy.
+
+    .venv/bin/python bench/bench_ops.py [--videos 100] [--write]
+
+Generates N short synthetic videos (3 s, two hard cuts each) and measures, with the offline backends:
+  overhead  `lvas dub` (Prefect + Dask, 2 workers) against the same stage functions run serially in one
+            process (`dub_video_direct`). The ideal 2-worker time is direct/2; overhead is the rest of
+            the flow's wall time (startup included), as a fraction and per scene.
+  memory    peak RSS of the whole process tree for N/4, N/2 and N videos (flat = orchestration keeps no
+            per-video state).
+  gpu       `--gpu-workers 1` with the simulated-gpu synthesizer (fixed latency, GPU-placed): the
+            fraction of the rendering span during which the GPU slot runs a render.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.measure import run_measured  # noqa: E402
+from bench.results import write_section  # noqa: E402
+from storage.layout import Layout  # noqa: E402
+from storage.status import collect  # noqa: E402
+from tests.clips import colour_cuts, make_clip  # noqa: E402
+
+LVAS = str(ROOT / ".venv" / "bin" / "lvas")
+PY = str(ROOT / ".venv" / "bin" / "python")
+DIRECT = """
+import sys
+from lvas.discover import discover
+from lvas.pipeline import dub_video_direct
+from lvas.settings import Settings
+from storage.layout import Layout
+for v in discover([sys.argv[1]]).videos:
+    dub_video_direct(Layout(sys.argv[2]), v, Settings())
+"""
+
+
+def make_inputs(folder: Path, n: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        p = folder / f"v{i:04d}.mp4"
+        if not p.exists():
+            make_clip(p, colour_cuts([1.0, 2.0], size=(160, 90), seed=i), seconds=3.0, size=(160, 90))
+    return folder
+
+
+def subset(src: Path, dst: Path, n: int) -> Path:
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in sorted(src.glob("*.mp4"))[:n]:
+        if not (dst / p.name).exists():
+            os.link(p, dst / p.name)
+    return dst
+
+
+def scenes(out: Path) -> int:
+    return sum(1 for r in collect(Layout(out)) if r.stage == "render" and r.state == "completed")
+
+
+def gpu_busy(out: Path) -> tuple[float, float, int]:
+    recs = [r for r in collect(Layout(out)) if r.stage == "render" and r.state == "completed"]
+    span = max(r.finished_at for r in recs) - min(r.started_at for r in recs)
+    busy = sum(r.duration_s for r in recs)
+    return busy / span, span, len(recs)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--videos", type=int, default=100)
+    ap.add_argument("--latency", type=float, default=0.5, help="simulated GPU latency per layer (s)")
+    ap.add_argument("--write", action="store_true")
+    args = ap.parse_args()
+    work = ROOT / "bench" / "out" / "ops"
+    for d in work.glob("out-*"):
+        shutil.rmtree(d)
+    src = make_inputs(work / "videos", args.videos)
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    lines = [f"Inputs: {args.videos} generated videos, 3 s each, 160x90, two hard cuts; offline backends; "
+             "2-core machine.", ""]
+
+    # overhead: flow vs direct on all N
+    flow = run_measured([LVAS, "dub", str(src), "--out", str(work / "out-flow")], env=env)
+    direct = run_measured([PY, "-c", DIRECT, str(src), str(work / "out-direct")], env=env)
+    for name, m in (("flow", flow), ("direct", direct)):
+        if m.returncode != 0:
+            raise SystemExit(f"{name} failed:\n{m.output[-3000:]}")
+    n_scenes = scenes(work / "out-flow")
+    ideal = direct.seconds / 2
+    over = flow.seconds - ideal
+    lines += [
+        "| run | wall s | peak RSS MB | scenes |", "|---|---|---|---|",
+        f"| flow, 2 workers | {flow.seconds:.1f} | {flow.peak_rss_mb:.0f} | {n_scenes} |",
+        f"| direct, 1 process | {direct.seconds:.1f} | {direct.peak_rss_mb:.0f} | {scenes(work / 'out-direct')} |",
+        "",
+        f"Orchestration overhead: flow - direct/2 = {over:.1f} s = {100 * over / flow.seconds:.0f}% of the flow's "
+        f"wall time, {1000 * over / max(1, n_scenes):.0f} ms per scene (flow/direct ratio "
+        f"{flow.seconds / direct.seconds:.2f}).",
+        "",
+    ]
+    print("\n".join(lines))
+
+    # memory against dataset size
+    lines += ["| videos | flow wall s | peak RSS MB |", "|---|---|---|"]
+    for n in sorted({max(1, args.videos // 4), max(1, args.videos // 2)}):
+        m = run_measured([LVAS, "dub", str(subset(src, work / f"sub{n}", n)), "--out", str(work / f"out-mem{n}")],
+                         env=env)
+        lines.append(f"| {n} | {m.seconds:.1f} | {m.peak_rss_mb:.0f} |")
+        print(lines[-1])
+    lines.append(f"| {args.videos} | {flow.seconds:.1f} | {flow.peak_rss_mb:.0f} |")
+    lines.append("")
+
+    # GPU slot occupancy with a simulated GPU synthesizer on one GPU worker
+    genv = {**env, "LVAS_SYNTH__BACKEND": "simulated-gpu", "LVAS_SYNTH__SIMULATED_LATENCY_S": str(args.latency)}
+    n = max(1, args.videos // 2)
+    g = run_measured([LVAS, "dub", str(subset(src, work / f"sub{n}", n)), "--out", str(work / "out-gpu"),
+                      "--gpu-workers", "1"], env=genv)
+    if g.returncode != 0:
+        raise SystemExit(f"gpu run failed:\n{g.output[-3000:]}")
+    frac, span, renders = gpu_busy(work / "out-gpu")
+    lines.append(f"GPU slot ({n} videos, {renders} render tasks of ~{args.latency:.1f} s per layer, 1 GPU worker + "
+                 f"2 CPU workers): busy {100 * frac:.0f}% of the {span:.1f} s rendering span.")
+    body = f"Command: `.venv/bin/python bench/bench_ops.py --videos {args.videos} --write`\n\n" + "\n".join(lines)
+    print(body)
+    if args.write:
+        write_section("Dataset-scale operation", body)
+
+
+if __name__ == "__main__":
+    main()

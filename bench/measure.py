@@ -1,0 +1,45 @@
+"""Wall time and peak memory of a command's whole process tree (Dask workers and servers included)."""
+
+from __future__ import annotations
+
+import subprocess
+import threading
+import time
+from dataclasses import dataclass
+
+import psutil
+
+
+@dataclass
+class Measured:
+    seconds: float
+    peak_rss_mb: float
+    returncode: int
+    output: str
+
+
+def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float = 0.2) -> Measured:
+    """Run ``cmd``; sample the summed RSS of it and all its descendants every ``every`` s."""
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
+    peak = 0.0
+    stop = threading.Event()
+
+    def sample() -> None:
+        nonlocal peak
+        root = psutil.Process(proc.pid)
+        while not stop.is_set():
+            try:
+                procs = [root, *root.children(recursive=True)]
+                rss = sum(p.memory_info().rss for p in procs if p.is_running())
+                peak = max(peak, rss / 2**20)
+            except psutil.Error:
+                pass
+            stop.wait(every)
+
+    t = threading.Thread(target=sample, daemon=True)
+    t.start()
+    out, _ = proc.communicate()
+    stop.set()
+    t.join()
+    return Measured(time.perf_counter() - t0, peak, proc.returncode, out)

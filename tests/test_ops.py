@@ -1,0 +1,184 @@
+"""Dataset-scale operations on a real Dask cluster under a Prefect test server.
+
+Endpoint down for part of a run and `rerun --failed`, the rerun of one named scene, the incremental
+(scheduled) run, a killed worker, and the refusal of a concurrent run.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from lvas.errors import RunLocked
+from lvas.settings import AgentSettings, RunSettings, Settings
+from storage.layout import Layout
+from storage.lock import RunLock
+from storage.rerun import plan_rerun
+from storage.status import collect, rollup
+from tests.clips import colour_cuts, make_clip
+from tests.fake_llm_server import FakeLLMServer, Reply, as_reply, role_of
+
+pytestmark = pytest.mark.slow
+
+FAST = RunSettings(task_retries=0, retry_delay_s=0)
+
+
+def _flow(address: str, sources: list[Path], out: Path, settings: Settings, only: list[str] | None = None):
+    from flows.dub import dub_dataset
+    from flows.runtime import task_runner
+
+    flow = dub_dataset.with_options(task_runner=task_runner(address))
+    return flow([str(s) for s in sources], str(out), settings, only, return_state=True)
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    d = tmp_path_factory.mktemp("clips")
+    make_clip(d / "a.mp4", colour_cuts([1.0], seed=1), seconds=2.0)
+    make_clip(d / "b.mp4", colour_cuts([0.8], seed=2), seconds=2.0)
+    return d
+
+
+class Endpoint:
+    """Valid answers for every agent role; while ``down`` the Designer's calls get 503."""
+
+    def __init__(self) -> None:
+        self.down = False
+        self.design_calls = 0
+
+    def __call__(self, body: dict) -> Reply:
+        role = role_of(body)
+        if role == "design":
+            self.design_calls += 1
+            if self.down:
+                return Reply(content="service unavailable", status=503)
+        answers = {
+            "global": {"description": "a park by day", "timeline": []},
+            "caption": {"background": "a park", "entity": "a dog", "action": "runs", "summary": "a dog runs in a park"},
+            "merge": {"merge": False, "reason": "a new place", "caption": {"summary": "a dog runs"}},
+            "design": {"reasoning": "dog, park", "audio": [{"description": "dog barking"}],
+                       "background": [{"description": "birds in a park"}], "volume": 0.8},
+            "map": {"mapping": []},
+        }
+        return as_reply(answers.get(role, {"verdict": "final", "feedback": ""}))
+
+
+def test_endpoint_down_then_rerun_failed_touches_nothing_else(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
+    endpoint = Endpoint()
+    with FakeLLMServer(responder=endpoint) as srv:
+        os.environ["LVAS_TEST_KEY"] = "k"
+        agents = AgentSettings(backend="openai", base_url=srv.base_url, api_key_env="LVAS_TEST_KEY",
+                               max_retries=0, retry_backoff_s=0, timeout_s=5)
+        s = Settings(agents=agents, run=FAST)
+        layout = Layout(tmp_path)
+        assert _flow(prefect_dask, [clips / "a.mp4"], tmp_path, s).is_completed()
+        done_video = next(iter(rollup(collect(layout)).values()))
+        dubbed = Path(done_video.outputs["dubbed"])
+        before = (dubbed.read_bytes(), dubbed.stat().st_mtime_ns)
+
+        endpoint.down = True
+        state = _flow(prefect_dask, [clips / "a.mp4", clips / "b.mp4"], tmp_path, s)
+        assert state.is_failed()
+        states = {Path(v.source).name: v for v in rollup(collect(layout)).values()}
+        assert states["b.mp4"].state == "failed" and states["b.mp4"].stage == "design"
+        assert "503" in states["b.mp4"].error or "unavailable" in states["b.mp4"].error.lower()
+        assert states["a.mp4"].state == "completed"
+
+        endpoint.down = False
+        calls_before = endpoint.design_calls
+        plan = plan_rerun(layout, failed=True, videos=[], scenes=[])
+        assert plan == [states["b.mp4"].video_id]
+        assert _flow(prefect_dask, [layout.sources()], tmp_path, s, only=plan).is_completed()
+        assert endpoint.design_calls > calls_before
+        assert rollup(collect(layout))[states["b.mp4"].video_id].state == "completed"
+        assert (dubbed.read_bytes(), dubbed.stat().st_mtime_ns) == before
+
+
+def test_rerun_named_scene_redoes_only_that_scene(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
+    s = Settings(run=FAST)
+    layout = Layout(tmp_path)
+    assert _flow(prefect_dask, [clips / "a.mp4"], tmp_path, s).is_completed()
+    (vid,) = rollup(collect(layout))
+    layers = sorted(layout.video_dir(vid).glob("layers/*.wav"))
+    assert layers, "the offline design of a moving outdoor-coloured clip should sound"
+    stamps = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in layers}
+    scene0 = [p for p in layers if p.name.startswith("scene0000")]
+    others = [p for p in layers if not p.name.startswith("scene0000")]
+    assert plan_rerun(layout, failed=False, videos=[vid], scenes=[0]) == [vid]
+    assert _flow(prefect_dask, [layout.sources()], tmp_path, s, only=[vid]).is_completed()
+    for p in others:
+        assert (p.read_bytes(), p.stat().st_mtime_ns) == stamps[p]
+    for p in scene0:
+        assert p.stat().st_mtime_ns != stamps[p][1]  # recomputed on purpose...
+        assert p.read_bytes() == stamps[p][0]  # ...and deterministic
+
+
+def test_incremental_run_only_does_new_videos(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
+    src = tmp_path / "incoming"
+    src.mkdir()
+    os.link(clips / "a.mp4", src / "a.mp4")
+    out = tmp_path / "out"
+    s = Settings(run=RunSettings(task_retries=0, stages=("storyboard", "script")))
+    assert _flow(prefect_dask, [src], out, s).is_completed()
+    os.link(clips / "b.mp4", src / "b.mp4")
+    first = {r.video_id: r.finished_at for r in collect(Layout(out))}
+    state = _flow(prefect_dask, [src], out, s)
+    assert state.is_completed() and "1 of 1 videos done" in state.message
+    recs = collect(Layout(out))
+    assert len({r.video_id for r in recs}) == 2
+    for r in recs:
+        if r.video_id in first:
+            assert r.finished_at == first[r.video_id]  # not even looked at again
+
+
+def test_concurrent_run_is_refused(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
+    with RunLock(Layout(tmp_path).lock()):
+        state = _flow(prefect_dask, [clips / "a.mp4"], tmp_path, Settings(run=FAST))
+    assert state.is_failed()
+    with pytest.raises(RunLocked):
+        state.result()
+    assert not (tmp_path / "videos").exists()
+
+
+def test_killed_worker_run_finishes_or_reruns_cleanly(clips: Path, tmp_path: Path, prefect_dask: str) -> None:
+    """SIGKILL a worker process mid-run: Dask reschedules its tasks (the nanny restarts it); whatever
+    did not finish is completed by a rerun, and no artifact is half-written or lost."""
+    from distributed import Client
+
+    from flows.runtime import dask_cluster
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(4):
+        make_clip(src / f"v{i}.mp4", colour_cuts([0.7, 1.5], seed=10 + i), seconds=2.5)
+    out = tmp_path / "out"
+    s = Settings(run=FAST)
+    with dask_cluster(RunSettings(workers=2)) as address, Client(address) as client:
+        pids = list(client.run(os.getpid).values())
+
+        def killer() -> None:
+            deadline = time.time() + 60
+            while time.time() < deadline and not list(out.glob("videos/*/.done/script.json")):
+                time.sleep(0.1)
+            os.kill(pids[0], signal.SIGKILL)
+
+        t = threading.Thread(target=killer)
+        t.start()
+        first = _flow(address, [src], out, s)
+        t.join()
+        if not first.is_completed():
+            plan = plan_rerun(Layout(out), failed=True, videos=[], scenes=[])
+            assert _flow(address, [Layout(out).sources()], out, s, only=plan).is_completed()
+    states = rollup(collect(Layout(out)))
+    assert len(states) == 4 and all(v.state == "completed" for v in states.values())
+    assert not list(out.rglob("*.part-*"))
+    for v in states.values():
+        info = sf.info(v.outputs["mix"])
+        assert info.duration == pytest.approx(2.5, abs=0.05)
+        assert Path(v.outputs["dubbed"]).stat().st_size > 0
