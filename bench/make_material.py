@@ -21,7 +21,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.clips import real_clip
 
 FPS = 25
-SIZE = (640, 360)
+SIZE = (640, 360)  # sources are held at this size...
+OUT_SIZE = (1280, 720)  # ...and written at 720p, the size detectors meet in practice
 # (clip, first frame, end frame) of each single shot in the real clips (bikes cuts checked by eye).
 SOURCE_SHOTS = (
     ("bikes.mp4", 0, 30), ("bikes.mp4", 30, 76), ("bikes.mp4", 76, 137), ("bikes.mp4", 137, 187),
@@ -69,13 +70,15 @@ def build(path: Path, seconds: float, seed: int = 0) -> list[Event]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with av.open(str(path), "w") as out:
         vs = out.add_stream("libx264", rate=FPS)
-        vs.width, vs.height = SIZE
+        vs.width, vs.height = OUT_SIZE
         vs.pix_fmt = "yuv420p"
         vs.options = {"preset": "veryfast"}
 
         def emit(frame: np.ndarray) -> None:
             nonlocal frames_out
-            for pkt in vs.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            vf = av.VideoFrame.from_ndarray(frame, format="rgb24")
+            vf = vf.reformat(width=OUT_SIZE[0], height=OUT_SIZE[1])
+            for pkt in vs.encode(vf):
                 out.mux(pkt)
             frames_out += 1
 

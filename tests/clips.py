@@ -57,7 +57,7 @@ def make_clip(
         vs.pix_fmt = "yuv420p"
         vs.options = {"preset": "ultrafast"} if codec == "libx264" else {}
         if rotation is not None:
-            vs.metadata["rotate"] = str(rotation)
+            vs.set_display_rotation(rotation)  # PyAV 18 ignores the old "rotate" metadata tag
         a_s = None
         if audio_hz is not None:
             a_s = out.add_stream("aac", rate=44100)

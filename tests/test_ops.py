@@ -127,14 +127,14 @@ def test_incremental_run_only_does_new_videos(prefect_dask: str, clips: Path, tm
     s = Settings(run=RunSettings(task_retries=0, stages=("storyboard", "script")))
     assert _flow(prefect_dask, [src], out, s).is_completed()
     os.link(clips / "b.mp4", src / "b.mp4")
-    first = {r.video_id: r.finished_at for r in collect(Layout(out))}
+    first = {(r.video_id, r.stage): r.finished_at for r in collect(Layout(out))}
     state = _flow(prefect_dask, [src], out, s)
     assert state.is_completed() and "1 of 1 videos done" in state.message
     recs = collect(Layout(out))
     assert len({r.video_id for r in recs}) == 2
     for r in recs:
-        if r.video_id in first:
-            assert r.finished_at == first[r.video_id]  # not even looked at again
+        if (r.video_id, r.stage) in first:
+            assert r.finished_at == first[(r.video_id, r.stage)]  # not even looked at again
 
 
 def test_concurrent_run_is_refused(prefect_dask: str, clips: Path, tmp_path: Path) -> None:

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lvas.errors import VideoProbeError
+from lvas.media.decode import iter_frames
 from lvas.media.probe import probe
 from tests import storyboard_clips as sc
 from tests.clips import make_clip, real_clip, solid
@@ -50,3 +52,21 @@ def test_error_names_the_file(tmp_path: Path) -> None:
     bad.write_text("hello")
     with pytest.raises(VideoProbeError, match=r"not a video\.mp4: not a readable video file"):
         probe(bad)
+
+
+@pytest.mark.parametrize("backend", ["decord", "pyav"])
+def test_decode_backends_agree_on_vfr_times(tmp_path: Path, backend: str) -> None:
+    clip = sc.make_vfr_clip(tmp_path / "vfr.mp4", gap_s=1.0)
+    info = probe(clip)
+    chunks = list(iter_frames(clip, info, width=32, chunk=16, backend=backend))
+    times = np.concatenate([c.times for c in chunks])
+    assert [c.start for c in chunks] == [0, 16, 32, 48]
+    assert chunks[0].frames.shape[1:] == (24, 32, 3)
+    np.testing.assert_allclose(times[[0, 24, 25, 49]], [0.0, 0.96, 2.0, 2.96], atol=1e-3)
+
+
+def test_rotated_frames_are_upright(tmp_path: Path) -> None:
+    clip = sc.make_rotated_clip(tmp_path / "rot.mp4", degrees_ccw=90)
+    frame = next(iter(iter_frames(clip, probe(clip), width=48))).frames[0]
+    assert frame.shape == (64, 48, 3)
+    assert frame[40:].mean() > 200 and frame[:24].mean() < 60  # coded left half now at the bottom

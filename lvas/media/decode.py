@@ -195,3 +195,4 @@ def read_frames(
         if c.start + len(c.frames) > last:
             break
     return out
+
