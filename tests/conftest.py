@@ -21,6 +21,7 @@ def prefect_dask() -> Iterator[str]:
     from flows.runtime import dask_cluster
     from lvas.settings import RunSettings
 
+    os.environ.setdefault("LVAS_TEST_API_KEY", "test-key")  # before the workers start: they inherit it
     with prefect_test_harness(server_startup_timeout=120):
         old = os.environ.get("PREFECT_API_URL")
         os.environ["PREFECT_API_URL"] = PREFECT_API_URL.value()

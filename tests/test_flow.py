@@ -46,17 +46,19 @@ def test_storyboard_flow_fails_alone_and_reruns_from_cache(prefect_dask: str, in
     shots = Layout(tmp_path).shots(by_source["good2.mp4"].video_id)
     before = shots.read_bytes()
 
-    # same command again: every finished unit is cached, artifacts untouched
+    # same command again: finished videos are left out before any task runs, artifacts untouched
+    vid2 = by_source["good2.mp4"].video_id
+    first_done = {r.video_id: r.finished_at for r in collect(Layout(tmp_path))}
     state = _run(prefect_dask, [inputs["good1"], inputs["good2"]], tmp_path, s)
-    assert state.is_completed()
-    recs = {r.video_id: r for r in collect(Layout(tmp_path))}
-    assert recs[by_source["good2.mp4"].video_id].state == "cached"
+    assert state.is_completed() and "0 of 0 videos" in state.message
+    assert {r.video_id: r.finished_at for r in collect(Layout(tmp_path))} == first_done
     assert shots.read_bytes() == before
 
     # a changed storyboard setting recomputes that stage
     s2 = Settings(run=RunSettings(stages=("storyboard",)), storyboard=StoryboardSettings(keyframes_max=2))
     _run(prefect_dask, [inputs["good2"]], tmp_path, s2)
-    assert {r.video_id: r for r in collect(Layout(tmp_path))}[by_source["good2.mp4"].video_id].state == "completed"
+    rec = {r.video_id: r for r in collect(Layout(tmp_path))}[vid2]
+    assert rec.state == "completed" and rec.finished_at > first_done[vid2]
     run_dirs = list((tmp_path / "runs").iterdir())
     assert len(run_dirs) == 3 and all((d / "manifest.parquet").exists() for d in run_dirs)
     assert json.loads((tmp_path / "settings.json").read_text())["storyboard"]["keyframes_max"] == 2

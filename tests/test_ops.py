@@ -72,8 +72,7 @@ class Endpoint:
 def test_endpoint_down_then_rerun_failed_touches_nothing_else(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
     endpoint = Endpoint()
     with FakeLLMServer(responder=endpoint) as srv:
-        os.environ["LVAS_TEST_KEY"] = "k"
-        agents = AgentSettings(backend="openai", base_url=srv.base_url, api_key_env="LVAS_TEST_KEY",
+        agents = AgentSettings(backend="openai", base_url=srv.base_url, api_key_env="LVAS_TEST_API_KEY",
                                max_retries=0, retry_backoff_s=0, timeout_s=5)
         s = Settings(agents=agents, run=FAST)
         layout = Layout(tmp_path)

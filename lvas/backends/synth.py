@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from storage.layout import Layout
 
 BACKENDS = ("procedural", "mmaudio", "simulated-gpu")
+SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command id (sndfile.h)
 
 
 @runtime_checkable
@@ -212,8 +213,14 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     """
     if not np.all(np.isfinite(audio)):
         raise RenderError(f"refusing to write {path}: the rendered audio contains NaN or inf")
-    with atomic_path(path) as tmp:
-        sf.write(str(tmp), np.asarray(audio, np.float32), sample_rate, subtype="FLOAT", format="WAV")
+    a = np.asarray(audio, np.float32)
+    a = a[:, None] if a.ndim == 1 else a
+    with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", sample_rate, a.shape[1], subtype="FLOAT",
+                                                 format="WAV") as fh:
+        # libsndfile's PEAK chunk of a float WAV holds the time of writing: without this the same
+        # audio written twice differs, and a rerun could not be byte-identical
+        sf._snd.sf_command(fh._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
+        fh.write(a)
     return Path(path)
 
 
