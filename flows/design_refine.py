@@ -1,8 +1,9 @@
-"""The design-refine subflow (LVAS-Agent Algorithm 2) for one scene.
+"""The design-refine subflow (LVAS-Agent Algorithm 2) for the scenes of one video.
 
-The loop itself lives in the domain (``lvas.agents.design.design_refine``); this flow gives it a
-``retrieve`` that runs as a Prefect task against the Chroma label store, so every retrieval round
-shows up in the UI under the scene's subflow run.
+The loop lives in the domain (``lvas.agents.design.design_refine_scenes``): every scene runs its
+own rounds, in lockstep so that each round's knowledge-base lookups of all the video's scenes go
+out as one ``retrieve_labels`` task per layer. Every retrieval round shows up in the UI under the
+video's subflow run; per-scene state is in the status table.
 """
 
 from __future__ import annotations
@@ -16,9 +17,13 @@ from storage.layout import Layout
 from tasks.design import retrieve_labels
 
 
-@flow(name="design-refine", flow_run_name="design-refine {video.video_id} scene {scene}", log_prints=True)
-def design_refine(video: VideoRef, scene: int, out: str, settings: Settings) -> pipeline.StageResult:
-    def retrieve(texts: list[str], layer: str) -> dict[str, list[str]]:
-        return retrieve_labels(texts, layer, out, settings, n=len(texts))
+@flow(name="design-refine", flow_run_name="design-refine {video.video_id} ({scenes_label})", persist_result=False)
+def design_refine(video: VideoRef, scenes: list[int], out: str, settings: Settings,
+                  scenes_label: str = "") -> dict:
+    rounds = iter(range(1, 1000))
 
-    return pipeline.design_stage(Layout(out), video, scene, settings, retrieve)
+    def retrieve(texts: list[str], layer: str) -> dict[str, list[str]]:
+        return retrieve_labels.with_options(task_run_name=f"retrieve {layer} x{len(texts)} round {next(rounds)}")(
+            texts, layer, out, settings)
+
+    return pipeline.design_scenes(Layout(out), video, scenes, settings, retrieve)

@@ -26,16 +26,15 @@ from lvas.settings import Settings
 from storage.layout import Layout
 from storage.lock import RunLock
 from storage.runs import prepare_run
-from tasks.common import run_id, with_retries
-from tasks.design import collect_designs
-from tasks.design import design_scene as design_task
+from tasks.common import UNCACHED, run_id, with_retries
+from tasks.design import design_video as design_task
 from tasks.mix import mix
 from tasks.render import render_scene as render_task
 from tasks.script import script as script_task
 from tasks.storyboard import storyboard
 
 
-@task(name="prepare-run")
+@task(**UNCACHED, name="prepare-run")
 def prepare(sources: list[str], out: str, settings: Settings, only: list[str] | None = None) -> list[VideoRef]:
     """Discover the videos, leave out those already finished, record the manifest, build the
     label store (its one writer, before any reader starts)."""
@@ -54,7 +53,7 @@ def prepare(sources: list[str], out: str, settings: Settings, only: list[str] | 
     return todo
 
 
-@task(name="check-gpu-workers")
+@task(**UNCACHED, name="check-gpu-workers")
 def check_gpu_workers(resource: str) -> int:
     """Fail fast when no worker declares the GPU resource (tasks would wait in no-worker forever)."""
     from distributed import get_client
@@ -87,7 +86,7 @@ def dub_dataset(
     """Dub every video in ``sources`` into ``out``: the stage list of ARCHITECTURE.md, section 1."""
     settings = settings or Settings()
     stages = set(settings.run.stages)
-    script, design_scene, render_scene = (with_retries(t, settings.run.task_retries, settings.run.retry_delay_s)
+    script, design_video, render_scene = (with_retries(t, settings.run.task_retries, settings.run.retry_delay_s)
                                           for t in (script_task, design_task, render_task))
     with RunLock(Layout(out).lock()):
         videos = prepare(sources, out, settings, only)
@@ -103,14 +102,13 @@ def dub_dataset(
         progress = create_progress_artifact(0.0, key="dub-progress", description=f"videos dubbed in {out}")
         tails = []
         for video, n in scripted(videos, scripts):
-            designs = [design_scene.submit(video, i, out, settings) for i in range(n)]
-            table = collect_designs.submit(video, n, out, designs)
+            designed = design_video.submit(video, n, out, settings)
             if "render" not in stages:
-                tails.append(table)
+                tails.append(designed)
                 continue
             with dask.annotate(resources={settings.synth.gpu_resource: 1}) if gpu else contextlib.nullcontext():
-                renders = [render_scene.submit(video, i, out, settings, wait_for=[d]) for i, d in enumerate(designs)]
-            tails.append(mix.submit(video, n, out, settings, renders, wait_for=[table]))
+                renders = [render_scene.submit(video, i, out, settings, wait_for=[designed]) for i in range(n)]
+            tails.append(mix.submit(video, n, out, settings, renders))
         for done, _ in enumerate(as_completed(tails), 1):
             update_progress_artifact(progress, 100.0 * done / max(1, len(videos)))
         return finish(out, videos, tails, settings)

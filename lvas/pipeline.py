@@ -85,19 +85,27 @@ def script_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     return {"script": str(layout.script(video.video_id))}, {"scenes": len(script.scenes)}
 
 
-def design_stage(layout: Layout, video: VideoRef, scene: int, s: Settings, retrieve: Retrieve) -> StageResult:
-    from lvas.agents import get_agents
+def design_scenes(layout: Layout, video: VideoRef, scenes: list[int], s: Settings,
+                  retrieve: Retrieve) -> dict[int, Outputs | Exception]:
+    """Design-refine the given scenes of a video in lockstep (one batched retrieval per round);
+    each scene's design is written to its own table. Returns outputs or the error, per scene."""
+    from lvas.agents import drain_calls, get_agents
     from lvas.agents.artifacts import load_script, save_calls, save_designs
-    from lvas.agents.design import design_refine
+    from lvas.agents.design import design_refine_scenes
 
     script = load_script(layout.script(video.video_id))
     agents = get_agents(s.agents, layout=layout, video_id=video.video_id)
-    result = design_refine(script.scenes[scene], script, agents, retrieve, s.agents.max_rounds)
-    path = layout.scene_design(video.video_id, scene)
-    save_designs(path, [result])
-    calls_path = layout.video_dir(video.video_id) / "calls" / f"design{scene:04d}.parquet"
-    save_calls(calls_path, list(agents.calls))
-    return {"design": str(path)}, {"rounds": len(result.rounds)}
+    results = design_refine_scenes([script.scenes[i] for i in scenes], script, agents, retrieve,
+                                   s.agents.max_rounds, concurrency=s.agents.concurrency)
+    save_calls(layout.video_dir(video.video_id) / "llm_calls_design.parquet", drain_calls(agents))
+    out: dict[int, Outputs | Exception] = {}
+    for i, res in results.items():
+        if isinstance(res, Exception):
+            out[i] = res
+            continue
+        save_designs(layout.scene_design(video.video_id, i), [res])
+        out[i] = {"design": str(layout.scene_design(video.video_id, i))}
+    return out
 
 
 def collect_designs(layout: Layout, video: VideoRef, n_scenes: int) -> Path:
@@ -171,7 +179,7 @@ def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, 
     from functools import partial
 
     from kb.store import LabelStore
-    from storage.units import run_unit
+    from storage.units import run_unit, run_units
 
     store = LabelStore.from_settings(s.kb, layout.root)
     store.build()
@@ -183,9 +191,11 @@ def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, 
     unit = partial(run_unit, layout, video_id=video.video_id, source=video.source)
     unit(stage="storyboard", key=storyboard_key(video, s), work=partial(storyboard_stage, layout, video, s))
     n = int(unit(stage="script", key=script_key(video, s), work=partial(script_stage, layout, video, s))["scenes"])
-    for i in range(n):
-        unit(stage="design", scene=i, key=design_key(video, i, s),
-             work=partial(design_stage, layout, video, i, s, retrieve))
+    failed = run_units(layout, video_id=video.video_id, source=video.source, stage="design",
+                       keys={i: design_key(video, i, s) for i in range(n)},
+                       work=partial(design_scenes, layout, video, s=s, retrieve=retrieve))
+    if failed:
+        raise next(iter(failed.values()))
     collect_designs(layout, video, n)
     for i in range(n):
         unit(stage="render", scene=i, key=render_key(video, i, s), work=partial(render_stage, layout, video, i, s))

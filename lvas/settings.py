@@ -54,6 +54,7 @@ class AgentSettings(Section):
     retrieve_k: int = Field(5, ge=1)
     temperature: float = Field(0.2, ge=0)
     max_keyframes_per_call: int = Field(8, ge=1)
+    concurrency: int = Field(8, ge=1, description="agent calls in flight at once for the scenes of a video")
 
 
 class KBSettings(Section):

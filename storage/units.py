@@ -66,3 +66,49 @@ def run_unit(
     rec.state, rec.outputs, rec.duration_s = "completed", outputs, time.time() - now
     record(layout, rec)
     return {"key": key, "outputs": outputs, **extra, "cached": False}
+
+
+def run_units(
+    layout: Layout,
+    *,
+    video_id: str,
+    source: str,
+    stage: str,
+    keys: dict[int, str],
+    work: Callable[[list[int]], dict[int, Outputs | BaseException]],
+    run_id: str = "",
+) -> dict[int, BaseException]:
+    """``run_unit`` for several scenes of one video done by one call of ``work`` (e.g. in lockstep).
+
+    Scenes whose marker matches their key are skipped; ``work`` gets the rest and returns, per
+    scene, its outputs or the exception that ended it. Each scene gets its own status record and
+    marker, exactly as with ``run_unit``.
+
+    Returns:
+        {scene: exception} of the scenes that failed (empty when all are done).
+    """
+    base = dict(video_id=video_id, source=source, stage=stage, run_id=run_id)
+    now = time.time()
+    todo = [i for i, k in keys.items() if layout.done(video_id, stage, k, i) is None]
+    for i in keys:
+        if i not in todo:
+            record(layout, StatusRecord(**base, scene=i, state="cached", started_at=now, finished_at=now))
+    recs = {i: StatusRecord(**base, scene=i, state="running", started_at=now) for i in todo}
+    for rec in recs.values():
+        record(layout, rec)
+    try:
+        results = work(todo) if todo else {}
+    except BaseException as exc:  # the whole batch failed: every scene of it says why
+        results = dict.fromkeys(todo, exc)
+    failed: dict[int, BaseException] = {}
+    for i, rec in recs.items():
+        res = results.get(i, RuntimeError(f"scene {i} was not processed"))
+        rec.duration_s = time.time() - now
+        if isinstance(res, BaseException):
+            rec.state, rec.error_type, rec.error = "failed", type(res).__name__, str(res) or repr(res)
+            failed[i] = res
+        else:
+            layout.mark_done(video_id, stage, keys[i], res, i)
+            rec.state, rec.outputs = "completed", res
+        record(layout, rec)
+    return failed

@@ -5,8 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from prefect import runtime
+from prefect.cache_policies import NO_CACHE
 
 from lvas.errors import BackendUnavailable
+
+# lvas caches by its own completion markers (keyed by content, settings and versions, valid across runs
+# and processes) and writes its artifacts itself; Prefect's result cache would only pickle the small
+# return values to disk once more per task run.
+UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:

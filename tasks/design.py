@@ -11,8 +11,8 @@ from lvas import pipeline
 from lvas.models import VideoRef
 from lvas.settings import KBSettings, Settings
 from storage.layout import Layout
-from storage.units import run_unit
-from tasks.common import retry_transient, run_id
+from storage.units import run_units
+from tasks.common import UNCACHED, retry_transient, run_id
 
 
 @functools.lru_cache(maxsize=8)
@@ -21,27 +21,30 @@ def _store(kb: KBSettings, out: str) -> LabelStore:
     return LabelStore.from_settings(kb, out)
 
 
-@task(name="retrieve-labels", task_run_name="retrieve {layer} x{n}", retries=2, retry_delay_seconds=2,
-      retry_condition_fn=retry_transient)
-def retrieve_labels(texts: list[str], layer: str, out: str, settings: Settings, n: int = 0) -> dict[str, list[str]]:
+@task(**UNCACHED, name="retrieve-labels", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+def retrieve_labels(texts: list[str], layer: str, out: str, settings: Settings) -> dict[str, list[str]]:
     """Query the Chroma label store: {text: [labels, best first]} for one layer (event/ambience)."""
     hits = _store(settings.kb, out).query_many(texts, k=settings.agents.retrieve_k, layer=layer)
     return {t: [h.label for h in hs] for t, hs in hits.items()}
 
 
-@task(name="design-scene", task_run_name="design {video.video_id} scene {scene}", retries=2,
-      retry_delay_seconds=[5, 30], retry_condition_fn=retry_transient)
-def design_scene(video: VideoRef, scene: int, out: str, settings: Settings) -> int:
-    """Runs the design-refine subflow for one scene unless its design is cached."""
+@task(**UNCACHED, name="design-video", task_run_name="design {video.video_id} ({n_scenes} scenes)",
+      retry_condition_fn=retry_transient)
+def design_video(video: VideoRef, n_scenes: int, out: str, settings: Settings) -> int:
+    """Design every scene of a video not designed yet (the design-refine subflow), then write the
+    video's design table. Scenes fail alone in the status table; the task fails if any did."""
     from flows.design_refine import design_refine
 
     layout = Layout(out)
-    run_unit(layout, video_id=video.video_id, source=video.source, stage="design", scene=scene,
-             key=pipeline.design_key(video, scene, settings), run_id=run_id(),
-             work=lambda: design_refine(video, scene, out, settings))
-    return scene
+    keys = {i: pipeline.design_key(video, i, settings) for i in range(n_scenes)}
+    failed = run_units(layout, video_id=video.video_id, source=video.source, stage="design", keys=keys,
+                       run_id=run_id(),
+                       work=lambda todo: design_refine(video, todo, out, settings, scenes_label=_label(todo)))
+    if failed:
+        raise next(iter(failed.values()))
+    pipeline.collect_designs(layout, video, n_scenes)
+    return n_scenes
 
 
-@task(name="collect-designs", task_run_name="designs {video.video_id}")
-def collect_designs(video: VideoRef, n_scenes: int, out: str, designed: list[int]) -> str:
-    return str(pipeline.collect_designs(Layout(out), video, n_scenes))
+def _label(scenes: list[int]) -> str:
+    return f"{len(scenes)} scenes" if len(scenes) != 1 else f"scene {scenes[0]}"

@@ -11,10 +11,10 @@ from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import retry_transient, run_id
+from tasks.common import UNCACHED, retry_transient, run_id
 
 
-@task(name="render-scene", task_run_name="render {video.video_id} scene {scene}", retries=1,
+@task(**UNCACHED, name="render-scene", task_run_name="render {video.video_id} scene {scene}", retries=1,
       retry_delay_seconds=5, retry_condition_fn=retry_transient)
 def render_scene(video: VideoRef, scene: int, out: str, settings: Settings) -> int:
     layout = Layout(out)

@@ -11,10 +11,10 @@ from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import retry_transient, run_id
+from tasks.common import UNCACHED, retry_transient, run_id
 
 
-@task(name="script", task_run_name="script {video.video_id}", retries=2, retry_delay_seconds=[5, 30],
+@task(**UNCACHED, name="script", task_run_name="script {video.video_id}", retries=2, retry_delay_seconds=[5, 30],
       retry_condition_fn=retry_transient)
 def script(video: VideoRef, out: str, settings: Settings) -> int:
     """Returns the number of scenes, which the flow fans out over."""

@@ -11,10 +11,10 @@ from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import run_id
+from tasks.common import UNCACHED, run_id
 
 
-@task(name="storyboard", task_run_name="storyboard {video.video_id}")
+@task(**UNCACHED, name="storyboard", task_run_name="storyboard {video.video_id}")
 def storyboard(video: VideoRef, out: str, settings: Settings) -> VideoRef:
     layout = Layout(out)
     run_unit(layout, video_id=video.video_id, source=video.source, stage="storyboard",

@@ -12,6 +12,9 @@ module imports neither the knowledge base nor Prefect.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+
 from lvas.agents.base import Agents, Retrieve, design_items, enforce_design
 from lvas.errors import AgentOutputError
 from lvas.models import DesignRound, Scene, SceneDesign, Script, SoundDesign, Verdict
@@ -72,3 +75,77 @@ def design_refine(
         if verdict == Verdict.FINAL:
             break
     return SceneDesign(video_id=script.video_id, scene_index=scene.index, rounds=rounds)
+
+
+def design_refine_scenes(
+    scenes: Sequence[Scene],
+    script: Script,
+    agents: Agents,
+    retrieve: Retrieve,
+    max_rounds: int,
+    concurrency: int = 8,
+) -> dict[int, SceneDesign | Exception]:
+    """Algorithm 2 for several scenes of one video in lockstep, one batched retrieval per round.
+
+    Each scene goes through exactly the rounds of :func:`design_refine`; what changes is the
+    schedule: in round r every scene still under revision is designed (the agents' calls run
+    concurrently in threads: model calls wait on the network), then the texts of all of them are
+    looked up in ONE ``retrieve`` call per layer, then each is mapped and reviewed (concurrently).
+    So a video costs at most ``2 * max_rounds`` retrievals, not that many per scene.
+
+    Arguments:
+        scenes: the scenes to design (any subset of the script's).
+        concurrency: agent calls in flight at once.
+
+    Returns:
+        {scene index: its SceneDesign, or the exception that ended it}. One scene's failure
+        (a model that stayed invalid, an endpoint down) never stops the others; a failed
+        retrieval fails the scenes that needed it.
+    """
+    if max_rounds < 1:
+        raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
+    rounds: dict[int, list[DesignRound]] = {sc.index: [] for sc in scenes}
+    result: dict[int, SceneDesign | Exception] = {}
+    by_index = {sc.index: sc for sc in scenes}
+
+    def designed(sc: Scene) -> SoundDesign:
+        prev = rounds[sc.index][-1] if rounds[sc.index] else None
+        return enforce_design(agents.design(sc, script, prev, prev.feedback if prev else ""), sc.caption)
+
+    def mapped_and_reviewed(sc: Scene, r: int, design: SoundDesign, found: dict[str, dict[str, list[str]]]) -> bool:
+        candidates = lookup(design, lambda texts, layer: found[layer])
+        mapped = enforce_design(agents.map_labels(design, candidates), sc.caption)
+        draft = DesignRound(round=r, design=design, candidates=candidates, mapped=mapped)
+        verdict, feedback = agents.review(sc, script, draft)
+        rounds[sc.index].append(draft.model_copy(update={"verdict": verdict, "feedback": feedback}))
+        return verdict == Verdict.FINAL
+
+    with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
+        for r in range(max_rounds):
+            active = [by_index[i] for i in rounds if i not in result]
+            if not active:
+                break
+            designs: dict[int, SoundDesign] = {}
+            for sc, fut in [(sc, pool.submit(designed, sc)) for sc in active]:
+                try:
+                    designs[sc.index] = fut.result()
+                except Exception as exc:  # recorded per scene; the others go on
+                    result[sc.index] = exc
+            texts: dict[str, set[str]] = {}
+            for d in designs.values():
+                for layer, items in design_items(d).items():
+                    texts.setdefault(layer, set()).update(items)
+            try:
+                found = {layer: retrieve(sorted(t), layer) for layer, t in texts.items() if t}
+            except Exception as exc:
+                for i in designs:
+                    result[i] = exc
+                continue
+            futures = [(i, pool.submit(mapped_and_reviewed, by_index[i], r, d, found)) for i, d in designs.items()]
+            for i, fut in futures:
+                try:
+                    if fut.result() or r == max_rounds - 1:
+                        result[i] = SceneDesign(video_id=script.video_id, scene_index=i, rounds=rounds[i])
+                except Exception as exc:
+                    result[i] = exc
+    return result
