@@ -76,10 +76,18 @@ def unit_span(out: Path) -> float:
 
 
 def stage_seconds(out: Path) -> dict[str, float]:
+    """Work seconds per stage. Design runs a video's scenes as one batch and records the batch's
+    time on each scene, so it counts once per video."""
     sums: dict[str, float] = defaultdict(float)
+    batches: dict[str, float] = defaultdict(float)
     for r in collect(Layout(out)):
-        if r.state == "completed":
+        if r.state != "completed":
+            continue
+        if r.stage == "design":
+            batches[r.video_id] = max(batches[r.video_id], r.duration_s)
+        else:
             sums[r.stage] += r.duration_s
+    sums["design"] = sum(batches.values())
     return dict(sums)
 
 
