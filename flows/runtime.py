@@ -56,7 +56,7 @@ def dask_cluster(run: RunSettings) -> Iterator[str]:
         return
     os.environ.update(QUIET_ENV)
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    cluster = _local_cuda_cluster(run) if run.gpu_workers else None
+    cluster = _local_cuda_cluster(run)
     if cluster is None:
         from distributed import Nanny, Scheduler, SpecCluster
 
@@ -75,14 +75,19 @@ def dask_cluster(run: RunSettings) -> Iterator[str]:
 
 
 def _local_cuda_cluster(run: RunSettings):  # type: ignore[no-untyped-def]
-    try:
-        import torch
-        from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
-    except ImportError:
+    """A LocalCUDACluster (one worker per local GPU, each declaring GPU=1) when this machine has
+    CUDA devices and dask-cuda is installed; None otherwise (then --gpu-workers N adds plain local
+    workers that declare GPU=1, which is how placement is tested and benchmarked without a GPU)."""
+    import importlib.util
+
+    if importlib.util.find_spec("dask_cuda") is None:  # checked first: importing torch costs seconds
         return None
+    import torch
+    from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
+
     if not torch.cuda.is_available():
         return None
-    n = min(run.gpu_workers, torch.cuda.device_count())
+    n = min(run.gpu_workers or torch.cuda.device_count(), torch.cuda.device_count())
     return LocalCUDACluster(n_workers=n, resources={"GPU": 1}, host="127.0.0.1", dashboard_address="127.0.0.1:0")
 
 

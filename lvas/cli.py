@@ -100,6 +100,8 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     b.add_argument("--base-url", metavar="URL", help="OpenAI-compatible endpoint for the agents")
     b.add_argument("--synth", choices=("procedural", "mmaudio"), help="audio backend (default procedural)")
     b.add_argument("--chroma-url", metavar="URL", help="Chroma server (default: a store in DIR/kb)")
+    b.add_argument("--keep-original-audio", action="store_true", default=None,
+                   help="keep a video's own audio track as a second stream (default: replace it)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Prefect and Dask logs on the terminal")
 
 
@@ -111,7 +113,7 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
         ("run", "dask_address"): args.dask_address, ("run", "workers"): args.workers,
         ("run", "gpu_workers"): args.gpu_workers, ("agents", "backend"): args.agents,
         ("agents", "base_url"): args.base_url, ("synth", "backend"): args.synth,
-        ("kb", "chroma_url"): args.chroma_url,
+        ("kb", "chroma_url"): args.chroma_url, ("mix", "keep_original_audio"): args.keep_original_audio,
     }
     for (section, key), value in over.items():
         if value is not None:
