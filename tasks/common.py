@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import httpx
 from prefect import runtime
 from prefect.cache_policies import NO_CACHE
 
@@ -16,7 +17,7 @@ UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry only what may pass: a backend that timed out or answered 429/5xx, or a timeout.
+    """Retry only what may pass: a backend or the Prefect API that timed out or answered 429/5xx.
 
     Bad input and invalid model output fail at once; retrying them only burns time.
     """
@@ -25,6 +26,10 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     except BackendUnavailable as exc:
         return exc.transient
     except TimeoutError:
+        return True
+    except httpx.HTTPStatusError as exc:  # the Prefect API itself overloaded (503) or rate-limiting
+        return exc.response.status_code in (429, 502, 503, 504)
+    except httpx.TransportError:
         return True
     except Exception:
         return False
