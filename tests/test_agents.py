@@ -114,6 +114,16 @@ def test_offline_design_derives_sounds_from_caption_text_only() -> None:
     assert empty.audio == [] and empty.background == [] and empty.volume == 0.0
 
 
+def test_offline_design_fills_from_measured_motion_only_what_text_leaves_empty() -> None:
+    moving = OfflineAgents().design(*scene_with(Caption(summary="dim shot, mostly red tones, fast motion")))
+    assert [i.description for i in moving.audio] == ["whoosh of fast movement"]
+    assert [i.description for i in moving.background] == ["quiet room tone"]
+    assert "measured cue" in moving.reasoning
+    named = OfflineAgents().design(*scene_with(Caption(summary="a dog runs on a beach, fast motion")))
+    assert "whoosh of fast movement" not in [i.description for i in named.audio]
+    assert "quiet room tone" not in [i.description for i in named.background]
+
+
 def test_lexicon_matches_whole_words_not_substrings() -> None:
     assert lexicon_sounds("a scary scene") == []  # "car" is not in "scary"
     assert ("audio", "birds chirping") in lexicon_sounds("Birds sing on a branch")

@@ -482,9 +482,20 @@ def initial_design(caption: Caption) -> SoundDesign:
     if "fast motion" in text and background and "wind" not in background:
         background.append("wind")
     loud = "fast motion" in text or "moderate motion" in text
+    cues = []
+    # Measured cues fill only what the text leaves empty, and say so. Motion is measured; what
+    # moves is not, so the sound is a plain movement sound, not an invented source.
+    # A static shot with no named source and no measured cue stays silent (empty lists).
+    if not audio and ("fast motion" in text or "moderate motion" in text):
+        audio.append("whoosh of fast movement" if "fast motion" in text else "soft rustle of movement")
+        cues.append(f"foreground from measured motion: {audio[0]}")
+        if not background:
+            background.append("quiet room tone")
+            cues.append("no outdoor, water or night cue measured: a neutral room tone bed under the movement")
     steps = [
         f"1. sound sources named in the caption: {', '.join(audio) or 'none'}",
         f"2. ambience from the setting: {', '.join(background) or 'none measured'}",
+        *[f"   offline stand-in, measured cue -> {c}" for c in cues],
         f"3. primary: {audio[0] if audio else (background[0] if background else 'none')}",
         f"4. foreground level {'high (motion)' if loud else 'moderate'}",
     ]
