@@ -35,6 +35,7 @@ class StatusRecord:
     started_at: float = 0.0
     finished_at: float = 0.0
     run_id: str = ""
+    worker: str = ""
     outputs: dict[str, str] = field(default_factory=dict)
 
     def to_row(self) -> dict[str, Any]:

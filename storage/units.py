@@ -28,6 +28,7 @@ def run_unit(
     work: Callable[[], tuple[Outputs, dict[str, Any]]],
     scene: int | None = None,
     run_id: str = "",
+    worker: str = "",
 ) -> dict[str, Any]:
     """Run ``work`` unless the unit is already done with ``key``.
 
@@ -42,7 +43,8 @@ def run_unit(
     Raises:
         Whatever ``work`` raises, after recording the failure.
     """
-    base = dict(video_id=video_id, source=source, stage=stage, scene=-1 if scene is None else scene, run_id=run_id)
+    base = dict(video_id=video_id, source=source, stage=stage, scene=-1 if scene is None else scene, run_id=run_id,
+                worker=worker)
     done = layout.done(video_id, stage, key, scene)
     now = time.time()
     if done is not None:
@@ -77,6 +79,7 @@ def run_units(
     keys: dict[int, str],
     work: Callable[[list[int]], dict[int, Outputs | BaseException]],
     run_id: str = "",
+    worker: str = "",
 ) -> dict[int, BaseException]:
     """``run_unit`` for several scenes of one video done by one call of ``work`` (e.g. in lockstep).
 
@@ -87,7 +90,7 @@ def run_units(
     Returns:
         {scene: exception} of the scenes that failed (empty when all are done).
     """
-    base = dict(video_id=video_id, source=source, stage=stage, run_id=run_id)
+    base = dict(video_id=video_id, source=source, stage=stage, run_id=run_id, worker=worker)
     now = time.time()
     todo = [i for i, k in keys.items() if layout.done(video_id, stage, k, i) is None]
     for i in keys:

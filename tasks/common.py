@@ -40,6 +40,16 @@ def run_id() -> str:
     return str(runtime.flow_run.id or "")
 
 
+def worker_name() -> str:
+    """The Dask worker running this task ("" outside Dask): the status table says where work ran."""
+    try:
+        from distributed import get_worker
+
+        return str(get_worker().name)
+    except (ImportError, ValueError):
+        return ""
+
+
 def with_retries(task: Any, retries: int, delay_s: float) -> Any:
     """The task with the run's retry policy: ``retries`` tries more, delays doubling from ``delay_s``."""
     return task.with_options(retries=retries, retry_delay_seconds=[delay_s * 2**i for i in range(retries)] or 0)

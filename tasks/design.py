@@ -12,7 +12,7 @@ from lvas.models import VideoRef
 from lvas.settings import KBSettings, Settings
 from storage.layout import Layout
 from storage.units import run_units
-from tasks.common import UNCACHED, retry_transient, run_id
+from tasks.common import UNCACHED, retry_transient, run_id, worker_name
 
 
 @functools.lru_cache(maxsize=8)
@@ -38,7 +38,7 @@ def design_video(video: VideoRef, n_scenes: int, out: str, settings: Settings) -
     layout = Layout(out)
     keys = {i: pipeline.design_key(video, i, settings) for i in range(n_scenes)}
     failed = run_units(layout, video_id=video.video_id, source=video.source, stage="design", keys=keys,
-                       run_id=run_id(),
+                       run_id=run_id(), worker=worker_name(),
                        work=lambda todo: design_refine(video, todo, out, settings, scenes_label=_label(todo)))
     if failed:
         raise next(iter(failed.values()))

@@ -12,14 +12,14 @@ from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import UNCACHED, run_id
+from tasks.common import UNCACHED, run_id, worker_name
 
 
 @task(**UNCACHED, name="mix", task_run_name="mix {video.video_id}")
 def mix(video: VideoRef, n_scenes: int, out: str, settings: Settings, rendered: list[int]) -> dict[str, str]:
     layout = Layout(out)
     marker = run_unit(layout, video_id=video.video_id, source=video.source, stage="mix",
-                      key=pipeline.mix_key(video, n_scenes, settings), run_id=run_id(),
+                      key=pipeline.mix_key(video, n_scenes, settings), run_id=run_id(), worker=worker_name(),
                       work=partial(pipeline.mix_stage, layout, video, settings))
     publish(video, out, marker["outputs"])
     return marker["outputs"]

@@ -11,7 +11,7 @@ from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import UNCACHED, retry_transient, run_id
+from tasks.common import UNCACHED, retry_transient, run_id, worker_name
 
 
 @task(**UNCACHED, name="render-scene", task_run_name="render {video.video_id} scene {scene}", retries=1,
@@ -19,6 +19,6 @@ from tasks.common import UNCACHED, retry_transient, run_id
 def render_scene(video: VideoRef, scene: int, out: str, settings: Settings) -> int:
     layout = Layout(out)
     run_unit(layout, video_id=video.video_id, source=video.source, stage="render", scene=scene,
-             key=pipeline.render_key(video, scene, settings), run_id=run_id(),
+             key=pipeline.render_key(video, scene, settings), run_id=run_id(), worker=worker_name(),
              work=partial(pipeline.render_stage, layout, video, scene, settings))
     return scene

@@ -11,7 +11,7 @@ from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import UNCACHED, retry_transient, run_id
+from tasks.common import UNCACHED, retry_transient, run_id, worker_name
 
 
 @task(**UNCACHED, name="script", task_run_name="script {video.video_id}", retries=2, retry_delay_seconds=[5, 30],
@@ -20,6 +20,6 @@ def script(video: VideoRef, out: str, settings: Settings) -> int:
     """Returns the number of scenes, which the flow fans out over."""
     layout = Layout(out)
     marker = run_unit(layout, video_id=video.video_id, source=video.source, stage="script",
-                      key=pipeline.script_key(video, settings), run_id=run_id(),
+                      key=pipeline.script_key(video, settings), run_id=run_id(), worker=worker_name(),
                       work=partial(pipeline.script_stage, layout, video, settings))
     return int(marker["scenes"])

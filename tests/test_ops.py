@@ -181,3 +181,27 @@ def test_killed_worker_run_finishes_or_reruns_cleanly(clips: Path, tmp_path: Pat
         info = sf.info(v.outputs["mix"])
         assert info.duration == pytest.approx(2.5, abs=0.05)
         assert Path(v.outputs["dubbed"]).stat().st_size > 0
+
+
+def test_gpu_backend_without_gpu_worker_says_so(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
+    from lvas.errors import BackendUnavailable
+    from lvas.settings import SynthSettings
+
+    s = Settings(run=FAST, synth=SynthSettings(backend="simulated-gpu", simulated_latency_s=0))
+    state = _flow(prefect_dask, [clips / "a.mp4"], tmp_path, s)
+    assert state.is_failed()
+    with pytest.raises(BackendUnavailable, match="no Dask worker declares the resource 'GPU'"):
+        state.result()
+
+
+def test_gpu_work_is_placed_only_on_gpu_workers(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
+    from flows.runtime import dask_cluster
+    from lvas.settings import SynthSettings
+
+    s = Settings(run=FAST, synth=SynthSettings(backend="simulated-gpu", simulated_latency_s=0.05))
+    with dask_cluster(RunSettings(workers=1, gpu_workers=1)) as address:
+        assert _flow(address, [clips / "a.mp4", clips / "b.mp4"], tmp_path, s).is_completed()
+    recs = collect(Layout(tmp_path))
+    renders = [r for r in recs if r.stage == "render"]
+    assert renders and all(r.worker.startswith("gpu-") for r in renders)
+    assert all(r.worker for r in recs)  # every unit says which Dask worker ran it
