@@ -75,7 +75,9 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=100)
     ap.add_argument("--latency", type=float, default=0.5, help="simulated GPU latency per layer (s)")
     ap.add_argument("--write", action="store_true")
+    ap.add_argument("--parts", default="overhead,memory,gpu", help="comma-separated subset to run")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     work = ROOT / "bench" / "out" / "ops"
     for d in work.glob("out-*"):
         shutil.rmtree(d)
@@ -84,19 +86,19 @@ def main() -> None:
     lines = [f"Inputs: {args.videos} generated videos, 3 s each, 160x90, two hard cuts; offline backends; "
              "2-core machine.", ""]
 
-    # overhead: flow vs direct on all N
+    # overhead: flow vs direct on all N (the N-video flow run is also the memory figure for N)
     flow = run_measured([LVAS, "dub", str(src), "--out", str(work / "out-flow")], env=env)
     direct = run_measured([PY, "-c", DIRECT, str(src), str(work / "out-direct")], env=env)
     if direct.returncode != 0:
         raise SystemExit(f"direct failed:\n{direct.output[-3000:]}")
     failed_line = [ln for ln in flow.output.splitlines() if "videos done" in ln]
-    n_scenes = scenes(work / "out-flow")
+    n_scenes, n_direct = scenes(work / "out-flow"), scenes(work / "out-direct")
     ideal = direct.seconds / 2
     over = flow.seconds - ideal
     lines += [
         "| run | wall s | peak RSS MB | scenes |", "|---|---|---|---|",
         f"| flow, 2 workers | {flow.seconds:.1f} | {flow.peak_rss_mb:.0f} | {n_scenes} |",
-        f"| direct, 1 process | {direct.seconds:.1f} | {direct.peak_rss_mb:.0f} | {scenes(work / 'out-direct')} |",
+        f"| direct, 1 process | {direct.seconds:.1f} | {direct.peak_rss_mb:.0f} | {n_direct} |",
         "",
         f"Orchestration overhead: flow - direct/2 = {over:.1f} s = {100 * over / flow.seconds:.0f}% of the flow's "
         f"wall time, {1000 * over / max(1, n_scenes):.0f} ms per scene (flow/direct ratio "
@@ -107,7 +109,7 @@ def main() -> None:
 
     # memory against dataset size
     lines += ["| videos | flow wall s | peak RSS MB |", "|---|---|---|"]
-    for n in sorted({max(1, args.videos // 4), max(1, args.videos // 2)}):
+    for n in sorted({max(1, args.videos // 4), max(1, args.videos // 2)} if "memory" in parts else set()):
         m = run_measured([LVAS, "dub", str(subset(src, work / f"sub{n}", n)), "--out", str(work / f"out-mem{n}")],
                          env=env)
         lines.append(f"| {n} | {m.seconds:.1f} | {m.peak_rss_mb:.0f} |")
@@ -116,6 +118,9 @@ def main() -> None:
     lines.append("")
 
     # GPU slot occupancy with a simulated GPU synthesizer on one GPU worker
+    if "gpu" not in parts:
+        print("\n".join(lines))
+        return
     genv = {**env, "LVAS_SYNTH__BACKEND": "simulated-gpu", "LVAS_SYNTH__SIMULATED_LATENCY_S": str(args.latency)}
     n = max(1, args.videos // 2)
     g = run_measured([LVAS, "dub", str(subset(src, work / f"sub{n}", n)), "--out", str(work / "out-gpu"),

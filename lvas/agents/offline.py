@@ -11,9 +11,19 @@ it can measure and says so in its captions:
 * caption text (rich when a dataset supplies sidecar captions): the Designer maps words to
   concrete sounds with a fixed lexicon (``SOUND_LEXICON``) and never adds a source the text or the
   measurements do not mention;
+* measured cues, read back from the captioner's own phrases (``measured_cues``), fill a layer the
+  caption text leaves empty, and the design's reasoning says so ("offline stand-in: measured cues
+  -> ..."). Text always wins over cues. Ambience: water-like blue in the lower third -> a stream;
+  green vegetation with sky or leaf texture -> distant songbirds and leaves in the wind; sky alone
+  -> light wind; dark -> crickets when outdoor cues are present, otherwise room tone; no outdoor
+  cue with muted colours (indoor look) -> room tone. Foreground: fast motion -> a whoosh of fast
+  movement, moderate motion (or large change between keyframes) -> a soft swish, static or slow
+  -> nothing. These are guesses from colour and motion statistics, not recognised sources: a blue
+  car seat can read as water. Footsteps or engines come only from caption words;
 * the knowledge base, through the ``retrieve`` callable given to the design loop: the Synthesizer
   picks the candidate sharing most content words with the item, and the reviewer asks for a
-  revision while an item has candidates but no fitting label.
+  revision while an item has candidates but no fitting label (measured-cue sounds without a
+  fitting label stay free text: the library has no generic movement sound).
 
 Captions therefore read like "bright outdoor shot, blue sky at the top, green vegetation, fast
 motion": no objects are named unless a sidecar caption named them. Each role call is recorded as
@@ -155,18 +165,36 @@ def shot_motion(shot: ShotView) -> tuple[float | None, str]:
     return None, "unknown"
 
 
+# The phrases the offline captioner writes for what it measured. The offline Designer reads them
+# back from the caption text (``measured_cues``), so both sides use these constants.
+LIGHT_DARK = "dark, night-time or unlit"
+LIGHT_DIM = "dim"
+LIGHT_BRIGHT = "bright"
+CUE_SKY = "blue sky at the top"
+CUE_VEGETATION = "green vegetation"
+CUE_WATER = "water-like blue surface at the bottom"
+CUE_MUTED = "muted grey colours"
+CUE_BUSY = "busy, detailed texture"
+CUE_SMOOTH = "smooth, uniform surfaces"
+MOTION_STATIC = "static frame"
+MOTION_SLOW = "slow motion"
+MOTION_MODERATE = "moderate motion"
+MOTION_FAST = "fast motion"
+CHANGE_LITTLE = "little visual change within the shot"
+CHANGE_LARGE = "large visual change within the shot"
+
+
 def motion_words(level: float | None, source: str) -> str:
+    """The caption phrase for a measured motion level ("" when unknown)."""
     if level is None:
         return ""
     if source == "keyframes":
-        return (
-            "large visual change within the shot" if level > 0.12 else "little visual change within the shot"
-        )
+        return CHANGE_LARGE if level > 0.12 else CHANGE_LITTLE
     if level < 0.01:
-        return "static frame"
+        return MOTION_STATIC
     if level < 0.03:
-        return "slow motion"
-    return "moderate motion" if level < 0.08 else "fast motion"
+        return MOTION_SLOW
+    return MOTION_MODERATE if level < 0.08 else MOTION_FAST
 
 
 _HUE_NAMES = (
@@ -188,21 +216,19 @@ def hue_name(deg: float) -> str:
 
 def describe_stats(st: ImageStats) -> tuple[str, list[str]]:
     """(light words, background cue words) for measured statistics."""
-    light = (
-        "dark, night-time or unlit" if st.brightness < 0.22 else "bright" if st.brightness > 0.55 else "dim"
-    )
+    light = LIGHT_DARK if st.brightness < 0.22 else LIGHT_BRIGHT if st.brightness > 0.55 else LIGHT_DIM
     cues: list[str] = []
     if st.sky_top > 0.3:
-        cues.append("blue sky at the top")
+        cues.append(CUE_SKY)
     if st.vegetation > 0.25:
-        cues.append("green vegetation")
+        cues.append(CUE_VEGETATION)
     if st.water_bottom > 0.35:
-        cues.append("water-like blue surface at the bottom")
+        cues.append(CUE_WATER)
     if st.saturation < 0.12:
-        cues.append("muted grey colours")
+        cues.append(CUE_MUTED)
     elif not cues:
         cues.append(f"mostly {hue_name(st.hue_deg)} tones")
-    cues.append("busy, detailed texture" if st.edges > 0.12 else "smooth, uniform surfaces")
+    cues.append(CUE_BUSY if st.edges > 0.12 else CUE_SMOOTH)
     return light, cues
 
 
@@ -269,7 +295,6 @@ SOUND_LEXICON: tuple[tuple[str, str, str], ...] = (
     ("river", "background", "stream"),
     ("stream", "background", "stream"),
     ("waterfall", "background", "waterfall"),
-    ("water-like", "background", "water lapping"),
     ("forest", "background", "wind in trees"),
     ("tree", "background", "wind in trees"),
     ("vegetation", "background", "wind in trees"),
@@ -285,7 +310,6 @@ SOUND_LEXICON: tuple[tuple[str, str, str], ...] = (
     ("kitchen", "background", "kitchen room tone"),
     ("night", "background", "crickets at night"),
     ("snow", "background", "wind"),
-    ("sky", "background", "outdoor air"),
     ("desert", "background", "wind"),
 )
 
@@ -331,6 +355,132 @@ def lexicon_sounds(text: str) -> list[tuple[str, str]]:
         if hit and (layer, desc) not in found:
             found.append((layer, desc))
     return found
+
+
+# --------------------------------------------------------------------------- measured cues
+
+# Sounds the offline Designer derives from measurements when the caption text names none. Plain
+# descriptions, worded so retrieval finds a fitting KB label that shares their words ("wind",
+# "wind in the trees", "songbirds", "stream", "crickets", "air conditioner"). The two movement
+# sounds have no KB label (the library has no generic whoosh event): they stay free text, which
+# the synthesizers render from the description.
+CUE_NIGHT = "crickets chirping at night"
+CUE_ROOM_TONE = "quiet room tone, low air conditioner hum"
+CUE_STREAM = "stream of running water"
+# Not "songbirds": enforce_design drops any "song..." word as music.
+CUE_BIRDS = "birds chirping in the distance"
+CUE_LEAVES = "wind rustling leaves in the trees"
+CUE_WIND = "light wind outdoors"
+CUE_FAST = "whoosh of fast movement"
+CUE_SOFT = "soft swish of movement"
+CUE_SOUNDS = frozenset(
+    {CUE_NIGHT, CUE_ROOM_TONE, CUE_STREAM, CUE_BIRDS, CUE_LEAVES, CUE_WIND, CUE_FAST, CUE_SOFT}
+)
+
+# Motion phrases by strength. Keyframe change is not speed: a large change counts as moderate.
+_MOTION_RANK = {
+    MOTION_STATIC: 0,
+    CHANGE_LITTLE: 1,
+    MOTION_SLOW: 1,
+    MOTION_MODERATE: 2,
+    CHANGE_LARGE: 2,
+    MOTION_FAST: 3,
+}
+_LIGHT = {LIGHT_DARK: "dark", LIGHT_DIM: "dim", LIGHT_BRIGHT: "bright"}
+_PLACE = re.compile("(" + "|".join(re.escape(w) for w in _LIGHT) + r")(?: outdoor)? shot\b", re.IGNORECASE)
+_PHRASES = (CUE_SKY, CUE_VEGETATION, CUE_WATER, CUE_MUTED, CUE_BUSY, CUE_SMOOTH, *_MOTION_RANK)
+_MEASURED = re.compile(
+    "|".join([_PLACE.pattern, *(re.escape(p) for p in _PHRASES), r"mostly [a-z]+ tones"]), re.IGNORECASE
+)
+
+
+@dataclass(frozen=True)
+class Cues:
+    """What the offline captioner measured, read back from a (possibly merged) scene caption.
+
+    ``light`` holds every light level found ("dark", "dim", "bright"); the flags are true when any
+    merged shot showed the cue; ``motion`` is the strongest motion rank (0 static .. 3 fast, -1
+    when none was measured).
+    """
+
+    light: frozenset[str] = frozenset()
+    sky: bool = False
+    vegetation: bool = False
+    water: bool = False
+    muted: bool = False
+    busy: bool = False
+    motion: int = -1
+
+    @property
+    def dark(self) -> bool:
+        """Every measured shot of the scene is dark."""
+        return self.light == {"dark"}
+
+    @property
+    def foliage(self) -> bool:
+        """Outdoor foliage: green with sky above or with leaf-like texture (flat green may be a wall)."""
+        return self.vegetation and (self.sky or self.busy)
+
+    @property
+    def outdoor(self) -> bool:
+        return self.sky or self.water or self.foliage
+
+
+def measured_cues(text: str) -> Cues:
+    """The measurement phrases of the offline captioner found in ``text`` (exact phrases only)."""
+    low = text.lower()
+    ranks = [r for phrase, r in _MOTION_RANK.items() if phrase in low]
+    return Cues(
+        light=frozenset(_LIGHT[m.group(1)] for m in _PLACE.finditer(low)),
+        sky=CUE_SKY in low,
+        vegetation=CUE_VEGETATION in low,
+        water=CUE_WATER in low,
+        muted=CUE_MUTED in low,
+        busy=CUE_BUSY in low,
+        motion=max(ranks, default=-1),
+    )
+
+
+def caption_words(text: str) -> str:
+    """``text`` without the offline captioner's measurement phrases: what is left was written by
+    a person or a vision model, and only that names sound sources."""
+    return _MEASURED.sub(" ", text)
+
+
+def cue_foreground(cues: Cues) -> tuple[list[str], str]:
+    """(foreground sounds, why) from measured motion: a movement sound, never an invented source."""
+    if cues.motion >= 3:
+        return [CUE_FAST], "fast motion -> " + CUE_FAST
+    if cues.motion == 2:
+        return [CUE_SOFT], "moderate motion or large change within the shot -> " + CUE_SOFT
+    why = "static or slow" if cues.motion >= 0 else "no motion measured"
+    return [], f"{why} -> no foreground"
+
+
+def cue_background(cues: Cues, moving: bool) -> tuple[list[str], str]:
+    """(ambience, why) from measured light and colour cues; ``moving``: a cue foreground exists."""
+    if cues.dark:
+        if cues.outdoor:
+            return [CUE_NIGHT], "dark with outdoor cues (sky, water or foliage) -> night insects"
+        return [CUE_ROOM_TONE], "dark without outdoor cues -> room tone"
+    found: list[str] = []
+    why: list[str] = []
+    if cues.water:
+        found.append(CUE_STREAM)
+        why.append("water-like blue in the lower third -> water")
+    if cues.foliage:
+        found += [CUE_BIRDS, CUE_LEAVES]
+        why.append("green vegetation with sky or leaf texture -> distant birds, leaves in the wind")
+    elif cues.sky:
+        found.append(CUE_WIND)
+        why.append("sky at the top -> light wind outdoors")
+    if found:
+        return found, "; ".join(why)
+    if cues.muted:
+        return [CUE_ROOM_TONE], "no sky, water or foliage, muted colours (indoor look) -> room tone"
+    if moving:
+        return [CUE_ROOM_TONE], "no setting measured -> a neutral room tone bed under the movement"
+    return [], "no setting measured -> no ambience"
 
 
 # --------------------------------------------------------------------------- the agents
@@ -440,17 +590,18 @@ class OfflineAgents:
     def review(self, scene: Scene, script: Script, rnd: DesignRound) -> tuple[Verdict, str]:
         t0 = time.perf_counter()
         mapped = rnd.mapped or rnd.design
-        missing = [
-            i.description
-            for i in (*mapped.audio, *mapped.background)
-            if i.label is None and rnd.candidates.get(i.description)
-        ]
+        unmapped = [i.description for i in (*mapped.audio, *mapped.background) if i.label is None]
+        # A measured-cue sound is a description of what was measured (movement, a setting), not a
+        # source to swap for the nearest library sound: without a fitting label it stays free text.
+        missing = [d for d in unmapped if d not in CUE_SOUNDS and rnd.candidates.get(d)]
+        kept = [d for d in unmapped if d in CUE_SOUNDS]
         self._record("designer", t0)
         if missing:
             return Verdict.REVISE, "no retrieved label fits: " + "; ".join(
                 f"{d!r} (nearest: {rnd.candidates[d][0]!r})" for d in missing
             ) + ". Rephrase these with the nearest library sound."
-        return Verdict.FINAL, "every sound with candidates has a fitting label"
+        note = f"; measured-cue sounds kept as descriptions: {', '.join(kept)}" if kept else ""
+        return Verdict.FINAL, "every sound with candidates has a fitting label" + note
 
 
 def unify_captions(captions: Sequence[Caption]) -> Caption:
@@ -473,31 +624,31 @@ def unify_captions(captions: Sequence[Caption]) -> Caption:
 
 
 def initial_design(caption: Caption) -> SoundDesign:
-    """Sounds named by the caption text, through SOUND_LEXICON; volumes from measured motion words."""
+    """Sounds named by the caption text (SOUND_LEXICON); measured cues fill what the text leaves empty.
+
+    Text always wins: a layer gets cue sounds only when the words of the caption (its measurement
+    phrases removed) name nothing for it. See ``cue_foreground`` and ``cue_background``.
+    """
     text = " ".join((caption.background, caption.entity, caption.action, caption.summary))
-    sounds = lexicon_sounds(text)
-    audio = [d for layer, d in sounds if layer == "audio"]
-    background = [d for layer, d in sounds if layer == "background" and d not in audio]
-    # An outdoor shot whose only cue is sky keeps a plain "outdoor air"; wind joins it when motion is fast.
-    if "fast motion" in text and background and "wind" not in background:
-        background.append("wind")
-    loud = "fast motion" in text or "moderate motion" in text
-    cues = []
-    # Measured cues fill only what the text leaves empty, and say so. Motion is measured; what
-    # moves is not, so the sound is a plain movement sound, not an invented source.
-    # A static shot with no named source and no measured cue stays silent (empty lists).
-    if not audio and ("fast motion" in text or "moderate motion" in text):
-        audio.append("whoosh of fast movement" if "fast motion" in text else "soft rustle of movement")
-        cues.append(f"foreground from measured motion: {audio[0]}")
-        if not background:
-            background.append("quiet room tone")
-            cues.append("no outdoor, water or night cue measured: a neutral room tone bed under the movement")
+    cues = measured_cues(text)
+    sounds = lexicon_sounds(caption_words(text))
+    named = [d for layer, d in sounds if layer == "audio"]
+    audio, background = named, [d for layer, d in sounds if layer == "background" and d not in named]
+    from_cues: list[str] = []
+    if not audio:
+        audio, why = cue_foreground(cues)
+        from_cues.append(f"offline stand-in: measured cues -> foreground: {why}")
+    if not background:
+        background, why = cue_background(cues, moving=bool(audio) and not named)
+        from_cues.append(f"offline stand-in: measured cues -> background: {why}")
+    # A soft movement sound sits low under the ambience; named sources and fast motion stand out.
+    volume = 0.6 if audio == [CUE_SOFT] else 0.9 if cues.motion >= 2 else 0.7
     steps = [
-        f"1. sound sources named in the caption: {', '.join(audio) or 'none'}",
-        f"2. ambience from the setting: {', '.join(background) or 'none measured'}",
-        *[f"   offline stand-in, measured cue -> {c}" for c in cues],
+        f"1. sound sources named in the caption: {', '.join(named) or 'none'}",
+        f"2. ambience from the setting: {', '.join(background) or 'none'}",
+        *[f"   {c}" for c in from_cues],
         f"3. primary: {audio[0] if audio else (background[0] if background else 'none')}",
-        f"4. foreground level {'high (motion)' if loud else 'moderate'}",
+        f"4. foreground level {volume:.1f}",
     ]
     return SoundDesign(
         reasoning="\n".join(steps),
@@ -509,20 +660,21 @@ def initial_design(caption: Caption) -> SoundDesign:
             SoundItem(description=d, primary=i == 0, volume=0.8 if i == 0 else 0.5)
             for i, d in enumerate(background)
         ],
-        volume=0.9 if loud else 0.7,
+        volume=volume,
     )
 
 
 def revise_design(previous: DesignRound) -> SoundDesign:
     """Follow the offline review: an unmapped item takes its nearest retrieved label that no other
-    item uses as its description (it is dropped when there is none); mapped items stay."""
+    item uses as its description (it is dropped when there is none); mapped items and measured-cue
+    sounds (kept as free text when no label fits) stay."""
     base = previous.mapped or previous.design
     used = {i.label for i in (*base.audio, *base.background) if i.label}
 
     def revise(items: Sequence[SoundItem]) -> list[SoundItem]:
         out = []
         for item in items:
-            if item.label is not None:
+            if item.label is not None or item.description in CUE_SOUNDS:
                 out.append(item)
                 continue
             free = [c for c in previous.candidates.get(item.description, []) if c not in used]
@@ -539,13 +691,22 @@ def revise_design(previous: DesignRound) -> SoundDesign:
     )
 
 
+def _shares(stem: str, label_stems: set[str]) -> bool:
+    """The same stem, or a compound ending in it ("songbirds" is a kind of "bird", "campfire" of
+    "fire"); "windows" does not end in "wind"."""
+    return stem in label_stems or (len(stem) >= 4 and any(h.endswith(stem) for h in label_stems))
+
+
 def best_label(description: str, candidates: Sequence[str]) -> str | None:
-    """The candidate sharing most content-word stems with ``description`` (retrieval order breaks
-    ties); None when no candidate shares a word."""
+    """The candidate sharing most content-word stems with ``description`` (compounds count, see
+    ``_shares``); on a tie the one with fewer words of its own ("light wind" takes "wind" over
+    "wind chimes"), then retrieval order. None when no candidate shares a word."""
     want = content_stems(description)
-    best, best_n = None, 0
+    best, best_key = None, (0, 0)
     for label in candidates:
-        n = len(want & content_stems(label))
-        if n > best_n:
-            best, best_n = label, n
+        have = content_stems(label)
+        shared = sum(1 for w in want if _shares(w, have))
+        key = (shared, -len(have - want))
+        if shared and key > best_key:
+            best, best_key = label, key
     return best
