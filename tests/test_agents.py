@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -12,13 +14,39 @@ import pytest
 
 from lvas.agents import AGENTS, Agents, get_agents
 from lvas.agents.base import ShotView, enforce_design
+from lvas.agents.captions import SIDECAR_SUFFIX, load_sidecar
 from lvas.agents.design import design_refine
 from lvas.agents.llm_agents import LLMAgents
-from lvas.agents.offline import OfflineAgents, best_label, lexicon_sounds, measure_image
+from lvas.agents.offline import (
+    CHANGE_LARGE,
+    CUE_BIRDS,
+    CUE_BUSY,
+    CUE_FAST,
+    CUE_LEAVES,
+    CUE_MUTED,
+    CUE_NIGHT,
+    CUE_ROOM_TONE,
+    CUE_SKY,
+    CUE_SMOOTH,
+    CUE_SOFT,
+    CUE_STREAM,
+    CUE_VEGETATION,
+    CUE_WATER,
+    CUE_WIND,
+    LIGHT_DARK,
+    OfflineAgents,
+    best_label,
+    caption_words,
+    lexicon_sounds,
+    measure_image,
+    measured_cues,
+)
 from lvas.errors import AgentOutputError, BackendUnavailable
+from lvas.media.probe import probe
 from lvas.models import Caption, Scene, Script, SoundDesign, SoundItem
 from lvas.settings import AgentSettings
 from tests.agent_helpers import GRASS, INDOOR, NIGHT, SAND, SEA, SKY, write_image
+from tests.clips import REAL_CLIPS, real_clip
 from tests.fake_llm_server import (
     FakeLLMServer,
     Reply,
@@ -116,12 +144,105 @@ def test_offline_design_derives_sounds_from_caption_text_only() -> None:
 
 def test_offline_design_fills_from_measured_motion_only_what_text_leaves_empty() -> None:
     moving = OfflineAgents().design(*scene_with(Caption(summary="dim shot, mostly red tones, fast motion")))
-    assert [i.description for i in moving.audio] == ["whoosh of fast movement"]
-    assert [i.description for i in moving.background] == ["quiet room tone"]
-    assert "measured cue" in moving.reasoning
+    assert [i.description for i in moving.audio] == [CUE_FAST]
+    assert [i.description for i in moving.background] == [CUE_ROOM_TONE]  # a neutral bed under it
+    assert "offline stand-in: measured cues -> foreground: fast motion" in moving.reasoning
     named = OfflineAgents().design(*scene_with(Caption(summary="a dog runs on a beach, fast motion")))
-    assert "whoosh of fast movement" not in [i.description for i in named.audio]
-    assert "quiet room tone" not in [i.description for i in named.background]
+    assert CUE_FAST not in [i.description for i in named.audio]
+    assert CUE_ROOM_TONE not in [i.description for i in named.background]
+
+
+def test_offline_design_of_an_outdoor_moving_shot_is_not_empty(tmp_path: Path) -> None:
+    # Caption measured from keyframes (sky over grass) and frame stats (fast), then designed:
+    # the caption carries what the Designer needs.
+    fast = {"motion": np.full(50, 0.2), "t_s": np.linspace(0, 2, 50)}
+    agents = OfflineAgents()
+    cap = agents.caption_shot(shot(tmp_path, 0, SKY, GRASS, stats=fast), "")
+    design = agents.design(*scene_with(cap))
+    assert [i.description for i in design.audio] == [CUE_FAST] and design.volume == 0.9
+    assert [i.description for i in design.background] == [CUE_BIRDS, CUE_LEAVES]
+    assert design.background[0].primary and not design.background[1].primary
+    assert "offline stand-in: measured cues -> background: green vegetation" in design.reasoning
+
+
+def test_offline_design_of_a_static_dark_indoor_shot_has_no_foreground(tmp_path: Path) -> None:
+    still = {"motion": np.zeros(50), "t_s": np.linspace(0, 2, 50)}
+    agents = OfflineAgents()
+    cap = agents.caption_shot(shot(tmp_path, 0, NIGHT, NIGHT, stats=still), "")
+    design = agents.design(*scene_with(cap))
+    assert design.audio == [] and design.volume == 0.0
+    assert [i.description for i in design.background] == [CUE_ROOM_TONE]  # dark, no outdoor cue
+    assert "no foreground" in design.reasoning
+
+
+@dataclass(frozen=True)
+class CueCase:
+    summary: str
+    audio: list[str]
+    background: list[str]
+
+
+CUE_CASES = [
+    pytest.param(CueCase(f"{LIGHT_DARK} outdoor shot, {CUE_VEGETATION}, {CUE_BUSY}, static frame", [],
+                         [CUE_NIGHT]), id="dark-outdoor-night-insects"),
+    pytest.param(CueCase(f"{LIGHT_DARK} shot, {CUE_MUTED}, {CUE_SMOOTH}", [], [CUE_ROOM_TONE]),
+                 id="dark-indoor-room-tone"),
+    pytest.param(CueCase(f"bright outdoor shot, {CUE_SKY}, {CUE_SMOOTH}, slow motion", [], [CUE_WIND]),
+                 id="sky-light-wind"),
+    pytest.param(CueCase(f"dim outdoor shot, {CUE_WATER}, {CUE_BUSY}, moderate motion", [CUE_SOFT],
+                         [CUE_STREAM]), id="water-stream-soft-movement"),
+    pytest.param(CueCase(f"bright outdoor shot, {CUE_VEGETATION}, {CUE_SMOOTH}, static frame", [], []),
+                 id="flat-green-is-not-foliage"),
+    pytest.param(CueCase(f"bright shot, {CUE_MUTED}, {CUE_BUSY}, {CHANGE_LARGE}", [CUE_SOFT],
+                         [CUE_ROOM_TONE]), id="indoor-look-keyframe-change"),
+    pytest.param(CueCase(f"dim shot, mostly purple tones, {CUE_SMOOTH}, slow motion", [], []),
+                 id="nothing-measured-stays-silent"),
+    pytest.param(CueCase(f"{LIGHT_DARK} shot, {CUE_SMOOTH}; bright outdoor shot, {CUE_SKY}, {CUE_SMOOTH}",
+                         [], [CUE_WIND]), id="merged-scene-not-all-dark"),
+]
+
+
+@pytest.mark.parametrize("case", CUE_CASES)
+def test_offline_design_from_measured_cues(case: CueCase) -> None:
+    design = OfflineAgents().design(*scene_with(Caption(summary=case.summary)))
+    assert [i.description for i in design.audio] == case.audio
+    assert [i.description for i in design.background] == case.background
+    assert not {i.description for i in design.audio} & {i.description for i in design.background}
+    if case.audio or case.background:
+        assert "offline stand-in: measured cues ->" in design.reasoning
+
+
+def test_caption_text_wins_over_measured_cues() -> None:
+    cues = f"bright outdoor shot, {CUE_SKY}, {CUE_VEGETATION}, {CUE_BUSY}, fast motion"
+    both = OfflineAgents().design(
+        *scene_with(Caption(entity="a dog", background="a rainy street", summary=cues))
+    )
+    assert [i.description for i in both.audio] == ["dog barking"]
+    assert [i.description for i in both.background] == ["rain", "city traffic, cars passing by"]
+    # Only the layer the text leaves empty is filled; measured "green vegetation" is not caption text.
+    fg_only = OfflineAgents().design(*scene_with(Caption(entity="a dog", summary=cues)))
+    assert [i.description for i in fg_only.audio] == ["dog barking"]
+    assert [i.description for i in fg_only.background] == [CUE_BIRDS, CUE_LEAVES]
+    assert "wind in trees" not in [i.description for i in fg_only.background]
+
+
+def test_measured_cues_read_back_the_captioner_phrases() -> None:
+    cues = measured_cues(f"dim outdoor shot, {CUE_SKY}, {CUE_BUSY}, slow motion; bright shot, fast motion")
+    assert cues.light == {"dim", "bright"} and cues.sky and cues.busy and cues.motion == 3
+    assert not cues.dark and cues.outdoor and not cues.water
+    assert measured_cues("a dark alley, a dog walks slowly").motion == -1  # prose is not a measurement
+    assert measured_cues("a dark alley").light == frozenset()
+    assert caption_words(f"a dog; dim outdoor shot, {CUE_VEGETATION}, mostly red tones").strip(" ,;") == "a dog"
+
+
+def test_offline_design_is_deterministic(tmp_path: Path) -> None:
+    fast = {"motion": np.full(50, 0.05), "t_s": np.linspace(0, 2, 50)}
+    designs = []
+    for run in range(2):
+        agents = OfflineAgents()
+        cap = agents.caption_shot(shot(tmp_path / str(run), 0, SKY, SEA, stats=fast), "")
+        designs.append(agents.design(*scene_with(cap)))
+    assert designs[0] == designs[1] and designs[0].audio and designs[0].background
 
 
 def test_lexicon_matches_whole_words_not_substrings() -> None:
@@ -133,6 +254,33 @@ def test_best_label_needs_a_shared_word() -> None:
     assert best_label("dog barking", ["Cat meow", "Dog", "Dogs barking loudly"]) == "Dogs barking loudly"
     assert best_label("dog barking", ["Dog bark", "Dogs barking"]) == "Dog bark"  # tie: retrieval order
     assert best_label("dog barking", ["Cat meow", "Rain"]) is None
+    # Tie on shared words: the label with fewer words of its own.
+    assert best_label(CUE_WIND, ["wind in the trees", "wind chimes", "wind"]) == "wind"
+    # A compound ending in the word counts ("songbirds" are birds); a mere prefix does not.
+    assert best_label(CUE_BIRDS, ["crickets", "songbirds"]) == "songbirds"
+    assert best_label("wind", ["car doors and windows"]) is None
+
+
+def test_lexicon_skips_false_friends() -> None:
+    assert lexicon_sounds("rain on a window") == [("background", "rain")]
+    assert lexicon_sounds("a rainbow over a road") == []
+
+
+# --------------------------------------------------------------------------- sample sidecars
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+
+
+@pytest.mark.parametrize("name", REAL_CLIPS)
+def test_sample_sidecar_loads_and_covers_the_clip(name: str) -> None:
+    sidecar = load_sidecar(SAMPLES / (Path(name).stem + SIDECAR_SUFFIX))
+    info = probe(real_clip(name))
+    segs = sidecar.segments
+    assert sidecar.global_description and segs and segs[0].start == 0.0
+    for before, after in itertools.pairwise(segs):
+        assert after.start == pytest.approx(before.end, abs=1e-6), f"{name}: gap or overlap at {before.end}"
+    assert segs[-1].end == pytest.approx(info.duration_s, abs=0.5 / info.fps)
+    assert all(seg.caption.summary and seg.caption.entity for seg in segs)
 
 
 # --------------------------------------------------------------------------- invariants

@@ -9,7 +9,16 @@ import pytest
 from lvas.agents.artifacts import load_designs, save_designs
 from lvas.agents.design import design_refine
 from lvas.agents.llm_agents import LLMAgents
-from lvas.agents.offline import OfflineAgents, content_stems
+from lvas.agents.offline import (
+    CUE_FAST,
+    CUE_MUTED,
+    CUE_ROOM_TONE,
+    CUE_SKY,
+    CUE_VEGETATION,
+    CUE_WIND,
+    OfflineAgents,
+    content_stems,
+)
 from lvas.errors import AgentOutputError
 from lvas.models import Caption, Scene, Script, Verdict
 from lvas.settings import AgentSettings
@@ -95,6 +104,37 @@ def test_silent_scene_designs_nothing_and_asks_nothing() -> None:
     result = design_refine(scene, script, OfflineAgents(), retrieve, max_rounds=3)
     assert len(result.rounds) == 1 and result.rounds[0].verdict == Verdict.FINAL
     assert result.final.audio == [] and result.final.background == [] and retrieve.asked == []
+
+
+def test_measured_cue_sounds_map_to_labels_or_stay_free_text() -> None:
+    # Sky + fast motion, no caption words: "light wind outdoors" maps to "Light wind"; the whoosh
+    # has only unrelated neighbours and is kept as a description, not swapped for "Dog bark".
+    scene, script = scene_script(Caption(summary=f"bright outdoor shot, {CUE_SKY}, fast motion"))
+    retrieve = KeywordRetrieve()
+    result = design_refine(scene, script, OfflineAgents(), retrieve, max_rounds=3)
+    assert [r.verdict for r in result.rounds] == [Verdict.FINAL]
+    assert [(i.description, i.label) for i in result.final.audio] == [(CUE_FAST, None)]
+    assert [(i.description, i.label) for i in result.final.background] == [(CUE_WIND, "Light wind")]
+    assert "measured-cue sounds kept as descriptions: " + CUE_FAST in result.rounds[0].feedback
+    assert result.rounds[0].candidates[CUE_FAST]  # it had candidates: the exemption is what kept it
+
+
+def test_revision_keeps_cue_sounds_while_fixing_named_ones() -> None:
+    # "horse hooves" (named) is revised to its nearest label; the measured room tone beside it has
+    # no fitting label here and survives the revision as free text.
+    scene, script = scene_script(Caption(entity="a horse", summary=f"dim shot, {CUE_MUTED}"))
+    result = design_refine(scene, script, OfflineAgents(), KeywordRetrieve(), max_rounds=3)
+    assert [r.verdict for r in result.rounds] == [Verdict.REVISE, Verdict.FINAL]
+    assert "horse hooves" in result.rounds[0].feedback and CUE_ROOM_TONE not in result.rounds[0].feedback
+    assert [(i.description, i.label) for i in result.final.audio] == [("Hoofbeats", "Hoofbeats")]
+    assert [(i.description, i.label) for i in result.final.background] == [(CUE_ROOM_TONE, None)]
+
+
+def test_offline_design_loop_is_deterministic() -> None:
+    scene, script = scene_script(Caption(summary=f"dim outdoor shot, {CUE_SKY}, {CUE_VEGETATION}, fast motion"))
+    a = design_refine(scene, script, OfflineAgents(), KeywordRetrieve(), max_rounds=3)
+    b = design_refine(scene, script, OfflineAgents(), KeywordRetrieve(), max_rounds=3)
+    assert a == b and a.final.audio and a.final.background
 
 
 def test_bad_retrieve_result_is_an_agent_output_error() -> None:
