@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import run_measured  # noqa: E402
+from bench.measure import Measured, run_measured  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from storage.layout import Layout  # noqa: E402
 from storage.status import collect  # noqa: E402
@@ -65,9 +65,61 @@ def scenes(out: Path) -> int:
 
 def gpu_busy(out: Path) -> tuple[float, float, int]:
     recs = [r for r in collect(Layout(out)) if r.stage == "render" and r.state == "completed"]
+    if not recs:
+        return 0.0, 0.0, 0
     span = max(r.finished_at for r in recs) - min(r.started_at for r in recs)
     busy = sum(r.duration_s for r in recs)
     return busy / span, span, len(recs)
+
+
+def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, list[str]]:
+    """`lvas dub` on all videos against the serial in-process reference."""
+    flow = run_measured([LVAS, "dub", str(src), "--out", str(work / "out-flow")], env=env)
+    direct = run_measured([PY, "-c", DIRECT, str(src), str(work / "out-direct")], env=env)
+    if direct.returncode != 0:
+        raise SystemExit(f"direct failed:\n{direct.output[-3000:]}")
+    outcome = [ln for ln in flow.output.splitlines() if "videos done" in ln]
+    n_scenes, n_direct = scenes(work / "out-flow"), scenes(work / "out-direct")
+    over = flow.seconds - direct.seconds / 2
+    lines = [
+        "| run | wall s | peak RSS MB | scenes |", "|---|---|---|---|",
+        f"| flow, 2 workers | {flow.seconds:.1f} | {flow.peak_rss_mb:.0f} | {n_scenes} |",
+        f"| direct, 1 process | {direct.seconds:.1f} | {direct.peak_rss_mb:.0f} | {n_direct} |",
+        "",
+        f"Orchestration overhead: flow - direct/2 = {over:.1f} s = {100 * over / flow.seconds:.0f}% of the flow's "
+        f"wall time, {1000 * over / max(1, n_scenes):.0f} ms per scene (flow/direct ratio "
+        f"{flow.seconds / direct.seconds:.2f}). Flow outcome: {outcome[-1] if outcome else flow.returncode}.",
+        "",
+    ]
+    print("\n".join(lines))
+    return flow, lines
+
+
+def memory(src: Path, work: Path, env: dict[str, str], videos: int, full: Measured | None) -> list[str]:
+    """Peak RSS of the process tree for a quarter, a half (and all, from the overhead run) of the videos."""
+    lines = ["| videos | flow wall s | peak RSS MB |", "|---|---|---|"]
+    for n in sorted({max(1, videos // 4), max(1, videos // 2)}):
+        m = run_measured([LVAS, "dub", str(subset(src, work / f"sub{n}", n)), "--out", str(work / f"out-mem{n}")],
+                         env=env)
+        lines.append(f"| {n} | {m.seconds:.1f} | {m.peak_rss_mb:.0f} |")
+        print(lines[-1])
+    if full is not None:
+        lines.append(f"| {videos} | {full.seconds:.1f} | {full.peak_rss_mb:.0f} |")
+    return [*lines, ""]
+
+
+def gpu(src: Path, work: Path, env: dict[str, str], n: int, latency: float) -> list[str]:
+    """One GPU worker (declaring GPU=1) + 2 CPU workers; the simulated-gpu synthesizer holds the slot."""
+    genv = {**env, "LVAS_SYNTH__BACKEND": "simulated-gpu", "LVAS_SYNTH__SIMULATED_LATENCY_S": str(latency)}
+    g = run_measured([LVAS, "dub", str(subset(src, work / f"sub{n}", n)), "--out", str(work / "out-gpu"),
+                      "--gpu-workers", "1"], env=genv)
+    frac, span, renders = gpu_busy(work / "out-gpu")
+    layers = len(list((work / "out-gpu").glob("videos/*/layers/*.wav")))
+    line = (f"GPU slot ({n} videos, {renders} render tasks, {layers} layers of ~{latency:.1f} s, 1 GPU worker + "
+            f"2 CPU workers; run wall {g.seconds:.0f} s): busy {100 * frac:.0f}% of the {span:.1f} s rendering span "
+            "(first render start to last render end).")
+    print(line)
+    return [line]
 
 
 def main() -> None:
@@ -86,52 +138,17 @@ def main() -> None:
     lines = [f"Inputs: {args.videos} generated videos, 3 s each, 160x90, two hard cuts; offline backends; "
              "2-core machine.", ""]
 
-    # overhead: flow vs direct on all N (the N-video flow run is also the memory figure for N)
-    flow = run_measured([LVAS, "dub", str(src), "--out", str(work / "out-flow")], env=env)
-    direct = run_measured([PY, "-c", DIRECT, str(src), str(work / "out-direct")], env=env)
-    if direct.returncode != 0:
-        raise SystemExit(f"direct failed:\n{direct.output[-3000:]}")
-    failed_line = [ln for ln in flow.output.splitlines() if "videos done" in ln]
-    n_scenes, n_direct = scenes(work / "out-flow"), scenes(work / "out-direct")
-    ideal = direct.seconds / 2
-    over = flow.seconds - ideal
-    lines += [
-        "| run | wall s | peak RSS MB | scenes |", "|---|---|---|---|",
-        f"| flow, 2 workers | {flow.seconds:.1f} | {flow.peak_rss_mb:.0f} | {n_scenes} |",
-        f"| direct, 1 process | {direct.seconds:.1f} | {direct.peak_rss_mb:.0f} | {n_direct} |",
-        "",
-        f"Orchestration overhead: flow - direct/2 = {over:.1f} s = {100 * over / flow.seconds:.0f}% of the flow's "
-        f"wall time, {1000 * over / max(1, n_scenes):.0f} ms per scene (flow/direct ratio "
-        f"{flow.seconds / direct.seconds:.2f}). Flow outcome: {failed_line[-1] if failed_line else flow.returncode}.",
-        "",
-    ]
-    print("\n".join(lines))
-
-    # memory against dataset size
-    lines += ["| videos | flow wall s | peak RSS MB |", "|---|---|---|"]
-    for n in sorted({max(1, args.videos // 4), max(1, args.videos // 2)} if "memory" in parts else set()):
-        m = run_measured([LVAS, "dub", str(subset(src, work / f"sub{n}", n)), "--out", str(work / f"out-mem{n}")],
-                         env=env)
-        lines.append(f"| {n} | {m.seconds:.1f} | {m.peak_rss_mb:.0f} |")
-        print(lines[-1])
-    lines.append(f"| {args.videos} | {flow.seconds:.1f} | {flow.peak_rss_mb:.0f} |")
-    lines.append("")
-
-    # GPU slot occupancy with a simulated GPU synthesizer on one GPU worker
-    if "gpu" not in parts:
-        print("\n".join(lines))
-        return
-    genv = {**env, "LVAS_SYNTH__BACKEND": "simulated-gpu", "LVAS_SYNTH__SIMULATED_LATENCY_S": str(args.latency)}
-    n = max(1, args.videos // 2)
-    g = run_measured([LVAS, "dub", str(subset(src, work / f"sub{n}", n)), "--out", str(work / "out-gpu"),
-                      "--gpu-workers", "1"], env=genv)
-    frac, span, renders = gpu_busy(work / "out-gpu")
-    lines.append(f"GPU slot ({n} videos, {renders} render tasks of ~{args.latency:.1f} s per layer, 1 GPU worker + "
-                 f"2 CPU workers; run wall {g.seconds:.0f} s): busy {100 * frac:.0f}% of the {span:.1f} s "
-                 "rendering span (first render start to last render end).")
+    flow = None
+    if "overhead" in parts:
+        flow, more = overhead(src, work, env)
+        lines += more
+    if "memory" in parts:
+        lines += memory(src, work, env, args.videos, flow)
+    if "gpu" in parts:
+        lines += gpu(src, work, env, max(1, args.videos // 2), args.latency)
     body = f"Command: `.venv/bin/python bench/bench_ops.py --videos {args.videos} --write`\n\n" + "\n".join(lines)
     print(body)
-    if args.write:
+    if args.write and parts == {"overhead", "memory", "gpu"}:
         write_section("Dataset-scale operation", body)
 
 
