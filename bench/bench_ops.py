@@ -42,20 +42,33 @@ for v in discover([sys.argv[1]]).videos:
 """
 
 
+CAPTION = {"segments": [{"start": 0.0, "end": 3.0, "caption": {
+    "background": "a rainy city street", "entity": "a car", "action": "a car drives past",
+    "summary": "a car drives past on a rainy city street"}}]}
+
+
 def make_inputs(folder: Path, n: int) -> Path:
+    """N clips, each with a sidecar caption that gives every scene a foreground and a background,
+    so every render task has layers to render (the GPU-slot measure needs that)."""
+    import json
+
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(n):
         p = folder / f"v{i:04d}.mp4"
         if not p.exists():
             make_clip(p, colour_cuts([1.0, 2.0], size=(160, 90), seed=i), seconds=3.0, size=(160, 90))
+        side = p.with_name(p.stem + ".captions.json")
+        if not side.exists():
+            side.write_text(json.dumps(CAPTION))
     return folder
 
 
 def subset(src: Path, dst: Path, n: int) -> Path:
     dst.mkdir(parents=True, exist_ok=True)
     for p in sorted(src.glob("*.mp4"))[:n]:
-        if not (dst / p.name).exists():
-            os.link(p, dst / p.name)
+        for f in (p, p.with_name(p.stem + ".captions.json")):
+            if f.exists() and not (dst / f.name).exists():
+                os.link(f, dst / f.name)
     return dst
 
 
@@ -135,7 +148,8 @@ def main() -> None:
         shutil.rmtree(d)
     src = make_inputs(work / "videos", args.videos)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    lines = [f"Inputs: {args.videos} generated videos, 3 s each, 160x90, two hard cuts; offline backends; "
+    lines = [f"Inputs: {args.videos} generated videos, 3 s each, 160x90, two hard cuts, each with a sidecar caption "
+             "(a car on a rainy street); offline backends; "
              "2-core machine.", ""]
 
     flow = None
