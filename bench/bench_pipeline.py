@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import run_measured  # noqa: E402
+from bench.measure import DIRECT, run_measured  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from lvas.media.probe import probe  # noqa: E402
 from storage.layout import Layout  # noqa: E402
@@ -31,15 +31,6 @@ from storage.status import STAGE_ORDER, collect  # noqa: E402
 from tests.clips import REAL_CLIPS, real_clip  # noqa: E402
 
 PY = str(ROOT / ".venv" / "bin" / "python")
-DIRECT = """
-import sys
-from lvas.discover import discover
-from lvas.pipeline import dub_video_direct
-from lvas.settings import Settings
-from storage.layout import Layout
-for v in discover([sys.argv[1]]).videos:
-    dub_video_direct(Layout(sys.argv[2]), v, Settings())
-"""
 
 
 def make_long(path: Path, seconds: float, size: tuple[int, int] = (480, 270)) -> Path:

@@ -9,6 +9,17 @@ from dataclasses import dataclass
 
 import psutil
 
+# The reference the flow is compared with: the same stage functions, serially, in one process.
+DIRECT = """
+import sys
+from lvas.discover import discover
+from lvas.pipeline import dub_video_direct
+from lvas.settings import Settings
+from storage.layout import Layout
+for v in discover([sys.argv[1]]).videos:
+    dub_video_direct(Layout(sys.argv[2]), v, Settings())
+"""
+
 
 @dataclass
 class Measured:

@@ -79,12 +79,9 @@ def collect(layout: Layout, video_ids: list[str] | None = None) -> list[StatusRe
     return sorted(out, key=lambda r: (r.started_at, r.video_id, r.stage, r.scene))
 
 
-def write_table(layout: Layout, path: Path, records: list[StatusRecord]) -> Path:
-    return write_parquet(path, [r.to_row() for r in records] or _empty())
-
-
-def _empty() -> list[dict[str, Any]]:
-    return []
+def write_table(path: Path, records: list[StatusRecord]) -> Path:
+    """Snapshot records as a Parquet status table (one row per unit)."""
+    return write_parquet(path, [r.to_row() for r in records])
 
 
 def top_errors(records: list[StatusRecord], n: int = 5) -> list[tuple[str, int]]:

@@ -11,16 +11,9 @@ from lvas.settings import RunSettings, Settings, StoryboardSettings
 from storage.layout import Layout
 from storage.status import collect, rollup
 from tests.clips import colour_cuts, make_clip
+from tests.harness import run_dub
 
 pytestmark = pytest.mark.slow
-
-
-def _run(address: str, sources: list[str], out: Path, settings: Settings, only=None):
-    from flows.dub import dub_dataset
-    from flows.runtime import task_runner
-
-    flow = dub_dataset.with_options(task_runner=task_runner(address))
-    return flow([str(s) for s in sources], str(out), settings, only, return_state=True)
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +28,7 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 def test_storyboard_flow_fails_alone_and_reruns_from_cache(prefect_dask: str, inputs, tmp_path: Path) -> None:
     s = Settings(run=RunSettings(stages=("storyboard",)))
-    state = _run(prefect_dask, list(inputs.values()), tmp_path, s)
+    state = run_dub(prefect_dask, list(inputs.values()), tmp_path, s)
     assert state.is_failed()
     assert "2 of 4 videos done, 2 failed" in state.message
     states = rollup(collect(Layout(tmp_path)), "storyboard")
@@ -49,14 +42,14 @@ def test_storyboard_flow_fails_alone_and_reruns_from_cache(prefect_dask: str, in
     # same command again: finished videos are left out before any task runs, artifacts untouched
     vid2 = by_source["good2.mp4"].video_id
     first_done = {r.video_id: r.finished_at for r in collect(Layout(tmp_path))}
-    state = _run(prefect_dask, [inputs["good1"], inputs["good2"]], tmp_path, s)
+    state = run_dub(prefect_dask, [inputs["good1"], inputs["good2"]], tmp_path, s)
     assert state.is_completed() and "0 of 0 videos" in state.message
     assert {r.video_id: r.finished_at for r in collect(Layout(tmp_path))} == first_done
     assert shots.read_bytes() == before
 
     # a changed storyboard setting recomputes that stage
     s2 = Settings(run=RunSettings(stages=("storyboard",)), storyboard=StoryboardSettings(keyframes_max=2))
-    _run(prefect_dask, [inputs["good2"]], tmp_path, s2)
+    run_dub(prefect_dask, [inputs["good2"]], tmp_path, s2)
     rec = {r.video_id: r for r in collect(Layout(tmp_path))}[vid2]
     assert rec.state == "completed" and rec.finished_at > first_done[vid2]
     run_dirs = list((tmp_path / "runs").iterdir())

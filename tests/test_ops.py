@@ -23,18 +23,11 @@ from storage.rerun import plan_rerun
 from storage.status import collect, rollup
 from tests.clips import colour_cuts, make_clip
 from tests.fake_llm_server import FakeLLMServer, Reply, as_reply, role_of
+from tests.harness import run_dub
 
 pytestmark = pytest.mark.slow
 
 FAST = RunSettings(task_retries=0, retry_delay_s=0)
-
-
-def _flow(address: str, sources: list[Path], out: Path, settings: Settings, only: list[str] | None = None):
-    from flows.dub import dub_dataset
-    from flows.runtime import task_runner
-
-    flow = dub_dataset.with_options(task_runner=task_runner(address))
-    return flow([str(s) for s in sources], str(out), settings, only, return_state=True)
 
 
 @pytest.fixture(scope="module")
@@ -76,13 +69,13 @@ def test_endpoint_down_then_rerun_failed_touches_nothing_else(prefect_dask: str,
                                max_retries=0, retry_backoff_s=0, timeout_s=5)
         s = Settings(agents=agents, run=FAST)
         layout = Layout(tmp_path)
-        assert _flow(prefect_dask, [clips / "a.mp4"], tmp_path, s).is_completed()
+        assert run_dub(prefect_dask, [clips / "a.mp4"], tmp_path, s).is_completed()
         done_video = next(iter(rollup(collect(layout)).values()))
         dubbed = Path(done_video.outputs["dubbed"])
         before = (dubbed.read_bytes(), dubbed.stat().st_mtime_ns)
 
         endpoint.down = True
-        state = _flow(prefect_dask, [clips / "a.mp4", clips / "b.mp4"], tmp_path, s)
+        state = run_dub(prefect_dask, [clips / "a.mp4", clips / "b.mp4"], tmp_path, s)
         assert state.is_failed()
         states = {Path(v.source).name: v for v in rollup(collect(layout)).values()}
         assert states["b.mp4"].state == "failed" and states["b.mp4"].stage == "design"
@@ -93,7 +86,7 @@ def test_endpoint_down_then_rerun_failed_touches_nothing_else(prefect_dask: str,
         calls_before = endpoint.design_calls
         plan = plan_rerun(layout, failed=True, videos=[], scenes=[])
         assert plan == [states["b.mp4"].video_id]
-        assert _flow(prefect_dask, [layout.sources()], tmp_path, s, only=plan).is_completed()
+        assert run_dub(prefect_dask, [layout.sources()], tmp_path, s, only=plan).is_completed()
         assert endpoint.design_calls > calls_before
         assert rollup(collect(layout))[states["b.mp4"].video_id].state == "completed"
         assert (dubbed.read_bytes(), dubbed.stat().st_mtime_ns) == before
@@ -102,7 +95,7 @@ def test_endpoint_down_then_rerun_failed_touches_nothing_else(prefect_dask: str,
 def test_rerun_named_scene_redoes_only_that_scene(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
     s = Settings(run=FAST)
     layout = Layout(tmp_path)
-    assert _flow(prefect_dask, [clips / "a.mp4"], tmp_path, s).is_completed()
+    assert run_dub(prefect_dask, [clips / "a.mp4"], tmp_path, s).is_completed()
     (vid,) = rollup(collect(layout))
     layers = sorted(layout.video_dir(vid).glob("layers/*.wav"))
     assert layers, "the offline design of a moving outdoor-coloured clip should sound"
@@ -110,7 +103,7 @@ def test_rerun_named_scene_redoes_only_that_scene(prefect_dask: str, clips: Path
     scene0 = [p for p in layers if p.name.startswith("scene0000")]
     others = [p for p in layers if not p.name.startswith("scene0000")]
     assert plan_rerun(layout, failed=False, videos=[vid], scenes=[0]) == [vid]
-    assert _flow(prefect_dask, [layout.sources()], tmp_path, s, only=[vid]).is_completed()
+    assert run_dub(prefect_dask, [layout.sources()], tmp_path, s, only=[vid]).is_completed()
     for p in others:
         assert (p.read_bytes(), p.stat().st_mtime_ns) == stamps[p]
     for p in scene0:
@@ -124,10 +117,10 @@ def test_incremental_run_only_does_new_videos(prefect_dask: str, clips: Path, tm
     os.link(clips / "a.mp4", src / "a.mp4")
     out = tmp_path / "out"
     s = Settings(run=RunSettings(task_retries=0, stages=("storyboard", "script")))
-    assert _flow(prefect_dask, [src], out, s).is_completed()
+    assert run_dub(prefect_dask, [src], out, s).is_completed()
     os.link(clips / "b.mp4", src / "b.mp4")
     first = {(r.video_id, r.stage): r.finished_at for r in collect(Layout(out))}
-    state = _flow(prefect_dask, [src], out, s)
+    state = run_dub(prefect_dask, [src], out, s)
     assert state.is_completed() and "1 of 1 videos done" in state.message
     recs = collect(Layout(out))
     assert len({r.video_id for r in recs}) == 2
@@ -138,7 +131,7 @@ def test_incremental_run_only_does_new_videos(prefect_dask: str, clips: Path, tm
 
 def test_concurrent_run_is_refused(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
     with RunLock(Layout(tmp_path).lock()):
-        state = _flow(prefect_dask, [clips / "a.mp4"], tmp_path, Settings(run=FAST))
+        state = run_dub(prefect_dask, [clips / "a.mp4"], tmp_path, Settings(run=FAST))
     assert state.is_failed()
     with pytest.raises(RunLocked):
         state.result()
@@ -169,11 +162,11 @@ def test_killed_worker_run_finishes_or_reruns_cleanly(clips: Path, tmp_path: Pat
 
         t = threading.Thread(target=killer)
         t.start()
-        first = _flow(address, [src], out, s)
+        first = run_dub(address, [src], out, s)
         t.join()
         if not first.is_completed():
             plan = plan_rerun(Layout(out), failed=True, videos=[], scenes=[])
-            assert _flow(address, [Layout(out).sources()], out, s, only=plan).is_completed()
+            assert run_dub(address, [Layout(out).sources()], out, s, only=plan).is_completed()
     states = rollup(collect(Layout(out)))
     assert len(states) == 4 and all(v.state == "completed" for v in states.values())
     assert not list(out.rglob("*.part-*"))
@@ -188,7 +181,7 @@ def test_gpu_backend_without_gpu_worker_says_so(prefect_dask: str, clips: Path, 
     from lvas.settings import SynthSettings
 
     s = Settings(run=FAST, synth=SynthSettings(backend="simulated-gpu", simulated_latency_s=0))
-    state = _flow(prefect_dask, [clips / "a.mp4"], tmp_path, s)
+    state = run_dub(prefect_dask, [clips / "a.mp4"], tmp_path, s)
     assert state.is_failed()
     with pytest.raises(BackendUnavailable, match="no Dask worker declares the resource 'GPU'"):
         state.result()
@@ -200,7 +193,7 @@ def test_gpu_work_is_placed_only_on_gpu_workers(prefect_dask: str, clips: Path, 
 
     s = Settings(run=FAST, synth=SynthSettings(backend="simulated-gpu", simulated_latency_s=0.05))
     with dask_cluster(RunSettings(workers=1, gpu_workers=1)) as address:
-        assert _flow(address, [clips / "a.mp4", clips / "b.mp4"], tmp_path, s).is_completed()
+        assert run_dub(address, [clips / "a.mp4", clips / "b.mp4"], tmp_path, s).is_completed()
     recs = collect(Layout(tmp_path))
     renders = [r for r in recs if r.stage == "render"]
     assert renders and all(r.worker.startswith("gpu-") for r in renders)
