@@ -27,6 +27,7 @@ from storage.layout import Layout
 from storage.lock import RunLock
 from storage.runs import prepare_run
 from tasks.common import UNCACHED, run_id, with_retries
+from tasks.design import build_label_store
 from tasks.design import design_video as design_task
 from tasks.mix import mix
 from tasks.render import render_scene as render_task
@@ -36,8 +37,7 @@ from tasks.storyboard import storyboard
 
 @task(**UNCACHED, name="prepare-run")
 def prepare(sources: list[str], out: str, settings: Settings, only: list[str] | None = None) -> list[VideoRef]:
-    """Discover the videos, leave out those already finished, record the manifest, build the
-    label store (its one writer, before any reader starts)."""
+    """Discover the videos, leave out those already finished, record the manifest."""
     layout = Layout(out)
     found = discover(sources)
     for problem in found.problems:
@@ -46,10 +46,6 @@ def prepare(sources: list[str], out: str, settings: Settings, only: list[str] | 
     todo = [v for v in videos if not pipeline.is_finished(layout, v, settings)]
     print(f"{len(found.videos)} videos found, {len(videos) - len(todo)} already done, {len(todo)} to do")
     prepare_run(layout, todo, settings, run_id=run_id())
-    if todo and "design" in settings.run.stages:
-        from kb.store import LabelStore
-
-        LabelStore.from_settings(settings.kb, out).build()
     return todo
 
 
@@ -96,6 +92,8 @@ def dub_dataset(
         scripts = script.map(boards, unmapped(out), unmapped(settings))
         if "design" not in stages:
             return finish(out, videos, scripts, settings)
+        if videos:  # the label store's one writer, on a worker: the embedding model stays out of this process
+            build_label_store.submit(out, settings).result()
         gpu = settings.synth.backend in ("mmaudio", "simulated-gpu")
         if gpu and "render" in stages:
             check_gpu_workers.submit(settings.synth.gpu_resource).result()  # on a worker: sees the cluster

