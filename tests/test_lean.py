@@ -66,7 +66,7 @@ def test_workers_with_another_api_get_the_settings_shipped() -> None:
         def __init__(self, urls: dict[str, str | None]) -> None:
             self.urls = urls
 
-        def run(self, fn):  # noqa: ANN001
+        def run(self, fn):
             return self.urls
 
     os.environ["PREFECT_API_URL"], old = "http://127.0.0.1:1/api", os.environ.get("PREFECT_API_URL")
