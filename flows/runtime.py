@@ -11,7 +11,9 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
-from collections.abc import Iterator
+import socket
+import threading
+from collections.abc import Callable, Iterator
 
 from lvas.settings import RunSettings
 
@@ -41,21 +43,54 @@ EMBEDDED_SERVER_ENV = {
 @contextlib.contextmanager
 def prefect_api() -> Iterator[str]:
     """Yield the Prefect API URL, starting a local server when none is configured."""
+    with _prefect_api_starting() as (url, ready):
+        ready()
+        yield url
+
+
+@contextlib.contextmanager
+def _prefect_api_starting() -> Iterator[tuple[str, Callable[[], None]]]:
+    """Yield (API URL, wait-until-ready). An embedded server starts in the background: its URL is
+    exported at once (Dask workers started meanwhile inherit it), ``ready()`` waits for it."""
     url = os.environ.get("PREFECT_API_URL")
     if url:
-        yield url
+        yield url, lambda: None
         return
     from prefect.server.api.server import SubprocessASGIServer
 
     os.environ.update({k: os.environ.get(k, v) for k, v in EMBEDDED_SERVER_ENV.items()})
-    server = SubprocessASGIServer()
-    server.start(timeout=120)
-    os.environ["PREFECT_API_URL"] = server.api_url
+    server = SubprocessASGIServer(port=_free_port())
+    os.environ["PREFECT_API_URL"] = url = server.api_url
+    failed: list[BaseException] = []
+
+    def start() -> None:
+        try:
+            server.start(timeout=120)
+        except BaseException as exc:  # re-raised in ready()
+            failed.append(exc)
+
+    starter = threading.Thread(target=start, name="prefect-server-start", daemon=True)
+    starter.start()
+
+    def ready() -> None:
+        starter.join()
+        if failed:
+            raise failed[0]
+        if server.api_url != url:  # the port was taken in between; workers would talk to the wrong one
+            raise RuntimeError(f"the local Prefect server moved from {url} to {server.api_url}; run again")
+
     try:
-        yield server.api_url
+        yield url, ready
     finally:
+        starter.join()
         os.environ.pop("PREFECT_API_URL", None)
         server.stop()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager
@@ -107,9 +142,14 @@ def _local_cuda_cluster(run: RunSettings):  # type: ignore[no-untyped-def]
 
 
 @contextlib.contextmanager
-def orchestration(run: RunSettings) -> Iterator[tuple[str, str]]:
-    """Prefect API first (workers inherit its URL), then the Dask cluster."""
-    with prefect_api() as api, dask_cluster(run) as address:
+def orchestration(run: RunSettings, warm: Callable[[str], None] | None = None) -> Iterator[tuple[str, str]]:
+    """The Prefect API and the Dask cluster. An embedded server takes ~10 s to import and migrate
+    its database: the cluster starts meanwhile (its workers inherit the URL already chosen) and
+    ``warm(scheduler address)`` runs before waiting for the server."""
+    with _prefect_api_starting() as (api, ready), dask_cluster(run) as address:
+        if warm is not None:
+            warm(address)
+        ready()
         yield api, address
 
 

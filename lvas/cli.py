@@ -136,7 +136,9 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     print(f"lvas: starting Prefect and Dask (agents={settings.agents.backend}, synth={settings.synth.backend}) ...",
           file=sys.stderr)
-    with orchestration(settings.run) as (api, address):
+    from tasks.warm import warm_cluster
+
+    with orchestration(settings.run, warm=lambda address: warm_cluster(address, settings, out)) as (api, address):
         from flows.dub import dub_dataset
 
         print(f"lvas: Prefect API {api}, Dask scheduler {address}", file=sys.stderr)

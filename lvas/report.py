@@ -61,7 +61,7 @@ def build_report(
     by_scene = {d.scene_index: d for d in designs}
     fig = _figure(layout, video_id, storyboard, script, by_scene, audio, sr, duration)
     with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=110)
+        fig.savefig(tmp, dpi=110, pil_kwargs={"compress_level": 1})  # zlib level 6 took a third of the report
     plt.close(fig)
     write_text(out_html, _html(layout, video_id, storyboard, script, by_scene, png.name, mix_wav, duration))
     return out_html
