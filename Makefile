@@ -43,7 +43,8 @@ bench: setup  ## run the benchmarks and print where the figures are written (ben
 	$(BIN)/python bench/bench_pipeline.py
 
 ui:  setup ## start a Prefect server with the UI on http://127.0.0.1:4200 (then export PREFECT_API_URL)
-	$(BIN)/prefect server start --host 127.0.0.1 --port 4200
+	PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE=100 PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE=100 \
+	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
 serve: setup  ## serve the scheduled deployment (deployments/serve.py) against PREFECT_API_URL
 	$(BIN)/python deployments/serve.py
