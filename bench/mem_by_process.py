@@ -1,0 +1,52 @@
+"""Resident memory of each process of one `lvas dub` run, sampled every second.
+
+    .venv/bin/python bench/mem_by_process.py SRC [OUT]
+
+Prints RSS (MB) per process (flow, Prefect server, Dask workers) at 30%, 60% and 95% of the run:
+which process grows with the number of videos.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def role(cmd: str) -> str:
+    if "uvicorn" in cmd:
+        return "server"
+    if "spawn_main" in cmd:
+        return "worker"
+    return "flow" if "lvas" in cmd and " dub " in cmd else "other"
+
+
+def main() -> None:
+    if len(sys.argv) < 2:
+        raise SystemExit(__doc__)
+    out = Path(sys.argv[2]) if len(sys.argv) > 2 else ROOT / "bench" / "out" / "mem-by-process"
+    shutil.rmtree(out, ignore_errors=True)
+    proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "lvas"), "dub", sys.argv[1], "--out", str(out)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    root, samples, t0 = psutil.Process(proc.pid), [], time.time()
+    while proc.poll() is None:
+        row = {}
+        for p in [root, *root.children(recursive=True)]:
+            with contextlib.suppress(psutil.Error):  # a process that just ended
+                row[f"{role(' '.join(p.cmdline()))}-{p.pid}"] = round(p.memory_info().rss / 2**20)
+        samples.append((time.time() - t0, row))
+        time.sleep(1)
+    for frac in (0.3, 0.6, 0.95):
+        t, row = samples[int(len(samples) * frac)]
+        print(f"{100 * frac:.0f}% (t={t:.0f} s):", dict(sorted(row.items())))
+
+
+if __name__ == "__main__":
+    main()
