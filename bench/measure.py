@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 import threading
 import time
@@ -38,14 +39,8 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float
 
     def sample() -> None:
         nonlocal peak
-        root = psutil.Process(proc.pid)
         while not stop.is_set():
-            try:
-                procs = [root, *root.children(recursive=True)]
-                rss = sum(p.memory_info().rss for p in procs if p.is_running())
-                peak = max(peak, rss / 2**20)
-            except psutil.Error:
-                pass
+            peak = max(peak, sum(mb for _, mb in tree_rss(proc.pid).values()))
             stop.wait(every)
 
     t = threading.Thread(target=sample, daemon=True)
@@ -54,3 +49,17 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float
     stop.set()
     t.join()
     return Measured(time.perf_counter() - t0, peak, proc.returncode, out)
+
+
+def tree_rss(pid: int) -> dict[int, tuple[str, float]]:
+    """{pid: (command line, RSS in MB)} of a process and all its descendants; vanished ones left out."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return {}
+    out = {}
+    for p in procs:
+        with contextlib.suppress(psutil.Error):  # a process that just ended
+            out[p.pid] = (" ".join(p.cmdline()), p.memory_info().rss / 2**20)
+    return out

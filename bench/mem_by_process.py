@@ -8,16 +8,16 @@ which process grows with the number of videos.
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-import psutil
-
 ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.measure import tree_rss  # noqa: E402
 
 
 def role(cmd: str) -> str:
@@ -35,12 +35,9 @@ def main() -> None:
     shutil.rmtree(out, ignore_errors=True)
     proc = subprocess.Popen([str(ROOT / ".venv" / "bin" / "lvas"), "dub", sys.argv[1], "--out", str(out)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    root, samples, t0 = psutil.Process(proc.pid), [], time.time()
+    samples, t0 = [], time.time()
     while proc.poll() is None:
-        row = {}
-        for p in [root, *root.children(recursive=True)]:
-            with contextlib.suppress(psutil.Error):  # a process that just ended
-                row[f"{role(' '.join(p.cmdline()))}-{p.pid}"] = round(p.memory_info().rss / 2**20)
+        row = {f"{role(cmd)}-{pid}": round(mb) for pid, (cmd, mb) in tree_rss(proc.pid).items()}
         samples.append((time.time() - t0, row))
         time.sleep(1)
     for frac in (0.3, 0.6, 0.95):

@@ -21,7 +21,6 @@ QUIET_ENV = {
     # keep the terminal for lvas's own progress; the UI keeps every log
     "DASK_LOGGING__DISTRIBUTED": "error",
     "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
     "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",  # Dask's sampling profiler: CPU we need
 }
 
@@ -38,14 +37,6 @@ EMBEDDED_SERVER_ENV = {
     # This server has no CSRF protection, so every new client's CSRF-token request is a wasted round trip.
     "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "false",
 }
-
-
-@contextlib.contextmanager
-def prefect_api() -> Iterator[str]:
-    """Yield the Prefect API URL, starting a local server when none is configured."""
-    with _prefect_api_starting() as (url, ready):
-        ready()
-        yield url
 
 
 @contextlib.contextmanager

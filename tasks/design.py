@@ -17,7 +17,7 @@ from tasks.lean import without_heartbeats
 
 
 @functools.lru_cache(maxsize=8)
-def _store(kb: KBSettings, out: str) -> LabelStore:
+def label_store(kb: KBSettings, out: str) -> LabelStore:
     """One open store per worker process (the embedding model loads once, too)."""
     return LabelStore.from_settings(kb, out)
 
@@ -25,13 +25,13 @@ def _store(kb: KBSettings, out: str) -> LabelStore:
 @task(**UNCACHED, name="build-label-store", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
 def build_label_store(out: str, settings: Settings) -> bool:
     """Build (or find up to date) the run's Chroma label store before any design reads it."""
-    return _store(settings.kb, out).build()
+    return label_store(settings.kb, out).build()
 
 
 @task(**UNCACHED, name="retrieve-labels", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
 def retrieve_labels(texts: list[str], layer: str, out: str, settings: Settings) -> dict[str, list[str]]:
     """Query the Chroma label store: {text: [labels, best first]} for one layer (event/ambience)."""
-    hits = _store(settings.kb, out).query_many(texts, k=settings.agents.retrieve_k, layer=layer)
+    hits = label_store(settings.kb, out).query_many(texts, k=settings.agents.retrieve_k, layer=layer)
     return {t: [h.label for h in hs] for t, hs in hits.items()}
 
 

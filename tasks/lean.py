@@ -1,6 +1,6 @@
 """Per-task-run costs of Prefect 3.8 on Dask that lvas removes, measured in bench/RESULTS.md.
 
-Profiling a dataset run (py-spy, every process) showed most of a short task's time going to two
+Profiling a dataset run (py-spy, every process) showed most of a short task's time going to
 things that repeat for every task run and carry no information:
 
 1. **The settings context shipped with every task.** ``prefect_dask`` serialises the flow's whole
@@ -16,7 +16,9 @@ things that repeat for every task run and carry no information:
    per process (httpx's own advice: TLS contexts are expensive, share them). Verification is
    unchanged: the same arguments give the same context as before.
 
-Both are pinned to the Prefect/prefect-dask versions in pyproject.toml and covered by
+3. **A heartbeat-thread join per subflow** (up to 1 s): :func:`without_heartbeats`.
+
+All are pinned to the Prefect/prefect-dask versions in pyproject.toml and covered by
 tests/test_lean.py, which fails if an upgrade moves the code they rely on.
 """
 
@@ -28,6 +30,7 @@ import os
 import ssl
 from typing import Any
 
+from prefect.context import SettingsContext
 from prefect_dask import DaskTaskRunner
 
 
@@ -89,42 +92,21 @@ class LeanDaskTaskRunner(DaskTaskRunner):
         return PrefectDaskFuture(wrapped_future=future, task_run_id=future.task_run_id)
 
 
+class _Unshipped(SettingsContext):
+    """The current settings, serialising to nothing: the worker keeps its own."""
+
+    def serialize(self, include_secrets: bool = True) -> dict[str, Any]:
+        return {}
+
+
 @contextlib.contextmanager
 def _settings_not_shipped() -> Any:
-    """The current settings, as a context that serialises to nothing (the worker keeps its own)."""
-    from prefect.context import SettingsContext
-
     current = SettingsContext.get()
-    if current is None or isinstance(current, _Unshipped):
+    if current is None:
         yield
         return
-    lean = _unshipped(current)
-    token = SettingsContext.__var__.set(lean)
-    try:
+    with _Unshipped(profile=current.profile, settings=current.settings):  # the same settings object, no copy
         yield
-    finally:
-        SettingsContext.__var__.reset(token)
-
-
-def _unshipped(current: Any) -> Any:
-    cached = getattr(_unshipped, "cache", None)
-    if cached is None or cached[0] is not current:
-        cached = (current, _Unshipped(profile=current.profile, settings=current.settings))
-        _unshipped.cache = cached  # type: ignore[attr-defined]
-    return cached[1]
-
-
-def _make_unshipped() -> type:
-    from prefect.context import SettingsContext
-
-    class Unshipped(SettingsContext):
-        def serialize(self, include_secrets: bool = True) -> dict[str, Any]:
-            return {}
-
-    return Unshipped
-
-
-_Unshipped = _make_unshipped()
 
 
 @contextlib.contextmanager
@@ -135,8 +117,6 @@ def without_heartbeats() -> Any:
     adds up to a second to every subflow run. A subflow runs inside a task of a flow run whose
     own heartbeats already say the run is alive; its end is reported when it returns.
     """
-    from prefect.context import SettingsContext
-
     current = SettingsContext.get()
     if current is None or current.settings.flows.heartbeat_frequency is None:
         yield

@@ -25,9 +25,9 @@ def warm_worker(design: bool) -> None:
 
 
 def build_store(settings: Settings, out: str) -> bool:
-    from tasks.design import _store
+    from tasks.design import label_store
 
-    return _store(settings.kb, out).build()
+    return label_store(settings.kb, out).build()
 
 
 def warm_cluster(address: str, settings: Settings, out: str) -> None:
