@@ -30,10 +30,13 @@ def test_api_clients_share_one_verified_tls_context() -> None:
 def test_settings_context_is_left_out_only_inside_the_lean_submit() -> None:
     from prefect.context import SettingsContext, serialize_context
 
+    outer = SettingsContext.get()
     assert serialize_context()["settings_context"]  # stock: the whole settings model travels
     with _settings_not_shipped():
         assert serialize_context()["settings_context"] == {}
-        assert SettingsContext.get().settings.api.url == SettingsContext.get().settings.api.url
+        assert SettingsContext.get() is not outer
+        assert SettingsContext.get().settings is outer.settings  # code inside still sees the same settings
+    assert SettingsContext.get() is outer
     assert serialize_context()["settings_context"]
 
 
