@@ -25,7 +25,7 @@ from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.lock import RunLock
-from storage.runs import prepare_run
+from storage.runs import prepare_run, sweep_run_partials
 from tasks.common import UNCACHED, run_id, with_retries
 from tasks.design import build_label_store
 from tasks.design import design_video as design_task
@@ -116,6 +116,7 @@ def finish(out: str, videos: list[VideoRef], futures: list[PrefectFuture], setti
     """Wait for the last futures, write the run's status table and artifacts, and set the state."""
     for f in futures:
         f.wait()
+    sweep_run_partials(Layout(out))  # a worker killed mid-write leaves its temporary file behind
     final_stage = settings.run.stages[-1]
     summary = run_summary(Layout(out), videos, final_stage)
     publish_video_artifacts(Layout(out), videos, final_stage)

@@ -21,7 +21,7 @@ def prepare_run(layout: Layout, videos: list[VideoRef], settings: Settings, run_
     """
     run_id = run_id or time.strftime("%Y%m%dT%H%M%S")
     layout.root.mkdir(parents=True, exist_ok=True)
-    sweep_partials(layout.root / "videos")
+    sweep_run_partials(layout)
     empty = pa.table({k: pa.array([], pa.string()) for k in VideoRef.model_fields})
     rows = [v.model_dump() for v in videos]
     write_parquet(layout.run_dir(run_id) / "manifest.parquet", rows or empty)
@@ -31,6 +31,15 @@ def prepare_run(layout: Layout, videos: list[VideoRef], settings: Settings, run_
     known.update({v.video_id: v.model_dump() for v in videos})
     write_parquet(layout.sources(), list(known.values()) or empty)
     return run_id
+
+
+def sweep_run_partials(layout: Layout) -> int:
+    """Remove the ``*.part-*`` files a killed process left in the artifact, status and run folders.
+
+    Called when a run starts and when it ends (under the run lock, after every task has settled), so
+    a worker killed mid-write leaves nothing half-written behind even when no rerun follows.
+    """
+    return sum(sweep_partials(layout.root / d) for d in ("videos", "status", "runs") if (layout.root / d).is_dir())
 
 
 def read_sources(layout: Layout) -> list[dict]:

@@ -51,6 +51,20 @@ def test_sweep_partials_removes_leftovers(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["mix.wav"]
 
 
+def test_run_sweep_covers_status_and_artifacts(tmp_path: Path) -> None:
+    """A worker killed while writing a status record leaves its temporary file in status/, not videos/."""
+    from storage.runs import sweep_run_partials
+
+    layout = Layout(tmp_path)
+    left = [layout.status_dir("v0") / f"script{PART}e2fa943c.json", layout.video_dir("v0") / f"mix{PART}0001.wav"]
+    keep = layout.status_dir("v0") / "script.json"
+    for p in [*left, keep]:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("x")
+    assert sweep_run_partials(layout) == 2
+    assert not any(p.exists() for p in left) and keep.exists()
+
+
 def _work(path: Path, calls: list[int]):
     def work():
         calls.append(1)
