@@ -62,8 +62,8 @@ def analyze(path: str | os.PathLike[str], settings: StoryboardSettings) -> Analy
     info = probe(path)
     analyzer = FrameAnalyzer(info.fps, settings)
     try:
-        for chunk in iter_frames(path, info, width=settings.analysis_width):
-            analyzer.update(chunk.frames, chunk.times)
+        for chunk in iter_frames(path, info, width=settings.analysis_width, rgb=False):
+            analyzer.update(chunk.frames, chunk.times, chunk.colour)
     except LvasError:
         raise
     except Exception as exc:  # a decoder failing in a way neither backend names

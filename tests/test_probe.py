@@ -70,3 +70,58 @@ def test_rotated_frames_are_upright(tmp_path: Path) -> None:
     frame = next(iter(iter_frames(clip, probe(clip), width=48))).frames[0]
     assert frame.shape == (64, 48, 3)
     assert frame[40:].mean() > 200 and frame[:24].mean() < 60  # coded left half now at the bottom
+
+
+def test_analysis_frames_sampled_from_planes_match_the_picture(tmp_path: Path) -> None:
+    """A 4x larger frame is sampled from the Y'CbCr planes (no swscale); colours survive the trip."""
+    colours = [(200, 30, 40), (20, 180, 90), (60, 70, 220), (128, 128, 128)]
+    clip = make_clip(tmp_path / "c.mp4", lambda i, t: solid(colours[i // 5], (640, 360)), seconds=0.8,
+                     size=(640, 360))
+    info = probe(clip)
+    native = list(iter_frames(clip, info, width=160, rgb=False))
+    assert native[0].colour.startswith("yuv") and native[0].frames.shape[1:] == (90, 160, 3)
+    rgb = np.concatenate([c.frames for c in iter_frames(clip, info, width=160)])
+    for k, colour in enumerate(colours):
+        assert np.abs(rgb[5 * k + 2].reshape(-1, 3).mean(0) - colour).max() < 6, (k, rgb[5 * k + 2, 0, 0])
+    small = next(iter(iter_frames(clip, info, width=320, rgb=False)))  # only 2x: still sampled
+    assert small.colour.startswith("yuv")
+    tiny = make_clip(tmp_path / "t.mp4", lambda i, t: solid((9, 9, 9)), seconds=0.2)
+    assert next(iter(iter_frames(tiny, probe(tiny), width=160, rgb=False))).colour == "rgb"  # swscale
+
+
+@pytest.mark.parametrize("space", ["yuv601", "yuv709", "yuvj601", "yuvj709"])
+def test_rgb5_codes_equal_quantised_conversion(space: str) -> None:
+    from lvas.media.colour import rgb5_codes, to_rgb
+    from lvas.media.shots import quantise
+
+    yuv = np.random.default_rng(0).integers(0, 256, (8, 60, 80, 3), dtype=np.uint8)
+    exact = quantise(to_rgb(yuv, space)).reshape(-1)
+    got = rgb5_codes(yuv, space).reshape(-1)
+    np.testing.assert_array_equal(got >> 10, exact >> 10)  # red: exact table over (Y, Cr)
+    np.testing.assert_array_equal(got & 31, exact & 31)  # blue: exact table over (Y, Cb)
+    assert (got == exact).mean() > 0.995  # green: fixed point, off by one step only at a step's edge
+    assert np.abs(((got >> 5) & 31).astype(int) - ((exact >> 5) & 31)).max() <= 1
+
+
+def test_read_ahead_yields_the_same_chunks_and_surfaces_errors(tmp_path: Path) -> None:
+    from lvas.media import decode
+
+    clip = make_clip(tmp_path / "c.mp4", lambda i, t: solid((i * 9 % 256, 0, 0)), seconds=2.0)
+    info = probe(clip)
+    ahead = list(iter_frames(clip, info, width=32, chunk=8))
+    inline = list(iter_frames(clip, info, width=32, chunk=8, read_ahead=0))
+    assert [c.start for c in ahead] == [c.start for c in inline] == list(range(0, 50, 8))
+    assert all(np.array_equal(a.frames, b.frames) for a, b in zip(ahead, inline, strict=True))
+    it = iter_frames(clip, info, width=32, chunk=8)
+    next(it)
+    it.close()  # abandoned after one chunk: the decode thread stops, nothing hangs
+    assert not [t for t in decode.threading.enumerate() if t.name == "lvas-decode"]
+
+    def broken():
+        yield ahead[0]
+        raise decode.DecodeError("c.mp4: decoding failed after frame 8")
+
+    got = decode._read_ahead(broken(), 2)
+    assert next(got).start == 0
+    with pytest.raises(decode.DecodeError, match="after frame 8"):
+        next(got)

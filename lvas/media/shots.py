@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from lvas.media.colour import rgb5_codes
 from lvas.settings import StoryboardSettings
 
 H_BINS, S_BINS, V_BINS = 16, 16, 16
@@ -123,9 +124,13 @@ class FrameAnalyzer:
         self.stride = max(1, round(self.fps / KMEANS_SAMPLES_PER_S))
         self._keep = max(self.flash_frames + 1, self.gradual_frames)
 
-    def update(self, frames: np.ndarray, times: np.ndarray) -> None:
-        """Add a chunk of consecutive frames (N, H, W, 3) uint8 RGB shown at ``times``."""
-        codes = quantise(frames)
+    def update(self, frames: np.ndarray, times: np.ndarray, colour: str = "rgb") -> None:
+        """Add a chunk of consecutive frames (N, H, W, 3) uint8 shown at ``times``.
+
+        ``colour``: the frames' space (lvas.media.colour); Y'CbCr samples are quantised to the same
+        5-bit RGB codes their RGB conversion would give, without converting each pixel.
+        """
+        codes = quantise(frames) if colour == "rgb" else rgb5_codes(frames, colour).reshape(len(frames), -1)
         hue_fine, sat, val = _fine_histograms(codes)
         hist = np.concatenate([
             hue_fine.reshape(len(frames), H_BINS, -1).sum(2),
