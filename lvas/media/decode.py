@@ -1,20 +1,24 @@
-"""Stream decoded frames in small chunks at a reduced size, with PyAV or decord.
+"""Stream decoded frames in small chunks at a reduced size, with PyAV (or decord).
 
-The analysis path is PyAV with two shortcuts, measured on the 60 s 720p H.264 benchmark clip
-(1550 frames, 2 cores): the in-loop deblocking filter is skipped (``skip_loop_filter=all``: 4.5 s ->
-3.6 s of decoding; deblocking smooths 8x8 block edges, which sampling 1 pixel in 8 cannot see), and
-the analysis-size frame is sampled straight from the decoder's Y/U/V planes and converted to RGB
-in numpy, instead of asking swscale for a scaled RGB copy (which cost 1-3 ms a frame at 720p).
-The whole scan went from 5.4 s with decord's scaled decode to about 3.8 s. Pixel formats other than
-8-bit planar YUV go through swscale as before.
+The analysis path is PyAV with three shortcuts, measured on the 60 s 720p H.264 benchmark clip
+(1550 frames, 2 cores; bench/RESULTS.md has the whole scan against PySceneDetect):
 
-decord remains for random access to a few frames (keyframes at report size) and as a fallback.
-Rotation is applied here on PyAV frames (decord 0.6 returns a 4-channel, wrongly shaped frame for a
-display-matrix rotation, measured on a 64x48 clip rotated by 90 degrees).
+- the in-loop deblocking filter is skipped (``skip_loop_filter=all``): 4.5 s -> 3.6 s of decoding.
+  It changes pixels by a few levels near 8x8 block edges; shot-detection F1 measured the same.
+- the analysis-size frame is sampled straight from the decoder's Y/U/V planes (one pixel per cell,
+  a strided view) instead of asking swscale for a scaled RGB copy (1-3 ms a frame at 720p). Only
+  for frames at least twice the analysis size; smaller ones still go through swscale, as do pixel
+  formats other than 8-bit planar Y'CbCr. ``rgb=False`` hands the samples on as Y'CbCr (the shot
+  analysis turns them into RGB codes by table, lvas.media.colour); otherwise they are converted.
+- decoding runs in a thread up to two chunks ahead of the caller.
+
+decord remains for random access to a few frames (keyframes at report size) and as an optional
+streaming backend. Rotation is applied here on PyAV frames (decord 0.6 returns a 4-channel, wrongly
+shaped frame for a display-matrix rotation, measured on a 64x48 clip rotated by 90 degrees).
 
 Every chunk carries per-frame presentation times, never ``i / fps`` (variable frame rate: measured
-on a clip with a 1 s gap, both backends return the true times). Only one chunk of frames is alive
-at a time, so memory does not grow with the video's length.
+on a clip with a 1 s gap, both backends return the true times). At most a few chunks of frames are
+alive at a time, so memory does not grow with the video's length.
 """
 
 from __future__ import annotations
