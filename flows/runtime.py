@@ -14,6 +14,7 @@ import os
 import socket
 import threading
 from collections.abc import Callable, Iterator
+from typing import ClassVar
 
 from lvas.settings import RunSettings
 
@@ -47,11 +48,10 @@ def _prefect_api_starting() -> Iterator[tuple[str, Callable[[], None]]]:
     if url:
         yield url, lambda: None
         return
-    from prefect.server.api.server import SubprocessASGIServer
-
     os.environ.update({k: os.environ.get(k, v) for k, v in EMBEDDED_SERVER_ENV.items()})
-    server = SubprocessASGIServer(port=_free_port())
+    server = _embedded_server_class()(port=_free_port())
     os.environ["PREFECT_API_URL"] = url = server.api_url
+    _refresh_prefect_settings()
     failed: list[BaseException] = []
 
     def start() -> None:
@@ -75,7 +75,48 @@ def _prefect_api_starting() -> Iterator[tuple[str, Callable[[], None]]]:
     finally:
         starter.join()
         os.environ.pop("PREFECT_API_URL", None)
+        _refresh_prefect_settings()
         server.stop()
+
+
+def _embedded_server_class() -> type:
+    """Prefect's SubprocessASGIServer, serving ``flows.server_app`` (Prefect's app with a short
+    ``Retry-After`` on 503 answers to SQLite write conflicts) instead of Prefect's app as is."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from prefect.server.api.server import SubprocessASGIServer
+    from prefect.settings import get_current_settings
+
+    class EmbeddedServer(SubprocessASGIServer):
+        _instances: ClassVar[dict] = {}  # Prefect's per-port registry of servers, kept apart from its own
+
+        def _run_uvicorn_command(self) -> subprocess.Popen:
+            # Prefect's own command (prefect/server/api/server.py) with the app factory replaced
+            env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+            return subprocess.Popen(
+                args=[sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).resolve().parents[1]),
+                      "--factory", "flows.server_app:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+                      "--log-level", "error", "--lifespan", "on"],
+                env={**os.environ, **env, **get_current_settings().to_environment_variables(exclude_unset=True)},
+            )
+
+    return EmbeddedServer
+
+
+def _refresh_prefect_settings() -> None:
+    """Make this process's Prefect settings follow the environment just changed.
+
+    Prefect reads its settings once, when ``prefect`` is first imported; the CLI imports it before
+    the embedded server's URL is known. Without this refresh the flow process had no API URL and
+    Prefect started a second, ephemeral server for it on the same SQLite database, while the workers
+    (started with the URL in their environment) used the first: two servers' start-up and their
+    write-lock contention on every run (measured: bench/RESULTS.md, "Dataset-scale operation").
+    """
+    from prefect.context import refresh_global_settings_context
+
+    refresh_global_settings_context()
 
 
 def _free_port() -> int:

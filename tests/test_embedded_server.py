@@ -1,0 +1,120 @@
+"""The embedded Prefect server (flows/runtime.py, flows/server_app.py): one server per run, seen by
+the flow process too, and SQLite write conflicts that wait instead of costing clients 2 s back-offs."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from flows.server_app import RETRY_AFTER_S, RetrySoonOn503, _immediate_sqlite_transactions
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _call(app, status: int, headers: list[tuple[bytes, bytes]]) -> list[dict]:
+    async def inner(scope, receive, send) -> None:
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": b"{}"})
+
+    sent: list[dict] = []
+
+    async def send(message: dict) -> None:
+        sent.append(message)
+
+    asyncio.run(app(inner)({"type": "http"}, None, send))
+    return sent
+
+
+def test_503_answers_tell_clients_to_retry_soon() -> None:
+    start = _call(RetrySoonOn503, 503, [(b"content-type", b"application/json")])[0]
+    assert (b"retry-after", RETRY_AFTER_S.encode()) in start["headers"]
+    kept = _call(RetrySoonOn503, 503, [(b"Retry-After", b"30")])[0]
+    assert [v for k, v in kept["headers"] if k.lower() == b"retry-after"] == [b"30"]  # the app's own wins
+    ok = _call(RetrySoonOn503, 200, [])[0]
+    assert ok["headers"] == []
+
+    from prefect.client.base import _parse_retry_after
+
+    assert _parse_retry_after(RETRY_AFTER_S) == pytest.approx(float(RETRY_AFTER_S))  # what the client reads
+
+
+def test_sqlite_write_transactions_begin_immediate(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pins the Prefect internal the server app changes: the BEGIN mode its transactions request."""
+    from prefect.server.database import configurations as conf
+
+    seen: list[str] = []
+
+    class Session:
+        def begin(self):
+            seen.append(conf.SQLITE_BEGIN_MODE.get())
+            return _Null()
+
+    monkeypatch.setattr(conf.AioSqliteConfiguration, "begin_transaction",
+                        conf.AioSqliteConfiguration.begin_transaction)  # restored after the test
+
+    async def open_one() -> None:
+        async with conf.AioSqliteConfiguration.begin_transaction(object.__new__(conf.AioSqliteConfiguration),
+                                                                   Session(), with_for_update=False):
+            pass
+
+    asyncio.run(open_one())
+    _immediate_sqlite_transactions()
+    asyncio.run(open_one())
+    assert seen == ["DEFERRED", "IMMEDIATE"]
+
+
+class _Null:
+    async def __aenter__(self):
+        return self
+
+    async def __aexit__(self, *exc) -> None:
+        return None
+
+
+CHECK = """
+import json, os, sys
+sys.path.insert(0, {root!r})
+import psutil
+from prefect import flow
+from prefect.settings import get_current_settings
+from flows.runtime import orchestration
+from lvas.settings import RunSettings
+
+def servers():
+    return [p for p in psutil.Process().children(recursive=True) if "uvicorn" in " ".join(p.cmdline())]
+
+@flow(persist_result=False)
+def trivial():
+    return len(servers())
+
+if __name__ == "__main__":
+    before = get_current_settings().api.url
+    with orchestration(RunSettings(workers=1)) as (api, address):
+        inside = get_current_settings().api.url
+        during_flow = trivial()
+        factory = [" ".join(p.cmdline()) for p in servers()]
+    print("RESULT " + json.dumps({{"before": before, "api": api, "inside": inside, "during_flow": during_flow,
+                                  "factory": factory, "after": get_current_settings().api.url}}))
+"""
+
+
+def test_one_embedded_server_serves_the_flow_process_too(tmp_path: Path) -> None:
+    """Prefect reads its settings at import; the flow process must still use the server started
+    later (it used to start a second, ephemeral one on the same database)."""
+    script = tmp_path / "check.py"
+    script.write_text(CHECK.format(root=str(ROOT)))
+    env = {k: v for k, v in __import__("os").environ.items() if k != "PREFECT_API_URL"}
+    env |= {"PREFECT_HOME": str(tmp_path / "home"), "PREFECT_LOGGING_LEVEL": "ERROR"}
+    run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=300)
+    lines = [ln for ln in run.stdout.splitlines() if ln.startswith("RESULT ")]
+    assert lines, run.stdout[-2000:] + run.stderr[-4000:]
+    got = json.loads(lines[-1][7:])
+    assert got["before"] is None and got["after"] is None
+    assert got["inside"] == got["api"]
+    assert got["during_flow"] == 1, got["factory"]
+    assert "flows.server_app:create_app" in got["factory"][0]
