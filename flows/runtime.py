@@ -137,6 +137,11 @@ def dask_cluster(run: RunSettings) -> Iterator[str]:
         yield run.dask_address
         return
     os.environ.update(QUIET_ENV)
+    # glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps what
+    # they free; a worker's many threads (Dask, Prefect's clients, the decode read-ahead) then grow
+    # its RSS run after run. Two arenas: on 50 videos each worker grew 121-149 MB instead of
+    # 213-218 MB (bench/mem_by_process.py). Inherited by the worker processes only (read at start).
+    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     logging.getLogger("distributed").setLevel(logging.ERROR)
     cluster = _local_cuda_cluster(run)
     if cluster is None:
