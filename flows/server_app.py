@@ -1,11 +1,14 @@
-"""The embedded Prefect server's app: Prefect's own, told to have clients retry a locked database soon.
+"""The embedded Prefect server's app: Prefect's own, with SQLite write conflicts made to wait.
 
-On SQLite, Prefect's API opens most write transactions as DEFERRED: one that read before another
-request's write committed cannot write itself (SQLITE_BUSY at once, no busy-wait), and the API
-answers 503. Prefect's client then backs off 2 s, then 4 s, ... unless the response carries a
-``Retry-After`` header. A conflict of this kind lasts milliseconds, so this app adds
-``Retry-After: RETRY_AFTER_S`` to 503 answers. Measured with two Dask workers each running a trivial
-subflow (bench/bench_tasks.py): about one subflow in six met a 503 and waited 2.3 s.
+On SQLite, Prefect's API opens most write transactions DEFERRED: one that read before another
+request's write committed cannot write itself (SQLITE_BUSY at once, no busy-wait), the API answers
+503, and Prefect's client backs off 2 s, then 4 s, ... unless the response carries ``Retry-After``.
+Measured with two Dask workers each running trivial subflows (an ad-hoc script timing every API
+call; bench/bench_tasks.py gives the per-subflow figures): about one subflow in six met a 503 and
+waited 2.3 s. This app
+
+- opens those transactions IMMEDIATE (they take the write lock first and wait for it), and
+- adds ``Retry-After: RETRY_AFTER_S`` to any 503 that is still answered.
 
 Used by ``flows.runtime`` for the embedded server (``uvicorn --factory flows.server_app:create_app``).
 A server you run yourself (``prefect server start``, ``make ui``) is Prefect's unchanged; on Postgres

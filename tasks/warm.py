@@ -25,9 +25,9 @@ def warm_worker(design: bool) -> None:
 
 
 def build_store(settings: Settings, out: str) -> bool:
-    from tasks.design import label_store
+    from tasks.design import build_label_store
 
-    return label_store(settings.kb, out).build()
+    return build_label_store.fn(out, settings)  # the flow's task body, run here without an API to report to
 
 
 def warm_cluster(address: str, settings: Settings, out: str) -> None:

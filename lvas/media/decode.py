@@ -236,7 +236,7 @@ def _sampled_yuv(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, str]
     for k, plane in enumerate(frame.planes[:3]):
         rows, cols = _grid_index(frame.height, frame.width, plane.height, plane.width, h, w)
         data = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-        out[..., k] = data[rows, cols] if isinstance(rows, slice) else data.take(rows, 0).take(cols, 1)
+        out[..., k] = data[rows][:, cols]
     full = fmt.startswith("yuvj") or getattr(frame, "color_range", 0) == 2  # AVCOL_RANGE_JPEG
     return out, space_of(full, bt709=getattr(frame, "colorspace", 0) == 1)  # AVCOL_SPC_BT709
 
@@ -253,8 +253,6 @@ def _grid_index(fh: int, fw: int, ph: int, pw: int, h: int, w: int) -> tuple[sli
         step = int(idx[1] - idx[0]) if n > 1 else 1
         even = step > 0 and np.array_equal(idx, idx[0] + step * np.arange(n))
         out.append(slice(int(idx[0]), int(idx[0]) + step * n, step) if even else idx)
-    if isinstance(out[0], slice) != isinstance(out[1], slice):  # mixed: index both as arrays
-        out = [np.arange(o.start, o.stop, o.step) if isinstance(o, slice) else o for o in out]
     return tuple(out)
 
 
