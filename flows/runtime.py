@@ -12,9 +12,12 @@ import contextlib
 import logging
 import os
 import socket
+import subprocess
+import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
-from typing import ClassVar
+from pathlib import Path
 
 from lvas.settings import RunSettings
 
@@ -49,60 +52,89 @@ def _prefect_api_starting() -> Iterator[tuple[str, Callable[[], None]]]:
         yield url, lambda: None
         return
     os.environ.update({k: os.environ.get(k, v) for k, v in EMBEDDED_SERVER_ENV.items()})
-    server = _embedded_server_class()(port=_free_port())
+    server = EmbeddedServer(_free_port())
     os.environ["PREFECT_API_URL"] = url = server.api_url
-    _refresh_prefect_settings()
+    server.launch()  # before anything else: its imports and migrations take the longest
     failed: list[BaseException] = []
 
-    def start() -> None:
+    def wait() -> None:
         try:
-            server.start(timeout=120)
+            server.wait_healthy(timeout=120)
         except BaseException as exc:  # re-raised in ready()
             failed.append(exc)
 
-    starter = threading.Thread(target=start, name="prefect-server-start", daemon=True)
-    starter.start()
+    waiter = threading.Thread(target=wait, name="prefect-server-start", daemon=True)
+    waiter.start()
 
     def ready() -> None:
-        starter.join()
+        _refresh_prefect_settings()  # here, not earlier: importing Prefect takes ~2 s the cluster need not wait
+        waiter.join()
         if failed:
             raise failed[0]
-        if server.api_url != url:  # the port was taken in between; workers would talk to the wrong one
-            raise RuntimeError(f"the local Prefect server moved from {url} to {server.api_url}; run again")
 
     try:
         yield url, ready
     finally:
-        starter.join()
         os.environ.pop("PREFECT_API_URL", None)
         _refresh_prefect_settings()
         server.stop()
 
 
-def _embedded_server_class() -> type:
-    """Prefect's SubprocessASGIServer, serving ``flows.server_app`` (Prefect's app with a short
-    ``Retry-After`` on 503 answers to SQLite write conflicts) instead of Prefect's app as is."""
-    import subprocess
-    import sys
-    from pathlib import Path
+class EmbeddedServer:
+    """A Prefect server for this run, in a subprocess on a loopback port.
 
-    from prefect.server.api.server import SubprocessASGIServer
-    from prefect.settings import get_current_settings
+    What Prefect's own temporary server (``prefect.server.api.server.SubprocessASGIServer``) does,
+    with two differences: it serves ``flows.server_app:create_app`` (Prefect's app with SQLite write
+    transactions that wait for the lock, see that module), and it is started without importing
+    Prefect's server package in this process (about 5 s before the Dask workers could start).
+    """
 
-    class EmbeddedServer(SubprocessASGIServer):
-        _instances: ClassVar[dict] = {}  # Prefect's per-port registry of servers, kept apart from its own
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.process: subprocess.Popen | None = None
 
-        def _run_uvicorn_command(self) -> subprocess.Popen:
-            # Prefect's own command (prefect/server/api/server.py) with the app factory replaced
-            env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
-            return subprocess.Popen(
-                args=[sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).resolve().parents[1]),
-                      "--factory", "flows.server_app:create_app", "--host", "127.0.0.1", "--port", str(self.port),
-                      "--log-level", "error", "--lifespan", "on"],
-                env={**os.environ, **env, **get_current_settings().to_environment_variables(exclude_unset=True)},
-            )
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/api"
 
-    return EmbeddedServer
+    def launch(self) -> None:
+        # Prefect's temporary-server settings (no UI, ephemeral server); the rest of its settings it
+        # reads as this process does, from the environment and the same profile and .env files.
+        env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+        self.process = subprocess.Popen(
+            args=[sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).resolve().parents[1]),
+                  "--factory", "flows.server_app:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+                  "--log-level", "error", "--lifespan", "on"],
+            env={**os.environ, **env},
+        )
+
+    def wait_healthy(self, timeout: float) -> None:
+        import httpx
+
+        assert self.process is not None, "launch() first"
+        deadline = time.monotonic() + timeout
+        with httpx.Client() as client:
+            while time.monotonic() < deadline:
+                code = self.process.poll()
+                if code is not None:
+                    hint = " (port taken; run again)" if code == 3 else ""
+                    raise RuntimeError(f"the local Prefect server on port {self.port} exited with code {code}{hint}")
+                with contextlib.suppress(httpx.TransportError):
+                    if client.get(f"{self.api_url}/health", timeout=5).status_code == 200:
+                        return
+                time.sleep(0.1)
+        raise RuntimeError(f"the local Prefect server on port {self.port} did not answer within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
 
 
 def _refresh_prefect_settings() -> None:

@@ -96,9 +96,11 @@ if __name__ == "__main__":
     before = get_current_settings().api.url
     with orchestration(RunSettings(workers=1)) as (api, address):
         inside = get_current_settings().api.url
+        server_imported = "prefect.server.api.server" in sys.modules
         during_flow = trivial()
         factory = [" ".join(p.cmdline()) for p in servers()]
     print("RESULT " + json.dumps({{"before": before, "api": api, "inside": inside, "during_flow": during_flow,
+                                  "server_imported": server_imported,
                                   "factory": factory, "after": get_current_settings().api.url}}))
 """
 
@@ -116,5 +118,22 @@ def test_one_embedded_server_serves_the_flow_process_too(tmp_path: Path) -> None
     got = json.loads(lines[-1][7:])
     assert got["before"] is None and got["after"] is None
     assert got["inside"] == got["api"]
+    assert not got["server_imported"]  # the flow process starts the server without importing it (~5 s)
     assert got["during_flow"] == 1, got["factory"]
     assert "flows.server_app:create_app" in got["factory"][0]
+
+
+def test_a_server_that_exits_is_reported_at_once() -> None:
+    """The launcher reports a server process that died instead of polling until the timeout."""
+    import time
+
+    from flows.runtime import EmbeddedServer
+
+    server = EmbeddedServer(1)
+    server.process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
+    t = time.monotonic()
+    with pytest.raises(RuntimeError, match=r"port 1 exited with code 3 \(port taken; run again\)"):
+        server.wait_healthy(timeout=60)
+    assert time.monotonic() - t < 30
+    server.stop()
+    assert server.process is None
