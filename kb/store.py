@@ -35,7 +35,7 @@ import chromadb
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
-from kb.embedding import MiniLMEmbeddingFunction, embedding_function, model_id
+from kb.embedding import MiniLMEmbeddingFunction, cached_embeddings, embedding_function, model_id
 from kb.labels import LABELS_PATH, LAYERS, Label, data_hash, load_labels
 from lvas.errors import BackendUnavailable
 
@@ -235,7 +235,7 @@ class LabelStore:
         col.add(
             ids=[lab.label for lab in labels],
             documents=documents,
-            embeddings=self.ef(documents),
+            embeddings=cached_embeddings(documents, self.ef),
             metadatas=[_metadata(lab) for lab in labels],
         )
         col.modify(metadata={FINGERPRINT_KEY: fingerprint, "labels": len(labels)})
@@ -321,6 +321,15 @@ class LabelStore:
             return {}
         where = self._where_filter(None, layer, include_speech)
         return dict(zip(unique, self._query(unique, k, where), strict=True))
+
+    def labels_by_layer(self, texts: dict[str, list[str]], k: int = 5) -> dict[str, dict[str, list[str]]]:
+        """Label names for the descriptions of each layer: {layer: {text: [labels, best first]}}.
+
+        Raises:
+            ValueError, BackendUnavailable: as :meth:`query_many`.
+        """
+        return {layer: {t: [h.label for h in hits] for t, hits in self.query_many(ts, k=k, layer=layer).items()}
+                for layer, ts in texts.items()}
 
     def _where_filter(self, scenario: str | None, layer: str | None, include_speech: bool) -> dict | None:
         clauses: list[dict[str, Any]] = []

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Iterator
 
 import pytest
+
+# embedded label vectors are cached per user (kb.embedding.cached_embeddings): the tests keep theirs
+# apart from the machine's, shared by the session (and by the Dask workers, which inherit it)
+os.environ["LVAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="lvas-test-cache-")
 
 
 @pytest.fixture(scope="session")

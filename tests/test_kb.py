@@ -369,3 +369,35 @@ def test_plain_torch_encoder_matches_sentence_transformers(offline) -> None:
     assert ours.shape == (4, 384)
     assert np.abs(ours - ref).max() < 1e-5
     assert np.allclose(np.linalg.norm(ours, axis=1), 1.0, atol=1e-5)
+
+
+def test_label_vectors_are_embedded_once_per_machine(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A new output folder's store reuses the vectors embedded for the same documents and model;
+    other documents, a damaged cache file or an unwritable cache only cost the embedding."""
+    import numpy as np
+
+    from kb.embedding import cached_embeddings
+
+    monkeypatch.setenv("LVAS_CACHE_DIR", str(tmp_path / "cache"))
+    calls: list[list[str]] = []
+
+    def ef(docs: list[str]) -> list[np.ndarray]:
+        calls.append(list(docs))
+        return [np.full(4, len(d), np.float32) for d in docs]
+
+    first = cached_embeddings(["a dog", "rain"], ef)
+    again = cached_embeddings(["a dog", "rain"], ef)
+    assert len(calls) == 1 and np.array_equal(first, again) and again[1, 0] == 4
+    (cached,) = (tmp_path / "cache").glob("label-vectors-*.npy")
+    assert not list((tmp_path / "cache").glob("*.part-*"))
+
+    cached_embeddings(["a dog", "rain", "wind"], ef)  # other documents: another key
+    assert len(calls) == 2
+
+    cached.write_bytes(b"not an array")
+    assert np.array_equal(cached_embeddings(["a dog", "rain"], ef), first)
+    assert len(calls) == 3
+
+    monkeypatch.setenv("LVAS_CACHE_DIR", str(cached))  # a file where the folder should be: unwritable
+    assert np.array_equal(cached_embeddings(["a dog", "rain"], ef), first)
+    assert len(calls) == 4
