@@ -2,7 +2,7 @@
 
 The loop lives in the domain (``lvas.agents.design.design_refine_scenes``): every scene runs its
 own rounds, in lockstep so that each round's knowledge-base lookups of all the video's scenes go
-out as one ``retrieve_labels`` task per layer. Every retrieval round shows up in the UI under the
+out as one ``retrieve_labels`` task (both layers). Every retrieval round shows up in the UI under the
 video's subflow run; per-scene state is in the status table.
 """
 
@@ -22,8 +22,9 @@ def design_refine(video: VideoRef, scenes: list[int], out: str, settings: Settin
                   scenes_label: str = "") -> dict:
     rounds = iter(range(1, 1000))
 
-    def retrieve(texts: list[str], layer: str) -> dict[str, list[str]]:
-        return retrieve_labels.with_options(task_run_name=f"retrieve {layer} x{len(texts)} round {next(rounds)}")(
-            texts, layer, out, settings)
+    def retrieve(texts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        size = " ".join(f"{layer} x{len(t)}" for layer, t in texts.items())
+        return retrieve_labels.with_options(task_run_name=f"retrieve round {next(rounds)}: {size}")(
+            texts, out, settings)
 
     return pipeline.design_scenes(Layout(out), video, scenes, settings, retrieve)

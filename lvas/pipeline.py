@@ -9,15 +9,17 @@ one-to-one; tests and the CLI can call them directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lvas import keys
 from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
+
+if TYPE_CHECKING:
+    from lvas.agents.base import RetrieveLayers
 
 # Bump when a stage's output changes for the same inputs and settings.
 STORYBOARD_VERSION = "1"
@@ -26,7 +28,6 @@ MIX_VERSION = "1"
 
 Outputs = dict[str, str]
 StageResult = tuple[Outputs, dict[str, Any]]
-Retrieve = Callable[[list[str], str], dict[str, list[str]]]
 
 
 # --------------------------------------------------------------------------- keys
@@ -87,7 +88,7 @@ def script_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
 
 
 def design_scenes(layout: Layout, video: VideoRef, scenes: list[int], s: Settings,
-                  retrieve: Retrieve) -> dict[int, Outputs | Exception]:
+                  retrieve: RetrieveLayers) -> dict[int, Outputs | Exception]:
     """Design-refine the given scenes of a video in lockstep (one batched retrieval per round);
     each scene's design is written to its own table. Returns outputs or the error, per scene."""
     from lvas.agents import drain_calls, get_agents
@@ -190,9 +191,8 @@ def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, 
     store = LabelStore.from_settings(s.kb, layout.root)
     store.build()
 
-    def retrieve(texts: list[str], layer: str) -> dict[str, list[str]]:
-        hits = store.query_many(texts, k=s.agents.retrieve_k, layer=layer)
-        return {t: [h.label for h in hs] for t, hs in hits.items()}
+    def retrieve(texts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        return store.labels_by_layer(texts, k=s.agents.retrieve_k)
 
     unit = partial(run_unit, layout, video_id=video.video_id, source=video.source)
     unit(stage="storyboard", key=storyboard_key(video, s), work=partial(storyboard_stage, layout, video, s))

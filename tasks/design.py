@@ -29,10 +29,9 @@ def build_label_store(out: str, settings: Settings) -> bool:
 
 
 @task(**UNCACHED, name="retrieve-labels", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
-def retrieve_labels(texts: list[str], layer: str, out: str, settings: Settings) -> dict[str, list[str]]:
-    """Query the Chroma label store: {text: [labels, best first]} for one layer (event/ambience)."""
-    hits = label_store(settings.kb, out).query_many(texts, k=settings.agents.retrieve_k, layer=layer)
-    return {t: [h.label for h in hs] for t, hs in hits.items()}
+def retrieve_labels(texts: dict[str, list[str]], out: str, settings: Settings) -> dict[str, dict[str, list[str]]]:
+    """Query the Chroma label store for one design round: {layer: {text: [labels, best first]}}."""
+    return label_store(settings.kb, out).labels_by_layer(texts, k=settings.agents.retrieve_k)
 
 
 @task(**UNCACHED, name="design-video", task_run_name="design {video.video_id} ({n_scenes} scenes)",

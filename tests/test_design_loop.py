@@ -203,3 +203,36 @@ def test_llm_loop_revises_with_feedback(tmp_path: Path, monkeypatch) -> None:
     ]
     assert [c.role for c in agents.calls] == ["designer", "synthesizer", "designer"] * 2
     assert {c.model for c in agents.calls} == {"qwen-max", "qwen-plus"}
+
+
+def test_scenes_in_lockstep_look_up_both_layers_in_one_call_per_round() -> None:
+    """design_refine_scenes (what the design-refine subflow runs): the same designs as scene by
+    scene, with one retrieval per round for every scene and both layers (one task run in the flow)."""
+    from lvas.agents.base import by_layer
+    from lvas.agents.design import design_refine_scenes
+
+    captions = [Caption(entity="a dog and a horse", action="running on grass"), Caption(entity="a dog and a cat"),
+                Caption(background="wind in the trees")]
+    scenes = [Scene(index=i, start_s=2.0 * i, end_s=2.0 * i + 2, shot_indices=[i], caption=c)
+              for i, c in enumerate(captions)]
+    script = Script(video_id="vid", global_description="g", shot_captions=captions, decisions=[], scenes=scenes)
+    keyword = KeywordRetrieve()
+    per_layer = by_layer(keyword)
+    rounds: list[dict[str, list[str]]] = []
+
+    def retrieve(texts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        rounds.append(texts)
+        return per_layer(texts)
+
+    together = design_refine_scenes(scenes, script, OfflineAgents(), retrieve, max_rounds=3)
+    alone = {sc.index: design_refine(sc, script, OfflineAgents(), KeywordRetrieve(), max_rounds=3) for sc in scenes}
+    assert {i: d.rounds for i, d in together.items()} == {i: d.rounds for i, d in alone.items()}
+    assert len(rounds) == max(len(d.rounds) for d in alone.values()) == 2
+    assert set(rounds[0]) == {"event", "ambience"}
+    assert "dog barking" in rounds[0]["event"] and "horse hooves" in rounds[0]["event"]
+
+    def broken(texts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        return {"event": per_layer(texts)["event"]}  # the ambience layer missing
+
+    failed = design_refine_scenes(scenes, script, OfflineAgents(), broken, max_rounds=3)
+    assert all(isinstance(r, AgentOutputError) and "'ambience'" in str(r) for r in failed.values())

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 
-from lvas.agents.base import Agents, Retrieve, design_items, enforce_design
+from lvas.agents.base import Agents, Retrieve, RetrieveLayers, design_items, enforce_design
 from lvas.errors import AgentOutputError
 from lvas.models import DesignRound, Scene, SceneDesign, Script, SoundDesign, Verdict
 
@@ -81,7 +81,7 @@ def design_refine_scenes(
     scenes: Sequence[Scene],
     script: Script,
     agents: Agents,
-    retrieve: Retrieve,
+    retrieve: RetrieveLayers,
     max_rounds: int,
     concurrency: int = 8,
 ) -> dict[int, SceneDesign | Exception]:
@@ -90,8 +90,8 @@ def design_refine_scenes(
     Each scene goes through exactly the rounds of :func:`design_refine`; what changes is the
     schedule: in round r every scene still under revision is designed (the agents' calls run
     concurrently in threads: model calls wait on the network), then the texts of all of them are
-    looked up in ONE ``retrieve`` call per layer, then each is mapped and reviewed (concurrently).
-    So a video costs at most ``2 * max_rounds`` retrievals, not that many per scene.
+    looked up in ONE ``retrieve`` call (both layers), then each is mapped and reviewed
+    (concurrently). So a video costs at most ``max_rounds`` retrievals, not that many per scene.
 
     Arguments:
         scenes: the scenes to design (any subset of the script's).
@@ -136,7 +136,11 @@ def design_refine_scenes(
                 for layer, items in design_items(d).items():
                     texts.setdefault(layer, set()).update(items)
             try:
-                found = {layer: retrieve(sorted(t), layer) for layer, t in texts.items() if t}
+                wanted = {layer: sorted(t) for layer, t in texts.items() if t}
+                found = retrieve(wanted) if wanted else {}
+                for layer in wanted:
+                    if not isinstance(found.get(layer), dict):
+                        raise AgentOutputError(f"retrieve returned no {layer!r} results")
             except Exception as exc:
                 for i in designs:
                     result[i] = exc
