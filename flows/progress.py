@@ -16,8 +16,8 @@ from storage.layout import Layout
 from storage.status import STAGE_ORDER, collect, rollup, top_errors
 
 
-def _line(layout: Layout, final_stage: str) -> str:
-    records = collect(layout)
+def _line(layout: Layout, final_stage: str, cache: dict | None = None) -> str:
+    records = collect(layout, cache=cache)
     states = rollup(records, final_stage)
     videos = Counter(v.state for v in states.values())
     units = Counter((r.stage, r.state in ("completed", "cached")) for r in records)
@@ -35,12 +35,13 @@ class ProgressPrinter:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._t0 = time.time()
+        self._records: dict = {}  # status files read so far: each tick re-reads only what changed
 
     def _loop(self) -> None:
         last = ""
         while not self._stop.wait(self.every):
             try:
-                line = _line(self.layout, self.final)
+                line = _line(self.layout, self.final, self._records)
             except Exception:  # progress must never break a run
                 continue
             if line != last:
@@ -55,7 +56,7 @@ class ProgressPrinter:
         self._stop.set()
         self._thread.join(timeout=5)
         with contextlib.suppress(Exception):
-            print(f"[{time.time() - self._t0:6.0f}s] {_line(self.layout, self.final)}", file=sys.stderr)
+            print(f"[{time.time() - self._t0:6.0f}s] {_line(self.layout, self.final, self._records)}", file=sys.stderr)
 
 
 def final_stage(layout: Layout) -> str:

@@ -64,18 +64,38 @@ def read_record(path: Path) -> StatusRecord | None:
         return None
 
 
-def collect(layout: Layout, video_ids: list[str] | None = None) -> list[StatusRecord]:
-    """Every status record under ``layout`` (optionally of some videos), oldest first."""
+def collect(layout: Layout, video_ids: list[str] | None = None,
+            cache: dict[Path, tuple[tuple[int, int], StatusRecord | None]] | None = None) -> list[StatusRecord]:
+    """Every status record under ``layout`` (optionally of some videos), oldest first.
+
+    ``cache`` (a dict kept by the caller between calls) re-reads only the records whose file
+    changed since the last call: a progress line over a large dataset then costs a ``stat`` per
+    record, not a JSON parse (records are replaced atomically, so a change is a new mtime/size).
+    """
     base = layout.status_dir()
     if not base.exists():
         return []
     dirs = [base / v for v in video_ids] if video_ids is not None else sorted(p for p in base.iterdir() if p.is_dir())
     out = []
+    seen: dict[Path, tuple[tuple[int, int], StatusRecord | None]] = {}
     for d in dirs:
         for p in sorted(d.glob("*.json")):
-            rec = read_record(p)
+            if cache is None:
+                rec = read_record(p)
+            else:
+                try:
+                    st = p.stat()
+                except FileNotFoundError:
+                    continue
+                stamp = (st.st_mtime_ns, st.st_size)
+                hit = cache.get(p)
+                rec = hit[1] if hit is not None and hit[0] == stamp else read_record(p)
+                seen[p] = (stamp, rec)
             if rec is not None:
                 out.append(rec)
+    if cache is not None:
+        cache.clear()
+        cache.update(seen)
     return sorted(out, key=lambda r: (r.started_at, r.video_id, r.stage, r.scene))
 
 

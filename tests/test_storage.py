@@ -137,3 +137,26 @@ def test_run_lock_refuses_a_second_holder_and_frees_on_exit(tmp_path: Path) -> N
         child.join(10)
     with RunLock(lock):
         assert json.loads(lock.read_text())["pid"] == os.getpid()
+
+
+def test_collect_with_a_cache_rereads_only_changed_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The progress line's incremental read: same records as a full read, changed files re-read,
+    removed ones gone, unchanged ones not parsed again."""
+    import storage.status as status
+
+    layout = Layout(tmp_path)
+    for v in ("a", "b"):
+        record(layout, StatusRecord(video_id=v, stage="storyboard", state="running", started_at=1.0))
+    cache: dict = {}
+    assert collect(layout, cache=cache) == collect(layout)
+    parsed: list[Path] = []
+    real = status.read_record
+    monkeypatch.setattr(status, "read_record", lambda p: parsed.append(p) or real(p))
+    assert [r.state for r in collect(layout, cache=cache)] == ["running", "running"]
+    assert parsed == []
+    record(layout, StatusRecord(video_id="b", stage="storyboard", state="completed", started_at=1.0))
+    got = collect(layout, cache=cache)
+    assert [(r.video_id, r.state) for r in got] == [("a", "running"), ("b", "completed")]
+    assert [p.parent.name for p in parsed] == ["b"]
+    layout.status_record("a", "storyboard", None).unlink()
+    assert [r.video_id for r in collect(layout, cache=cache)] == ["b"] and len(cache) == 1
