@@ -169,6 +169,13 @@ def dask_cluster(run: RunSettings) -> Iterator[str]:
         yield run.dask_address
         return
     os.environ.update(QUIET_ENV)
+    # A nanny hands its own process's Dask config to the worker it starts, and this process read
+    # its config when dask was imported: the settings must be in that config, not only in the
+    # environment. (Missed before: the workers ran Dask's sampling profiler, which took CPU and
+    # was 54 of the 63 MB a worker's Python heap grew over 25 videos; bench/RESULTS.md.)
+    import dask
+
+    dask.config.update(dask.config.config, dask.config.collect_env(QUIET_ENV), priority="new")
     # glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps what
     # they free; a worker's many threads (Dask, Prefect's clients, the decode read-ahead) then grow
     # its RSS run after run. Two arenas: on 50 videos each worker grew 121-149 MB instead of

@@ -198,3 +198,21 @@ def test_gpu_work_is_placed_only_on_gpu_workers(prefect_dask: str, clips: Path, 
     renders = [r for r in recs if r.stage == "render"]
     assert renders and all(r.worker.startswith("gpu-") for r in renders)
     assert all(r.worker for r in recs)  # every unit says which Dask worker ran it
+
+
+def test_local_workers_run_without_the_dask_profiler() -> None:
+    """QUIET_ENV reaches the workers although this process imported dask before setting it (a
+    nanny forwards its process's config): no sampling profiler taking CPU and memory."""
+    import dask
+    from distributed import Client
+
+    from flows.runtime import dask_cluster
+
+    dask.config.refresh()  # what any process that imported dask before has: the defaults
+    assert dask.config.get("distributed.worker.profile.enabled") is True
+    with dask_cluster(RunSettings(workers=1)) as address, Client(address) as client:
+        seen = client.run(lambda dask_worker: (dask.config.get("distributed.worker.profile.enabled"),
+                                               sorted(dask_worker.periodic_callbacks)))
+    ((enabled, callbacks),) = seen.values()
+    assert enabled is False
+    assert "profile" not in callbacks and "profile-cycle" not in callbacks
