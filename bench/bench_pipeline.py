@@ -30,8 +30,6 @@ from storage.layout import Layout  # noqa: E402
 from storage.status import STAGE_ORDER, collect  # noqa: E402
 from tests.clips import REAL_CLIPS, real_clip  # noqa: E402
 
-PY = str(ROOT / ".venv" / "bin" / "python")
-
 
 def make_long(path: Path, seconds: float, size: tuple[int, int] = (480, 270)) -> Path:
     """A long real-footage video: the sample clips' frames in turn, resized, looped to ``seconds``."""
@@ -112,7 +110,7 @@ def main() -> None:
         video_s = sum(probe(p).duration_s for p in folder.glob("*.mp4"))
         runs = {
             "flow": [str(ROOT / ".venv" / "bin" / "lvas"), "dub", str(folder), "--out", str(work / f"{label}-flow")],
-            "direct": [PY, "-c", DIRECT, str(folder), str(work / f"{label}-direct")],
+            "direct": [*DIRECT, str(folder), str(work / f"{label}-direct")],
         }
         for name, cmd in runs.items():
             m = run_measured(cmd, env=env)

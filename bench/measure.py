@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import psutil
 
-# The reference the flow is compared with: the same stage functions, serially, in one process.
-DIRECT = """
-import sys
-from lvas.discover import discover
-from lvas.pipeline import dub_video_direct
-from lvas.settings import Settings
-from storage.layout import Layout
-for v in discover([sys.argv[1]]).videos:
-    dub_video_direct(Layout(sys.argv[2]), v, Settings())
-"""
+# The reference the flow is compared with: bench/direct.py, the same stage functions without an
+# orchestrator (`DIRECT + [SRC, OUT]`: serially in one process; `+ ["--procs", "2"]`: two processes).
+DIRECT = [sys.executable, str(Path(__file__).with_name("direct.py"))]
 
 
 @dataclass
