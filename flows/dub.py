@@ -13,7 +13,7 @@ import contextlib
 from collections.abc import Iterator
 
 import dask
-from prefect import flow, task, unmapped
+from prefect import flow, unmapped
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture, as_completed
 from prefect.states import Completed, Failed, State
@@ -26,7 +26,7 @@ from lvas.settings import Settings
 from storage.layout import Layout
 from storage.lock import RunLock
 from storage.runs import prepare_run, sweep_run_partials
-from tasks.common import UNCACHED, run_id, with_retries
+from tasks.common import lvas_task, run_id, with_retries
 from tasks.design import build_label_store
 from tasks.design import design_video as design_task
 from tasks.mix import mix
@@ -35,7 +35,7 @@ from tasks.script import script as script_task
 from tasks.storyboard import storyboard
 
 
-@task(**UNCACHED, name="prepare-run")
+@lvas_task(name="prepare-run")
 def prepare(sources: list[str], out: str, settings: Settings, only: list[str] | None = None) -> list[VideoRef]:
     """Discover the videos, leave out those already finished, record the manifest."""
     layout = Layout(out)
@@ -49,7 +49,7 @@ def prepare(sources: list[str], out: str, settings: Settings, only: list[str] | 
     return todo
 
 
-@task(**UNCACHED, name="check-gpu-workers")
+@lvas_task(name="check-gpu-workers")
 def check_gpu_workers(resource: str) -> int:
     """Fail fast when no worker declares the GPU resource (tasks would wait in no-worker forever)."""
     from distributed import get_client

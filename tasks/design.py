@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import functools
 
-from prefect import task
-
 from kb.store import LabelStore
 from lvas import pipeline
 from lvas.models import VideoRef
 from lvas.settings import KBSettings, Settings
 from storage.layout import Layout
 from storage.units import run_units
-from tasks.common import UNCACHED, retry_transient, run_id, worker_name
+from tasks.common import lvas_task, retry_transient, run_id, worker_name
 from tasks.lean import without_heartbeats
 
 
@@ -22,19 +20,19 @@ def label_store(kb: KBSettings, out: str) -> LabelStore:
     return LabelStore.from_settings(kb, out)
 
 
-@task(**UNCACHED, name="build-label-store", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+@lvas_task(name="build-label-store", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
 def build_label_store(out: str, settings: Settings) -> bool:
     """Build (or find up to date) the run's Chroma label store before any design reads it."""
     return label_store(settings.kb, out).build()
 
 
-@task(**UNCACHED, name="retrieve-labels", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
+@lvas_task(name="retrieve-labels", retries=2, retry_delay_seconds=2, retry_condition_fn=retry_transient)
 def retrieve_labels(texts: dict[str, list[str]], out: str, settings: Settings) -> dict[str, dict[str, list[str]]]:
     """Query the Chroma label store for one design round: {layer: {text: [labels, best first]}}."""
     return label_store(settings.kb, out).labels_by_layer(texts, k=settings.agents.retrieve_k)
 
 
-@task(**UNCACHED, name="design-video", task_run_name="design {video.video_id} ({n_scenes} scenes)",
+@lvas_task(name="design-video", task_run_name="design {video.video_id} ({n_scenes} scenes)",
       retry_condition_fn=retry_transient)
 def design_video(video: VideoRef, n_scenes: int, out: str, settings: Settings) -> int:
     """Design every scene of a video not designed yet (the design-refine subflow), then write the

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from functools import partial
 
-from prefect import task
 from prefect.artifacts import create_link_artifact, create_table_artifact
 
 from lvas import pipeline
@@ -12,10 +11,10 @@ from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import UNCACHED, run_id, worker_name
+from tasks.common import lvas_task, run_id, worker_name
 
 
-@task(**UNCACHED, name="mix", task_run_name="mix {video.video_id}")
+@lvas_task(name="mix", task_run_name="mix {video.video_id}")
 def mix(video: VideoRef, n_scenes: int, out: str, settings: Settings, rendered: list[int]) -> dict[str, str]:
     layout = Layout(out)
     marker = run_unit(layout, video_id=video.video_id, source=video.source, stage="mix",

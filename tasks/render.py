@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from functools import partial
 
-from prefect import task
-
 from lvas import pipeline
 from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import UNCACHED, retry_transient, run_id, worker_name
+from tasks.common import lvas_task, retry_transient, run_id, worker_name
 
 
-@task(**UNCACHED, name="render-scene", task_run_name="render {video.video_id} scene {scene}", retries=1,
+@lvas_task(name="render-scene", task_run_name="render {video.video_id} scene {scene}", retries=1,
       retry_delay_seconds=5, retry_condition_fn=retry_transient)
 def render_scene(video: VideoRef, scene: int, out: str, settings: Settings) -> int:
     layout = Layout(out)

@@ -4,17 +4,15 @@ from __future__ import annotations
 
 from functools import partial
 
-from prefect import task
-
 from lvas import pipeline
 from lvas.models import VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import UNCACHED, retry_transient, run_id, worker_name
+from tasks.common import lvas_task, retry_transient, run_id, worker_name
 
 
-@task(**UNCACHED, name="script", task_run_name="script {video.video_id}", retries=2, retry_delay_seconds=[5, 30],
+@lvas_task(name="script", task_run_name="script {video.video_id}", retries=2, retry_delay_seconds=[5, 30],
       retry_condition_fn=retry_transient)
 def script(video: VideoRef, out: str, settings: Settings) -> int:
     """Returns the number of scenes, which the flow fans out over."""

@@ -82,3 +82,24 @@ def test_workers_with_another_api_get_the_settings_shipped() -> None:
             os.environ.pop("PREFECT_API_URL")
         else:
             os.environ["PREFECT_API_URL"] = old
+
+
+def test_every_task_ships_its_function_by_reference() -> None:
+    """lvas_task: Dask pickles a task run's function as an import, not as code and globals."""
+    import cloudpickle
+
+    import flows.dub
+    import tasks.design
+    import tasks.mix
+    import tasks.render
+    import tasks.script
+    import tasks.storyboard
+    from prefect import Task
+
+    found = [t for m in (flows.dub, tasks.design, tasks.mix, tasks.render, tasks.script, tasks.storyboard)
+             for t in vars(m).values() if isinstance(t, Task) and t.fn.__module__ == m.__name__]
+    assert len(found) == 9
+    for t in found:
+        blob = cloudpickle.dumps(t.with_options(retries=1))
+        assert b"_make_function" not in blob, t.name  # cloudpickle's marker of a function shipped by value
+        assert cloudpickle.loads(blob).fn is t.fn
