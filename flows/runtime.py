@@ -117,7 +117,7 @@ class EmbeddedServer:
             while time.monotonic() < deadline:
                 code = self.process.poll()
                 if code is not None:
-                    hint = " (port taken; run again)" if code == 3 else ""
+                    hint = " (it could not start: its port was taken or its app failed, see above)" if code == 3 else ""
                     raise RuntimeError(f"the local Prefect server on port {self.port} exited with code {code}{hint}")
                 with contextlib.suppress(httpx.TransportError):
                     if client.get(f"{self.api_url}/health", timeout=5).status_code == 200:

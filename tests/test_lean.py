@@ -87,6 +87,7 @@ def test_workers_with_another_api_get_the_settings_shipped() -> None:
 def test_every_task_ships_its_function_by_reference() -> None:
     """lvas_task: Dask pickles a task run's function as an import, not as code and globals."""
     import cloudpickle
+    from prefect import Task
 
     import flows.dub
     import tasks.design
@@ -94,7 +95,6 @@ def test_every_task_ships_its_function_by_reference() -> None:
     import tasks.render
     import tasks.script
     import tasks.storyboard
-    from prefect import Task
 
     found = [t for m in (flows.dub, tasks.design, tasks.mix, tasks.render, tasks.script, tasks.storyboard)
              for t in vars(m).values() if isinstance(t, Task) and t.fn.__module__ == m.__name__]

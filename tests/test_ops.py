@@ -200,14 +200,16 @@ def test_gpu_work_is_placed_only_on_gpu_workers(prefect_dask: str, clips: Path, 
     assert all(r.worker for r in recs)  # every unit says which Dask worker ran it
 
 
-def test_local_workers_run_without_the_dask_profiler() -> None:
+def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyPatch) -> None:
     """QUIET_ENV reaches the workers although this process imported dask before setting it (a
     nanny forwards its process's config): no sampling profiler taking CPU and memory."""
     import dask
     from distributed import Client
 
-    from flows.runtime import dask_cluster
+    from flows.runtime import QUIET_ENV, dask_cluster
 
+    for name in QUIET_ENV:  # as in a process that has not started a cluster yet
+        monkeypatch.delenv(name, raising=False)
     dask.config.refresh()  # what any process that imported dask before has: the defaults
     assert dask.config.get("distributed.worker.profile.enabled") is True
     with dask_cluster(RunSettings(workers=1)) as address, Client(address) as client:
