@@ -40,7 +40,11 @@ bench: setup  ## run the benchmarks and print where the figures are written (ben
 	$(BIN)/python bench/bench_shots.py
 	$(BIN)/python bench/bench_retrieval.py
 	$(BIN)/python bench/bench_agents.py
+	$(BIN)/python bench/bench_audio.py
 	$(BIN)/python bench/bench_pipeline.py
+	$(BIN)/python bench/bench_tasks.py
+	$(BIN)/python bench/mem_tasks.py
+	$(BIN)/python bench/bench_ops.py
 
 ui:  setup ## start a Prefect server with the UI on http://127.0.0.1:4200 (then export PREFECT_API_URL)
 	PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE=100 PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE=100 \
