@@ -10,7 +10,6 @@ records as the flow) over the videos of SRC, serially in one process, or split o
 from __future__ import annotations
 
 import argparse
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -27,8 +26,8 @@ def main() -> int:
     ap.add_argument("--shard", default="0/1", help=argparse.SUPPRESS)  # i/N: this process's share
     args = ap.parse_args()
     if args.procs > 1:
-        kids = [subprocess.Popen([sys.executable, __file__, args.src, args.out, "--shard", f"{i}/{args.procs}"],
-                                 env=os.environ) for i in range(args.procs)]
+        kids = [subprocess.Popen([sys.executable, __file__, args.src, args.out, "--shard", f"{i}/{args.procs}"])
+                for i in range(args.procs)]
         return max(k.wait() for k in kids)
 
     from lvas.discover import discover

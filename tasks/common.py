@@ -1,4 +1,4 @@
-"""What every task wrapper shares: the retry rule and the unit runner bound to Prefect's run id."""
+"""What every task wrapper shares: the task decorator, the retry rule and Prefect's run id."""
 
 from __future__ import annotations
 

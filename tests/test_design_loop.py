@@ -208,7 +208,6 @@ def test_llm_loop_revises_with_feedback(tmp_path: Path, monkeypatch) -> None:
 def test_scenes_in_lockstep_look_up_both_layers_in_one_call_per_round() -> None:
     """design_refine_scenes (what the design-refine subflow runs): the same designs as scene by
     scene, with one retrieval per round for every scene and both layers (one task run in the flow)."""
-    from lvas.agents.base import by_layer
     from lvas.agents.design import design_refine_scenes
 
     captions = [Caption(entity="a dog and a horse", action="running on grass"), Caption(entity="a dog and a cat"),
@@ -217,8 +216,10 @@ def test_scenes_in_lockstep_look_up_both_layers_in_one_call_per_round() -> None:
               for i, c in enumerate(captions)]
     script = Script(video_id="vid", global_description="g", shot_captions=captions, decisions=[], scenes=scenes)
     keyword = KeywordRetrieve()
-    per_layer = by_layer(keyword)
     rounds: list[dict[str, list[str]]] = []
+
+    def per_layer(texts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        return {layer: keyword(t, layer) for layer, t in texts.items()}
 
     def retrieve(texts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
         rounds.append(texts)

@@ -34,11 +34,6 @@ Retrieve = Callable[[list[str], str], dict[str, list[str]]]
 RetrieveLayers = Callable[[dict[str, list[str]]], dict[str, dict[str, list[str]]]]
 """{layer: texts} -> {layer: {text: [labels, best first]}}: every layer of a design round in one lookup."""
 
-
-def by_layer(retrieve: Retrieve) -> RetrieveLayers:
-    """``retrieve`` called once per layer, as a :data:`RetrieveLayers`."""
-    return lambda texts: {layer: retrieve(list(t), layer) for layer, t in texts.items()}
-
 LAYER_OF = {"audio": "event", "background": "ambience"}
 
 FrameStats = Mapping[str, np.ndarray]
