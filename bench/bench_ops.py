@@ -85,14 +85,13 @@ def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, list
         if d.returncode != 0:
             raise SystemExit(f"direct failed:\n{d.output[-3000:]}")
     outcome = [ln for ln in flow.output.splitlines() if "videos done" in ln]
-    n_scenes = scenes(work / "out-flow")
-    counts = [n_scenes, scenes(work / "out-direct"), scenes(work / "out-direct2")]
+    n_scenes, n_direct, n_direct2 = (scenes(work / d) for d in ("out-flow", "out-direct", "out-direct2"))
     over, over_half = flow.seconds - direct2.seconds, flow.seconds - direct.seconds / 2
     lines = [
         "| run | wall s | peak RSS MB | scenes |", "|---|---|---|---|",
-        f"| flow, 2 workers | {flow.seconds:.1f} | {flow.peak_rss_mb:.0f} | {counts[0]} |",
-        f"| direct, 2 processes | {direct2.seconds:.1f} | {direct2.peak_rss_mb:.0f} | {counts[2]} |",
-        f"| direct, 1 process | {direct.seconds:.1f} | {direct.peak_rss_mb:.0f} | {counts[1]} |",
+        f"| flow, 2 workers | {flow.seconds:.1f} | {flow.peak_rss_mb:.0f} | {n_scenes} |",
+        f"| direct, 2 processes | {direct2.seconds:.1f} | {direct2.peak_rss_mb:.0f} | {n_direct2} |",
+        f"| direct, 1 process | {direct.seconds:.1f} | {direct.peak_rss_mb:.0f} | {n_direct} |",
         "",
         f"Orchestration overhead: flow - direct in 2 processes = {over:.1f} s = {100 * over / flow.seconds:.0f}% "
         f"of the flow's wall time, {1000 * over / max(1, n_scenes):.0f} ms per scene (flow/direct-2 ratio "

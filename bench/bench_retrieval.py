@@ -21,6 +21,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -47,16 +48,11 @@ def load_queries(path: Path = QUERIES) -> list[tuple[str, str]]:
 def run(store_path: Path, show_misses: bool) -> dict[str, float | int | str]:
     pairs = load_queries()
     store = LabelStore(store_path)
-    before = os.environ.get("LVAS_CACHE_DIR")
-    with tempfile.TemporaryDirectory() as empty:
-        os.environ["LVAS_CACHE_DIR"] = empty  # as on a machine that never embedded the labels
+    # as on a machine that never embedded the labels
+    with tempfile.TemporaryDirectory() as empty, mock.patch.dict(os.environ, {"LVAS_CACHE_DIR": empty}):
         t0 = time.perf_counter()
         store.build(force=True)
         build_s = time.perf_counter() - t0  # includes the one-off model load
-    if before is None:
-        os.environ.pop("LVAS_CACHE_DIR")
-    else:
-        os.environ["LVAS_CACHE_DIR"] = before
     t0 = time.perf_counter()
     store.build(force=True)  # the vectors now come from the per-machine cache
     rebuild_s = time.perf_counter() - t0

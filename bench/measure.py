@@ -46,6 +46,15 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float
     return Measured(time.perf_counter() - t0, peak, proc.returncode, out)
 
 
+def role(cmd: str) -> str:
+    """What a process of an `lvas dub` run is, from its command line."""
+    if "uvicorn" in cmd:
+        return "server"
+    if "spawn_main" in cmd:  # multiprocessing's spawn: the nannies' worker processes
+        return "worker"
+    return "flow" if "lvas" in cmd and " dub " in cmd else "other"
+
+
 def tree_rss(pid: int) -> dict[int, tuple[str, float]]:
     """{pid: (command line, RSS in MB)} of a process and all its descendants; vanished ones left out."""
     try:

@@ -17,15 +17,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import tree_rss  # noqa: E402
-
-
-def role(cmd: str) -> str:
-    if "uvicorn" in cmd:
-        return "server"
-    if "spawn_main" in cmd:
-        return "worker"
-    return "flow" if "lvas" in cmd and " dub " in cmd else "other"
+from bench.measure import role, tree_rss  # noqa: E402
 
 
 def main() -> None:

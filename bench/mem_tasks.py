@@ -21,10 +21,9 @@ sys.path.insert(0, str(ROOT))
 
 def workers_rss() -> dict[int, float]:
     """{pid: RSS MB} of this process's Dask worker processes (spawned by the nannies)."""
-    from bench.measure import tree_rss
+    from bench.measure import role, tree_rss
 
-    return {pid: mb for pid, (cmd, mb) in tree_rss(os.getpid()).items() if "spawn_main" in cmd
-            and "resource_tracker" not in cmd}
+    return {pid: mb for pid, (cmd, mb) in tree_rss(os.getpid()).items() if role(cmd) == "worker"}
 
 
 def noop(i: int) -> int:

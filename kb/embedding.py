@@ -26,6 +26,7 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from lvas.errors import BackendUnavailable
+from storage.atomic import atomic_path
 
 if TYPE_CHECKING:
     from kb.minilm import MiniLM
@@ -179,11 +180,8 @@ def cached_embeddings(documents: list[str], ef: EmbeddingFunction[Documents]) ->
         if cached.shape[0] == len(documents):
             return cached
     vectors = np.asarray(ef(documents), dtype=np.float32)
-    with contextlib.suppress(OSError):
-        from storage.atomic import atomic_path
-
-        with atomic_path(path) as tmp, open(tmp, "wb") as fh:
-            np.save(fh, vectors)
+    with contextlib.suppress(OSError), atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.save(fh, vectors)
     return vectors
 
 

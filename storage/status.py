@@ -76,21 +76,19 @@ def collect(layout: Layout, video_ids: list[str] | None = None,
     if not base.exists():
         return []
     dirs = [base / v for v in video_ids] if video_ids is not None else sorted(p for p in base.iterdir() if p.is_dir())
+    known = cache if cache is not None else {}
     out = []
     seen: dict[Path, tuple[tuple[int, int], StatusRecord | None]] = {}
     for d in dirs:
         for p in sorted(d.glob("*.json")):
-            if cache is None:
-                rec = read_record(p)
-            else:
-                try:
-                    st = p.stat()
-                except FileNotFoundError:
-                    continue
-                stamp = (st.st_mtime_ns, st.st_size)
-                hit = cache.get(p)
-                rec = hit[1] if hit is not None and hit[0] == stamp else read_record(p)
-                seen[p] = (stamp, rec)
+            try:
+                st = p.stat()
+            except FileNotFoundError:  # replaced or removed since the listing
+                continue
+            stamp = (st.st_mtime_ns, st.st_size)
+            hit = known.get(p)
+            rec = hit[1] if hit is not None and hit[0] == stamp else read_record(p)
+            seen[p] = (stamp, rec)
             if rec is not None:
                 out.append(rec)
     if cache is not None:
