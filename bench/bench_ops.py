@@ -150,7 +150,7 @@ def main() -> None:
 
     flow = None
     if "overhead" in parts:
-        flow, more = overhead(src, work, env)
+        flow, more = overhead(subset(src, work / f"sub{args.videos}", args.videos), work, env)
         lines += more
     if "memory" in parts:
         lines += memory(src, work, env, args.videos, flow)
