@@ -26,6 +26,10 @@ QUIET_ENV = {
     "DASK_LOGGING__DISTRIBUTED": "error",
     "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
     "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",  # Dask's sampling profiler: CPU we need
+    # psutil polls every 100 ms per worker and nanny (memory limits) and every 500 ms per server
+    # (dashboard plots): seconds of CPU over a dataset run on 2 cores (py-spy); limits still hold
+    "DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL": "1s",
+    "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "2s",
 }
 
 

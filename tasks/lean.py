@@ -17,6 +17,9 @@ things that repeat for every task run and carry no information:
    unchanged: the same arguments give the same context as before.
 
 3. **A heartbeat-thread join per subflow** (up to 1 s): :func:`without_heartbeats`.
+4. **A closure shipped by value with every task run.** ``prefect_dask`` wraps each submitted call in
+   a new function that cloudpickle serialises as code and globals (scanning ``sys.modules``) and
+   every worker rebuilds: :meth:`LeanDaskTaskRunner._submit` sends the importable :func:`run_task`.
 
 All are pinned to the Prefect/prefect-dask versions in pyproject.toml and covered by
 tests/test_lean.py, which fails if an upgrade moves the code they rely on.
@@ -29,6 +32,7 @@ import functools
 import os
 import ssl
 from typing import Any
+from uuid import uuid4
 
 from prefect.context import SettingsContext
 from prefect_dask import DaskTaskRunner
@@ -80,16 +84,45 @@ class LeanDaskTaskRunner(DaskTaskRunner):
             return self._submit(task, parameters, wait_for, dependencies)
 
     def _submit(self, task: Any, parameters: dict[str, Any], wait_for: Any, dependencies: Any) -> Any:
-        """DaskTaskRunner.submit with ``pure=False``: every Prefect task run already has a unique id,
-        so Dask's content hash of the pickled call (``pure=True``) only costs time."""
+        """``PrefectDaskClient.submit`` for a sync task, minus two costs that carry no information:
+
+        - it wraps every call in a new closure, which cloudpickle ships by value (code, globals and a
+          scan of ``sys.modules``) and each worker rebuilds; here the call goes to the module-level
+          :func:`run_task`, pickled by reference;
+        - ``pure=True`` makes Dask hash the pickled call for a key, but every Prefect task run already
+          has a unique id: the key is the task's name and that id.
+        """
+        from distributed import Client, Future
+        from prefect.context import serialize_context
+        from prefect.utilities.engine import collect_task_run_inputs_sync
         from prefect_dask.task_runners import PrefectDaskFuture
 
         if not self._started:
             raise RuntimeError("The task runner must be started before submitting work.")
-        future = self.client.submit(task, parameters=self._optimize_futures(parameters),
-                                    wait_for=self._optimize_futures(wait_for) if wait_for else None,
-                                    dependencies=dependencies, return_type="state", pure=False)
-        return PrefectDaskFuture(wrapped_future=future, task_run_id=future.task_run_id)
+        if task.isasync:  # lvas has none; Prefect's own path handles them
+            future = self.client.submit(task, parameters=self._optimize_futures(parameters),
+                                        wait_for=self._optimize_futures(wait_for) if wait_for else None,
+                                        dependencies=dependencies, return_type="state")
+            return PrefectDaskFuture(wrapped_future=future, task_run_id=future.task_run_id)
+        parameters = self._optimize_futures(parameters)
+        task_run_id = uuid4()
+        inputs = {k: collect_task_run_inputs_sync(v, future_cls=Future) for k, v in parameters.items()}
+        if dependencies:
+            inputs = {k: v.union(dependencies.get(k, set())) for k, v in inputs.items()}
+        context = serialize_context(asset_ctx_kwargs={"task": task, "task_run_id": task_run_id,
+                                                      "task_inputs": inputs, "copy_to_child_ctx": True})
+        future = Client.submit(self.client, run_task, key=f"{task.name}-{task_run_id}", pure=False,
+                               task=task, task_run_id=task_run_id, parameters=parameters,
+                               wait_for=self._optimize_futures(wait_for) if wait_for else None,
+                               return_type="state", dependencies=inputs, context=context)
+        return PrefectDaskFuture(wrapped_future=future, task_run_id=task_run_id)
+
+
+def run_task(**kwargs: Any) -> Any:
+    """What a worker runs for a submitted sync task (prefect_dask's per-submit closure, importable)."""
+    from prefect.task_engine import run_task_sync
+
+    return run_task_sync(**kwargs)
 
 
 class _Unshipped(SettingsContext):

@@ -103,3 +103,37 @@ def test_every_task_ships_its_function_by_reference() -> None:
         blob = cloudpickle.dumps(t.with_options(retries=1))
         assert b"_make_function" not in blob, t.name  # cloudpickle's marker of a function shipped by value
         assert cloudpickle.loads(blob).fn is t.fn
+
+
+@pytest.mark.usefixtures("prefect_dask")
+def test_lean_runner_submits_an_importable_function_keyed_by_task_run(prefect_dask: str, monkeypatch) -> None:
+    """prefect_dask wraps every call in a new closure that cloudpickle ships by value; lvas does not."""
+    import cloudpickle
+    from distributed import Client
+    from prefect import flow, task
+
+    import tasks.lean
+
+    submitted: list[tuple] = []
+    stock = Client.submit
+
+    def spy(self, func, *args, **kwargs):
+        submitted.append((func, kwargs.get("key"), kwargs.get("task_run_id")))
+        return stock(self, func, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "submit", spy)
+
+    @task(name="double")
+    def double(i: int) -> int:
+        return 2 * i
+
+    @flow(task_runner=LeanDaskTaskRunner(address=prefect_dask))
+    def probe() -> tuple[list[int], list[str]]:
+        futures = double.map(range(3))
+        return [f.result() for f in futures], [str(f.task_run_id) for f in futures]
+
+    results, run_ids = probe()
+    assert results == [0, 2, 4]
+    assert [f for f, _, _ in submitted] == [tasks.lean.run_task] * 3
+    assert b"_make_function" not in cloudpickle.dumps(tasks.lean.run_task)  # shipped as an import
+    assert sorted(key for _, key, _ in submitted) == sorted(f"double-{i}" for i in run_ids)

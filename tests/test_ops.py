@@ -214,7 +214,48 @@ def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyP
     assert dask.config.get("distributed.worker.profile.enabled") is True
     with dask_cluster(RunSettings(workers=1)) as address, Client(address) as client:
         seen = client.run(lambda dask_worker: (dask.config.get("distributed.worker.profile.enabled"),
-                                               sorted(dask_worker.periodic_callbacks)))
+                                               {k: c.callback_time for k, c in dask_worker.periodic_callbacks.items()}))
     ((enabled, callbacks),) = seen.values()
     assert enabled is False
     assert "profile" not in callbacks and "profile-cycle" not in callbacks
+    assert callbacks["memory_monitor"] == 1000  # ms; Dask's default polls psutil every 100 ms
+
+
+def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress(
+        prefect_dask: str, clips: Path, tmp_path: Path) -> None:
+    """What a user watching the UI sees: run names with the video (and scene), a scene table and the
+    outputs' links per video, the run's video table and its progress."""
+    from prefect import get_client
+    from prefect.client.schemas.filters import (
+        ArtifactFilter,
+        ArtifactFilterFlowRunId,
+        ArtifactFilterKey,
+        FlowRunFilter,
+        FlowRunFilterParentFlowRunId,
+    )
+
+    from tasks.mix import artifact_key
+
+    state = run_dub(prefect_dask, [clips / "a.mp4"], tmp_path, Settings(run=FAST))
+    assert state.is_completed()
+    (vid,) = {r.video_id for r in collect(Layout(tmp_path))}
+    key = artifact_key(vid)
+    run = state.state_details.flow_run_id
+    with get_client(sync_client=True) as client:
+        names = {t.name for t in client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [run]}))}
+        subflows = client.read_flow_runs(flow_run_filter=FlowRunFilter(
+            parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run])))
+        wanted = [f"scenes-{key}", f"outputs-{key}", "dub-videos", "dub-progress"]
+        arts = {a.key: a for a in client.read_artifacts(
+            artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=wanted),
+                                           flow_run_id=ArtifactFilterFlowRunId(any_=[run])), limit=50)}
+    assert {f"storyboard {vid}", f"script {vid}", f"render {vid} scene 0", f"mix {vid}"} <= names
+    assert len(subflows) == 1 and subflows[0].name.startswith(f"design-refine {vid} (")
+    assert set(arts) == set(wanted)
+    assert arts[f"scenes-{key}"].type == "table" and "summary" in str(arts[f"scenes-{key}"].data)
+    outputs = str(arts[f"outputs-{key}"].data)
+    for name in ("mix", "dubbed", "report"):
+        path = Path(rollup(collect(Layout(tmp_path)), "mix")[vid].outputs[name]).resolve()
+        assert path.exists() and f"({path.as_uri()})" in outputs
+    assert arts["dub-progress"].type == "progress" and float(arts["dub-progress"].data) == 100.0
+    assert vid in str(arts["dub-videos"].data)
