@@ -1,9 +1,9 @@
-"""The design-refine subflow (LVAS-Agent Algorithm 2) for the scenes of one video.
+"""The design-refine subflow (LVAS-Agent Algorithm 2) for the scenes of a batch of videos.
 
-The loop lives in the domain (``lvas.agents.design.design_refine_scenes``): every scene runs its
-own rounds, in lockstep so that each round's knowledge-base lookups of all the video's scenes go
-out as one ``retrieve_labels`` task (both layers). Every retrieval round shows up in the UI under the
-video's subflow run; per-scene state is in the status table.
+The loop lives in the domain (``lvas.agents.design.design_refine_jobs``): every scene runs its
+own rounds, in lockstep across the batch's videos so that each round's knowledge-base lookups of
+all their scenes go out as one ``retrieve_labels`` task (both layers). Every retrieval round shows
+up in the UI under the batch's subflow run; per-scene state is in the status table.
 """
 
 from __future__ import annotations
@@ -11,20 +11,34 @@ from __future__ import annotations
 from prefect import flow
 
 from lvas import pipeline
-from lvas.models import VideoRef
+from lvas.models import VideoBatch
 from lvas.settings import Settings
 from storage.layout import Layout
+from storage.units import run_scene_units
 from tasks.design import retrieve_labels
 
 
-@flow(name="design-refine", flow_run_name="design-refine {video.video_id} ({scenes_label})", persist_result=False)
-def design_refine(video: VideoRef, scenes: list[int], out: str, settings: Settings,
-                  scenes_label: str = "") -> dict:
+@flow(name="design-refine", flow_run_name="design-refine {batch.label} ({scenes_label})", persist_result=False)
+def design_refine(batch: VideoBatch, scenes: dict[str, int], out: str, settings: Settings, run: str = "",
+                  worker: str = "", scenes_label: str = "") -> dict[str, BaseException]:
+    """Design the scenes not designed yet of each video of ``batch`` (``scenes``: how many it has),
+    all in lockstep, marking each done; returns {video id: the first error} of the videos with a
+    failed scene."""
+    layout = Layout(out)
+    by_id = {v.video_id: v for v in batch.videos}
     rounds = iter(range(1, 1000))
 
     def retrieve(texts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
         size = " ".join(f"{layer} x{len(t)}" for layer, t in texts.items())
-        return retrieve_labels.with_options(task_run_name=f"retrieve round {next(rounds)}: {size}")(
-            texts, out, settings)
+        name = f"retrieve round {next(rounds)}: {size}"
+        return retrieve_labels.with_options(task_run_name=name)(texts, out, settings)
 
-    return pipeline.design_scenes(Layout(out), video, scenes, settings, retrieve)
+    failed = run_scene_units(
+        layout, stage="design", run_id=run, worker=worker,
+        units=[(v.video_id, v.source, {i: pipeline.design_key(v, i, settings) for i in range(scenes[v.video_id])})
+               for v in batch.videos],
+        work=lambda todo: pipeline.design_batch(layout, [(by_id[vid], sc) for vid, sc in todo], settings, retrieve))
+    errors: dict[str, BaseException] = {}
+    for (vid, _), exc in failed.items():
+        errors.setdefault(vid, exc)
+    return errors

@@ -1,9 +1,13 @@
 """The dataset flow: videos fan out through the stages; scenes fan out once a video has its script.
 
-    videos ─ storyboard ─ script ─┬─ design-refine (per scene, subflow) ─ render (per scene) ─┐
-                                  └──────────────────────────────────────────────────────────── mix+mux+report
+    batches of videos ─ storyboard ─ script ─┬─ design-refine (subflow) ─ render (scene groups) ─┐
+                                             └───────────────────────────────────────────────────── mix+mux+report
 
-Every task is keyed by (video id, stage, scene) and skips work whose completion marker matches
+A batch is one video, or several short clips when the dataset is large enough (``pipeline.batches``):
+each Prefect task run costs tens of milliseconds of orchestration on every process involved, which
+on clips of a few seconds would cost more than the work (bench/RESULTS.md, "Dataset-scale operation").
+
+Every unit of work is keyed by (video id, stage, scene) and skips work whose completion marker matches
 its cache key, so rerunning the same command does only what is new, changed or failed.
 """
 
@@ -21,16 +25,16 @@ from prefect.states import Completed, Failed, State
 from flows.report import publish_video_artifacts, run_summary
 from lvas import pipeline
 from lvas.discover import discover
-from lvas.models import VideoRef
+from lvas.models import SceneGroup, VideoBatch, VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.lock import RunLock
 from storage.runs import prepare_run, sweep_run_partials
 from tasks.common import lvas_task, run_id, with_retries
 from tasks.design import build_label_store
-from tasks.design import design_video as design_task
+from tasks.design import design as design_task
 from tasks.mix import mix
-from tasks.render import render_scene as render_task
+from tasks.render import render_scenes as render_task
 from tasks.script import script as script_task
 from tasks.storyboard import storyboard
 
@@ -67,11 +71,12 @@ def check_gpu_workers(resource: str) -> int:
     return n
 
 
-def scripted(videos: list[VideoRef], scripts: list[PrefectFuture[int]]) -> Iterator[tuple[VideoRef, int]]:
-    """(video, scene count) as each video's script completes; failed videos are left out."""
-    by_future = {f.task_run_id: v for v, f in zip(videos, scripts, strict=True)}
+def scripted(batches: list[VideoBatch], scripts: list[PrefectFuture]) -> Iterator[tuple[VideoBatch, dict]]:
+    """(batch, {video id: scene durations}) as each batch's script task completes; a failed task's
+    videos are left out (each video's failure is already in the status table)."""
+    by_future = {f.task_run_id: b for b, f in zip(batches, scripts, strict=True)}
     for fut in as_completed(scripts):
-        with contextlib.suppress(Exception):  # a failed script is already in the status table
+        with contextlib.suppress(Exception):
             yield by_future[fut.task_run_id], fut.result()
 
 
@@ -79,14 +84,21 @@ def scripted(videos: list[VideoRef], scripts: list[PrefectFuture[int]]) -> Itera
 def dub_dataset(
     sources: list[str], out: str, settings: Settings | None = None, only: list[str] | None = None
 ) -> State:
-    """Dub every video in ``sources`` into ``out``: the stage list of ARCHITECTURE.md, section 1."""
+    """Dub every video in ``sources`` into ``out``: the stage list of ARCHITECTURE.md, section 1.
+
+    Videos go through the stages in batches (``pipeline.batches``: several short clips per task,
+    one video per task when there are few) and their scenes are rendered in groups of at least
+    ``run.render_group_s`` seconds; every video and scene keeps its own markers and status records.
+    """
     settings = settings or Settings()
     stages = set(settings.run.stages)
-    script, design_video, render_scene = (with_retries(t, settings.run.task_retries, settings.run.retry_delay_s)
-                                          for t in (script_task, design_task, render_task))
+    script, design, render = (with_retries(t, settings.run.task_retries, settings.run.retry_delay_s)
+                              for t in (script_task, design_task, render_task))
     with RunLock(Layout(out).lock()):
         videos = prepare(sources, out, settings, only)
-        boards = storyboard.map(videos, unmapped(out), unmapped(settings))
+        slots = settings.run.workers * settings.run.threads_per_worker
+        batches = [VideoBatch.of(b) for b in pipeline.batches(videos, settings.run.batch_videos, slots)]
+        boards = storyboard.map(batches, unmapped(out), unmapped(settings))
         if "script" not in stages:
             return finish(out, videos, boards, settings)
         scripts = script.map(boards, unmapped(out), unmapped(settings))
@@ -98,16 +110,25 @@ def dub_dataset(
         if gpu and "render" in stages:
             check_gpu_workers.submit(settings.synth.gpu_resource).result()  # on a worker: sees the cluster
         progress = create_progress_artifact(0.0, key="dub-progress", description=f"videos dubbed in {out}")
-        tails = []
-        for video, n in scripted(videos, scripts):
-            designed = design_video.submit(video, n, out, settings)
+        tails: list[PrefectFuture] = []
+        size: dict[str, int] = {}
+        for batch, scenes in scripted(batches, scripts):
+            designed = design.submit(batch, scenes, out, settings)
+            size[designed.task_run_id] = len(batch.videos)
             if "render" not in stages:
                 tails.append(designed)
                 continue
+            timed = [(v, i, d) for v in batch.videos for i, d in enumerate(scenes.get(v.video_id, []))]
+            groups = pipeline.scene_groups(timed, settings.run.render_group_s)
             with dask.annotate(resources={settings.synth.gpu_resource: 1}) if gpu else contextlib.nullcontext():
-                renders = [render_scene.submit(video, i, out, settings, wait_for=[designed]) for i in range(n)]
-            tails.append(mix.submit(video, n, out, settings, renders))
-        for done, _ in enumerate(as_completed(tails), 1):
+                renders = [render.submit(SceneGroup.of(g), designed, out, settings) for g in groups]
+            n = {vid: len(d) for vid, d in scenes.items()}
+            tail = mix.submit(batch, n, out, settings, renders)
+            size[tail.task_run_id] = len(batch.videos)
+            tails.append(tail)
+        done = 0
+        for fut in as_completed(tails):
+            done += size[fut.task_run_id]
             update_progress_artifact(progress, 100.0 * done / max(1, len(videos)))
         return finish(out, videos, tails, settings)
 

@@ -29,6 +29,38 @@ class VideoRef(Frozen):
     captions_path: str | None = Field(default=None, description="sidecar captions JSON, if any")
 
 
+class VideoBatch(Frozen):
+    """Videos one task works through, one after the other (short clips are grouped so that a task
+    run does enough work to be worth its orchestration; see ``lvas.pipeline.batches``)."""
+
+    videos: tuple[VideoRef, ...]
+    label: str = Field(description="what run names show: the video, or the first and last and how many")
+
+    @classmethod
+    def of(cls, videos: list[VideoRef] | tuple[VideoRef, ...]) -> VideoBatch:
+        ids = [v.video_id for v in videos]
+        label = ids[0] if len(ids) == 1 else f"{ids[0]} … {ids[-1]} ({len(ids)} videos)" if ids else "no videos"
+        return cls(videos=tuple(videos), label=label)
+
+
+class SceneGroup(Frozen):
+    """Scenes one render task renders: ``(video, scene index)`` pairs, in order."""
+
+    scenes: tuple[tuple[VideoRef, int], ...]
+    label: str
+
+    @classmethod
+    def of(cls, scenes: list[tuple[VideoRef, int]]) -> SceneGroup:
+        vids = list(dict.fromkeys(v.video_id for v, _ in scenes))
+        if len(vids) == 1:
+            idx = [i for _, i in scenes]
+            what = f"scene {idx[0]}" if len(idx) == 1 else f"scenes {idx[0]}-{idx[-1]}"
+            label = f"{vids[0]} {what}"
+        else:
+            label = f"{vids[0]} … {vids[-1]} ({len(scenes)} scenes)"
+        return cls(scenes=tuple(scenes), label=label)
+
+
 class VideoInfo(Frozen):
     """What probing a file tells us before decoding it."""
 

@@ -30,6 +30,36 @@ Outputs = dict[str, str]
 StageResult = tuple[Outputs, dict[str, Any]]
 
 
+# --------------------------------------------------------------------------- granularity
+
+
+def batches(videos: list[VideoRef], most: int, slots: int) -> list[list[VideoRef]]:
+    """Split ``videos`` (in order) into batches of at most ``most``, but small enough that there
+    are at least 4 batches per worker slot while the dataset allows: grouping saves orchestration
+    per task run, and enough batches keep every slot busy until the end."""
+    if not videos:
+        return []
+    size = max(1, min(most, -(-len(videos) // (4 * max(1, slots)))))
+    return [videos[i:i + size] for i in range(0, len(videos), size)]
+
+
+def scene_groups(scenes: list[tuple[VideoRef, int, float]], min_s: float) -> list[list[tuple[VideoRef, int]]]:
+    """Consecutive ``(video, scene, duration)`` taken into groups that last at least ``min_s``
+    seconds (the last may be shorter): a long scene is a task of its own, short ones share one."""
+    groups: list[list[tuple[VideoRef, int]]] = []
+    current: list[tuple[VideoRef, int]] = []
+    total = 0.0
+    for video, i, seconds in scenes:
+        current.append((video, i))
+        total += seconds
+        if total >= min_s:
+            groups.append(current)
+            current, total = [], 0.0
+    if current:
+        groups.append(current)
+    return groups
+
+
 # --------------------------------------------------------------------------- keys
 
 
@@ -89,24 +119,34 @@ def script_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
 
 def design_scenes(layout: Layout, video: VideoRef, scenes: list[int], s: Settings,
                   retrieve: RetrieveLayers) -> dict[int, Outputs | Exception]:
-    """Design-refine the given scenes of a video in lockstep (one batched retrieval per round);
-    each scene's design is written to its own table. Returns outputs or the error, per scene."""
+    """:func:`design_batch` for the given scenes of one video; results by scene."""
+    return {i: res for (_, i), res in design_batch(layout, [(video, scenes)], s, retrieve).items()}
+
+
+def design_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Settings,
+                 retrieve: RetrieveLayers) -> dict[tuple[str, int], Outputs | Exception]:
+    """Design-refine the given scenes of several videos in lockstep (one batched retrieval per
+    round for all of them); each scene's design is written to its own table. Returns outputs or
+    the error, per (video id, scene)."""
     from lvas.agents import drain_calls, get_agents
     from lvas.agents.artifacts import load_script, save_calls, save_designs
-    from lvas.agents.design import design_refine_scenes
+    from lvas.agents.design import design_refine_jobs
 
-    script = load_script(layout.script(video.video_id))
-    agents = get_agents(s.agents, layout=layout, video_id=video.video_id)
-    results = design_refine_scenes([script.scenes[i] for i in scenes], script, agents, retrieve,
-                                   s.agents.max_rounds, concurrency=s.agents.concurrency)
-    save_calls(layout.video_dir(video.video_id) / "llm_calls_design.parquet", drain_calls(agents))
-    out: dict[int, Outputs | Exception] = {}
-    for i, res in results.items():
+    agents, jobs = {}, {}
+    for video, scenes in todo:
+        script = load_script(layout.script(video.video_id))
+        agents[video.video_id] = get_agents(s.agents, layout=layout, video_id=video.video_id)
+        jobs |= {(video.video_id, i): (script.scenes[i], script, agents[video.video_id]) for i in scenes}
+    results = design_refine_jobs(jobs, retrieve, s.agents.max_rounds, concurrency=s.agents.concurrency)
+    for vid, ag in agents.items():
+        save_calls(layout.video_dir(vid) / "llm_calls_design.parquet", drain_calls(ag))
+    out: dict[tuple[str, int], Outputs | Exception] = {}
+    for (vid, i), res in results.items():
         if isinstance(res, Exception):
-            out[i] = res
+            out[(vid, i)] = res
             continue
-        save_designs(layout.scene_design(video.video_id, i), [res])
-        out[i] = {"design": str(layout.scene_design(video.video_id, i))}
+        save_designs(layout.scene_design(vid, i), [res])
+        out[(vid, i)] = {"design": str(layout.scene_design(vid, i))}
     return out
 
 

@@ -81,37 +81,67 @@ def run_units(
     run_id: str = "",
     worker: str = "",
 ) -> dict[int, BaseException]:
-    """``run_unit`` for several scenes of one video done by one call of ``work`` (e.g. in lockstep).
+    """``run_unit`` for several scenes of one video done by one call of ``work`` (e.g. in lockstep):
+    :func:`run_scene_units` for one video. Returns {scene: exception} of the scenes that failed."""
 
-    Scenes whose marker matches their key are skipped; ``work`` gets the rest and returns, per
-    scene, its outputs or the exception that ended it. Each scene gets its own status record and
+    def one(todo: list[tuple[str, list[int]]]) -> dict[tuple[str, int], Outputs | BaseException]:
+        return {(video_id, i): res for i, res in work(todo[0][1]).items()}
+
+    failed = run_scene_units(layout, stage=stage, units=[(video_id, source, keys)], work=one, run_id=run_id,
+                             worker=worker)
+    return {i: exc for (_, i), exc in failed.items()}
+
+
+def run_scene_units(
+    layout: Layout,
+    *,
+    stage: str,
+    units: list[tuple[str, str, dict[int, str]]],
+    work: Callable[[list[tuple[str, list[int]]]], dict[tuple[str, int], Outputs | BaseException]],
+    run_id: str = "",
+    worker: str = "",
+) -> dict[tuple[str, int], BaseException]:
+    """``run_unit`` for scenes of several videos done by one call of ``work`` (e.g. in lockstep).
+
+    Arguments:
+        units: (video id, source, {scene: cache key}) per video.
+        work: gets [(video id, scenes to do)] (videos with nothing to do left out) and returns,
+            per (video id, scene), its outputs or the exception that ended it.
+
+    Scenes whose marker matches their key are skipped. Each scene gets its own status record and
     marker, exactly as with ``run_unit``.
 
     Returns:
-        {scene: exception} of the scenes that failed (empty when all are done).
+        {(video id, scene): exception} of the scenes that failed (empty when all are done).
     """
-    base = dict(video_id=video_id, source=source, stage=stage, run_id=run_id, worker=worker)
     now = time.time()
-    todo = [i for i, k in keys.items() if layout.done(video_id, stage, k, i) is None]
-    for i in keys:
-        if i not in todo:
-            record(layout, StatusRecord(**base, scene=i, state="cached", started_at=now, finished_at=now))
-    recs = {i: StatusRecord(**base, scene=i, state="running", started_at=now) for i in todo}
-    for rec in recs.values():
-        record(layout, rec)
+    recs: dict[tuple[str, int], StatusRecord] = {}
+    todo: list[tuple[str, list[int]]] = []
+    for video_id, source, keys in units:
+        base = dict(video_id=video_id, source=source, stage=stage, run_id=run_id, worker=worker)
+        scenes = [i for i, k in keys.items() if layout.done(video_id, stage, k, i) is None]
+        for i in keys:
+            if i not in scenes:
+                record(layout, StatusRecord(**base, scene=i, state="cached", started_at=now, finished_at=now))
+        for i in scenes:
+            recs[(video_id, i)] = StatusRecord(**base, scene=i, state="running", started_at=now)
+            record(layout, recs[(video_id, i)])
+        if scenes:
+            todo.append((video_id, scenes))
     try:
         results = work(todo) if todo else {}
     except BaseException as exc:  # the whole batch failed: every scene of it says why
-        results = dict.fromkeys(todo, exc)
-    failed: dict[int, BaseException] = {}
-    for i, rec in recs.items():
-        res = results.get(i, RuntimeError(f"scene {i} was not processed"))
+        results = dict.fromkeys(recs, exc)
+    keys_of = {video_id: keys for video_id, _, keys in units}
+    failed: dict[tuple[str, int], BaseException] = {}
+    for (video_id, i), rec in recs.items():
+        res = results.get((video_id, i), RuntimeError(f"{video_id} scene {i} was not processed"))
         rec.duration_s = time.time() - now
         if isinstance(res, BaseException):
             rec.state, rec.error_type, rec.error = "failed", type(res).__name__, str(res) or repr(res)
-            failed[i] = res
+            failed[(video_id, i)] = res
         else:
-            layout.mark_done(video_id, stage, keys[i], res, i)
+            layout.mark_done(video_id, stage, keys_of[video_id][i], res, i)
             rec.state, rec.outputs = "completed", res
         record(layout, rec)
     return failed

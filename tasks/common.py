@@ -1,20 +1,25 @@
-"""What every task wrapper shares: the task decorator, the retry rule and Prefect's run id."""
+"""What every task wrapper shares: the task decorator, the retry rule, the per-item loop of a batch
+and Prefect's run id."""
 
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
 import httpx
 from prefect import runtime, task
 from prefect.cache_policies import NO_CACHE
+from prefect.context import TaskRunContext
 
 from lvas.errors import BackendUnavailable
 
 # lvas caches by its own completion markers (keyed by content, settings and versions, valid across runs
 # and processes) and writes its artifacts itself; Prefect's result cache would only pickle the small
 # return values to disk once more per task run.
+T = TypeVar("T")
+R = TypeVar("R")
+
 UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
@@ -44,17 +49,51 @@ def retry_transient(task: Any, task_run: Any, state: Any) -> bool:
     """
     try:
         state.result()
-    except BackendUnavailable as exc:
-        return exc.transient
-    except TimeoutError:
-        return True
-    except httpx.HTTPStatusError as exc:  # the Prefect API itself overloaded (503) or rate-limiting
-        return exc.response.status_code in (429, 502, 503, 504)
-    except httpx.TransportError:
-        return True
-    except Exception:
-        return False
+    except Exception as exc:
+        return transient(exc)
     return False
+
+
+def transient(exc: BaseException) -> bool:
+    if isinstance(exc, BackendUnavailable):
+        return exc.transient
+    if isinstance(exc, TimeoutError | httpx.TransportError):
+        return True
+    if isinstance(exc, httpx.HTTPStatusError):  # the Prefect API itself overloaded (503) or rate-limiting
+        return exc.response.status_code in (429, 502, 503, 504)
+    return False
+
+
+def each(items: Iterable[T], work: Callable[[T], R], name: Callable[[T], str]) -> dict[int, R]:
+    """``work`` on every item of a batch, one after the other; {position: result} of those that
+    succeeded. One item's failure (already in the status table) never stops the others.
+
+    If some failed for a reason that may pass and this task run has retries left, raises it after
+    the others are done, so Prefect retries the task: what finished is skipped by its completion
+    marker then. On the last attempt the survivors go on to the next stage.
+    """
+    done: dict[int, R] = {}
+    failed: list[tuple[str, BaseException]] = []
+    for pos, item in enumerate(items):
+        try:
+            done[pos] = work(item)
+        except Exception as exc:
+            failed.append((name(item), exc))
+    if failed:
+        from prefect.exceptions import MissingContextError
+        from prefect.logging import get_logger, get_run_logger
+
+        try:
+            log = get_run_logger()
+        except MissingContextError:  # called outside a task run (tests, scripts)
+            log = get_logger("lvas")
+        for what, exc in failed:
+            log.warning("%s failed: %s: %s", what, type(exc).__name__, exc)
+        retry = next((exc for _, exc in failed if transient(exc)), None)
+        ctx = TaskRunContext.get()
+        if retry is not None and ctx is not None and ctx.task_run.run_count <= (ctx.task.retries or 0):
+            raise retry
+    return done
 
 
 def run_id() -> str:

@@ -1,4 +1,4 @@
-"""Design tasks: one scene's design-refine subflow, the label retrieval it calls, the per-video table."""
+"""Design tasks: a batch's design-refine subflow, the label retrieval it calls, the per-video tables."""
 
 from __future__ import annotations
 
@@ -6,11 +6,10 @@ import functools
 
 from kb.store import LabelStore
 from lvas import pipeline
-from lvas.models import VideoRef
+from lvas.models import VideoBatch, VideoRef
 from lvas.settings import KBSettings, Settings
 from storage.layout import Layout
-from storage.units import run_units
-from tasks.common import lvas_task, retry_transient, run_id, worker_name
+from tasks.common import each, lvas_task, retry_transient, run_id, worker_name
 from tasks.lean import without_heartbeats
 
 
@@ -32,28 +31,29 @@ def retrieve_labels(texts: dict[str, list[str]], out: str, settings: Settings) -
     return label_store(settings.kb, out).labels_by_layer(texts, k=settings.agents.retrieve_k)
 
 
-@lvas_task(name="design-video", task_run_name="design {video.video_id} ({n_scenes} scenes)",
-      retry_condition_fn=retry_transient)
-def design_video(video: VideoRef, n_scenes: int, out: str, settings: Settings) -> int:
-    """Design every scene of a video not designed yet (the design-refine subflow), then write the
-    video's design table. Scenes fail alone in the status table; the task fails if any did."""
-    layout = Layout(out)
-    keys = {i: pipeline.design_key(video, i, settings) for i in range(n_scenes)}
-    failed = run_units(layout, video_id=video.video_id, source=video.source, stage="design", keys=keys,
-                       run_id=run_id(), worker=worker_name(),
-                       work=lambda todo: _design_refine(video, todo, out, settings))
-    if failed:
-        raise next(iter(failed.values()))
-    pipeline.collect_designs(layout, video, n_scenes)
-    return n_scenes
-
-
-def _design_refine(video: VideoRef, scenes: list[int], out: str, settings: Settings) -> dict:
+@lvas_task(name="design", task_run_name="design {batch.label}", retry_condition_fn=retry_transient)
+def design(batch: VideoBatch, scenes: dict[str, list[float]], out: str, settings: Settings) -> list[str]:
+    """Design every scene not designed yet of the batch's scripted videos (``scenes``: their scene
+    durations) in one design-refine subflow, then write each video's design table. Scenes fail
+    alone in the status table. Returns the ids of the videos whose every scene is designed."""
     from flows.design_refine import design_refine
 
-    with without_heartbeats():  # the parent flow run's heartbeats cover it; saves ~0.5 s per video
-        return design_refine(video, scenes, out, settings, scenes_label=_label(scenes))
+    layout = Layout(out)
+    videos = VideoBatch.of([v for v in batch.videos if v.video_id in scenes])
+    n = {vid: len(d) for vid, d in scenes.items()}
+    with without_heartbeats():  # the parent flow run's heartbeats cover it; saves ~0.5 s per subflow
+        failed = design_refine(videos, n, out, settings, run=run_id(), worker=worker_name(),
+                               scenes_label=_label(n))
+
+    def one(video: VideoRef) -> None:
+        if video.video_id in failed:
+            raise failed[video.video_id]
+        pipeline.collect_designs(layout, video, n[video.video_id])
+
+    done = each(videos.videos, one, name=lambda v: v.video_id)
+    return [videos.videos[i].video_id for i in done]
 
 
-def _label(scenes: list[int]) -> str:
-    return f"{len(scenes)} scenes" if len(scenes) != 1 else f"scene {scenes[0]}"
+def _label(n: dict[str, int]) -> str:
+    total = sum(n.values())
+    return f"{total} scenes" if total != 1 else "1 scene"

@@ -1,4 +1,4 @@
-"""Mix task: loudness-controlled mix, the dubbed MP4 and the report of one video, shown in the UI."""
+"""Mix task: loudness-controlled mix, the dubbed MP4 and the report of each video of a batch, shown in the UI."""
 
 from __future__ import annotations
 
@@ -8,21 +8,32 @@ from pathlib import Path
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from lvas import pipeline
-from lvas.models import VideoRef
+from lvas.models import VideoBatch, VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import lvas_task, run_id, worker_name
+from tasks.common import each, lvas_task, run_id, worker_name
 
 
-@lvas_task(name="mix", task_run_name="mix {video.video_id}")
-def mix(video: VideoRef, n_scenes: int, out: str, settings: Settings, rendered: list[int]) -> dict[str, str]:
+@lvas_task(name="mix", task_run_name="mix {batch.label}")
+def mix(batch: VideoBatch, scenes: dict[str, int], out: str, settings: Settings,
+        rendered: list[list[tuple[str, int]]]) -> dict[str, dict[str, str]]:
+    """Mix, mux and report each video of the batch whose ``scenes`` (how many it has) all rendered;
+    returns {video id: its output paths}."""
     layout = Layout(out)
-    marker = run_unit(layout, video_id=video.video_id, source=video.source, stage="mix",
-                      key=pipeline.mix_key(video, n_scenes, settings), run_id=run_id(), worker=worker_name(),
-                      work=partial(pipeline.mix_stage, layout, video, settings))
-    publish(video, out, marker["outputs"])
-    return marker["outputs"]
+    done_scenes = {tuple(x) for group in rendered for x in group}
+    todo = [v for v in batch.videos
+            if v.video_id in scenes and all((v.video_id, i) in done_scenes for i in range(scenes[v.video_id]))]
+
+    def one(video: VideoRef) -> dict[str, str]:
+        marker = run_unit(layout, video_id=video.video_id, source=video.source, stage="mix",
+                          key=pipeline.mix_key(video, scenes[video.video_id], settings), run_id=run_id(),
+                          worker=worker_name(), work=partial(pipeline.mix_stage, layout, video, settings))
+        publish(video, out, marker["outputs"])
+        return marker["outputs"]
+
+    done = each(todo, one, name=lambda v: v.video_id)
+    return {todo[i].video_id: outputs for i, outputs in done.items()}
 
 
 def publish(video: VideoRef, out: str, outputs: dict[str, str]) -> None:

@@ -1,22 +1,29 @@
-"""Render task: one scene's foreground and background layers (GPU workers when MMAudio)."""
+"""Render task: the foreground and background layers of a group of scenes (GPU workers when MMAudio)."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from lvas import pipeline
-from lvas.models import VideoRef
+from lvas.models import SceneGroup, VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import lvas_task, retry_transient, run_id, worker_name
+from tasks.common import each, lvas_task, retry_transient, run_id, worker_name
 
 
-@lvas_task(name="render-scene", task_run_name="render {video.video_id} scene {scene}", retries=1,
-      retry_delay_seconds=5, retry_condition_fn=retry_transient)
-def render_scene(video: VideoRef, scene: int, out: str, settings: Settings) -> int:
+@lvas_task(name="render", task_run_name="render {group.label}", retries=1, retry_delay_seconds=5,
+           retry_condition_fn=retry_transient)
+def render_scenes(group: SceneGroup, designed: list[str], out: str, settings: Settings) -> list[tuple[str, int]]:
+    """Render the group's scenes of the ``designed`` videos; returns the (video id, scene) done."""
     layout = Layout(out)
-    run_unit(layout, video_id=video.video_id, source=video.source, stage="render", scene=scene,
-             key=pipeline.render_key(video, scene, settings), run_id=run_id(), worker=worker_name(),
-             work=partial(pipeline.render_stage, layout, video, scene, settings))
-    return scene
+    todo = [(v, i) for v, i in group.scenes if v.video_id in designed]
+
+    def one(item: tuple[VideoRef, int]) -> None:
+        video, scene = item
+        run_unit(layout, video_id=video.video_id, source=video.source, stage="render", scene=scene,
+                 key=pipeline.render_key(video, scene, settings), run_id=run_id(), worker=worker_name(),
+                 work=partial(pipeline.render_stage, layout, video, scene, settings))
+
+    done = each(todo, one, name=lambda item: f"{item[0].video_id} scene {item[1]}")
+    return [(todo[i][0].video_id, todo[i][1]) for i in done]

@@ -1,23 +1,30 @@
-"""Script task: captions, the merge discussion, scenes (Scriptwriter + Storyboarder)."""
+"""Script task: captions, the merge discussion, scenes (Scriptwriter + Storyboarder), per video of a batch."""
 
 from __future__ import annotations
 
 from functools import partial
 
 from lvas import pipeline
-from lvas.models import VideoRef
+from lvas.models import VideoBatch, VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
 from storage.units import run_unit
-from tasks.common import lvas_task, retry_transient, run_id, worker_name
+from tasks.common import each, lvas_task, retry_transient, run_id, worker_name
 
 
-@lvas_task(name="script", task_run_name="script {video.video_id}", retries=2, retry_delay_seconds=[5, 30],
-      retry_condition_fn=retry_transient)
-def script(video: VideoRef, out: str, settings: Settings) -> int:
-    """Returns the number of scenes, which the flow fans out over."""
+@lvas_task(name="script", task_run_name="script {batch.label}", retries=2, retry_delay_seconds=[5, 30],
+           retry_condition_fn=retry_transient)
+def script(batch: VideoBatch, out: str, settings: Settings) -> dict[str, list[float]]:
+    """Returns {video id: its scenes' durations} of the scripted videos: what the flow fans out over."""
+    from lvas.agents.artifacts import load_script
+
     layout = Layout(out)
-    marker = run_unit(layout, video_id=video.video_id, source=video.source, stage="script",
-                      key=pipeline.script_key(video, settings), run_id=run_id(), worker=worker_name(),
-                      work=partial(pipeline.script_stage, layout, video, settings))
-    return int(marker["scenes"])
+
+    def one(video: VideoRef) -> list[float]:
+        run_unit(layout, video_id=video.video_id, source=video.source, stage="script",
+                 key=pipeline.script_key(video, settings), run_id=run_id(), worker=worker_name(),
+                 work=partial(pipeline.script_stage, layout, video, settings))
+        return [sc.duration_s for sc in load_script(layout.script(video.video_id)).scenes]
+
+    done = each(batch.videos, one, name=lambda v: v.video_id)
+    return {batch.videos[i].video_id: scenes for i, scenes in done.items()}

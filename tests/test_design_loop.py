@@ -237,3 +237,35 @@ def test_scenes_in_lockstep_look_up_both_layers_in_one_call_per_round() -> None:
 
     failed = design_refine_scenes(scenes, script, OfflineAgents(), broken, max_rounds=3)
     assert all(isinstance(r, AgentOutputError) and "'ambience'" in str(r) for r in failed.values())
+
+
+def test_scenes_of_several_videos_share_each_rounds_lookup() -> None:
+    """design_refine_jobs (a batch's design-refine subflow): scenes of two videos designed in one
+    lockstep, each with its own script and agents, as they would be video by video."""
+    from lvas.agents.design import design_refine_jobs, design_refine_scenes
+
+    def script_of(vid: str, captions: list[Caption]) -> Script:
+        scenes = [Scene(index=i, start_s=2.0 * i, end_s=2.0 * i + 2, shot_indices=[i], caption=c)
+                  for i, c in enumerate(captions)]
+        return Script(video_id=vid, global_description="g", shot_captions=captions, decisions=[], scenes=scenes)
+
+    a = script_of("a", [Caption(entity="a dog and a horse", action="running on grass"),
+                        Caption(background="wind in the trees")])
+    b = script_of("b", [Caption(entity="a dog and a cat")])
+    keyword = KeywordRetrieve()
+    calls: list[dict[str, list[str]]] = []
+
+    def retrieve(texts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        calls.append(texts)
+        return {layer: keyword(t, layer) for layer, t in texts.items()}
+
+    agents = {"a": OfflineAgents(), "b": OfflineAgents()}
+    jobs = {(s.video_id, sc.index): (sc, s, agents[s.video_id]) for s in (a, b) for sc in s.scenes}
+    together = design_refine_jobs(jobs, retrieve, max_rounds=3)
+    n_rounds = len(calls)
+    alone = {(s.video_id, i): d for s in (a, b)
+             for i, d in design_refine_scenes(s.scenes, s, OfflineAgents(), retrieve, max_rounds=3).items()}
+    assert {k: d.rounds for k, d in together.items()} == {k: d.rounds for k, d in alone.items()}
+    assert {(d.video_id, d.scene_index) for d in together.values()} == set(jobs)
+    assert n_rounds == 2 < len(calls) - n_rounds  # one lookup per round for both videos; 2 each alone
+    assert len(agents["a"].calls) > len(agents["b"].calls) > 0  # each video's calls go to its own agents

@@ -249,7 +249,8 @@ def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress
         arts = {a.key: a for a in client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=wanted),
                                            flow_run_id=ArtifactFilterFlowRunId(any_=[run])), limit=50)}
-    assert {f"storyboard {vid}", f"script {vid}", f"render {vid} scene 0", f"mix {vid}"} <= names
+    assert {f"storyboard {vid}", f"script {vid}", f"design {vid}", f"mix {vid}"} <= names
+    assert any(n in (f"render {vid} scene 0", f"render {vid} scenes 0-1") for n in names), names
     assert len(subflows) == 1 and subflows[0].name.startswith(f"design-refine {vid} (")
     assert set(arts) == set(wanted)
     assert arts[f"scenes-{key}"].type == "table" and "summary" in str(arts[f"scenes-{key}"].data)

@@ -12,12 +12,15 @@ module imports neither the knowledge base nor Prefect.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
 
 from lvas.agents.base import Agents, Retrieve, RetrieveLayers, design_items, enforce_design
 from lvas.errors import AgentOutputError
 from lvas.models import DesignRound, Scene, SceneDesign, Script, SoundDesign, Verdict
+
+K = TypeVar("K", bound=Hashable)
 
 
 def lookup(design: SoundDesign, retrieve: Retrieve) -> dict[str, list[str]]:
@@ -85,52 +88,65 @@ def design_refine_scenes(
     max_rounds: int,
     concurrency: int = 8,
 ) -> dict[int, SceneDesign | Exception]:
-    """Algorithm 2 for several scenes of one video in lockstep, one batched retrieval per round.
+    """Algorithm 2 for several scenes of one video in lockstep: :func:`design_refine_jobs` keyed by
+    scene index."""
+    return design_refine_jobs({sc.index: (sc, script, agents) for sc in scenes}, retrieve, max_rounds,
+                              concurrency=concurrency)
+
+
+def design_refine_jobs(
+    jobs: Mapping[K, tuple[Scene, Script, Agents]],
+    retrieve: RetrieveLayers,
+    max_rounds: int,
+    concurrency: int = 8,
+) -> dict[K, SceneDesign | Exception]:
+    """Algorithm 2 for several scenes (of one video or several) in lockstep, one batched retrieval per round.
 
     Each scene goes through exactly the rounds of :func:`design_refine`; what changes is the
     schedule: in round r every scene still under revision is designed (the agents' calls run
     concurrently in threads: model calls wait on the network), then the texts of all of them are
     looked up in ONE ``retrieve`` call (both layers), then each is mapped and reviewed
-    (concurrently). So a video costs at most ``max_rounds`` retrievals, not that many per scene.
+    (concurrently). So a batch costs at most ``max_rounds`` retrievals, not that many per scene.
 
     Arguments:
-        scenes: the scenes to design (any subset of the script's).
+        jobs: {key: (scene, its video's script, the agents for that video)}.
         concurrency: agent calls in flight at once.
 
     Returns:
-        {scene index: its SceneDesign, or the exception that ended it}. One scene's failure
+        {key: the scene's SceneDesign, or the exception that ended it}. One scene's failure
         (a model that stayed invalid, an endpoint down) never stops the others; a failed
         retrieval fails the scenes that needed it.
     """
     if max_rounds < 1:
         raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
-    rounds: dict[int, list[DesignRound]] = {sc.index: [] for sc in scenes}
-    result: dict[int, SceneDesign | Exception] = {}
-    by_index = {sc.index: sc for sc in scenes}
+    rounds: dict[K, list[DesignRound]] = {k: [] for k in jobs}
+    result: dict[K, SceneDesign | Exception] = {}
 
-    def designed(sc: Scene) -> SoundDesign:
-        prev = rounds[sc.index][-1] if rounds[sc.index] else None
+    def designed(k: K) -> SoundDesign:
+        sc, script, agents = jobs[k]
+        prev = rounds[k][-1] if rounds[k] else None
         return enforce_design(agents.design(sc, script, prev, prev.feedback if prev else ""), sc.caption)
 
-    def mapped_and_reviewed(sc: Scene, r: int, design: SoundDesign, found: dict[str, dict[str, list[str]]]) -> bool:
+    def mapped_and_reviewed(k: K, r: int, design: SoundDesign, found: dict[str, dict[str, list[str]]]) -> bool:
+        sc, script, agents = jobs[k]
         candidates = lookup(design, lambda texts, layer: found[layer])
         mapped = enforce_design(agents.map_labels(design, candidates), sc.caption)
         draft = DesignRound(round=r, design=design, candidates=candidates, mapped=mapped)
         verdict, feedback = agents.review(sc, script, draft)
-        rounds[sc.index].append(draft.model_copy(update={"verdict": verdict, "feedback": feedback}))
+        rounds[k].append(draft.model_copy(update={"verdict": verdict, "feedback": feedback}))
         return verdict == Verdict.FINAL
 
     with ThreadPoolExecutor(max_workers=max(1, concurrency)) as pool:
         for r in range(max_rounds):
-            active = [by_index[i] for i in rounds if i not in result]
+            active = [k for k in rounds if k not in result]
             if not active:
                 break
-            designs: dict[int, SoundDesign] = {}
-            for sc, fut in [(sc, pool.submit(designed, sc)) for sc in active]:
+            designs: dict[K, SoundDesign] = {}
+            for k, fut in [(k, pool.submit(designed, k)) for k in active]:
                 try:
-                    designs[sc.index] = fut.result()
+                    designs[k] = fut.result()
                 except Exception as exc:  # recorded per scene; the others go on
-                    result[sc.index] = exc
+                    result[k] = exc
             texts: dict[str, set[str]] = {}
             for d in designs.values():
                 for layer, items in design_items(d).items():
@@ -142,14 +158,15 @@ def design_refine_scenes(
                     if not isinstance(found.get(layer), dict):
                         raise AgentOutputError(f"retrieve returned no {layer!r} results")
             except Exception as exc:
-                for i in designs:
-                    result[i] = exc
+                for k in designs:
+                    result[k] = exc
                 continue
-            futures = [(i, pool.submit(mapped_and_reviewed, by_index[i], r, d, found)) for i, d in designs.items()]
-            for i, fut in futures:
+            futures = [(k, pool.submit(mapped_and_reviewed, k, r, d, found)) for k, d in designs.items()]
+            for k, fut in futures:
                 try:
                     if fut.result() or r == max_rounds - 1:
-                        result[i] = SceneDesign(video_id=script.video_id, scene_index=i, rounds=rounds[i])
+                        sc, script, _ = jobs[k]
+                        result[k] = SceneDesign(video_id=script.video_id, scene_index=sc.index, rounds=rounds[k])
                 except Exception as exc:
-                    result[i] = exc
+                    result[k] = exc
     return result
