@@ -4,6 +4,7 @@ the mix's waveform and spectrogram on the same time axis; one PNG and one HTML p
 
 from __future__ import annotations
 
+import functools
 import html
 import logging
 import math
@@ -11,16 +12,9 @@ import os
 import textwrap
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")  # headless workers; must precede pyplot
-import matplotlib.pyplot as plt
 import numpy as np
 import soundfile as sf
-from matplotlib.axes import Axes
-from matplotlib.figure import Figure
-from matplotlib.patches import Rectangle
-from PIL import Image
+from PIL import Image, ImageDraw, ImageFont
 from scipy import signal
 
 from lvas.models import SceneDesign, Script, Storyboard
@@ -30,7 +24,6 @@ from storage.layout import Layout
 log = logging.getLogger(__name__)
 
 SCENE_COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
-THUMB_HEIGHT = 96
 
 
 def build_report(
@@ -61,8 +54,7 @@ def build_report(
     by_scene = {d.scene_index: d for d in designs}
     fig = _figure(layout, video_id, storyboard, script, by_scene, audio, sr, duration)
     with atomic_path(png) as tmp:
-        fig.savefig(tmp, dpi=110, pil_kwargs={"compress_level": 1})  # zlib level 6 took a third of the report
-    plt.close(fig)
+        fig.save(tmp, format="PNG", compress_level=1)  # zlib level 6 took a third of the time
     write_text(out_html, _html(layout, video_id, storyboard, script, by_scene, png.name, mix_wav, duration))
     return out_html
 
@@ -85,6 +77,16 @@ def _labels(design: SceneDesign | None) -> tuple[list[str], list[str]]:
 
 
 # --------------------------------------------------------------------------- figure
+#
+# Drawn straight into a Pillow image with numpy: the same four panels matplotlib drew (keyframes,
+# scene cards, waveform, spectrogram on one time axis), in about a twentieth of the time. The
+# matplotlib figure was ~1 s per video, half of all the work on a dataset of short clips.
+
+WIDTH, HEIGHT = 1760, 990
+LEFT, RIGHT, TOP, BOTTOM = 110, 16, 56, 44
+PANEL_RATIOS = (1.3, 1.0, 1.1, 1.6)
+GAP = 8
+INK, GREY = (34, 34, 34), (128, 128, 128)
 
 
 def _figure(
@@ -96,114 +98,181 @@ def _figure(
     audio: np.ndarray | None,
     sr: int,
     duration: float,
-) -> Figure:
-    fig, axes = plt.subplots(
-        4, 1, figsize=(16, 9), sharex=True, gridspec_kw={"height_ratios": [1.3, 1.0, 1.1, 1.6]}
-    )
-    fig.subplots_adjust(left=0.06, right=0.99, top=0.93, bottom=0.06, hspace=0.08)
-    title = f"{video_id} — {len(storyboard.shots)} shots, {len(script.scenes)} scenes, {duration:.1f} s"
-    fig.suptitle(title, fontsize=13, x=0.06, ha="left")
-    _keyframe_strip(axes[0], layout.video_dir(video_id), storyboard, duration)
-    _scene_cards(axes[1], script, by_scene)
-    _waveform(axes[2], audio, sr, duration)
-    _spectrogram(axes[3], audio, sr, duration)
-    for ax in axes:
-        for k, scene in enumerate(script.scenes):
-            if k:
-                ax.axvline(scene.start_s, color="black", lw=1.6, alpha=0.8)
-            if ax is axes[2]:  # tie the waveform to the scene cards by colour
-                colour = SCENE_COLOURS[k % len(SCENE_COLOURS)]
-                ax.axvspan(scene.start_s, scene.end_s, color=colour, alpha=0.08, lw=0)
-        ax.set_xlim(0, duration)
-    axes[-1].set_xlabel("time (s)")
-    return fig
+) -> Image.Image:
+    img = Image.new("RGB", (WIDTH, HEIGHT), "white")
+    draw = ImageDraw.Draw(img)
+    x = _TimeAxis(duration)
+    title = f"{video_id}: {len(storyboard.shots)} shots, {len(script.scenes)} scenes, {duration:.1f} s"
+    draw.text((LEFT, 16), title, fill=INK, font=_font(20))
+    boxes = _panels()
+    _keyframe_strip(img, boxes[0], x, layout.video_dir(video_id), storyboard)
+    _scene_cards(img, boxes[1], x, script, by_scene)
+    _waveform(img, boxes[2], x, script, audio)
+    _spectrogram(img, boxes[3], x, audio, sr)
+    for box, name in zip(boxes, ("keyframes", "scenes", "mix", "kHz"), strict=True):
+        draw.rectangle(box, outline=GREY)
+        draw.text((12, (box[1] + box[3]) // 2), name, fill=INK, font=_font(14), anchor="lm")
+        for scene in script.scenes[1:]:
+            px = x(scene.start_s)
+            draw.line([(px, box[1]), (px, box[3])], fill=(0, 0, 0), width=2)
+    _time_ticks(draw, boxes[-1], x)
+    return img
 
 
-def _keyframe_strip(ax: Axes, video_dir: Path, storyboard: Storyboard, duration: float) -> None:
-    ax.set_ylim(0, 1)
-    ax.set_yticks([])
-    ax.set_ylabel("keyframes", rotation=0, ha="right", va="center")
+class _TimeAxis:
+    """Seconds to pixel columns of the panels."""
+
+    def __init__(self, duration: float) -> None:
+        self.duration = max(duration, 1e-6)
+        self.width = WIDTH - LEFT - RIGHT
+
+    def __call__(self, t: float) -> int:
+        return LEFT + round(min(max(t, 0.0), self.duration) / self.duration * (self.width - 1))
+
+
+def _panels() -> list[tuple[int, int, int, int]]:
+    total = HEIGHT - TOP - BOTTOM - GAP * (len(PANEL_RATIOS) - 1)
+    boxes, y = [], TOP
+    for r in PANEL_RATIOS:
+        h = round(total * r / sum(PANEL_RATIOS))
+        boxes.append((LEFT, y, WIDTH - RIGHT - 1, y + h - 1))
+        y += h + GAP
+    return boxes
+
+
+@functools.lru_cache(maxsize=8)
+def _font(size: int) -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
+    """Pillow's own scalable font: the same look on every machine, no system font needed."""
+    return ImageFont.load_default(size=size)
+
+
+def _keyframe_strip(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAxis, video_dir: Path,
+                    storyboard: Storyboard) -> None:
+    _, y0, _, y1 = box
+    draw = ImageDraw.Draw(img)
     for shot in storyboard.shots:
         frames = [video_dir / k for k in shot.keyframes if (video_dir / k).exists()]
-        span = shot.end_s - shot.start_s
+        a, b = x(shot.start_s), x(shot.end_s)
         if not frames:
-            ax.add_patch(Rectangle((shot.start_s, 0), span, 1, color="#dddddd"))
+            draw.rectangle((a, y0, max(a, b - 1), y1), fill=(221, 221, 221))
             continue
-        width = span / len(frames)
         for i, path in enumerate(frames):
-            with Image.open(path) as img:
-                img.thumbnail((THUMB_HEIGHT * 4, THUMB_HEIGHT))
-                pixels = np.asarray(img.convert("RGB"))
-            x0 = shot.start_s + i * width
-            ax.imshow(pixels, extent=(x0, x0 + width, 0, 1), aspect="auto", interpolation="bilinear")
+            fa, fb = a + (b - a) * i // len(frames), a + (b - a) * (i + 1) // len(frames)
+            if fb <= fa:
+                continue
+            with Image.open(path) as frame:
+                img.paste(frame.convert("RGB").resize((fb - fa, y1 - y0 + 1), Image.Resampling.BILINEAR), (fa, y0))
     for cut in storyboard.cuts_s:
-        ax.axvline(cut, color="white", lw=1.0, ls="--")
-    ax.set_xlim(0, duration)
+        px = x(cut)
+        for y in range(y0, y1, 10):  # dashed
+            draw.line([(px, y), (px, min(y + 5, y1))], fill="white", width=1)
 
 
-def _scene_cards(ax: Axes, script: Script, by_scene: dict[int, SceneDesign]) -> None:
-    ax.set_ylim(0, 1)
-    ax.set_yticks([])
-    ax.set_ylabel("scenes", rotation=0, ha="right", va="center")
-    total = max((s.end_s for s in script.scenes), default=1.0)
+def _scene_cards(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAxis, script: Script,
+                 by_scene: dict[int, SceneDesign]) -> None:
+    x0, y0, x1, y1 = box
+    tint = Image.new("RGB", img.size, "white")
+    tdraw = ImageDraw.Draw(tint)
     for k, scene in enumerate(script.scenes):
-        colour = SCENE_COLOURS[k % len(SCENE_COLOURS)]
-        ax.add_patch(Rectangle((scene.start_s, 0), scene.duration_s, 1, color=colour, alpha=0.18))
+        tdraw.rectangle((x(scene.start_s), y0, x(scene.end_s), y1), fill=_colour(k))
+    region = (x0, y0, x1 + 1, y1 + 1)
+    img.paste(Image.blend(img.crop(region), tint.crop(region), 0.18), region[:2])
+    font = _font(13)
+    line_h = 17
+    for scene in script.scenes:
+        a, b = x(scene.start_s), x(scene.end_s)
+        chars = max(4, (b - a - 8) // 7)  # about 7 px a character at this size
         fg, bg = _labels(by_scene.get(scene.index))
-        # Wrap to the scene's width: ~ characters that fit in its share of a 16-inch figure.
-        chars = max(8, int(scene.duration_s / total * 135))
         caption = scene.caption.summary or scene.caption.action or scene.caption.entity
-        lines = [f"Scene {scene.index}  {scene.start_s:.1f}–{scene.end_s:.1f} s"]
+        lines = [f"Scene {scene.index}  {scene.start_s:.1f}-{scene.end_s:.1f} s"]  # the font has no en dash
         lines += textwrap.wrap(caption, chars)[:3]
         if fg:
             lines += textwrap.wrap("FG: " + ", ".join(fg), chars)[:2]
         if bg:
             lines += textwrap.wrap("BG: " + ", ".join(bg), chars)[:2]
-        ax.text(
-            scene.start_s + 0.01 * total,
-            0.95,
-            "\n".join(lines),
-            va="top",
-            ha="left",
-            fontsize=9.5,
-            clip_on=True,
-            color="#222222",
-            family="DejaVu Sans",
-        )
+        card = Image.new("RGBA", (max(1, b - a - 4), y1 - y0 - 4), (0, 0, 0, 0))  # clipped to the scene
+        cdraw = ImageDraw.Draw(card)
+        for n, line in enumerate(lines[: (y1 - y0) // line_h]):
+            cdraw.text((4, 4 + n * line_h), line, fill=INK, font=font)
+        img.paste(card, (a + 2, y0 + 2), card)
 
 
-def _waveform(ax: Axes, audio: np.ndarray | None, sr: int, duration: float) -> None:
-    ax.set_ylabel("mix", rotation=0, ha="right", va="center")
+def _waveform(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAxis, script: Script,
+              audio: np.ndarray | None) -> None:
+    x0, y0, x1, y1 = box
+    draw = ImageDraw.Draw(img)
+    mid = (y0 + y1) // 2
     if audio is None or not len(audio):
-        ax.text(duration / 2, 0, "no mix yet", ha="center", va="center", color="gray")
-        ax.set_ylim(-1, 1)
+        draw.text(((x0 + x1) // 2, mid), "no mix yet", fill=GREY, font=_font(14), anchor="mm")
         return
-    # Min/max per column: a faithful envelope at any length, without plotting every sample.
-    cols = 2000
-    per = max(1, math.ceil(len(audio) / cols))
-    padded = np.pad(audio, (0, per * math.ceil(len(audio) / per) - len(audio)))
-    blocks = padded.reshape(-1, per)
-    t = (np.arange(len(blocks)) + 0.5) * per / sr
-    ax.fill_between(t, blocks.min(axis=1), blocks.max(axis=1), color="#3b6ea5", lw=0)
-    peak = max(float(np.abs(audio).max()), 1e-3)
-    ax.set_ylim(-peak * 1.1, peak * 1.1)
-    ax.axhline(0, color="gray", lw=0.5)
+    pixels = np.asarray(img).copy()
+    for k, scene in enumerate(script.scenes):  # tie the waveform to the scene cards by colour
+        a, b = x(scene.start_s), x(scene.end_s)
+        band = pixels[y0:y1 + 1, a:b + 1].astype(np.float32)
+        pixels[y0:y1 + 1, a:b + 1] = (band * 0.92 + np.array(_colour(k), np.float32) * 0.08).astype(np.uint8)
+    # Min/max per pixel column: a faithful envelope at any length, without drawing every sample.
+    cols = x1 - x0 + 1
+    edges = np.linspace(0, len(audio), cols + 1).astype(int)
+    lo = np.minimum.reduceat(audio, np.minimum(edges[:-1], len(audio) - 1))
+    hi = np.maximum.reduceat(audio, np.minimum(edges[:-1], len(audio) - 1))
+    peak = max(float(np.abs(audio).max()), 1e-3) * 1.1
+    half = (y1 - y0) / 2
+    top = np.clip(np.round(mid - hi / peak * half), y0, y1).astype(int)
+    bottom = np.clip(np.round(mid - lo / peak * half), y0, y1).astype(int)
+    rows = np.arange(y0, y1 + 1)[:, None]
+    mask = (rows >= top[None, :]) & (rows <= bottom[None, :])
+    region = pixels[y0:y1 + 1, x0:x1 + 1]
+    region[mask] = (59, 110, 165)
+    region[mid - y0, ~mask[mid - y0]] = GREY
+    img.paste(Image.fromarray(pixels))
 
 
-def _spectrogram(ax: Axes, audio: np.ndarray | None, sr: int, duration: float) -> None:
-    ax.set_ylabel("kHz")
+def _spectrogram(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAxis, audio: np.ndarray | None,
+                 sr: int) -> None:
+    x0, y0, _, y1 = box
+    draw = ImageDraw.Draw(img)
     if audio is None or len(audio) < 512:
         return
     nper = 1024 if sr > 22050 else 512
     hop = max(nper // 2, len(audio) // 2000)  # about 2000 columns at most: a PNG shows no more
     f, _, sxx = signal.spectrogram(audio, fs=sr, nperseg=nper, noverlap=max(0, nper - hop), mode="psd")
+    top_hz = min(sr / 2, 16000)
+    sxx = sxx[f <= top_hz]
     db = 10 * np.log10(sxx + 1e-12)
-    vmax = float(db.max())
-    # a regular grid: imshow draws it as one image (pcolormesh took seconds on long mixes)
-    ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=vmax - 80, vmax=vmax,
-              extent=(0.0, duration, 0.0, f[-1] / 1000), interpolation="nearest")
-    ax.set_xlim(0, duration)
-    ax.set_ylim(0, min(sr / 2, 16000) / 1000)
+    level = np.clip((db - (db.max() - 80)) / 80, 0, 1)
+    rgb = _magma()[np.round(level[::-1] * 255).astype(np.uint8)]  # low frequencies at the bottom
+    # the spectrogram's columns cover the frames' centres; stretched to the mix's span on the axis
+    span = x(len(audio) / sr) - x0 + 1
+    img.paste(Image.fromarray(rgb).resize((max(1, span), y1 - y0 + 1), Image.Resampling.NEAREST), (x0, y0))
+    for khz in range(0, int(top_hz // 1000) + 1, 4):
+        y = y1 - round(khz * 1000 / top_hz * (y1 - y0))
+        draw.line([(x0 - 5, y), (x0, y)], fill=INK)
+        draw.text((x0 - 8, y), str(khz), fill=INK, font=_font(12), anchor="rm")
+
+
+@functools.lru_cache(maxsize=1)
+def _magma() -> np.ndarray:
+    """matplotlib's magma colour map as a 256 x 3 lookup table (the one part of matplotlib kept)."""
+    from matplotlib import colormaps
+
+    return (colormaps["magma"](np.linspace(0, 1, 256))[:, :3] * 255).astype(np.uint8)
+
+
+def _time_ticks(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], x: _TimeAxis) -> None:
+    step = next(s for s in (0.5, 1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 1800, 3600, math.inf)
+                if x.duration / s <= 12)
+    t = 0.0
+    while t <= x.duration + 1e-9:
+        px = x(t)
+        draw.line([(px, box[3]), (px, box[3] + 5)], fill=INK)
+        draw.text((px, box[3] + 8), f"{t:g}", fill=INK, font=_font(12), anchor="mt")
+        t += step
+    draw.text(((box[0] + box[2]) // 2, HEIGHT - 4), "time (s)", fill=INK, font=_font(13), anchor="mb")
+
+
+def _colour(k: int) -> tuple[int, int, int]:
+    h = SCENE_COLOURS[k % len(SCENE_COLOURS)].lstrip("#")
+    return int(h[0:2], 16), int(h[2:4], 16), int(h[4:6], 16)
 
 
 # --------------------------------------------------------------------------- html
