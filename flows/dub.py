@@ -38,6 +38,10 @@ from tasks.render import render_scenes as render_task
 from tasks.script import script as script_task
 from tasks.storyboard import storyboard
 
+# Dask runs the higher number first: a batch that got further goes on before new batches start
+# (results sooner, fewer half-done videos held on disk), and what the flow waits for goes first.
+PRIORITY = {"storyboard": 0, "script": 1, "design": 2, "render": 3, "mix": 4, "now": 10}
+
 
 @lvas_task(name="prepare-run")
 def prepare(sources: list[str], out: str, settings: Settings, only: list[str] | None = None) -> list[VideoRef]:
@@ -98,32 +102,38 @@ def dub_dataset(
         videos = prepare(sources, out, settings, only)
         slots = settings.run.workers * settings.run.threads_per_worker
         batches = [VideoBatch.of(b) for b in pipeline.batches(videos, settings.run.batch_videos, slots)]
-        boards = storyboard.map(batches, unmapped(out), unmapped(settings))
+        with dask.annotate(priority=PRIORITY["storyboard"]):
+            boards = storyboard.map(batches, unmapped(out), unmapped(settings))
         if "script" not in stages:
             return finish(out, videos, boards, settings)
-        scripts = script.map(boards, unmapped(out), unmapped(settings))
+        with dask.annotate(priority=PRIORITY["script"]):
+            scripts = script.map(boards, unmapped(out), unmapped(settings))
         if "design" not in stages:
             return finish(out, videos, scripts, settings)
-        if videos:  # the label store's one writer, on a worker: the embedding model stays out of this process
-            build_label_store.submit(out, settings).result()
-        gpu = settings.synth.backend in ("mmaudio", "simulated-gpu")
-        if gpu and "render" in stages:
-            check_gpu_workers.submit(settings.synth.gpu_resource).result()  # on a worker: sees the cluster
+        with dask.annotate(priority=PRIORITY["now"]):  # what the flow waits for, ahead of the queue
+            if videos:  # the store's one writer, on a worker: the embedding model stays out of this process
+                build_label_store.submit(out, settings).result()
+            gpu = settings.synth.backend in ("mmaudio", "simulated-gpu")
+            if gpu and "render" in stages:
+                check_gpu_workers.submit(settings.synth.gpu_resource).result()  # on a worker: sees the cluster
         progress = create_progress_artifact(0.0, key="dub-progress", description=f"videos dubbed in {out}")
         tails: list[PrefectFuture] = []
         size: dict[str, int] = {}
         for batch, scenes in scripted(batches, scripts):
-            designed = design.submit(batch, scenes, out, settings)
+            with dask.annotate(priority=PRIORITY["design"]):
+                designed = design.submit(batch, scenes, out, settings)
             size[designed.task_run_id] = len(batch.videos)
             if "render" not in stages:
                 tails.append(designed)
                 continue
             timed = [(v, i, d) for v in batch.videos for i, d in enumerate(scenes.get(v.video_id, []))]
             groups = pipeline.scene_groups(timed, settings.run.render_group_s)
-            with dask.annotate(resources={settings.synth.gpu_resource: 1}) if gpu else contextlib.nullcontext():
+            gpu_only = {"resources": {settings.synth.gpu_resource: 1}} if gpu else {}
+            with dask.annotate(priority=PRIORITY["render"], **gpu_only):
                 renders = [render.submit(SceneGroup.of(g), designed, out, settings) for g in groups]
             n = {vid: len(d) for vid, d in scenes.items()}
-            tail = mix.submit(batch, n, out, settings, renders)
+            with dask.annotate(priority=PRIORITY["mix"]):
+                tail = mix.submit(batch, n, out, settings, renders)
             size[tail.task_run_id] = len(batch.videos)
             tails.append(tail)
         done = 0
