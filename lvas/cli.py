@@ -136,9 +136,14 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
         os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
     print(f"lvas: starting Prefect and Dask (agents={settings.agents.backend}, synth={settings.synth.backend}) ...",
           file=sys.stderr)
-    from tasks.warm import warm_cluster
 
-    with orchestration(settings.run, warm=lambda address: warm_cluster(address, settings, out)) as (api, address):
+    def warm(address: str) -> None:
+        # imported here, once the server is starting: the tasks package imports Prefect (~2 s)
+        from tasks.warm import warm_cluster
+
+        warm_cluster(address, settings, out, also_here=("flows.dub",))
+
+    with orchestration(settings.run, warm=warm) as (api, address):
         from flows.dub import dub_dataset
 
         print(f"lvas: Prefect API {api}, Dask scheduler {address}", file=sys.stderr)

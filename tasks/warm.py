@@ -12,7 +12,10 @@ import importlib
 from lvas.settings import Settings
 
 TASK_MODULES = ("tasks.storyboard", "tasks.script", "tasks.design", "tasks.render", "tasks.mix",
-                "flows.design_refine")
+                "flows.design_refine",
+                # what the stages import when they first run (the mix's first run paid ~1.5 s)
+                "lvas.storyboard", "lvas.agents.script", "lvas.agents.design", "lvas.render", "lvas.audio.mix",
+                "lvas.media.mux", "lvas.report")
 
 
 def warm_worker(design: bool) -> None:
@@ -30,8 +33,9 @@ def build_store(settings: Settings, out: str) -> bool:
     return build_label_store.fn(out, settings)  # the flow's task body, run here without an API to report to
 
 
-def warm_cluster(address: str, settings: Settings, out: str) -> None:
-    """Warm every worker and build the label store; errors are left for the flow to meet and report."""
+def warm_cluster(address: str, settings: Settings, out: str, also_here: tuple[str, ...] = ()) -> None:
+    """Warm every worker and build the label store; errors are left for the flow to meet and report.
+    The modules ``also_here`` are imported in this process meanwhile (the flow's own imports)."""
     from distributed import Client, wait
 
     design = "design" in settings.run.stages
@@ -41,4 +45,6 @@ def warm_cluster(address: str, settings: Settings, out: str) -> None:
                    for w in workers]
         if design:
             futures.append(client.submit(build_store, settings, out, pure=False))
+        for name in also_here:
+            importlib.import_module(name)
         wait(futures)

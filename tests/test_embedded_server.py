@@ -137,3 +137,26 @@ def test_a_server_that_exits_is_reported_at_once() -> None:
     assert time.monotonic() - t < 30
     server.stop()
     assert server.process is None
+
+
+def test_the_cli_starts_the_server_before_importing_prefect(tmp_path: Path) -> None:
+    """`lvas dub` launches the embedded server first: Prefect must not be imported by then (~2 s of
+    one core that the server's own start-up would otherwise wait behind)."""
+    import os
+    import subprocess
+    import sys
+
+    code = f"""
+import sys
+import flows.runtime as rt
+def launch(self):
+    print("AT LAUNCH", sorted(m for m in sys.modules if m.split(".")[0] in ("prefect", "prefect_dask")), flush=True)
+    raise SystemExit(0)
+rt.EmbeddedServer.launch = launch
+from lvas.cli import main
+main(["dub", {str(tmp_path / "none.mp4")!r}, "--out", {str(tmp_path / "out")!r}])
+"""
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}  # the embedded server, as by default
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
+                         cwd=Path(__file__).resolve().parents[1])
+    assert "AT LAUNCH []" in out.stdout, out.stdout + out.stderr
