@@ -124,7 +124,7 @@ def gpu(src: Path, work: Path, env: dict[str, str], n: int, latency: float) -> l
                       "--gpu-workers", "1"], env=genv)
     frac, span, renders = gpu_busy(work / "out-gpu")
     layers = len(list((work / "out-gpu").glob("videos/*/layers/*.wav")))
-    line = (f"GPU slot ({n} videos, {renders} render tasks, {layers} layers of ~{latency:.1f} s, 1 GPU worker + "
+    line = (f"GPU slot ({n} videos, {renders} scenes rendered, {layers} layers of ~{latency:.1f} s, 1 GPU worker + "
             f"2 CPU workers; run wall {g.seconds:.0f} s): busy {100 * frac:.0f}% of the {span:.1f} s rendering span "
             "(first render start to last render end).")
     print(line)

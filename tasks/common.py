@@ -14,12 +14,12 @@ from prefect.context import TaskRunContext
 
 from lvas.errors import BackendUnavailable
 
-# lvas caches by its own completion markers (keyed by content, settings and versions, valid across runs
-# and processes) and writes its artifacts itself; Prefect's result cache would only pickle the small
-# return values to disk once more per task run.
 T = TypeVar("T")
 R = TypeVar("R")
 
+# lvas caches by its own completion markers (keyed by content, settings and versions, valid across runs
+# and processes) and writes its artifacts itself; Prefect's result cache would only pickle the small
+# return values to disk once more per task run.
 UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
