@@ -56,7 +56,7 @@ def _prefect_api_starting() -> Iterator[tuple[str, Callable[[], None]]]:
         yield url, lambda: None
         return
     os.environ.update({k: os.environ.get(k, v) for k, v in EMBEDDED_SERVER_ENV.items()})
-    server = EmbeddedServer(_free_port())
+    server = EmbeddedServer()
     os.environ["PREFECT_API_URL"] = url = server.api_url
     server.launch()  # before anything else: its imports and migrations take the longest
     failed: list[BaseException] = []
@@ -88,13 +88,19 @@ class EmbeddedServer:
     """A Prefect server for this run, in a subprocess on a loopback port.
 
     What Prefect's own temporary server (``prefect.server.api.server.SubprocessASGIServer``) does,
-    with two differences: it serves ``flows.server_app:create_app`` (Prefect's app with SQLite write
-    transactions that wait for the lock, see that module), and it is started without importing
-    Prefect's server package in this process (about 5 s before the Dask workers could start).
+    with three differences: it serves ``flows.server_app:create_app`` (Prefect's app with SQLite
+    write transactions that wait for the lock, see that module); it is started without importing
+    Prefect's server package in this process (about 5 s before the Dask workers could start); and
+    its socket is bound here and handed over (uvicorn ``--fd``). Choosing a free port and letting
+    the server bind it after its imports left seconds in which the Dask processes starting
+    meanwhile could be given the same port: seen once, the server exited "port taken".
     """
 
-    def __init__(self, port: int) -> None:
-        self.port = port
+    def __init__(self) -> None:
+        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.socket.bind(("127.0.0.1", 0))
+        self.socket.listen(512)  # connections wait in the backlog until the server accepts them
+        self.port = int(self.socket.getsockname()[1])
         self.process: subprocess.Popen | None = None
 
     @property
@@ -105,12 +111,14 @@ class EmbeddedServer:
         # Prefect's temporary-server settings (no UI, ephemeral server); the rest of its settings it
         # reads as this process does, from the environment and the same profile and .env files.
         env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+        fd = self.socket.fileno()
         self.process = subprocess.Popen(
             args=[sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).resolve().parents[1]),
-                  "--factory", "flows.server_app:create_app", "--host", "127.0.0.1", "--port", str(self.port),
+                  "--factory", "flows.server_app:create_app", "--fd", str(fd),
                   "--log-level", "error", "--lifespan", "on"],
-            env={**os.environ, **env},
+            env={**os.environ, **env}, pass_fds=(fd,),
         )
+        self.socket.close()  # the server holds the port now
 
     def wait_healthy(self, timeout: float) -> None:
         import httpx
@@ -121,7 +129,7 @@ class EmbeddedServer:
             while time.monotonic() < deadline:
                 code = self.process.poll()
                 if code is not None:
-                    hint = " (it could not start: its port was taken or its app failed, see above)" if code == 3 else ""
+                    hint = " (it could not start: its app failed, see above)" if code == 3 else ""
                     raise RuntimeError(f"the local Prefect server on port {self.port} exited with code {code}{hint}")
                 with contextlib.suppress(httpx.TransportError):
                     if client.get(f"{self.api_url}/health", timeout=5).status_code == 200:
@@ -130,6 +138,7 @@ class EmbeddedServer:
         raise RuntimeError(f"the local Prefect server on port {self.port} did not answer within {timeout:.0f} s")
 
     def stop(self) -> None:
+        self.socket.close()  # if never launched
         if self.process is None:
             return
         self.process.terminate()
@@ -153,12 +162,6 @@ def _refresh_prefect_settings() -> None:
     from prefect.context import refresh_global_settings_context
 
     refresh_global_settings_context()
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextlib.contextmanager

@@ -129,10 +129,10 @@ def test_a_server_that_exits_is_reported_at_once() -> None:
 
     from flows.runtime import EmbeddedServer
 
-    server = EmbeddedServer(1)
+    server = EmbeddedServer()
     server.process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
     t = time.monotonic()
-    with pytest.raises(RuntimeError, match=r"port 1 exited with code 3 \(it could not start: its port was taken"):
+    with pytest.raises(RuntimeError, match=rf"port {server.port} exited with code 3 \(it could not start"):
         server.wait_healthy(timeout=60)
     assert time.monotonic() - t < 30
     server.stop()
@@ -160,3 +160,20 @@ main(["dub", {str(tmp_path / "none.mp4")!r}, "--out", {str(tmp_path / "out")!r}]
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
                          cwd=Path(__file__).resolve().parents[1])
     assert "AT LAUNCH []" in out.stdout, out.stdout + out.stderr
+
+
+def test_the_servers_port_is_held_from_the_moment_it_is_chosen() -> None:
+    """The port is bound when the server object is made, not when the server has imported Prefect
+    seconds later: the Dask processes starting meanwhile cannot be given it."""
+    import socket
+
+    from flows.runtime import EmbeddedServer
+
+    server = EmbeddedServer()
+    try:
+        with socket.socket() as other, pytest.raises(OSError):
+            other.bind(("127.0.0.1", server.port))
+    finally:
+        server.stop()
+    with socket.socket() as other:  # released when stopped
+        other.bind(("127.0.0.1", server.port))
