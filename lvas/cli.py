@@ -33,6 +33,9 @@ EPILOG = textwrap.dedent("""\
       LVAS_SYNTH__BACKEND=mmaudio LVAS_SYNTH__WEIGHTS_DIR=/models/mmaudio   (GPU workers)
       PREFECT_API_URL=http://127.0.0.1:4200/api  --dask-address tcp://host:8786
       LVAS_KB__CHROMA_URL=http://host:8000
+
+    task granularity (short clips share a task; long scenes get their own render task):
+      LVAS_RUN__BATCH_VIDEOS=8 (most videos per task)  LVAS_RUN__RENDER_GROUP_S=20 (seconds per render task)
 """)
 
 
