@@ -3,9 +3,9 @@
     batches of videos ─ storyboard ─ script ─┬─ design-refine (subflow) ─ render (scene groups) ─┐
                                              └───────────────────────────────────────────────────── mix+mux+report
 
-A batch is one video, or several short clips when the dataset is large enough (``pipeline.batches``):
+A batch is one video, or up to ``run.batch_videos`` when the dataset is large enough (``pipeline.batches``):
 each Prefect task run costs tens of milliseconds of orchestration on every process involved, which
-on clips of a few seconds would cost more than the work (bench/RESULTS.md, "Dataset-scale operation").
+on clips of a few seconds cost more than the work (bench/RESULTS.md, "Dataset-scale operation").
 
 Every unit of work is keyed by (video id, stage, scene) and skips work whose completion marker matches
 its cache key, so rerunning the same command does only what is new, changed or failed.
@@ -90,8 +90,8 @@ def dub_dataset(
 ) -> State:
     """Dub every video in ``sources`` into ``out``: the stage list of ARCHITECTURE.md, section 1.
 
-    Videos go through the stages in batches (``pipeline.batches``: several short clips per task,
-    one video per task when there are few) and their scenes are rendered in groups of at least
+    Videos go through the stages in batches (``pipeline.batches``: up to ``run.batch_videos`` per
+    task when there are many, one video per task when there are few) and their scenes are rendered in groups of at least
     ``run.render_group_s`` seconds; every video and scene keeps its own markers and status records.
     """
     settings = settings or Settings()

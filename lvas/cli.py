@@ -34,7 +34,7 @@ EPILOG = textwrap.dedent("""\
       PREFECT_API_URL=http://127.0.0.1:4200/api  --dask-address tcp://host:8786
       LVAS_KB__CHROMA_URL=http://host:8000
 
-    task granularity (short clips share a task; long scenes get their own render task):
+    task granularity (videos share a task when there are many; long scenes get a render task each):
       LVAS_RUN__BATCH_VIDEOS=8 (most videos per task)  LVAS_RUN__RENDER_GROUP_S=20 (seconds per render task)
 """)
 

@@ -30,8 +30,8 @@ class VideoRef(Frozen):
 
 
 class VideoBatch(Frozen):
-    """Videos one task works through, one after the other (short clips are grouped so that a task
-    run does enough work to be worth its orchestration; see ``lvas.pipeline.batches``)."""
+    """Videos one task works through, one after the other (grouped when there are many, so that a
+    task run does enough work to be worth its orchestration; see ``lvas.pipeline.batches``)."""
 
     videos: tuple[VideoRef, ...]
     label: str = Field(description="what run names show: the video, or the first and last and how many")
