@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from prefect.artifacts import create_markdown_artifact, create_table_artifact
+from prefect.artifacts import create_table_artifact
 
 from lvas import pipeline
 from lvas.models import VideoBatch, VideoRef
@@ -37,27 +37,23 @@ def mix(batch: VideoBatch, scenes: dict[str, int], out: str, settings: Settings,
 
 
 def publish(video: VideoRef, out: str, outputs: dict[str, str]) -> None:
-    """Two UI artifacts per video: its scene table (captions, labels) and its outputs as links.
-
-    One markdown artifact holds every link (a link artifact holds one): each artifact is a
-    synchronous API call from the worker, 2 per video instead of 4.
-    """
+    """One UI artifact per video: its scene table (captions, labels), described by links to its
+    outputs. Each artifact is a synchronous API call from the worker (this was 4 per video: a
+    table and three link artifacts)."""
     from lvas.show import scene_table
 
     rows, _ = scene_table(out, video.video_id)
     table = [{**{k: r[k] for k in ("scene", "start_s", "end_s", "summary")},
               "foreground": ", ".join(r["foreground_labels"]), "background": ", ".join(r["background_labels"]),
               "rounds": r["rounds"], "verdict": r["verdict"]} for r in rows]
-    key = artifact_key(video.video_id)
-    create_table_artifact(table, key=f"scenes-{key}", description=f"scenes of {video.source}")
-    create_markdown_artifact(outputs_markdown(video, outputs), key=f"outputs-{key}",
-                             description=f"outputs of {video.source}")
+    create_table_artifact(table, key=f"scenes-{artifact_key(video.video_id)}",
+                          description=outputs_markdown(video, outputs))
 
 
 def outputs_markdown(video: VideoRef, outputs: dict[str, str]) -> str:
-    links = "\n".join(f"- {name}: [{Path(path).name}]({Path(path).resolve().as_uri()})"
-                       for name, path in outputs.items())
-    return f"### {video.video_id}\n\nsource: `{video.source}`\n\n{links}\n"
+    """Markdown (the UI renders artifact descriptions as markdown): the source and output links."""
+    links = " · ".join(f"{name}: [{Path(p).name}]({Path(p).resolve().as_uri()})" for name, p in outputs.items())
+    return f"Scenes of `{video.source}`. Outputs: {links}"
 
 
 def artifact_key(video_id: str) -> str:

@@ -223,8 +223,8 @@ def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyP
 
 def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress(
         prefect_dask: str, clips: Path, tmp_path: Path) -> None:
-    """What a user watching the UI sees: run names with the video (and scene), a scene table and the
-    outputs' links per video, the run's video table and its progress."""
+    """What a user watching the UI sees: run names with the video (and scene), a scene table per
+    video described by links to its outputs, the run's video table and its progress."""
     from prefect import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -245,7 +245,7 @@ def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress
         names = {t.name for t in client.read_task_runs(flow_run_filter=FlowRunFilter(id={"any_": [run]}))}
         subflows = client.read_flow_runs(flow_run_filter=FlowRunFilter(
             parent_flow_run_id=FlowRunFilterParentFlowRunId(any_=[run])))
-        wanted = [f"scenes-{key}", f"outputs-{key}", "dub-videos", "dub-progress"]
+        wanted = [f"scenes-{key}", "dub-videos", "dub-progress"]
         arts = {a.key: a for a in client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=wanted),
                                            flow_run_id=ArtifactFilterFlowRunId(any_=[run])), limit=50)}
@@ -254,7 +254,7 @@ def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress
     assert len(subflows) == 1 and subflows[0].name.startswith(f"design-refine {vid} (")
     assert set(arts) == set(wanted)
     assert arts[f"scenes-{key}"].type == "table" and "summary" in str(arts[f"scenes-{key}"].data)
-    outputs = str(arts[f"outputs-{key}"].data)
+    outputs = str(arts[f"scenes-{key}"].description)  # links to the outputs
     for name in ("mix", "dubbed", "report"):
         path = Path(rollup(collect(Layout(tmp_path)), "mix")[vid].outputs[name]).resolve()
         assert path.exists() and f"({path.as_uri()})" in outputs
