@@ -7,6 +7,8 @@ Generates N short synthetic videos (3 s, two hard cuts each) and measures, with 
             orchestrator (bench/direct.py) in two processes that split the videos; overhead is the rest
             of the flow's wall time (startup included), as a fraction and per scene. Also shown against
             direct/2, one process's time halved (the ideal the two processes do not reach either).
+  attached  `lvas dub --dask-address` with PREFECT_API_URL, against a server and cluster already running
+            (started and warmed once by the benchmark): the same comparison without the per-run start-up.
   memory    peak RSS of the whole process tree for N/4, N/2 and N videos (flat = orchestration keeps no
             per-video state).
   gpu       `--gpu-workers 1` with the simulated-gpu synthesizer (fixed latency, GPU-placed): the
@@ -76,7 +78,7 @@ def gpu_busy(out: Path) -> tuple[float, float, int]:
     return busy / span, span, len(recs)
 
 
-def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, list[str]]:
+def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, Measured, list[str]]:
     """`lvas dub` on all videos against the direct reference in one and in two processes."""
     flow = run_measured([LVAS, "dub", str(src), "--out", str(work / "out-flow")], env=env)
     direct = run_measured([*DIRECT, str(src), str(work / "out-direct")], env=env)
@@ -101,7 +103,33 @@ def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, list
         "",
     ]
     print("\n".join(lines))
-    return flow, lines
+    return flow, direct2, lines
+
+
+def attached(src: Path, work: Path, direct2: Measured) -> list[str]:
+    """`lvas dub` attached to a Prefect server and a Dask cluster that are already running and warm
+    (how scheduled dubbing runs: `make ui`, a standing cluster): each run's start-up left out."""
+    from flows.runtime import orchestration
+    from lvas.settings import RunSettings
+
+    with orchestration(RunSettings()) as (api, address):  # the same server and 2 workers `lvas dub` starts
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": api}
+        dub = [LVAS, "dub", "--dask-address", address, "--out"]
+        warm = run_measured([*dub, str(work / "out-attached-warm"), str(subset(src, work / "sub4", 4))], env=env)
+        m = run_measured([*dub, str(work / "out-attached"), str(src)], env=env)
+    if warm.returncode or m.returncode:
+        raise SystemExit(f"attached run failed:\n{(warm.output + m.output)[-3000:]}")
+    n_scenes = scenes(work / "out-attached")
+    over = m.seconds - direct2.seconds
+    lines = [
+        f"Attached to a running server and cluster (started once by the benchmark, warmed by a 4-video run): "
+        f"`lvas dub --dask-address` with `PREFECT_API_URL` took {m.seconds:.1f} s for {n_scenes} scenes; against "
+        f"direct in 2 processes ({direct2.seconds:.1f} s, above): {over:.1f} s = {100 * over / m.seconds:.0f}% of "
+        f"the wall time, {1000 * over / max(1, n_scenes):.0f} ms per scene.",
+        "",
+    ]
+    print("\n".join(lines))
+    return lines
 
 
 def memory(src: Path, work: Path, env: dict[str, str], videos: int, full: Measured | None) -> list[str]:
@@ -136,7 +164,8 @@ def main() -> None:
     ap.add_argument("--videos", type=int, default=100)
     ap.add_argument("--latency", type=float, default=0.5, help="simulated GPU latency per layer (s)")
     ap.add_argument("--write", action="store_true")
-    ap.add_argument("--parts", default="overhead,memory,gpu", help="comma-separated subset to run")
+    ap.add_argument("--parts", default="overhead,attached,memory,gpu",
+                    help="comma-separated subset to run (attached needs overhead)")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     work = ROOT / "bench" / "out" / "ops"
@@ -150,15 +179,17 @@ def main() -> None:
 
     flow = None
     if "overhead" in parts:
-        flow, more = overhead(subset(src, work / f"sub{args.videos}", args.videos), work, env)
+        flow, direct2, more = overhead(subset(src, work / f"sub{args.videos}", args.videos), work, env)
         lines += more
+        if "attached" in parts:
+            lines += attached(subset(src, work / f"sub{args.videos}", args.videos), work, direct2)
     if "memory" in parts:
         lines += memory(src, work, env, args.videos, flow)
     if "gpu" in parts:
         lines += gpu(src, work, env, max(1, args.videos // 2), args.latency)
     body = f"Command: `.venv/bin/python bench/bench_ops.py --videos {args.videos} --write`\n\n" + "\n".join(lines)
     print(body)
-    if args.write and parts == {"overhead", "memory", "gpu"}:
+    if args.write and parts == {"overhead", "attached", "memory", "gpu"}:
         write_section("Dataset-scale operation", body)
 
 
