@@ -3,8 +3,8 @@
 Each ``*_stage`` function reads its inputs from the artifacts of the stage before, does the work,
 writes its own artifacts atomically and returns ``(outputs, extra)`` for the completion marker
 (see ``storage.units.run_unit``). Each ``*_key`` function is that stage's cache key: its inputs'
-keys, its settings section and its code/prompt version. Prefect tasks (``tasks/``) wrap these
-one-to-one; tests and the CLI can call them directly.
+keys, its settings section and its code/prompt version. Prefect tasks (``tasks/``) call them per
+video and scene over a batch (``batches``, ``scene_groups``); tests and the CLI call them directly.
 """
 
 from __future__ import annotations
