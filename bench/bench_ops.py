@@ -133,9 +133,10 @@ def attached(src: Path, work: Path, direct2: Measured) -> list[str]:
 
 
 def memory(src: Path, work: Path, env: dict[str, str], videos: int, full: Measured | None) -> list[str]:
-    """Peak RSS of the process tree for a quarter, a half (and all, from the overhead run) of the videos."""
+    """Peak RSS of the process tree for a quarter, a half and all of the videos (all: from the
+    overhead run when there was one)."""
     lines = ["| videos | flow wall s | peak RSS MB |", "|---|---|---|"]
-    for n in sorted({max(1, videos // 4), max(1, videos // 2)}):
+    for n in sorted({max(1, videos // 4), max(1, videos // 2)} | ({videos} if full is None else set())):
         m = run_measured([LVAS, "dub", str(subset(src, work / f"sub{n}", n)), "--out", str(work / f"out-mem{n}")],
                          env=env)
         lines.append(f"| {n} | {m.seconds:.1f} | {m.peak_rss_mb:.0f} |")
