@@ -14,7 +14,6 @@ from lvas import pipeline
 from lvas.models import VideoBatch
 from lvas.settings import Settings
 from storage.layout import Layout
-from storage.units import run_scene_units
 from tasks.design import retrieve_labels
 
 
@@ -24,8 +23,6 @@ def design_refine(batch: VideoBatch, scenes: dict[str, int], out: str, settings:
     """Design the scenes not designed yet of each video of ``batch`` (``scenes``: how many it has),
     all in lockstep, marking each done; returns {video id: the first error} of the videos with a
     failed scene."""
-    layout = Layout(out)
-    by_id = {v.video_id: v for v in batch.videos}
     rounds = iter(range(1, 1000))
 
     def retrieve(texts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
@@ -33,12 +30,5 @@ def design_refine(batch: VideoBatch, scenes: dict[str, int], out: str, settings:
         name = f"retrieve round {next(rounds)}: {size}"
         return retrieve_labels.with_options(task_run_name=name)(texts, out, settings)
 
-    failed = run_scene_units(
-        layout, stage="design", run_id=run, worker=worker,
-        units=[(v.video_id, v.source, {i: pipeline.design_key(v, i, settings) for i in range(scenes[v.video_id])})
-               for v in batch.videos],
-        work=lambda todo: pipeline.design_batch(layout, [(by_id[vid], sc) for vid, sc in todo], settings, retrieve))
-    errors: dict[str, BaseException] = {}
-    for (vid, _), exc in failed.items():
-        errors.setdefault(vid, exc)
-    return errors
+    return pipeline.design_videos(Layout(out), [(v, scenes[v.video_id]) for v in batch.videos], settings, retrieve,
+                                  run_id=run, worker=worker)

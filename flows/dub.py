@@ -110,10 +110,10 @@ def dub_dataset(
             scripts = script.map(boards, unmapped(out), unmapped(settings))
         if "design" not in stages:
             return finish(out, videos, scripts, settings)
+        gpu = settings.synth.backend in ("mmaudio", "simulated-gpu")
         with dask.annotate(priority=PRIORITY["now"]):  # what the flow waits for, ahead of the queue
             if videos:  # the store's one writer, on a worker: the embedding model stays out of this process
                 build_label_store.submit(out, settings).result()
-            gpu = settings.synth.backend in ("mmaudio", "simulated-gpu")
             if gpu and "render" in stages:
                 check_gpu_workers.submit(settings.synth.gpu_resource).result()  # on a worker: sees the cluster
         progress = create_progress_artifact(0.0, key="dub-progress", description=f"videos dubbed in {out}")

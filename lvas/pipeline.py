@@ -117,10 +117,22 @@ def script_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     return {"script": str(layout.script(video.video_id))}, {"scenes": len(script.scenes)}
 
 
-def design_scenes(layout: Layout, video: VideoRef, scenes: list[int], s: Settings,
-                  retrieve: RetrieveLayers) -> dict[int, Outputs | Exception]:
-    """:func:`design_batch` for the given scenes of one video; results by scene."""
-    return {i: res for (_, i), res in design_batch(layout, [(video, scenes)], s, retrieve).items()}
+def design_videos(layout: Layout, videos: list[tuple[VideoRef, int]], s: Settings, retrieve: RetrieveLayers,
+                  run_id: str = "", worker: str = "") -> dict[str, BaseException]:
+    """The design stage of several videos (each with its scene count): the scenes not designed yet,
+    all in lockstep (:func:`design_batch`), each a unit with its own marker and status record.
+    Returns {video id: its first error} of the videos with a failed scene."""
+    from storage.units import run_scene_units
+
+    by_id = {v.video_id: v for v, _ in videos}
+    failed = run_scene_units(
+        layout, stage="design", run_id=run_id, worker=worker,
+        units=[(v.video_id, v.source, {i: design_key(v, i, s) for i in range(n)}) for v, n in videos],
+        work=lambda todo: design_batch(layout, [(by_id[vid], sc) for vid, sc in todo], s, retrieve))
+    errors: dict[str, BaseException] = {}
+    for (vid, _), exc in failed.items():
+        errors.setdefault(vid, exc)
+    return errors
 
 
 def design_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Settings,
@@ -226,7 +238,7 @@ def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, 
     from functools import partial
 
     from kb.store import LabelStore
-    from storage.units import run_unit, run_units
+    from storage.units import run_unit
 
     store = LabelStore.from_settings(s.kb, layout.root)
     store.build()
@@ -237,11 +249,9 @@ def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, 
     unit = partial(run_unit, layout, video_id=video.video_id, source=video.source)
     unit(stage="storyboard", key=storyboard_key(video, s), work=partial(storyboard_stage, layout, video, s))
     n = int(unit(stage="script", key=script_key(video, s), work=partial(script_stage, layout, video, s))["scenes"])
-    failed = run_units(layout, video_id=video.video_id, source=video.source, stage="design",
-                       keys={i: design_key(video, i, s) for i in range(n)},
-                       work=partial(design_scenes, layout, video, s=s, retrieve=retrieve))
+    failed = design_videos(layout, [(video, n)], s, retrieve)
     if failed:
-        raise next(iter(failed.values()))
+        raise failed[video.video_id]
     collect_designs(layout, video, n)
     for i in range(n):
         unit(stage="render", scene=i, key=render_key(video, i, s), work=partial(render_stage, layout, video, i, s))

@@ -70,28 +70,6 @@ def run_unit(
     return {"key": key, "outputs": outputs, **extra, "cached": False}
 
 
-def run_units(
-    layout: Layout,
-    *,
-    video_id: str,
-    source: str,
-    stage: str,
-    keys: dict[int, str],
-    work: Callable[[list[int]], dict[int, Outputs | BaseException]],
-    run_id: str = "",
-    worker: str = "",
-) -> dict[int, BaseException]:
-    """``run_unit`` for several scenes of one video done by one call of ``work`` (e.g. in lockstep):
-    :func:`run_scene_units` for one video. Returns {scene: exception} of the scenes that failed."""
-
-    def one(todo: list[tuple[str, list[int]]]) -> dict[tuple[str, int], Outputs | BaseException]:
-        return {(video_id, i): res for i, res in work(todo[0][1]).items()}
-
-    failed = run_scene_units(layout, stage=stage, units=[(video_id, source, keys)], work=one, run_id=run_id,
-                             worker=worker)
-    return {i: exc for (_, i), exc in failed.items()}
-
-
 def run_scene_units(
     layout: Layout,
     *,

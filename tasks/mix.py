@@ -11,8 +11,7 @@ from lvas import pipeline
 from lvas.models import VideoBatch, VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
-from storage.units import run_unit
-from tasks.common import each, lvas_task, run_id, worker_name
+from tasks.common import each, lvas_task, video_unit
 
 
 @lvas_task(name="mix", task_run_name="mix {batch.label}")
@@ -26,9 +25,8 @@ def mix(batch: VideoBatch, scenes: dict[str, int], out: str, settings: Settings,
             if v.video_id in scenes and all((v.video_id, i) in done_scenes for i in range(scenes[v.video_id]))]
 
     def one(video: VideoRef) -> dict[str, str]:
-        marker = run_unit(layout, video_id=video.video_id, source=video.source, stage="mix",
-                          key=pipeline.mix_key(video, scenes[video.video_id], settings), run_id=run_id(),
-                          worker=worker_name(), work=partial(pipeline.mix_stage, layout, video, settings))
+        marker = video_unit(layout, video, "mix", pipeline.mix_key(video, scenes[video.video_id], settings),
+                            partial(pipeline.mix_stage, layout, video, settings))
         publish(video, out, marker["outputs"])
         return marker["outputs"]
 

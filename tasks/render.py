@@ -8,8 +8,7 @@ from lvas import pipeline
 from lvas.models import SceneGroup, VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
-from storage.units import run_unit
-from tasks.common import each, lvas_task, retry_transient, run_id, worker_name
+from tasks.common import each, lvas_task, retry_transient, video_unit
 
 
 @lvas_task(name="render", task_run_name="render {group.label}", retries=1, retry_delay_seconds=5,
@@ -21,9 +20,8 @@ def render_scenes(group: SceneGroup, designed: list[str], out: str, settings: Se
 
     def one(item: tuple[VideoRef, int]) -> None:
         video, scene = item
-        run_unit(layout, video_id=video.video_id, source=video.source, stage="render", scene=scene,
-                 key=pipeline.render_key(video, scene, settings), run_id=run_id(), worker=worker_name(),
-                 work=partial(pipeline.render_stage, layout, video, scene, settings))
+        video_unit(layout, video, "render", pipeline.render_key(video, scene, settings),
+                   partial(pipeline.render_stage, layout, video, scene, settings), scene=scene)
 
     done = each(todo, one, name=lambda item: f"{item[0].video_id} scene {item[1]}")
     return [(todo[i][0].video_id, todo[i][1]) for i in done]

@@ -8,8 +8,7 @@ from lvas import pipeline
 from lvas.models import VideoBatch, VideoRef
 from lvas.settings import Settings
 from storage.layout import Layout
-from storage.units import run_unit
-from tasks.common import each, lvas_task, retry_transient, run_id, worker_name
+from tasks.common import each, lvas_task, retry_transient, video_unit
 
 
 @lvas_task(name="script", task_run_name="script {batch.label}", retries=2, retry_delay_seconds=[5, 30],
@@ -21,9 +20,8 @@ def script(batch: VideoBatch, out: str, settings: Settings) -> dict[str, list[fl
     layout = Layout(out)
 
     def one(video: VideoRef) -> list[float]:
-        run_unit(layout, video_id=video.video_id, source=video.source, stage="script",
-                 key=pipeline.script_key(video, settings), run_id=run_id(), worker=worker_name(),
-                 work=partial(pipeline.script_stage, layout, video, settings))
+        video_unit(layout, video, "script", pipeline.script_key(video, settings),
+                   partial(pipeline.script_stage, layout, video, settings))
         return [sc.duration_s for sc in load_script(layout.script(video.video_id)).scenes]
 
     done = each(batch.videos, one, name=lambda v: v.video_id)
