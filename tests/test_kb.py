@@ -401,3 +401,36 @@ def test_label_vectors_are_embedded_once_per_machine(tmp_path: Path, monkeypatch
     monkeypatch.setenv("LVAS_CACHE_DIR", str(cached))  # a file where the folder should be: unwritable
     assert np.array_equal(cached_embeddings(["a dog", "rain"], ef), first)
     assert len(calls) == 4
+
+
+def test_a_chroma_server_serves_the_store_to_every_client(offline, tmp_path: Path) -> None:
+    """`LVAS_KB__CHROMA_URL`: the store built through one client is found built and queried through
+    another, on a real Chroma server (`chroma run`, from the chromadb package) on loopback."""
+    import shutil
+
+    import httpx
+
+    chroma = shutil.which("chroma") or str(Path(sys.executable).with_name("chroma"))
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([chroma, "run", "--path", str(tmp_path / "server"), "--host", "127.0.0.1",
+                               "--port", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{url}/api/v2/heartbeat", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.2)
+        first = LabelStore(tmp_path / "unused", url=url)
+        assert first.build() is True
+        other = LabelStore(tmp_path / "unused-too", url=url)
+        assert other.build() is False  # found built on the server, nothing embedded again
+        assert other.query("rain", k=1)[0].label == "rain"
+        assert not (tmp_path / "unused").exists() and not (tmp_path / "unused-too").exists()
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
