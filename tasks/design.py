@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import functools
+from typing import TYPE_CHECKING
 
-from kb.store import LabelStore
 from lvas import pipeline
 from lvas.models import VideoBatch, VideoRef
 from lvas.settings import KBSettings, Settings
@@ -12,10 +12,16 @@ from storage.layout import Layout
 from tasks.common import each, lvas_task, retry_transient, run_id, worker_name
 from tasks.lean import without_heartbeats
 
+if TYPE_CHECKING:
+    from kb.store import LabelStore
+
 
 @functools.lru_cache(maxsize=8)
 def label_store(kb: KBSettings, out: str) -> LabelStore:
-    """One open store per worker process (the embedding model loads once, too)."""
+    """One open store per worker process (the embedding model loads once, too). Chroma is imported
+    here, not with this module: the flow process, which imports it too, never opens the store."""
+    from kb.store import LabelStore
+
     return LabelStore.from_settings(kb, out)
 
 
