@@ -8,7 +8,10 @@ call; bench/bench_tasks.py gives the per-subflow figures): about one subflow in 
 waited 2.3 s. This app
 
 - opens those transactions IMMEDIATE (they take the write lock first and wait for it), and
-- adds ``Retry-After: RETRY_AFTER_S`` to any 503 that is still answered.
+- adds ``Retry-After: RETRY_AFTER_S`` to any 503 that is still answered, and
+- bounds SQLite's page cache per connection to ``SQLITE_CACHE_KIB`` (Prefect asks for 20000
+  pages, 80 MB per pooled connection, which a long run fills page by page: the server's memory
+  then grows with the dataset until it reaches that size; bench/RESULTS.md).
 
 Used by ``flows.runtime`` for the embedded server (``uvicorn --factory flows.server_app:create_app``).
 A server you run yourself (``prefect server start``, ``make ui``) is Prefect's unchanged; on Postgres
@@ -22,12 +25,14 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 RETRY_AFTER_S = "0.2"
+SQLITE_CACHE_KIB = 8192
 
 
 def create_app() -> Any:
     from prefect.server.api.server import create_app as prefect_app
 
     _immediate_sqlite_transactions()
+    _bounded_sqlite_cache()
     app = prefect_app()
     app.add_middleware(RetrySoonOn503)
     return app
@@ -47,6 +52,22 @@ def _immediate_sqlite_transactions() -> None:
             yield transaction
 
     AioSqliteConfiguration.begin_transaction = immediate  # type: ignore[method-assign]
+
+
+def _bounded_sqlite_cache() -> None:
+    """After Prefect's own PRAGMAs on each new SQLite connection, set its page cache to
+    ``SQLITE_CACHE_KIB`` (a negative ``cache_size`` is a size in KiB, not a page count)."""
+    from prefect.server.database.configurations import AioSqliteConfiguration
+
+    prefect_setup = AioSqliteConfiguration.setup_sqlite
+
+    def setup(self: Any, conn: Any, record: Any) -> None:
+        prefect_setup(self, conn, record)
+        cursor = conn.cursor()
+        cursor.execute(f"PRAGMA cache_size = -{SQLITE_CACHE_KIB};")
+        cursor.close()
+
+    AioSqliteConfiguration.setup_sqlite = setup  # type: ignore[method-assign]
 
 
 class RetrySoonOn503:

@@ -11,7 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from flows.server_app import RETRY_AFTER_S, RetrySoonOn503, _immediate_sqlite_transactions
+from flows.server_app import (
+    RETRY_AFTER_S,
+    SQLITE_CACHE_KIB,
+    RetrySoonOn503,
+    _bounded_sqlite_cache,
+    _immediate_sqlite_transactions,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -66,6 +72,27 @@ def test_sqlite_write_transactions_begin_immediate(monkeypatch: pytest.MonkeyPat
     _immediate_sqlite_transactions()
     asyncio.run(open_one())
     assert seen == ["DEFERRED", "IMMEDIATE"]
+
+
+def test_sqlite_page_cache_is_bounded_after_prefects_pragmas(monkeypatch, tmp_path) -> None:
+    import sqlite3
+
+    import prefect.server.database.configurations as conf
+
+    monkeypatch.setattr(conf.AioSqliteConfiguration, "setup_sqlite", conf.AioSqliteConfiguration.setup_sqlite)
+    config = object.__new__(conf.AioSqliteConfiguration)
+
+    def cache_size_after_setup() -> tuple[int, str]:
+        conn = sqlite3.connect(tmp_path / "prefect.db")
+        try:
+            config.setup_sqlite(conn, None)
+            return conn.execute("PRAGMA cache_size").fetchone()[0], conn.execute("PRAGMA journal_mode").fetchone()[0]
+        finally:
+            conn.close()
+
+    assert cache_size_after_setup() == (20000, "wal")  # Prefect's own: 20000 pages
+    _bounded_sqlite_cache()
+    assert cache_size_after_setup() == (-SQLITE_CACHE_KIB, "wal")  # Prefect's PRAGMAs still ran first
 
 
 class _Null:
