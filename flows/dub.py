@@ -14,12 +14,13 @@ its cache key, so rerunning the same command does only what is new, changed or f
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
+import queue
+from collections import deque
 
 import dask
-from prefect import flow, unmapped
+from prefect import flow
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed, State
 
 from flows.report import publish_video_artifacts, run_summary
@@ -41,6 +42,7 @@ from tasks.storyboard import storyboard
 # Dask runs the higher number first: a batch that got further goes on before new batches start
 # (results sooner, fewer half-done videos held on disk), and what the flow waits for goes first.
 PRIORITY = {"storyboard": 0, "script": 1, "design": 2, "render": 3, "mix": 4, "now": 10}
+IN_FLIGHT_PER_SLOT = 4  # batches started and not finished, per worker slot (pipeline.batches makes >= 4)
 
 
 @lvas_task(name="prepare-run")
@@ -75,15 +77,6 @@ def check_gpu_workers(resource: str) -> int:
     return n
 
 
-def scripted(batches: list[VideoBatch], scripts: list[PrefectFuture]) -> Iterator[tuple[VideoBatch, dict]]:
-    """(batch, {video id: scene durations}) as each batch's script task completes; a failed task's
-    videos are left out (each video's failure is already in the status table)."""
-    by_future = {f.task_run_id: b for b, f in zip(batches, scripts, strict=True)}
-    for fut in as_completed(scripts):
-        with contextlib.suppress(Exception):
-            yield by_future[fut.task_run_id], fut.result()
-
-
 @flow(name="dub-dataset", log_prints=True)
 def dub_dataset(
     sources: list[str], out: str, settings: Settings | None = None, only: list[str] | None = None
@@ -93,39 +86,44 @@ def dub_dataset(
     Videos go through the stages in batches (``pipeline.batches``: up to ``run.batch_videos`` per
     task when there are many, one video per task when there are few) and their scenes are rendered in groups of at least
     ``run.render_group_s`` seconds; every video and scene keeps its own markers and status records.
+
+    At most ``IN_FLIGHT_PER_SLOT`` batches per worker slot are in the cluster at once; the next
+    starts when one finishes. A submitted task stays in the Dask scheduler (in this process), with
+    its call and serialised Prefect context, until it is done and no future refers to it: a flow
+    that submitted the whole dataset up front, or kept every future (as ``prefect.futures.as_completed``
+    does), grew with the dataset (bench/RESULTS.md, "Dataset-scale operation"). Here the flow keeps
+    only the batches in flight.
     """
     settings = settings or Settings()
     stages = set(settings.run.stages)
     script, design, render = (with_retries(t, settings.run.task_retries, settings.run.retry_delay_s)
                               for t in (script_task, design_task, render_task))
+    gpu = settings.synth.backend in ("mmaudio", "simulated-gpu") and "render" in stages
     with RunLock(Layout(out).lock()):
         videos = prepare(sources, out, settings, only)
         slots = settings.run.workers * settings.run.threads_per_worker
-        batches = [VideoBatch.of(b) for b in pipeline.batches(videos, settings.run.batch_videos, slots)]
-        with dask.annotate(priority=PRIORITY["storyboard"]):
-            boards = storyboard.map(batches, unmapped(out), unmapped(settings))
-        if "script" not in stages:
-            return finish(out, videos, boards, settings)
-        with dask.annotate(priority=PRIORITY["script"]):
-            scripts = script.map(boards, unmapped(out), unmapped(settings))
-        if "design" not in stages:
-            return finish(out, videos, scripts, settings)
-        gpu = settings.synth.backend in ("mmaudio", "simulated-gpu")
-        with dask.annotate(priority=PRIORITY["now"]):  # what the flow waits for, ahead of the queue
-            if videos:  # the store's one writer, on a worker: the embedding model stays out of this process
-                build_label_store.submit(out, settings).result()
-            if gpu and "render" in stages:
-                check_gpu_workers.submit(settings.synth.gpu_resource).result()  # on a worker: sees the cluster
-        progress = create_progress_artifact(0.0, key="dub-progress", description=f"videos dubbed in {out}")
-        tails: list[PrefectFuture] = []
-        size: dict[str, int] = {}
-        for batch, scenes in scripted(batches, scripts):
+        todo = deque(VideoBatch.of(b) for b in pipeline.batches(videos, settings.run.batch_videos, slots))
+        events: queue.SimpleQueue[tuple[str, VideoBatch, PrefectFuture]] = queue.SimpleQueue()
+
+        def watch(event: str, batch: VideoBatch, future: PrefectFuture) -> None:
+            future.add_done_callback(lambda f: events.put((event, batch, f)))
+
+        def start(batch: VideoBatch) -> None:
+            """Storyboard and script: what a batch needs before its scenes are known."""
+            with dask.annotate(priority=PRIORITY["storyboard"]):
+                board = storyboard.submit(batch, out, settings)
+            if "script" not in stages:
+                return watch("finished", batch, board)
+            with dask.annotate(priority=PRIORITY["script"]):
+                scripted = script.submit(board, out, settings)
+            watch("scripted" if "design" in stages else "finished", batch, scripted)
+
+        def complete(batch: VideoBatch, scenes: dict[str, list[float]]) -> PrefectFuture:
+            """Design (one subflow for the batch), render (scene groups), mix: the last task's future."""
             with dask.annotate(priority=PRIORITY["design"]):
                 designed = design.submit(batch, scenes, out, settings)
-            size[designed.task_run_id] = len(batch.videos)
             if "render" not in stages:
-                tails.append(designed)
-                continue
+                return designed
             timed = [(v, i, d) for v in batch.videos for i, d in enumerate(scenes.get(v.video_id, []))]
             groups = pipeline.scene_groups(timed, settings.run.render_group_s)
             gpu_only = {"resources": {settings.synth.gpu_resource: 1}} if gpu else {}
@@ -133,20 +131,37 @@ def dub_dataset(
                 renders = [render.submit(SceneGroup.of(g), designed, out, settings) for g in groups]
             n = {vid: len(d) for vid, d in scenes.items()}
             with dask.annotate(priority=PRIORITY["mix"]):
-                tail = mix.submit(batch, n, out, settings, renders)
-            size[tail.task_run_id] = len(batch.videos)
-            tails.append(tail)
+                return mix.submit(batch, n, out, settings, renders)
+
+        in_flight = 0
+        while todo and in_flight < IN_FLIGHT_PER_SLOT * slots:
+            start(todo.popleft())
+            in_flight += 1
+        if videos and "design" in stages:
+            with dask.annotate(priority=PRIORITY["now"]):  # what the flow waits for, ahead of the queue
+                # the store's one writer, on a worker: the embedding model stays out of this process
+                build_label_store.submit(out, settings).result()
+                if gpu:
+                    check_gpu_workers.submit(settings.synth.gpu_resource).result()  # on a worker: sees the cluster
+        progress = create_progress_artifact(0.0, key="dub-progress", description=f"videos dubbed in {out}")
         done = 0
-        for fut in as_completed(tails):
-            done += size[fut.task_run_id]
+        while in_flight:
+            event, batch, future = events.get()
+            if event == "scripted":
+                with contextlib.suppress(Exception):  # a failed batch's videos are in the status table
+                    watch("finished", batch, complete(batch, future.result()))
+                    continue
+            in_flight -= 1
+            done += len(batch.videos)
             update_progress_artifact(progress, 100.0 * done / max(1, len(videos)))
-        return finish(out, videos, tails, settings)
+            if todo:
+                start(todo.popleft())
+                in_flight += 1
+        return finish(out, videos, settings)
 
 
-def finish(out: str, videos: list[VideoRef], futures: list[PrefectFuture], settings: Settings) -> State:
-    """Wait for the last futures, write the run's status table and artifacts, and set the state."""
-    for f in futures:
-        f.wait()
+def finish(out: str, videos: list[VideoRef], settings: Settings) -> State:
+    """Write the run's status table and artifacts, and set the flow run's state."""
     sweep_run_partials(Layout(out))  # a worker killed mid-write leaves its temporary file behind
     final_stage = settings.run.stages[-1]
     summary = run_summary(Layout(out), videos, final_stage)

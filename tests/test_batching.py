@@ -113,3 +113,35 @@ def test_a_broken_video_fails_alone_inside_its_batch(prefect_dask: str, tmp_path
     by_source = {Path(r.source).name: r for r in rollup(collect(Layout(out)), "script").values()}
     assert by_source["c2.mp4"].state == "failed" and by_source["c2.mp4"].stage == "storyboard"
     assert all(by_source[f"c{i}.mp4"].state == "completed" for i in (0, 1, 3, 4))  # c3 shares c2's batch
+
+
+
+@pytest.mark.slow
+def test_only_a_window_of_batches_is_in_flight(prefect_dask: str, tmp_path: Path, monkeypatch) -> None:
+    """The flow starts a batch only when one of the first ``IN_FLIGHT_PER_SLOT x slots`` finished:
+    what it holds in the scheduler does not grow with the dataset."""
+    import flows.dub as dub
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(7):
+        make_clip(d / f"c{i}.mp4", colour_cuts([0.5], seed=i), seconds=1.0)
+    out = tmp_path / "out"
+    log = tmp_path / "started.txt"  # a file: Prefect copies what the flow's globals refer to
+    real = dub.storyboard
+
+    class CountingStoryboard:
+        def submit(self, *args, **kwargs):
+            finished = sum(r.stage == "script" and r.state == "completed" for r in collect(Layout(out)))
+            with log.open("a") as f:
+                f.write(f"{finished}\n")
+            return real.submit(*args, **kwargs)
+
+    monkeypatch.setattr(dub, "storyboard", CountingStoryboard())
+    s = Settings(run=RunSettings(workers=1, batch_videos=1, task_retries=0, stages=("storyboard", "script")))
+    assert run_dub(prefect_dask, [d], out, s).is_completed()  # 7 batches of 1 on 1 slot: 4 in flight
+    finished_when_started = [int(x) for x in log.read_text().split()]
+    window = dub.IN_FLIGHT_PER_SLOT
+    assert len(finished_when_started) == 7
+    assert finished_when_started[:window] == [0] * window  # the first window starts at once
+    assert all(done >= k - window + 1 for k, done in enumerate(finished_when_started))
