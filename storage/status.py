@@ -138,7 +138,8 @@ def rollup(records: list[StatusRecord], final_stage: str = "mix") -> dict[str, V
             v.scenes = max(v.scenes, r.scene + 1)
         if r.state == "failed":
             v.state, v.stage = "failed", r.stage
-            v.error = v.error or f"{r.stage}{'' if r.scene < 0 else f' scene {r.scene}'}: {r.error.splitlines()[0]}"
+            first = (r.error.splitlines() or ["(no message)"])[0]
+            v.error = v.error or f"{r.stage}{'' if r.scene < 0 else f' scene {r.scene}'}: {first}"
             if r.scene >= 0:
                 v.failed_scenes.append(r.scene)
         elif r.stage == final_stage and r.state in ("completed", "cached") and v.state != "failed":
