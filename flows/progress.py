@@ -16,32 +16,61 @@ from storage.layout import Layout
 from storage.status import STAGE_ORDER, collect, rollup, top_errors
 
 
-def _line(layout: Layout, final_stage: str, cache: dict | None = None) -> str:
-    records = collect(layout, cache=cache)
-    states = rollup(records, final_stage)
-    videos = Counter(v.state for v in states.values())
-    units = Counter((r.stage, r.state in ("completed", "cached")) for r in records)
+def _line(videos: Counter, units: Counter) -> str:
     stages = " ".join(f"{s} {units[(s, True)]}/{units[(s, True)] + units[(s, False)]}"
                       for s in STAGE_ORDER if units[(s, True)] + units[(s, False)])
     return (f"videos: {videos['completed']} done, {videos['failed']} failed, "
             f"{videos['running'] + videos['pending']} in progress | {stages}")
 
 
+def _units(records: list) -> Counter:
+    return Counter((r.stage, r.state in ("completed", "cached")) for r in records)
+
+
+class Tally:
+    """The progress line over a folder's status records.
+
+    Each call re-reads only the records that changed, and a video's records are forgotten once it
+    is completed (its counts are kept): over a long run the flow process holds the ids of the
+    finished videos, not their records.
+    """
+
+    def __init__(self, layout: Layout, final_stage: str) -> None:
+        self.layout, self.final = layout, final_stage
+        self.finished: set[str] = set()
+        self.finished_units: Counter = Counter()
+        self.cache: dict = {}  # storage.status.collect's: the unfinished videos' records
+
+    def line(self) -> str:
+        base = self.layout.status_dir()
+        ids = sorted(p.name for p in base.iterdir() if p.is_dir() and p.name not in self.finished) \
+            if base.exists() else []
+        records = collect(self.layout, ids, cache=self.cache)
+        states = rollup(records, self.final)
+        videos = Counter(v.state for v in states.values())
+        videos["completed"] += len(self.finished)
+        line = _line(videos, _units(records) + self.finished_units)
+        done = {vid for vid, v in states.items() if v.state == "completed"}
+        self.finished |= done
+        self.finished_units += _units([r for r in records if r.video_id in done])
+        self.cache = {p: hit for p, hit in self.cache.items() if p.parent.name not in done}
+        return line
+
+
 class ProgressPrinter:
     """Prints a progress line every ``every`` seconds (when it changed) while a run goes on."""
 
     def __init__(self, out: str, final_stage: str = "mix", every: float = 2.0) -> None:
-        self.layout, self.final, self.every = Layout(out), final_stage, every
+        self.tally, self.every = Tally(Layout(out), final_stage), every
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._loop, daemon=True)
         self._t0 = time.time()
-        self._records: dict = {}  # status files read so far: each tick re-reads only what changed
 
     def _loop(self) -> None:
         last = ""
         while not self._stop.wait(self.every):
             try:
-                line = _line(self.layout, self.final, self._records)
+                line = self.tally.line()
             except Exception:  # progress must never break a run
                 continue
             if line != last:
@@ -56,7 +85,7 @@ class ProgressPrinter:
         self._stop.set()
         self._thread.join(timeout=5)
         with contextlib.suppress(Exception):
-            print(f"[{time.time() - self._t0:6.0f}s] {_line(self.layout, self.final, self._records)}", file=sys.stderr)
+            print(f"[{time.time() - self._t0:6.0f}s] {self.tally.line()}", file=sys.stderr)
 
 
 def final_stage(layout: Layout) -> str:

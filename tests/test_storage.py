@@ -160,3 +160,39 @@ def test_collect_with_a_cache_rereads_only_changed_records(tmp_path: Path, monke
     assert [p.parent.name for p in parsed] == ["b"]
     layout.status_record("a", "storyboard", None).unlink()
     assert [r.video_id for r in collect(layout, cache=cache)] == ["b"] and len(cache) == 1
+
+
+def test_progress_tally_forgets_finished_videos_but_not_their_counts(tmp_path: Path) -> None:
+    from collections import Counter
+
+    from flows.progress import Tally, _line, _units
+
+    layout = Layout(tmp_path)
+    tally = Tally(layout, "mix")
+
+    def from_scratch() -> str:
+        records = collect(layout)
+        return _line(Counter(v.state for v in rollup(records, "mix").values()), _units(records))
+
+    def rec(vid: str, stage: str, state: str, scene: int = -1) -> None:
+        record(layout, StatusRecord(vid, stage, state, source=f"{vid}.mp4", scene=scene))
+
+    assert tally.line() == from_scratch() == "videos: 0 done, 0 failed, 0 in progress | "
+    for vid in ("a", "b", "c"):
+        rec(vid, "storyboard", "completed")
+    rec("a", "render", "completed", scene=0)
+    rec("a", "mix", "running")
+    rec("b", "storyboard", "failed")
+    assert tally.line() == from_scratch()
+    rec("a", "mix", "completed")
+    rec("c", "script", "running")
+    assert tally.line() == from_scratch() == \
+        "videos: 1 done, 1 failed, 1 in progress | storyboard 2/3 script 0/1 render 1/1 mix 1/1"
+    assert tally.finished == {"a"}
+    rec("c", "script", "completed")
+    rec("c", "mix", "cached")
+    line = tally.line()
+    assert line == from_scratch() and tally.finished == {"a", "c"}
+    # only the unfinished video's records are held; the counts of the others are kept
+    assert {p.parent.name for p in tally.cache} == {"b"}
+    assert tally.line() == line
