@@ -127,7 +127,8 @@ def test_only_a_window_of_batches_is_in_flight(prefect_dask: str, tmp_path: Path
     for i in range(7):
         make_clip(d / f"c{i}.mp4", colour_cuts([0.5], seed=i), seconds=1.0)
     out = tmp_path / "out"
-    log = tmp_path / "started.txt"  # a file: Prefect copies what the flow's globals refer to
+    log = tmp_path / "started.txt"  # a file, not a list: appends to a list captured here were lost (seen: the
+    # submit below ran on copies of this object, each with its own list)
     real = dub.storyboard
 
     class CountingStoryboard:
