@@ -58,7 +58,7 @@ def _prefect_api_starting() -> Iterator[tuple[str, Callable[[], None]]]:
     os.environ.update({k: os.environ.get(k, v) for k, v in EMBEDDED_SERVER_ENV.items()})
     server = EmbeddedServer()
     os.environ["PREFECT_API_URL"] = url = server.api_url
-    server.launch()  # before anything else: its imports and migrations take the longest
+    server.launch()  # before anything else: its imports take the longest (~9 s alone)
     failed: list[BaseException] = []
 
     def wait() -> None:
@@ -226,7 +226,7 @@ def _local_cuda_cluster(run: RunSettings):  # type: ignore[no-untyped-def]
 
 @contextlib.contextmanager
 def orchestration(run: RunSettings, warm: Callable[[str], None] | None = None) -> Iterator[tuple[str, str]]:
-    """The Prefect API and the Dask cluster. An embedded server takes ~10 s to import and migrate
+    """The Prefect API and the Dask cluster. An embedded server takes ~9 s to import and migrate
     its database: the cluster starts meanwhile (its workers inherit the URL already chosen) and
     ``warm(scheduler address)`` runs before waiting for the server."""
     with _prefect_api_starting() as (api, ready), dask_cluster(run) as address:

@@ -1,4 +1,4 @@
-"""Worker warm-up while the embedded Prefect server starts (about 10 s of import and migrations).
+"""Worker warm-up while the embedded Prefect server starts (about 9 s, mostly imports).
 
 Plain Dask calls, not Prefect tasks: there is no API to report to yet. Each worker imports the
 task modules (and so numpy, PyAV, Chroma, torch) and loads the embedding model; one of them builds
