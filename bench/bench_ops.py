@@ -180,10 +180,11 @@ def main() -> None:
 
     flow = None
     if "overhead" in parts:
-        flow, direct2, more = overhead(subset(src, work / f"sub{args.videos}", args.videos), work, env)
+        videos = subset(src, work / f"sub{args.videos}", args.videos)
+        flow, direct2, more = overhead(videos, work, env)
         lines += more
         if "attached" in parts:
-            lines += attached(subset(src, work / f"sub{args.videos}", args.videos), work, direct2)
+            lines += attached(videos, work, direct2)
     if "memory" in parts:
         lines += memory(src, work, env, args.videos, flow)
     if "gpu" in parts:

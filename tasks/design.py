@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 @functools.lru_cache(maxsize=8)
 def label_store(kb: KBSettings, out: str) -> LabelStore:
     """One open store per worker process (the embedding model loads once, too). Chroma is imported
-    here, not with this module: the flow process, which imports it too, never opens the store."""
+    here, not with this module: the flow process imports this module but never opens a store."""
     from kb.store import LabelStore
 
     return LabelStore.from_settings(kb, out)

@@ -1,8 +1,8 @@
 """Worker warm-up while the embedded Prefect server starts (about 9 s, mostly imports).
 
 Plain Dask calls, not Prefect tasks: there is no API to report to yet. Each worker imports the
-task modules (and so numpy, PyAV, Chroma, torch) and loads the embedding model; one of them builds
-the run's label store. The flow's own ``build-label-store`` task then finds it up to date.
+task modules and what the stages import on first use (numpy, PyAV, Pillow, Chroma) and loads the
+embedding model; one of them builds the run's label store. The flow's own ``build-label-store`` task then finds it up to date.
 """
 
 from __future__ import annotations
@@ -15,7 +15,8 @@ TASK_MODULES = ("tasks.storyboard", "tasks.script", "tasks.design", "tasks.rende
                 "flows.design_refine",
                 # what the stages import when they first run (the mix's first run paid ~1.5 s)
                 "lvas.storyboard", "lvas.agents.script", "lvas.agents.design", "lvas.render", "lvas.audio.mix",
-                "lvas.media.mux", "lvas.report")
+                "lvas.media.mux", "lvas.report",
+                "kb.store")  # Chroma: tasks.design imports it only when a store is opened
 
 
 def warm_worker(design: bool) -> None:
