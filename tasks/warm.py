@@ -2,7 +2,8 @@
 
 Plain Dask calls, not Prefect tasks: there is no API to report to yet. Each worker imports the
 task modules and what the stages import on first use (numpy, PyAV, Pillow, Chroma) and loads the
-embedding model; one of them builds the run's label store. The flow's own ``build-label-store`` task then finds it up to date.
+embedding model; one of them builds the run's label store. The flow's own ``build-label-store``
+task then finds it up to date.
 """
 
 from __future__ import annotations
