@@ -3,7 +3,6 @@ and Prefect's run id."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
@@ -27,22 +26,9 @@ UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 def lvas_task(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``prefect.task(**UNCACHED, **options)`` for a module-level function that Dask can pickle by reference.
-
-    A task's module attribute is the Task, not its function, so cloudpickle finds no importable
-    function under the function's name and ships it by value, code and globals, with every task
-    run submitted: ~11 ms of the flow process's CPU per submit on a dataset run (cloudpickle scans
-    ``sys.modules`` for each), and a function rebuilt on the worker each time. The function is
-    also kept in its module as ``_<name>_fn`` and its qualified name says so.
-    """
-
-    def wrap(fn: Callable[..., Any]) -> Any:
-        alias = f"_{fn.__name__}_fn"
-        fn.__qualname__ = alias
-        setattr(sys.modules[fn.__module__], alias, fn)
-        return task(**UNCACHED, **options)(fn)
-
-    return wrap
+    """``prefect.task(**UNCACHED, **options)`` for a module-level function: the lean task runner
+    ships it (and any ``with_options`` copy of it) by its module and name (tasks/lean.py, ``Named``)."""
+    return task(**UNCACHED, **options)
 
 
 def retry_transient(task: Any, task_run: Any, state: Any) -> bool:

@@ -20,6 +20,15 @@ things that repeat for every task run and carry no information:
 4. **A closure shipped by value with every task run.** ``prefect_dask`` wraps each submitted call in
    a new function that cloudpickle serialises as code and globals (scanning ``sys.modules``) and
    every worker rebuilds: :meth:`LeanDaskTaskRunner._submit` sends the importable :func:`run_task`.
+5. **The flow and the task shipped by value with every task run.** The call holds the task and its
+   context holds the flow (here a ``with_options`` copy of the dataset flow, with its parameter
+   schema and docstrings: ~9.5 kB of the ~16 kB of each submitted call; before the tasks were
+   named by reference, the flow's function also travelled by value with a copy of every task of
+   its module, ~30 kB). The Dask scheduler in the flow process unpickles every submitted call and
+   keeps it while the task is in the cluster, and each worker rebuilds the flow for every task
+   run. :meth:`LeanDaskTaskRunner._submit` sends an importable flow or task as a :class:`Named`
+   (module, name and the attributes a copy changed), which :func:`run_task` resolves once per
+   worker process.
 
 All are pinned to the Prefect/prefect-dask versions in pyproject.toml and covered by
 tests/test_lean.py, which fails if an upgrade moves the code they rely on.
@@ -29,8 +38,12 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import importlib
+import importlib.machinery
 import os
 import ssl
+import sys
+from dataclasses import dataclass
 from typing import Any
 from uuid import uuid4
 
@@ -75,6 +88,7 @@ class LeanDaskTaskRunner(DaskTaskRunner):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._lean: bool | None = None
+        self._names: dict[int, tuple[Any, Any]] = {}
 
     def submit(self, task: Any, parameters: dict[str, Any], wait_for: Any = None,
                dependencies: Any = None) -> Any:
@@ -111,18 +125,110 @@ class LeanDaskTaskRunner(DaskTaskRunner):
             inputs = {k: v.union(dependencies.get(k, set())) for k, v in inputs.items()}
         context = serialize_context(asset_ctx_kwargs={"task": task, "task_run_id": task_run_id,
                                                       "task_inputs": inputs, "copy_to_child_ctx": True})
+        flow_context = context.get("flow_run_context")
+        if flow_context and "flow" in flow_context:
+            context["flow_run_context"] = {**flow_context, "flow": self._named(flow_context["flow"])}
         future = Client.submit(self.client, run_task, key=f"{task.name}-{task_run_id}", pure=False,
-                               task=task, task_run_id=task_run_id, parameters=parameters,
+                               task=self._named(task), task_run_id=task_run_id, parameters=parameters,
                                wait_for=self._optimize_futures(wait_for) if wait_for else None,
                                return_type="state", dependencies=inputs, context=context)
         return PrefectDaskFuture(wrapped_future=future, task_run_id=task_run_id)
+
+    def _named(self, obj: Any) -> Any:
+        """``obj`` (a flow or task) as a :class:`Named` when importable, else itself; once per object."""
+        hit = self._names.get(id(obj))
+        if hit is None or hit[0] is not obj:
+            hit = (obj, Named.of(obj) or obj)
+            self._names[id(obj)] = hit
+        return hit[1]
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {**super().__getstate__(), "_names": {}}  # ids of this process mean nothing elsewhere
 
 
 def run_task(**kwargs: Any) -> Any:
     """What a worker runs for a submitted sync task (prefect_dask's per-submit closure, importable)."""
     from prefect.task_engine import run_task_sync
 
+    if isinstance(kwargs["task"], Named):
+        kwargs["task"] = kwargs["task"].resolve()
+    flow_context = (kwargs.get("context") or {}).get("flow_run_context") or {}
+    if isinstance(flow_context.get("flow"), Named):
+        kwargs["context"] = {**kwargs["context"], "flow_run_context": {**flow_context,
+                                                                       "flow": flow_context["flow"].resolve()}}
     return run_task_sync(**kwargs)
+
+
+_MISSING = object()
+
+
+@dataclass(frozen=True, eq=False)
+class Named:
+    """A Prefect flow or task as its module, its name there and the attributes in which it differs
+    from that object (a ``with_options`` copy): what a worker needs to have the same object."""
+
+    module: str
+    name: str
+    changes: tuple[tuple[str, Any], ...] = ()
+    token: str = ""  # one per source object: a worker resolves each once
+
+    @classmethod
+    def of(cls, obj: Any) -> Named | None:
+        module, name = getattr(obj, "__module__", None), getattr(obj, "__name__", None)
+        if not (isinstance(module, str) and isinstance(name, str) and _importable(module)):
+            return None
+        named = getattr(sys.modules[module], name, None)
+        if named is obj:
+            return cls(module, name)
+        if type(named) is not type(obj) or getattr(named, "fn", None) is not obj.fn:
+            return None
+        base = named.__dict__
+        changes = tuple((k, v) for k, v in obj.__dict__.items() if not _same(base.get(k, _MISSING), v))
+        return cls(module, name, changes, uuid4().hex) if changes else cls(module, name)
+
+    def resolve(self) -> Any:
+        named = getattr(importlib.import_module(self.module), self.name)
+        if not self.changes:
+            return named
+        key = (self.module, self.name, self.token)
+        obj = _RESOLVED.get(key)
+        if obj is None:
+            obj = type(named).__new__(type(named))
+            obj.__dict__.update(named.__dict__)
+            obj.__dict__.update(self.changes)
+            while len(_RESOLVED) >= 64:  # a few copies per run; bounded for long-lived workers
+                _RESOLVED.pop(next(iter(_RESOLVED)))
+            _RESOLVED[key] = obj
+        return obj
+
+
+_RESOLVED: dict[tuple[str, str, str], Any] = {}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if a is b:
+        return True
+    try:
+        return type(a) is type(b) and bool(a == b)
+    except Exception:  # not comparable: treat as changed
+        return False
+
+
+@functools.lru_cache(maxsize=256)
+def _importable(module: str) -> bool:
+    """True when ``module`` is what a plain ``import`` of its name finds on this process's path: not
+    ``__main__``, nor a script loaded under a made-up name (as Prefect loads ``path/file.py:flow``
+    entrypoints), which a worker could not import."""
+    loaded = sys.modules.get(module)
+    spec = getattr(loaded, "__spec__", None)
+    if loaded is None or spec is None or spec.name != module or module.startswith("__"):
+        return False
+    parent, _, leaf = module.rpartition(".")
+    path = getattr(sys.modules.get(parent), "__path__", None) if parent else None
+    if parent and path is None:
+        return False
+    found = importlib.machinery.PathFinder.find_spec(leaf, path)
+    return found is not None and found.origin == spec.origin
 
 
 class _Unshipped(SettingsContext):
@@ -170,3 +276,4 @@ def _quiet(settings: Any) -> Any:
         hit = (settings, settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
         _QUIET[id(settings)] = hit
     return hit[1]
+

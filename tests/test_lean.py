@@ -10,8 +10,19 @@ import os
 import ssl
 
 import pytest
+from prefect import flow, task
 
-from tasks.lean import LeanDaskTaskRunner, _settings_not_shipped, reuse_api_tls_contexts
+from tasks.lean import LeanDaskTaskRunner, Named, _settings_not_shipped, reuse_api_tls_contexts
+
+
+@task(name="triple")
+def triple(i: int) -> int:
+    return 3 * i
+
+
+@flow(name="triple-all")
+def triple_all(n: int) -> list[int]:
+    return [f.result() for f in triple.map(range(n))] + [triple.with_options(retries=1).submit(5).result()]
 
 
 def test_api_clients_share_one_verified_tls_context() -> None:
@@ -84,25 +95,70 @@ def test_workers_with_another_api_get_the_settings_shipped() -> None:
             os.environ["PREFECT_API_URL"] = old
 
 
-def test_every_task_ships_its_function_by_reference() -> None:
-    """lvas_task: Dask pickles a task run's function as an import, not as code and globals."""
-    import cloudpickle
-    from prefect import Task
+def test_every_task_and_the_flows_travel_by_name() -> None:
+    """The lean runner sends lvas's tasks and flows, and ``with_options`` copies of them, as their
+    module, name and changed options: small, no code by value, the same object on the worker."""
+    import pickle
 
+    import cloudpickle
+    from prefect import Flow, Task
+
+    import flows.design_refine
     import flows.dub
     import tasks.design
     import tasks.mix
     import tasks.render
     import tasks.script
     import tasks.storyboard
+    from tasks.lean import Named
 
-    found = [t for m in (flows.dub, tasks.design, tasks.mix, tasks.render, tasks.script, tasks.storyboard)
-             for t in vars(m).values() if isinstance(t, Task) and t.fn.__module__ == m.__name__]
-    assert len(found) == 9
+    modules = (flows.dub, flows.design_refine, tasks.design, tasks.mix, tasks.render, tasks.script,
+               tasks.storyboard)
+    found = [t for m in modules for t in vars(m).values()
+             if isinstance(t, (Task, Flow)) and t.fn.__module__ == m.__name__]
+    assert len(found) == 11
     for t in found:
-        blob = cloudpickle.dumps(t.with_options(retries=1))
+        ref = Named.of(t)
+        assert ref is not None and not ref.changes and ref.resolve() is t
+        copy = t.with_options(retries=7) if isinstance(t, Task) else t.with_options(
+            task_runner=LeanDaskTaskRunner(address="tcp://127.0.0.1:1"))
+        blob = cloudpickle.dumps(Named.of(copy))
         assert b"_make_function" not in blob, t.name  # cloudpickle's marker of a function shipped by value
-        assert cloudpickle.loads(blob).fn is t.fn
+        assert len(blob) < 1500, (t.name, len(blob))  # by value: 2-10 kB (the flows' parameter schemas)
+        ref = pickle.loads(blob)
+        back = ref.resolve()
+        assert type(back) is type(t) and back is not t and back.fn is t.fn and back.name == t.name
+        assert ref.resolve() is back  # rebuilt once per process
+        if isinstance(t, Task):
+            assert back.retries == 7 and t.retries != 7
+        else:
+            assert back.task_runner.address == "tcp://127.0.0.1:1" and t.task_runner is not back.task_runner
+
+
+def test_only_what_another_process_can_import_travels_by_name(tmp_path) -> None:
+    import importlib.util
+    import sys
+
+    from prefect import task
+
+    from tasks.lean import Named, _importable
+
+    @task
+    def local(i: int) -> int:
+        return i
+
+    assert Named.of(local) is None  # not a module attribute: shipped by value, as stock Prefect does
+    script = tmp_path / "made_up.py"
+    script.write_text("from prefect import task\n\n@task\ndef t():\n    return 1\n")
+    spec = importlib.util.spec_from_file_location("__prefect_loader_x__", script)  # as Prefect loads entrypoints
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    try:
+        spec.loader.exec_module(module)
+        assert Named.of(module.t) is None
+        assert not _importable("__main__") and _importable("tasks.lean") and _importable("flows.dub")
+    finally:
+        sys.modules.pop(spec.name)
 
 
 @pytest.mark.usefixtures("prefect_dask")
@@ -137,3 +193,27 @@ def test_lean_runner_submits_an_importable_function_keyed_by_task_run(prefect_da
     assert [f for f, _, _ in submitted] == [tasks.lean.run_task] * 3
     assert b"_make_function" not in cloudpickle.dumps(tasks.lean.run_task)  # shipped as an import
     assert sorted(key for _, key, _ in submitted) == sorted(f"double-{i}" for i in run_ids)
+
+
+@pytest.mark.usefixtures("prefect_dask")
+def test_lean_runner_sends_importable_tasks_and_flows_by_name(prefect_dask: str, monkeypatch) -> None:
+    """Each submitted call names its task and its context names the flow (a copy with its own task
+    runner here); the workers rebuild both and run the tasks as usual."""
+    import cloudpickle
+    from distributed import Client
+
+    sent: list[tuple] = []
+    stock = Client.submit
+
+    def spy(self, func, *args, **kwargs):
+        sent.append((kwargs["task"], kwargs["context"]["flow_run_context"]["flow"],
+                     len(cloudpickle.dumps(kwargs))))
+        return stock(self, func, *args, **kwargs)
+
+    monkeypatch.setattr(Client, "submit", spy)
+    assert triple_all.with_options(task_runner=LeanDaskTaskRunner(address=prefect_dask))(3) == [0, 3, 6, 15]
+    assert len(sent) == 4
+    assert all(isinstance(t, Named) and t.name == "triple" for t, _, _ in sent)
+    assert [bool(t.changes) for t, _, _ in sent] == [False, False, False, True]  # the retries=1 copy
+    assert all(isinstance(f, Named) and f.name == "triple_all" and f.changes for _, f, _ in sent)
+    assert max(size for _, _, size in sent) < 8000  # the whole call; ~16 kB with the flow by value
