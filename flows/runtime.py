@@ -30,6 +30,10 @@ QUIET_ENV = {
     # (dashboard plots): seconds of CPU over a dataset run on 2 cores (py-spy); limits still hold
     "DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL": "1s",
     "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "2s",
+    # Dask's developer logs (1000 entries each by default): the scheduler keeps the last 1000 message
+    # batches it sent to each worker, with every task's call and arguments as unpickled in this
+    # process; over a dataset run that was all of its tasks (bench/RESULTS.md, "Dataset-scale operation")
+    "DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH": "20",
 }
 
 

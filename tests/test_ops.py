@@ -202,7 +202,8 @@ def test_gpu_work_is_placed_only_on_gpu_workers(prefect_dask: str, clips: Path, 
 
 def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyPatch) -> None:
     """QUIET_ENV reaches the workers although this process imported dask before setting it (a
-    nanny forwards its process's config): no sampling profiler taking CPU and memory."""
+    nanny forwards its process's config): no sampling profiler taking CPU and memory; and the
+    scheduler keeps only a short log of its messages."""
     import dask
     from distributed import Client
 
@@ -215,10 +216,17 @@ def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyP
     with dask_cluster(RunSettings(workers=1)) as address, Client(address) as client:
         seen = client.run(lambda dask_worker: (dask.config.get("distributed.worker.profile.enabled"),
                                                {k: c.callback_time for k, c in dask_worker.periodic_callbacks.items()}))
+        for i in range(40):  # one message to the worker each
+            assert client.submit(abs, -i, pure=False).result() == i
+        logged = client.run_on_scheduler(
+            lambda dask_scheduler: [len(b.recent_message_log) for b in dask_scheduler.stream_comms.values()])
     ((enabled, callbacks),) = seen.values()
     assert enabled is False
     assert "profile" not in callbacks and "profile-cycle" not in callbacks
     assert callbacks["memory_monitor"] == 1000  # ms; Dask's default polls psutil every 100 ms
+    # the scheduler's developer log of what it sent each worker (every task's call, unpickled in
+    # the flow process) keeps the last 20 batches, not Dask's 1000: a dataset run's memory stays flat
+    assert logged and 0 < max(logged) <= 20
 
 
 def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress(
