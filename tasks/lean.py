@@ -21,14 +21,14 @@ things that repeat for every task run and carry no information:
    a new function that cloudpickle serialises as code and globals (scanning ``sys.modules``) and
    every worker rebuilds: :meth:`LeanDaskTaskRunner._submit` sends the importable :func:`run_task`.
 5. **The flow and the task shipped by value with every task run.** The call holds the task and its
-   context holds the flow (here a ``with_options`` copy of the dataset flow, with its parameter
-   schema and docstrings: ~9.5 kB of the ~16 kB of each submitted call; before the tasks were
-   named by reference, the flow's function also travelled by value with a copy of every task of
-   its module, ~30 kB). The Dask scheduler in the flow process unpickles every submitted call and
-   keeps it while the task is in the cluster, and each worker rebuilds the flow for every task
-   run. :meth:`LeanDaskTaskRunner._submit` sends an importable flow or task as a :class:`Named`
-   (module, name and the attributes a copy changed), which :func:`run_task` resolves once per
-   worker process.
+   context holds the flow: a ``with_options`` copy of the dataset flow, whose function cloudpickle
+   ships by value (its module's attribute is the Flow, not the function) with a copy of every task
+   of its module, plus its parameter schema: ~31 kB of the ~36 kB of each submitted call. The Dask
+   scheduler in the flow process unpickles every submitted call and keeps it while the task is in
+   the cluster, and each worker rebuilt the flow for every task run.
+   :meth:`LeanDaskTaskRunner._submit` sends an importable flow or task as a :class:`Named` (module,
+   name and the attributes a copy changed: ~7 kB per call), which :func:`run_task` resolves once
+   per worker process.
 
 All are pinned to the Prefect/prefect-dask versions in pyproject.toml and covered by
 tests/test_lean.py, which fails if an upgrade moves the code they rely on.
@@ -276,4 +276,3 @@ def _quiet(settings: Any) -> Any:
         hit = (settings, settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
         _QUIET[id(settings)] = hit
     return hit[1]
-

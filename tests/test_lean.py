@@ -216,4 +216,4 @@ def test_lean_runner_sends_importable_tasks_and_flows_by_name(prefect_dask: str,
     assert all(isinstance(t, Named) and t.name == "triple" for t, _, _ in sent)
     assert [bool(t.changes) for t, _, _ in sent] == [False, False, False, True]  # the retries=1 copy
     assert all(isinstance(f, Named) and f.name == "triple_all" and f.changes for _, f, _ in sent)
-    assert max(size for _, _, size in sent) < 8000  # the whole call; ~16 kB with the flow by value
+    assert max(size for _, _, size in sent) < 8000  # the whole call, now without code shipped by value
