@@ -164,14 +164,24 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
     return 1
 
 
+def saved_settings(root: Path) -> Settings | None:
+    """The settings of the run that wrote ``root`` (what a rerun must compute the same way), less
+    where it ran: that run's Dask scheduler may be long gone, so a rerun uses a local cluster
+    unless ``--dask-address`` or ``LVAS_RUN__DASK_ADDRESS`` names one."""
+    saved = root / "settings.json"
+    if not saved.exists():
+        return None
+    data = json.loads(saved.read_text())
+    data.get("run", {}).pop("dask_address", None)
+    return Settings(**data)
+
+
 def cmd_rerun(args: argparse.Namespace) -> int:
     from storage.layout import Layout
     from storage.rerun import plan_rerun
 
     layout = Layout(args.out)
-    saved = layout.root / "settings.json"
-    base = Settings(**json.loads(saved.read_text())) if saved.exists() else None
-    settings = settings_from_args(args, base)
+    settings = settings_from_args(args, saved_settings(layout.root))
     plan = plan_rerun(layout, failed=args.failed or not args.video, videos=args.video, scenes=args.scene)
     if not plan:
         print("lvas: nothing to rerun (no failed units)" if not args.video else "lvas: no such video")

@@ -61,3 +61,23 @@ def test_status_json_fields(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 def test_status_of_empty_folder_is_a_clear_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["status", str(tmp_path)]) == 2
     assert "no lvas status here" in capsys.readouterr().err
+
+
+def test_rerun_keeps_what_the_run_computed_but_not_where_it_ran(tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    """A rerun must not wait on the old run's Dask scheduler, which may be gone (it then hung 60 s
+    and failed with a traceback): it runs on a local cluster unless told otherwise."""
+    from lvas.cli import saved_settings
+    from lvas.settings import Settings
+
+    monkeypatch.delenv("LVAS_RUN__DASK_ADDRESS", raising=False)
+    assert saved_settings(tmp_path) is None
+    old = Settings().model_dump(mode="json")
+    old["run"]["dask_address"] = "tcp://127.0.0.1:1"
+    old["mix"]["target_lufs"] = -20.0
+    (tmp_path / "settings.json").write_text(json.dumps(old))
+    s = saved_settings(tmp_path)
+    assert s.run.dask_address is None and s.mix.target_lufs == -20.0
+    monkeypatch.setenv("LVAS_RUN__DASK_ADDRESS", "tcp://127.0.0.1:2")
+    s = saved_settings(tmp_path)
+    assert s.run.dask_address == "tcp://127.0.0.1:2" and s.mix.target_lufs == -20.0
