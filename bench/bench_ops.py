@@ -9,6 +9,9 @@ Generates N short synthetic videos (3 s, two hard cuts each) and measures, with 
             direct/2, one process's time halved (the ideal the two processes do not reach either).
   attached  `lvas dub --dask-address` with PREFECT_API_URL, against a server and cluster already running
             (started and warmed once by the benchmark): the same comparison without the per-run start-up.
+  turns     (only with --parts turns) direct in 2 processes, `lvas dub`, and `lvas dub` attached, one
+            after the other, --turns times: the same comparisons with each round in one machine state
+            (this machine's speed changes by up to 50% within an hour).
   memory    peak RSS of the whole process tree for N/4, N/2 and N videos (flat = orchestration keeps no
             per-video state).
   gpu       `--gpu-workers 1` with the simulated-gpu synthesizer (fixed latency, GPU-placed): the
@@ -132,6 +135,33 @@ def attached(src: Path, work: Path, direct2: Measured) -> list[str]:
     return lines
 
 
+def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
+    """Direct in 2 processes, `lvas dub` and `lvas dub` attached, in turns: ``rounds`` rounds. The
+    standing server and cluster of the attached runs idle during the other two."""
+    from flows.runtime import orchestration
+    from lvas.settings import RunSettings
+
+    rows = []
+    with orchestration(RunSettings()) as (api, address):
+        attached_env = {**env, "PREFECT_API_URL": api}
+        dub = [LVAS, "dub", "--dask-address", address, "--out"]
+        run_measured([*dub, str(work / "out-turns-warm"), str(subset(src, work / "sub4", 4))], env=attached_env)
+        for r in range(1, rounds + 1):  # new folders each round: the standing workers keep their label stores open
+            runs = [run_measured([*DIRECT, str(src), str(work / f"out-turns{r}-direct2"), "--procs", "2"], env=env),
+                    run_measured([LVAS, "dub", str(src), "--out", str(work / f"out-turns{r}-flow")], env=env),
+                    run_measured([*dub, str(work / f"out-turns{r}-attached"), str(src)], env=attached_env)]
+            if any(m.returncode for m in runs):
+                raise SystemExit("a run in turns failed:\n" + "".join(m.output[-1500:] for m in runs))
+            d2, flow, att = (m.seconds for m in runs)
+            rows.append(f"| {r} | {d2:.1f} | {flow:.1f} ({100 * (flow - d2) / flow:.0f}%) | "
+                        f"{att:.1f} ({100 * (att - d2) / att:.0f}%) |")
+            print(rows[-1], flush=True)
+    return ["In turns (each round: direct in 2 processes, then `lvas dub`, then `lvas dub` attached; "
+            "overhead against that round's direct):", "",
+            "| round | direct, 2 processes s | flow s (overhead) | attached s (overhead) |", "|---|---|---|---|",
+            *rows, ""]
+
+
 def memory(src: Path, work: Path, env: dict[str, str], videos: int, full: Measured | None) -> list[str]:
     """Peak RSS of the process tree for a quarter, a half and all of the videos (all: from the
     overhead run when there was one)."""
@@ -166,7 +196,8 @@ def main() -> None:
     ap.add_argument("--latency", type=float, default=0.5, help="simulated GPU latency per layer (s)")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--parts", default="overhead,attached,memory,gpu",
-                    help="comma-separated subset to run (attached needs overhead)")
+                    help="comma-separated subset to run (attached needs overhead; turns is extra)")
+    ap.add_argument("--turns", type=int, default=2, help="rounds of the turns part")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     work = ROOT / "bench" / "out" / "ops"
@@ -185,11 +216,15 @@ def main() -> None:
         lines += more
         if "attached" in parts:
             lines += attached(videos, work, direct2)
+    if "turns" in parts:
+        lines += turns(subset(src, work / f"sub{args.videos}", args.videos), work, env, args.turns)
     if "memory" in parts:
         lines += memory(src, work, env, args.videos, flow)
     if "gpu" in parts:
         lines += gpu(src, work, env, max(1, args.videos // 2), args.latency)
-    body = f"Command: `.venv/bin/python bench/bench_ops.py --videos {args.videos} --write`\n\n" + "\n".join(lines)
+    command = f"--videos {args.videos} --parts {args.parts} --turns {args.turns}" if "turns" in parts else \
+        f"--videos {args.videos} --write"
+    body = f"Command: `.venv/bin/python bench/bench_ops.py {command}`\n\n" + "\n".join(lines)
     print(body)
     if args.write and parts == {"overhead", "attached", "memory", "gpu"}:
         write_section("Dataset-scale operation", body)
