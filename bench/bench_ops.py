@@ -21,9 +21,11 @@ Generates N short synthetic videos (3 s, two hard cuts each) and measures, with 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,19 +111,30 @@ def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, Meas
     return flow, direct2, lines
 
 
-def attached(src: Path, work: Path, direct2: Measured) -> list[str]:
-    """`lvas dub` attached to a Prefect server and a Dask cluster that are already running and warm
-    (how scheduled dubbing runs: `make ui`, a standing cluster): each run's start-up left out."""
+@contextlib.contextmanager
+def standing(src: Path, work: Path, name: str) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """A Prefect server and a Dask cluster started once (the same server and 2 workers `lvas dub`
+    starts) and warmed by a 4-video run into ``out-<name>-warm``: yields the `lvas dub` command
+    attached to them, up to ``--out``, and its environment."""
     from flows.runtime import orchestration
     from lvas.settings import RunSettings
 
-    with orchestration(RunSettings()) as (api, address):  # the same server and 2 workers `lvas dub` starts
+    with orchestration(RunSettings()) as (api, address):
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": api}
         dub = [LVAS, "dub", "--dask-address", address, "--out"]
-        warm = run_measured([*dub, str(work / "out-attached-warm"), str(subset(src, work / "sub4", 4))], env=env)
+        warm = run_measured([*dub, str(work / f"out-{name}-warm"), str(subset(src, work / "sub4", 4))], env=env)
+        if warm.returncode:
+            raise SystemExit(f"the warm-up run of the standing cluster failed:\n{warm.output[-3000:]}")
+        yield dub, env
+
+
+def attached(src: Path, work: Path, direct2: Measured) -> list[str]:
+    """`lvas dub` attached to a Prefect server and a Dask cluster that are already running and warm
+    (how scheduled dubbing runs: `make ui`, a standing cluster): each run's start-up left out."""
+    with standing(src, work, "attached") as (dub, env):
         m = run_measured([*dub, str(work / "out-attached"), str(src)], env=env)
-    if warm.returncode or m.returncode:
-        raise SystemExit(f"attached run failed:\n{(warm.output + m.output)[-3000:]}")
+    if m.returncode:
+        raise SystemExit(f"attached run failed:\n{m.output[-3000:]}")
     n_scenes = scenes(work / "out-attached")
     over = m.seconds - direct2.seconds
     lines = [
@@ -138,14 +151,8 @@ def attached(src: Path, work: Path, direct2: Measured) -> list[str]:
 def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
     """Direct in 2 processes, `lvas dub` and `lvas dub` attached, in turns: ``rounds`` rounds. The
     standing server and cluster of the attached runs idle during the other two."""
-    from flows.runtime import orchestration
-    from lvas.settings import RunSettings
-
     rows = []
-    with orchestration(RunSettings()) as (api, address):
-        attached_env = {**env, "PREFECT_API_URL": api}
-        dub = [LVAS, "dub", "--dask-address", address, "--out"]
-        run_measured([*dub, str(work / "out-turns-warm"), str(subset(src, work / "sub4", 4))], env=attached_env)
+    with standing(src, work, "turns") as (dub, attached_env):
         for r in range(1, rounds + 1):  # new folders each round: the standing workers keep their label stores open
             runs = [run_measured([*DIRECT, str(src), str(work / f"out-turns{r}-direct2"), "--procs", "2"], env=env),
                     run_measured([LVAS, "dub", str(src), "--out", str(work / f"out-turns{r}-flow")], env=env),
@@ -210,14 +217,14 @@ def main() -> None:
              "2-core machine.", ""]
 
     flow = None
+    videos = subset(src, work / f"sub{args.videos}", args.videos)
     if "overhead" in parts:
-        videos = subset(src, work / f"sub{args.videos}", args.videos)
         flow, direct2, more = overhead(videos, work, env)
         lines += more
         if "attached" in parts:
             lines += attached(videos, work, direct2)
     if "turns" in parts:
-        lines += turns(subset(src, work / f"sub{args.videos}", args.videos), work, env, args.turns)
+        lines += turns(videos, work, env, args.turns)
     if "memory" in parts:
         lines += memory(src, work, env, args.videos, flow)
     if "gpu" in parts:
