@@ -45,6 +45,7 @@ DEFAULT_COLLECTION = "lvas_labels"
 DOC_FORMAT = "2"
 FINGERPRINT_KEY = "lvas_fingerprint"
 LOCK_NAME = "build.lock"
+DB_NAME = "chroma.sqlite3"  # the local store's database file (PersistentClient)
 
 
 @dataclass(frozen=True)
@@ -102,6 +103,8 @@ class LabelStore:
         self._client: Any = None
         self._collection: Any = None
         self._scenarios: frozenset[str] | None = None
+        self._opened: tuple[int, int] | None = None  # (device, inode) of the local database file opened
+        self._system: Any = None  # the Chroma System behind the local client
         if url:
             _parse_url(url)  # fail at construction on a malformed URL, not at first use
 
@@ -135,6 +138,8 @@ class LabelStore:
         Raises:
             BackendUnavailable: the server cannot be reached (transient) or the folder cannot be opened.
         """
+        if self._client is not None and self._replaced():
+            self._close(stale=True)  # the folder was deleted or replaced under an open handle: open the new one
         if self._client is None:
             settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
             try:
@@ -146,6 +151,8 @@ class LabelStore:
                     assert self.path is not None
                     self.path.mkdir(parents=True, exist_ok=True)
                     self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
+                    self._opened = self._db_file_id()
+                    self._system = self._client._system
             except Exception as exc:  # Chroma raises several unrelated types here
                 self._client = None
                 raise BackendUnavailable(
@@ -153,7 +160,35 @@ class LabelStore:
                 ) from exc
         return self._client
 
+    def _db_file_id(self) -> tuple[int, int] | None:
+        assert self.path is not None
+        try:
+            st = (self.path / DB_NAME).stat()
+        except FileNotFoundError:
+            return None
+        return st.st_dev, st.st_ino
+
+    def _replaced(self) -> bool:
+        """True when a local store's database file is gone or is another file than the one opened.
+
+        A long-lived Dask worker keeps its store open across runs; when a run's output folder is
+        deleted and made again, the open handle still reads the deleted file. While that handle is
+        open the old inode stays allocated, so a new file cannot have the same (device, inode)."""
+        return self.path is not None and self._db_file_id() != self._opened
+
+    def _close(self, *, stale: bool = False) -> None:
+        client, self._client, self._collection, self._scenarios = self._client, None, None, None
+        if client is None:
+            return
+        if stale:
+            _drop_system(client._identifier, self._system)
+        else:
+            with contextlib.suppress(Exception):
+                client.close()
+
     def _get_collection(self) -> Any:
+        if self._collection is not None and self._replaced():
+            self._close(stale=True)
         if self._collection is None:
             try:
                 self._collection = self.client.get_collection(
@@ -351,20 +386,29 @@ class LabelStore:
     def _query(self, texts: list[str], k: int, where: dict | None) -> list[list[LabelHit]]:
         if k < 1:
             raise ValueError(f"k must be at least 1, got {k}")
-        col = self._get_collection()
         # Embed here rather than through query_texts so that a batch is exactly one model call.
         vectors = self.ef(texts)
         try:
-            res = col.query(
-                query_embeddings=vectors,
-                n_results=k,
-                where=where,
-                include=["metadatas", "distances"],
+            res = self._get_collection().query(
+                query_embeddings=vectors, n_results=k, where=where, include=["metadatas", "distances"]
             )
-        except Exception as exc:  # a server that went away mid-run
-            raise BackendUnavailable(
-                f"label query failed ({self._where()}): {exc}", transient=bool(self.url)
-            ) from exc
+        except BackendUnavailable:
+            raise
+        except Exception as exc:
+            if self.url:  # a server that went away mid-run: the task's retries take it from here
+                raise BackendUnavailable(f"label query failed ({self._where()}): {exc}", transient=True) from exc
+            # A local handle that went bad (Chroma's "Failed to get segments"): reopen once, then give up.
+            self._close()
+            try:
+                res = self._get_collection().query(
+                    query_embeddings=vectors, n_results=k, where=where, include=["metadatas", "distances"]
+                )
+            except BackendUnavailable:
+                raise
+            except Exception as again:
+                raise BackendUnavailable(
+                    f"label query failed ({self._where()}), also after reopening the store: {again}"
+                ) from exc
         return [
             [_hit(i, m, d) for i, m, d in zip(ids, metas, dists, strict=True)]
             for ids, metas, dists in zip(res["ids"], res["metadatas"], res["distances"], strict=True)
@@ -372,6 +416,24 @@ class LabelStore:
 
 
 # ---------------------------------------------------------------------- helpers
+
+
+def _drop_system(identifier: str, system: Any) -> None:
+    """Stop the Chroma System of a local store whose folder was replaced.
+
+    Chroma shares one System per folder among all clients of a process and stops it only when the
+    last of them closes, so a reopened client would get the same stale handle back. Every client on
+    it reads the deleted file; other ``LabelStore``s see the replacement themselves and reopen. This
+    reads chromadb's ``SharedSystemClient`` registry (chromadb is pinned in pyproject.toml)."""
+    from chromadb.api.shared_system_client import SharedSystemClient as shared
+
+    with shared._refcount_lock:
+        if shared._identifier_to_system.get(identifier) is not system:
+            return  # already dropped and reopened by another store on the same folder
+        del shared._identifier_to_system[identifier]
+        shared._identifier_to_refcount.pop(identifier, None)
+    with contextlib.suppress(Exception):  # stopping a System on a deleted folder may complain
+        system.stop()
 
 
 def _metadata(lab: Label) -> dict[str, Any]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 import socket
 import subprocess
 import sys
@@ -189,6 +190,50 @@ def test_changed_data_forces_rebuild(offline, tmp_path: Path) -> None:
     assert s.build() is False
     assert s.build(force=True) is True
     assert s._get_collection().count() == 12
+
+
+def test_a_store_folder_replaced_under_an_open_handle_is_reopened(offline, tmp_path: Path) -> None:
+    # A standing Dask worker keeps its store open across runs; a new run may write the same output
+    # folder after the old one was deleted. The open handle must not keep reading the deleted file.
+    data = _write_csv(tmp_path / "labels.csv", _rows(12))
+    s = LabelStore(tmp_path / "out" / "kb", labels_path=data)
+    assert s.build() is True
+    before = s.query("rain on a roof", k=3)
+    shutil.rmtree(tmp_path / "out")
+    assert s.build() is True, "the deleted store was taken for an up-to-date one"
+    assert (tmp_path / "out" / "kb" / "chroma.sqlite3").is_file()
+    assert s.query("rain on a roof", k=3) == before
+    fresh = LabelStore(tmp_path / "out" / "kb", labels_path=data)
+    assert fresh.build() is False
+    assert fresh.query("rain on a roof", k=3) == before
+    # Deleted with no rebuild: a clear "build it first", not a read of the old file.
+    shutil.rmtree(tmp_path / "out")
+    with pytest.raises(BackendUnavailable, match="lvas kb build"):
+        s.query("rain on a roof", k=3)
+
+
+def test_a_failed_local_query_reopens_the_store_once(offline, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    data = _write_csv(tmp_path / "labels.csv", _rows(12))
+    s = LabelStore(tmp_path / "kb", labels_path=data)
+    s.build()
+    want = s.query("rain on a roof", k=2)
+    failures = {"left": 1}
+    real = type(s._get_collection()).query
+
+    def flaky(col, *args, **kwargs):
+        if failures["left"]:
+            failures["left"] -= 1
+            raise RuntimeError("Failed to get segments")
+        return real(col, *args, **kwargs)
+
+    monkeypatch.setattr(type(s._get_collection()), "query", flaky)
+    opened = s._client
+    assert s.query("rain on a roof", k=2) == want
+    assert s._client is not opened, "the store was not reopened after the failure"
+    failures["left"] = 2
+    with pytest.raises(BackendUnavailable, match=r"also after reopening.*Failed to get segments") as info:
+        s.query("rain on a roof", k=2)
+    assert info.value.transient is False
 
 
 def test_collection_uses_our_embedding_function(store: LabelStore) -> None:
