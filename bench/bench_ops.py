@@ -31,7 +31,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import DIRECT, Measured, run_measured  # noqa: E402
+from bench.measure import DIRECT, Measured, run_measured, units  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from storage.layout import Layout  # noqa: E402
 from storage.status import collect  # noqa: E402
@@ -150,23 +150,41 @@ def attached(src: Path, work: Path, direct2: Measured) -> list[str]:
 
 def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
     """Direct in 2 processes, `lvas dub` and `lvas dub` attached, in turns: ``rounds`` rounds. The
-    standing server and cluster of the attached runs idle during the other two."""
-    rows = []
+    standing server and cluster of the attached runs idle during the other two.
+
+    Besides each run's wall time, its status records split it: start-up (launch to the first unit's
+    start: imports, and for `lvas dub` the embedded server and cluster) and the units' span (first
+    unit start to last unit end). The steady-state overhead compares the units' spans."""
+    rows, spans = [], []
     with standing(src, work, "turns") as (dub, attached_env):
-        for r in range(1, rounds + 1):  # new folders each round: the standing workers keep their label stores open
-            runs = [run_measured([*DIRECT, str(src), str(work / f"out-turns{r}-direct2"), "--procs", "2"], env=env),
-                    run_measured([LVAS, "dub", str(src), "--out", str(work / f"out-turns{r}-flow")], env=env),
-                    run_measured([*dub, str(work / f"out-turns{r}-attached"), str(src)], env=attached_env)]
+        for r in range(1, rounds + 1):  # new folders each round
+            outs = [work / f"out-turns{r}-{name}" for name in ("direct2", "flow", "attached")]
+            runs = [run_measured([*DIRECT, str(src), str(outs[0]), "--procs", "2"], env=env),
+                    run_measured([LVAS, "dub", str(src), "--out", str(outs[1])], env=env),
+                    run_measured([*dub, str(outs[2]), str(src)], env=attached_env)]
             if any(m.returncode for m in runs):
                 raise SystemExit("a run in turns failed:\n" + "".join(m.output[-1500:] for m in runs))
             d2, flow, att = (m.seconds for m in runs)
             rows.append(f"| {r} | {d2:.1f} | {flow:.1f} ({100 * (flow - d2) / flow:.0f}%) | "
                         f"{att:.1f} ({100 * (att - d2) / att:.0f}%) |")
             print(rows[-1], flush=True)
+            span = []
+            for m, out in zip(runs, outs, strict=True):
+                first, last = units(out)
+                span += [first - m.started, last - first]
+            (_, sd), (fs, fu), (as_, au) = span[0:2], span[2:4], span[4:6]
+            spans.append(f"| {r} | {span[0]:.1f} / {sd:.1f} | {fs:.1f} / {fu:.1f} ({100 * (fu - sd) / fu:.0f}%) | "
+                         f"{as_:.1f} / {au:.1f} ({100 * (au - sd) / au:.0f}%) |")
+            print(spans[-1], flush=True)
     return ["In turns (each round: direct in 2 processes, then `lvas dub`, then `lvas dub` attached; "
             "overhead against that round's direct):", "",
             "| round | direct, 2 processes s | flow s (overhead) | attached s (overhead) |", "|---|---|---|---|",
-            *rows, ""]
+            *rows, "",
+            "The same runs split by their status records: start-up (launch to the first unit's start) / the "
+            "units' span (first unit start to last unit end), in s; the steady-state overhead compares the "
+            "units' spans with direct's:", "",
+            "| round | direct, 2 processes | flow (steady-state overhead) | attached (steady-state overhead) |",
+            "|---|---|---|---|", *spans, ""]
 
 
 def memory(src: Path, work: Path, env: dict[str, str], videos: int, full: Measured | None) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import DIRECT, run_measured  # noqa: E402
+from bench.measure import DIRECT, run_measured, units  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from lvas.media.probe import probe  # noqa: E402
 from storage.layout import Layout  # noqa: E402
@@ -60,8 +60,8 @@ def make_long(path: Path, seconds: float, size: tuple[int, int] = (480, 270)) ->
 
 def unit_span(out: Path) -> float:
     """First unit start to last unit end: the run without process startup and shutdown."""
-    recs = collect(Layout(out))
-    return max(r.finished_at for r in recs) - min(r.started_at for r in recs)
+    first, last = units(out)
+    return last - first
 
 
 def stage_seconds(out: Path) -> dict[str, float]:

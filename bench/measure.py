@@ -23,11 +23,21 @@ class Measured:
     peak_rss_mb: float
     returncode: int
     output: str
+    started: float = 0.0  # epoch seconds at launch, to place the run's status records in it
+
+
+def units(out: Path) -> tuple[float, float]:
+    """(first unit start, last unit end) in epoch seconds, from a run's status records."""
+    from storage.layout import Layout
+    from storage.status import collect
+
+    recs = collect(Layout(out))
+    return min(r.started_at for r in recs), max(r.finished_at for r in recs)
 
 
 def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float = 0.2) -> Measured:
     """Run ``cmd``; sample the summed RSS of it and all its descendants every ``every`` s."""
-    t0 = time.perf_counter()
+    started, t0 = time.time(), time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     peak = 0.0
     stop = threading.Event()
@@ -43,7 +53,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float
     out, _ = proc.communicate()
     stop.set()
     t.join()
-    return Measured(time.perf_counter() - t0, peak, proc.returncode, out)
+    return Measured(time.perf_counter() - t0, peak, proc.returncode, out, started)
 
 
 def role(cmd: str) -> str:

@@ -109,3 +109,35 @@ def test_display_rotation_survives(tmp_path: Path) -> None:
     for path in (src, dubbed):
         with av.open(str(path)) as c:
             assert next(c.decode(video=0)).rotation == 90
+
+
+def _seam_errors(out: Path, mix: np.ndarray, seam: int, sr: int) -> tuple[float, float]:
+    with av.open(str(out)) as c:
+        pcm = np.concatenate([f.to_ndarray() for f in c.decode(c.streams.audio[0])], axis=1).T
+    err = pcm[: len(mix)] - mix[: len(pcm)]
+    near = err[seam - 2048 : seam + 2048]
+    return float(np.sqrt((near**2).mean())), float(np.abs(near).max())
+
+
+def test_a_long_mix_is_encoded_in_two_halves_without_a_seam(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lvas.media.mux as mux_module
+
+    sr, seconds = 44100, 8.0
+    src = make_clip(tmp_path / "v.mp4", colour_cuts([2.0]), seconds=seconds, fps=25)
+    t = np.arange(round(seconds * sr)) / sr
+    sig = 0.2 * np.sin(2 * np.pi * 330 * t) + 0.05 * np.random.default_rng(0).standard_normal(len(t))
+    seam = len(t) // 2 // mux_module.AAC_FRAME * mux_module.AAC_FRAME
+    sig[seam + 200 : seam + 400] += 0.6  # a transient just after the seam: the hardest case for the encoder
+    mix = np.stack([sig, 0.5 * sig], axis=1).astype(np.float32)
+    sf.write(tmp_path / "mix.wav", mix, sr)
+    monkeypatch.setattr(mux_module, "SPLIT_MIN_S", 1e9)
+    one = mux(src, tmp_path / "mix.wav", tmp_path / "one.mp4")
+    monkeypatch.setattr(mux_module, "SPLIT_MIN_S", 1.0)
+    two = mux(src, tmp_path / "mix.wav", tmp_path / "two.mp4")
+    assert video_packets(two) == video_packets(src)
+    assert len(audio_packets(two, 0)) == len(audio_packets(one, 0))
+    assert decoded_lengths(two) == decoded_lengths(one)
+    # The halves' encoders differ only in quantisation noise: around the seam the split encode is
+    # as close to the mix as one encode is (measured: RMS 1.03x, peak 1.07x; no context: far worse).
+    (rms1, peak1), (rms2, peak2) = _seam_errors(one, mix, seam, sr), _seam_errors(two, mix, seam, sr)
+    assert rms2 <= 1.2 * rms1 and peak2 <= 1.3 * peak1, (rms1, rms2, peak1, peak2)

@@ -3,11 +3,20 @@
 No ffmpeg binary is needed. The video stream is never decoded or re-encoded, so the dubbed file's
 picture is bit-identical to the input's. An existing audio track is replaced, or kept as a
 second track (after the mix) when asked.
+
+A mix of at least ``SPLIT_MIN_S`` is encoded as two halves at once (FFmpeg's AAC encoder is
+single-threaded and releases the GIL): 180 s took 2.2 s instead of 4.0 s on this 2-core machine.
+Each half's encoder also sees ``SEAM_CONTEXT`` samples past the seam, and only the packets on its
+side of the seam are kept. AAC frames carry no data of other frames (no bit reservoir pointer as
+in MP3), and the two MDCT frames that overlap at the seam were both computed from the same input,
+so their time-domain aliasing cancels as anywhere else: the two encoders differ only in their
+quantisation noise. tests/test_mux.py decodes a split encode and compares it with one encode.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from fractions import Fraction
 from pathlib import Path
 
@@ -20,6 +29,9 @@ from storage.atomic import atomic_path
 
 AAC_BITRATE = 192_000
 AAC_FRAME = 1024
+AAC_OPTIONS = {"aac_coder": "fast"}  # 4x faster than the default twoloop coder; fine at 192 kb/s
+SPLIT_MIN_S = 60.0  # mixes at least this long are encoded in two halves at once
+SEAM_CONTEXT = 4 * AAC_FRAME  # samples each half's encoder sees past the seam
 
 
 def mux(
@@ -71,7 +83,7 @@ def _mux(
     a_out = dst.add_stream("aac", rate=rate)
     a_out.layout = "stereo" if audio.shape[1] == 2 else "mono"
     a_out.bit_rate = AAC_BITRATE
-    a_out.options = {"aac_coder": "fast"}  # 4x faster than the default twoloop coder; fine at 192 kb/s
+    a_out.options = dict(AAC_OPTIONS)
     a_out.metadata["title"] = "lvas mix"
     orig_in = src.streams.audio[0] if keep and src.streams.audio else None
     orig_out = dst.add_stream_from_template(orig_in) if orig_in is not None else None
@@ -94,13 +106,52 @@ def _mux(
 
 
 def _encode(stream: av.audio.stream.AudioStream, audio: np.ndarray, rate: int) -> Iterator[av.Packet]:
-    """AAC packets of ``audio`` ``(samples, channels)``, encoded in 1024-sample frames."""
+    """AAC packets of ``audio`` ``(samples, channels)`` in 1024-sample frames, in order; a long mix
+    in two halves encoded at once (module notes)."""
+    n = len(audio)
+    if n < SPLIT_MIN_S * rate:
+        yield from _frames_encoded(stream.encode, audio, rate, 0, n)
+        return
+    seam = n // 2 // AAC_FRAME * AAC_FRAME
+    second = av.CodecContext.create("aac", "w")
+    second.sample_rate, second.layout, second.format = rate, stream.layout, "fltp"
+    second.bit_rate, second.time_base, second.options = AAC_BITRATE, Fraction(1, rate), dict(AAC_OPTIONS)
+    tail: list[av.Packet] = []
+    failed: list[BaseException] = []
+
+    def encode_second() -> None:
+        try:
+            tail.extend(p for p in _frames_encoded(second.encode, audio, rate, seam - SEAM_CONTEXT, n)
+                        if p.pts >= seam)
+        except BaseException as exc:  # raised in the caller's thread below
+            failed.append(exc)
+
+    worker = threading.Thread(target=encode_second, name="lvas-aac", daemon=True)
+    worker.start()
+    try:
+        for packet in _frames_encoded(stream.encode, audio, rate, 0, min(n, seam + SEAM_CONTEXT)):
+            if packet.pts < seam:
+                yield packet
+    finally:
+        worker.join()
+    if failed:
+        raise failed[0]
+    for packet in tail:
+        packet.stream = stream  # packets of a bare codec context belong to no stream yet
+        yield packet
+
+
+def _frames_encoded(
+    encode: Callable[[av.AudioFrame | None], list[av.Packet]], audio: np.ndarray, rate: int, start: int, end: int
+) -> Iterator[av.Packet]:
+    """``encode`` (a codec context's) over samples [start, end) in 1024-sample frames, then flushed.
+    Frames are stamped with their sample position, so packets carry it too (less the encoder delay)."""
     layout = "stereo" if audio.shape[1] == 2 else "mono"
-    planar = np.ascontiguousarray(audio.T)
-    for start in range(0, planar.shape[1], AAC_FRAME):
-        frame = av.AudioFrame.from_ndarray(planar[:, start : start + AAC_FRAME], format="fltp", layout=layout)
+    planar = np.ascontiguousarray(audio[start:end].T)
+    for offset in range(0, planar.shape[1], AAC_FRAME):
+        frame = av.AudioFrame.from_ndarray(planar[:, offset : offset + AAC_FRAME], format="fltp", layout=layout)
         frame.sample_rate = rate
-        frame.pts = start
+        frame.pts = start + offset
         frame.time_base = Fraction(1, rate)
-        yield from stream.encode(frame)
-    yield from stream.encode(None)
+        yield from encode(frame)
+    yield from encode(None)
