@@ -9,7 +9,7 @@ import pyloudnorm
 import pytest
 import soundfile as sf
 
-from lvas.audio.loudness import integrated_loudness, limit, true_peak_dbtp
+from lvas.audio.loudness import integrated_loudness, limit, sample_true_peaks, true_peak_dbtp
 from lvas.audio.mix import mix_video
 from lvas.backends.procedural import ProceduralSynth
 from lvas.models import Caption, LayerSpec, RenderedLayer, Scene
@@ -59,6 +59,15 @@ def test_true_peak_sees_intersample_peaks() -> None:
     x = sine(sr / 4, 1.0, sr, amp=1.0, phase=np.pi / 4)  # samples at +-0.707, real peak 1.0
     assert np.abs(x).max() == pytest.approx(0.7071, abs=1e-3)
     assert true_peak_dbtp(x) == pytest.approx(0.0, abs=0.3)
+
+
+def test_true_peaks_per_sample_take_the_loudest_channel() -> None:
+    sr = 44100
+    left = sine(sr / 4, 1.0, sr, amp=1.0, phase=np.pi / 4)
+    right = 0.5 * np.random.default_rng(2).standard_normal(sr)
+    both = sample_true_peaks(np.stack([left, right], axis=1))
+    np.testing.assert_array_equal(both, np.maximum(sample_true_peaks(left), sample_true_peaks(right)))
+    assert both.max() == pytest.approx(max(10 ** (true_peak_dbtp(left) / 20), 10 ** (true_peak_dbtp(right) / 20)))
 
 
 def test_limiter_holds_the_ceiling_without_touching_quiet_parts() -> None:
