@@ -168,13 +168,14 @@ def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
             rows.append(f"| {r} | {d2:.1f} | {flow:.1f} ({100 * (flow - d2) / flow:.0f}%) | "
                         f"{att:.1f} ({100 * (att - d2) / att:.0f}%) |")
             print(rows[-1], flush=True)
-            span = []
+            split = []  # (start-up, units' span) of each run
             for m, out in zip(runs, outs, strict=True):
                 first, last = units(out)
-                span += [first - m.started, last - first]
-            (_, sd), (fs, fu), (as_, au) = span[0:2], span[2:4], span[4:6]
-            spans.append(f"| {r} | {span[0]:.1f} / {sd:.1f} | {fs:.1f} / {fu:.1f} ({100 * (fu - sd) / fu:.0f}%) | "
-                         f"{as_:.1f} / {au:.1f} ({100 * (au - sd) / au:.0f}%) |")
+                split.append((first - m.started, last - first))
+            (d_start, d_span), (f_start, f_span), (a_start, a_span) = split
+            spans.append(f"| {r} | {d_start:.1f} / {d_span:.1f} | "
+                         f"{f_start:.1f} / {f_span:.1f} ({100 * (f_span - d_span) / f_span:.0f}%) | "
+                         f"{a_start:.1f} / {a_span:.1f} ({100 * (a_span - d_span) / a_span:.0f}%) |")
             print(spans[-1], flush=True)
     return ["In turns (each round: direct in 2 processes, then `lvas dub`, then `lvas dub` attached; "
             "overhead against that round's direct):", "",
