@@ -388,10 +388,14 @@ class LabelStore:
             raise ValueError(f"k must be at least 1, got {k}")
         # Embed here rather than through query_texts so that a batch is exactly one model call.
         vectors = self.ef(texts)
-        try:
-            res = self._get_collection().query(
+
+        def ask() -> Any:
+            return self._get_collection().query(
                 query_embeddings=vectors, n_results=k, where=where, include=["metadatas", "distances"]
             )
+
+        try:
+            res = ask()
         except BackendUnavailable:
             raise
         except Exception as exc:
@@ -400,9 +404,7 @@ class LabelStore:
             # A local handle that went bad (Chroma's "Failed to get segments"): reopen once, then give up.
             self._close()
             try:
-                res = self._get_collection().query(
-                    query_embeddings=vectors, n_results=k, where=where, include=["metadatas", "distances"]
-                )
+                res = ask()
             except BackendUnavailable:
                 raise
             except Exception as again:
