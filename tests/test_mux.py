@@ -141,3 +141,16 @@ def test_a_long_mix_is_encoded_in_two_halves_without_a_seam(tmp_path: Path, monk
     # as close to the mix as one encode is (measured: RMS 1.03x, peak 1.07x; no context: far worse).
     (rms1, peak1), (rms2, peak2) = _seam_errors(one, mix, seam, sr), _seam_errors(two, mix, seam, sr)
     assert rms2 <= 1.2 * rms1 and peak2 <= 1.3 * peak1, (rms1, rms2, peak1, peak2)
+
+
+def test_a_split_encode_of_a_mono_16k_mix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import lvas.media.mux as mux_module
+
+    monkeypatch.setattr(mux_module, "SPLIT_MIN_S", 1.0)
+    src = make_clip(tmp_path / "v.mp4", colour_cuts([1.0]), seconds=4.0, fps=25)
+    out = mux(src, write_mix(tmp_path / "mix.wav", 4.0, sr=16000, channels=1), tmp_path / "dubbed.mp4")
+    with av.open(str(out)) as c:
+        assert (c.streams.audio[0].channels, c.streams.audio[0].rate) == (1, 16000)
+    video_s, (audio_s,) = decoded_lengths(out)
+    assert abs(audio_s - video_s) <= 0.05
+    assert video_packets(out) == video_packets(src)
