@@ -11,6 +11,7 @@ import signal
 import threading
 import time
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 import soundfile as sf
@@ -227,6 +228,76 @@ def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyP
     # the scheduler's developer log of what it sent each worker (every task's call, unpickled in
     # the flow process) keeps the last 20 batches, not Dask's 1000: a dataset run's memory stays flat
     assert logged and 0 < max(logged) <= 20
+
+
+class _FakeCUDACluster:
+    """Stands in for dask_cuda.LocalCUDACluster (no GPU here): records how it was made."""
+
+    made: ClassVar[list[dict]] = []
+
+    def __init__(self, **kwargs: object) -> None:
+        self.kwargs, self.closed = kwargs, False
+        self.scheduler_address = "tcp://127.0.0.1:8786"
+        _FakeCUDACluster.made.append({"cluster": self, **kwargs})
+
+    def close(self) -> None:
+        self.closed = True
+
+
+@pytest.mark.parametrize(("gpu_workers", "devices", "cuda", "expected"), [
+    (0, 2, True, 2),  # no count asked: one worker per device
+    (1, 2, True, 1),
+    (5, 2, True, 2),  # never more workers than devices
+    (1, 2, False, None),  # dask-cuda installed but no CUDA: plain local workers
+])
+def test_local_gpus_get_a_local_cuda_cluster(monkeypatch: pytest.MonkeyPatch, gpu_workers: int, devices: int,
+                                              cuda: bool, expected: int | None) -> None:
+    """The LocalCUDACluster branch, which cannot run here: with dask-cuda importable and CUDA
+    present, ``dask_cluster`` starts one (each worker declaring GPU=1, loopback only), yields its
+    scheduler and closes it; without CUDA it falls back to plain local workers."""
+    import importlib.machinery
+    import sys
+    import types
+
+    import torch
+
+    import flows.runtime as runtime
+
+    fake = types.ModuleType("dask_cuda")
+    fake.__spec__ = importlib.machinery.ModuleSpec("dask_cuda", None)
+    fake.LocalCUDACluster = _FakeCUDACluster  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "dask_cuda", fake)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: devices)
+    _FakeCUDACluster.made.clear()
+    run = RunSettings(gpu_workers=gpu_workers)
+    if expected is None:
+        assert runtime._local_cuda_cluster(run) is None
+        return
+    with runtime.dask_cluster(run) as address:
+        assert address == "tcp://127.0.0.1:8786"
+    (made,) = _FakeCUDACluster.made
+    assert made["n_workers"] == expected and made["resources"] == {"GPU": 1}
+    assert made["host"] == "127.0.0.1" and str(made["dashboard_address"]).startswith("127.0.0.1:")
+    assert made["cluster"].closed
+
+
+def test_no_dask_cuda_means_no_cuda_cluster_and_no_torch_import(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Without dask-cuda the check stops before torch (importing it costs seconds at start-up)."""
+    import importlib.util
+    import sys
+    import types
+
+    import flows.runtime as runtime
+
+    class Untouchable(types.ModuleType):
+        def __getattr__(self, name: str) -> object:
+            raise AssertionError(f"torch.{name} was used although dask-cuda is absent")
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "dask_cuda" else real(name, *a))
+    monkeypatch.setitem(sys.modules, "torch", Untouchable("torch"))
+    assert runtime._local_cuda_cluster(RunSettings(gpu_workers=1)) is None
 
 
 def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress(
