@@ -187,13 +187,10 @@ class LabelStore:
                 client.close()
 
     def _get_collection(self) -> Any:
-        if self._collection is not None and self._replaced():
-            self._close(stale=True)
+        client = self.client  # first: it reopens a replaced store, dropping the cached collection too
         if self._collection is None:
             try:
-                self._collection = self.client.get_collection(
-                    self.collection_name, embedding_function=self.ef
-                )
+                self._collection = client.get_collection(self.collection_name, embedding_function=self.ef)
             except NotFoundError as exc:
                 raise BackendUnavailable(
                     f"the label store ({self._where()}) has no collection {self.collection_name!r}: "
