@@ -83,9 +83,7 @@ def _mux(
     v_in = src.streams.video[0]
     v_out = dst.add_stream_from_template(v_in)
     a_out = dst.add_stream("aac", rate=rate)
-    a_out.layout = "stereo" if audio.shape[1] == 2 else "mono"
-    a_out.bit_rate = AAC_BITRATE
-    a_out.options = dict(AAC_OPTIONS)
+    _set_aac(a_out, audio.shape[1])
     a_out.metadata["title"] = "lvas mix"
     orig_in = src.streams.audio[0] if keep and src.streams.audio else None
     orig_out = dst.add_stream_from_template(orig_in) if orig_in is not None else None
@@ -107,6 +105,17 @@ def _mux(
         pending = next(mix_packets, None)
 
 
+def _layout(channels: int) -> str:
+    return "stereo" if channels == 2 else "mono"
+
+
+def _set_aac(target: av.audio.stream.AudioStream | av.CodecContext, channels: int) -> None:
+    """The AAC encoder's settings: the output stream's and the second half's encoder alike."""
+    target.layout = _layout(channels)
+    target.bit_rate = AAC_BITRATE
+    target.options = dict(AAC_OPTIONS)
+
+
 def _encode(stream: av.audio.stream.AudioStream, audio: np.ndarray, rate: int) -> Iterator[av.Packet]:
     """AAC packets of ``audio`` ``(samples, channels)`` in 1024-sample frames, in order; a long mix
     in two halves encoded at once (module notes)."""
@@ -116,8 +125,8 @@ def _encode(stream: av.audio.stream.AudioStream, audio: np.ndarray, rate: int) -
         return
     seam = n // 2 // AAC_FRAME * AAC_FRAME
     second = av.CodecContext.create("aac", "w")
-    second.sample_rate, second.layout, second.format = rate, stream.layout, "fltp"
-    second.bit_rate, second.time_base, second.options = AAC_BITRATE, Fraction(1, rate), dict(AAC_OPTIONS)
+    second.sample_rate, second.format, second.time_base = rate, "fltp", Fraction(1, rate)
+    _set_aac(second, audio.shape[1])
     tail: list[av.Packet] = []
     failed: list[BaseException] = []
 
@@ -148,7 +157,7 @@ def _frames_encoded(
 ) -> Iterator[av.Packet]:
     """``encode`` (a codec context's) over samples [start, end) in 1024-sample frames, then flushed.
     Frames are stamped with their sample position, so packets carry it too (less the encoder delay)."""
-    layout = "stereo" if audio.shape[1] == 2 else "mono"
+    layout = _layout(audio.shape[1])
     planar = np.ascontiguousarray(audio[start:end].T)
     for offset in range(0, planar.shape[1], AAC_FRAME):
         frame = av.AudioFrame.from_ndarray(planar[:, offset : offset + AAC_FRAME], format="fltp", layout=layout)
