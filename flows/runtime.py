@@ -193,22 +193,68 @@ def dask_cluster(run: RunSettings) -> Iterator[str]:
     # 213-218 MB (bench/mem_by_process.py). Inherited by the worker processes only (read at start).
     os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    cluster = _local_cuda_cluster(run)
-    if cluster is None:
-        from distributed import Nanny, Scheduler, SpecCluster
+    with contextlib.ExitStack() as stack:
+        cluster = _local_cuda_cluster(run)
+        if cluster is None:
+            from distributed import Nanny, Scheduler, SpecCluster
 
-        # loopback only: a local cluster has no business on the machine's other interfaces
-        opts = {"host": "127.0.0.1", "silence_logs": logging.ERROR}
-        spec = {f"cpu-{i}": {"cls": Nanny, "options": {**opts, "nthreads": run.threads_per_worker}}
-                for i in range(run.workers)}
-        spec |= {f"gpu-{i}": {"cls": Nanny, "options": {**opts, "nthreads": 1, "resources": {"GPU": 1}}}
-                 for i in range(run.gpu_workers)}
-        scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}}
-        cluster = SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
-    try:
+            # loopback only: a local cluster has no business on the machine's other interfaces
+            opts = {"host": "127.0.0.1", "silence_logs": logging.ERROR}
+            spec = {f"cpu-{i}": {"cls": Nanny, "options": {**opts, "nthreads": run.threads_per_worker}}
+                    for i in range(run.workers)}
+            spec |= {f"gpu-{i}": {"cls": Nanny, "options": {**opts, "nthreads": 1, "resources": {"GPU": 1}}}
+                     for i in range(run.gpu_workers)}
+            scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}}
+            stack.enter_context(forked_workers())
+            cluster = SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
+        stack.callback(cluster.close)
         yield cluster.scheduler_address
+
+
+FORKSERVER_PRELOAD = ["distributed", "tasks.forkserver_preload"]
+_fork_server_owner = threading.Lock()  # held by the local cluster whose workers the fork server starts
+
+
+@contextlib.contextmanager
+def forked_workers() -> Iterator[None]:
+    """Start the local cluster's worker processes from a fork server that imported the tasks'
+    modules once (``FORKSERVER_PRELOAD``), instead of spawning each to import them again: on 2
+    cores that CPU was taken from the embedded server's start (bench/RESULTS.md). A worker the
+    nanny restarts (one killed mid-run) is forked from it too.
+
+    Python has one fork server per process, with the environment and modules of when it started.
+    It is started for one cluster and stopped with it, so that cluster's workers start from this
+    process's state at the cluster's start, as spawned ones would. A cluster started while another
+    one holds it (tests, benchmarks: clusters nested in one process), or in a process where a
+    fork server runs already or Python's differs from 3.11's (``_forkserver_pid``, ``_stop``),
+    spawns its workers: stopping a fork server ends the watch on every process it forked, and
+    their nannies would restart them all.
+    """
+    import multiprocessing
+    import multiprocessing.forkserver
+
+    import dask
+
+    if not _fork_server_owner.acquire(blocking=False):  # another local cluster's fork server
+        with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
+            yield
+        return
+    try:
+        server = getattr(multiprocessing.forkserver, "_forkserver", None)
+        if ("forkserver" not in multiprocessing.get_all_start_methods() or not hasattr(server, "_stop")
+                or getattr(server, "_forkserver_pid", 0) is not None):
+            yield
+            return
+        from distributed.utils import get_mp_context
+
+        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
+            get_mp_context().set_forkserver_preload(FORKSERVER_PRELOAD)
+            try:
+                yield
+            finally:
+                server._stop()  # type: ignore[union-attr]  # the cluster is closed: none of its workers is left
     finally:
-        cluster.close()
+        _fork_server_owner.release()
 
 
 def _local_cuda_cluster(run: RunSettings):  # type: ignore[no-untyped-def]

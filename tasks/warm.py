@@ -1,8 +1,9 @@
 """Worker warm-up while the embedded Prefect server starts (about 9 s, mostly imports).
 
 Plain Dask calls, not Prefect tasks: there is no API to report to yet. Each worker imports the
-task modules and what the stages import on first use (numpy, PyAV, Pillow, Chroma) and loads the
-embedding model; one of them builds the run's label store. The flow's own ``build-label-store``
+task modules and what the stages import on first use (numpy, PyAV, Pillow, Chroma; a local
+cluster's workers are forked with them imported already, tasks/forkserver_preload.py) and loads
+the embedding model; one of them builds the run's label store. The flow's own ``build-label-store``
 task then finds it up to date.
 """
 

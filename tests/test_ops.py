@@ -230,6 +230,62 @@ def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyP
     assert logged and 0 < max(logged) <= 20
 
 
+FORK_PROBE = """
+import json, multiprocessing.forkserver, os, sys, time
+from distributed import Client
+from flows.runtime import dask_cluster
+from lvas.settings import RunSettings
+
+def probe():
+    return os.environ.get("LVAS_PROBE"), "tasks.design" in sys.modules, os.getpid()
+
+seen = {}
+for mark in ("first", "second"):
+    os.environ["LVAS_PROBE"] = mark
+    with dask_cluster(RunSettings(workers=2)) as address, Client(address) as client:
+        seen[mark] = sorted(client.run(probe).values())
+        if mark == "second":
+            os.environ["LVAS_PROBE"] = "nested"
+            with dask_cluster(RunSettings(workers=1)) as nested, Client(nested) as inner:
+                seen["nested"] = sorted(inner.run(probe).values())
+            seen["outer after nested"] = sorted(client.run(probe).values())
+            os.kill(seen["second"][0][2], 9)
+            deadline = time.time() + 60
+            while time.time() < deadline:
+                now = sorted(client.run(probe, on_error="ignore").values())
+                if len(now) == 2 and seen["second"][0][2] not in [p for _, _, p in now]:
+                    break
+                time.sleep(0.2)
+            seen["restarted"] = now
+    seen["fork server after " + mark] = multiprocessing.forkserver._forkserver._forkserver_pid
+print(json.dumps(seen))
+"""
+
+
+def test_local_workers_are_forked_from_a_preloaded_server_of_their_cluster() -> None:
+    """The local cluster forks its workers from a fork server that imported the tasks' modules,
+    started for that cluster and stopped with it: a second cluster's workers see that cluster's
+    environment; a cluster nested in another spawns its own and leaves the outer's workers be;
+    a killed worker is restarted from the fork server. In a fresh process: the fork server is
+    one per process."""
+    import json
+    import subprocess
+    import sys
+
+    env = {k: v for k, v in os.environ.items() if k != "LVAS_PROBE"}
+    done = subprocess.run([sys.executable, "-c", FORK_PROBE], capture_output=True, text=True, env=env, timeout=300)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    for mark in ("first", "second"):
+        assert [(m, pre) for m, pre, _ in seen[mark]] == [(mark, True)] * 2
+        assert seen["fork server after " + mark] is None
+    assert [(m, pre) for m, pre, _ in seen["nested"]] == [("nested", False)]  # spawned
+    assert seen["outer after nested"] == seen["second"]  # same processes: none was restarted
+    restarted = [w for w in seen["restarted"] if w not in seen["second"]]
+    assert len(seen["restarted"]) == 2 and len(restarted) == 1
+    assert [(m, pre) for m, pre, _ in restarted] == [("second", True)]
+
+
 class _FakeCUDACluster:
     """Stands in for dask_cuda.LocalCUDACluster (no GPU here): records how it was made."""
 
