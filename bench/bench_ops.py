@@ -14,8 +14,8 @@ Generates N short synthetic videos (3 s, two hard cuts each) and measures, with 
             (this machine's speed changes by up to 50% within an hour); each run is also split, from
             its status records, into start-up (launch to first unit) and the units' span, and the
             spans are compared (the steady-state overhead).
-  memory    peak RSS of the whole process tree for N/4, N/2 and N videos (flat = orchestration keeps no
-            per-video state).
+  memory    peak RSS and PSS of the whole process tree for N/4, N/2 and N videos (flat =
+            orchestration keeps no per-video state).
   gpu       `--gpu-workers 1` with the simulated-gpu synthesizer (fixed latency, GPU-placed): the
             fraction of the rendering span during which the GPU slot runs a render.
 """
@@ -97,10 +97,10 @@ def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, Meas
     n_scenes, n_direct, n_direct2 = (scenes(work / d) for d in ("out-flow", "out-direct", "out-direct2"))
     over, over_half = flow.seconds - direct2.seconds, flow.seconds - direct.seconds / 2
     lines = [
-        "| run | wall s | peak RSS MB | scenes |", "|---|---|---|---|",
-        f"| flow, 2 workers | {flow.seconds:.1f} | {flow.peak_rss_mb:.0f} | {n_scenes} |",
-        f"| direct, 2 processes | {direct2.seconds:.1f} | {direct2.peak_rss_mb:.0f} | {n_direct2} |",
-        f"| direct, 1 process | {direct.seconds:.1f} | {direct.peak_rss_mb:.0f} | {n_direct} |",
+        "| run | wall s | peak RSS MB | peak PSS MB | scenes |", "|---|---|---|---|---|",
+        *(f"| {name} | {m.seconds:.1f} | {m.peak_rss_mb:.0f} | {m.peak_pss_mb:.0f} | {n} |" for name, m, n in (
+            ("flow, 2 workers", flow, n_scenes), ("direct, 2 processes", direct2, n_direct2),
+            ("direct, 1 process", direct, n_direct))),
         "",
         f"Orchestration overhead: flow - direct in 2 processes = {over:.1f} s = {100 * over / flow.seconds:.0f}% "
         f"of the flow's wall time, {1000 * over / max(1, n_scenes):.0f} ms per scene (flow/direct-2 ratio "
@@ -191,16 +191,16 @@ def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
 
 
 def memory(src: Path, work: Path, env: dict[str, str], videos: int, full: Measured | None) -> list[str]:
-    """Peak RSS of the process tree for a quarter, a half and all of the videos (all: from the
-    overhead run when there was one)."""
-    lines = ["| videos | flow wall s | peak RSS MB |", "|---|---|---|"]
+    """Peak RSS and PSS of the process tree for a quarter, a half and all of the videos (all: from
+    the overhead run when there was one)."""
+    lines = ["| videos | flow wall s | peak RSS MB | peak PSS MB |", "|---|---|---|---|"]
     for n in sorted({max(1, videos // 4), max(1, videos // 2)} | ({videos} if full is None else set())):
         m = run_measured([LVAS, "dub", str(subset(src, work / f"sub{n}", n)), "--out", str(work / f"out-mem{n}")],
                          env=env)
-        lines.append(f"| {n} | {m.seconds:.1f} | {m.peak_rss_mb:.0f} |")
+        lines.append(f"| {n} | {m.seconds:.1f} | {m.peak_rss_mb:.0f} | {m.peak_pss_mb:.0f} |")
         print(lines[-1])
     if full is not None:
-        lines.append(f"| {videos} | {full.seconds:.1f} | {full.peak_rss_mb:.0f} |")
+        lines.append(f"| {videos} | {full.seconds:.1f} | {full.peak_rss_mb:.0f} | {full.peak_pss_mb:.0f} |")
     return [*lines, ""]
 
 

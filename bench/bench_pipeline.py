@@ -7,8 +7,8 @@ Two runs over the same inputs, from an empty output folder each:
           agents, Chroma, procedural synthesizer, mix, mux, report;
   direct  the same stage functions called one video after another in one process
           (`lvas.pipeline.dub_video_direct`): the reference without orchestration.
-Reported: seconds of processing per second of video (target <= 0.25), peak RSS of the whole process
-tree, the sum of unit work time per stage (from the status records), and the flow/direct ratio.
+Reported: seconds of processing per second of video (target <= 0.25), peak RSS and PSS of the whole
+process tree, the sum of unit work time per stage (from the status records), and the flow/direct ratio.
 """
 
 from __future__ import annotations
@@ -102,9 +102,11 @@ def main() -> None:
              f"({args.long:.0f} s, 480x270) of their frames in turn, without captions. Embedded defaults "
              "(offline agents, procedural synthesizer); 2-core machine. `flow` is `lvas dub` (local Prefect "
              "server, 2 Dask workers); `direct` runs the same stage functions serially in one process. "
-             "`units` is first unit start to last unit end (process startup and shutdown excluded).", "",
-             "| input | run | wall s | wall s per s of video | units s per s of video | peak RSS (tree) MB |",
-             "|---|---|---|---|---|---|"]
+             "`units` is first unit start to last unit end (process startup and shutdown excluded). "
+             "Memory is summed over the process tree: RSS counts pages shared between processes (the "
+             "local cluster's workers are forked from one fork server) in each, PSS once.", "",
+             "| input | run | wall s | wall s per s of video | units s per s of video | peak RSS (tree) MB "
+             "| peak PSS (tree) MB |", "|---|---|---|---|---|---|---|"]
     stages: dict[str, dict[str, float]] = {}
     for label, folder in (("samples", inputs), ("long", long_in)):
         video_s = sum(probe(p).duration_s for p in folder.glob("*.mp4"))
@@ -120,7 +122,7 @@ def main() -> None:
             out = work / f"{label}-{name}"
             stages[f"{label} {name}"] = stage_seconds(out)
             lines.append(f"| {label} ({video_s:.1f} s) | {name} | {m.seconds:.1f} | {m.seconds / video_s:.3f} | "
-                         f"{unit_span(out) / video_s:.3f} | {m.peak_rss_mb:.0f} |")
+                         f"{unit_span(out) / video_s:.3f} | {m.peak_rss_mb:.0f} | {m.peak_pss_mb:.0f} |")
             print(lines[-1])
     cols = list(stages)
     lines += ["", "Work time per stage, summed over units (s; from the status records):", "",

@@ -24,6 +24,9 @@ class Measured:
     returncode: int
     output: str
     started: float = 0.0  # epoch seconds at launch, to place the run's status records in it
+    # the tree's proportional set size: pages shared between processes (the local cluster's
+    # workers are forked from one fork server) counted once, not in each process's RSS
+    peak_pss_mb: float = 0.0
 
 
 def units(out: Path) -> tuple[float, float]:
@@ -36,16 +39,17 @@ def units(out: Path) -> tuple[float, float]:
 
 
 def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float = 0.2) -> Measured:
-    """Run ``cmd``; sample the summed RSS of it and all its descendants every ``every`` s."""
+    """Run ``cmd``; sample the summed RSS and PSS of it and all its descendants every ``every`` s."""
     started, t0 = time.time(), time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    peak = 0.0
+    peak = peak_pss = 0.0
     stop = threading.Event()
 
     def sample() -> None:
-        nonlocal peak
+        nonlocal peak, peak_pss
         while not stop.is_set():
             peak = max(peak, sum(mb for _, mb in tree_rss(proc.pid).values()))
+            peak_pss = max(peak_pss, tree_pss(proc.pid))
             stop.wait(every)
 
     t = threading.Thread(target=sample, daemon=True)
@@ -53,15 +57,17 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float
     out, _ = proc.communicate()
     stop.set()
     t.join()
-    return Measured(time.perf_counter() - t0, peak, proc.returncode, out, started)
+    return Measured(time.perf_counter() - t0, peak, proc.returncode, out, started, peak_pss)
 
 
 def role(cmd: str) -> str:
     """What a process of an `lvas dub` run is, from its command line."""
     if "uvicorn" in cmd:
         return "server"
-    if "spawn_main" in cmd:  # multiprocessing's spawn: the nannies' worker processes
+    if "spawn_main" in cmd or cmd.endswith(FORKED):  # the nannies' worker processes, spawned or forked
         return "worker"
+    if FORK_SERVER in cmd:
+        return "forkserver"
     return "flow" if "lvas" in cmd and " dub " in cmd else "other"
 
 
@@ -75,5 +81,27 @@ def tree_rss(pid: int) -> dict[int, tuple[str, float]]:
     out = {}
     for p in procs:
         with contextlib.suppress(psutil.Error):  # a process that just ended
-            out[p.pid] = (" ".join(p.cmdline()), p.memory_info().rss / 2**20)
+            cmd = " ".join(p.cmdline())
+            parent = out.get(p.ppid(), ("",))[0]
+            if FORK_SERVER in cmd and FORK_SERVER in parent:
+                cmd += FORKED  # forked by the fork server: the same command line as it
+            out[p.pid] = (cmd, p.memory_info().rss / 2**20)
     return out
+
+
+FORK_SERVER = "multiprocessing.forkserver"
+FORKED = " [forked]"
+
+
+def tree_pss(pid: int) -> float:
+    """Summed proportional set size (MB) of a process and all its descendants."""
+    try:
+        root = psutil.Process(pid)
+        procs = [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return 0.0
+    total = 0.0
+    for p in procs:
+        with contextlib.suppress(psutil.Error):
+            total += p.memory_full_info().pss / 2**20
+    return total
