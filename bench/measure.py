@@ -62,7 +62,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float
 
 def role(cmd: str) -> str:
     """What a process of an `lvas dub` run is, from its command line."""
-    if "uvicorn" in cmd:
+    if "uvicorn" in cmd or "flows.server_app" in cmd:  # Prefect's own, or the embedded server
         return "server"
     if "spawn_main" in cmd or cmd.endswith(FORKED):  # the nannies' worker processes, spawned or forked
         return "worker"

@@ -95,8 +95,8 @@ class EmbeddedServer:
     with three differences: it serves ``flows.server_app:create_app`` (Prefect's app with SQLite
     write transactions that wait for the lock, see that module); it is started without importing
     Prefect's server package in this process (about 5 s before the Dask workers could start); and
-    its socket is bound here and handed over (uvicorn ``--fd``). Choosing a free port and letting
-    the server bind it after its imports left seconds in which the Dask processes starting
+    its socket is bound here and handed over (``flows.server_app.serve``). Choosing a free port and
+    letting the server bind it after its imports left seconds in which the Dask processes starting
     meanwhile could be given the same port: seen once, the server exited "port taken".
     """
 
@@ -114,13 +114,13 @@ class EmbeddedServer:
     def launch(self) -> None:
         # Prefect's temporary-server settings (no UI, ephemeral server); the rest of its settings it
         # reads as this process does, from the environment and the same profile and .env files.
-        env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1"}
+        env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
+               # this project's root first, as uvicorn's --app-dir did: flows.server_app is importable
+               "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
+                                              *filter(None, [os.environ.get("PYTHONPATH")])])}
         fd = self.socket.fileno()
         self.process = subprocess.Popen(
-            args=[sys.executable, "-m", "uvicorn", "--app-dir", str(Path(__file__).resolve().parents[1]),
-                  "--factory", "flows.server_app:create_app", "--fd", str(fd),
-                  "--log-level", "error", "--lifespan", "on"],
-            env={**os.environ, **env}, pass_fds=(fd,),
+            args=[sys.executable, "-m", "flows.server_app", str(fd)], env={**os.environ, **env}, pass_fds=(fd,),
         )
         self.socket.close()  # the server holds the port now
 
