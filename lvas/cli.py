@@ -144,7 +144,8 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
         # imported here, once the server is starting: the tasks package imports Prefect (~2 s)
         from tasks.warm import warm_cluster
 
-        warm_cluster(address, settings, out, also_here=("flows.dub",))
+        # fastapi.encoders: Prefect imports it when the flow is called, to record its parameters (~0.2-0.5 s)
+        warm_cluster(address, settings, out, also_here=("flows.dub", "fastapi.encoders"))
 
     with orchestration(settings.run, warm=warm) as (api, address):
         from flows.dub import dub_dataset
