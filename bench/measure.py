@@ -72,21 +72,14 @@ def role(cmd: str) -> str:
 
 
 def tree_rss(pid: int) -> dict[int, tuple[str, float]]:
-    """{pid: (command line, RSS in MB)} of a process and all its descendants; vanished ones left out."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return {}
+    """{pid: (command line, RSS in MB)} of a process and all its descendants; vanished ones left out.
+    A process forked by multiprocessing's fork server has the server's command line; it is marked."""
     out = {}
-    for p in procs:
+    for p in _tree(pid):
         with contextlib.suppress(psutil.Error):  # a process that just ended
-            cmd = " ".join(p.cmdline())
-            parent = out.get(p.ppid(), ("",))[0]
-            if FORK_SERVER in cmd and FORK_SERVER in parent:
-                cmd += FORKED  # forked by the fork server: the same command line as it
-            out[p.pid] = (cmd, p.memory_info().rss / 2**20)
-    return out
+            out[p.pid] = (" ".join(p.cmdline()), p.memory_info().rss / 2**20, p.ppid())
+    return {pid: (cmd + FORKED if FORK_SERVER in cmd and FORK_SERVER in out.get(ppid, ("",))[0] else cmd, mb)
+            for pid, (cmd, mb, ppid) in out.items()}
 
 
 FORK_SERVER = "multiprocessing.forkserver"
@@ -95,13 +88,16 @@ FORKED = " [forked]"
 
 def tree_pss(pid: int) -> float:
     """Summed proportional set size (MB) of a process and all its descendants."""
-    try:
-        root = psutil.Process(pid)
-        procs = [root, *root.children(recursive=True)]
-    except psutil.Error:
-        return 0.0
     total = 0.0
-    for p in procs:
+    for p in _tree(pid):
         with contextlib.suppress(psutil.Error):
             total += p.memory_full_info().pss / 2**20
     return total
+
+
+def _tree(pid: int) -> list[psutil.Process]:
+    try:
+        root = psutil.Process(pid)
+        return [root, *root.children(recursive=True)]
+    except psutil.Error:
+        return []
