@@ -100,7 +100,9 @@ def serve(fd: int) -> None:
     Not ``uvicorn --fd``: uvicorn wraps that descriptor as an AF_UNIX socket, so its TCP
     connections are never given TCP_NODELAY, and each response's second write waited for the
     client's delayed ACK: 40 ms added to every API call (measured: 44.6 ms per ``/health`` with
-    2.4 ms of server CPU; bench/RESULTS.md). ``socket.socket(fileno=fd)`` reads the real family."""
+    2.4 ms of server CPU; bench/RESULTS.md). ``socket.socket(fileno=fd)`` reads the real family and
+    protocol, which asyncio and uvloop check before setting TCP_NODELAY (the same fix as
+    sgl-project/sglang#20421 and vllm-project/vllm#13113; uvicorn's own, Kludex/uvicorn#3149)."""
     import uvicorn
 
     sock = socket.socket(fileno=fd)
