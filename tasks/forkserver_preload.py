@@ -4,12 +4,6 @@ importing it all again (~5 s of CPU per worker, on the cores the embedded server
 
 from __future__ import annotations
 
-import contextlib
-import importlib
+from tasks.warm import import_task_modules
 
-from tasks.warm import TASK_MODULES
-
-for _name in TASK_MODULES:
-    # a module that fails here fails again, with its error reported, when a worker imports it
-    with contextlib.suppress(Exception):
-        importlib.import_module(_name)
+import_task_modules(skip_failures=True)

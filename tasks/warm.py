@@ -9,6 +9,7 @@ task then finds it up to date.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 
 from lvas.settings import Settings
@@ -21,9 +22,19 @@ TASK_MODULES = ("tasks.storyboard", "tasks.script", "tasks.design", "tasks.rende
                 "kb.store")  # Chroma: tasks.design imports it only when a store is opened
 
 
-def warm_worker(design: bool) -> None:
+def import_task_modules(skip_failures: bool = False) -> None:
+    """Import ``TASK_MODULES``. With ``skip_failures`` (the fork server's preload), a module that
+    fails is left out: the worker meets its error again, and reports it, when it imports it itself."""
     for name in TASK_MODULES:
-        importlib.import_module(name)
+        if skip_failures:
+            with contextlib.suppress(Exception):
+                importlib.import_module(name)
+        else:
+            importlib.import_module(name)
+
+
+def warm_worker(design: bool) -> None:
+    import_task_modules()
     if design:
         from kb.embedding import load_model
 
