@@ -54,6 +54,27 @@ def test_short_clip_loudness_matches_the_long_measurement() -> None:
     assert integrated_loudness(np.zeros(1000), sr) == -np.inf
 
 
+@pytest.mark.parametrize("sr", [44100, 16000, 48000])
+def test_integrated_loudness_is_pyloudnorms(sr: int) -> None:
+    """The vectorised meter gives pyloudnorm's integrated loudness on signals whose gates matter:
+    loud and quiet passages (the relative gate), stretches of silence (the absolute gate), odd
+    lengths (pyloudnorm's block bounds), mono and stereo."""
+    rng = np.random.default_rng(sr)
+    for trial in range(12):
+        n = int(rng.integers(int(0.41 * sr), 9 * sr))
+        x = rng.standard_normal((n, 1 + trial % 2)) * 10 ** rng.uniform(-3, -0.5)
+        a, b = sorted(rng.integers(0, n, 2))
+        x[a:b] *= 10 ** rng.uniform(-4, 0)  # a quieter passage, sometimes under the gates
+        x[int(rng.integers(0, n)):] *= [0.0, 1.0, 1e-3][trial % 3]
+        with np.errstate(divide="ignore"):
+            expected = pyloudnorm.Meter(sr, block_size=0.4).integrated_loudness(x)
+        got = integrated_loudness(x, sr)
+        if expected > -70:
+            assert got == pytest.approx(expected, abs=1e-6)
+        else:
+            assert got == -np.inf
+
+
 def test_true_peak_sees_intersample_peaks() -> None:
     sr = 44100
     x = sine(sr / 4, 1.0, sr, amp=1.0, phase=np.pi / 4)  # samples at +-0.707, real peak 1.0

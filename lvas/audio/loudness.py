@@ -1,10 +1,11 @@
-"""Loudness (ITU-R BS.1770 via pyloudnorm), true peak, normalisation and a look-ahead limiter.
+"""Loudness (ITU-R BS.1770 with pyloudnorm's K-weighting), true peak, normalisation and a look-ahead limiter.
 
 Audio arrays are float ``(samples,)`` or ``(samples, channels)``.
 """
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -29,10 +30,60 @@ def integrated_loudness(audio: np.ndarray, sample_rate: int) -> float:
     if len(x) < round(BLOCK_S * sample_rate) + 1:
         reps = math.ceil(sample_rate / len(x))
         x = np.tile(x, (reps, 1))
-    meter = pyloudnorm.Meter(sample_rate, block_size=BLOCK_S)
-    with np.errstate(divide="ignore"):
-        value = float(meter.integrated_loudness(x.astype(np.float64)))
+    value = _gated_loudness(x.astype(np.float64), sample_rate)
     return value if value > SILENCE_LUFS else -math.inf
+
+
+# BS.1770's channel weights (L, R, C, Ls, Rs) and its gates, as pyloudnorm has them
+_CHANNEL_GAINS = np.array([1.0, 1.0, 1.0, 1.41, 1.41])
+_ABSOLUTE_GATE = -70.0
+_OVERLAP = 0.75
+
+
+@functools.lru_cache(maxsize=8)
+def _k_weighting(sample_rate: int) -> tuple[np.ndarray, float]:
+    """pyloudnorm's K-weighting at ``sample_rate`` as second-order sections and their overall gain,
+    designed once (pyloudnorm designs each filter again every time it reads its coefficients)."""
+    stages = pyloudnorm.Meter(sample_rate, block_size=BLOCK_S)._filters.values()
+    sos = np.array([np.concatenate([f.b, f.a]) for f in stages])
+    return sos, math.prod(f.passband_gain for f in stages)
+
+
+def _gated_loudness(x: np.ndarray, sample_rate: int) -> float:
+    """``pyloudnorm.Meter(sample_rate, block_size=BLOCK_S).integrated_loudness(x)``: the same
+    filters, blocks and gates (block bounds truncated as pyloudnorm truncates them), vectorised.
+    pyloudnorm filters each channel with each stage in turn and loops over blocks and channels in
+    Python: ~30 ms per scene layer, most of the mix's loudness time (bench/RESULTS.md, "Audio
+    stages"). Here the channels go through both stages in one call (the filter in cascade form
+    agrees with pyloudnorm's to ~1e-12), and the gating is array arithmetic. ``x`` is float64
+    ``(samples, channels)``, at least one block long. tests/test_mix.py checks it against pyloudnorm.
+    """
+    sos, gain = _k_weighting(sample_rate)
+    y = gain * signal.sosfilt(sos, np.ascontiguousarray(x.T), axis=-1)  # (channels, samples)
+    n = y.shape[1]
+    step = 1.0 - _OVERLAP
+    blocks = int(np.round((n / sample_rate - BLOCK_S) / (BLOCK_S * step))) + 1
+    j = np.arange(blocks)
+    lo = (BLOCK_S * (j * step) * sample_rate).astype(np.int64)
+    hi = np.minimum((BLOCK_S * (j * step + 1) * sample_rate).astype(np.int64), n)
+    # Block sums from sums over the pieces between consecutive bounds: a running sum over pieces,
+    # not samples, so a quiet block after loud ones keeps its precision.
+    bounds = np.union1d(lo, hi)
+    pieces = np.add.reduceat(np.square(y[:, : bounds[-1]]), bounds[:-1], axis=1)
+    running = np.concatenate([np.zeros((len(y), 1)), np.cumsum(pieces, axis=1)], axis=1)
+    z = (1.0 / (BLOCK_S * sample_rate)) * (running[:, np.searchsorted(bounds, hi)]
+                                            - running[:, np.searchsorted(bounds, lo)])
+    weights = _CHANNEL_GAINS[: len(y)]
+    with np.errstate(divide="ignore"):
+        block_lufs = -0.691 + 10.0 * np.log10(weights @ z)
+        above = block_lufs >= _ABSOLUTE_GATE
+        if not above.any():
+            return -math.inf
+        relative = -0.691 + 10.0 * np.log10(weights @ z[:, above].mean(axis=1)) - 10.0
+        gated = (block_lufs > relative) & (block_lufs > _ABSOLUTE_GATE)
+        if not gated.any():
+            return -math.inf
+        return float(-0.691 + 10.0 * np.log10(weights @ z[:, gated].mean(axis=1)))
 
 
 # 4x interpolation filter (49 taps, 12 per phase, as in BS.1770-4's example), DC gain 4 so each
