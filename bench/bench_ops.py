@@ -1,8 +1,10 @@
 """Dataset-scale operation: orchestration overhead, memory against dataset size, GPU-slot occupancy.
 
-    .venv/bin/python bench/bench_ops.py [--videos 100] [--write]
+    .venv/bin/python bench/bench_ops.py [--videos 100] [--seconds 3] [--write]
 
-Generates N short synthetic videos (3 s, two hard cuts each) and measures, with the offline backends:
+Generates N short synthetic videos (``--seconds`` long, 3 by default; two hard cuts each) and measures,
+with the offline backends (a length other than 3 s has its own folder under bench/out and its own
+section in bench/RESULTS.md):
   overhead  `lvas dub` (Prefect + Dask, 2 workers) against the same stage functions without an
             orchestrator (bench/direct.py) in two processes that split the videos; overhead is the rest
             of the flow's wall time (startup included), as a fraction and per scene. Also shown against
@@ -42,24 +44,25 @@ from tests.clips import colour_cuts, make_clip  # noqa: E402
 LVAS = str(ROOT / ".venv" / "bin" / "lvas")
 
 
-CAPTION = {"segments": [{"start": 0.0, "end": 3.0, "caption": {
-    "background": "a rainy city street", "entity": "a car", "action": "a car drives past",
-    "summary": "a car drives past on a rainy city street"}}]}
+CAPTION = {"background": "a rainy city street", "entity": "a car", "action": "a car drives past",
+           "summary": "a car drives past on a rainy city street"}
 
 
-def make_inputs(folder: Path, n: int) -> Path:
-    """N clips, each with a sidecar caption that gives every scene a foreground and a background,
-    so every render task has layers to render (the GPU-slot measure needs that)."""
+def make_inputs(folder: Path, n: int, seconds: float = 3.0) -> Path:
+    """N clips of ``seconds`` with two hard cuts (at a third and two thirds), each with a sidecar
+    caption that gives every scene a foreground and a background, so every render task has layers
+    to render (the GPU-slot measure needs that)."""
     import json
 
     folder.mkdir(parents=True, exist_ok=True)
+    cuts = [seconds / 3, 2 * seconds / 3]
     for i in range(n):
         p = folder / f"v{i:04d}.mp4"
         if not p.exists():
-            make_clip(p, colour_cuts([1.0, 2.0], size=(160, 90), seed=i), seconds=3.0, size=(160, 90))
+            make_clip(p, colour_cuts(cuts, size=(160, 90), seed=i), seconds=seconds, size=(160, 90))
         side = p.with_name(p.stem + ".captions.json")
         if not side.exists():
-            side.write_text(json.dumps(CAPTION))
+            side.write_text(json.dumps({"segments": [{"start": 0.0, "end": seconds, "caption": CAPTION}]}))
     return folder
 
 
@@ -226,16 +229,18 @@ def main() -> None:
     ap.add_argument("--parts", default="overhead,attached,memory,gpu",
                     help="comma-separated subset to run (attached needs overhead; turns is extra)")
     ap.add_argument("--turns", type=int, default=2, help="rounds of the turns part")
+    ap.add_argument("--seconds", type=float, default=3.0,
+                    help="length of each generated video (VGGSound's clips, the kind of dataset dubbed, are 10 s)")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
-    work = ROOT / "bench" / "out" / "ops"
+    length = "" if args.seconds == 3.0 else f"-{args.seconds:g}s"
+    work = ROOT / "bench" / "out" / f"ops{length}"
     for d in work.glob("out-*"):
         shutil.rmtree(d)
-    src = make_inputs(work / "videos", args.videos)
+    src = make_inputs(work / "videos", args.videos, args.seconds)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    lines = [f"Inputs: {args.videos} generated videos, 3 s each, 160x90, two hard cuts, each with a sidecar caption "
-             "(a car on a rainy street); offline backends; "
-             "2-core machine.", ""]
+    lines = [f"Inputs: {args.videos} generated videos, {args.seconds:g} s each, 160x90, two hard cuts, each with a "
+             "sidecar caption (a car on a rainy street); offline backends; 2-core machine.", ""]
 
     flow = None
     videos = subset(src, work / f"sub{args.videos}", args.videos)
@@ -252,10 +257,11 @@ def main() -> None:
         lines += gpu(src, work, env, max(1, args.videos // 2), args.latency)
     command = f"--videos {args.videos} --parts {args.parts} --turns {args.turns}" if "turns" in parts else \
         f"--videos {args.videos} --write"
+    command += f" --seconds {args.seconds:g}" if length else ""
     body = f"Command: `.venv/bin/python bench/bench_ops.py {command}`\n\n" + "\n".join(lines)
     print(body)
     if args.write and parts == {"overhead", "attached", "memory", "gpu"}:
-        write_section("Dataset-scale operation", body)
+        write_section("Dataset-scale operation" + (f", {args.seconds:g} s clips" if length else ""), body)
 
 
 if __name__ == "__main__":
