@@ -187,6 +187,13 @@ def dask_cluster(run: RunSettings) -> Iterator[str]:
     import dask
 
     dask.config.update(dask.config.config, dask.config.collect_env(QUIET_ENV), priority="new")
+    # Dask's nannies export MALLOC_TRIM_THRESHOLD_=65536 to their workers, to hand freed memory back
+    # at once. Setting it turns glibc's adaptive mmap threshold off: every array over 128 kB is then
+    # mapped, unmapped when freed, and the next one faults its pages in again, zeroed by the kernel.
+    # The audio stages allocate arrays of megabytes all the time (bench/RESULTS.md, "Dataset-scale
+    # operation"). The workers keep glibc's defaults (None unsets a variable there; a dict without the
+    # key would get Dask's default back when distributed is imported).
+    dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
     # glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps what
     # they free; a worker's many threads (Dask, Prefect's clients, the decode read-ahead) then grow
     # its RSS run after run. Two arenas: on 50 videos each worker grew 121-149 MB instead of

@@ -201,22 +201,37 @@ def test_gpu_work_is_placed_only_on_gpu_workers(prefect_dask: str, clips: Path, 
     assert all(r.worker for r in recs)  # every unit says which Dask worker ran it
 
 
+def _page_faults_of_big_arrays() -> int:
+    """Minor page faults of this process while 40 arrays of 4 MB are made and freed in turn."""
+    import resource
+
+    import numpy as np
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(40):
+        np.ones(512 * 1024).sum()  # 4 MB, 1024 pages
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+
 def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyPatch) -> None:
     """QUIET_ENV reaches the workers although this process imported dask before setting it (a
     nanny forwards its process's config): no sampling profiler taking CPU and memory; and the
-    scheduler keeps only a short log of its messages."""
+    scheduler keeps only a short log of its messages. And the workers' malloc keeps glibc's
+    adaptive mmap threshold (Dask's nannies export MALLOC_TRIM_THRESHOLD_, which turns it off):
+    arrays of megabytes made and freed in turn reuse memory instead of faulting in new pages."""
     import dask
     from distributed import Client
 
     from flows.runtime import QUIET_ENV, dask_cluster
 
-    for name in QUIET_ENV:  # as in a process that has not started a cluster yet
+    for name in [*QUIET_ENV, "MALLOC_TRIM_THRESHOLD_"]:  # as in a process that has not started a cluster yet
         monkeypatch.delenv(name, raising=False)
     dask.config.refresh()  # what any process that imported dask before has: the defaults
     assert dask.config.get("distributed.worker.profile.enabled") is True
     with dask_cluster(RunSettings(workers=1)) as address, Client(address) as client:
         seen = client.run(lambda dask_worker: (dask.config.get("distributed.worker.profile.enabled"),
                                                {k: c.callback_time for k, c in dask_worker.periodic_callbacks.items()}))
+        (faults,) = client.run(_page_faults_of_big_arrays).values()
         for i in range(40):  # one message to the worker each
             assert client.submit(abs, -i, pure=False).result() == i
         logged = client.run_on_scheduler(
@@ -225,6 +240,7 @@ def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyP
     assert enabled is False
     assert "profile" not in callbacks and "profile-cycle" not in callbacks
     assert callbacks["memory_monitor"] == 1000  # ms; Dask's default polls psutil every 100 ms
+    assert faults < 10 * 1024  # 4 MB is 1024 pages: with Dask's setting, each array faults all of them in
     # the scheduler's developer log of what it sent each worker (every task's call, unpickled in
     # the flow process) keeps the last 20 batches, not Dask's 1000: a dataset run's memory stays flat
     assert logged and 0 < max(logged) <= 20
