@@ -43,7 +43,9 @@ _OVERLAP = 0.75
 @functools.lru_cache(maxsize=8)
 def _k_weighting(sample_rate: int) -> tuple[np.ndarray, float]:
     """pyloudnorm's K-weighting at ``sample_rate`` as second-order sections and their overall gain,
-    designed once (pyloudnorm designs each filter again every time it reads its coefficients)."""
+    designed once (pyloudnorm designs each filter again every time it reads its coefficients).
+    ``Meter._filters`` is private to pyloudnorm (pinned in pyproject.toml); tests/test_mix.py
+    compares the result with pyloudnorm's own meter, so a change there fails it."""
     stages = pyloudnorm.Meter(sample_rate, block_size=BLOCK_S)._filters.values()
     sos = np.array([np.concatenate([f.b, f.a]) for f in stages])
     return sos, math.prod(f.passband_gain for f in stages)
