@@ -246,6 +246,24 @@ def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyP
     assert logged and 0 < max(logged) <= 20
 
 
+def test_dask_config_for_a_scheduler_and_workers_you_start_sets_what_the_local_cluster_sets() -> None:
+    """deployments/dask/lvas.yaml (DASK_CONFIG for `dask scheduler` and `dask worker`, README) keeps
+    the scheduler's message log short and leaves MALLOC_TRIM_THRESHOLD_ out of the workers'
+    environment (Dask's nanny drops a variable whose value is None), as the local cluster does."""
+    import dask
+    import distributed  # noqa: F401  (adds its defaults to Dask's)
+
+    from flows.runtime import QUIET_ENV
+
+    folder = Path(__file__).resolve().parents[1] / "deployments" / "dask"
+    yours = dask.config.collect(paths=[str(folder)], env={})
+    cfg = yours["distributed"]
+    assert cfg["admin"]["low-level-log-length"] == int(QUIET_ENV["DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH"])
+    assert cfg["nanny"]["pre-spawn-environ"] == {"MALLOC_TRIM_THRESHOLD_": None}
+    environ = dask.config.merge(*dask.config.defaults, yours)["distributed"]["nanny"]["pre-spawn-environ"]
+    assert environ["MALLOC_TRIM_THRESHOLD_"] is None and environ["OMP_NUM_THREADS"] == 1  # Dask's others kept
+
+
 FORK_PROBE = """
 import json, multiprocessing.forkserver, os, sys, time
 from distributed import Client
