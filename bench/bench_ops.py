@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import DIRECT, Measured, run_measured, units  # noqa: E402
+from bench.measure import DIRECT, Measured, cpu_of, run_measured, units  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from storage.layout import Layout  # noqa: E402
 from storage.status import collect  # noqa: E402
@@ -99,17 +99,21 @@ def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, Meas
     outcome = [ln for ln in flow.output.splitlines() if "videos done" in ln]
     n_scenes, n_direct, n_direct2 = (scenes(work / d) for d in ("out-flow", "out-direct", "out-direct2"))
     over, over_half = flow.seconds - direct2.seconds, flow.seconds - direct.seconds / 2
+    cpu_over = flow.cpu_s - direct2.cpu_s
     lines = [
-        "| run | wall s | peak RSS MB | peak PSS MB | scenes |", "|---|---|---|---|---|",
-        *(f"| {name} | {m.seconds:.1f} | {m.peak_rss_mb:.0f} | {m.peak_pss_mb:.0f} | {n} |" for name, m, n in (
-            ("flow, 2 workers", flow, n_scenes), ("direct, 2 processes", direct2, n_direct2),
-            ("direct, 1 process", direct, n_direct))),
+        "| run | wall s | CPU s | peak RSS MB | peak PSS MB | scenes |", "|---|---|---|---|---|---|",
+        *(f"| {name} | {m.seconds:.1f} | {m.cpu_s:.1f} | {m.peak_rss_mb:.0f} | {m.peak_pss_mb:.0f} | {n} |"
+          for name, m, n in (("flow, 2 workers", flow, n_scenes), ("direct, 2 processes", direct2, n_direct2),
+                             ("direct, 1 process", direct, n_direct))),
         "",
         f"Orchestration overhead: flow - direct in 2 processes = {over:.1f} s = {100 * over / flow.seconds:.0f}% "
         f"of the flow's wall time, {1000 * over / max(1, n_scenes):.0f} ms per scene (flow/direct-2 ratio "
         f"{flow.seconds / direct2.seconds:.2f}). Against the ideal direct/2 (one process, halved): "
         f"{over_half:.1f} s = {100 * over_half / flow.seconds:.0f}%, {1000 * over_half / max(1, n_scenes):.0f} ms "
-        f"per scene. Flow outcome: {outcome[-1] if outcome else flow.returncode}.",
+        f"per scene. CPU (user + system, whole process tree): the flow used {cpu_over:.1f} s = "
+        f"{100 * cpu_over / flow.cpu_s:.0f}% of its {flow.cpu_s:.1f} s more than direct in 2 processes, "
+        f"{1000 * cpu_over / max(1, n_scenes):.0f} ms per scene. Flow outcome: "
+        f"{outcome[-1] if outcome else flow.returncode}.",
         "",
     ]
     print("\n".join(lines))
@@ -120,7 +124,7 @@ def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, Meas
 def standing(src: Path, work: Path, name: str) -> Iterator[tuple[list[str], dict[str, str]]]:
     """A Prefect server and a Dask cluster started once (the same server and 2 workers `lvas dub`
     starts) and warmed by a 4-video run into ``out-<name>-warm``: yields the `lvas dub` command
-    attached to them, up to ``--out``, and its environment."""
+    attached to them, up to ``--out``, and its environment. Their CPU is :func:`standing_cpu`."""
     from flows.runtime import orchestration
     from lvas.settings import RunSettings
 
@@ -133,11 +137,28 @@ def standing(src: Path, work: Path, name: str) -> Iterator[tuple[list[str], dict
         yield dub, env
 
 
+def standing_cpu() -> float:
+    """CPU seconds so far of this process (where the standing cluster's scheduler runs) and of its
+    running descendants (the standing server and workers): what an attached run also costs."""
+    import psutil
+
+    me = psutil.Process()
+    return cpu_of([me.pid, *(c.pid for c in me.children(recursive=True))])
+
+
+def run_attached(cmd: list[str], env: dict[str, str]) -> Measured:
+    """An attached `lvas dub`, its CPU counting what the standing server and cluster used meanwhile."""
+    before = standing_cpu()
+    m = run_measured(cmd, env=env)
+    m.cpu_s += standing_cpu() - before
+    return m
+
+
 def attached(src: Path, work: Path, direct2: Measured) -> list[str]:
     """`lvas dub` attached to a Prefect server and a Dask cluster that are already running and warm
     (how scheduled dubbing runs: `make ui`, a standing cluster): each run's start-up left out."""
     with standing(src, work, "attached") as (dub, env):
-        m = run_measured([*dub, str(work / "out-attached"), str(src)], env=env)
+        m = run_attached([*dub, str(work / "out-attached"), str(src)], env=env)
     if m.returncode:
         raise SystemExit(f"attached run failed:\n{m.output[-3000:]}")
     n_scenes = scenes(work / "out-attached")
@@ -146,7 +167,9 @@ def attached(src: Path, work: Path, direct2: Measured) -> list[str]:
         f"Attached to a running server and cluster (started once by the benchmark, warmed by a 4-video run): "
         f"`lvas dub --dask-address` with `PREFECT_API_URL` took {m.seconds:.1f} s for {n_scenes} scenes; against "
         f"direct in 2 processes ({direct2.seconds:.1f} s, above): {over:.1f} s = {100 * over / m.seconds:.0f}% of "
-        f"the wall time, {1000 * over / max(1, n_scenes):.0f} ms per scene.",
+        f"the wall time, {1000 * over / max(1, n_scenes):.0f} ms per scene. CPU, the standing server and "
+        f"cluster included: {m.cpu_s:.1f} s against {direct2.cpu_s:.1f} s "
+        f"({100 * (m.cpu_s - direct2.cpu_s) / m.cpu_s:.0f}% more).",
         "",
     ]
     print("\n".join(lines))
@@ -160,13 +183,13 @@ def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
     Besides each run's wall time, its status records split it: start-up (launch to the first unit's
     start: imports, and for `lvas dub` the embedded server and cluster) and the units' span (first
     unit start to last unit end). The steady-state overhead compares the units' spans."""
-    rows, spans = [], []
+    rows, spans, cpus = [], [], []
     with standing(src, work, "turns") as (dub, attached_env):
         for r in range(1, rounds + 1):  # new folders each round
             outs = [work / f"out-turns{r}-{name}" for name in ("direct2", "flow", "attached")]
             runs = [run_measured([*DIRECT, str(src), str(outs[0]), "--procs", "2"], env=env),
                     run_measured([LVAS, "dub", str(src), "--out", str(outs[1])], env=env),
-                    run_measured([*dub, str(outs[2]), str(src)], env=attached_env)]
+                    run_attached([*dub, str(outs[2]), str(src)], attached_env)]
             if any(m.returncode for m in runs):
                 raise SystemExit("a run in turns failed:\n" + "".join(m.output[-1500:] for m in runs))
             d2, flow, att = (m.seconds for m in runs)
@@ -182,6 +205,10 @@ def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
                          f"{f_start:.1f} / {f_span:.1f} ({100 * (f_span - d_span) / f_span:.0f}%) | "
                          f"{a_start:.1f} / {a_span:.1f} ({100 * (a_span - d_span) / a_span:.0f}%) |")
             print(spans[-1], flush=True)
+            c2, cf, ca = (m.cpu_s for m in runs)
+            cpus.append(f"| {r} | {c2:.1f} | {cf:.1f} ({100 * (cf - c2) / cf:.0f}%) | "
+                        f"{ca:.1f} ({100 * (ca - c2) / ca:.0f}%) |")
+            print(cpus[-1], flush=True)
     return ["In turns (each round: direct in 2 processes, then `lvas dub`, then `lvas dub` attached; "
             "overhead against that round's direct):", "",
             "| round | direct, 2 processes s | flow s (overhead) | attached s (overhead) |", "|---|---|---|---|",
@@ -190,7 +217,10 @@ def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
             "units' span (first unit start to last unit end), in s; the steady-state overhead compares the "
             "units' spans with direct's:", "",
             "| round | direct, 2 processes | flow (steady-state overhead) | attached (steady-state overhead) |",
-            "|---|---|---|---|", *spans, ""]
+            "|---|---|---|---|", *spans, "",
+            "CPU seconds (user + system) of each run's process tree; attached: with what the standing server and "
+            "cluster used meanwhile. The share is the CPU the run used beyond direct's:", "",
+            "| round | direct, 2 processes | flow | attached |", "|---|---|---|---|", *cpus, ""]
 
 
 def memory(src: Path, work: Path, env: dict[str, str], videos: int, full: Measured | None) -> list[str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import resource
 import subprocess
 import sys
 import threading
@@ -27,6 +28,10 @@ class Measured:
     # the tree's proportional set size: pages shared between processes (the local cluster's
     # workers are forked from one fork server) counted once, not in each process's RSS
     peak_pss_mb: float = 0.0
+    # CPU seconds (user + system) of the whole tree. On this VM the hypervisor takes 0-40% of the
+    # CPU from one minute to the next (vmstat's "st"), which moves wall times by up to 2.5x; the
+    # CPU a run used for the same work moves far less.
+    cpu_s: float = 0.0
 
 
 def units(out: Path) -> tuple[float, float]:
@@ -47,7 +52,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float
     /proc/PID/smaps_rollup), an RSS reading ~0.05 ms: reading PSS every 0.2 s took ~16% of a core
     next to the 6 processes of an `lvas dub` run and ~8% next to 2 direct processes, on the 2
     cores the measured runs share (bench/RESULTS.md)."""
-    started, t0 = time.time(), time.perf_counter()
+    started, t0, cpu0 = time.time(), time.perf_counter(), children_cpu()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     peak = peak_pss = 0.0
     stop = threading.Event()
@@ -67,7 +72,25 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float
     out, _ = proc.communicate()
     stop.set()
     t.join()
-    return Measured(time.perf_counter() - t0, peak, proc.returncode, out, started, peak_pss)
+    return Measured(time.perf_counter() - t0, peak, proc.returncode, out, started, peak_pss, children_cpu() - cpu0)
+
+
+def children_cpu() -> float:
+    """CPU seconds of this process's descendants that ended and were waited for: a command's whole
+    tree once it returned (each process waits for its own children: `lvas dub` for its server and
+    fork server, the fork server for the workers it forked)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
+def cpu_of(pids: list[int]) -> float:
+    """CPU seconds so far of running processes (this one included if listed), the vanished left out."""
+    total = 0.0
+    for pid in pids:
+        with contextlib.suppress(psutil.Error):
+            t = psutil.Process(pid).cpu_times()
+            total += t.user + t.system
+    return total
 
 
 def role(cmd: str) -> str:
