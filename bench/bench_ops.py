@@ -101,8 +101,9 @@ def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, Meas
     over, over_half = flow.seconds - direct2.seconds, flow.seconds - direct.seconds / 2
     cpu_over = flow.cpu_s - direct2.cpu_s
     lines = [
-        "| run | wall s | CPU s | peak RSS MB | peak PSS MB | scenes |", "|---|---|---|---|---|---|",
-        *(f"| {name} | {m.seconds:.1f} | {m.cpu_s:.1f} | {m.peak_rss_mb:.0f} | {m.peak_pss_mb:.0f} | {n} |"
+        "| run | wall s | CPU s | steal | peak RSS MB | peak PSS MB | scenes |", "|---|---|---|---|---|---|---|",
+        *(f"| {name} | {m.seconds:.1f} | {m.cpu_s:.1f} | {100 * m.steal:.0f}% | {m.peak_rss_mb:.0f} | "
+          f"{m.peak_pss_mb:.0f} | {n} |"
           for name, m, n in (("flow, 2 workers", flow, n_scenes), ("direct, 2 processes", direct2, n_direct2),
                              ("direct, 1 process", direct, n_direct))),
         "",
@@ -169,7 +170,8 @@ def attached(src: Path, work: Path, direct2: Measured) -> list[str]:
         f"direct in 2 processes ({direct2.seconds:.1f} s, above): {over:.1f} s = {100 * over / m.seconds:.0f}% of "
         f"the wall time, {1000 * over / max(1, n_scenes):.0f} ms per scene. CPU, the standing server and "
         f"cluster included: {m.cpu_s:.1f} s against {direct2.cpu_s:.1f} s "
-        f"({100 * (m.cpu_s - direct2.cpu_s) / m.cpu_s:.0f}% more).",
+        f"({100 * (m.cpu_s - direct2.cpu_s) / m.cpu_s:.0f}% more). The hypervisor took {100 * m.steal:.0f}% of the "
+        f"machine's CPU during it ({100 * direct2.steal:.0f}% during direct).",
         "",
     ]
     print("\n".join(lines))
@@ -207,7 +209,8 @@ def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
             print(spans[-1], flush=True)
             c2, cf, ca = (m.cpu_s for m in runs)
             cpus.append(f"| {r} | {c2:.1f} | {cf:.1f} ({100 * (cf - c2) / cf:.0f}%) | "
-                        f"{ca:.1f} ({100 * (ca - c2) / ca:.0f}%) |")
+                        f"{ca:.1f} ({100 * (ca - c2) / ca:.0f}%) | "
+                        + " / ".join(f"{100 * m.steal:.0f}%" for m in runs) + " |")
             print(cpus[-1], flush=True)
     return ["In turns (each round: direct in 2 processes, then `lvas dub`, then `lvas dub` attached; "
             "overhead against that round's direct):", "",
@@ -219,8 +222,9 @@ def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
             "| round | direct, 2 processes | flow (steady-state overhead) | attached (steady-state overhead) |",
             "|---|---|---|---|", *spans, "",
             "CPU seconds (user + system) of each run's process tree; attached: with what the standing server and "
-            "cluster used meanwhile. The share is the CPU the run used beyond direct's:", "",
-            "| round | direct, 2 processes | flow | attached |", "|---|---|---|---|", *cpus, ""]
+            "cluster used meanwhile. The share is the CPU the run used beyond direct's. Steal: the share of "
+            "the machine's CPU time the hypervisor took during each run (direct / flow / attached):", "",
+            "| round | direct, 2 processes | flow | attached | steal |", "|---|---|---|---|---|", *cpus, ""]
 
 
 def memory(src: Path, work: Path, env: dict[str, str], videos: int, full: Measured | None) -> list[str]:

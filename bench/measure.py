@@ -29,9 +29,9 @@ class Measured:
     # workers are forked from one fork server) counted once, not in each process's RSS
     peak_pss_mb: float = 0.0
     # CPU seconds (user + system) of the whole tree. On this VM the hypervisor takes 0-40% of the
-    # CPU from one minute to the next (vmstat's "st"), which moves wall times by up to 2.5x; the
-    # CPU a run used for the same work moves far less.
+    # CPU from one minute to the next (vmstat's "st"), which moves wall times by up to 2.5x.
     cpu_s: float = 0.0
+    steal: float = 0.0  # the share of the machine's CPU time the hypervisor took during the run
 
 
 def units(out: Path) -> tuple[float, float]:
@@ -52,7 +52,7 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float
     /proc/PID/smaps_rollup), an RSS reading ~0.05 ms: reading PSS every 0.2 s took ~16% of a core
     next to the 6 processes of an `lvas dub` run and ~8% next to 2 direct processes, on the 2
     cores the measured runs share (bench/RESULTS.md)."""
-    started, t0, cpu0 = time.time(), time.perf_counter(), children_cpu()
+    started, t0, cpu0, ticks0 = time.time(), time.perf_counter(), children_cpu(), cpu_ticks()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
     peak = peak_pss = 0.0
     stop = threading.Event()
@@ -72,7 +72,17 @@ def run_measured(cmd: list[str], env: dict[str, str] | None = None, every: float
     out, _ = proc.communicate()
     stop.set()
     t.join()
-    return Measured(time.perf_counter() - t0, peak, proc.returncode, out, started, peak_pss, children_cpu() - cpu0)
+    (steal1, total1), (steal0, total0) = cpu_ticks(), ticks0
+    return Measured(time.perf_counter() - t0, peak, proc.returncode, out, started, peak_pss, children_cpu() - cpu0,
+                    (steal1 - steal0) / max(1, total1 - total0))
+
+
+def cpu_ticks() -> tuple[int, int]:
+    """(stolen, all) CPU time of the machine since boot, in clock ticks, from /proc/stat (its fields:
+    user nice system idle iowait irq softirq steal ...; guest time is already in user)."""
+    with open("/proc/stat") as f:
+        fields = [int(x) for x in f.readline().split()[1:9]]
+    return fields[7], sum(fields)
 
 
 def children_cpu() -> float:
