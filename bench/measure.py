@@ -28,7 +28,7 @@ class Measured:
     # the tree's proportional set size: pages shared between processes (the local cluster's
     # workers are forked from one fork server) counted once, not in each process's RSS
     peak_pss_mb: float = 0.0
-    # CPU seconds (user + system) of the whole tree. On this VM the hypervisor takes 0-40% of the
+    # CPU seconds (user + system) of the whole tree. On this VM the hypervisor takes 0-60% of the
     # CPU from one minute to the next (vmstat's "st"), which moves wall times by up to 2.5x.
     cpu_s: float = 0.0
     steal: float = 0.0  # the share of the machine's CPU time the hypervisor took during the run
