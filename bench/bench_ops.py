@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import DIRECT, Measured, cpu_of, run_measured, units  # noqa: E402
+from bench.measure import DIRECT, Measured, run_measured, tree_cpu, units  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from storage.layout import Layout  # noqa: E402
 from storage.status import collect  # noqa: E402
@@ -141,10 +141,7 @@ def standing(src: Path, work: Path, name: str) -> Iterator[tuple[list[str], dict
 def standing_cpu() -> float:
     """CPU seconds so far of this process (where the standing cluster's scheduler runs) and of its
     running descendants (the standing server and workers): what an attached run also costs."""
-    import psutil
-
-    me = psutil.Process()
-    return cpu_of([me.pid, *(c.pid for c in me.children(recursive=True))])
+    return tree_cpu(os.getpid())
 
 
 def run_attached(cmd: list[str], env: dict[str, str]) -> Measured:

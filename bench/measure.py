@@ -93,12 +93,12 @@ def children_cpu() -> float:
     return r.ru_utime + r.ru_stime
 
 
-def cpu_of(pids: list[int]) -> float:
-    """CPU seconds so far of running processes (this one included if listed), the vanished left out."""
+def tree_cpu(pid: int) -> float:
+    """CPU seconds so far of a running process and all its running descendants; vanished ones left out."""
     total = 0.0
-    for pid in pids:
+    for p in _tree(pid):
         with contextlib.suppress(psutil.Error):
-            t = psutil.Process(pid).cpu_times()
+            t = p.cpu_times()
             total += t.user + t.system
     return total
 
