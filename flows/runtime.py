@@ -83,9 +83,27 @@ def _prefect_api_starting() -> Iterator[tuple[str, Callable[[], None]]]:
     try:
         yield url, ready
     finally:
+        _send_what_prefect_holds()
         os.environ.pop("PREFECT_API_URL", None)
         _refresh_prefect_settings()
         server.stop()
+
+
+def _send_what_prefect_holds(timeout: float = 10) -> None:
+    """Send the logs and events this process's Prefect workers still hold, while the server is up.
+
+    They go out in batches every few seconds; the flow's last ones were still queued when the
+    embedded server stopped, and Prefect sends what is left at interpreter exit: to a closed port,
+    with its client's retries (about 70 s before ``lvas dub --verbose`` returned to the shell, then
+    "Error logging to API"), and those logs were lost.
+    """
+    if "prefect" not in sys.modules:  # nothing ran against this server
+        return
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    for worker in (APILogWorker, EventsWorker):
+        worker.drain_all(timeout=timeout)
 
 
 class EmbeddedServer:

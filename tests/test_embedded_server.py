@@ -233,3 +233,43 @@ def test_the_embedded_server_answers_without_waiting_for_a_delayed_ack(monkeypat
     finally:
         server.stop()
     assert statistics.median(times[1:]) < 0.020, times
+
+
+LAST_LOG = """
+import sys, time
+sys.path.insert(0, {root!r})
+from prefect import flow, get_run_logger
+from flows.runtime import _prefect_api_starting
+
+@flow(persist_result=False)
+def says_goodbye():
+    get_run_logger().info("the flow's last words")
+
+if __name__ == "__main__":
+    with _prefect_api_starting() as (api, ready):
+        ready()
+        says_goodbye()
+    print("STOPPED", time.monotonic(), flush=True)
+"""
+
+
+def test_the_flows_last_logs_reach_the_server_before_it_stops(tmp_path: Path) -> None:
+    """Prefect sends logs in batches every 2 s: the flow's last ones used to be queued still when the
+    embedded server stopped, and the process then spent ~70 s at exit retrying a closed port."""
+    import os
+    import sqlite3
+    import time
+
+    script = tmp_path / "last_log.py"
+    script.write_text(LAST_LOG.format(root=str(ROOT)))
+    env = {k: v for k, v in os.environ.items() if k != "PREFECT_API_URL"}
+    env |= {"PREFECT_HOME": str(tmp_path / "home"), "PREFECT_LOGGING_LEVEL": "INFO"}
+    run = subprocess.run([sys.executable, str(script)], env=env, capture_output=True, text=True, timeout=120)
+    exited = time.monotonic()
+    assert run.returncode == 0, run.stderr[-3000:]
+    stopped = float(next(ln for ln in run.stdout.splitlines() if ln.startswith("STOPPED")).split()[1])
+    assert exited - stopped < 15, f"{exited - stopped:.1f} s from the server's stop to the process's exit"
+    assert "Error logging to API" not in run.stderr
+    with sqlite3.connect(tmp_path / "home" / "prefect.db") as db:
+        messages = [m for (m,) in db.execute("SELECT message FROM log")]
+    assert "the flow's last words" in messages
