@@ -149,8 +149,10 @@ def dub_dataset(
             event, batch, future = events.get()
             if event == "scripted":
                 with contextlib.suppress(Exception):  # a failed batch's videos are in the status table
-                    watch("finished", batch, complete(batch, future.result()))
-                    continue
+                    scenes = future.result()
+                    if scenes:  # else every video of the batch failed before its script: nothing to design
+                        watch("finished", batch, complete(batch, scenes))
+                        continue
             in_flight -= 1
             done += len(batch.videos)
             update_progress_artifact(progress, 100.0 * done / max(1, len(videos)))

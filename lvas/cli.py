@@ -135,8 +135,9 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
     from flows.runtime import orchestration, task_runner
 
     if not args.verbose:
-        # failures are reported by lvas itself (progress line, summary, `lvas status`)
-        os.environ.setdefault("PREFECT_LOGGING_LEVEL", "CRITICAL")
+        # The terminal shows lvas's own progress, summary and failures; Prefect's run logs go to the
+        # API alone, where the UI shows them with each flow and task run (inherited by the workers).
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     print(f"lvas: starting Prefect and Dask (agents={settings.agents.backend}, synth={settings.synth.backend}) ...",
           file=sys.stderr)
 

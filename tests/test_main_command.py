@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -21,13 +22,21 @@ def test_lvas_dub_end_to_end_on_embedded_defaults(tmp_path: Path) -> None:
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}  # nothing attached
     env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PYTHONPATH": str(Path(__file__).parents[1])}
-    cmd = [sys.executable, "-m", "lvas.cli", "dub", str(src), "--out", str(out), "--workers", "1"]
+    cmd = [sys.executable, "-m", "lvas.cli", "dub", str(src), "--out", str(out), "--workers", "2"]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     log = run.stdout + run.stderr
     assert run.returncode == 1, log  # one broken input: the run says so ...
     assert "Prefect API http://127.0.0.1:" in log
     assert "1 of 2 videos done, 1 failed" in log
     assert "broken.mp4" in log
+    assert " | INFO " not in log and " | WARNING " not in log  # Prefect's run logs: in the UI, not here
+    with sqlite3.connect(tmp_path / "prefect-home" / "prefect.db") as db:  # what the Prefect UI shows
+        logs = [(level, msg) for level, msg in db.execute("SELECT level, message FROM log")]
+        flow_runs = [name for (name,) in db.execute("SELECT name FROM flow_run")]
+    assert (20, "2 videos found, 0 already done, 2 to do") in logs
+    assert any(level == 30 and "broken.mp4" in msg and "not a readable video" in msg for level, msg in logs), logs
+    # the broken video's batch ends at its storyboard: no design subflow for a batch with no scenes
+    assert len([n for n in flow_runs if n.startswith("design-refine ")]) == 1, flow_runs
 
     status = subprocess.run([sys.executable, "-m", "lvas.cli", "status", str(out), "--json"], env=env,
                             capture_output=True, text=True, timeout=120)
