@@ -57,6 +57,7 @@ def _prefect_api_starting() -> Iterator[tuple[str, Callable[[], None]]]:
     exported at once (Dask workers started meanwhile inherit it), ``ready()`` waits for it."""
     url = os.environ.get("PREFECT_API_URL")
     if url:
+        _check_api_answers(url)
         yield url, lambda: None
         return
     os.environ.update({k: os.environ.get(k, v) for k, v in EMBEDDED_SERVER_ENV.items()})
@@ -83,10 +84,48 @@ def _prefect_api_starting() -> Iterator[tuple[str, Callable[[], None]]]:
     try:
         yield url, ready
     finally:
-        _send_what_prefect_holds()
-        os.environ.pop("PREFECT_API_URL", None)
-        _refresh_prefect_settings()
-        server.stop()
+        try:
+            _send_what_prefect_holds()
+        finally:
+            os.environ.pop("PREFECT_API_URL", None)
+            _refresh_prefect_settings()
+            server.stop()
+
+
+def _check_api_answers(url: str, timeout: float = 10) -> None:
+    """Fail at once, saying what to do, when nothing answers at ``PREFECT_API_URL`` (Prefect's own
+    error comes after the cluster has started, as a traceback). Any HTTP answer will do: a server
+    that wants credentials for ``/health`` is still there."""
+    import httpx
+
+    from lvas.errors import BackendUnavailable
+
+    try:
+        httpx.get(f"{url.rstrip('/')}/health", timeout=timeout)
+    except httpx.HTTPError as exc:
+        raise BackendUnavailable(
+            f"nothing answers at the Prefect API {url} (PREFECT_API_URL): {exc or type(exc).__name__}; "
+            "start that server (`make ui`), or unset PREFECT_API_URL to run on an embedded one"
+        ) from None
+
+
+def _check_scheduler_answers(address: str, timeout: float = 10) -> None:
+    """Fail at once when no Dask scheduler listens at ``address`` (Dask retries for its connect
+    timeout, 60 s here, then raises a traceback). Checked for TCP addresses (tcp://, tls://)."""
+    from distributed.comm import parse_address, parse_host_port
+
+    from lvas.errors import BackendUnavailable
+
+    scheme, location = parse_address(address)
+    if scheme not in ("tcp", "tls"):
+        return
+    try:
+        socket.create_connection(parse_host_port(location), timeout=timeout).close()
+    except OSError as exc:
+        raise BackendUnavailable(
+            f"no Dask scheduler answers at {address} (--dask-address): {exc}; start one "
+            "(`dask scheduler`), or leave --dask-address out to run on a local cluster"
+        ) from None
 
 
 def _send_what_prefect_holds(timeout: float = 10) -> None:
@@ -195,6 +234,7 @@ def dask_cluster(run: RunSettings) -> Iterator[str]:
     LocalCUDACluster is used instead, every worker pinned to one device).
     """
     if run.dask_address:
+        _check_scheduler_answers(run.dask_address)
         yield run.dask_address
         return
     os.environ.update(QUIET_ENV)

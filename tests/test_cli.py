@@ -81,3 +81,43 @@ def test_rerun_keeps_what_the_run_computed_but_not_where_it_ran(tmp_path: Path,
     monkeypatch.setenv("LVAS_RUN__DASK_ADDRESS", "tcp://127.0.0.1:2")
     s = saved_settings(tmp_path)
     assert s.run.dask_address == "tcp://127.0.0.1:2" and s.mix.target_lufs == -20.0
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound, never listened on: connections to it are refused
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("where", ["prefect", "dask"])
+def test_dub_against_a_server_that_is_not_there_says_so_at_once(where: str, tmp_path: Path) -> None:
+    """A stale PREFECT_API_URL or a mistyped --dask-address: a one-line error naming the address and
+    what to do, within seconds (it was a traceback, after 60 s of retries for the scheduler)."""
+    import os
+    import subprocess
+    import sys
+    import time
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.mp4").write_bytes(real_clip("bikes.mp4").read_bytes())
+    port = _closed_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(tmp_path / "home"), "PYTHONPATH": str(Path(__file__).parents[1])}
+    cmd = [sys.executable, "-m", "lvas.cli", "dub", str(src), "--out", str(tmp_path / "out")]
+    if where == "prefect":
+        env["PREFECT_API_URL"] = address = f"http://127.0.0.1:{port}/api"
+        named = "PREFECT_API_URL"
+    else:
+        cmd += ["--dask-address", address := f"tcp://127.0.0.1:{port}"]
+        named = "--dask-address"
+    start = time.monotonic()
+    run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
+    took = time.monotonic() - start
+    assert run.returncode == 2, run.stdout + run.stderr
+    (line,) = [ln for ln in run.stderr.splitlines() if ln.startswith("lvas: error:")]
+    assert address in line and named in line and "Traceback" not in run.stderr
+    assert took < 30, f"{took:.0f} s"
+    assert not (tmp_path / "out" / "videos").exists()  # nothing was started
