@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -317,7 +318,12 @@ def forked_workers() -> Iterator[None]:
             try:
                 yield
             finally:
-                server._stop()  # type: ignore[union-attr]  # the cluster is closed: none of its workers is left
+                # The cluster is closed: none of its workers is left, and the fork server holds nothing
+                # but imported modules. Left to exit by itself it runs the interpreter's teardown of
+                # all of them (~0.7 s that every run waited for); killed, it is reaped at once.
+                with contextlib.suppress(OSError, TypeError):
+                    os.kill(server._forkserver_pid, signal.SIGKILL)  # type: ignore[union-attr]
+                server._stop()  # type: ignore[union-attr]
     finally:
         _fork_server_owner.release()
 
