@@ -105,7 +105,7 @@ def _check_api_answers(url: str, timeout: float = 10) -> None:
         httpx.get(f"{url.rstrip('/')}/health", timeout=timeout)
     except httpx.HTTPError as exc:
         raise BackendUnavailable(
-            f"nothing answers at the Prefect API {url} (PREFECT_API_URL): {exc or type(exc).__name__}; "
+            f"nothing answers at the Prefect API {url} (PREFECT_API_URL): {str(exc) or type(exc).__name__}; "
             "start that server (`make ui`), or unset PREFECT_API_URL to run on an embedded one"
         ) from None
 
