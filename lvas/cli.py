@@ -131,6 +131,7 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
 
 def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Settings,
             only: list[str] | None = None) -> int:
+    check_before_starting(sources, out, rerun=only is not None)
     from flows.progress import ProgressPrinter
     from flows.runtime import orchestration, task_runner
 
@@ -164,6 +165,25 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
         print(f"lvas: outputs under {Path(out) / 'videos'}; `lvas status {out}` for details")
         return 0
     return 1
+
+
+def check_before_starting(sources: list[str], out: str, rerun: bool = False) -> None:
+    """What makes a run pointless, said before Prefect and Dask start (~5 s): no source can give a
+    video, or the output folder cannot be written."""
+    import tempfile
+
+    from lvas.discover import nothing_to_dub
+    from lvas.errors import InputError
+
+    problems = [] if rerun else nothing_to_dub(sources)
+    if problems:
+        raise InputError("nothing to dub: " + "; ".join(problems))
+    try:
+        Path(out).mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as exc:
+        raise InputError(f"{out}: cannot write the output folder here ({exc.strerror or exc})") from None
 
 
 def saved_settings(root: Path) -> Settings | None:

@@ -127,3 +127,25 @@ def discover(sources: list[str]) -> Discovery:
             # an explicit file: kept even when missing or not a video, so it fails visibly, alone
             add(make_ref(src, p))
     return Discovery(list(videos.values()), problems)
+
+
+def nothing_to_dub(sources: list[str]) -> list[str]:
+    """Why none of ``sources`` can give a video, or ``[]`` when one can: a folder holding a video
+    file, a glob matching a file, a manifest, or a file named (it fails visibly, alone, if it is
+    not a readable video). Stops at the first one found, so a large dataset costs one lookup, not
+    a walk; :func:`discover` then does the full expansion inside the run."""
+    problems = []
+    for src in sources:
+        p = Path(src).expanduser()
+        if p.is_dir():
+            walk = (f for _, _, files in os.walk(p) for f in files)
+            if any(Path(f).suffix.lower() in VIDEO_EXTENSIONS for f in walk):
+                return []
+            problems.append(f"{src}: folder holds no video files ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+        elif not p.exists() and glob.has_magic(src):
+            if any(Path(m).is_file() for m in glob.iglob(os.path.expanduser(src), recursive=True)):
+                return []
+            problems.append(f"{src}: pattern matches no files")
+        else:
+            return []
+    return problems

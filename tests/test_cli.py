@@ -121,3 +121,38 @@ def test_dub_against_a_server_that_is_not_there_says_so_at_once(where: str, tmp_
     assert address in line and named in line and "Traceback" not in run.stderr
     assert took < 30, f"{took:.0f} s"
     assert not (tmp_path / "out" / "videos").exists()  # nothing was started
+
+
+def test_dub_with_nothing_to_dub_or_nowhere_to_write_says_so_before_starting(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """An empty folder, a glob that matches nothing, an output folder that cannot be made: one line
+    naming each problem, exit 2, before Prefect and Dask start (it was "0 of 0 videos done" and a
+    status error, or a worker's traceback)."""
+    empty = tmp_path / "empty"
+    (empty / "sub").mkdir(parents=True)
+    (empty / "sub" / "notes.txt").write_text("not a video")
+    assert main(["dub", str(empty), str(tmp_path / "*.mkv"), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{empty}: folder holds no video files" in err and "*.mkv: pattern matches no files" in err
+    assert "starting Prefect" not in err and not (tmp_path / "out").exists()
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.mp4").write_bytes(b"")  # any video file will do: the check stops before reading it
+    assert main(["dub", str(src), "--out", str(blocker / "out")]) == 2
+    err = capsys.readouterr().err
+    assert f"{blocker / 'out'}: cannot write the output folder here" in err and "starting Prefect" not in err
+
+
+def test_nothing_to_dub_finds_any_source_that_can_give_a_video(tmp_path: Path) -> None:
+    from lvas.discover import nothing_to_dub
+
+    (tmp_path / "deep" / "er").mkdir(parents=True)
+    (tmp_path / "deep" / "er" / "clip.MOV").write_bytes(b"")
+    assert nothing_to_dub([str(tmp_path)]) == []
+    assert nothing_to_dub([str(tmp_path / "nothing-*.mp4"), str(tmp_path / "deep" / "**" / "*.MOV")]) == []
+    assert nothing_to_dub([str(tmp_path / "missing.mp4")]) == []  # a named file fails alone, in the run
+    pattern = str(tmp_path / "nothing-*.mp4")
+    assert nothing_to_dub([pattern]) == [f"{pattern}: pattern matches no files"]
