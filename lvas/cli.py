@@ -7,6 +7,7 @@ Prefect and Dask are imported only by the subcommands that run flows, so ``lvas 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
@@ -159,8 +160,9 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
     print(f"lvas: {state.message or state.name}")
     from flows.progress import status_report
 
-    for v in status_report(out, failed_only=True)["videos"]:
-        print(f"  failed: {v['source']}: {v['error']}")
+    with contextlib.suppress(LvasError):  # no status at all: the run had no video to start
+        for v in status_report(out, failed_only=True)["videos"]:
+            print(f"  failed: {v['source']}: {v['error']}")
     if state.is_completed():
         print(f"lvas: outputs under {Path(out) / 'videos'}; `lvas status {out}` for details")
         return 0
@@ -169,15 +171,18 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
 
 def check_before_starting(sources: list[str], out: str, rerun: bool = False) -> None:
     """What makes a run pointless, said before Prefect and Dask start (~5 s): no source can give a
-    video, or the output folder cannot be written."""
+    video, or the output folder cannot be written. A source that gives nothing beside others that
+    do is named on the terminal (the run's own report of it goes to the Prefect UI)."""
     import tempfile
 
-    from lvas.discover import nothing_to_dub
+    from lvas.discover import unproductive_sources
     from lvas.errors import InputError
 
-    problems = [] if rerun else nothing_to_dub(sources)
-    if problems:
+    problems = [] if rerun else unproductive_sources(sources)
+    if problems and len(problems) == len(sources):
         raise InputError("nothing to dub: " + "; ".join(problems))
+    for problem in problems:  # the run goes on with the other sources
+        print(f"lvas: input problem: {problem}", file=sys.stderr)
     try:
         Path(out).mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=out):

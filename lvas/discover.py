@@ -129,23 +129,19 @@ def discover(sources: list[str]) -> Discovery:
     return Discovery(list(videos.values()), problems)
 
 
-def nothing_to_dub(sources: list[str]) -> list[str]:
-    """Why none of ``sources`` can give a video, or ``[]`` when one can: a folder holding a video
-    file, a glob matching a file, a manifest, or a file named (it fails visibly, alone, if it is
-    not a readable video). Stops at the first one found, so a large dataset costs one lookup, not
-    a walk; :func:`discover` then does the full expansion inside the run."""
+def unproductive_sources(sources: list[str]) -> list[str]:
+    """The problem of each source that can give no video: a folder holding no video file, a glob
+    matching no file. A manifest, or a file named, counts as productive here (a file that is not a
+    readable video fails visibly, alone, in the run). Each folder walk and glob stops at its first
+    video, so a large dataset costs a lookup, not a walk; :func:`discover` expands them in the run."""
     problems = []
     for src in sources:
         p = Path(src).expanduser()
         if p.is_dir():
             walk = (f for _, _, files in os.walk(p) for f in files)
-            if any(Path(f).suffix.lower() in VIDEO_EXTENSIONS for f in walk):
-                return []
-            problems.append(f"{src}: folder holds no video files ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-        elif not p.exists() and glob.has_magic(src):
-            if any(Path(m).is_file() for m in glob.iglob(os.path.expanduser(src), recursive=True)):
-                return []
+            if not any(Path(f).suffix.lower() in VIDEO_EXTENSIONS for f in walk):
+                problems.append(f"{src}: folder holds no video files ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+        elif (not p.exists() and glob.has_magic(src)
+              and not any(Path(m).is_file() for m in glob.iglob(os.path.expanduser(src), recursive=True))):
             problems.append(f"{src}: pattern matches no files")
-        else:
-            return []
     return problems

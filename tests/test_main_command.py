@@ -19,16 +19,19 @@ def test_lvas_dub_end_to_end_on_embedded_defaults(tmp_path: Path) -> None:
     src.mkdir()
     make_clip(src / "clip one.mp4", colour_cuts([1.0], size=(96, 64)), seconds=2.0, size=(96, 64))
     (src / "broken.mp4").write_text("not a video")
+    (tmp_path / "empty").mkdir()  # a source with no video, beside one with two
     out = tmp_path / "out"
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}  # nothing attached
     env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PYTHONPATH": str(Path(__file__).parents[1])}
-    cmd = [sys.executable, "-m", "lvas.cli", "dub", str(src), "--out", str(out), "--workers", "2"]
+    cmd = [sys.executable, "-m", "lvas.cli", "dub", str(src), str(tmp_path / "empty"), "--out", str(out),
+           "--workers", "2"]
     run = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
     log = run.stdout + run.stderr
     assert run.returncode == 1, log  # one broken input: the run says so ...
     assert "Prefect API http://127.0.0.1:" in log
     assert "1 of 2 videos done, 1 failed" in log
     assert "broken.mp4" in log
+    assert f"lvas: input problem: {tmp_path / 'empty'}: folder holds no video files" in log
     assert " | INFO " not in log and " | WARNING " not in log  # Prefect's run logs: in the UI, not here
     with sqlite3.connect(tmp_path / "prefect-home" / "prefect.db") as db:  # what the Prefect UI shows
         logs = [(level, msg) for level, msg in db.execute("SELECT level, message FROM log")]
