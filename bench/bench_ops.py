@@ -252,12 +252,15 @@ def gpu(src: Path, work: Path, env: dict[str, str], n: int, latency: float) -> l
     return [line]
 
 
+PARTS = "overhead,attached,memory,gpu"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", type=int, default=100)
     ap.add_argument("--latency", type=float, default=0.5, help="simulated GPU latency per layer (s)")
     ap.add_argument("--write", action="store_true")
-    ap.add_argument("--parts", default="overhead,attached,memory,gpu",
+    ap.add_argument("--parts", default=PARTS,
                     help="comma-separated subset to run (attached needs overhead; turns is extra)")
     ap.add_argument("--turns", type=int, default=2, help="rounds of the turns part")
     ap.add_argument("--seconds", type=float, default=3.0,
@@ -286,8 +289,10 @@ def main() -> None:
         lines += memory(src, work, env, args.videos, flow)
     if "gpu" in parts:
         lines += gpu(src, work, env, max(1, args.videos // 2), args.latency)
-    command = f"--videos {args.videos} --parts {args.parts} --turns {args.turns}" if "turns" in parts else \
-        f"--videos {args.videos} --write"
+    command = f"--videos {args.videos}"  # the command as given (a partial or unwritten run says so)
+    command += "" if args.parts == PARTS else f" --parts {args.parts}"
+    command += f" --turns {args.turns}" if "turns" in parts else ""
+    command += " --write" if args.write else ""
     command += f" --seconds {args.seconds:g}" if length else ""
     body = f"Command: `.venv/bin/python bench/bench_ops.py {command}`\n\n" + "\n".join(lines)
     print(body)
