@@ -10,6 +10,7 @@ from __future__ import annotations
 import csv
 import glob
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,12 +79,23 @@ def read_manifest(path: Path) -> list[VideoRef]:
     return refs
 
 
-def _walk(folder: Path) -> list[Path]:
-    found = []
+def _videos_under(folder: Path) -> Iterator[Path]:
+    """The video files under ``folder``, in a stable order, found one at a time."""
     for root, dirs, files in os.walk(folder):
         dirs.sort()
-        found += [Path(root) / f for f in sorted(files) if Path(f).suffix.lower() in VIDEO_EXTENSIONS]
-    return found
+        yield from (Path(root) / f for f in sorted(files) if Path(f).suffix.lower() in VIDEO_EXTENSIONS)
+
+
+def _files_matching(pattern: str) -> Iterator[Path]:
+    return (Path(m) for m in glob.iglob(os.path.expanduser(pattern), recursive=True) if Path(m).is_file())
+
+
+def _no_videos(src: str) -> str:
+    return f"{src}: folder holds no video files ({', '.join(sorted(VIDEO_EXTENSIONS))})"
+
+
+def _no_matches(src: str) -> str:
+    return f"{src}: pattern matches no files"
 
 
 def discover(sources: list[str]) -> Discovery:
@@ -105,9 +117,9 @@ def discover(sources: list[str]) -> Discovery:
     for src in sources:
         p = Path(src).expanduser()
         if p.is_dir():
-            found = _walk(p)
+            found = list(_videos_under(p))
             if not found:
-                problems.append(f"{src}: folder holds no video files ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+                problems.append(_no_videos(src))
             for f in found:
                 add(make_ref(str(f), f))
         elif p.suffix.lower() in MANIFEST_EXTENSIONS and p.is_file():
@@ -117,10 +129,9 @@ def discover(sources: list[str]) -> Discovery:
             except InputError as exc:
                 problems.append(str(exc))
         elif not p.exists() and glob.has_magic(src):
-            matches = sorted(Path(m) for m in glob.glob(os.path.expanduser(src), recursive=True))
-            matches = [m for m in matches if m.is_file()]
+            matches = sorted(_files_matching(src))
             if not matches:
-                problems.append(f"{src}: pattern matches no files")
+                problems.append(_no_matches(src))
             for m in matches:
                 add(make_ref(str(m), m))
         else:
@@ -137,11 +148,8 @@ def unproductive_sources(sources: list[str]) -> list[str]:
     problems = []
     for src in sources:
         p = Path(src).expanduser()
-        if p.is_dir():
-            walk = (f for _, _, files in os.walk(p) for f in files)
-            if not any(Path(f).suffix.lower() in VIDEO_EXTENSIONS for f in walk):
-                problems.append(f"{src}: folder holds no video files ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-        elif (not p.exists() and glob.has_magic(src)
-              and not any(Path(m).is_file() for m in glob.iglob(os.path.expanduser(src), recursive=True))):
-            problems.append(f"{src}: pattern matches no files")
+        if p.is_dir() and next(_videos_under(p), None) is None:
+            problems.append(_no_videos(src))
+        elif not p.exists() and glob.has_magic(src) and next(_files_matching(src), None) is None:
+            problems.append(_no_matches(src))
     return problems
