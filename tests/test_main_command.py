@@ -36,6 +36,8 @@ def test_lvas_dub_end_to_end_on_embedded_defaults(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "prefect-home" / "prefect.db") as db:  # what the Prefect UI shows
         logs = [(level, msg) for level, msg in db.execute("SELECT level, message FROM log")]
         flow_runs = [name for (name,) in db.execute("SELECT name FROM flow_run")]
+        block_types = db.execute("SELECT count(*) FROM block_type").fetchone()[0]
+    assert block_types == 0  # the embedded server skips Prefect's block registration (no run uses a block)
     assert (20, "2 videos found, 0 already done, 2 to do") in logs
     assert any(level == 30 and "broken.mp4" in msg and "not a readable video" in msg for level, msg in logs), logs
     # the broken video's batch ends at its storyboard: no design subflow for a batch with no scenes
