@@ -122,17 +122,20 @@ def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, Meas
 
 
 @contextlib.contextmanager
-def standing(src: Path, work: Path, name: str) -> Iterator[tuple[list[str], dict[str, str]]]:
+def standing(src: Path, work: Path, name: str,
+             warm_on: Path | None = None) -> Iterator[tuple[list[str], dict[str, str]]]:
     """A Prefect server and a Dask cluster started once (the same server and 2 workers `lvas dub`
-    starts) and warmed by a 4-video run into ``out-<name>-warm``: yields the `lvas dub` command
-    attached to them, up to ``--out``, and its environment. Their CPU is :func:`standing_cpu`."""
+    starts) and warmed by a run over ``warm_on`` (by default 4 of the videos of ``src``) into
+    ``out-<name>-warm``: yields the `lvas dub` command attached to them, up to ``--out``, and its
+    environment. Their CPU is :func:`standing_cpu`."""
     from flows.runtime import orchestration
     from lvas.settings import RunSettings
 
     with orchestration(RunSettings()) as (api, address):
         env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": api}
         dub = [LVAS, "dub", "--dask-address", address, "--out"]
-        warm = run_measured([*dub, str(work / f"out-{name}-warm"), str(subset(src, work / "sub4", 4))], env=env)
+        warm_on = warm_on or subset(src, work / "sub4", 4)
+        warm = run_measured([*dub, str(work / f"out-{name}-warm"), str(warm_on)], env=env)
         if warm.returncode:
             raise SystemExit(f"the warm-up run of the standing cluster failed:\n{warm.output[-3000:]}")
         yield dub, env
