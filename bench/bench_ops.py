@@ -11,8 +11,9 @@ section in bench/RESULTS.md):
             direct/2, one process's time halved (the ideal the two processes do not reach either).
   attached  `lvas dub --dask-address` with PREFECT_API_URL, against a server and cluster already running
             (started and warmed once by the benchmark): the same comparison without the per-run start-up.
-  turns     (only with --parts turns) direct in 2 processes, `lvas dub`, and `lvas dub` attached, one
-            after the other, --turns times: the same comparisons with each round in one machine state
+  turns     (only with --parts turns) direct in 2 processes, `lvas dub`, `lvas dub` with PREFECT_API_URL
+            set to a running server (its own local cluster, as scheduled runs by default), and `lvas dub`
+            attached, one after the other, --turns times: the same comparisons with each round in one machine state
             (this machine's speed changes by up to 50% within an hour); each run is also split, from
             its status records, into start-up (launch to first unit) and the units' span, and the
             spans are compared (the steady-state overhead).
@@ -179,52 +180,59 @@ def attached(src: Path, work: Path, direct2: Measured) -> list[str]:
 
 
 def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
-    """Direct in 2 processes, `lvas dub` and `lvas dub` attached, in turns: ``rounds`` rounds. The
-    standing server and cluster of the attached runs idle during the other two.
+    """Direct in 2 processes, `lvas dub`, `lvas dub` with a running Prefect server (its own local
+    cluster, as `make serve`'s scheduled runs by default) and `lvas dub` attached to a running server
+    and cluster, in turns: ``rounds`` rounds. The standing server and cluster idle during the others.
 
     Besides each run's wall time, its status records split it: start-up (launch to the first unit's
     start: imports, and for `lvas dub` the embedded server and cluster) and the units' span (first
     unit start to last unit end). The steady-state overhead compares the units' spans."""
     rows, spans, cpus = [], [], []
+    names = ("direct2", "flow", "server", "attached")
     with standing(src, work, "turns") as (dub, attached_env):
+        server_env = {**env, "PREFECT_API_URL": attached_env["PREFECT_API_URL"]}
         for r in range(1, rounds + 1):  # new folders each round
-            outs = [work / f"out-turns{r}-{name}" for name in ("direct2", "flow", "attached")]
+            outs = [work / f"out-turns{r}-{name}" for name in names]
             runs = [run_measured([*DIRECT, str(src), str(outs[0]), "--procs", "2"], env=env),
                     run_measured([LVAS, "dub", str(src), "--out", str(outs[1])], env=env),
-                    run_attached([*dub, str(outs[2]), str(src)], attached_env)]
+                    run_attached([LVAS, "dub", str(src), "--out", str(outs[2])], server_env),
+                    run_attached([*dub, str(outs[3]), str(src)], attached_env)]
             if any(m.returncode for m in runs):
                 raise SystemExit("a run in turns failed:\n" + "".join(m.output[-1500:] for m in runs))
-            d2, flow, att = (m.seconds for m in runs)
-            rows.append(f"| {r} | {d2:.1f} | {flow:.1f} ({100 * (flow - d2) / flow:.0f}%) | "
-                        f"{att:.1f} ({100 * (att - d2) / att:.0f}%) |")
+            d2, *others = runs
+            rows.append(f"| {r} | {d2.seconds:.1f} | "
+                        + " | ".join(f"{m.seconds:.1f} ({100 * (m.seconds - d2.seconds) / m.seconds:.0f}%)"
+                                     for m in others) + " |")
             print(rows[-1], flush=True)
             split = []  # (start-up, units' span) of each run
             for m, out in zip(runs, outs, strict=True):
                 first, last = units(out)
                 split.append((first - m.started, last - first))
-            (d_start, d_span), (f_start, f_span), (a_start, a_span) = split
-            spans.append(f"| {r} | {d_start:.1f} / {d_span:.1f} | "
-                         f"{f_start:.1f} / {f_span:.1f} ({100 * (f_span - d_span) / f_span:.0f}%) | "
-                         f"{a_start:.1f} / {a_span:.1f} ({100 * (a_span - d_span) / a_span:.0f}%) |")
+            d_span = split[0][1]
+            spans.append(f"| {r} | {split[0][0]:.1f} / {d_span:.1f} | "
+                         + " | ".join(f"{start:.1f} / {span:.1f} ({100 * (span - d_span) / span:.0f}%)"
+                                      for start, span in split[1:]) + " |")
             print(spans[-1], flush=True)
-            c2, cf, ca = (m.cpu_s for m in runs)
-            cpus.append(f"| {r} | {c2:.1f} | {cf:.1f} ({100 * (cf - c2) / cf:.0f}%) | "
-                        f"{ca:.1f} ({100 * (ca - c2) / ca:.0f}%) | "
-                        + " / ".join(f"{100 * m.steal:.0f}%" for m in runs) + " |")
+            cpus.append(f"| {r} | {d2.cpu_s:.1f} | "
+                        + " | ".join(f"{m.cpu_s:.1f} ({100 * (m.cpu_s - d2.cpu_s) / m.cpu_s:.0f}%)" for m in others)
+                        + " | " + " / ".join(f"{100 * m.steal:.0f}%" for m in runs) + " |")
             print(cpus[-1], flush=True)
-    return ["In turns (each round: direct in 2 processes, then `lvas dub`, then `lvas dub` attached; "
+    heads = "| round | direct, 2 processes{} | flow{} | server running{} | attached{} |"
+    return ["In turns (each round: direct in 2 processes; `lvas dub`; `lvas dub` with `PREFECT_API_URL` set to a "
+            "running server, its own local cluster; `lvas dub` attached to a running server and cluster; "
             "overhead against that round's direct):", "",
-            "| round | direct, 2 processes s | flow s (overhead) | attached s (overhead) |", "|---|---|---|---|",
+            heads.format(" s", " s (overhead)", " s (overhead)", " s (overhead)"), "|---|---|---|---|---|",
             *rows, "",
             "The same runs split by their status records: start-up (launch to the first unit's start) / the "
             "units' span (first unit start to last unit end), in s; the steady-state overhead compares the "
             "units' spans with direct's:", "",
-            "| round | direct, 2 processes | flow (steady-state overhead) | attached (steady-state overhead) |",
-            "|---|---|---|---|", *spans, "",
-            "CPU seconds (user + system) of each run's process tree; attached: with what the standing server and "
-            "cluster used meanwhile. The share is the CPU the run used beyond direct's. Steal: the share of "
-            "the machine's CPU time the hypervisor took during each run (direct / flow / attached):", "",
-            "| round | direct, 2 processes | flow | attached | steal |", "|---|---|---|---|---|", *cpus, ""]
+            heads.format("", *[" (steady-state overhead)"] * 3), "|---|---|---|---|---|", *spans, "",
+            "CPU seconds (user + system) of each run's process tree; with a running server or cluster: with "
+            "what the standing server and cluster used meanwhile. The share is the CPU the run used beyond "
+            "direct's. Steal: the share of the machine's CPU time the hypervisor took during each run (direct "
+            "/ flow / server running / attached):", "",
+            "| round | direct, 2 processes | flow | server running | attached | steal |",
+            "|---|---|---|---|---|---|", *cpus, ""]
 
 
 def memory(src: Path, work: Path, env: dict[str, str], videos: int, full: Measured | None) -> list[str]:
