@@ -11,12 +11,13 @@ section in bench/RESULTS.md):
             direct/2, one process's time halved (the ideal the two processes do not reach either).
   attached  `lvas dub --dask-address` with PREFECT_API_URL, against a server and cluster already running
             (started and warmed once by the benchmark): the same comparison without the per-run start-up.
-  turns     (only with --parts turns) direct in 2 processes, `lvas dub`, `lvas dub` with PREFECT_API_URL
-            set to a running server (its own local cluster, as scheduled runs by default), and `lvas dub`
-            attached, one after the other, --turns times: the same comparisons with each round in one machine state
-            (this machine's speed changes by up to 50% within an hour); each run is also split, from
-            its status records, into start-up (launch to first unit) and the units' span, and the
-            spans are compared (the steady-state overhead).
+  turns     (only with --parts turns) direct in 2 processes, `lvas dub`, `lvas dub` with
+            PREFECT_API_URL set to a running server (its own local cluster, as scheduled runs by
+            default), and `lvas dub` attached, one after the other, --turns times: the same
+            comparisons with each round in one machine state (this machine's speed changes by up to
+            50% within an hour); each run is also split, from its status records, into start-up
+            (launch to first unit) and the units' span, and the spans are compared (the
+            steady-state overhead).
   memory    peak RSS and PSS of the whole process tree for N/4, N/2 and N videos (flat =
             orchestration keeps no per-video state).
   gpu       `--gpu-workers 1` with the simulated-gpu synthesizer (fixed latency, GPU-placed): the

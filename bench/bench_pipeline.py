@@ -119,13 +119,13 @@ def main() -> None:
              "| input | run | wall s | wall s per s of video | units s per s of video | CPU s | peak RSS (tree) MB "
              "| peak PSS (tree) MB |", "|---|---|---|---|---|---|---|---|"]
     stages: dict[str, dict[str, float]] = {}
-    inputs_s = {label: (folder, sum(probe(p).duration_s for p in folder.glob("*.mp4")))
+    by_label = {label: (folder, sum(probe(p).duration_s for p in folder.glob("*.mp4")))
                 for label, folder in (("samples", inputs), ("long", long_in), ("one second", tiny_in))}
 
     def measured(label: str, name: str, cmd: Callable[[Path, Path], list[str]], run_env: dict[str, str],
                  attached: bool = False) -> Measured:
         """Run ``cmd(source folder, output folder)`` on the input ``label`` and add its row."""
-        folder, video_s = inputs_s[label]
+        folder, video_s = by_label[label]
         out = work / f"{label}-{name}".replace(" ", "-")
         m = (run_attached if attached else run_measured)(cmd(folder, out), env=run_env)
         if m.returncode != 0:
@@ -141,7 +141,7 @@ def main() -> None:
 
     lvas = str(ROOT / ".venv" / "bin" / "lvas")
     runs: dict[tuple[str, str], Measured] = {}
-    for label in inputs_s:
+    for label in by_label:
         runs[label, "flow"] = measured(label, "flow", lambda src, out: [lvas, "dub", str(src), "--out", str(out)], env)
         runs[label, "direct"] = measured(label, "direct", lambda src, out: [*DIRECT, str(src), str(out)], env)
     # started after the other runs, so that its idle server and workers take no CPU from them
@@ -149,13 +149,13 @@ def main() -> None:
         for label in ("samples", "long"):  # `dub` ends with --out
             runs[label, "attached"] = measured(label, "attached", lambda src, out: [*dub, str(out), str(src)],
                                                attached_env, attached=True)
-    budget = 0.25 * inputs_s["samples"][1]
+    budget = 0.25 * by_label["samples"][1]
     tiny = runs["one second", "flow"]
     lines += ["", f"Against the target (0.25 s per s of video, {budget:.1f} s for the sample clips): `lvas dub` on the "
               f"1 s clip alone took {tiny.seconds:.1f} s and {tiny.cpu_s:.1f} CPU s (direct: "
               f"{runs['one second', 'direct'].seconds:.1f} s), the cost of starting and stopping its Prefect server "
               f"and Dask cluster; attached, the sample clips took {runs['samples', 'attached'].seconds:.1f} s "
-              f"({runs['samples', 'attached'].seconds / inputs_s['samples'][1]:.3f} s per s of video)."]
+              f"({runs['samples', 'attached'].seconds / by_label['samples'][1]:.3f} s per s of video)."]
     cols = list(stages)
     lines += ["", "Work time per stage, summed over units (s; from the status records):", "",
               "| stage | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|",
