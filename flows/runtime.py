@@ -184,7 +184,13 @@ class EmbeddedServer:
                                               *filter(None, [os.environ.get("PYTHONPATH")])])}
         fd = self.socket.fileno()
         self.process = subprocess.Popen(
-            args=[sys.executable, "-m", "flows.server_app", str(fd)], env={**os.environ, **env}, pass_fds=(fd,),
+            args=[sys.executable, "-m", "flows.server_app", str(fd), str(os.getpid())], env={**os.environ, **env},
+            pass_fds=(fd,),
+            # Out of the terminal's process group: Ctrl-C goes to this process, which stops the flow,
+            # sends what Prefect still holds and then stops the server. (In the group, the server quit
+            # at once and this process spent ~2 min retrying it.) It still stops if this process is
+            # killed: flows.server_app.exit_with_parent.
+            start_new_session=True,
         )
         self.socket.close()  # the server holds the port now
 

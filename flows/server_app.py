@@ -13,7 +13,7 @@ waited 2.3 s. This app
   pages, 80 MB per pooled connection, which a long run fills page by page: the server's memory
   then grows with the dataset until it reaches that size; bench/RESULTS.md).
 
-Used by ``flows.runtime`` for the embedded server (``python -m flows.server_app FD``, :func:`serve`).
+Used by ``flows.runtime`` for the embedded server (``python -m flows.server_app FD PARENT_PID``, :func:`serve`).
 A server you run yourself (``prefect server start``, ``make ui``) is Prefect's unchanged; on Postgres
 the conflict does not arise.
 """
@@ -21,8 +21,12 @@ the conflict does not arise.
 from __future__ import annotations
 
 import contextlib
+import os
+import signal
 import socket
 import sys
+import threading
+import time
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -94,8 +98,9 @@ class RetrySoonOn503:
         await self.app(scope, receive, send_with_retry_after)
 
 
-def serve(fd: int) -> None:
-    """Serve :func:`create_app` on the listening TCP socket ``fd``, bound by the parent process.
+def serve(fd: int, parent: int | None = None) -> None:
+    """Serve :func:`create_app` on the listening TCP socket ``fd``, bound by the parent process,
+    until stopped or until the process ``parent`` is gone (:func:`exit_with_parent`).
 
     Not ``uvicorn --fd``: uvicorn wraps that descriptor as an AF_UNIX socket, so its TCP
     connections are never given TCP_NODELAY, and each response's second write waited for the
@@ -106,9 +111,27 @@ def serve(fd: int) -> None:
     import uvicorn
 
     sock = socket.socket(fileno=fd)
+    if parent is not None:
+        exit_with_parent(parent)
     config = uvicorn.Config("flows.server_app:create_app", factory=True, log_level="error", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
 
 
+def exit_with_parent(parent: int, every: float = 1.0) -> threading.Thread:
+    """Stop this server (SIGTERM, which uvicorn handles as a graceful shut-down) once the process
+    ``parent`` that launched it is gone: killed (SIGKILL, the OOM killer) it cannot stop its server,
+    which would otherwise live on, holding its port and Prefect's database. An orphan is adopted by
+    another process, so its parent's pid changes."""
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(every)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
+    thread.start()
+    return thread
+
+
 if __name__ == "__main__":
-    serve(int(sys.argv[1]))
+    serve(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)

@@ -10,8 +10,11 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import textwrap
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -274,19 +277,44 @@ def cmd_kb(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's time limit), raised in the main thread like Ctrl-C's
+    KeyboardInterrupt, so that the run stops the same way: its Prefect server and Dask cluster are
+    stopped on the way out. Python's default for SIGTERM ends the process at once, and the embedded
+    server it had started lived on."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+@contextlib.contextmanager
+def _sigterm_stops_the_run() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    before = signal.signal(signal.SIGTERM, _terminate)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        if args.cmd == "dub":
-            return cmd_dub(args, args.sources, args.out, settings_from_args(args))
-        return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
-                "kb": cmd_kb}[args.cmd](args)
+        with _sigterm_stops_the_run():
+            if args.cmd == "dub":
+                return cmd_dub(args, args.sources, args.out, settings_from_args(args))
+            return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
+                    "kb": cmd_kb}[args.cmd](args)
     except LvasError as exc:
         print(f"lvas: error: {exc}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("lvas: interrupted; finished units are kept, rerun the same command to go on", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        how, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)
+        print(f"lvas: {how}; finished units are kept, rerun the same command to go on", file=sys.stderr)
+        return code
 
 
 if __name__ == "__main__":

@@ -273,3 +273,81 @@ def test_the_flows_last_logs_reach_the_server_before_it_stops(tmp_path: Path) ->
     with sqlite3.connect(tmp_path / "home" / "prefect.db") as db:
         messages = [m for (m,) in db.execute("SELECT message FROM log")]
     assert "the flow's last words" in messages
+
+
+def _dub_until_started(tmp_path: Path, name: str) -> tuple[subprocess.Popen, int, list[str]]:
+    """`lvas dub` on a few clips in its own process, returned once its server and cluster run (the
+    CLI's "Prefect API" line): the process, the embedded server's port, and the lines it printed."""
+    import os
+    import re
+    import threading
+    import time
+
+    from tests.clips import colour_cuts, make_clip
+
+    src = tmp_path / f"{name}-in"
+    for i in range(6):
+        make_clip(src / f"clip{i}.mp4", colour_cuts([1.0], seed=i), seconds=2.0)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_HOME": str(tmp_path / "prefect-home"), "PYTHONPATH": str(ROOT)}
+    proc = subprocess.Popen([sys.executable, "-m", "lvas.cli", "dub", str(src), "--out", str(tmp_path / f"{name}-out")],
+                            env=env, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
+                            start_new_session=True)  # a process group of its own, as in a terminal
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stderr), daemon=True).start()  # type: ignore[arg-type]
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        found = [m for ln in list(lines) if (m := re.search(r"Prefect API http://127\.0\.0\.1:(\d+)/api", ln))]
+        if found:
+            return proc, int(found[0].group(1)), lines
+        time.sleep(0.1)
+    proc.kill()
+    raise AssertionError("lvas dub did not start: " + "".join(lines)[-3000:])
+
+
+def _answers(port: int) -> bool:
+    import socket
+
+    try:
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()
+        return True
+    except OSError:
+        return False
+
+
+def _stops_answering(port: int, within: float) -> bool:
+    import time
+
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if not _answers(port):
+            return True
+        time.sleep(0.2)
+    return False
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm", "sigkill"])
+def test_a_stopped_run_stops_its_server_and_cluster_at_once(tmp_path: Path, how: str) -> None:
+    """Ctrl-C (SIGINT to the terminal's whole process group) and SIGTERM (`kill`, a scheduler's time
+    limit) stop a run in seconds, its embedded server and cluster with it: exit status 130 and 143.
+    Before, Ctrl-C reached the server too, which quit at once, and `lvas dub` then spent ~2 min
+    retrying it, printing tracebacks (as did each Dask worker); SIGTERM ended `lvas dub` at once and
+    left its server running, holding its port and Prefect's database. SIGKILL leaves the CLI no say:
+    the server notices its parent is gone and stops itself."""
+    import os
+    import signal
+
+    proc, port, lines = _dub_until_started(tmp_path, how)
+    assert _answers(port)
+    if how == "ctrl-c":
+        os.killpg(proc.pid, signal.SIGINT)
+    else:
+        proc.send_signal(signal.SIGTERM if how == "sigterm" else signal.SIGKILL)
+    code = proc.wait(timeout=30)
+    assert _stops_answering(port, within=15), f"the embedded server outlived the run ({how})"
+    if how == "sigkill":
+        return
+    log = "".join(lines)
+    assert code == {"ctrl-c": 130, "sigterm": 143}[how], log[-3000:]
+    assert f"lvas: {'interrupted' if how == 'ctrl-c' else 'terminated'}; finished units are kept" in log, log[-3000:]
+    assert "Traceback" not in log, log[-3000:]
