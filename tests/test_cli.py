@@ -158,3 +158,23 @@ def test_unproductive_sources_are_the_folders_and_globs_without_a_video(tmp_path
     assert unproductive_sources([*found, pattern, str(tmp_path / "none")]) == [
         f"{pattern}: pattern matches no files", f"{tmp_path / 'none'}: folder holds no video files "
         "(.3gp, .avi, .flv, .m4v, .mkv, .mov, .mp4, .mpeg, .mpg, .mts, .ts, .webm, .wmv)"]
+
+
+@pytest.mark.parametrize("swallowed", ["sigterm", "ctrl-c"])
+def test_a_stop_signal_swallowed_where_it_landed_is_delivered_again(swallowed: str) -> None:
+    """A signal's exception raised inside a garbage-collector callback or a ``__del__`` (the lvas
+    process runs Dask's GC diagnostics) is dropped by Python, and the run went on to the end (seen
+    once, with SIGTERM). lvas sends the signal again, so the run still stops."""
+    import time
+
+    from lvas.cli import Terminated, _sigterm_stops_the_run
+
+    stop = Terminated if swallowed == "sigterm" else KeyboardInterrupt
+
+    class StoppedInDel:
+        def __del__(self) -> None:
+            raise stop  # where Python drops it (sys.unraisablehook)
+
+    with pytest.raises(stop), _sigterm_stops_the_run():
+        StoppedInDel()
+        time.sleep(2)  # the signal sent again is raised here, in the main thread
