@@ -27,24 +27,19 @@ section in bench/RESULTS.md):
 from __future__ import annotations
 
 import argparse
-import contextlib
 import os
 import shutil
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import DIRECT, Measured, run_measured, tree_cpu, units  # noqa: E402
+from bench.measure import DIRECT, LVAS, Measured, run_attached, run_measured, standing, subset, units  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from storage.layout import Layout  # noqa: E402
 from storage.status import collect  # noqa: E402
 from tests.clips import colour_cuts, make_clip  # noqa: E402
-
-LVAS = str(ROOT / ".venv" / "bin" / "lvas")
-
 
 CAPTION = {"background": "a rainy city street", "entity": "a car", "action": "a car drives past",
            "summary": "a car drives past on a rainy city street"}
@@ -66,15 +61,6 @@ def make_inputs(folder: Path, n: int, seconds: float = 3.0) -> Path:
         if not side.exists():
             side.write_text(json.dumps({"segments": [{"start": 0.0, "end": seconds, "caption": CAPTION}]}))
     return folder
-
-
-def subset(src: Path, dst: Path, n: int) -> Path:
-    dst.mkdir(parents=True, exist_ok=True)
-    for p in sorted(src.glob("*.mp4"))[:n]:
-        for f in (p, p.with_name(p.stem + ".captions.json")):
-            if f.exists() and not (dst / f.name).exists():
-                os.link(f, dst / f.name)
-    return dst
 
 
 def scenes(out: Path) -> int:
@@ -121,40 +107,6 @@ def overhead(src: Path, work: Path, env: dict[str, str]) -> tuple[Measured, Meas
     ]
     print("\n".join(lines))
     return flow, direct2, lines
-
-
-@contextlib.contextmanager
-def standing(src: Path, work: Path, name: str,
-             warm_on: Path | None = None) -> Iterator[tuple[list[str], dict[str, str]]]:
-    """A Prefect server and a Dask cluster started once (the same server and 2 workers `lvas dub`
-    starts) and warmed by a run over ``warm_on`` (by default 4 of the videos of ``src``) into
-    ``out-<name>-warm``: yields the `lvas dub` command attached to them, up to ``--out``, and its
-    environment. Their CPU is :func:`standing_cpu`."""
-    from flows.runtime import orchestration
-    from lvas.settings import RunSettings
-
-    with orchestration(RunSettings()) as (api, address):
-        env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": api}
-        dub = [LVAS, "dub", "--dask-address", address, "--out"]
-        warm_on = warm_on or subset(src, work / "sub4", 4)
-        warm = run_measured([*dub, str(work / f"out-{name}-warm"), str(warm_on)], env=env)
-        if warm.returncode:
-            raise SystemExit(f"the warm-up run of the standing cluster failed:\n{warm.output[-3000:]}")
-        yield dub, env
-
-
-def standing_cpu() -> float:
-    """CPU seconds so far of this process (where the standing cluster's scheduler runs) and of its
-    running descendants (the standing server and workers): what an attached run also costs."""
-    return tree_cpu(os.getpid())
-
-
-def run_attached(cmd: list[str], env: dict[str, str]) -> Measured:
-    """An attached `lvas dub`, its CPU counting what the standing server and cluster used meanwhile."""
-    before = standing_cpu()
-    m = run_measured(cmd, env=env)
-    m.cpu_s += standing_cpu() - before
-    return m
 
 
 def attached(src: Path, work: Path, direct2: Measured) -> list[str]:

@@ -26,8 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.bench_ops import run_attached, standing  # noqa: E402
-from bench.measure import DIRECT, Measured, run_measured, units  # noqa: E402
+from bench.measure import DIRECT, LVAS, Measured, run_attached, run_measured, standing, units  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from lvas.media.probe import probe  # noqa: E402
 from storage.layout import Layout  # noqa: E402
@@ -139,10 +138,9 @@ def main() -> None:
         print(lines[-1])
         return m
 
-    lvas = str(ROOT / ".venv" / "bin" / "lvas")
     runs: dict[tuple[str, str], Measured] = {}
     for label in by_label:
-        runs[label, "flow"] = measured(label, "flow", lambda src, out: [lvas, "dub", str(src), "--out", str(out)], env)
+        runs[label, "flow"] = measured(label, "flow", lambda src, out: [LVAS, "dub", str(src), "--out", str(out)], env)
         runs[label, "direct"] = measured(label, "direct", lambda src, out: [*DIRECT, str(src), str(out)], env)
     # started after the other runs, so that its idle server and workers take no CPU from them
     with standing(inputs, work, "attached", warm_on=tiny_in) as (dub, attached_env):

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import resource
 import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -16,6 +18,8 @@ import psutil
 # The reference the flow is compared with: bench/direct.py, the same stage functions without an
 # orchestrator (`DIRECT + [SRC, OUT]`: serially in one process; `+ ["--procs", "2"]`: two processes).
 DIRECT = [sys.executable, str(Path(__file__).with_name("direct.py"))]
+ROOT = Path(__file__).resolve().parents[1]
+LVAS = str(ROOT / ".venv" / "bin" / "lvas")  # the command a user runs
 
 
 @dataclass
@@ -144,3 +148,47 @@ def _tree(pid: int) -> list[psutil.Process]:
         return [root, *root.children(recursive=True)]
     except psutil.Error:
         return []
+
+
+def subset(src: Path, dst: Path, n: int) -> Path:
+    """The first ``n`` videos of ``src`` (and their sidecar captions) in ``dst``, as hard links."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for p in sorted(src.glob("*.mp4"))[:n]:
+        for f in (p, p.with_name(p.stem + ".captions.json")):
+            if f.exists() and not (dst / f.name).exists():
+                os.link(f, dst / f.name)
+    return dst
+
+
+@contextlib.contextmanager
+def standing(src: Path, work: Path, name: str,
+             warm_on: Path | None = None) -> Iterator[tuple[list[str], dict[str, str]]]:
+    """A Prefect server and a Dask cluster started once (the same server and 2 workers `lvas dub`
+    starts) and warmed by a run over ``warm_on`` (by default 4 of the videos of ``src``) into
+    ``out-<name>-warm``: yields the `lvas dub` command attached to them, up to ``--out``, and its
+    environment. Their CPU is :func:`standing_cpu`."""
+    from flows.runtime import orchestration
+    from lvas.settings import RunSettings
+
+    with orchestration(RunSettings()) as (api, address):
+        env = {**os.environ, "PYTHONPATH": str(ROOT), "PREFECT_API_URL": api}
+        dub = [LVAS, "dub", "--dask-address", address, "--out"]
+        warm_on = warm_on or subset(src, work / "sub4", 4)
+        warm = run_measured([*dub, str(work / f"out-{name}-warm"), str(warm_on)], env=env)
+        if warm.returncode:
+            raise SystemExit(f"the warm-up run of the standing cluster failed:\n{warm.output[-3000:]}")
+        yield dub, env
+
+
+def standing_cpu() -> float:
+    """CPU seconds so far of this process (where the standing cluster's scheduler runs) and of its
+    running descendants (the standing server and workers): what an attached run also costs."""
+    return tree_cpu(os.getpid())
+
+
+def run_attached(cmd: list[str], env: dict[str, str]) -> Measured:
+    """An attached `lvas dub`, its CPU counting what the standing server and cluster used meanwhile."""
+    before = standing_cpu()
+    m = run_measured(cmd, env=env)
+    m.cpu_s += standing_cpu() - before
+    return m
