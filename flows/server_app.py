@@ -98,7 +98,7 @@ class RetrySoonOn503:
         await self.app(scope, receive, send_with_retry_after)
 
 
-def serve(fd: int, parent: int | None = None) -> None:
+def serve(fd: int, parent: int) -> None:
     """Serve :func:`create_app` on the listening TCP socket ``fd``, bound by the parent process,
     until stopped or until the process ``parent`` is gone (:func:`exit_with_parent`).
 
@@ -111,13 +111,12 @@ def serve(fd: int, parent: int | None = None) -> None:
     import uvicorn
 
     sock = socket.socket(fileno=fd)
-    if parent is not None:
-        exit_with_parent(parent)
+    exit_with_parent(parent)
     config = uvicorn.Config("flows.server_app:create_app", factory=True, log_level="error", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
 
 
-def exit_with_parent(parent: int, every: float = 1.0) -> threading.Thread:
+def exit_with_parent(parent: int) -> None:
     """Stop this server (SIGTERM, which uvicorn handles as a graceful shut-down) once the process
     ``parent`` that launched it is gone: killed (SIGKILL, the OOM killer) it cannot stop its server,
     which would otherwise live on, holding its port and Prefect's database. An orphan is adopted by
@@ -125,13 +124,11 @@ def exit_with_parent(parent: int, every: float = 1.0) -> threading.Thread:
 
     def watch() -> None:
         while os.getppid() == parent:
-            time.sleep(every)
+            time.sleep(1)
         os.kill(os.getpid(), signal.SIGTERM)
 
-    thread = threading.Thread(target=watch, name="exit-with-parent", daemon=True)
-    thread.start()
-    return thread
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 if __name__ == "__main__":
-    serve(int(sys.argv[1]), int(sys.argv[2]) if len(sys.argv) > 2 else None)
+    serve(int(sys.argv[1]), int(sys.argv[2]))
