@@ -306,7 +306,9 @@ def _deliver_again_if_swallowed(previous: Callable[[Any], object], unraisable: A
 
 
 @contextlib.contextmanager
-def _sigterm_stops_the_run() -> Iterator[None]:
+def _stop_signals_stop_the_run() -> Iterator[None]:
+    """For the command's duration: SIGTERM raises :class:`Terminated`, and a Ctrl-C or SIGTERM whose
+    exception Python dropped is delivered again (:func:`_deliver_again_if_swallowed`)."""
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
@@ -322,7 +324,7 @@ def _sigterm_stops_the_run() -> Iterator[None]:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        with _sigterm_stops_the_run():
+        with _stop_signals_stop_the_run():
             if args.cmd == "dub":
                 return cmd_dub(args, args.sources, args.out, settings_from_args(args))
             return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,

@@ -167,7 +167,7 @@ def test_a_stop_signal_swallowed_where_it_landed_is_delivered_again(swallowed: s
     once, with SIGTERM). lvas sends the signal again, so the run still stops."""
     import time
 
-    from lvas.cli import Terminated, _sigterm_stops_the_run
+    from lvas.cli import Terminated, _stop_signals_stop_the_run
 
     stop = Terminated if swallowed == "sigterm" else KeyboardInterrupt
 
@@ -175,6 +175,6 @@ def test_a_stop_signal_swallowed_where_it_landed_is_delivered_again(swallowed: s
         def __del__(self) -> None:
             raise stop  # where Python drops it (sys.unraisablehook)
 
-    with pytest.raises(stop), _sigterm_stops_the_run():
+    with pytest.raises(stop), _stop_signals_stop_the_run():
         StoppedInDel()
         time.sleep(2)  # the signal sent again is raised here, in the main thread
