@@ -50,7 +50,7 @@ ui:  setup ## start a Prefect server with the UI on http://127.0.0.1:4200 (then 
 	PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE=100 PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE=100 \
 	PREFECT_SERVER_ANALYTICS_ENABLED=false $(BIN)/prefect server start --host 127.0.0.1 --port 4200
 
-serve: setup  ## serve the scheduled deployment (deployments/serve.py) against PREFECT_API_URL
+serve: setup  ## serve the scheduled deployment (deployments/serve.py, one kept local cluster) against PREFECT_API_URL
 	$(BIN)/python deployments/serve.py
 
 clean:  ## remove outputs (not the venv)

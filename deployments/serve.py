@@ -8,7 +8,10 @@ Configuration (env):
     LVAS_SOURCES      folder(s), globs or manifests, separated by ':'   (default: ./incoming)
     LVAS_OUT          output folder                                    (default: ./out/scheduled)
     LVAS_CRON         cron schedule                                    (default: "0 2 * * *", 02:00 daily)
-    LVAS_RUN__DASK_ADDRESS   an existing scheduler; without it each run starts a local cluster
+    LVAS_DEPLOYMENT   the deployment's name, one per dataset served    (default: nightly-dub)
+    LVAS_CLUSTER      kept (default): one local Dask cluster, started and warmed with this process,
+                      serves every run (~1.2 GB held between runs); per-run: each run starts its own
+    LVAS_RUN__DASK_ADDRESS   an existing scheduler instead (LVAS_CLUSTER then does not apply)
     and every LVAS_<SECTION>__<FIELD> setting, as for `lvas dub`.
 """
 
@@ -20,7 +23,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.scheduled import scheduled_dub
+from flows.scheduled import CLUSTER_MODES, kept_cluster, scheduled_dub
 
 
 def main() -> None:
@@ -29,13 +32,19 @@ def main() -> None:
                  "export PREFECT_API_URL=http://127.0.0.1:4200/api)")
     sources = os.environ.get("LVAS_SOURCES", "incoming").split(":")
     out = os.environ.get("LVAS_OUT", "out/scheduled")
-    scheduled_dub.serve(
-        name="nightly-dub",
-        cron=os.environ.get("LVAS_CRON", "0 2 * * *"),
-        parameters={"sources": sources, "out": out},
-        tags=["lvas"],
-        description="Dub the videos that are new in the sources since the last run.",
-    )
+    mode = os.environ.get("LVAS_CLUSTER", "kept")
+    if mode not in CLUSTER_MODES:
+        sys.exit(f"deployments/serve.py: LVAS_CLUSTER={mode!r}: expected one of {', '.join(CLUSTER_MODES)}")
+    with kept_cluster(mode, out) as address:
+        if address:
+            print(f"serve: every run uses the local Dask cluster at {address} (LVAS_CLUSTER=per-run: one per run)")
+        scheduled_dub.serve(
+            name=os.environ.get("LVAS_DEPLOYMENT", "nightly-dub"),
+            cron=os.environ.get("LVAS_CRON", "0 2 * * *"),
+            parameters={"sources": sources, "out": out},
+            tags=["lvas"],
+            description="Dub the videos that are new in the sources since the last run.",
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -27,6 +29,8 @@ from tests.fake_llm_server import FakeLLMServer, Reply, as_reply, role_of
 from tests.harness import run_dub
 
 pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parents[1]
 
 FAST = RunSettings(task_retries=0, retry_delay_s=0)
 
@@ -447,3 +451,98 @@ def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress
         assert path.exists() and f"({path.as_uri()})" in outputs
     assert arts["dub-progress"].type == "progress" and float(arts["dub-progress"].data) == 100.0
     assert vid in str(arts["dub-videos"].data)
+
+
+def _serve(env: dict[str, str]) -> tuple[subprocess.Popen, list[str]]:
+    """`deployments/serve.py` in its own process group, returned once it polls for runs."""
+    proc = subprocess.Popen([sys.executable, str(ROOT / "deployments" / "serve.py")], env=env, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    lines: list[str] = []
+    threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True).start()  # type: ignore[arg-type]
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None:
+        if any("polling for scheduled runs" in ln for ln in list(lines)):
+            return proc, lines
+        time.sleep(0.2)
+    proc.kill()
+    raise AssertionError("deployments/serve.py did not start serving:\n" + "".join(lines)[-3000:])
+
+
+async def _run_deployment(api: str, name: str, timeout: float = 240) -> str:
+    """Start a run of deployment ``name`` now, as its schedule would, and wait for its final state."""
+    import asyncio
+
+    from prefect.client.orchestration import PrefectClient
+
+    async with PrefectClient(api) as client:
+        deployment = await client.read_deployment_by_name(name)
+        run = await client.create_flow_run_from_deployment(deployment.id)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            state = (await client.read_flow_run(run.id)).state
+            if state is not None and state.is_final():
+                return state.type.value
+            await asyncio.sleep(0.5)
+    raise AssertionError(f"the run of {name} did not end within {timeout:.0f} s")
+
+
+def test_served_runs_attach_to_the_one_kept_cluster_and_dub_only_new_videos(
+        clips: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make serve` starts one local cluster and every scheduled run attaches to it (no cluster of
+    its own to start and stop); the second run, after a video arrived, dubs only that video; stopping
+    serve (Ctrl-C) stops the cluster."""
+    import asyncio
+
+    from distributed import Client
+
+    from flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
+
+    for k in [k for k in os.environ if k.startswith(("PREFECT_", "LVAS_RUN__"))]:
+        monkeypatch.delenv(k)
+    for k, v in {**EMBEDDED_SERVER_ENV, "PREFECT_HOME": str(tmp_path / "prefect-home")}.items():
+        monkeypatch.setenv(k, v)
+    server = EmbeddedServer()
+    server.launch()
+    src, out = tmp_path / "incoming", tmp_path / "out"
+    src.mkdir()
+    os.link(clips / "a.mp4", src / "a.mp4")
+    env = {**os.environ, "PREFECT_API_URL": server.api_url, "LVAS_SOURCES": str(src), "LVAS_OUT": str(out),
+           "LVAS_CRON": "0 2 1 1 *", "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    try:
+        server.wait_healthy(timeout=120)
+        proc, lines = _serve(env)
+        try:
+            kept = [ln.split(" at ")[1].split()[0] for ln in list(lines) if "local Dask cluster at" in ln]
+            assert kept, "".join(lines)[-3000:]
+            assert asyncio.run(_run_deployment(server.api_url, "scheduled-dub/nightly-dub")) == "COMPLETED"
+            os.link(clips / "b.mp4", src / "b.mp4")
+            assert asyncio.run(_run_deployment(server.api_url, "scheduled-dub/nightly-dub")) == "COMPLETED"
+            with Client(kept[0], timeout=30) as client:
+                ran = client.run_on_scheduler(
+                    lambda dask_scheduler: {name: p.state_counts["memory"]  # tasks finished, ever
+                                            for name, p in dask_scheduler.task_prefixes.items()})
+                workers = {w["name"] for w in client.scheduler_info(n_workers=-1)["workers"].values()}
+            assert ran.get("mix") == 2 and ran.get("storyboard") == 2, ran  # both runs ran on the kept cluster
+            recs = [r for r in collect(Layout(out)) if r.stage == "mix"]
+            assert len({r.video_id for r in recs}) == 2 and all(r.state == "completed" for r in recs)
+            assert {r.worker for r in recs} <= workers
+            assert len({r.run_id for r in recs}) == 2  # b in the second run; a not done again
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=60)
+        with pytest.raises(OSError):
+            import socket
+
+            from distributed.comm import parse_address, parse_host_port
+
+            socket.create_connection(parse_host_port(parse_address(kept[0])[1]), timeout=5).close()
+    finally:
+        server.stop()
+
+
+def test_serve_names_a_wrong_cluster_mode() -> None:
+    env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api", "LVAS_CLUSTER": "shared"}
+    run = subprocess.run([sys.executable, str(ROOT / "deployments" / "serve.py")], env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert run.returncode == 1
+    assert "LVAS_CLUSTER='shared': expected one of kept, per-run" in run.stderr
