@@ -27,15 +27,21 @@ section in bench/RESULTS.md):
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import shutil
+import signal
+import subprocess
 import sys
+import threading
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import DIRECT, LVAS, Measured, run_attached, run_measured, standing, subset, units  # noqa: E402
+from bench.measure import DIRECT, LVAS, Measured, run_attached, run_measured, standing, subset, tree_pss, units  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from storage.layout import Layout  # noqa: E402
 from storage.status import collect  # noqa: E402
@@ -188,6 +194,116 @@ def turns(src: Path, work: Path, env: dict[str, str], rounds: int) -> list[str]:
             "|---|---|---|---|---|---|", *cpus, ""]
 
 
+SERVED = ("kept", "per-run")  # the LVAS_CLUSTER modes of `make serve`
+
+
+@contextlib.contextmanager
+def serving(src: Path, work: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str, subprocess.Popen]]]:
+    """A Prefect server (as `make ui` starts, without the UI) and one `deployments/serve.py` per
+    cluster mode, each its own deployment over ``src`` into ``out-serve-<mode>``, polling every
+    second. Yields the API URL and the serving processes, once each polls; each is stopped after."""
+    from flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
+
+    server = EmbeddedServer()
+    old = {k: os.environ.get(k) for k in EMBEDDED_SERVER_ENV}
+    os.environ.update(EMBEDDED_SERVER_ENV)
+    server.launch()
+    procs: dict[str, subprocess.Popen] = {}
+    try:
+        server.wait_healthy(timeout=120)
+        for mode in SERVED:
+            t0 = time.perf_counter()
+            procs[mode] = subprocess.Popen(
+                [sys.executable, str(ROOT / "deployments" / "serve.py")], text=True, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True,
+                env={**env, **EMBEDDED_SERVER_ENV, "PREFECT_API_URL": server.api_url, "LVAS_SOURCES": str(src),
+                     "LVAS_OUT": str(work / f"out-serve-{mode}"), "LVAS_CRON": "0 2 1 1 *", "LVAS_CLUSTER": mode,
+                     "LVAS_DEPLOYMENT": mode, "PREFECT_RUNNER_POLL_FREQUENCY": "1"})
+            for line in procs[mode].stdout:  # type: ignore[union-attr]
+                if "polling for scheduled runs" in line:
+                    break
+            else:
+                raise SystemExit(f"deployments/serve.py (LVAS_CLUSTER={mode}) did not start serving")
+            threading.Thread(target=procs[mode].communicate, daemon=True).start()  # keep its pipe drained
+            print(f"serve, LVAS_CLUSTER={mode}: serving after {time.perf_counter() - t0:.1f} s", flush=True)
+        yield server.api_url, procs
+    finally:
+        for proc in procs.values():
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(timeout=60)
+        server.stop()
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+
+
+def run_served(api: str, deployment: str, proc: subprocess.Popen) -> tuple[float, float]:
+    """Run ``deployment`` now (as its schedule would) and wait for it: (seconds from its Pending
+    state, when the serving process starts the run's process, to its final state; the peak PSS in
+    MB of the serving process's tree meanwhile, sampled every 2 s)."""
+    import asyncio
+
+    from prefect.client.orchestration import PrefectClient
+
+    async def run() -> tuple[float, float]:
+        peak = 0.0
+        async with PrefectClient(api) as client:
+            d = await client.read_deployment_by_name(f"scheduled-dub/{deployment}")
+            fr = await client.create_flow_run_from_deployment(d.id)
+            while not (state := (await client.read_flow_run(fr.id)).state) or not state.is_final():
+                peak = max(peak, tree_pss(proc.pid))
+                await asyncio.sleep(2)
+            if not state.is_completed():
+                raise SystemExit(f"the served run ({deployment}) ended {state.type.value}: {state.message}")
+            states = {s.type.value: s.timestamp for s in await client.read_flow_run_states(fr.id)}
+        return (states[state.type.value] - states["PENDING"]).total_seconds(), peak
+
+    return asyncio.run(run())
+
+
+def scheduled(src: Path, work: Path, env: dict[str, str], batches: int) -> list[str]:
+    """`make serve`'s scheduled runs on a dataset that grows: the videos of ``src`` arrive in
+    ``batches`` equal batches. After each arrival: direct in 2 processes on the new batch, then a run of
+    each served deployment (LVAS_CLUSTER=kept: one warm local cluster for all runs; per-run: a cluster
+    started and stopped by each run), which finds the new videos among all and dubs only them."""
+    videos = sorted(src.glob("*.mp4"))
+    incoming = work / "incoming"
+    incoming.mkdir()
+    size = -(-len(videos) // batches)
+    rows = []
+    with serving(incoming, work, env) as (api, procs):
+        for b in range(batches):
+            batch = work / f"batch{b}"
+            batch.mkdir()
+            for p in videos[b * size:(b + 1) * size]:
+                for f in (p, p.with_name(p.stem + ".captions.json")):
+                    if f.exists():
+                        os.link(f, batch / f.name)
+                        os.link(f, incoming / f.name)
+            n = len(list(batch.glob("*.mp4")))
+            d2 = run_measured([*DIRECT, str(batch), str(work / f"out-batch{b}-direct2"), "--procs", "2"], env=env)
+            if d2.returncode:
+                raise SystemExit(f"direct failed:\n{d2.output[-3000:]}")
+            served = [run_served(api, mode, procs[mode]) for mode in SERVED]
+            rows.append(f"| {b + 1} | {n} | {d2.seconds:.1f} | "
+                        + " | ".join(f"{s:.1f} ({100 * (s - d2.seconds) / s:.0f}%)" for s, _ in served)
+                        + " | " + " / ".join(f"{pss:.0f}" for _, pss in served) + " |")
+            print(rows[-1], flush=True)
+    for mode in SERVED:
+        done = {r.video_id for r in collect(Layout(work / f"out-serve-{mode}")) if r.stage == "mix"
+                and r.state == "completed"}
+        if len(done) != len(videos):
+            raise SystemExit(f"the served runs ({mode}) dubbed {len(done)} of {len(videos)} videos")
+    return [f"Scheduled runs (`deployments/serve.py`, as `make serve`, against a running Prefect server; the "
+            f"{len(videos)} videos arrive in {batches} batches, each followed by direct in 2 processes on the new "
+            "batch and a run of each served deployment, which dubs only the new videos). A run's time: from its "
+            "Pending state (the serving process starts the run's process) to its end, from the Prefect API. "
+            "Overhead against direct on the same batch. PSS: the peak of each serving process's tree during its "
+            "run (the kept cluster's processes are in it between runs too):", "",
+            "| run | new videos | direct, 2 processes s | LVAS_CLUSTER=kept s (overhead) | "
+            "LVAS_CLUSTER=per-run s (overhead) | peak PSS MB (kept / per-run) |", "|---|---|---|---|---|---|",
+            *rows, ""]
+
+
 def memory(src: Path, work: Path, env: dict[str, str], videos: int, full: Measured | None) -> list[str]:
     """Peak RSS and PSS of the process tree for a quarter, a half and all of the videos (all: from
     the overhead run when there was one)."""
@@ -216,7 +332,7 @@ def gpu(src: Path, work: Path, env: dict[str, str], n: int, latency: float) -> l
     return [line]
 
 
-PARTS = "overhead,attached,memory,gpu"
+PARTS = "overhead,attached,scheduled,memory,gpu"
 
 
 def main() -> None:
@@ -227,14 +343,15 @@ def main() -> None:
     ap.add_argument("--parts", default=PARTS,
                     help="comma-separated subset to run (attached needs overhead; turns is extra)")
     ap.add_argument("--turns", type=int, default=2, help="rounds of the turns part")
+    ap.add_argument("--batches", type=int, default=2, help="batches the videos arrive in (scheduled part)")
     ap.add_argument("--seconds", type=float, default=3.0,
                     help="length of each generated video (VGGSound's clips, the kind of dataset dubbed, are 10 s)")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     length = "" if args.seconds == 3.0 else f"-{args.seconds:g}s"
     work = ROOT / "bench" / "out" / f"ops{length}"
-    for d in work.glob("out-*"):
-        shutil.rmtree(d)
+    for d in [*work.glob("out-*"), *work.glob("batch*"), work / "incoming"]:
+        shutil.rmtree(d, ignore_errors=True)
     src = make_inputs(work / "videos", args.videos, args.seconds)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     lines = [f"Inputs: {args.videos} generated videos, {args.seconds:g} s each, 160x90, two hard cuts, each with a "
@@ -249,6 +366,8 @@ def main() -> None:
             lines += attached(videos, work, direct2)
     if "turns" in parts:
         lines += turns(videos, work, env, args.turns)
+    if "scheduled" in parts:
+        lines += scheduled(videos, work, env, args.batches)
     if "memory" in parts:
         lines += memory(src, work, env, args.videos, flow)
     if "gpu" in parts:
@@ -256,11 +375,12 @@ def main() -> None:
     command = f"--videos {args.videos}"  # the command as given (a partial or unwritten run says so)
     command += "" if args.parts == PARTS else f" --parts {args.parts}"
     command += f" --turns {args.turns}" if "turns" in parts else ""
+    command += f" --batches {args.batches}" if "scheduled" in parts and args.batches != 2 else ""
     command += " --write" if args.write else ""
     command += f" --seconds {args.seconds:g}" if length else ""
     body = f"Command: `.venv/bin/python bench/bench_ops.py {command}`\n\n" + "\n".join(lines)
     print(body)
-    if args.write and parts == {"overhead", "attached", "memory", "gpu"}:
+    if args.write and parts == set(PARTS.split(",")):
         write_section("Dataset-scale operation" + (f", {args.seconds:g} s clips" if length else ""), body)
 
 
