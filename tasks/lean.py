@@ -264,15 +264,15 @@ def without_heartbeats() -> Any:
         yield
 
 
-_QUIET: dict[int, tuple[Any, Any]] = {}
+_QUIET: list[tuple[Any, Any]] = []  # the last settings object seen, and its copy without heartbeats
 
 
 def _quiet(settings: Any) -> Any:
-    """``settings`` without heartbeats (validated once per settings object: about 75 ms)."""
+    """``settings`` without heartbeats (validated once per settings object: about 75 ms). Only the
+    last one is kept: a worker of a kept cluster serves run after run, and when a run ships its
+    settings with every task (``workers_share_api`` false) each task brings a new object."""
     from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY
 
-    hit = _QUIET.get(id(settings))
-    if hit is None or hit[0] is not settings:
-        hit = (settings, settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))
-        _QUIET[id(settings)] = hit
-    return hit[1]
+    if not _QUIET or _QUIET[0][0] is not settings:
+        _QUIET[:] = [(settings, settings.copy_with_update(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}))]
+    return _QUIET[0][1]

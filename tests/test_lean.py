@@ -217,3 +217,26 @@ def test_lean_runner_sends_importable_tasks_and_flows_by_name(prefect_dask: str,
     assert [bool(t.changes) for t, _, _ in sent] == [False, False, False, True]  # the retries=1 copy
     assert all(isinstance(f, Named) and f.name == "triple_all" and f.changes for _, f, _ in sent)
     assert max(size for _, _, size in sent) < 8000  # the whole call, now without code shipped by value
+
+
+def test_settings_without_heartbeats_are_made_once_per_settings_object_and_not_kept_after() -> None:
+    """A subflow runs without heartbeats (tasks.lean.without_heartbeats). The copy is validated once
+    per settings object; a worker of a kept cluster sees many objects over its life (one per task
+    when the settings are shipped), and only the last one is held."""
+    import gc
+    import weakref
+
+    from prefect.settings import Settings
+
+    from tasks import lean
+
+    objects = [Settings(flows={"heartbeat_frequency": 30}) for _ in range(3)]
+    first = lean._quiet(objects[0])
+    assert first.flows.heartbeat_frequency is None and objects[0].flows.heartbeat_frequency == 30
+    assert lean._quiet(objects[0]) is first
+    gone = weakref.ref(objects[0])
+    for s in objects[1:]:
+        assert lean._quiet(s).flows.heartbeat_frequency is None
+    del objects[0], first
+    gc.collect()
+    assert gone() is None and len(lean._QUIET) == 1
