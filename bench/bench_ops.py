@@ -41,7 +41,18 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from bench.measure import DIRECT, LVAS, Measured, run_attached, run_measured, standing, subset, tree_pss, units  # noqa: E402
+from bench.measure import (  # noqa: E402
+    DIRECT,
+    LVAS,
+    Measured,
+    cpu_ticks,
+    run_attached,
+    run_measured,
+    standing,
+    subset,
+    tree_pss,
+    units,
+)
 from bench.results import write_section  # noqa: E402
 from storage.layout import Layout  # noqa: E402
 from storage.status import collect  # noqa: E402
@@ -236,16 +247,17 @@ def serving(src: Path, work: Path, env: dict[str, str]) -> Iterator[tuple[str, d
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
-def run_served(api: str, deployment: str, proc: subprocess.Popen) -> tuple[float, float]:
+def run_served(api: str, deployment: str, proc: subprocess.Popen) -> tuple[float, float, float]:
     """Run ``deployment`` now (as its schedule would) and wait for it: (seconds from its Pending
     state, when the serving process starts the run's process, to its final state; the peak PSS in
-    MB of the serving process's tree meanwhile, sampled every 2 s)."""
+    MB of the serving process's tree meanwhile, sampled every 2 s; the share of the machine's CPU
+    the hypervisor took meanwhile)."""
     import asyncio
 
     from prefect.client.orchestration import PrefectClient
 
-    async def run() -> tuple[float, float]:
-        peak = 0.0
+    async def run() -> tuple[float, float, float]:
+        peak, ticks = 0.0, cpu_ticks()
         async with PrefectClient(api) as client:
             d = await client.read_deployment_by_name(f"scheduled-dub/{deployment}")
             fr = await client.create_flow_run_from_deployment(d.id)
@@ -255,7 +267,9 @@ def run_served(api: str, deployment: str, proc: subprocess.Popen) -> tuple[float
             if not state.is_completed():
                 raise SystemExit(f"the served run ({deployment}) ended {state.type.value}: {state.message}")
             states = {s.type.value: s.timestamp for s in await client.read_flow_run_states(fr.id)}
-        return (states[state.type.value] - states["PENDING"]).total_seconds(), peak
+        (steal1, total1), (steal0, total0) = cpu_ticks(), ticks
+        seconds = (states[state.type.value] - states["PENDING"]).total_seconds()
+        return seconds, peak, (steal1 - steal0) / (total1 - total0)
 
     return asyncio.run(run())
 
@@ -284,9 +298,12 @@ def scheduled(src: Path, work: Path, env: dict[str, str], batches: int) -> list[
             if d2.returncode:
                 raise SystemExit(f"direct failed:\n{d2.output[-3000:]}")
             served = [run_served(api, mode, procs[mode]) for mode in SERVED]
-            rows.append(f"| {b + 1} | {n} | {d2.seconds:.1f} | "
-                        + " | ".join(f"{s:.1f} ({100 * (s - d2.seconds) / s:.0f}%)" for s, _ in served)
-                        + " | " + " / ".join(f"{pss:.0f}" for _, pss in served) + " |")
+            n_scenes = scenes(work / f"out-batch{b}-direct2")
+            cells = [f"{s:.1f} ({100 * (s - d2.seconds) / s:.0f}%, {1000 * (s - d2.seconds) / max(1, n_scenes):.0f} "
+                     "ms/scene)" for s, _, _ in served]
+            cells.append(" / ".join(f"{pss:.0f}" for _, pss, _ in served))
+            cells.append(" / ".join(f"{100 * x:.0f}%" for x in (d2.steal, *(st for _, _, st in served))))
+            rows.append(f"| {b + 1} | {n} | {n_scenes} | {d2.seconds:.1f} | " + " | ".join(cells) + " |")
             print(rows[-1], flush=True)
     for mode in SERVED:
         done = {r.video_id for r in collect(Layout(work / f"out-serve-{mode}")) if r.stage == "mix"
@@ -298,9 +315,11 @@ def scheduled(src: Path, work: Path, env: dict[str, str], batches: int) -> list[
             "batch and a run of each served deployment, which dubs only the new videos). A run's time: from its "
             "Pending state (the serving process starts the run's process) to its end, from the Prefect API. "
             "Overhead against direct on the same batch. PSS: the peak of each serving process's tree during its "
-            "run (the kept cluster's processes are in it between runs too):", "",
-            "| run | new videos | direct, 2 processes s | LVAS_CLUSTER=kept s (overhead) | "
-            "LVAS_CLUSTER=per-run s (overhead) | peak PSS MB (kept / per-run) |", "|---|---|---|---|---|---|",
+            "run (the kept cluster's processes are in it between runs too). Steal: the share of the machine's CPU "
+            "the hypervisor took during each run (direct / kept / per-run):", "",
+            "| run | new videos | scenes | direct, 2 processes s | LVAS_CLUSTER=kept s (overhead) | "
+            "LVAS_CLUSTER=per-run s (overhead) | peak PSS MB (kept / per-run) | steal |",
+            "|---|---|---|---|---|---|---|---|",
             *rows, ""]
 
 
