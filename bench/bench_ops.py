@@ -36,6 +36,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -247,16 +248,21 @@ def serving(src: Path, work: Path, env: dict[str, str]) -> Iterator[tuple[str, d
             os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
 
 
-def run_served(api: str, deployment: str, proc: subprocess.Popen) -> tuple[float, float, float]:
-    """Run ``deployment`` now (as its schedule would) and wait for it: (seconds from its Pending
-    state, when the serving process starts the run's process, to its final state; the peak PSS in
-    MB of the serving process's tree meanwhile, sampled every 2 s; the share of the machine's CPU
-    the hypervisor took meanwhile)."""
+@dataclass
+class Served:
+    seconds: float  # from the run's Pending state (its process is started) to its final state
+    peak_pss_mb: float  # of the serving process's tree during the run, sampled every 2 s
+    steal: float  # the share of the machine's CPU the hypervisor took meanwhile
+    pending: float  # epoch seconds of the Pending state
+
+
+def run_served(api: str, deployment: str, proc: subprocess.Popen) -> Served:
+    """Run ``deployment`` now (as its schedule would) and wait for it to end."""
     import asyncio
 
     from prefect.client.orchestration import PrefectClient
 
-    async def run() -> tuple[float, float, float]:
+    async def run() -> Served:
         peak, ticks = 0.0, cpu_ticks()
         async with PrefectClient(api) as client:
             d = await client.read_deployment_by_name(f"scheduled-dub/{deployment}")
@@ -269,9 +275,17 @@ def run_served(api: str, deployment: str, proc: subprocess.Popen) -> tuple[float
             states = {s.type.value: s.timestamp for s in await client.read_flow_run_states(fr.id)}
         (steal1, total1), (steal0, total0) = cpu_ticks(), ticks
         seconds = (states[state.type.value] - states["PENDING"]).total_seconds()
-        return seconds, peak, (steal1 - steal0) / (total1 - total0)
+        return Served(seconds, peak, (steal1 - steal0) / (total1 - total0), states["PENDING"].timestamp())
 
     return asyncio.run(run())
+
+
+def split(out: Path, since: float, seconds: float) -> str:
+    """"start-up / units' span / end" of the run that started at ``since`` and lasted ``seconds``,
+    from its status records in ``out`` (those of units that started after ``since``)."""
+    recs = [r for r in collect(Layout(out)) if r.started_at >= since]
+    first, last = min(r.started_at for r in recs), max(r.finished_at for r in recs)
+    return f"{first - since:.1f} / {last - first:.1f} / {since + seconds - last:.1f}"
 
 
 def scheduled(src: Path, work: Path, env: dict[str, str], batches: int) -> list[str]:
@@ -283,7 +297,7 @@ def scheduled(src: Path, work: Path, env: dict[str, str], batches: int) -> list[
     incoming = work / "incoming"
     incoming.mkdir()
     size = -(-len(videos) // batches)
-    rows = []
+    rows, splits = [], []
     with serving(incoming, work, env) as (api, procs):
         for b in range(batches):
             batch = work / f"batch{b}"
@@ -299,12 +313,16 @@ def scheduled(src: Path, work: Path, env: dict[str, str], batches: int) -> list[
                 raise SystemExit(f"direct failed:\n{d2.output[-3000:]}")
             served = [run_served(api, mode, procs[mode]) for mode in SERVED]
             n_scenes = scenes(work / f"out-batch{b}-direct2")
-            cells = [f"{s:.1f} ({100 * (s - d2.seconds) / s:.0f}%, {1000 * (s - d2.seconds) / max(1, n_scenes):.0f} "
-                     "ms/scene)" for s, _, _ in served]
-            cells.append(" / ".join(f"{pss:.0f}" for _, pss, _ in served))
-            cells.append(" / ".join(f"{100 * x:.0f}%" for x in (d2.steal, *(st for _, _, st in served))))
+            cells = [f"{r.seconds:.1f} ({100 * (r.seconds - d2.seconds) / r.seconds:.0f}%, "
+                     f"{1000 * (r.seconds - d2.seconds) / max(1, n_scenes):.0f} ms/scene)" for r in served]
+            cells.append(" / ".join(f"{r.peak_pss_mb:.0f}" for r in served))
+            cells.append(" / ".join(f"{100 * x:.0f}%" for x in (d2.steal, *(r.steal for r in served))))
             rows.append(f"| {b + 1} | {n} | {n_scenes} | {d2.seconds:.1f} | " + " | ".join(cells) + " |")
             print(rows[-1], flush=True)
+            splits.append(f"| {b + 1} | {split(work / f'out-batch{b}-direct2', d2.started, d2.seconds)} | "
+                          + " | ".join(split(work / f"out-serve-{mode}", r.pending, r.seconds)
+                                       for mode, r in zip(SERVED, served, strict=True)) + " |")
+            print(splits[-1], flush=True)
     for mode in SERVED:
         done = {r.video_id for r in collect(Layout(work / f"out-serve-{mode}")) if r.stage == "mix"
                 and r.state == "completed"}
@@ -320,7 +338,11 @@ def scheduled(src: Path, work: Path, env: dict[str, str], batches: int) -> list[
             "| run | new videos | scenes | direct, 2 processes s | LVAS_CLUSTER=kept s (overhead) | "
             "LVAS_CLUSTER=per-run s (overhead) | peak PSS MB (kept / per-run) | steal |",
             "|---|---|---|---|---|---|---|---|",
-            *rows, ""]
+            *rows, "",
+            "The same runs split by their status records: start-up (launch, or Pending, to the first unit's "
+            "start) / the units' span (to the last unit's end) / the end (to the run's end), in s:", "",
+            "| run | direct, 2 processes | LVAS_CLUSTER=kept | LVAS_CLUSTER=per-run |", "|---|---|---|---|",
+            *splits, ""]
 
 
 def memory(src: Path, work: Path, env: dict[str, str], videos: int, full: Measured | None) -> list[str]:
