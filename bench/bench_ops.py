@@ -245,7 +245,10 @@ def serving(src: Path, work: Path, env: dict[str, str]) -> Iterator[tuple[str, d
             proc.wait(timeout=60)
         server.stop()
         for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+            if v is None:
+                os.environ.pop(k)
+            else:
+                os.environ[k] = v
 
 
 @dataclass
@@ -281,8 +284,8 @@ def run_served(api: str, deployment: str, proc: subprocess.Popen) -> Served:
 
 
 def split(out: Path, since: float, seconds: float) -> str:
-    """"start-up / units' span / end" of the run that started at ``since`` and lasted ``seconds``,
-    from its status records in ``out`` (those of units that started after ``since``)."""
+    """The run that started at ``since`` and lasted ``seconds``, split by its status records in ``out``
+    (those of units started after ``since``): "start-up / units' span / end", in s."""
     recs = [r for r in collect(Layout(out)) if r.started_at >= since]
     first, last = min(r.started_at for r in recs), max(r.finished_at for r in recs)
     return f"{first - since:.1f} / {last - first:.1f} / {since + seconds - last:.1f}"

@@ -1,7 +1,8 @@
 """Dataset-scale operations on a real Dask cluster under a Prefect test server.
 
 Endpoint down for part of a run and `rerun --failed`, the rerun of one named scene, the incremental
-(scheduled) run, a killed worker, and the refusal of a concurrent run.
+(scheduled) run, the served deployment's kept cluster, a killed worker, and the refusal of a
+concurrent run.
 """
 
 from __future__ import annotations
@@ -492,8 +493,10 @@ def test_served_runs_attach_to_the_one_kept_cluster_and_dub_only_new_videos(
     its own to start and stop); the second run, after a video arrived, dubs only that video; stopping
     serve (Ctrl-C) stops the cluster."""
     import asyncio
+    import socket
 
     from distributed import Client
+    from distributed.comm import parse_address, parse_host_port
 
     from flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
 
@@ -530,11 +533,7 @@ def test_served_runs_attach_to_the_one_kept_cluster_and_dub_only_new_videos(
         finally:
             os.killpg(proc.pid, signal.SIGINT)
             proc.wait(timeout=60)
-        with pytest.raises(OSError):
-            import socket
-
-            from distributed.comm import parse_address, parse_host_port
-
+        with pytest.raises(OSError):  # the kept cluster's scheduler is gone
             socket.create_connection(parse_host_port(parse_address(kept[0])[1]), timeout=5).close()
     finally:
         server.stop()
