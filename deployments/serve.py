@@ -18,6 +18,7 @@ Configuration (env):
 from __future__ import annotations
 
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -35,16 +36,30 @@ def main() -> None:
     mode = os.environ.get("LVAS_CLUSTER", "kept")
     if mode not in CLUSTER_MODES:
         sys.exit(f"deployments/serve.py: LVAS_CLUSTER={mode!r}: expected one of {', '.join(CLUSTER_MODES)}")
-    with kept_cluster(mode, out) as address:
-        if address:
-            print(f"serve: every run uses the local Dask cluster at {address} (LVAS_CLUSTER=per-run: one per run)")
-        scheduled_dub.serve(
-            name=os.environ.get("LVAS_DEPLOYMENT", "nightly-dub"),
-            cron=os.environ.get("LVAS_CRON", "0 2 * * *"),
-            parameters={"sources": sources, "out": out},
-            tags=["lvas"],
-            description="Dub the videos that are new in the sources since the last run.",
-        )
+    # Until Prefect's runner takes SIGTERM over (it pauses the deployment and returns), SIGTERM stops
+    # this process as Ctrl-C does: through the `with` below, which closes the kept cluster.
+    signal.signal(signal.SIGTERM, _terminated)
+    try:
+        with kept_cluster(mode, out) as address:
+            if address:
+                print(f"serve: every run uses the local Dask cluster at {address} (LVAS_CLUSTER=per-run: one per run)")
+            scheduled_dub.serve(
+                name=os.environ.get("LVAS_DEPLOYMENT", "nightly-dub"),
+                cron=os.environ.get("LVAS_CRON", "0 2 * * *"),
+                parameters={"sources": sources, "out": out},
+                tags=["lvas"],
+                description="Dub the videos that are new in the sources since the last run.",
+            )
+    except Terminated:
+        sys.exit("deployments/serve.py: terminated")
+
+
+class Terminated(Exception):
+    pass
+
+
+def _terminated(signum: int, frame: object) -> None:
+    raise Terminated
 
 
 if __name__ == "__main__":

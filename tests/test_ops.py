@@ -539,6 +539,41 @@ def test_served_runs_attach_to_the_one_kept_cluster_and_dub_only_new_videos(
         server.stop()
 
 
+def test_serve_stopped_by_sigterm_stops_its_kept_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service manager stops `make serve` with SIGTERM (Ctrl-C: the test above): it exits at once
+    and takes its kept cluster down with it, whether or not Prefect's runner had taken SIGTERM over
+    yet (before, a SIGTERM in that moment killed it where it stood)."""
+    import socket
+
+    import psutil
+    from distributed.comm import parse_address, parse_host_port
+
+    from flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
+
+    for k in [k for k in os.environ if k.startswith(("PREFECT_", "LVAS_RUN__"))]:
+        monkeypatch.delenv(k)
+    for k, v in {**EMBEDDED_SERVER_ENV, "PREFECT_HOME": str(tmp_path / "prefect-home")}.items():
+        monkeypatch.setenv(k, v)
+    server = EmbeddedServer()
+    server.launch()
+    try:
+        server.wait_healthy(timeout=120)
+        proc, lines = _serve({**os.environ, "PREFECT_API_URL": server.api_url, "LVAS_SOURCES": str(tmp_path),
+                              "LVAS_OUT": str(tmp_path / "out")})
+        kept = [ln.split(" at ")[1].split()[0] for ln in list(lines) if "local Dask cluster at" in ln]
+        cluster = psutil.Process(proc.pid).children(recursive=True)  # its fork server, nannies, workers
+        assert kept and len(cluster) >= 2, "".join(lines)[-3000:]
+        proc.send_signal(signal.SIGTERM)
+        code = proc.wait(timeout=30)  # 0 once Prefect's runner serves, 1 ("terminated") before that
+        assert code in (0, 1), f"exit {code}: " + "".join(lines)[-3000:]
+        with pytest.raises(OSError):  # the kept cluster's scheduler is gone
+            socket.create_connection(parse_host_port(parse_address(kept[0])[1]), timeout=5).close()
+        _, alive = psutil.wait_procs(cluster, timeout=10)
+        assert not alive, [" ".join(p.cmdline()) for p in alive]
+    finally:
+        server.stop()
+
+
 def test_serve_names_a_wrong_cluster_mode() -> None:
     env = {**os.environ, "PREFECT_API_URL": "http://127.0.0.1:9/api", "LVAS_CLUSTER": "shared"}
     run = subprocess.run([sys.executable, str(ROOT / "deployments" / "serve.py")], env=env, capture_output=True,
