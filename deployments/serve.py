@@ -13,6 +13,9 @@ Configuration (env):
                       serves every run (~1.2 GB held between runs); per-run: each run starts its own
     LVAS_RUN__DASK_ADDRESS   an existing scheduler instead (LVAS_CLUSTER then does not apply)
     and every LVAS_<SECTION>__<FIELD> setting, as for `lvas dub`.
+
+Run one now: `prefect deployment run scheduled-dub/nightly-dub` (or from the UI). Stop serving with
+Ctrl-C or SIGTERM; the kept cluster stops with it.
 """
 
 from __future__ import annotations
@@ -28,6 +31,11 @@ from flows.scheduled import CLUSTER_MODES, kept_cluster, scheduled_dub
 
 
 def main() -> None:
+    if sys.argv[1:] in (["-h"], ["--help"]):
+        print(__doc__)
+        return
+    if sys.argv[1:]:
+        sys.exit("deployments/serve.py: takes no arguments; it is configured by the environment (--help)")
     if not os.environ.get("PREFECT_API_URL"):
         sys.exit("deployments/serve.py: set PREFECT_API_URL (start a server with `make ui`, then "
                  "export PREFECT_API_URL=http://127.0.0.1:4200/api)")

@@ -580,3 +580,12 @@ def test_serve_names_a_wrong_cluster_mode() -> None:
                          text=True, timeout=120)
     assert run.returncode == 1
     assert "LVAS_CLUSTER='shared': expected one of kept, per-run" in run.stderr
+
+
+def test_serve_help_teaches_its_settings_and_arguments_are_refused() -> None:
+    serve = [sys.executable, str(ROOT / "deployments" / "serve.py")]
+    shown = subprocess.run([*serve, "--help"], capture_output=True, text=True, timeout=120)
+    assert shown.returncode == 0
+    assert all(name in shown.stdout for name in ("LVAS_SOURCES", "LVAS_CRON", "LVAS_CLUSTER", "prefect deployment run"))
+    wrong = subprocess.run([*serve, "incoming"], capture_output=True, text=True, timeout=120)
+    assert wrong.returncode == 1 and "takes no arguments" in wrong.stderr
