@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
 
@@ -487,91 +488,97 @@ async def _run_deployment(api: str, name: str, timeout: float = 240) -> str:
     raise AssertionError(f"the run of {name} did not end within {timeout:.0f} s")
 
 
+@pytest.fixture
+def prefect_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """A Prefect server of its own (as `make ui` runs one) for a serving process: yields its API URL.
+    This process's Prefect and cluster settings are left out of the environment meanwhile."""
+    from flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
+
+    for k in [k for k in os.environ if k.startswith(("PREFECT_", "LVAS_RUN__"))]:
+        monkeypatch.delenv(k)
+    for k, v in {**EMBEDDED_SERVER_ENV, "PREFECT_HOME": str(tmp_path / "prefect-home")}.items():
+        monkeypatch.setenv(k, v)
+    server = EmbeddedServer()
+    server.launch()
+    try:
+        server.wait_healthy(timeout=120)
+        yield server.api_url
+    finally:
+        server.stop()
+
+
+def _kept_cluster(lines: list[str]) -> str:
+    """The kept cluster's scheduler address, from what `deployments/serve.py` printed."""
+    kept = [ln.split(" at ")[1].split()[0] for ln in list(lines) if "local Dask cluster at" in ln]
+    assert kept, "".join(lines)[-3000:]
+    return kept[0]
+
+
+def _gone(address: str) -> bool:
+    """True when nothing listens at the Dask scheduler ``address`` any more."""
+    import socket
+
+    from distributed.comm import parse_address, parse_host_port
+
+    try:
+        socket.create_connection(parse_host_port(parse_address(address)[1]), timeout=5).close()
+    except OSError:
+        return True
+    return False
+
+
 def test_served_runs_attach_to_the_one_kept_cluster_and_dub_only_new_videos(
-        clips: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        clips: Path, tmp_path: Path, prefect_server: str) -> None:
     """`make serve` starts one local cluster and every scheduled run attaches to it (no cluster of
     its own to start and stop); the second run, after a video arrived, dubs only that video; stopping
     serve (Ctrl-C) stops the cluster."""
     import asyncio
-    import socket
 
     from distributed import Client
-    from distributed.comm import parse_address, parse_host_port
 
-    from flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
-
-    for k in [k for k in os.environ if k.startswith(("PREFECT_", "LVAS_RUN__"))]:
-        monkeypatch.delenv(k)
-    for k, v in {**EMBEDDED_SERVER_ENV, "PREFECT_HOME": str(tmp_path / "prefect-home")}.items():
-        monkeypatch.setenv(k, v)
-    server = EmbeddedServer()
-    server.launch()
     src, out = tmp_path / "incoming", tmp_path / "out"
     src.mkdir()
     os.link(clips / "a.mp4", src / "a.mp4")
-    env = {**os.environ, "PREFECT_API_URL": server.api_url, "LVAS_SOURCES": str(src), "LVAS_OUT": str(out),
-           "LVAS_CRON": "0 2 1 1 *", "PREFECT_RUNNER_POLL_FREQUENCY": "1"}
+    proc, lines = _serve({**os.environ, "PREFECT_API_URL": prefect_server, "LVAS_SOURCES": str(src),
+                          "LVAS_OUT": str(out), "LVAS_CRON": "0 2 1 1 *", "PREFECT_RUNNER_POLL_FREQUENCY": "1"})
     try:
-        server.wait_healthy(timeout=120)
-        proc, lines = _serve(env)
-        try:
-            kept = [ln.split(" at ")[1].split()[0] for ln in list(lines) if "local Dask cluster at" in ln]
-            assert kept, "".join(lines)[-3000:]
-            assert asyncio.run(_run_deployment(server.api_url, "scheduled-dub/nightly-dub")) == "COMPLETED"
-            os.link(clips / "b.mp4", src / "b.mp4")
-            assert asyncio.run(_run_deployment(server.api_url, "scheduled-dub/nightly-dub")) == "COMPLETED"
-            with Client(kept[0], timeout=30) as client:
-                ran = client.run_on_scheduler(
-                    lambda dask_scheduler: {name: p.state_counts["memory"]  # tasks finished, ever
-                                            for name, p in dask_scheduler.task_prefixes.items()})
-                workers = {w["name"] for w in client.scheduler_info(n_workers=-1)["workers"].values()}
-            assert ran.get("mix") == 2 and ran.get("storyboard") == 2, ran  # both runs ran on the kept cluster
-            recs = [r for r in collect(Layout(out)) if r.stage == "mix"]
-            assert len({r.video_id for r in recs}) == 2 and all(r.state == "completed" for r in recs)
-            assert {r.worker for r in recs} <= workers
-            assert len({r.run_id for r in recs}) == 2  # b in the second run; a not done again
-        finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            proc.wait(timeout=60)
-        with pytest.raises(OSError):  # the kept cluster's scheduler is gone
-            socket.create_connection(parse_host_port(parse_address(kept[0])[1]), timeout=5).close()
+        kept = _kept_cluster(lines)
+        assert asyncio.run(_run_deployment(prefect_server, "scheduled-dub/nightly-dub")) == "COMPLETED"
+        os.link(clips / "b.mp4", src / "b.mp4")
+        assert asyncio.run(_run_deployment(prefect_server, "scheduled-dub/nightly-dub")) == "COMPLETED"
+        with Client(kept, timeout=30) as client:
+            ran = client.run_on_scheduler(
+                lambda dask_scheduler: {name: p.state_counts["memory"]  # tasks finished, ever
+                                        for name, p in dask_scheduler.task_prefixes.items()})
+            workers = {w["name"] for w in client.scheduler_info(n_workers=-1)["workers"].values()}
+        assert ran.get("mix") == 2 and ran.get("storyboard") == 2, ran  # both runs ran on the kept cluster
+        recs = [r for r in collect(Layout(out)) if r.stage == "mix"]
+        assert len({r.video_id for r in recs}) == 2 and all(r.state == "completed" for r in recs)
+        assert {r.worker for r in recs} <= workers
+        assert len({r.run_id for r in recs}) == 2  # b in the second run; a not done again
     finally:
-        server.stop()
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(timeout=60)
+    assert _gone(kept)
 
 
-def test_serve_stopped_by_sigterm_stops_its_kept_cluster(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_serve_stopped_by_sigterm_stops_its_kept_cluster(tmp_path: Path, prefect_server: str) -> None:
     """A service manager stops `make serve` with SIGTERM (Ctrl-C: the test above): it exits at once
     and takes its kept cluster down with it, whether or not Prefect's runner had taken SIGTERM over
     yet (before, a SIGTERM in that moment killed it where it stood)."""
-    import socket
-
     import psutil
-    from distributed.comm import parse_address, parse_host_port
 
-    from flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
-
-    for k in [k for k in os.environ if k.startswith(("PREFECT_", "LVAS_RUN__"))]:
-        monkeypatch.delenv(k)
-    for k, v in {**EMBEDDED_SERVER_ENV, "PREFECT_HOME": str(tmp_path / "prefect-home")}.items():
-        monkeypatch.setenv(k, v)
-    server = EmbeddedServer()
-    server.launch()
-    try:
-        server.wait_healthy(timeout=120)
-        proc, lines = _serve({**os.environ, "PREFECT_API_URL": server.api_url, "LVAS_SOURCES": str(tmp_path),
-                              "LVAS_OUT": str(tmp_path / "out")})
-        kept = [ln.split(" at ")[1].split()[0] for ln in list(lines) if "local Dask cluster at" in ln]
-        cluster = psutil.Process(proc.pid).children(recursive=True)  # its fork server, nannies, workers
-        assert kept and len(cluster) >= 2, "".join(lines)[-3000:]
-        proc.send_signal(signal.SIGTERM)
-        code = proc.wait(timeout=30)  # 0 once Prefect's runner serves, 1 ("terminated") before that
-        assert code in (0, 1), f"exit {code}: " + "".join(lines)[-3000:]
-        with pytest.raises(OSError):  # the kept cluster's scheduler is gone
-            socket.create_connection(parse_host_port(parse_address(kept[0])[1]), timeout=5).close()
-        _, alive = psutil.wait_procs(cluster, timeout=10)
-        assert not alive, [" ".join(p.cmdline()) for p in alive]
-    finally:
-        server.stop()
+    proc, lines = _serve({**os.environ, "PREFECT_API_URL": prefect_server, "LVAS_SOURCES": str(tmp_path),
+                          "LVAS_OUT": str(tmp_path / "out")})
+    kept = _kept_cluster(lines)
+    cluster = psutil.Process(proc.pid).children(recursive=True)  # its fork server, nannies, workers
+    assert len(cluster) >= 2, cluster
+    proc.send_signal(signal.SIGTERM)
+    code = proc.wait(timeout=30)  # 0 once Prefect's runner serves, 1 ("terminated") before that
+    assert code in (0, 1), f"exit {code}: " + "".join(lines)[-3000:]
+    assert _gone(kept)
+    _, alive = psutil.wait_procs(cluster, timeout=10)
+    assert not alive, [" ".join(p.cmdline()) for p in alive]
 
 
 def test_serve_names_a_wrong_cluster_mode() -> None:
