@@ -32,8 +32,8 @@ def kept_cluster(mode: str, out: str) -> Iterator[str | None]:
     """For a serving process: with ``mode`` "kept" and no ``LVAS_RUN__DASK_ADDRESS``, start one local
     Dask cluster, warm it (task modules imported, embedding model loaded, the label store of ``out``
     built) and export its address as ``LVAS_RUN__DASK_ADDRESS``, so that every scheduled run this
-    process starts attaches to it instead of starting and stopping a cluster of its own (a run took
-    3.6-8.2 s less with it, bench/RESULTS.md). Yields that address, or None when each run starts its
+    process starts attaches to it instead of starting and stopping a cluster of its own (runs on
+    25-100 new videos took 2-9 s less with it, bench/RESULTS.md). Yields that address, or None when each run starts its
     own ("per-run") or an existing scheduler is configured. The cost: the cluster's processes,
     ~1.2 GB, stay up between runs.
     """
