@@ -213,12 +213,15 @@ SERVED = ("kept", "per-run")  # the LVAS_CLUSTER modes of `make serve`
 def serving(src: Path, work: Path, env: dict[str, str]) -> Iterator[tuple[str, dict[str, subprocess.Popen]]]:
     """A Prefect server (as `make ui` starts, without the UI) and one `deployments/serve.py` per
     cluster mode, each its own deployment over ``src`` into ``out-serve-<mode>``, polling every
-    second. Yields the API URL and the serving processes, once each polls; each is stopped after."""
+    second. Yields the API URL and the serving processes, once each polls; each is stopped after.
+    The server's database is the benchmark's own (``work/prefect-home``): the deployments it
+    registers stay out of the user's Prefect database."""
     from flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
 
+    server_env = {**EMBEDDED_SERVER_ENV, "PREFECT_HOME": str(work / "prefect-home")}
+    old = {k: os.environ.get(k) for k in server_env}
+    os.environ.update(server_env)
     server = EmbeddedServer()
-    old = {k: os.environ.get(k) for k in EMBEDDED_SERVER_ENV}
-    os.environ.update(EMBEDDED_SERVER_ENV)
     server.launch()
     procs: dict[str, subprocess.Popen] = {}
     try:
@@ -228,7 +231,7 @@ def serving(src: Path, work: Path, env: dict[str, str]) -> Iterator[tuple[str, d
             procs[mode] = subprocess.Popen(
                 [sys.executable, str(ROOT / "deployments" / "serve.py")], text=True, stdout=subprocess.PIPE,
                 stderr=subprocess.STDOUT, start_new_session=True,
-                env={**env, **EMBEDDED_SERVER_ENV, "PREFECT_API_URL": server.api_url, "LVAS_SOURCES": str(src),
+                env={**env, **server_env, "PREFECT_API_URL": server.api_url, "LVAS_SOURCES": str(src),
                      "LVAS_OUT": str(work / f"out-serve-{mode}"), "LVAS_CRON": "0 2 1 1 *", "LVAS_CLUSTER": mode,
                      "LVAS_DEPLOYMENT": mode, "PREFECT_RUNNER_POLL_FREQUENCY": "1"})
             for line in procs[mode].stdout:  # type: ignore[union-attr]
@@ -394,7 +397,7 @@ def main() -> None:
     parts = set(args.parts.split(","))
     length = "" if args.seconds == 3.0 else f"-{args.seconds:g}s"
     work = ROOT / "bench" / "out" / f"ops{length}"
-    for d in [*work.glob("out-*"), *work.glob("batch*"), work / "incoming"]:
+    for d in [*work.glob("out-*"), *work.glob("batch*"), work / "incoming", work / "prefect-home"]:
         shutil.rmtree(d, ignore_errors=True)
     src = make_inputs(work / "videos", args.videos, args.seconds)
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
