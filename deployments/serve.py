@@ -47,6 +47,7 @@ def main() -> None:
     # Until Prefect's runner takes SIGTERM over (it pauses the deployment and returns), SIGTERM stops
     # this process as Ctrl-C does: through the `with` below, which closes the kept cluster.
     signal.signal(signal.SIGTERM, _terminated)
+    _runner_stops_on_sigterm_as_on_ctrl_c()
     try:
         with kept_cluster(mode, out) as address:
             if address:
@@ -60,6 +61,21 @@ def main() -> None:
             )
     except Terminated:
         sys.exit("deployments/serve.py: terminated")
+
+
+def _runner_stops_on_sigterm_as_on_ctrl_c() -> None:
+    """Prefect 3.8's runner answers SIGTERM by calling its async ``stop()`` without awaiting it,
+    then ``sys.exit(0)`` from the signal handler; here serve then hung, now and then (1 run in ~7),
+    its cluster up. On Ctrl-C it stops cleanly: ``Flow.serve`` catches the KeyboardInterrupt (or a
+    ``TerminationSignal``), the runner pauses the deployment and ``serve`` returns. The runner's
+    SIGTERM handler (installed when it starts) now raises that ``TerminationSignal``."""
+    from prefect.exceptions import TerminationSignal
+    from prefect.runner import Runner
+
+    def handle_sigterm(self: Runner, *args: object, **kwargs: object) -> None:
+        raise TerminationSignal(signal.SIGTERM)
+
+    Runner.handle_sigterm = handle_sigterm  # type: ignore[method-assign]
 
 
 class Terminated(Exception):
