@@ -47,6 +47,7 @@ from bench.measure import (  # noqa: E402
     LVAS,
     Measured,
     cpu_ticks,
+    link,
     run_attached,
     run_measured,
     standing,
@@ -306,13 +307,8 @@ def scheduled(src: Path, work: Path, env: dict[str, str], batches: int) -> list[
     rows, splits = [], []
     with serving(incoming, work, env) as (api, procs):
         for b in range(batches):
-            batch = work / f"batch{b}"
-            batch.mkdir()
-            for p in videos[b * size:(b + 1) * size]:
-                for f in (p, p.with_name(p.stem + ".captions.json")):
-                    if f.exists():
-                        os.link(f, batch / f.name)
-                        os.link(f, incoming / f.name)
+            batch = link(videos[b * size:(b + 1) * size], work / f"batch{b}")
+            link(videos[b * size:(b + 1) * size], incoming)
             n = len(list(batch.glob("*.mp4")))
             d2 = run_measured([*DIRECT, str(batch), str(work / f"out-batch{b}-direct2"), "--procs", "2"], env=env)
             if d2.returncode:

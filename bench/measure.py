@@ -152,8 +152,13 @@ def _tree(pid: int) -> list[psutil.Process]:
 
 def subset(src: Path, dst: Path, n: int) -> Path:
     """The first ``n`` videos of ``src`` (and their sidecar captions) in ``dst``, as hard links."""
+    return link(sorted(src.glob("*.mp4"))[:n], dst)
+
+
+def link(videos: list[Path], dst: Path) -> Path:
+    """Hard links to ``videos`` and their sidecar captions in ``dst``."""
     dst.mkdir(parents=True, exist_ok=True)
-    for p in sorted(src.glob("*.mp4"))[:n]:
+    for p in videos:
         for f in (p, p.with_name(p.stem + ".captions.json")):
             if f.exists() and not (dst / f.name).exists():
                 os.link(f, dst / f.name)
