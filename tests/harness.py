@@ -14,3 +14,15 @@ def run_dub(address: str, sources: list[Path], out: Path, settings: Settings, on
 
     flow = dub_dataset.with_options(task_runner=task_runner(address))
     return flow([str(s) for s in sources], str(out), settings, only, return_state=True)
+
+
+def listening(host: str, port: int, timeout: float = 2) -> bool:
+    """True when something accepts TCP connections at ``host``:``port``."""
+    import socket
+
+    try:
+        socket.create_connection((host, port), timeout=timeout).close()
+    except OSError:
+        return False
+    return True
+

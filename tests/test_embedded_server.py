@@ -306,13 +306,9 @@ def _dub_until_started(tmp_path: Path, name: str) -> tuple[subprocess.Popen, int
 
 
 def _answers(port: int) -> bool:
-    import socket
+    from tests.harness import listening
 
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        return True
-    except OSError:
-        return False
+    return listening("127.0.0.1", port)
 
 
 def _stops_answering(port: int, within: float) -> bool:

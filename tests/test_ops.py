@@ -28,7 +28,7 @@ from storage.rerun import plan_rerun
 from storage.status import collect, rollup
 from tests.clips import colour_cuts, make_clip
 from tests.fake_llm_server import FakeLLMServer, Reply, as_reply, role_of
-from tests.harness import run_dub
+from tests.harness import listening, run_dub
 
 pytestmark = pytest.mark.slow
 
@@ -516,15 +516,9 @@ def _kept_cluster(lines: list[str]) -> str:
 
 def _gone(address: str) -> bool:
     """True when nothing listens at the Dask scheduler ``address`` any more."""
-    import socket
-
     from distributed.comm import parse_address, parse_host_port
 
-    try:
-        socket.create_connection(parse_host_port(parse_address(address)[1]), timeout=5).close()
-    except OSError:
-        return True
-    return False
+    return not listening(*parse_host_port(parse_address(address)[1]), timeout=5)
 
 
 def test_served_runs_attach_to_the_one_kept_cluster_and_dub_only_new_videos(
