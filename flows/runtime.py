@@ -17,7 +17,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 from lvas.settings import RunSettings
@@ -239,12 +239,13 @@ def _refresh_prefect_settings() -> None:
 
 
 @contextlib.contextmanager
-def dask_cluster(run: RunSettings) -> Iterator[str]:
+def dask_cluster(run: RunSettings, preload: Sequence[str] = ()) -> Iterator[str]:
     """Yield a scheduler address: ``run.dask_address`` as is, or a local cluster's.
 
     The local cluster has ``run.workers`` CPU worker processes and ``run.gpu_workers`` more that
     declare the resource ``GPU=1`` (one per local GPU; with dask-cuda installed and CUDA present a
-    LocalCUDACluster is used instead, every worker pinned to one device).
+    LocalCUDACluster is used instead, every worker pinned to one device). ``preload``: modules the
+    fork server its workers come from imports besides the tasks' (``forked_workers``).
     """
     if run.dask_address:
         _check_scheduler_answers(run.dask_address)
@@ -283,7 +284,7 @@ def dask_cluster(run: RunSettings) -> Iterator[str]:
             spec |= {f"gpu-{i}": {"cls": Nanny, "options": {**opts, "nthreads": 1, "resources": {"GPU": 1}}}
                      for i in range(run.gpu_workers)}
             scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}}
-            stack.enter_context(forked_workers())
+            stack.enter_context(forked_workers(preload))
             cluster = SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
         stack.callback(cluster.close)
         yield cluster.scheduler_address
@@ -294,7 +295,7 @@ _fork_server_owner = threading.Lock()  # held by the local cluster whose workers
 
 
 @contextlib.contextmanager
-def forked_workers() -> Iterator[None]:
+def forked_workers(preload: Sequence[str] = ()) -> Iterator[None]:
     """Start the local cluster's worker processes from a fork server that imported the tasks'
     modules once (``FORKSERVER_PRELOAD``), instead of spawning each to import them again: on 2
     cores that CPU was taken from the embedded server's start (bench/RESULTS.md). A worker the
@@ -326,7 +327,7 @@ def forked_workers() -> Iterator[None]:
         from distributed.utils import get_mp_context
 
         with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
-            get_mp_context().set_forkserver_preload(FORKSERVER_PRELOAD)
+            get_mp_context().set_forkserver_preload([*FORKSERVER_PRELOAD, *preload])
             try:
                 yield
             finally:

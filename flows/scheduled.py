@@ -4,7 +4,10 @@ and the local cluster that `make serve` keeps for all of its runs."""
 from __future__ import annotations
 
 import contextlib
+import multiprocessing
+import multiprocessing.context
 import os
+import signal
 from collections.abc import Iterator
 
 from prefect import flow
@@ -47,10 +50,63 @@ def kept_cluster(mode: str, out: str) -> Iterator[str | None]:
         return
     from tasks.warm import warm_cluster
 
-    with dask_cluster(settings.run) as address:
+    with dask_cluster(settings.run, preload=[__name__, "flows.dub"]) as address, forked_flow_runs():
         warm_cluster(address, settings, out)
         os.environ["LVAS_RUN__DASK_ADDRESS"] = address
         try:
             yield address
         finally:
             os.environ.pop("LVAS_RUN__DASK_ADDRESS", None)
+
+
+class FlowRunProcess(multiprocessing.context.ForkServerProcess):
+    """A served flow run's process, forked from the kept cluster's fork server."""
+
+    def run(self) -> None:
+        # Ctrl-C stops a flow run's process as it stops a spawned one; the fork server's children
+        # ignore SIGINT (tasks/forkserver_preload.py: the workers leave it to the cluster's owner)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        super().run()
+
+
+class _ForkedFlowRuns:
+    """``multiprocessing`` as ``prefect.flow_engine`` sees it while serving: its "spawn" context
+    forks ``FlowRunProcess``es."""
+
+    class context(multiprocessing.context.ForkServerContext):
+        Process = FlowRunProcess
+
+    def get_context(self, method: str | None = None) -> object:
+        return self.context() if method == "spawn" else multiprocessing.get_context(method)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(multiprocessing, name)
+
+
+@contextlib.contextmanager
+def forked_flow_runs() -> Iterator[None]:
+    """Fork each served flow run's process from the kept cluster's fork server, which has Prefect
+    and lvas imported (``kept_cluster``'s preload), instead of spawning a new interpreter that
+    imports them again: ~1.2 s less before a run's first task (bench/RESULTS.md).
+
+    Prefect's runner starts a served flow run with ``prefect.flow_engine.run_flow_in_subprocess``,
+    which asks ``multiprocessing`` for a "spawn" context; here, in this process only, that context
+    is the fork server's (a Prefect 3.8 internal, pinned with Prefect's version in pyproject.toml).
+    The run's process gets the serving process's environment as a spawned one does (Prefect sends
+    it along and applies it in the child). Where the local cluster's workers were spawned instead
+    (no fork server, ``flows.runtime.forked_workers``), flow runs are spawned too.
+    """
+    import multiprocessing.forkserver
+
+    import prefect.flow_engine
+
+    server = getattr(multiprocessing.forkserver, "_forkserver", None)
+    preloaded = __name__ in (getattr(server, "_preload_modules", None) or ())
+    if getattr(server, "_forkserver_pid", None) is None or not preloaded:
+        yield
+        return
+    prefect.flow_engine.multiprocessing = _ForkedFlowRuns()  # type: ignore[assignment]
+    try:
+        yield
+    finally:
+        prefect.flow_engine.multiprocessing = multiprocessing

@@ -556,6 +556,50 @@ def test_served_runs_attach_to_the_one_kept_cluster_and_dub_only_new_videos(
     assert _gone(kept)
 
 
+FLOW_RUN_PROBE = """
+import json, multiprocessing, multiprocessing.forkserver, os, signal, sys
+import prefect.flow_engine
+from prefect import flow
+from flows.scheduled import kept_cluster
+
+@flow
+def probe(path: str) -> None:
+    with open(path, "w") as f:
+        json.dump({"ppid": os.getppid(), "flows.dub imported": "flows.dub" in sys.modules,
+                   "sigint": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
+                   "address": os.environ.get("LVAS_RUN__DASK_ADDRESS")}, f)
+
+path, out = sys.argv[1], sys.argv[2]
+with kept_cluster("kept", out) as address:
+    process = prefect.flow_engine.run_flow_in_subprocess(probe, parameters={"path": path})
+    process.join()
+    seen = {"exit": process.exitcode, "address": address,
+            "fork server": multiprocessing.forkserver._forkserver._forkserver_pid}
+seen["restored"] = prefect.flow_engine.multiprocessing is multiprocessing
+print(json.dumps(seen))
+"""
+
+
+def test_served_flow_runs_are_forked_from_the_kept_clusters_preloaded_fork_server(
+        tmp_path: Path, prefect_server: str) -> None:
+    """With a kept cluster, Prefect's runner starts each served flow run (``run_flow_in_subprocess``)
+    in a process forked from the cluster's fork server, with lvas's flow modules imported, instead
+    of a new interpreter that imports them again; the process has the serving process's
+    environment, and Ctrl-C stops it as a spawned one. Prefect's own "spawn" is back afterwards."""
+    import json
+
+    path = tmp_path / "probe.json"
+    env = {**os.environ, "PREFECT_API_URL": prefect_server}
+    done = subprocess.run([sys.executable, "-c", FLOW_RUN_PROBE, str(path), str(tmp_path / "out")], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen["exit"] == 0 and seen["restored"], seen
+    probe = json.loads(path.read_text())
+    assert probe == {"ppid": seen["fork server"], "flows.dub imported": True, "sigint": True,
+                     "address": seen["address"]}, (probe, seen)
+
+
 def test_serve_stopped_by_sigterm_stops_its_kept_cluster(tmp_path: Path, prefect_server: str) -> None:
     """A service manager stops `make serve` with SIGTERM (Ctrl-C: the test above): it exits at once
     and takes its kept cluster down with it, whether or not Prefect's runner had taken SIGTERM over
