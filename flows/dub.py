@@ -168,7 +168,8 @@ def finish(out: str, videos: list[VideoRef], settings: Settings) -> State:
     final_stage = settings.run.stages[-1]
     summary = run_summary(Layout(out), videos, final_stage)
     publish_video_artifacts(Layout(out), videos, final_stage)
-    msg = f"{summary.completed} of {summary.total} videos done, {summary.failed} failed (lvas status {out})"
+    unfinished = f", {summary.unfinished} unfinished" if summary.unfinished else ""
+    msg = f"{summary.completed} of {summary.total} videos done, {summary.failed} failed{unfinished} (lvas status {out})"
     print(msg)
-    return Failed(message=msg, data=summary.as_dict()) if summary.failed else Completed(message=msg,
-                                                                                          data=summary.as_dict())
+    state = Completed if summary.completed == summary.total else Failed
+    return state(message=msg, data=summary.as_dict())

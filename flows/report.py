@@ -19,8 +19,14 @@ class Summary:
     failed: int
     top_errors: list[tuple[str, int]]
 
+    @property
+    def unfinished(self) -> int:
+        """Videos neither done nor failed: their work was lost with the cluster (or the run was
+        stopped) before it finished or failed; `lvas rerun --failed` finishes them."""
+        return self.total - self.completed - self.failed
+
     def as_dict(self) -> dict:
-        return asdict(self)
+        return {**asdict(self), "unfinished": self.unfinished}
 
 
 def run_summary(layout: Layout, videos: list[VideoRef], final_stage: str = "mix") -> Summary:

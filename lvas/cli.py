@@ -170,6 +170,7 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
     if state.is_completed():
         print(f"lvas: outputs under {Path(out) / 'videos'}; `lvas status {out}` for details")
         return 0
+    print(f"lvas: `lvas rerun {out} --failed` redoes what failed or did not finish, and nothing else")
     return 1
 
 

@@ -22,7 +22,8 @@ def plan_rerun(layout: Layout, *, failed: bool, videos: list[str], scenes: list[
     """
     from lvas.errors import InputError
 
-    known = {r["video_id"] for r in read_sources(layout)}
+    sources = [r["video_id"] for r in read_sources(layout)]
+    known = set(sources)
     unknown = [v for v in videos if v not in known]
     if unknown:
         raise InputError(f"{layout.root}: unknown video id(s) {', '.join(unknown)} (see `lvas status`)")
@@ -31,9 +32,10 @@ def plan_rerun(layout: Layout, *, failed: bool, videos: list[str], scenes: list[
     chosen = list(videos)
     for vid in videos:
         _clear(layout, vid, scenes or None)
-    if failed:
+    if failed:  # and every video of this folder that is not done, started or not (a lost cluster's)
         states = rollup(collect(layout))
-        chosen += [v for v, st in states.items() if st.state != "completed" and v not in chosen and v in known]
+        chosen += [v for v in dict.fromkeys(sources) if v not in chosen
+                   and (v not in states or states[v].state != "completed")]
     return chosen
 
 

@@ -31,6 +31,7 @@ def test_lvas_dub_end_to_end_on_embedded_defaults(tmp_path: Path) -> None:
     assert "Prefect API http://127.0.0.1:" in log
     assert "1 of 2 videos done, 1 failed" in log
     assert "broken.mp4" in log
+    assert f"lvas: `lvas rerun {out} --failed` redoes what failed or did not finish" in log
     assert f"lvas: input problem: {tmp_path / 'empty'}: folder holds no video files" in log
     assert " | INFO " not in log and " | WARNING " not in log  # Prefect's run logs: in the UI, not here
     with sqlite3.connect(tmp_path / "prefect-home" / "prefect.db") as db:  # what the Prefect UI shows

@@ -25,6 +25,7 @@ from lvas.settings import AgentSettings, RunSettings, Settings
 from storage.layout import Layout
 from storage.lock import RunLock
 from storage.rerun import plan_rerun
+from storage.runs import read_sources
 from storage.status import collect, rollup
 from tests.clips import colour_cuts, make_clip
 from tests.fake_llm_server import FakeLLMServer, Reply, as_reply, role_of
@@ -181,6 +182,49 @@ def test_killed_worker_run_finishes_or_reruns_cleanly(clips: Path, tmp_path: Pat
         info = sf.info(v.outputs["mix"])
         assert info.duration == pytest.approx(2.5, abs=0.05)
         assert Path(v.outputs["dubbed"]).stat().st_size > 0
+
+
+def test_run_that_loses_its_cluster_fails_and_rerun_finishes_every_video_left(
+        clips: Path, tmp_path: Path, prefect_dask: str) -> None:
+    """The cluster goes away mid-run (its scheduler shut down, as when `make serve` stops during a
+    run): the run ends Failed and counts the videos it did not finish (it said "Completed, 0
+    failed"), and `lvas rerun --failed` plans every one of them, also those that never started,
+    and finishes them; the video done before is not touched."""
+    import dask
+    from distributed import LocalCluster
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(6):
+        make_clip(src / f"v{i}.mp4", colour_cuts([0.7], seed=30 + i), seconds=1.5)
+    out = tmp_path / "out"
+    s = Settings(run=RunSettings(task_retries=0, retry_delay_s=0, workers=1, batch_videos=1))
+    # the flow's Dask client waits this long for its scheduler to come back (30 s by default)
+    with (dask.config.set({"distributed.comm.timeouts.connect": "3s"}),
+          LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster):
+
+        def close_at_first_mix() -> None:
+            deadline = time.time() + 120
+            while time.time() < deadline and not list(out.glob("videos/*/.done/mix.json")):
+                time.sleep(0.05)
+            cluster.close()
+
+        t = threading.Thread(target=close_at_first_mix)
+        t.start()
+        first = run_dub(cluster.scheduler_address, [src], out, s)
+        t.join()
+    states = rollup(collect(Layout(out)))
+    done = sorted(v for v, st in states.items() if st.state == "completed")
+    assert first.is_failed(), first.message
+    assert f"{len(done)} of 6 videos done, 0 failed, {6 - len(done)} unfinished" in first.message
+    assert 1 <= len(done) < 6 and len(states) < 6, states  # some never started: no record at all
+    before = {p: p.read_bytes() for v in done for p in (out / "videos" / v).rglob("*") if p.is_file()}
+    plan = plan_rerun(Layout(out), failed=True, videos=[], scenes=[])
+    assert sorted(plan) == sorted({r["video_id"] for r in read_sources(Layout(out))} - set(done))
+    assert run_dub(prefect_dask, [Layout(out).sources()], out, s, only=plan).is_completed()
+    assert all(st.state == "completed" for st in rollup(collect(Layout(out))).values())
+    assert len(rollup(collect(Layout(out)))) == 6
+    assert {p: p.read_bytes() for p in before} == before
 
 
 def test_gpu_backend_without_gpu_worker_says_so(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
