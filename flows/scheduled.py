@@ -11,7 +11,7 @@ import signal
 from collections.abc import Iterator
 
 from prefect import flow
-from prefect.states import State
+from prefect.states import Completed, Failed, State
 
 from lvas.settings import Settings
 
@@ -26,8 +26,11 @@ def scheduled_dub(sources: list[str], out: str) -> State:
 
     settings = Settings()
     with dask_cluster(settings.run) as address:
-        return dub_dataset.with_options(task_runner=task_runner(address))(sources, out, settings,
-                                                                          return_state=True)
+        state = dub_dataset.with_options(task_runner=task_runner(address))(sources, out, settings,
+                                                                           return_state=True)
+    # a state of its own, so the served run says what the dataset run said ("N of M videos done, ...");
+    # returned as is, Prefect sums it up as "All states completed." or "1/1 states failed."
+    return (Completed if state.is_completed() else Failed)(message=state.message)
 
 
 @contextlib.contextmanager

@@ -514,8 +514,9 @@ def _serve(env: dict[str, str]) -> tuple[subprocess.Popen, list[str]]:
     raise AssertionError("deployments/serve.py did not start serving:\n" + "".join(lines)[-3000:])
 
 
-async def _run_deployment(api: str, name: str, timeout: float = 240) -> str:
-    """Start a run of deployment ``name`` now, as its schedule would, and wait for its final state."""
+async def _run_deployment(api: str, name: str, timeout: float = 240) -> tuple[str, str]:
+    """Start a run of deployment ``name`` now, as its schedule would, and wait for its final state:
+    (its type, its message)."""
     import asyncio
 
     from prefect.client.orchestration import PrefectClient
@@ -527,7 +528,7 @@ async def _run_deployment(api: str, name: str, timeout: float = 240) -> str:
         while time.monotonic() < deadline:
             state = (await client.read_flow_run(run.id)).state
             if state is not None and state.is_final():
-                return state.type.value
+                return state.type.value, state.message or ""
             await asyncio.sleep(0.5)
     raise AssertionError(f"the run of {name} did not end within {timeout:.0f} s")
 
@@ -581,9 +582,11 @@ def test_served_runs_attach_to_the_one_kept_cluster_and_dub_only_new_videos(
                           "LVAS_OUT": str(out), "LVAS_CRON": "0 2 1 1 *", "PREFECT_RUNNER_POLL_FREQUENCY": "1"})
     try:
         kept = _kept_cluster(lines)
-        assert asyncio.run(_run_deployment(prefect_server, "scheduled-dub/nightly-dub")) == "COMPLETED"
+        assert asyncio.run(_run_deployment(prefect_server, "scheduled-dub/nightly-dub")) == (
+            "COMPLETED", f"1 of 1 videos done, 0 failed (lvas status {out})")
         os.link(clips / "b.mp4", src / "b.mp4")
-        assert asyncio.run(_run_deployment(prefect_server, "scheduled-dub/nightly-dub")) == "COMPLETED"
+        assert asyncio.run(_run_deployment(prefect_server, "scheduled-dub/nightly-dub")) == (
+            "COMPLETED", f"1 of 1 videos done, 0 failed (lvas status {out})")
         with Client(kept, timeout=30) as client:
             ran = client.run_on_scheduler(
                 lambda dask_scheduler: {name: p.state_counts["memory"]  # tasks finished, ever
