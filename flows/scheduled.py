@@ -1,5 +1,6 @@
 """The scheduled entry point: settings from the environment, a Dask cluster per run (or attached),
-and the local cluster that `make serve` keeps for all of its runs."""
+and the local cluster that `make serve` keeps for all of its runs, whose fork server also starts
+each run's process."""
 
 from __future__ import annotations
 
@@ -38,10 +39,12 @@ def kept_cluster(mode: str, out: str) -> Iterator[str | None]:
     """For a serving process: with ``mode`` "kept" and no ``LVAS_RUN__DASK_ADDRESS``, start one local
     Dask cluster, warm it (task modules imported, embedding model loaded, the label store of ``out``
     built) and export its address as ``LVAS_RUN__DASK_ADDRESS``, so that every scheduled run this
-    process starts attaches to it instead of starting and stopping a cluster of its own (runs on
-    25-100 new videos took 2-9 s less with it, bench/RESULTS.md). Yields that address, or None when each run starts its
-    own ("per-run") or an existing scheduler is configured. The cost: the cluster's processes,
-    ~1.2 GB, stay up between runs.
+    process starts attaches to it instead of starting and stopping a cluster of its own; each run's
+    process is forked from the cluster's fork server (``forked_flow_runs``). Yields that address,
+    or None when each run starts its own ("per-run") or an existing scheduler is configured. The
+    cost: the cluster's processes, ~1.1 GB, stay up between runs. Scheduled runs on 25-100 new
+    videos took -12% to 3% more than direct with it, 13-33% more with a cluster per run
+    (bench/RESULTS.md).
     """
     from flows.runtime import dask_cluster
 

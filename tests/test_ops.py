@@ -186,8 +186,8 @@ def test_killed_worker_run_finishes_or_reruns_cleanly(clips: Path, tmp_path: Pat
 
 def test_run_that_loses_its_cluster_fails_and_rerun_finishes_every_video_left(
         clips: Path, tmp_path: Path, prefect_dask: str) -> None:
-    """The cluster goes away mid-run (its scheduler shut down, as when `make serve` stops during a
-    run): the run ends Failed and counts the videos it did not finish (it said "Completed, 0
+    """The cluster goes away mid-run (closed, as `make serve` closes its kept cluster when it stops
+    during a run): the run ends Failed and counts the videos it did not finish (it said "Completed, 0
     failed"), and `lvas rerun --failed` plans every one of them, also those that never started,
     and finishes them; the video done before is not touched."""
     import dask
