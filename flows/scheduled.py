@@ -79,11 +79,11 @@ class _ForkedFlowRuns:
     """``multiprocessing`` as ``prefect.flow_engine`` sees it while serving: its "spawn" context
     forks ``FlowRunProcess``es."""
 
-    class context(multiprocessing.context.ForkServerContext):
+    class ForkedContext(multiprocessing.context.ForkServerContext):
         Process = FlowRunProcess
 
     def get_context(self, method: str | None = None) -> object:
-        return self.context() if method == "spawn" else multiprocessing.get_context(method)
+        return self.ForkedContext() if method == "spawn" else multiprocessing.get_context(method)
 
     def __getattr__(self, name: str) -> object:
         return getattr(multiprocessing, name)
