@@ -203,9 +203,10 @@ def test_run_that_loses_its_cluster_fails_and_rerun_finishes_every_video_left(
     with (dask.config.set({"distributed.comm.timeouts.connect": "3s"}),
           LocalCluster(n_workers=1, threads_per_worker=1, host="127.0.0.1", dashboard_address=None) as cluster):
 
-        def close_at_first_mix() -> None:
+        def close_at_first_mix() -> None:  # recorded completed: its marker is written just before
             deadline = time.time() + 120
-            while time.time() < deadline and not list(out.glob("videos/*/.done/mix.json")):
+            while time.time() < deadline and not any(
+                    r.stage == "mix" and r.state == "completed" for r in collect(Layout(out))):
                 time.sleep(0.05)
             cluster.close()
 
