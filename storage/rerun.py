@@ -22,7 +22,7 @@ def plan_rerun(layout: Layout, *, failed: bool, videos: list[str], scenes: list[
     """
     from lvas.errors import InputError
 
-    sources = [r["video_id"] for r in read_sources(layout)]
+    sources = [r["video_id"] for r in read_sources(layout)]  # one row a video (storage.runs.prepare_run)
     known = set(sources)
     unknown = [v for v in videos if v not in known]
     if unknown:
@@ -34,8 +34,7 @@ def plan_rerun(layout: Layout, *, failed: bool, videos: list[str], scenes: list[
         _clear(layout, vid, scenes or None)
     if failed:  # and every video of this folder that is not done, started or not (a lost cluster's)
         states = rollup(collect(layout))
-        chosen += [v for v in dict.fromkeys(sources) if v not in chosen
-                   and (v not in states or states[v].state != "completed")]
+        chosen += [v for v in sources if v not in chosen and (v not in states or states[v].state != "completed")]
     return chosen
 
 
