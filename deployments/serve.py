@@ -10,7 +10,7 @@ Configuration (env):
     LVAS_CRON         cron schedule                                    (default: "0 2 * * *", 02:00 daily)
     LVAS_DEPLOYMENT   the deployment's name, one per dataset served    (default: nightly-dub)
     LVAS_CLUSTER      kept (default): one local Dask cluster, started and warmed with this process,
-                      serves every run (~1.2 GB held between runs); per-run: each run starts its own
+                      serves every run (~1.1 GB held between runs); per-run: each run starts its own
     LVAS_RUN__DASK_ADDRESS   an existing scheduler instead (LVAS_CLUSTER then does not apply)
     and every LVAS_<SECTION>__<FIELD> setting, as for `lvas dub`.
 
