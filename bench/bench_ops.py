@@ -56,8 +56,8 @@ from bench.measure import (  # noqa: E402
     units,
 )
 from bench.results import write_section  # noqa: E402
-from storage.layout import Layout  # noqa: E402
-from storage.status import collect  # noqa: E402
+from lvas.storage.layout import Layout  # noqa: E402
+from lvas.storage.status import collect  # noqa: E402
 from tests.clips import colour_cuts, make_clip  # noqa: E402
 
 CAPTION = {"background": "a rainy city street", "entity": "a car", "action": "a car drives past",
@@ -217,7 +217,7 @@ def serving(src: Path, work: Path, env: dict[str, str]) -> Iterator[tuple[str, d
     second. Yields the API URL and the serving processes, once each polls; each is stopped after.
     The server's database is the benchmark's own (``work/prefect-home``): the deployments it
     registers stay out of the user's Prefect database."""
-    from flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
+    from lvas.flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
 
     server_env = {**EMBEDDED_SERVER_ENV, "PREFECT_HOME": str(work / "prefect-home")}
     old = {k: os.environ.get(k) for k in server_env}

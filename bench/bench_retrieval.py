@@ -26,8 +26,8 @@ from unittest import mock
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from kb.labels import labels_by_name  # noqa: E402
-from kb.store import LabelStore  # noqa: E402
+from lvas.kb.labels import labels_by_name  # noqa: E402
+from lvas.kb.store import LabelStore  # noqa: E402
 
 QUERIES = Path(__file__).with_name("retrieval_queries.csv")
 RESULTS = Path(__file__).with_name("RESULTS.md")

@@ -30,7 +30,7 @@ def one_mode(mode: str, n: int) -> dict[str, float]:
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
 
-    from flows.runtime import orchestration
+    from lvas.flows.runtime import orchestration
     from lvas.settings import RunSettings
 
     with orchestration(RunSettings(workers=2)) as (_, address):
@@ -39,7 +39,7 @@ def one_mode(mode: str, n: int) -> dict[str, float]:
 
             runner = DaskTaskRunner(address=address)
         else:
-            from flows.runtime import task_runner
+            from lvas.flows.runtime import task_runner
 
             runner = task_runner(address)
 
@@ -54,7 +54,7 @@ def one_mode(mode: str, n: int) -> dict[str, float]:
             if mode == "stock":
                 inner(i)
             else:
-                from tasks.lean import without_heartbeats
+                from lvas.tasks.lean import without_heartbeats
 
                 with without_heartbeats():
                     inner(i)

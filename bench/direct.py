@@ -33,7 +33,7 @@ def main() -> int:
     from lvas.discover import discover
     from lvas.pipeline import dub_video_direct
     from lvas.settings import Settings
-    from storage.layout import Layout
+    from lvas.storage.layout import Layout
 
     i, n = map(int, args.shard.split("/"))
     for video in discover([args.src]).videos[i::n]:

@@ -40,8 +40,8 @@ class Measured:
 
 def units(out: Path) -> tuple[float, float]:
     """(first unit start, last unit end) in epoch seconds, from a run's status records."""
-    from storage.layout import Layout
-    from storage.status import collect
+    from lvas.storage.layout import Layout
+    from lvas.storage.status import collect
 
     recs = collect(Layout(out))
     return min(r.started_at for r in recs), max(r.finished_at for r in recs)
@@ -109,7 +109,7 @@ def tree_cpu(pid: int) -> float:
 
 def role(cmd: str) -> str:
     """What a process of an `lvas dub` run is, from its command line."""
-    if "uvicorn" in cmd or "flows.server_app" in cmd:  # Prefect's own, or the embedded server
+    if "uvicorn" in cmd or "lvas.flows.server_app" in cmd:  # Prefect's own, or the embedded server
         return "server"
     if "spawn_main" in cmd or cmd.endswith(FORKED):  # the nannies' worker processes, spawned or forked
         return "worker"
@@ -172,7 +172,7 @@ def standing(src: Path, work: Path, name: str,
     starts) and warmed by a run over ``warm_on`` (by default 4 of the videos of ``src``) into
     ``out-<name>-warm``: yields the `lvas dub` command attached to them, up to ``--out``, and its
     environment. Their CPU is :func:`standing_cpu`."""
-    from flows.runtime import orchestration
+    from lvas.flows.runtime import orchestration
     from lvas.settings import RunSettings
 
     with orchestration(RunSettings()) as (api, address):

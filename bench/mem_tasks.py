@@ -34,7 +34,7 @@ def measure(batches: int, n_tasks: int, n_subflows: int) -> list[dict]:
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
 
-    from flows.runtime import orchestration, task_runner
+    from lvas.flows.runtime import orchestration, task_runner
     from lvas.settings import RunSettings
 
     rows: list[dict] = []
@@ -47,7 +47,7 @@ def measure(batches: int, n_tasks: int, n_subflows: int) -> list[dict]:
             return i
 
         def call_subflow(i: int) -> int:
-            from tasks.lean import without_heartbeats
+            from lvas.tasks.lean import without_heartbeats
 
             with without_heartbeats():
                 return inner(i)

@@ -27,7 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from flows.scheduled import CLUSTER_MODES, kept_cluster, scheduled_dub
+from lvas.flows.scheduled import CLUSTER_MODES, kept_cluster, scheduled_dub
 
 
 def main() -> None:

@@ -13,8 +13,8 @@ from prefect import flow
 from lvas import pipeline
 from lvas.models import VideoBatch
 from lvas.settings import Settings
-from storage.layout import Layout
-from tasks.design import retrieve_labels
+from lvas.storage.layout import Layout
+from lvas.tasks.design import retrieve_labels
 
 
 @flow(name="design-refine", flow_run_name="design-refine {batch.label} ({scenes_label})", persist_result=False)

@@ -12,8 +12,8 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from storage.layout import Layout
-from storage.status import STAGE_ORDER, collect, rollup, top_errors
+from lvas.storage.layout import Layout
+from lvas.storage.status import STAGE_ORDER, collect, rollup, top_errors
 
 
 def _line(videos: Counter, units: Counter) -> str:

@@ -8,8 +8,8 @@ from prefect import runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from lvas.models import VideoRef
-from storage.layout import Layout
-from storage.status import collect, rollup, top_errors, write_table
+from lvas.storage.layout import Layout
+from lvas.storage.status import collect, rollup, top_errors, write_table
 
 
 @dataclass

@@ -156,10 +156,10 @@ class EmbeddedServer:
     """A Prefect server for this run, in a subprocess on a loopback port.
 
     What Prefect's own temporary server (``prefect.server.api.server.SubprocessASGIServer``) does,
-    with three differences: it serves ``flows.server_app:create_app`` (Prefect's app with SQLite
+    with three differences: it serves ``lvas.flows.server_app:create_app`` (Prefect's app with SQLite
     write transactions that wait for the lock, see that module); it is started without importing
     Prefect's server package in this process (about 5 s before the Dask workers could start); and
-    its socket is bound here and handed over (``flows.server_app.serve``). Choosing a free port and
+    its socket is bound here and handed over (``lvas.flows.server_app.serve``). Choosing a free port and
     letting the server bind it after its imports left seconds in which the Dask processes starting
     meanwhile could be given the same port: seen once, the server exited "port taken".
     """
@@ -184,7 +184,7 @@ class EmbeddedServer:
                                               *filter(None, [os.environ.get("PYTHONPATH")])])}
         fd = self.socket.fileno()
         self.process = subprocess.Popen(
-            args=[sys.executable, "-m", "flows.server_app", str(fd), str(os.getpid())], env={**os.environ, **env},
+            args=[sys.executable, "-m", "lvas.flows.server_app", str(fd), str(os.getpid())], env={**os.environ, **env},
             pass_fds=(fd,),
             # Out of the terminal's process group: Ctrl-C goes to this process, which stops the flow,
             # sends what Prefect still holds and then stops the server. (In the group, the server quit
@@ -290,7 +290,7 @@ def dask_cluster(run: RunSettings, preload: Sequence[str] = ()) -> Iterator[str]
         yield cluster.scheduler_address
 
 
-FORKSERVER_PRELOAD = ["distributed", "tasks.forkserver_preload"]
+FORKSERVER_PRELOAD = ["distributed", "lvas.tasks.forkserver_preload"]
 _fork_server_owner = threading.Lock()  # held by the local cluster whose workers the fork server starts
 
 
@@ -371,6 +371,6 @@ def orchestration(run: RunSettings, warm: Callable[[str], None] | None = None) -
 
 
 def task_runner(address: str):  # type: ignore[no-untyped-def]
-    from tasks.lean import LeanDaskTaskRunner
+    from lvas.tasks.lean import LeanDaskTaskRunner
 
     return LeanDaskTaskRunner(address=address)

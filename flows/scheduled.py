@@ -22,8 +22,8 @@ CLUSTER_MODES = ("kept", "per-run")
 @flow(name="scheduled-dub", log_prints=True)
 def scheduled_dub(sources: list[str], out: str) -> State:
     """Dub what is new in ``sources`` into ``out`` (finished videos are skipped by their markers)."""
-    from flows.dub import dub_dataset
-    from flows.runtime import dask_cluster, task_runner
+    from lvas.flows.dub import dub_dataset
+    from lvas.flows.runtime import dask_cluster, task_runner
 
     settings = Settings()
     with dask_cluster(settings.run) as address:
@@ -46,7 +46,7 @@ def kept_cluster(mode: str, out: str) -> Iterator[str | None]:
     videos took -12% to 3% more than direct with it, 13-33% more with a cluster per run
     (bench/RESULTS.md).
     """
-    from flows.runtime import dask_cluster
+    from lvas.flows.runtime import dask_cluster
 
     if mode not in CLUSTER_MODES:
         raise ValueError(f"LVAS_CLUSTER={mode!r}: expected one of {', '.join(CLUSTER_MODES)}")
@@ -54,9 +54,9 @@ def kept_cluster(mode: str, out: str) -> Iterator[str | None]:
     if mode == "per-run" or settings.run.dask_address:
         yield None
         return
-    from tasks.warm import warm_cluster
+    from lvas.tasks.warm import warm_cluster
 
-    with dask_cluster(settings.run, preload=[__name__, "flows.dub"]) as address, forked_flow_runs():
+    with dask_cluster(settings.run, preload=[__name__, "lvas.flows.dub"]) as address, forked_flow_runs():
         warm_cluster(address, settings, out)
         os.environ["LVAS_RUN__DASK_ADDRESS"] = address
         try:
@@ -100,7 +100,7 @@ def forked_flow_runs() -> Iterator[None]:
     is the fork server's (a Prefect 3.8 internal, pinned with Prefect's version in pyproject.toml).
     The run's process gets the serving process's environment as a spawned one does (Prefect sends
     it along and applies it in the child). Where the local cluster's workers were spawned instead
-    (no fork server, ``flows.runtime.forked_workers``), flow runs are spawned too.
+    (no fork server, ``lvas.flows.runtime.forked_workers``), flow runs are spawned too.
     """
     import multiprocessing.forkserver
 

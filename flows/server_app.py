@@ -13,7 +13,7 @@ waited 2.3 s. This app
   pages, 80 MB per pooled connection, which a long run fills page by page: the server's memory
   then grows with the dataset until it reaches that size; bench/RESULTS.md).
 
-Used by ``flows.runtime`` for the embedded server (``python -m flows.server_app FD PARENT_PID``, :func:`serve`).
+Used by ``lvas.flows.runtime`` for the embedded server (``python -m lvas.flows.server_app FD PARENT_PID``, :func:`serve`).
 A server you run yourself (``prefect server start``, ``make ui``) is Prefect's unchanged; on Postgres
 the conflict does not arise.
 """
@@ -112,7 +112,7 @@ def serve(fd: int, parent: int) -> None:
 
     sock = socket.socket(fileno=fd)
     exit_with_parent(parent)
-    config = uvicorn.Config("flows.server_app:create_app", factory=True, log_level="error", lifespan="on")
+    config = uvicorn.Config("lvas.flows.server_app:create_app", factory=True, log_level="error", lifespan="on")
     uvicorn.Server(config).run(sockets=[sock])
 
 

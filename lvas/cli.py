@@ -137,8 +137,8 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
 def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Settings,
             only: list[str] | None = None) -> int:
     check_before_starting(sources, out, rerun=only is not None)
-    from flows.progress import ProgressPrinter
-    from flows.runtime import orchestration, task_runner
+    from lvas.flows.progress import ProgressPrinter
+    from lvas.flows.runtime import orchestration, task_runner
 
     if not args.verbose:
         # The terminal shows lvas's own progress, summary and failures; Prefect's run logs go to the
@@ -149,20 +149,20 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
 
     def warm(address: str) -> None:
         # imported here, once the server is starting: the tasks package imports Prefect (~2 s)
-        from tasks.warm import warm_cluster
+        from lvas.tasks.warm import warm_cluster
 
         # fastapi.encoders: Prefect imports it when the flow is called, to record its parameters (~0.2-0.5 s)
-        warm_cluster(address, settings, out, also_here=("flows.dub", "fastapi.encoders"))
+        warm_cluster(address, settings, out, also_here=("lvas.flows.dub", "fastapi.encoders"))
 
     with orchestration(settings.run, warm=warm) as (api, address):
-        from flows.dub import dub_dataset
+        from lvas.flows.dub import dub_dataset
 
         print(f"lvas: Prefect API {api}, Dask scheduler {address}", file=sys.stderr)
         flow = dub_dataset.with_options(task_runner=task_runner(address))
         with ProgressPrinter(out, final_stage=settings.run.stages[-1]):
             state = flow(sources, out, settings, only, return_state=True)
     print(f"lvas: {state.message or state.name}")
-    from flows.progress import status_report
+    from lvas.flows.progress import status_report
 
     with contextlib.suppress(LvasError):  # no status at all: the run had no video to start
         for v in status_report(out, failed_only=True)["videos"]:
@@ -209,8 +209,8 @@ def saved_settings(root: Path) -> Settings | None:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
-    from storage.layout import Layout
-    from storage.rerun import plan_rerun
+    from lvas.storage.layout import Layout
+    from lvas.storage.rerun import plan_rerun
 
     layout = Layout(args.out)
     settings = settings_from_args(args, saved_settings(layout.root))
@@ -223,7 +223,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from flows.progress import status_report
+    from lvas.flows.progress import status_report
 
     report = status_report(args.out, failed_only=args.failed)
     print(json.dumps(report["videos"], indent=2) if args.json else report["text"])
@@ -262,7 +262,7 @@ def cmd_shots(args: argparse.Namespace) -> int:
 
 
 def cmd_kb(args: argparse.Namespace) -> int:
-    from kb.store import LabelStore, format_hits, hits_to_json
+    from lvas.kb.store import LabelStore, format_hits, hits_to_json
 
     settings = Settings()
     if args.chroma_url:

@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from lvas.errors import InputError
 from lvas.models import VideoRef
-from storage.layout import video_id_for
+from lvas.storage.layout import video_id_for
 
 VIDEO_EXTENSIONS = frozenset(
     {".mp4", ".m4v", ".mov", ".mkv", ".webm", ".avi", ".mpg", ".mpeg", ".ts", ".mts", ".flv", ".wmv", ".3gp"}

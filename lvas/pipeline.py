@@ -2,7 +2,7 @@
 
 Each ``*_stage`` function reads its inputs from the artifacts of the stage before, does the work,
 writes its own artifacts atomically and returns ``(outputs, extra)`` for the completion marker
-(see ``storage.units.run_unit``). Each ``*_key`` function is that stage's cache key: its inputs'
+(see ``lvas.storage.units.run_unit``). Each ``*_key`` function is that stage's cache key: its inputs'
 keys, its settings section and its code/prompt version. Prefect tasks (``tasks/``) call them per
 video and scene over a batch (``batches``, ``scene_groups``); tests and the CLI call them directly.
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from lvas import keys
 from lvas.models import VideoRef
 from lvas.settings import Settings
-from storage.layout import Layout
+from lvas.storage.layout import Layout
 
 if TYPE_CHECKING:
     from lvas.agents.base import RetrieveLayers
@@ -76,7 +76,7 @@ def script_key(video: VideoRef, s: Settings) -> str:
 
 
 def design_key(video: VideoRef, scene: int, s: Settings) -> str:
-    from kb.labels import data_hash
+    from lvas.kb.labels import data_hash
 
     return keys.digest("design", script_key(video, s), scene, data_hash())
 
@@ -122,7 +122,7 @@ def design_videos(layout: Layout, videos: list[tuple[VideoRef, int]], s: Setting
     """The design stage of several videos (each with its scene count): the scenes not designed yet,
     all in lockstep (:func:`design_batch`), each a unit with its own marker and status record.
     Returns {video id: its first error} of the videos with a failed scene."""
-    from storage.units import run_scene_units
+    from lvas.storage.units import run_scene_units
 
     by_id = {v.video_id: v for v, _ in videos}
     failed = run_scene_units(
@@ -237,8 +237,8 @@ def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, 
     compare the flow against, and a debugging aid. Same units, markers and status records."""
     from functools import partial
 
-    from kb.store import LabelStore
-    from storage.units import run_unit
+    from lvas.kb.store import LabelStore
+    from lvas.storage.units import run_unit
 
     store = LabelStore.from_settings(s.kb, layout.root)
     store.build()

@@ -16,7 +16,7 @@ import threading
 from lvas.backends.synth import Synthesizer, get_synth, layer_seed
 from lvas.models import LayerKind, LayerSpec, RenderedLayer, Scene, SoundDesign, SoundItem, VideoRef
 from lvas.settings import SynthSettings
-from storage.layout import Layout
+from lvas.storage.layout import Layout
 
 _SYNTHS: dict[str, Synthesizer] = {}
 _LOCK = threading.Lock()

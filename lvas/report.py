@@ -18,8 +18,8 @@ from PIL import Image, ImageDraw, ImageFont
 from scipy import signal
 
 from lvas.models import SceneDesign, Script, Storyboard
-from storage.atomic import atomic_path, write_text
-from storage.layout import Layout
+from lvas.storage.atomic import atomic_path, write_text
+from lvas.storage.layout import Layout
 
 log = logging.getLogger(__name__)
 

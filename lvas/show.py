@@ -6,7 +6,7 @@ import textwrap
 from typing import Any
 
 from lvas.errors import InputError
-from storage.layout import Layout
+from lvas.storage.layout import Layout
 
 
 def scene_table(out: str, video_id: str) -> tuple[list[dict[str, Any]], str]:

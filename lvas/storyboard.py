@@ -24,8 +24,8 @@ from lvas.media.probe import probe
 from lvas.media.shots import FrameAnalyzer, FrameStats, detect_cuts
 from lvas.models import Shot, Storyboard, VideoInfo, VideoRef
 from lvas.settings import StoryboardSettings
-from storage.atomic import write_parquet
-from storage.layout import Layout
+from lvas.storage.atomic import write_parquet
+from lvas.storage.layout import Layout
 
 FRAME_COLUMNS = ("frame", "t_s", "shot", "motion", "hsv_dist", "brightness", "saturation", "hue_deg")
 

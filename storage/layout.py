@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from storage.atomic import write_json
+from lvas.storage.atomic import write_json
 
 
 def video_id_for(path: str | os.PathLike[str]) -> str:

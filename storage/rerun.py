@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import contextlib
 
-from storage.layout import Layout
-from storage.runs import read_sources
-from storage.status import collect, rollup
+from lvas.storage.layout import Layout
+from lvas.storage.runs import read_sources
+from lvas.storage.status import collect, rollup
 
 
 def plan_rerun(layout: Layout, *, failed: bool, videos: list[str], scenes: list[int]) -> list[str]:

@@ -9,8 +9,8 @@ import pyarrow.parquet as pq
 
 from lvas.models import VideoRef
 from lvas.settings import Settings
-from storage.atomic import sweep_partials, write_json, write_parquet
-from storage.layout import Layout
+from lvas.storage.atomic import sweep_partials, write_json, write_parquet
+from lvas.storage.layout import Layout
 
 
 def prepare_run(layout: Layout, videos: list[VideoRef], settings: Settings, run_id: str = "") -> str:

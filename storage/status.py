@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from storage.atomic import write_json, write_parquet
-from storage.layout import Layout
+from lvas.storage.atomic import write_json, write_parquet
+from lvas.storage.layout import Layout
 
 STATES = ("running", "completed", "cached", "failed", "skipped")
 

@@ -12,8 +12,8 @@ import traceback
 from collections.abc import Callable
 from typing import Any
 
-from storage.layout import Layout
-from storage.status import StatusRecord, record
+from lvas.storage.layout import Layout
+from lvas.storage.status import StatusRecord, record
 
 Outputs = dict[str, str]
 

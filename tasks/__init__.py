@@ -4,6 +4,6 @@ Importing this package (the flow process, and every Dask worker when it unpickle
 Prefect's API clients share TLS contexts; see tasks/lean.py.
 """
 
-from tasks.lean import reuse_api_tls_contexts
+from lvas.tasks.lean import reuse_api_tls_contexts
 
 reuse_api_tls_contexts()

@@ -13,8 +13,8 @@ from prefect.context import TaskRunContext
 
 from lvas.errors import BackendUnavailable
 from lvas.models import VideoRef
-from storage.layout import Layout
-from storage.units import run_unit
+from lvas.storage.layout import Layout
+from lvas.storage.units import run_unit
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -87,7 +87,7 @@ def each(items: Iterable[T], work: Callable[[T], R], name: Callable[[T], str]) -
 
 def video_unit(layout: Layout, video: VideoRef, stage: str, key: str, work: Callable[[], Any],
                scene: int | None = None) -> dict[str, Any]:
-    """``storage.units.run_unit`` for one video (and scene), recording this flow run and worker."""
+    """``lvas.storage.units.run_unit`` for one video (and scene), recording this flow run and worker."""
     return run_unit(layout, video_id=video.video_id, source=video.source, stage=stage, scene=scene, key=key,
                     run_id=run_id(), worker=worker_name(), work=work)
 

@@ -8,19 +8,19 @@ from typing import TYPE_CHECKING
 from lvas import pipeline
 from lvas.models import VideoBatch, VideoRef
 from lvas.settings import KBSettings, Settings
-from storage.layout import Layout
-from tasks.common import each, lvas_task, retry_transient, run_id, worker_name
-from tasks.lean import without_heartbeats
+from lvas.storage.layout import Layout
+from lvas.tasks.common import each, lvas_task, retry_transient, run_id, worker_name
+from lvas.tasks.lean import without_heartbeats
 
 if TYPE_CHECKING:
-    from kb.store import LabelStore
+    from lvas.kb.store import LabelStore
 
 
 @functools.lru_cache(maxsize=8)
 def label_store(kb: KBSettings, out: str) -> LabelStore:
     """One open store per worker process (the embedding model loads once, too). Chroma is imported
     here, not with this module: the flow process imports this module but never opens a store."""
-    from kb.store import LabelStore
+    from lvas.kb.store import LabelStore
 
     return LabelStore.from_settings(kb, out)
 
@@ -42,7 +42,7 @@ def design(batch: VideoBatch, scenes: dict[str, list[float]], out: str, settings
     """Design every scene not designed yet of the batch's scripted videos (``scenes``: their scene
     durations) in one design-refine subflow, then write each video's design table. Scenes fail
     alone in the status table. Returns the ids of the videos whose every scene is designed."""
-    from flows.design_refine import design_refine
+    from lvas.flows.design_refine import design_refine
 
     layout = Layout(out)
     videos = VideoBatch.of([v for v in batch.videos if v.video_id in scenes])

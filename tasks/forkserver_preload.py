@@ -1,4 +1,4 @@
-"""Imported once by the local cluster's fork server (``flows.runtime.forked_workers``): every
+"""Imported once by the local cluster's fork server (``lvas.flows.runtime.forked_workers``): every
 worker process is forked from it with what the tasks import already imported, instead of
 importing it all again (~5 s of CPU per worker, on the cores the embedded server starts on)."""
 
@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 
-from tasks.warm import import_task_modules
+from lvas.tasks.warm import import_task_modules
 
 import_task_modules(skip_failures=True)
 

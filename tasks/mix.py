@@ -10,8 +10,8 @@ from prefect.artifacts import create_table_artifact
 from lvas import pipeline
 from lvas.models import VideoBatch, VideoRef
 from lvas.settings import Settings
-from storage.layout import Layout
-from tasks.common import each, lvas_task, video_unit
+from lvas.storage.layout import Layout
+from lvas.tasks.common import each, lvas_task, video_unit
 
 
 @lvas_task(name="mix", task_run_name="mix {batch.label}")

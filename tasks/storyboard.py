@@ -7,8 +7,8 @@ from functools import partial
 from lvas import pipeline
 from lvas.models import VideoBatch, VideoRef
 from lvas.settings import Settings
-from storage.layout import Layout
-from tasks.common import each, lvas_task, video_unit
+from lvas.storage.layout import Layout
+from lvas.tasks.common import each, lvas_task, video_unit
 
 
 @lvas_task(name="storyboard", task_run_name="storyboard {batch.label}")

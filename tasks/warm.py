@@ -14,12 +14,12 @@ import importlib
 
 from lvas.settings import Settings
 
-TASK_MODULES = ("tasks.storyboard", "tasks.script", "tasks.design", "tasks.render", "tasks.mix",
-                "flows.design_refine",
+TASK_MODULES = ("lvas.tasks.storyboard", "lvas.tasks.script", "lvas.tasks.design", "lvas.tasks.render", "lvas.tasks.mix",
+                "lvas.flows.design_refine",
                 # what the stages import when they first run (the mix's first run paid ~1.5 s)
                 "lvas.storyboard", "lvas.agents.script", "lvas.agents.design", "lvas.render", "lvas.audio.mix",
                 "lvas.media.mux", "lvas.report",
-                "kb.store")  # Chroma: tasks.design imports it only when a store is opened
+                "lvas.kb.store")  # Chroma: tasks.design imports it only when a store is opened
 
 
 def import_task_modules(skip_failures: bool = False) -> None:
@@ -36,13 +36,13 @@ def import_task_modules(skip_failures: bool = False) -> None:
 def warm_worker(design: bool) -> None:
     import_task_modules()
     if design:
-        from kb.embedding import load_model
+        from lvas.kb.embedding import load_model
 
         load_model()
 
 
 def build_store(settings: Settings, out: str) -> bool:
-    from tasks.design import build_label_store
+    from lvas.tasks.design import build_label_store
 
     return build_label_store.fn(out, settings)  # the flow's task body, run here without an API to report to
 

@@ -23,7 +23,7 @@ def prefect_dask() -> Iterator[str]:
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
-    from flows.runtime import dask_cluster
+    from lvas.flows.runtime import dask_cluster
     from lvas.settings import RunSettings
 
     os.environ.setdefault("LVAS_TEST_API_KEY", "test-key")  # before the workers start: they inherit it

@@ -9,8 +9,8 @@ from lvas.settings import Settings
 
 def run_dub(address: str, sources: list[Path], out: Path, settings: Settings, only: list[str] | None = None):
     """Call ``dub_dataset`` with a DaskTaskRunner on ``address``; returns the flow run's final state."""
-    from flows.dub import dub_dataset
-    from flows.runtime import task_runner
+    from lvas.flows.dub import dub_dataset
+    from lvas.flows.runtime import task_runner
 
     flow = dub_dataset.with_options(task_runner=task_runner(address))
     return flow([str(s) for s in sources], str(out), settings, only, return_state=True)

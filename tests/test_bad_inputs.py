@@ -15,7 +15,7 @@ from lvas.errors import LvasError, VideoProbeError
 from lvas.models import VideoRef
 from lvas.settings import StoryboardSettings
 from lvas.storyboard import analyze, load_storyboard, run_storyboard
-from storage.layout import Layout, video_id_for
+from lvas.storage.layout import Layout, video_id_for
 from tests import storyboard_clips as sc
 from tests.clips import make_clip
 

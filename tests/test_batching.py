@@ -11,9 +11,9 @@ from lvas import pipeline
 from lvas.errors import BackendUnavailable, InputError
 from lvas.models import SceneGroup, VideoBatch, VideoRef
 from lvas.settings import RunSettings, Settings
-from storage.layout import Layout
-from storage.status import collect, rollup
-from tasks.common import each
+from lvas.storage.layout import Layout
+from lvas.storage.status import collect, rollup
+from lvas.tasks.common import each
 from tests.clips import colour_cuts, make_clip
 from tests.harness import run_dub
 
@@ -120,7 +120,7 @@ def test_a_broken_video_fails_alone_inside_its_batch(prefect_dask: str, tmp_path
 def test_only_a_window_of_batches_is_in_flight(prefect_dask: str, tmp_path: Path, monkeypatch) -> None:
     """The flow starts a batch only when one of the first ``IN_FLIGHT_PER_SLOT x slots`` finished:
     what it holds in the scheduler does not grow with the dataset."""
-    import flows.dub as dub
+    import lvas.flows.dub as dub
 
     d = tmp_path / "in"
     d.mkdir()

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lvas.cli import main
-from storage.layout import Layout
-from storage.status import StatusRecord, record
+from lvas.storage.layout import Layout
+from lvas.storage.status import StatusRecord, record
 from tests.clips import BIKES_CUTS, real_clip
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.server_app import (
+from lvas.flows.server_app import (
     RETRY_AFTER_S,
     SQLITE_CACHE_KIB,
     RetrySoonOn503,
@@ -109,11 +109,11 @@ sys.path.insert(0, {root!r})
 import psutil
 from prefect import flow
 from prefect.settings import get_current_settings
-from flows.runtime import orchestration
+from lvas.flows.runtime import orchestration
 from lvas.settings import RunSettings
 
 def servers():
-    return [p for p in psutil.Process().children(recursive=True) if "flows.server_app" in " ".join(p.cmdline())]
+    return [p for p in psutil.Process().children(recursive=True) if "lvas.flows.server_app" in " ".join(p.cmdline())]
 
 @flow(persist_result=False)
 def trivial():
@@ -147,14 +147,14 @@ def test_one_embedded_server_serves_the_flow_process_too(tmp_path: Path) -> None
     assert got["inside"] == got["api"]
     assert not got["server_imported"]  # the flow process starts the server without importing it (~5 s)
     assert got["during_flow"] == 1, got["factory"]
-    assert "-m flows.server_app" in got["factory"][0]
+    assert "-m lvas.flows.server_app" in got["factory"][0]
 
 
 def test_a_server_that_exits_is_reported_at_once() -> None:
     """The launcher reports a server process that died instead of polling until the timeout."""
     import time
 
-    from flows.runtime import EmbeddedServer
+    from lvas.flows.runtime import EmbeddedServer
 
     server = EmbeddedServer()
     server.process = subprocess.Popen([sys.executable, "-c", "raise SystemExit(3)"])
@@ -175,7 +175,7 @@ def test_the_cli_starts_the_server_before_importing_prefect(tmp_path: Path) -> N
 
     code = f"""
 import sys
-import flows.runtime as rt
+import lvas.flows.runtime as rt
 def launch(self):
     print("AT LAUNCH", sorted(m for m in sys.modules if m.split(".")[0] in ("prefect", "prefect_dask")), flush=True)
     raise SystemExit(0)
@@ -194,7 +194,7 @@ def test_the_servers_port_is_held_from_the_moment_it_is_chosen() -> None:
     seconds later: the Dask processes starting meanwhile cannot be given it."""
     import socket
 
-    from flows.runtime import EmbeddedServer
+    from lvas.flows.runtime import EmbeddedServer
 
     server = EmbeddedServer()
     try:
@@ -216,7 +216,7 @@ def test_the_embedded_server_answers_without_waiting_for_a_delayed_ack(monkeypat
 
     import httpx
 
-    from flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
+    from lvas.flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
 
     for k, v in {**EMBEDDED_SERVER_ENV, "PREFECT_HOME": str(tmp_path / "home")}.items():
         monkeypatch.setenv(k, v)
@@ -239,7 +239,7 @@ LAST_LOG = """
 import sys, time
 sys.path.insert(0, {root!r})
 from prefect import flow, get_run_logger
-from flows.runtime import _prefect_api_starting
+from lvas.flows.runtime import _prefect_api_starting
 
 @flow(persist_result=False)
 def says_goodbye():

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from lvas.settings import RunSettings, Settings, StoryboardSettings
-from storage.layout import Layout
-from storage.status import collect, rollup
+from lvas.storage.layout import Layout
+from lvas.storage.status import collect, rollup
 from tests.clips import colour_cuts, make_clip
 from tests.harness import run_dub
 

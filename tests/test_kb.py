@@ -21,10 +21,10 @@ from pathlib import Path
 
 import pytest
 
-from kb import labels as kb_labels
-from kb.embedding import EF_NAME, MiniLMEmbeddingFunction
-from kb.labels import FAMILIES, LAYERS, LabelDataError, data_hash, load_excluded, load_labels
-from kb.store import LabelHit, LabelStore, format_hits, hits_to_json, main
+from lvas.kb import labels as kb_labels
+from lvas.kb.embedding import EF_NAME, MiniLMEmbeddingFunction
+from lvas.kb.labels import FAMILIES, LAYERS, LabelDataError, data_hash, load_excluded, load_labels
+from lvas.kb.store import LabelHit, LabelStore, format_hits, hits_to_json, main
 from lvas.errors import BackendUnavailable
 
 VGGSOUND_CLASSES = 309  # the size of VGGSound's class list the labels were regrouped from
@@ -402,7 +402,7 @@ def test_plain_torch_encoder_matches_sentence_transformers(offline) -> None:
 
     import numpy as np
 
-    from kb.embedding import load_model, model_dir
+    from lvas.kb.embedding import load_model, model_dir
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     st = pytest.importorskip("sentence_transformers")
@@ -421,7 +421,7 @@ def test_label_vectors_are_embedded_once_per_machine(tmp_path: Path, monkeypatch
     other documents, a damaged cache file or an unwritable cache only cost the embedding."""
     import numpy as np
 
-    from kb.embedding import cached_embeddings
+    from lvas.kb.embedding import cached_embeddings
 
     monkeypatch.setenv("LVAS_CACHE_DIR", str(tmp_path / "cache"))
     calls: list[list[str]] = []

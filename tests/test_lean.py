@@ -12,7 +12,7 @@ import ssl
 import pytest
 from prefect import flow, task
 
-from tasks.lean import LeanDaskTaskRunner, Named, _settings_not_shipped, reuse_api_tls_contexts
+from lvas.tasks.lean import LeanDaskTaskRunner, Named, _settings_not_shipped, reuse_api_tls_contexts
 
 
 @task(name="triple")
@@ -74,7 +74,7 @@ def test_lean_runner_runs_tasks_with_the_flows_api(prefect_dask: str) -> None:
 
 
 def test_workers_with_another_api_get_the_settings_shipped() -> None:
-    from tasks.lean import workers_share_api
+    from lvas.tasks.lean import workers_share_api
 
     class FakeClient:
         def __init__(self, urls: dict[str, str | None]) -> None:
@@ -103,14 +103,14 @@ def test_every_task_and_the_flows_travel_by_name() -> None:
     import cloudpickle
     from prefect import Flow, Task
 
-    import flows.design_refine
-    import flows.dub
-    import tasks.design
-    import tasks.mix
-    import tasks.render
-    import tasks.script
-    import tasks.storyboard
-    from tasks.lean import Named
+    import lvas.flows.design_refine
+    import lvas.flows.dub
+    import lvas.tasks.design
+    import lvas.tasks.mix
+    import lvas.tasks.render
+    import lvas.tasks.script
+    import lvas.tasks.storyboard
+    from lvas.tasks.lean import Named
 
     modules = (flows.dub, flows.design_refine, tasks.design, tasks.mix, tasks.render, tasks.script,
                tasks.storyboard)
@@ -141,7 +141,7 @@ def test_only_what_another_process_can_import_travels_by_name(tmp_path) -> None:
 
     from prefect import task
 
-    from tasks.lean import Named, _importable
+    from lvas.tasks.lean import Named, _importable
 
     @task
     def local(i: int) -> int:
@@ -156,7 +156,7 @@ def test_only_what_another_process_can_import_travels_by_name(tmp_path) -> None:
     try:
         spec.loader.exec_module(module)
         assert Named.of(module.t) is None
-        assert not _importable("__main__") and _importable("tasks.lean") and _importable("flows.dub")
+        assert not _importable("__main__") and _importable("lvas.tasks.lean") and _importable("lvas.flows.dub")
     finally:
         sys.modules.pop(spec.name)
 
@@ -168,7 +168,7 @@ def test_lean_runner_submits_an_importable_function_keyed_by_task_run(prefect_da
     from distributed import Client
     from prefect import flow, task
 
-    import tasks.lean
+    import lvas.tasks.lean
 
     submitted: list[tuple] = []
     stock = Client.submit
@@ -228,7 +228,7 @@ def test_settings_without_heartbeats_are_made_once_per_settings_object_and_not_k
 
     from prefect.settings import Settings
 
-    from tasks import lean
+    from lvas.tasks import lean
 
     objects = [Settings(flows={"heartbeat_frequency": 30}) for _ in range(3)]
     first = lean._quiet(objects[0])

@@ -22,11 +22,11 @@ import soundfile as sf
 
 from lvas.errors import RunLocked
 from lvas.settings import AgentSettings, RunSettings, Settings
-from storage.layout import Layout
-from storage.lock import RunLock
-from storage.rerun import plan_rerun
-from storage.runs import read_sources
-from storage.status import collect, rollup
+from lvas.storage.layout import Layout
+from lvas.storage.lock import RunLock
+from lvas.storage.rerun import plan_rerun
+from lvas.storage.runs import read_sources
+from lvas.storage.status import collect, rollup
 from tests.clips import colour_cuts, make_clip
 from tests.fake_llm_server import FakeLLMServer, Reply, as_reply, role_of
 from tests.harness import listening, run_dub
@@ -151,7 +151,7 @@ def test_killed_worker_run_finishes_or_reruns_cleanly(clips: Path, tmp_path: Pat
     did not finish is completed by a rerun, and no artifact is half-written or lost."""
     from distributed import Client
 
-    from flows.runtime import dask_cluster
+    from lvas.flows.runtime import dask_cluster
 
     src = tmp_path / "in"
     src.mkdir()
@@ -240,7 +240,7 @@ def test_gpu_backend_without_gpu_worker_says_so(prefect_dask: str, clips: Path, 
 
 
 def test_gpu_work_is_placed_only_on_gpu_workers(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
-    from flows.runtime import dask_cluster
+    from lvas.flows.runtime import dask_cluster
     from lvas.settings import SynthSettings
 
     s = Settings(run=FAST, synth=SynthSettings(backend="simulated-gpu", simulated_latency_s=0.05))
@@ -273,7 +273,7 @@ def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyP
     import dask
     from distributed import Client
 
-    from flows.runtime import QUIET_ENV, dask_cluster
+    from lvas.flows.runtime import QUIET_ENV, dask_cluster
 
     for name in [*QUIET_ENV, "MALLOC_TRIM_THRESHOLD_"]:  # as in a process that has not started a cluster yet
         monkeypatch.delenv(name, raising=False)
@@ -304,7 +304,7 @@ def test_dask_config_for_a_scheduler_and_workers_you_start_sets_what_the_local_c
     import dask
     import distributed  # noqa: F401  (adds its defaults to Dask's)
 
-    from flows.runtime import QUIET_ENV
+    from lvas.flows.runtime import QUIET_ENV
 
     folder = Path(__file__).resolve().parents[1] / "deployments" / "dask"
     yours = dask.config.collect(paths=[str(folder)], env={})
@@ -318,11 +318,11 @@ def test_dask_config_for_a_scheduler_and_workers_you_start_sets_what_the_local_c
 FORK_PROBE = """
 import json, multiprocessing.forkserver, os, sys, time
 from distributed import Client
-from flows.runtime import dask_cluster
+from lvas.flows.runtime import dask_cluster
 from lvas.settings import RunSettings
 
 def probe():
-    return os.environ.get("LVAS_PROBE"), "tasks.design" in sys.modules, os.getpid()
+    return os.environ.get("LVAS_PROBE"), "lvas.tasks.design" in sys.modules, os.getpid()
 
 seen = {"fork server ends": []}
 stop = multiprocessing.forkserver.ForkServer._stop
@@ -420,7 +420,7 @@ def test_local_gpus_get_a_local_cuda_cluster(monkeypatch: pytest.MonkeyPatch, gp
 
     import torch
 
-    import flows.runtime as runtime
+    import lvas.flows.runtime as runtime
 
     fake = types.ModuleType("dask_cuda")
     fake.__spec__ = importlib.machinery.ModuleSpec("dask_cuda", None)
@@ -447,7 +447,7 @@ def test_no_dask_cuda_means_no_cuda_cluster_and_no_torch_import(monkeypatch: pyt
     import sys
     import types
 
-    import flows.runtime as runtime
+    import lvas.flows.runtime as runtime
 
     class Untouchable(types.ModuleType):
         def __getattr__(self, name: str) -> object:
@@ -472,7 +472,7 @@ def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress
         FlowRunFilterParentFlowRunId,
     )
 
-    from tasks.mix import artifact_key
+    from lvas.tasks.mix import artifact_key
 
     state = run_dub(prefect_dask, [clips / "a.mp4"], tmp_path, Settings(run=FAST))
     assert state.is_completed()
@@ -538,7 +538,7 @@ async def _run_deployment(api: str, name: str, timeout: float = 240) -> tuple[st
 def prefect_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A Prefect server of its own (as `make ui` runs one) for a serving process: yields its API URL.
     This process's Prefect and cluster settings are left out of the environment meanwhile."""
-    from flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
+    from lvas.flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
 
     for k in [k for k in os.environ if k.startswith(("PREFECT_", "LVAS_RUN__"))]:
         monkeypatch.delenv(k)
@@ -608,12 +608,12 @@ FLOW_RUN_PROBE = """
 import json, multiprocessing, multiprocessing.forkserver, os, signal, sys
 import prefect.flow_engine
 from prefect import flow
-from flows.scheduled import kept_cluster
+from lvas.flows.scheduled import kept_cluster
 
 @flow
 def probe(path: str) -> None:
     with open(path, "w") as f:
-        json.dump({"ppid": os.getppid(), "flows.dub imported": "flows.dub" in sys.modules,
+        json.dump({"ppid": os.getppid(), "lvas.flows.dub imported": "lvas.flows.dub" in sys.modules,
                    "sigint": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
                    "address": os.environ.get("LVAS_RUN__DASK_ADDRESS")}, f)
 
@@ -644,7 +644,7 @@ def test_served_flow_runs_are_forked_from_the_kept_clusters_preloaded_fork_serve
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["exit"] == 0 and seen["restored"], seen
     probe = json.loads(path.read_text())
-    assert probe == {"ppid": seen["fork server"], "flows.dub imported": True, "sigint": True,
+    assert probe == {"ppid": seen["fork server"], "lvas.flows.dub imported": True, "sigint": True,
                      "address": seen["address"]}, (probe, seen)
 
 

@@ -16,7 +16,7 @@ from lvas.backends.synth import get_synth
 from lvas.models import Caption, LayerSpec, Scene, SoundDesign, SoundItem, VideoRef
 from lvas.render import layers_for, render_layer
 from lvas.settings import SynthSettings
-from storage.layout import Layout
+from lvas.storage.layout import Layout
 
 SR = 16000
 
@@ -197,7 +197,7 @@ def test_render_layer_writes_the_layout_path(tmp_path: Path) -> None:
 
 def test_kb_labels_use_their_kb_family() -> None:
     """Every KB label renders as the family the KB gives it, not as a keyword guess."""
-    from kb.labels import load_labels
+    from lvas.kb.labels import load_labels
 
     labels = load_labels()
     assert labels, "the knowledge base has no labels"

@@ -27,7 +27,7 @@ from lvas.models import (
 )
 from lvas.report import build_report
 from lvas.settings import MixSettings
-from storage.layout import Layout
+from lvas.storage.layout import Layout
 
 VID = "demo-0123456789"
 SCENES = [

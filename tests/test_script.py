@@ -20,7 +20,7 @@ from lvas.agents.script import write_script
 from lvas.errors import InputError
 from lvas.models import Caption
 from lvas.settings import AgentSettings
-from storage.layout import Layout
+from lvas.storage.layout import Layout
 from tests.agent_helpers import GRASS, INDOOR, NIGHT, SKY, make_storyboard
 from tests.fake_llm_server import FakeLLMServer, Reply, as_reply, image_parts, role_of, user_texts
 

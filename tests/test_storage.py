@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from lvas.errors import RunLocked, VideoProbeError
-from storage.atomic import PART, atomic_path, sweep_partials, write_json
-from storage.layout import Layout, video_id_for
-from storage.lock import RunLock
-from storage.status import StatusRecord, collect, record, rollup, top_errors
-from storage.units import run_unit
+from lvas.storage.atomic import PART, atomic_path, sweep_partials, write_json
+from lvas.storage.layout import Layout, video_id_for
+from lvas.storage.lock import RunLock
+from lvas.storage.status import StatusRecord, collect, record, rollup, top_errors
+from lvas.storage.units import run_unit
 
 
 @pytest.mark.parametrize(
@@ -53,7 +53,7 @@ def test_sweep_partials_removes_leftovers(tmp_path: Path) -> None:
 
 def test_run_sweep_covers_status_and_artifacts(tmp_path: Path) -> None:
     """A worker killed while writing a status record leaves its temporary file in status/, not videos/."""
-    from storage.runs import sweep_run_partials
+    from lvas.storage.runs import sweep_run_partials
 
     layout = Layout(tmp_path)
     left = [layout.status_dir("v0") / f"script{PART}e2fa943c.json", layout.video_dir("v0") / f"mix{PART}0001.wav"]
@@ -142,7 +142,7 @@ def test_run_lock_refuses_a_second_holder_and_frees_on_exit(tmp_path: Path) -> N
 def test_collect_with_a_cache_rereads_only_changed_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The progress line's incremental read: same records as a full read, changed files re-read,
     removed ones gone, unchanged ones not parsed again."""
-    import storage.status as status
+    import lvas.storage.status as status
 
     layout = Layout(tmp_path)
     for v in ("a", "b"):
@@ -165,7 +165,7 @@ def test_collect_with_a_cache_rereads_only_changed_records(tmp_path: Path, monke
 def test_progress_tally_forgets_finished_videos_but_not_their_counts(tmp_path: Path) -> None:
     from collections import Counter
 
-    from flows.progress import Tally, _line, _units
+    from lvas.flows.progress import Tally, _line, _units
 
     layout = Layout(tmp_path)
     tally = Tally(layout, "mix")

@@ -13,8 +13,8 @@ from lvas.media.keyframes import choose_keyframes, keyframe_count
 from lvas.models import VideoRef
 from lvas.settings import StoryboardSettings
 from lvas.storyboard import FRAME_COLUMNS, load_frame_stats, load_storyboard, run_storyboard
-from storage.atomic import PART
-from storage.layout import Layout, video_id_for
+from lvas.storage.atomic import PART
+from lvas.storage.layout import Layout, video_id_for
 from tests import storyboard_clips as sc
 from tests.clips import make_clip
 

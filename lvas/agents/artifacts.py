@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from lvas.models import Caption, DesignRound, LLMCall, MergeDecision, Scene, SceneDesign, Script, SoundDesign
-from storage.atomic import read_parquet, write_parquet
+from lvas.storage.atomic import read_parquet, write_parquet
 
 
 def _dump(model: Any) -> str | None:

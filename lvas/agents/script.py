@@ -18,7 +18,7 @@ from lvas.agents.base import Agents, FrameStats, ShotView
 from lvas.agents.captions import SidecarCaptions
 from lvas.errors import InputError
 from lvas.models import Caption, MergeDecision, Scene, Script, Shot, Storyboard
-from storage.layout import Layout
+from lvas.storage.layout import Layout
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from lvas.backends.synth import equal_power_fades, fit_channels
 from lvas.errors import RenderError
 from lvas.models import RenderedLayer, Scene
 from lvas.settings import MixSettings
-from storage.atomic import atomic_path
+from lvas.storage.atomic import atomic_path
 
 EDGE_FADE_S = 0.005  # a fade this short is inaudible as a fade but removes the click of a hard edge
 

@@ -40,7 +40,7 @@ from lvas.models import LayerSpec, RenderedLayer
 from lvas.settings import SynthSettings
 
 if TYPE_CHECKING:
-    from storage.layout import Layout
+    from lvas.storage.layout import Layout
 
 log = logging.getLogger(__name__)
 

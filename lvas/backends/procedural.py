@@ -33,7 +33,7 @@ from lvas.models import LayerSpec, RenderedLayer
 from lvas.settings import SynthSettings
 
 if TYPE_CHECKING:
-    from storage.layout import Layout
+    from lvas.storage.layout import Layout
 
 log = logging.getLogger(__name__)
 
@@ -118,7 +118,7 @@ EDGE_GUARD_S = 0.1  # motion peaks this close to a scene edge are ignored
 def _kb_families() -> dict[str, str]:
     """label -> family from the knowledge base file; empty if the KB is not available here."""
     try:
-        from kb.labels import load_labels
+        from lvas.kb.labels import load_labels
     except ImportError:
         return {}
     try:

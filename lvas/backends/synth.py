@@ -23,10 +23,10 @@ import soundfile as sf
 from lvas.errors import BackendUnavailable, RenderError
 from lvas.models import LayerSpec, RenderedLayer
 from lvas.settings import SynthSettings
-from storage.atomic import atomic_path
+from lvas.storage.atomic import atomic_path
 
 if TYPE_CHECKING:
-    from storage.layout import Layout
+    from lvas.storage.layout import Layout
 
 BACKENDS = ("procedural", "mmaudio", "simulated-gpu")
 SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command id (sndfile.h)

@@ -18,7 +18,7 @@ from sklearn.cluster import KMeans
 from lvas.media.decode import read_frames
 from lvas.models import VideoInfo
 from lvas.settings import StoryboardSettings
-from storage.atomic import atomic_path
+from lvas.storage.atomic import atomic_path
 
 JPEG_QUALITY = 90
 

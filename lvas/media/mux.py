@@ -27,7 +27,7 @@ import numpy as np
 import soundfile as sf
 
 from lvas.errors import RenderError
-from storage.atomic import atomic_path
+from lvas.storage.atomic import atomic_path
 
 AAC_BITRATE = 192_000
 AAC_FRAME = 1024
