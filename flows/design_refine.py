@@ -8,13 +8,13 @@ up in the UI under the batch's subflow run; per-scene state is in the status tab
 
 from __future__ import annotations
 
+from lvas.storage.layout import Layout
+from lvas.tasks.design import retrieve_labels
 from prefect import flow
 
 from lvas import pipeline
 from lvas.models import VideoBatch
 from lvas.settings import Settings
-from lvas.storage.layout import Layout
-from lvas.tasks.design import retrieve_labels
 
 
 @flow(name="design-refine", flow_run_name="design-refine {batch.label} ({scenes_label})", persist_result=False)

@@ -34,9 +34,9 @@ from urllib.parse import urlparse
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
-
 from lvas.kb.embedding import MiniLMEmbeddingFunction, cached_embeddings, embedding_function, model_id
 from lvas.kb.labels import LABELS_PATH, LAYERS, Label, data_hash, load_labels
+
 from lvas.errors import BackendUnavailable
 
 DEFAULT_PATH = Path("out") / "kb"
@@ -104,7 +104,6 @@ class LabelStore:
         self._collection: Any = None
         self._scenarios: frozenset[str] | None = None
         self._opened: tuple[int, int] | None = None  # (device, inode) of the local database file opened
-        self._system: Any = None  # the Chroma System behind the local client
         if url:
             _parse_url(url)  # fail at construction on a malformed URL, not at first use
 
@@ -139,7 +138,7 @@ class LabelStore:
             BackendUnavailable: the server cannot be reached (transient) or the folder cannot be opened.
         """
         if self._client is not None and self._replaced():
-            self._close(stale=True)  # the folder was deleted or replaced under an open handle: open the new one
+            self._close()  # the folder was deleted or replaced under an open handle: open the new one
         if self._client is None:
             settings = ChromaSettings(anonymized_telemetry=False, allow_reset=False)
             try:
@@ -152,7 +151,6 @@ class LabelStore:
                     self.path.mkdir(parents=True, exist_ok=True)
                     self._client = chromadb.PersistentClient(path=str(self.path), settings=settings)
                     self._opened = self._db_file_id()
-                    self._system = self._client._system
             except Exception as exc:  # Chroma raises several unrelated types here
                 self._client = None
                 raise BackendUnavailable(
@@ -176,18 +174,18 @@ class LabelStore:
         open the old inode stays allocated, so a new file cannot have the same (device, inode)."""
         return self.path is not None and self._db_file_id() != self._opened
 
-    def _close(self, *, stale: bool = False) -> None:
+    def _close(self) -> None:
+        """Close the client: Chroma stops a local store's shared System when its last client closes."""
         client, self._client, self._collection, self._scenarios = self._client, None, None, None
-        if client is None:
-            return
-        if stale:
-            _drop_system(client._identifier, self._system)
-        else:
-            with contextlib.suppress(Exception):
+        if client is not None:
+            with contextlib.suppress(Exception):  # closing a System on a deleted folder may complain
                 client.close()
 
     def _get_collection(self) -> Any:
         client = self.client  # first: it reopens a replaced store, dropping the cached collection too
+        if self.path is not None and self._db_file_id() is None:
+            # the folder was deleted under an open handle, which another client may still share
+            raise BackendUnavailable(f"the label store ({self._where()}) is gone: build it first with `lvas kb build`")
         if self._collection is None:
             try:
                 self._collection = client.get_collection(self.collection_name, embedding_function=self.ef)
@@ -415,24 +413,6 @@ class LabelStore:
 
 
 # ---------------------------------------------------------------------- helpers
-
-
-def _drop_system(identifier: str, system: Any) -> None:
-    """Stop the Chroma System of a local store whose folder was replaced.
-
-    Chroma shares one System per folder among all clients of a process and stops it only when the
-    last of them closes, so a reopened client would get the same stale handle back. Every client on
-    it reads the deleted file; other ``LabelStore``s see the replacement themselves and reopen. This
-    reads chromadb's ``SharedSystemClient`` registry (chromadb is pinned in pyproject.toml)."""
-    from chromadb.api.shared_system_client import SharedSystemClient as shared
-
-    with shared._refcount_lock:
-        if shared._identifier_to_system.get(identifier) is not system:
-            return  # already dropped and reopened by another store on the same folder
-        del shared._identifier_to_system[identifier]
-        shared._identifier_to_refcount.pop(identifier, None)
-    with contextlib.suppress(Exception):  # stopping a System on a deleted folder may complain
-        system.stop()
 
 
 def _metadata(lab: Label) -> dict[str, Any]:

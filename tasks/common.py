@@ -7,14 +7,14 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import httpx
+from lvas.storage.layout import Layout
+from lvas.storage.units import run_unit
 from prefect import runtime, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
 from lvas.errors import BackendUnavailable
 from lvas.models import VideoRef
-from lvas.storage.layout import Layout
-from lvas.storage.units import run_unit
 
 T = TypeVar("T")
 R = TypeVar("R")

@@ -5,12 +5,13 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING
 
-from lvas import pipeline
-from lvas.models import VideoBatch, VideoRef
-from lvas.settings import KBSettings, Settings
 from lvas.storage.layout import Layout
 from lvas.tasks.common import each, lvas_task, retry_transient, run_id, worker_name
 from lvas.tasks.lean import without_heartbeats
+
+from lvas import pipeline
+from lvas.models import VideoBatch, VideoRef
+from lvas.settings import KBSettings, Settings
 
 if TYPE_CHECKING:
     from lvas.kb.store import LabelStore

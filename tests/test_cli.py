@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from lvas.cli import main
 from lvas.storage.layout import Layout
 from lvas.storage.status import StatusRecord, record
+
+from lvas.cli import main
 from tests.clips import BIKES_CUTS, real_clip
 
 

@@ -10,7 +10,6 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from lvas.flows.server_app import (
     RETRY_AFTER_S,
     SQLITE_CACHE_KIB,
@@ -215,7 +214,6 @@ def test_the_embedded_server_answers_without_waiting_for_a_delayed_ack(monkeypat
     import time
 
     import httpx
-
     from lvas.flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
 
     for k, v in {**EMBEDDED_SERVER_ENV, "PREFECT_HOME": str(tmp_path / "home")}.items():

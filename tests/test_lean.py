@@ -10,9 +10,8 @@ import os
 import ssl
 
 import pytest
-from prefect import flow, task
-
 from lvas.tasks.lean import LeanDaskTaskRunner, Named, _settings_not_shipped, reuse_api_tls_contexts
+from prefect import flow, task
 
 
 @task(name="triple")
@@ -101,16 +100,8 @@ def test_every_task_and_the_flows_travel_by_name() -> None:
     import pickle
 
     import cloudpickle
-    from prefect import Flow, Task
-
-    import lvas.flows.design_refine
-    import lvas.flows.dub
-    import lvas.tasks.design
-    import lvas.tasks.mix
-    import lvas.tasks.render
-    import lvas.tasks.script
-    import lvas.tasks.storyboard
     from lvas.tasks.lean import Named
+    from prefect import Flow, Task
 
     modules = (flows.dub, flows.design_refine, tasks.design, tasks.mix, tasks.render, tasks.script,
                tasks.storyboard)
@@ -139,9 +130,8 @@ def test_only_what_another_process_can_import_travels_by_name(tmp_path) -> None:
     import importlib.util
     import sys
 
-    from prefect import task
-
     from lvas.tasks.lean import Named, _importable
+    from prefect import task
 
     @task
     def local(i: int) -> int:
@@ -167,8 +157,6 @@ def test_lean_runner_submits_an_importable_function_keyed_by_task_run(prefect_da
     import cloudpickle
     from distributed import Client
     from prefect import flow, task
-
-    import lvas.tasks.lean
 
     submitted: list[tuple] = []
     stock = Client.submit
@@ -226,9 +214,8 @@ def test_settings_without_heartbeats_are_made_once_per_settings_object_and_not_k
     import gc
     import weakref
 
-    from prefect.settings import Settings
-
     from lvas.tasks import lean
+    from prefect.settings import Settings
 
     objects = [Settings(flows={"heartbeat_frequency": 30}) for _ in range(3)]
     first = lean._quiet(objects[0])

@@ -8,13 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
-
-from lvas.errors import RunLocked, VideoProbeError
 from lvas.storage.atomic import PART, atomic_path, sweep_partials, write_json
 from lvas.storage.layout import Layout, video_id_for
 from lvas.storage.lock import RunLock
 from lvas.storage.status import StatusRecord, collect, record, rollup, top_errors
 from lvas.storage.units import run_unit
+
+from lvas.errors import RunLocked, VideoProbeError
 
 
 @pytest.mark.parametrize(

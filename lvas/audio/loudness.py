@@ -42,11 +42,12 @@ _OVERLAP = 0.75
 
 @functools.lru_cache(maxsize=8)
 def _k_weighting(sample_rate: int) -> tuple[np.ndarray, float]:
-    """pyloudnorm's K-weighting at ``sample_rate`` as second-order sections and their overall gain,
-    designed once (pyloudnorm designs each filter again every time it reads its coefficients).
-    ``Meter._filters`` is private to pyloudnorm (pinned in pyproject.toml); tests/test_mix.py
-    compares the result with pyloudnorm's own meter, so a change there fails it."""
-    stages = pyloudnorm.Meter(sample_rate, block_size=BLOCK_S)._filters.values()
+    """BS.1770's K-weighting at ``sample_rate`` as second-order sections and their overall gain,
+    designed once with pyloudnorm's public ``IIRfilter`` and the stage parameters its ``Meter``
+    uses for "K-weighting" (a high shelf, then a high pass). tests/test_mix.py compares the
+    loudness with pyloudnorm's own meter."""
+    stages = (pyloudnorm.IIRfilter(4.0, 1 / np.sqrt(2), 1500.0, sample_rate, "high_shelf"),
+              pyloudnorm.IIRfilter(0.0, 0.5, 38.0, sample_rate, "high_pass"))
     sos = np.array([np.concatenate([f.b, f.a]) for f in stages])
     return sos, math.prod(f.passband_gain for f in stages)
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 import numpy as np
-import soundfile as sf
+from scipy.io import wavfile
 
 from lvas.errors import BackendUnavailable, RenderError
 from lvas.models import LayerSpec, RenderedLayer
@@ -29,7 +29,6 @@ if TYPE_CHECKING:
     from lvas.storage.layout import Layout
 
 BACKENDS = ("procedural", "mmaudio", "simulated-gpu")
-SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command id (sndfile.h)
 
 
 @runtime_checkable
@@ -215,12 +214,10 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
         raise RenderError(f"refusing to write {path}: the rendered audio contains NaN or inf")
     a = np.asarray(audio, np.float32)
     a = a[:, None] if a.ndim == 1 else a
-    with atomic_path(path) as tmp, sf.SoundFile(str(tmp), "w", sample_rate, a.shape[1], subtype="FLOAT",
-                                                 format="WAV") as fh:
-        # libsndfile's PEAK chunk of a float WAV holds the time of writing: without this the same
-        # audio written twice differs, and a rerun could not be byte-identical
-        sf._snd.sf_command(fh._file, SFC_SET_ADD_PEAK_CHUNK, sf._ffi.NULL, 0)
-        fh.write(a)
+    # scipy's writer, not libsndfile's: libsndfile adds a PEAK chunk holding the time of writing to
+    # float WAVs, so the same audio written twice would differ and a rerun could not be byte-identical
+    with atomic_path(path) as tmp:
+        wavfile.write(str(tmp), sample_rate, a)
     return Path(path)
 
 
