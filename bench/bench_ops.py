@@ -42,9 +42,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lvas.storage.layout import Layout  # noqa: E402
-from lvas.storage.status import collect  # noqa: E402
-
 from bench.measure import (  # noqa: E402
     DIRECT,
     LVAS,
@@ -59,6 +56,8 @@ from bench.measure import (  # noqa: E402
     units,
 )
 from bench.results import write_section  # noqa: E402
+from lvas.storage.layout import Layout  # noqa: E402
+from lvas.storage.status import collect  # noqa: E402
 from tests.clips import colour_cuts, make_clip  # noqa: E402
 
 CAPTION = {"background": "a rainy city street", "entity": "a car", "action": "a car drives past",

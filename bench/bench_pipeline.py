@@ -26,12 +26,11 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from lvas.storage.layout import Layout  # noqa: E402
-from lvas.storage.status import STAGE_ORDER, collect  # noqa: E402
-
 from bench.measure import DIRECT, LVAS, Measured, run_attached, run_measured, standing, units  # noqa: E402
 from bench.results import write_section  # noqa: E402
 from lvas.media.probe import probe  # noqa: E402
+from lvas.storage.layout import Layout  # noqa: E402
+from lvas.storage.status import STAGE_ORDER, collect  # noqa: E402
 from tests.clips import REAL_CLIPS, colour_cuts, make_clip, real_clip  # noqa: E402
 
 

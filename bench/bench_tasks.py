@@ -27,10 +27,10 @@ def noop(i: int) -> int:
 
 
 def one_mode(mode: str, n: int) -> dict[str, float]:
-    from lvas.flows.runtime import orchestration
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
 
+    from lvas.flows.runtime import orchestration
     from lvas.settings import RunSettings
 
     with orchestration(RunSettings(workers=2)) as (_, address):

@@ -30,11 +30,10 @@ def main() -> int:
                 for i in range(args.procs)]
         return max(k.wait() for k in kids)
 
-    from lvas.storage.layout import Layout
-
     from lvas.discover import discover
     from lvas.pipeline import dub_video_direct
     from lvas.settings import Settings
+    from lvas.storage.layout import Layout
 
     i, n = map(int, args.shard.split("/"))
     for video in discover([args.src]).videos[i::n]:

@@ -173,7 +173,6 @@ def standing(src: Path, work: Path, name: str,
     ``out-<name>-warm``: yields the `lvas dub` command attached to them, up to ``--out``, and its
     environment. Their CPU is :func:`standing_cpu`."""
     from lvas.flows.runtime import orchestration
-
     from lvas.settings import RunSettings
 
     with orchestration(RunSettings()) as (api, address):

@@ -31,10 +31,10 @@ def noop(i: int) -> int:
 
 
 def measure(batches: int, n_tasks: int, n_subflows: int) -> list[dict]:
-    from lvas.flows.runtime import orchestration, task_runner
     from prefect import flow, task
     from prefect.cache_policies import NO_CACHE
 
+    from lvas.flows.runtime import orchestration, task_runner
     from lvas.settings import RunSettings
 
     rows: list[dict] = []

@@ -10,7 +10,7 @@ Configuration (env):
     LVAS_CRON         cron schedule                                    (default: "0 2 * * *", 02:00 daily)
     LVAS_DEPLOYMENT   the deployment's name, one per dataset served    (default: nightly-dub)
     LVAS_CLUSTER      kept (default): one local Dask cluster, started and warmed with this process,
-                      serves every run (~1.1 GB held between runs); per-run: each run starts its own
+                      serves every run (held between runs); per-run: each run starts its own
     LVAS_RUN__DASK_ADDRESS   an existing scheduler instead (LVAS_CLUSTER then does not apply)
     and every LVAS_<SECTION>__<FIELD> setting, as for `lvas dub`.
 
@@ -23,9 +23,6 @@ from __future__ import annotations
 import os
 import signal
 import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from lvas.flows.scheduled import CLUSTER_MODES, kept_cluster, scheduled_dub
 
@@ -44,10 +41,9 @@ def main() -> None:
     mode = os.environ.get("LVAS_CLUSTER", "kept")
     if mode not in CLUSTER_MODES:
         sys.exit(f"deployments/serve.py: LVAS_CLUSTER={mode!r}: expected one of {', '.join(CLUSTER_MODES)}")
-    # Until Prefect's runner takes SIGTERM over (it pauses the deployment and returns), SIGTERM stops
-    # this process as Ctrl-C does: through the `with` below, which closes the kept cluster.
+    # Until Prefect's runner takes SIGTERM over (it stops, pauses the deployment and returns), SIGTERM
+    # stops this process as Ctrl-C does: through the `with` below, which closes the kept cluster.
     signal.signal(signal.SIGTERM, _terminated)
-    _runner_stops_on_sigterm_as_on_ctrl_c()
     try:
         with kept_cluster(mode, out) as address:
             if address:
@@ -61,21 +57,6 @@ def main() -> None:
             )
     except Terminated:
         sys.exit("deployments/serve.py: terminated")
-
-
-def _runner_stops_on_sigterm_as_on_ctrl_c() -> None:
-    """Prefect 3.8's runner answers SIGTERM by calling its async ``stop()`` without awaiting it,
-    then ``sys.exit(0)`` from the signal handler; here serve then hung, now and then (1 run in ~7),
-    its cluster up. On Ctrl-C it stops cleanly: ``Flow.serve`` catches the KeyboardInterrupt (or a
-    ``TerminationSignal``), the runner pauses the deployment and ``serve`` returns. The runner's
-    SIGTERM handler (installed when it starts) now raises that ``TerminationSignal``."""
-    from prefect.exceptions import TerminationSignal
-    from prefect.runner import Runner
-
-    def handle_sigterm(self: Runner, *args: object, **kwargs: object) -> None:
-        raise TerminationSignal(signal.SIGTERM)
-
-    Runner.handle_sigterm = handle_sigterm  # type: ignore[method-assign]
 
 
 class Terminated(Exception):

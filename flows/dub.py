@@ -18,17 +18,6 @@ import queue
 from collections import deque
 
 import dask
-from lvas.flows.report import publish_video_artifacts, run_summary
-from lvas.storage.layout import Layout
-from lvas.storage.lock import RunLock
-from lvas.storage.runs import prepare_run, sweep_run_partials
-from lvas.tasks.common import lvas_task, run_id, with_retries
-from lvas.tasks.design import build_label_store
-from lvas.tasks.design import design as design_task
-from lvas.tasks.mix import mix
-from lvas.tasks.render import render_scenes as render_task
-from lvas.tasks.script import script as script_task
-from lvas.tasks.storyboard import storyboard
 from prefect import flow
 from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture
@@ -36,8 +25,19 @@ from prefect.states import Completed, Failed, State
 
 from lvas import pipeline
 from lvas.discover import discover
+from lvas.flows.design_refine import design as design_task
+from lvas.flows.report import publish_video_artifacts, run_summary
 from lvas.models import SceneGroup, VideoBatch, VideoRef
 from lvas.settings import Settings
+from lvas.storage.layout import Layout
+from lvas.storage.lock import RunLock
+from lvas.storage.runs import prepare_run, sweep_run_partials
+from lvas.tasks.common import lvas_task, run_id, with_retries
+from lvas.tasks.design import build_label_store
+from lvas.tasks.mix import mix
+from lvas.tasks.render import render_scenes as render_task
+from lvas.tasks.script import script as script_task
+from lvas.tasks.storyboard import storyboard
 
 # Dask runs the higher number first: a batch that got further goes on before new batches start
 # (results sooner, fewer half-done videos held on disk), and what the flow waits for goes first.

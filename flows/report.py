@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-from lvas.storage.layout import Layout
-from lvas.storage.status import collect, rollup, top_errors, write_table
 from prefect import runtime
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
 from lvas.models import VideoRef
+from lvas.storage.layout import Layout
+from lvas.storage.status import collect, rollup, top_errors, write_table
 
 
 @dataclass

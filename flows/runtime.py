@@ -1,127 +1,82 @@
-"""Where the flow runs: a Prefect API and a Dask cluster, embedded or attached.
+"""Where a flow runs: a Prefect API and a Dask cluster, started here or attached.
 
-Embedded defaults: one local Prefect server process (its URL is exported before any Dask worker
-starts, so workers report to it instead of each starting a temporary server of their own — see
-ARCHITECTURE.md section 4) and a Dask cluster of local worker processes. With ``PREFECT_API_URL``
-set, or ``--dask-address``, the existing server or scheduler is used instead.
+Embedded defaults: a local Prefect server (``prefect server start`` in a subprocess, on a free
+loopback port) and a local Dask cluster. ``PREFECT_API_URL`` or ``--dask-address`` attach to a
+server or scheduler that runs already. The workers report to the same API as the flow: its URL is
+in the environment before they start (without it each would start a temporary server of its own).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
 import os
 import signal
 import socket
 import subprocess
 import sys
-import threading
+import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
+from lvas.errors import BackendUnavailable
 from lvas.settings import RunSettings
 
+# Dask settings of the local cluster (its nannies hand this process's config to the workers).
 QUIET_ENV = {
-    # keep the terminal for lvas's own progress; the UI keeps every log
-    "DASK_LOGGING__DISTRIBUTED": "error",
+    "DASK_LOGGING__DISTRIBUTED": "error",  # the terminal is for lvas's progress; the UI keeps every log
     "DASK_DISTRIBUTED__WORKER__DAEMON": "False",
-    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",  # Dask's sampling profiler: CPU we need
-    # psutil polls every 100 ms per worker and nanny (memory limits) and every 500 ms per server
-    # (dashboard plots): seconds of CPU over a dataset run on 2 cores (py-spy); limits still hold
+    "DASK_DISTRIBUTED__WORKER__PROFILE__ENABLED": "False",  # the sampling profiler takes CPU and memory
     "DASK_DISTRIBUTED__WORKER__MEMORY__MONITOR_INTERVAL": "1s",
     "DASK_DISTRIBUTED__ADMIN__SYSTEM_MONITOR__INTERVAL": "2s",
-    # Dask's developer logs (1000 entries each by default): the scheduler keeps the last 1000 message
-    # batches it sent to each worker, with every task's call and arguments as unpickled in this
-    # process; over a dataset run that was all of its tasks (bench/RESULTS.md, "Dataset-scale operation")
+    # the scheduler's developer log keeps this many message batches per worker, with every task's call
     "DASK_DISTRIBUTED__ADMIN__LOW_LEVEL_LOG_LENGTH": "20",
 }
 
-
-# The embedded server (and the clients that talk to it; all inherit the environment). Each can be
-# overridden by setting it beforehand. See bench/RESULTS.md, "Dataset-scale operation".
-EMBEDDED_SERVER_ENV = {
-    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",  # no network here, no telemetry
-    # The task-run recorder writes each task-run event in its own SQLite transaction by default;
-    # those writes collide with the API's (a subflow's parent task run, flow-run states), which
-    # then answer 503 "database is locked" and the client backs off 2 s. Batched, they rarely do.
+# The run's own Prefect server: no UI, no schedules, no telemetry; the task-run recorder writes in
+# batches (one SQLite transaction per event otherwise, which collide with the API's writes).
+LOCAL_SERVER_ENV = {
+    "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+    "PREFECT_SERVER_UI_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_SCHEDULER_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_LATE_RUNS_ENABLED": "false",
+    "PREFECT_SERVER_SERVICES_FOREMAN_ENABLED": "false",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE": "100",
     "PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE": "100",
-    # This server has no CSRF protection, so every new client's CSRF-token request is a wasted round trip.
-    "PREFECT_CLIENT_CSRF_SUPPORT_ENABLED": "false",
-    # Prefect's block types (storage, notifications, ...) are registered in the database at every
-    # start, or, memoised, checked against a hash that imports every installed Prefect collection
-    # (prefect_dask) first. lvas's runs save and load no block. Skipped: 0.25 s of the server's
-    # start, 0.8 s on a new database. A server you run yourself (`make ui`) registers them.
-    "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",
-    "PREFECT_MEMOIZE_BLOCK_AUTO_REGISTRATION": "false",
+    "PREFECT_API_BLOCKS_REGISTER_ON_START": "false",  # lvas saves and loads no block
 }
 
-
-@contextlib.contextmanager
-def _prefect_api_starting() -> Iterator[tuple[str, Callable[[], None]]]:
-    """Yield (API URL, wait-until-ready). An embedded server starts in the background: its URL is
-    exported at once (Dask workers started meanwhile inherit it), ``ready()`` waits for it."""
-    url = os.environ.get("PREFECT_API_URL")
-    if url:
-        _check_api_answers(url)
-        yield url, lambda: None
-        return
-    os.environ.update({k: os.environ.get(k, v) for k, v in EMBEDDED_SERVER_ENV.items()})
-    server = EmbeddedServer()
-    os.environ["PREFECT_API_URL"] = url = server.api_url
-    server.launch()  # before anything else: its imports take the longest (~9 s alone)
-    failed: list[BaseException] = []
-
-    def wait() -> None:
-        try:
-            server.wait_healthy(timeout=120)
-        except BaseException as exc:  # re-raised in ready()
-            failed.append(exc)
-
-    waiter = threading.Thread(target=wait, name="prefect-server-start", daemon=True)
-    waiter.start()
-
-    def ready() -> None:
-        _refresh_prefect_settings()  # here, not earlier: importing Prefect takes ~2 s the cluster need not wait
-        waiter.join()
-        if failed:
-            raise failed[0]
-
-    try:
-        yield url, ready
-    finally:
-        try:
-            _send_what_prefect_holds()
-        finally:
-            os.environ.pop("PREFECT_API_URL", None)
-            _refresh_prefect_settings()
-            server.stop()
+# What the fork server of the local cluster imports once for all its workers: the stages' heavy
+# modules. Not Prefect: it reads its settings (the API URL) when imported, and a fork server
+# outlives its cluster, so each worker imports Prefect itself with the environment its nanny sets.
+WORKER_PRELOAD = ("distributed", "lvas.flows.forkserver")
 
 
-def _check_api_answers(url: str, timeout: float = 10) -> None:
-    """Fail at once, saying what to do, when nothing answers at ``PREFECT_API_URL`` (Prefect's own
-    error comes after the cluster has started, as a traceback). Any HTTP answer will do: a server
-    that wants credentials for ``/health`` is still there."""
+def check_api_answers(url: str, timeout: float = 10) -> None:
+    """Fail at once when nothing answers at ``PREFECT_API_URL`` (any HTTP answer will do).
+
+    Raises:
+        BackendUnavailable: with what to do.
+    """
     import httpx
-
-    from lvas.errors import BackendUnavailable
 
     try:
         httpx.get(f"{url.rstrip('/')}/health", timeout=timeout)
     except httpx.HTTPError as exc:
         raise BackendUnavailable(
             f"nothing answers at the Prefect API {url} (PREFECT_API_URL): {str(exc) or type(exc).__name__}; "
-            "start that server (`make ui`), or unset PREFECT_API_URL to run on an embedded one"
+            "start that server (`make ui`), or unset PREFECT_API_URL to run on a local one"
         ) from None
 
 
-def _check_scheduler_answers(address: str, timeout: float = 10) -> None:
-    """Fail at once when no Dask scheduler listens at ``address`` (Dask retries for its connect
-    timeout, 60 s here, then raises a traceback). Checked for TCP addresses (tcp://, tls://)."""
-    from distributed.comm import parse_address, parse_host_port
+def check_scheduler_answers(address: str, timeout: float = 10) -> None:
+    """Fail at once when no Dask scheduler listens at a tcp:// or tls:// ``address``.
 
-    from lvas.errors import BackendUnavailable
+    Raises:
+        BackendUnavailable: with what to do.
+    """
+    from distributed.comm import parse_address, parse_host_port
 
     scheme, location = parse_address(address)
     if scheme not in ("tcp", "tls"):
@@ -135,219 +90,177 @@ def _check_scheduler_answers(address: str, timeout: float = 10) -> None:
         ) from None
 
 
-def _send_what_prefect_holds(timeout: float = 10) -> None:
-    """Send the logs and events this process's Prefect workers still hold, while the server is up.
+class LocalPrefectServer:
+    """``prefect server start`` on a free loopback port, in a subprocess of its own session.
 
-    They go out in batches every few seconds; the flow's last ones were still queued when the
-    embedded server stopped, and Prefect sends what is left at interpreter exit: to a closed port,
-    with its client's retries (about 70 s before ``lvas dub --verbose`` returned to the shell, then
-    "Error logging to API"), and those logs were lost.
-    """
-    if "prefect" not in sys.modules:  # nothing ran against this server
-        return
-    from prefect.events.worker import EventsWorker
-    from prefect.logging.handlers import APILogWorker
-
-    for worker in (APILogWorker, EventsWorker):
-        worker.drain_all(timeout=timeout)
-
-
-class EmbeddedServer:
-    """A Prefect server for this run, in a subprocess on a loopback port.
-
-    What Prefect's own temporary server (``prefect.server.api.server.SubprocessASGIServer``) does,
-    with three differences: it serves ``lvas.flows.server_app:create_app`` (Prefect's app with SQLite
-    write transactions that wait for the lock, see that module); it is started without importing
-    Prefect's server package in this process (about 5 s before the Dask workers could start); and
-    its socket is bound here and handed over (``lvas.flows.server_app.serve``). Choosing a free port and
-    letting the server bind it after its imports left seconds in which the Dask processes starting
-    meanwhile could be given the same port: seen once, the server exited "port taken".
+    Ctrl-C reaches only this process, which stops the run, sends Prefect's last logs and then stops
+    the server. If this process is killed, Linux sends the server SIGTERM (parent-death signal).
     """
 
     def __init__(self) -> None:
-        self.socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.socket.bind(("127.0.0.1", 0))
-        self.socket.listen(512)  # connections wait in the backlog until the server accepts them
-        self.port = int(self.socket.getsockname()[1])
+        self.port = 0
         self.process: subprocess.Popen | None = None
+        self.log = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (the server's output, read on failure)
 
     @property
     def api_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/api"
 
     def launch(self) -> None:
-        # Prefect's temporary-server settings (no UI, ephemeral server); the rest of its settings it
-        # reads as this process does, from the environment and the same profile and .env files.
-        env = {"PREFECT_UI_ENABLED": "0", "PREFECT__SERVER_EPHEMERAL": "1", "PREFECT__SERVER_FINAL": "1",
-               # this project's root first, as uvicorn's --app-dir did: flows.server_app is importable
-               "PYTHONPATH": os.pathsep.join([str(Path(__file__).resolve().parents[1]),
-                                              *filter(None, [os.environ.get("PYTHONPATH")])])}
-        fd = self.socket.fileno()
+        with socket.socket() as probe:  # a free port now; wait_healthy retries if it is taken meanwhile
+            probe.bind(("127.0.0.1", 0))
+            self.port = probe.getsockname()[1]
+        env = {**os.environ, **{k: os.environ.get(k, v) for k, v in LOCAL_SERVER_ENV.items()}}
+        env.pop("PREFECT_API_URL", None)
         self.process = subprocess.Popen(
-            args=[sys.executable, "-m", "lvas.flows.server_app", str(fd), str(os.getpid())], env={**os.environ, **env},
-            pass_fds=(fd,),
-            # Out of the terminal's process group: Ctrl-C goes to this process, which stops the flow,
-            # sends what Prefect still holds and then stops the server. (In the group, the server quit
-            # at once and this process spent ~2 min retrying it.) It still stops if this process is
-            # killed: flows.server_app.exit_with_parent.
-            start_new_session=True,
+            [sys.executable, "-m", "prefect", "server", "start", "--host", "127.0.0.1", "--port", str(self.port)],
+            env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT,
+            start_new_session=True, preexec_fn=_die_with_parent,
         )
-        self.socket.close()  # the server holds the port now
 
-    def wait_healthy(self, timeout: float) -> None:
+    def wait_healthy(self, timeout: float = 120) -> None:
+        """Wait until the server answers; relaunch on another port if this one was taken.
+
+        Raises:
+            BackendUnavailable: the server exited or did not answer in time.
+        """
         import httpx
 
-        assert self.process is not None, "launch() first"
         deadline = time.monotonic() + timeout
-        with httpx.Client() as client:
+        for _ in range(3):
             while time.monotonic() < deadline:
-                code = self.process.poll()
-                if code is not None:
-                    hint = " (it could not start: its app failed, see above)" if code == 3 else ""
-                    raise RuntimeError(f"the local Prefect server on port {self.port} exited with code {code}{hint}")
+                assert self.process is not None, "launch() first"
+                if self.process.poll() is not None:
+                    break
                 with contextlib.suppress(httpx.TransportError):
-                    if client.get(f"{self.api_url}/health", timeout=5).status_code == 200:
+                    if httpx.get(f"{self.api_url}/health", timeout=5).status_code == 200:
                         return
                 time.sleep(0.1)
-        raise RuntimeError(f"the local Prefect server on port {self.port} did not answer within {timeout:.0f} s")
+            else:
+                raise BackendUnavailable(
+                    f"the local Prefect server did not answer within {timeout:.0f} s{self._tail()}")
+            if "already in use" not in self._tail():
+                raise BackendUnavailable(f"the local Prefect server exited with code {self.process.returncode}"
+                                         f"{self._tail()}")
+            self.launch()
+        raise BackendUnavailable(f"the local Prefect server found no free port{self._tail()}")
+
+    def _tail(self) -> str:
+        self.log.seek(0)
+        lines = [ln for ln in self.log.read().splitlines() if ln.strip()][-5:]
+        return (":\n  " + "\n  ".join(lines)) if lines else ""
 
     def stop(self) -> None:
-        self.socket.close()  # if never launched
-        if self.process is None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
         self.process = None
+        self.log.close()
 
 
-def _refresh_prefect_settings() -> None:
-    """Make this process's Prefect settings follow the environment just changed.
-
-    Prefect reads its settings once, when ``prefect`` is first imported; the CLI imports it before
-    the embedded server's URL is known. Without this refresh the flow process had no API URL and
-    Prefect started a second, ephemeral server for it on the same SQLite database, while the workers
-    (started with the URL in their environment) used the first: two servers' start-up and their
-    write-lock contention on every run (measured: bench/RESULTS.md, "Dataset-scale operation").
-    """
-    from prefect.context import refresh_global_settings_context
-
-    refresh_global_settings_context()
+def _die_with_parent() -> None:
+    """In the server's process before it starts: SIGTERM when the process that started it dies."""
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 
 
 @contextlib.contextmanager
-def dask_cluster(run: RunSettings, preload: Sequence[str] = ()) -> Iterator[str]:
+def prefect_api() -> Iterator[tuple[str, Callable[[], None]]]:
+    """Yield (API URL, wait-until-ready): ``PREFECT_API_URL`` when set, else a local server's.
+
+    The local server starts in the background; its URL is exported at once, so that Dask workers
+    started meanwhile report to it. ``ready()`` waits for it.
+    """
+    url = os.environ.get("PREFECT_API_URL")
+    if url:
+        check_api_answers(url)
+        yield url, lambda: None
+        return
+    server = LocalPrefectServer()
+    server.launch()
+    os.environ["PREFECT_API_URL"] = server.api_url
+    try:
+        yield server.api_url, server.wait_healthy
+    finally:
+        try:
+            send_pending_logs()
+        finally:
+            os.environ.pop("PREFECT_API_URL", None)
+            server.stop()
+
+
+def send_pending_logs() -> None:
+    """Send the run logs this process still holds while the server is up (else they are sent at
+    exit, to a closed port, with the client's retries)."""
+    if "prefect" in sys.modules:
+        from prefect.logging.handlers import APILogHandler
+
+        APILogHandler().flush()
+
+
+@contextlib.contextmanager
+def dask_cluster(run: RunSettings) -> Iterator[str]:
     """Yield a scheduler address: ``run.dask_address`` as is, or a local cluster's.
 
-    The local cluster has ``run.workers`` CPU worker processes and ``run.gpu_workers`` more that
-    declare the resource ``GPU=1`` (one per local GPU; with dask-cuda installed and CUDA present a
-    LocalCUDACluster is used instead, every worker pinned to one device). ``preload``: modules the
-    fork server its workers come from imports besides the tasks' (``forked_workers``).
+    The local cluster has ``run.workers`` CPU workers and ``run.gpu_workers`` more that declare the
+    resource ``GPU=1`` (with dask-cuda installed and CUDA present, a LocalCUDACluster instead). Its
+    workers are forked from a fork server that imported the stages' modules once
+    (``WORKER_PRELOAD``), and get this process's Prefect and lvas environment from their nannies.
+
+    Raises:
+        BackendUnavailable: no scheduler answers at ``run.dask_address``.
     """
     if run.dask_address:
-        _check_scheduler_answers(run.dask_address)
+        check_scheduler_answers(run.dask_address)
         yield run.dask_address
         return
     os.environ.update(QUIET_ENV)
-    # A nanny hands its own process's Dask config to the worker it starts, and this process read
-    # its config when dask was imported: the settings must be in that config, not only in the
-    # environment. (Missed before: the workers ran Dask's sampling profiler, which took CPU and
-    # was 54 of the 63 MB a worker's Python heap grew over 25 videos; bench/RESULTS.md.)
     import dask
 
     dask.config.update(dask.config.config, dask.config.collect_env(QUIET_ENV), priority="new")
-    # Dask's nannies export MALLOC_TRIM_THRESHOLD_=65536 to their workers, to hand freed memory back
-    # at once. Setting it turns glibc's adaptive mmap threshold off: every array over 128 kB is then
-    # mapped, unmapped when freed, and the next one faults its pages in again, zeroed by the kernel.
-    # The audio stages allocate arrays of megabytes all the time (bench/RESULTS.md, "Dataset-scale
-    # operation"). The workers keep glibc's defaults (None unsets a variable there; a dict without the
-    # key would get Dask's default back when distributed is imported).
+    # Dask's nannies export MALLOC_TRIM_THRESHOLD_, which turns glibc's adaptive mmap threshold off:
+    # the audio stages' large arrays would then be mapped and faulted in anew each time.
     dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
-    # glibc gives each thread that allocates its own malloc arena (up to 8 per core) and keeps what
-    # they free; a worker's many threads (Dask, Prefect's clients, the decode read-ahead) then grow
-    # its RSS run after run. Two arenas: on 50 videos each worker grew 121-149 MB instead of
-    # 213-218 MB (bench/mem_by_process.py). Inherited by the worker processes only (read at start).
-    os.environ.setdefault("MALLOC_ARENA_MAX", "2")
     logging.getLogger("distributed").setLevel(logging.ERROR)
-    with contextlib.ExitStack() as stack:
-        cluster = _local_cuda_cluster(run)
-        if cluster is None:
-            from distributed import Nanny, Scheduler, SpecCluster
-
-            # loopback only: a local cluster has no business on the machine's other interfaces
-            opts = {"host": "127.0.0.1", "silence_logs": logging.ERROR}
-            spec = {f"cpu-{i}": {"cls": Nanny, "options": {**opts, "nthreads": run.threads_per_worker}}
-                    for i in range(run.workers)}
-            spec |= {f"gpu-{i}": {"cls": Nanny, "options": {**opts, "nthreads": 1, "resources": {"GPU": 1}}}
-                     for i in range(run.gpu_workers)}
-            scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}}
-            stack.enter_context(forked_workers(preload))
-            cluster = SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
-        stack.callback(cluster.close)
-        yield cluster.scheduler_address
-
-
-FORKSERVER_PRELOAD = ["distributed", "lvas.tasks.forkserver_preload"]
-_fork_server_owner = threading.Lock()  # held by the local cluster whose workers the fork server starts
-
-
-@contextlib.contextmanager
-def forked_workers(preload: Sequence[str] = ()) -> Iterator[None]:
-    """Start the local cluster's worker processes from a fork server that imported the tasks'
-    modules once (``FORKSERVER_PRELOAD``), instead of spawning each to import them again: on 2
-    cores that CPU was taken from the embedded server's start (bench/RESULTS.md). A worker the
-    nanny restarts (one killed mid-run) is forked from it too.
-
-    Python has one fork server per process, with the environment and modules of when it started.
-    It is started for one cluster and stopped with it, so that cluster's workers start from this
-    process's state at the cluster's start, as spawned ones would. A cluster started while another
-    one holds it (tests, benchmarks: clusters nested in one process), or in a process where a
-    fork server runs already or Python's differs from 3.11's (``_forkserver_pid``, ``_stop``),
-    spawns its workers: stopping a fork server ends the watch on every process it forked, and
-    their nannies would restart them all.
-    """
-    import multiprocessing
-    import multiprocessing.forkserver
-
-    import dask
-
-    if not _fork_server_owner.acquire(blocking=False):  # another local cluster's fork server
-        with dask.config.set({"distributed.worker.multiprocessing-method": "spawn"}):
-            yield
-        return
+    cluster = _local_cuda_cluster(run) or _local_cluster(run)
     try:
-        server = getattr(multiprocessing.forkserver, "_forkserver", None)
-        if ("forkserver" not in multiprocessing.get_all_start_methods() or not hasattr(server, "_stop")
-                or getattr(server, "_forkserver_pid", 0) is not None):
-            yield
-            return
-        from distributed.utils import get_mp_context
-
-        with dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"}):
-            get_mp_context().set_forkserver_preload([*FORKSERVER_PRELOAD, *preload])
-            try:
-                yield
-            finally:
-                # The cluster is closed: none of its workers is left, and the fork server holds nothing
-                # but imported modules. Left to exit by itself it runs the interpreter's teardown of
-                # all of them (~0.7 s that every run waited for); killed, it is reaped at once.
-                with contextlib.suppress(OSError, TypeError):
-                    os.kill(server._forkserver_pid, signal.SIGKILL)  # type: ignore[union-attr]
-                server._stop()  # type: ignore[union-attr]
+        yield cluster.scheduler_address
     finally:
-        _fork_server_owner.release()
+        cluster.close()
+
+
+def _worker_env() -> dict[str, str]:
+    """What each worker must see of this process's environment, whatever its fork server saw."""
+    return {k: v for k, v in os.environ.items() if k.startswith(("PREFECT_", "LVAS_", "OPENAI_"))}
+
+
+def _local_cluster(run: RunSettings):  # type: ignore[no-untyped-def]
+    import dask
+    from distributed import Nanny, Scheduler, SpecCluster
+    from distributed.utils import get_mp_context
+
+    opts = {"host": "127.0.0.1", "silence_logs": logging.ERROR, "env": _worker_env()}  # loopback only
+    spec = {f"cpu-{i}": {"cls": Nanny, "options": {**opts, "nthreads": run.threads_per_worker}}
+            for i in range(run.workers)}
+    spec |= {f"gpu-{i}": {"cls": Nanny, "options": {**opts, "nthreads": 1, "resources": {"GPU": 1}}}
+             for i in range(run.gpu_workers)}
+    scheduler = {"cls": Scheduler, "options": {"host": "127.0.0.1", "dashboard_address": "127.0.0.1:0"}}
+    dask.config.set({"distributed.worker.multiprocessing-method": "forkserver"})
+    get_mp_context().set_forkserver_preload(list(WORKER_PRELOAD))  # used when the fork server first starts
+    return SpecCluster(workers=spec, scheduler=scheduler, silence_logs=logging.ERROR)
 
 
 def _local_cuda_cluster(run: RunSettings):  # type: ignore[no-untyped-def]
     """A LocalCUDACluster (one worker per local GPU, each declaring GPU=1) when this machine has
     CUDA devices and dask-cuda is installed; None otherwise (then --gpu-workers N adds plain local
-    workers that declare GPU=1, which is how placement is tested and benchmarked without a GPU)."""
+    workers that declare GPU=1, which is how placement is tested without a GPU)."""
     import importlib.util
 
-    if importlib.util.find_spec("dask_cuda") is None:  # checked first: importing torch costs seconds
+    if importlib.util.find_spec("dask_cuda") is None:  # checked first: importing torch takes seconds
         return None
     import torch
     from dask_cuda import LocalCUDACluster  # type: ignore[import-not-found]
@@ -355,22 +268,31 @@ def _local_cuda_cluster(run: RunSettings):  # type: ignore[no-untyped-def]
     if not torch.cuda.is_available():
         return None
     n = min(run.gpu_workers or torch.cuda.device_count(), torch.cuda.device_count())
-    return LocalCUDACluster(n_workers=n, resources={"GPU": 1}, host="127.0.0.1", dashboard_address="127.0.0.1:0")
+    return LocalCUDACluster(n_workers=n, resources={"GPU": 1}, host="127.0.0.1", dashboard_address="127.0.0.1:0",
+                            env=_worker_env())
 
 
 @contextlib.contextmanager
 def orchestration(run: RunSettings, warm: Callable[[str], None] | None = None) -> Iterator[tuple[str, str]]:
-    """The Prefect API and the Dask cluster. An embedded server takes ~9 s to import and migrate
-    its database: the cluster starts meanwhile (its workers inherit the URL already chosen) and
-    ``warm(scheduler address)`` runs before waiting for the server."""
-    with _prefect_api_starting() as (api, ready), dask_cluster(run) as address:
+    """The Prefect API and the Dask cluster, for a flow called in this process.
+
+    A local server takes seconds to start: the cluster starts meanwhile, and ``warm(scheduler
+    address)`` runs before waiting for the server. Prefect's settings in this process follow the
+    API chosen (``temporary_settings``), also when Prefect was imported earlier.
+    """
+    with prefect_api() as (api, ready), dask_cluster(run) as address:
         if warm is not None:
             warm(address)
         ready()
-        yield api, address
+        from prefect.settings import PREFECT_API_URL, temporary_settings
+
+        with temporary_settings(updates={PREFECT_API_URL: api}):
+            yield api, address
 
 
 def task_runner(address: str):  # type: ignore[no-untyped-def]
-    from lvas.tasks.lean import LeanDaskTaskRunner
+    """Prefect's Dask task runner on the scheduler at ``address``."""
+    from prefect_dask import DaskTaskRunner
 
-    return LeanDaskTaskRunner(address=address)
+    return DaskTaskRunner(address=address)
+

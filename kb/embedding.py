@@ -24,9 +24,9 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
-from lvas.storage.atomic import atomic_path
 
 from lvas.errors import BackendUnavailable
+from lvas.storage.atomic import atomic_path
 
 if TYPE_CHECKING:
     from lvas.kb.minilm import MiniLM

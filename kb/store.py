@@ -34,10 +34,10 @@ from urllib.parse import urlparse
 import chromadb
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
-from lvas.kb.embedding import MiniLMEmbeddingFunction, cached_embeddings, embedding_function, model_id
-from lvas.kb.labels import LABELS_PATH, LAYERS, Label, data_hash, load_labels
 
 from lvas.errors import BackendUnavailable
+from lvas.kb.embedding import MiniLMEmbeddingFunction, cached_embeddings, embedding_function, model_id
+from lvas.kb.labels import LABELS_PATH, LAYERS, Label, data_hash, load_labels
 
 DEFAULT_PATH = Path("out") / "kb"
 DEFAULT_COLLECTION = "lvas_labels"

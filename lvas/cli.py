@@ -136,33 +136,36 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
 
 def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Settings,
             only: list[str] | None = None) -> int:
-    check_before_starting(sources, out, rerun=only is not None)
-    from lvas.flows.progress import ProgressPrinter
+    todo, total = plan_run(sources, out, settings, only)
+    if not todo:
+        print(f"lvas: {total} video{'s' if total != 1 else ''} already done, nothing to do "
+              f"(`lvas status {out}` for details)")
+        return 0
     from lvas.flows.runtime import orchestration, task_runner
+    from lvas.storage.progress import ProgressPrinter
 
     if not args.verbose:
         # The terminal shows lvas's own progress, summary and failures; Prefect's run logs go to the
         # API alone, where the UI shows them with each flow and task run (inherited by the workers).
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
-    print(f"lvas: starting Prefect and Dask (agents={settings.agents.backend}, synth={settings.synth.backend}) ...",
-          file=sys.stderr)
+    print(f"lvas: {len(todo)} of {total} videos to dub; starting Prefect and Dask "
+          f"(agents={settings.agents.backend}, synth={settings.synth.backend}) ...", file=sys.stderr)
 
     def warm(address: str) -> None:
-        # imported here, once the server is starting: the tasks package imports Prefect (~2 s)
         from lvas.tasks.warm import warm_cluster
 
-        # fastapi.encoders: Prefect imports it when the flow is called, to record its parameters (~0.2-0.5 s)
-        warm_cluster(address, settings, out, also_here=("lvas.flows.dub", "fastapi.encoders"))
+        warm_cluster(address, settings, out)
 
     with orchestration(settings.run, warm=warm) as (api, address):
         from lvas.flows.dub import dub_dataset
 
         print(f"lvas: Prefect API {api}, Dask scheduler {address}", file=sys.stderr)
-        flow = dub_dataset.with_options(task_runner=task_runner(address))
+        flow = dub_dataset.with_options(task_runner=task_runner(address),
+                                        flow_run_name=f"dub {out}: {len(todo)} video{'s' if len(todo) != 1 else ''}")
         with ProgressPrinter(out, final_stage=settings.run.stages[-1]):
-            state = flow(sources, out, settings, only, return_state=True)
+            state = flow(sources, out, settings, [v.video_id for v in todo], return_state=True)
     print(f"lvas: {state.message or state.name}")
-    from lvas.flows.progress import status_report
+    from lvas.storage.progress import status_report
 
     with contextlib.suppress(LvasError):  # no status at all: the run had no video to start
         for v in status_report(out, failed_only=True)["videos"]:
@@ -174,18 +177,31 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
     return 1
 
 
-def check_before_starting(sources: list[str], out: str, rerun: bool = False) -> None:
-    """What makes a run pointless, said before Prefect and Dask start (~5 s): no source can give a
-    video, or the output folder cannot be written. A source that gives nothing beside others that
-    do is named on the terminal (the run's own report of it goes to the Prefect UI)."""
+def plan_run(sources: list[str], out: str, settings: Settings, only: list[str] | None = None):  # type: ignore[no-untyped-def]
+    """What makes a run pointless or impossible, said before Prefect and Dask start: no source
+    gives a video, the output folder cannot be written or another run holds it. A source that gives
+    nothing beside others that do is named on the terminal.
+
+    Returns:
+        (the videos still to do, how many videos the sources give).
+
+    Raises:
+        InputError: nothing to dub, or the output folder cannot be written.
+        RunLocked: another lvas run is writing to the output folder.
+    """
     import tempfile
 
-    from lvas.discover import unproductive_sources
+    from lvas import pipeline
+    from lvas.discover import discover
     from lvas.errors import InputError
+    from lvas.storage.layout import Layout
+    from lvas.storage.lock import RunLock
 
-    problems = [] if rerun else unproductive_sources(sources)
-    if problems and len(problems) == len(sources):
-        raise InputError("nothing to dub: " + "; ".join(problems))
+    found = discover(sources)
+    # a named file that is missing fails alone, in the run, beside videos that exist
+    problems = found.problems + [f"{v.source}: no such file" for v in found.videos if not Path(v.path).exists()]
+    if len(problems) - len(found.problems) == len(found.videos):
+        raise InputError("nothing to dub: " + ("; ".join(problems) or "no video in " + " ".join(sources)))
     for problem in problems:  # the run goes on with the other sources
         print(f"lvas: input problem: {problem}", file=sys.stderr)
     try:
@@ -194,6 +210,11 @@ def check_before_starting(sources: list[str], out: str, rerun: bool = False) -> 
             pass
     except OSError as exc:
         raise InputError(f"{out}: cannot write the output folder here ({exc.strerror or exc})") from None
+    layout = Layout(out)
+    with RunLock(layout.lock()):  # taken and given back: refused at once when another run holds it
+        pass
+    videos = [v for v in found.videos if only is None or v.video_id in only]
+    return [v for v in videos if not pipeline.is_finished(layout, v, settings)], len(videos)
 
 
 def saved_settings(root: Path) -> Settings | None:
@@ -209,10 +230,13 @@ def saved_settings(root: Path) -> Settings | None:
 
 
 def cmd_rerun(args: argparse.Namespace) -> int:
+    from lvas.errors import InputError
     from lvas.storage.layout import Layout
     from lvas.storage.rerun import plan_rerun
 
     layout = Layout(args.out)
+    if not (layout.root / "settings.json").is_file():
+        raise InputError(f"{args.out}: no lvas run here (nothing to rerun)")
     settings = settings_from_args(args, saved_settings(layout.root))
     plan = plan_rerun(layout, failed=args.failed or not args.video, videos=args.video, scenes=args.scene)
     if not plan:
@@ -223,7 +247,7 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 
 
 def cmd_status(args: argparse.Namespace) -> int:
-    from lvas.flows.progress import status_report
+    from lvas.storage.progress import status_report
 
     report = status_report(args.out, failed_only=args.failed)
     print(json.dumps(report["videos"], indent=2) if args.json else report["text"])

@@ -138,18 +138,3 @@ def discover(sources: list[str]) -> Discovery:
             # an explicit file: kept even when missing or not a video, so it fails visibly, alone
             add(make_ref(src, p))
     return Discovery(list(videos.values()), problems)
-
-
-def unproductive_sources(sources: list[str]) -> list[str]:
-    """The problem of each source that can give no video: a folder holding no video file, a glob
-    matching no file. A manifest, or a file named, counts as productive here (a file that is not a
-    readable video fails visibly, alone, in the run). Each folder walk and glob stops at its first
-    video, so a large dataset costs a lookup, not a walk; :func:`discover` expands them in the run."""
-    problems = []
-    for src in sources:
-        p = Path(src).expanduser()
-        if p.is_dir() and next(_videos_under(p), None) is None:
-            problems.append(_no_videos(src))
-        elif not p.exists() and glob.has_magic(src) and next(_files_matching(src), None) is None:
-            problems.append(_no_matches(src))
-    return problems

@@ -6,11 +6,11 @@ import time
 
 import pyarrow as pa
 import pyarrow.parquet as pq
-from lvas.storage.atomic import sweep_partials, write_json, write_parquet
-from lvas.storage.layout import Layout
 
 from lvas.models import VideoRef
 from lvas.settings import Settings
+from lvas.storage.atomic import sweep_partials, write_json, write_parquet
+from lvas.storage.layout import Layout
 
 
 def prepare_run(layout: Layout, videos: list[VideoRef], settings: Settings, run_id: str = "") -> str:

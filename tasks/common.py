@@ -7,14 +7,14 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeVar
 
 import httpx
-from lvas.storage.layout import Layout
-from lvas.storage.units import run_unit
 from prefect import runtime, task
 from prefect.cache_policies import NO_CACHE
 from prefect.context import TaskRunContext
 
 from lvas.errors import BackendUnavailable
 from lvas.models import VideoRef
+from lvas.storage.layout import Layout
+from lvas.storage.units import run_unit
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -26,8 +26,7 @@ UNCACHED: dict[str, Any] = {"cache_policy": NO_CACHE, "persist_result": False}
 
 
 def lvas_task(**options: Any) -> Callable[[Callable[..., Any]], Any]:
-    """``prefect.task(**UNCACHED, **options)`` for a module-level function: the lean task runner
-    ships it (and any ``with_options`` copy of it) by its module and name (tasks/lean.py, ``Named``)."""
+    """``prefect.task(**UNCACHED, **options)``: lvas's completion markers are its cache."""
     return task(**UNCACHED, **options)
 
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 from functools import partial
 from pathlib import Path
 
-from lvas.storage.layout import Layout
-from lvas.tasks.common import each, lvas_task, video_unit
 from prefect.artifacts import create_table_artifact
 
 from lvas import pipeline
 from lvas.models import VideoBatch, VideoRef
 from lvas.settings import Settings
+from lvas.storage.layout import Layout
+from lvas.tasks.common import each, lvas_task, video_unit
 
 
 @lvas_task(name="mix", task_run_name="mix {batch.label}")

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from functools import partial
 
-from lvas.storage.layout import Layout
-from lvas.tasks.common import each, lvas_task, retry_transient, video_unit
-
 from lvas import pipeline
 from lvas.models import SceneGroup, VideoRef
 from lvas.settings import Settings
+from lvas.storage.layout import Layout
+from lvas.tasks.common import each, lvas_task, retry_transient, video_unit
 
 
 @lvas_task(name="render", task_run_name="render {group.label}", retries=1, retry_delay_seconds=5,

@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from functools import partial
 
-from lvas.storage.layout import Layout
-from lvas.tasks.common import each, lvas_task, video_unit
-
 from lvas import pipeline
 from lvas.models import VideoBatch, VideoRef
 from lvas.settings import Settings
+from lvas.storage.layout import Layout
+from lvas.tasks.common import each, lvas_task, video_unit
 
 
 @lvas_task(name="storyboard", task_run_name="storyboard {batch.label}")

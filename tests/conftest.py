@@ -20,10 +20,10 @@ def prefect_dask() -> Iterator[str]:
     Yields the scheduler address. Workers inherit PREFECT_API_URL from the environment, so it is
     exported before they start (otherwise each would start its own temporary server).
     """
-    from lvas.flows.runtime import dask_cluster
     from prefect.settings import PREFECT_API_URL
     from prefect.testing.utilities import prefect_test_harness
 
+    from lvas.flows.runtime import dask_cluster
     from lvas.settings import RunSettings
 
     os.environ.setdefault("LVAS_TEST_API_KEY", "test-key")  # before the workers start: they inherit it

@@ -9,12 +9,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lvas.storage.layout import Layout, video_id_for
 from PIL import Image
 
 from lvas.errors import LvasError, VideoProbeError
 from lvas.models import VideoRef
 from lvas.settings import StoryboardSettings
+from lvas.storage.layout import Layout, video_id_for
 from lvas.storyboard import analyze, load_storyboard, run_storyboard
 from tests import storyboard_clips as sc
 from tests.clips import make_clip

@@ -6,14 +6,14 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from lvas.storage.layout import Layout
-from lvas.storage.status import collect, rollup
-from lvas.tasks.common import each
 
 from lvas import pipeline
 from lvas.errors import BackendUnavailable, InputError
 from lvas.models import SceneGroup, VideoBatch, VideoRef
 from lvas.settings import RunSettings, Settings
+from lvas.storage.layout import Layout
+from lvas.storage.status import collect, rollup
+from lvas.tasks.common import each
 from tests.clips import colour_cuts, make_clip
 from tests.harness import run_dub
 

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from lvas.storage.layout import Layout
-from lvas.storage.status import StatusRecord, record
 
 from lvas.cli import main
+from lvas.storage.layout import Layout
+from lvas.storage.status import StatusRecord, record
 from tests.clips import BIKES_CUTS, real_clip
 
 
@@ -144,20 +144,6 @@ def test_dub_with_nothing_to_dub_or_nowhere_to_write_says_so_before_starting(
     assert main(["dub", str(src), "--out", str(blocker / "out")]) == 2
     err = capsys.readouterr().err
     assert f"{blocker / 'out'}: cannot write the output folder here" in err and "starting Prefect" not in err
-
-
-def test_unproductive_sources_are_the_folders_and_globs_without_a_video(tmp_path: Path) -> None:
-    from lvas.discover import unproductive_sources
-
-    (tmp_path / "deep" / "er").mkdir(parents=True)
-    (tmp_path / "deep" / "er" / "clip.MOV").write_bytes(b"")
-    (tmp_path / "none").mkdir()
-    pattern = str(tmp_path / "nothing-*.mp4")
-    found = [str(tmp_path), str(tmp_path / "deep" / "**" / "*.MOV"), str(tmp_path / "missing.mp4")]
-    assert unproductive_sources(found) == []  # a named file that is missing fails alone, in the run
-    assert unproductive_sources([*found, pattern, str(tmp_path / "none")]) == [
-        f"{pattern}: pattern matches no files", f"{tmp_path / 'none'}: folder holds no video files "
-        "(.3gp, .avi, .flv, .m4v, .mkv, .mov, .mp4, .mpeg, .mpg, .mts, .ts, .webm, .wmv)"]
 
 
 @pytest.mark.parametrize("swallowed", ["sigterm", "ctrl-c"])

@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-from lvas.storage.layout import Layout
-from lvas.storage.status import collect, rollup
 
 from lvas.settings import RunSettings, Settings, StoryboardSettings
+from lvas.storage.layout import Layout
+from lvas.storage.status import collect, rollup
 from tests.clips import colour_cuts, make_clip
 from tests.harness import run_dub
 

@@ -20,12 +20,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from lvas.errors import BackendUnavailable
 from lvas.kb import labels as kb_labels
 from lvas.kb.embedding import EF_NAME, MiniLMEmbeddingFunction
 from lvas.kb.labels import FAMILIES, LAYERS, LabelDataError, data_hash, load_excluded, load_labels
 from lvas.kb.store import LabelHit, LabelStore, format_hits, hits_to_json, main
-
-from lvas.errors import BackendUnavailable
 
 VGGSOUND_CLASSES = 309  # the size of VGGSound's class list the labels were regrouped from
 
@@ -401,6 +401,7 @@ def test_plain_torch_encoder_matches_sentence_transformers(offline) -> None:
     import os
 
     import numpy as np
+
     from lvas.kb.embedding import load_model, model_dir
 
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -419,6 +420,7 @@ def test_label_vectors_are_embedded_once_per_machine(tmp_path: Path, monkeypatch
     """A new output folder's store reuses the vectors embedded for the same documents and model;
     other documents, a damaged cache file or an unwritable cache only cost the embedding."""
     import numpy as np
+
     from lvas.kb.embedding import cached_embeddings
 
     monkeypatch.setenv("LVAS_CACHE_DIR", str(tmp_path / "cache"))

@@ -19,14 +19,14 @@ from typing import ClassVar
 
 import pytest
 import soundfile as sf
+
+from lvas.errors import RunLocked
+from lvas.settings import AgentSettings, RunSettings, Settings
 from lvas.storage.layout import Layout
 from lvas.storage.lock import RunLock
 from lvas.storage.rerun import plan_rerun
 from lvas.storage.runs import read_sources
 from lvas.storage.status import collect, rollup
-
-from lvas.errors import RunLocked
-from lvas.settings import AgentSettings, RunSettings, Settings
 from tests.clips import colour_cuts, make_clip
 from tests.fake_llm_server import FakeLLMServer, Reply, as_reply, role_of
 from tests.harness import listening, run_dub
@@ -150,6 +150,7 @@ def test_killed_worker_run_finishes_or_reruns_cleanly(clips: Path, tmp_path: Pat
     """SIGKILL a worker process mid-run: Dask reschedules its tasks (the nanny restarts it); whatever
     did not finish is completed by a rerun, and no artifact is half-written or lost."""
     from distributed import Client
+
     from lvas.flows.runtime import dask_cluster
 
     src = tmp_path / "in"
@@ -240,7 +241,6 @@ def test_gpu_backend_without_gpu_worker_says_so(prefect_dask: str, clips: Path, 
 
 def test_gpu_work_is_placed_only_on_gpu_workers(prefect_dask: str, clips: Path, tmp_path: Path) -> None:
     from lvas.flows.runtime import dask_cluster
-
     from lvas.settings import SynthSettings
 
     s = Settings(run=FAST, synth=SynthSettings(backend="simulated-gpu", simulated_latency_s=0.05))
@@ -272,6 +272,7 @@ def test_local_workers_run_without_the_dask_profiler(monkeypatch: pytest.MonkeyP
     arrays of megabytes made and freed in turn reuse memory instead of faulting in new pages."""
     import dask
     from distributed import Client
+
     from lvas.flows.runtime import QUIET_ENV, dask_cluster
 
     for name in [*QUIET_ENV, "MALLOC_TRIM_THRESHOLD_"]:  # as in a process that has not started a cluster yet
@@ -302,6 +303,7 @@ def test_dask_config_for_a_scheduler_and_workers_you_start_sets_what_the_local_c
     environment (Dask's nanny drops a variable whose value is None), as the local cluster does."""
     import dask
     import distributed  # noqa: F401  (adds its defaults to Dask's)
+
     from lvas.flows.runtime import QUIET_ENV
 
     folder = Path(__file__).resolve().parents[1] / "deployments" / "dask"
@@ -416,8 +418,9 @@ def test_local_gpus_get_a_local_cuda_cluster(monkeypatch: pytest.MonkeyPatch, gp
     import sys
     import types
 
-    import lvas.flows.runtime as runtime
     import torch
+
+    import lvas.flows.runtime as runtime
 
     fake = types.ModuleType("dask_cuda")
     fake.__spec__ = importlib.machinery.ModuleSpec("dask_cuda", None)
@@ -460,7 +463,6 @@ def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress
         prefect_dask: str, clips: Path, tmp_path: Path) -> None:
     """What a user watching the UI sees: run names with the video (and scene), a scene table per
     video described by links to its outputs, the run's video table and its progress."""
-    from lvas.tasks.mix import artifact_key
     from prefect import get_client
     from prefect.client.schemas.filters import (
         ArtifactFilter,
@@ -469,6 +471,8 @@ def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress
         FlowRunFilter,
         FlowRunFilterParentFlowRunId,
     )
+
+    from lvas.tasks.mix import artifact_key
 
     state = run_dub(prefect_dask, [clips / "a.mp4"], tmp_path, Settings(run=FAST))
     assert state.is_completed()

@@ -10,13 +10,13 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 import soundfile as sf
-from lvas.storage.layout import Layout
 
 from lvas.backends.procedural import FAMILIES, ProceduralSynth, families_for, family_of, render_family
 from lvas.backends.synth import get_synth
 from lvas.models import Caption, LayerSpec, Scene, SoundDesign, SoundItem, VideoRef
 from lvas.render import layers_for, render_layer
 from lvas.settings import SynthSettings
+from lvas.storage.layout import Layout
 
 SR = 16000
 

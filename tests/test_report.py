@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lvas.storage.layout import Layout
 from PIL import Image
 
 from lvas.audio.mix import mix_video
@@ -28,6 +27,7 @@ from lvas.models import (
 )
 from lvas.report import build_report
 from lvas.settings import MixSettings
+from lvas.storage.layout import Layout
 
 VID = "demo-0123456789"
 SCENES = [

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from lvas.storage.layout import Layout
 
 from lvas.agents import drain_calls
 from lvas.agents.artifacts import load_calls, load_script, save_calls, save_script
@@ -21,6 +20,7 @@ from lvas.agents.script import write_script
 from lvas.errors import InputError
 from lvas.models import Caption
 from lvas.settings import AgentSettings
+from lvas.storage.layout import Layout
 from tests.agent_helpers import GRASS, INDOOR, NIGHT, SKY, make_storyboard
 from tests.fake_llm_server import FakeLLMServer, Reply, as_reply, image_parts, role_of, user_texts
 

@@ -8,13 +8,13 @@ import os
 from pathlib import Path
 
 import pytest
+
+from lvas.errors import RunLocked, VideoProbeError
 from lvas.storage.atomic import PART, atomic_path, sweep_partials, write_json
 from lvas.storage.layout import Layout, video_id_for
 from lvas.storage.lock import RunLock
 from lvas.storage.status import StatusRecord, collect, record, rollup, top_errors
 from lvas.storage.units import run_unit
-
-from lvas.errors import RunLocked, VideoProbeError
 
 
 @pytest.mark.parametrize(
@@ -165,7 +165,7 @@ def test_collect_with_a_cache_rereads_only_changed_records(tmp_path: Path, monke
 def test_progress_tally_forgets_finished_videos_but_not_their_counts(tmp_path: Path) -> None:
     from collections import Counter
 
-    from lvas.flows.progress import Tally, _line, _units
+    from lvas.storage.progress import Tally, _line, _units
 
     layout = Layout(tmp_path)
     tally = Tally(layout, "mix")

@@ -7,13 +7,13 @@ from pathlib import Path
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
-from lvas.storage.atomic import PART
-from lvas.storage.layout import Layout, video_id_for
 from PIL import Image
 
 from lvas.media.keyframes import choose_keyframes, keyframe_count
 from lvas.models import VideoRef
 from lvas.settings import StoryboardSettings
+from lvas.storage.atomic import PART
+from lvas.storage.layout import Layout, video_id_for
 from lvas.storyboard import FRAME_COLUMNS, load_frame_stats, load_storyboard, run_storyboard
 from tests import storyboard_clips as sc
 from tests.clips import make_clip
