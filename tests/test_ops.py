@@ -316,58 +316,37 @@ def test_dask_config_for_a_scheduler_and_workers_you_start_sets_what_the_local_c
 
 
 FORK_PROBE = """
-import json, multiprocessing.forkserver, os, sys, time
+import json, os, sys, time
 from distributed import Client
 from lvas.flows.runtime import dask_cluster
 from lvas.settings import RunSettings
 
 def probe():
-    return os.environ.get("LVAS_PROBE"), "lvas.tasks.design" in sys.modules, os.getpid()
+    return os.environ.get("LVAS_PROBE"), "lvas.pipeline" in sys.modules, "prefect" in sys.modules, os.getpid()
 
-seen = {"fork server ends": []}
-stop = multiprocessing.forkserver.ForkServer._stop
-
-def recording_stop(self):  # how the fork server's process ended: os.waitpid's status
-    waitpid = os.waitpid
-    def recorded(pid, options):
-        got = waitpid(pid, options)
-        seen["fork server ends"].append([os.WIFSIGNALED(got[1]) and os.WTERMSIG(got[1]), os.WIFEXITED(got[1])])
-        return got
-    os.waitpid = recorded
-    try:
-        return stop(self)
-    finally:
-        os.waitpid = waitpid
-
-multiprocessing.forkserver.ForkServer._stop = recording_stop
+seen = {}
 for mark in ("first", "second"):
     os.environ["LVAS_PROBE"] = mark
     with dask_cluster(RunSettings(workers=2)) as address, Client(address) as client:
         seen[mark] = sorted(client.run(probe).values())
         if mark == "second":
-            os.environ["LVAS_PROBE"] = "nested"
-            with dask_cluster(RunSettings(workers=1)) as nested, Client(nested) as inner:
-                seen["nested"] = sorted(inner.run(probe).values())
-            seen["outer after nested"] = sorted(client.run(probe).values())
-            os.kill(seen["second"][0][2], 9)
+            os.kill(seen["second"][0][3], 9)
             deadline = time.time() + 60
             while time.time() < deadline:
                 now = sorted(client.run(probe, on_error="ignore").values())
-                if len(now) == 2 and seen["second"][0][2] not in [p for _, _, p in now]:
+                if len(now) == 2 and seen["second"][0][3] not in [p for *_, p in now]:
                     break
                 time.sleep(0.2)
             seen["restarted"] = now
-    seen["fork server after " + mark] = multiprocessing.forkserver._forkserver._forkserver_pid
 print(json.dumps(seen))
 """
 
 
-def test_local_workers_are_forked_from_a_preloaded_server_of_their_cluster() -> None:
-    """The local cluster forks its workers from a fork server that imported the tasks' modules,
-    started for that cluster and stopped with it: a second cluster's workers see that cluster's
-    environment; a cluster nested in another spawns its own and leaves the outer's workers be;
-    a killed worker is restarted from the fork server. In a fresh process: the fork server is
-    one per process."""
+def test_local_workers_are_forked_with_the_stages_imported_and_their_clusters_environment() -> None:
+    """The local cluster forks its workers from a fork server that imported the stages' modules
+    (not Prefect, which reads its settings when imported); the fork server outlives its cluster, so
+    each cluster's workers get that cluster's environment from their nannies; a killed worker is
+    restarted the same way. In a fresh process: the fork server is one per process."""
     import json
     import subprocess
     import sys
@@ -377,16 +356,10 @@ def test_local_workers_are_forked_from_a_preloaded_server_of_their_cluster() -> 
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
     for mark in ("first", "second"):
-        assert [(m, pre) for m, pre, _ in seen[mark]] == [(mark, True)] * 2
-        assert seen["fork server after " + mark] is None
-    assert [(m, pre) for m, pre, _ in seen["nested"]] == [("nested", False)]  # spawned
-    assert seen["outer after nested"] == seen["second"]  # same processes: none was restarted
+        assert [(m, stages, prefect) for m, stages, prefect, _ in seen[mark]] == [(mark, True, False)] * 2
     restarted = [w for w in seen["restarted"] if w not in seen["second"]]
     assert len(seen["restarted"]) == 2 and len(restarted) == 1
-    assert [(m, pre) for m, pre, _ in restarted] == [("second", True)]
-    # stopped with its cluster by SIGKILL, not left to run the interpreter's teardown of every
-    # module it preloaded (~0.7 s that each `lvas dub` waited for)
-    assert seen["fork server ends"] == [[9, False], [9, False]]
+    assert [(m, stages) for m, stages, _, _ in restarted] == [("second", True)]
 
 
 class _FakeCUDACluster:
@@ -538,13 +511,12 @@ async def _run_deployment(api: str, name: str, timeout: float = 240) -> tuple[st
 def prefect_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A Prefect server of its own (as `make ui` runs one) for a serving process: yields its API URL.
     This process's Prefect and cluster settings are left out of the environment meanwhile."""
-    from lvas.flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
+    from lvas.flows.runtime import LocalPrefectServer
 
     for k in [k for k in os.environ if k.startswith(("PREFECT_", "LVAS_RUN__"))]:
         monkeypatch.delenv(k)
-    for k, v in {**EMBEDDED_SERVER_ENV, "PREFECT_HOME": str(tmp_path / "prefect-home")}.items():
-        monkeypatch.setenv(k, v)
-    server = EmbeddedServer()
+    monkeypatch.setenv("PREFECT_HOME", str(tmp_path / "prefect-home"))
+    server = LocalPrefectServer()
     server.launch()
     try:
         server.wait_healthy(timeout=120)
@@ -604,50 +576,6 @@ def test_served_runs_attach_to_the_one_kept_cluster_and_dub_only_new_videos(
     assert _gone(kept)
 
 
-FLOW_RUN_PROBE = """
-import json, multiprocessing, multiprocessing.forkserver, os, signal, sys
-import prefect.flow_engine
-from prefect import flow
-from lvas.flows.scheduled import kept_cluster
-
-@flow
-def probe(path: str) -> None:
-    with open(path, "w") as f:
-        json.dump({"ppid": os.getppid(), "lvas.flows.dub imported": "lvas.flows.dub" in sys.modules,
-                   "sigint": signal.getsignal(signal.SIGINT) is signal.default_int_handler,
-                   "address": os.environ.get("LVAS_RUN__DASK_ADDRESS")}, f)
-
-path, out = sys.argv[1], sys.argv[2]
-with kept_cluster("kept", out) as address:
-    process = prefect.flow_engine.run_flow_in_subprocess(probe, parameters={"path": path})
-    process.join()
-    seen = {"exit": process.exitcode, "address": address,
-            "fork server": multiprocessing.forkserver._forkserver._forkserver_pid}
-seen["restored"] = prefect.flow_engine.multiprocessing is multiprocessing
-print(json.dumps(seen))
-"""
-
-
-def test_served_flow_runs_are_forked_from_the_kept_clusters_preloaded_fork_server(
-        tmp_path: Path, prefect_server: str) -> None:
-    """With a kept cluster, Prefect's runner starts each served flow run (``run_flow_in_subprocess``)
-    in a process forked from the cluster's fork server, with lvas's flow modules imported, instead
-    of a new interpreter that imports them again; the process has the serving process's
-    environment, and Ctrl-C stops it as a spawned one. Prefect's own "spawn" is back afterwards."""
-    import json
-
-    path = tmp_path / "probe.json"
-    env = {**os.environ, "PREFECT_API_URL": prefect_server}
-    done = subprocess.run([sys.executable, "-c", FLOW_RUN_PROBE, str(path), str(tmp_path / "out")], env=env,
-                          capture_output=True, text=True, timeout=300, cwd=ROOT)
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
-    assert seen["exit"] == 0 and seen["restored"], seen
-    probe = json.loads(path.read_text())
-    assert probe == {"ppid": seen["fork server"], "lvas.flows.dub imported": True, "sigint": True,
-                     "address": seen["address"]}, (probe, seen)
-
-
 def test_serve_stopped_by_sigterm_stops_its_kept_cluster(tmp_path: Path, prefect_server: str) -> None:
     """A service manager stops `make serve` with SIGTERM (Ctrl-C: the test above): it exits at once
     and takes its kept cluster down with it, whether or not Prefect's runner had taken SIGTERM over
@@ -657,7 +585,7 @@ def test_serve_stopped_by_sigterm_stops_its_kept_cluster(tmp_path: Path, prefect
     proc, lines = _serve({**os.environ, "PREFECT_API_URL": prefect_server, "LVAS_SOURCES": str(tmp_path),
                           "LVAS_OUT": str(tmp_path / "out")})
     kept = _kept_cluster(lines)
-    cluster = psutil.Process(proc.pid).children(recursive=True)  # its fork server, nannies, workers
+    cluster = psutil.Process(proc.pid).children(recursive=True)  # its nannies and workers
     assert len(cluster) >= 2, cluster
     proc.send_signal(signal.SIGTERM)
     code = proc.wait(timeout=30)  # 0 once Prefect's runner serves, 1 ("terminated") before that
