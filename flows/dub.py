@@ -23,7 +23,7 @@ from prefect.artifacts import create_progress_artifact, update_progress_artifact
 from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed, State
 
-from lvas import pipeline
+from lvas import pipeline, registry
 from lvas.discover import discover
 from lvas.flows.design_refine import design as design_task
 from lvas.flows.report import publish_video_artifacts, run_summary
@@ -98,7 +98,7 @@ def dub_dataset(
     stages = set(settings.run.stages)
     script, design, render = (with_retries(t, settings.run.task_retries, settings.run.retry_delay_s)
                               for t in (script_task, design_task, render_task))
-    gpu = settings.synth.backend in ("mmaudio", "simulated-gpu") and "render" in stages
+    gpu = registry.SYNTHS[settings.synth.backend].gpu and "render" in stages
     with RunLock(Layout(out).lock()):
         videos = prepare(sources, out, settings, only)
         slots = settings.run.workers * settings.run.threads_per_worker

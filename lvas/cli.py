@@ -20,9 +20,8 @@ from pathlib import Path
 from typing import Any
 
 from lvas.errors import LvasError
+from lvas.registry import AGENTS, STAGES, SYNTHS
 from lvas.settings import Settings
-
-STAGES = ("storyboard", "script", "design", "render", "mix")
 
 EPILOG = textwrap.dedent("""\
     examples:
@@ -104,9 +103,11 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     g.add_argument("--workers", type=int, metavar="N", help="local Dask worker processes (default 2)")
     g.add_argument("--gpu-workers", type=int, metavar="N", help="local workers declaring a GPU resource")
     b = p.add_argument_group("backends (see also LVAS_* env vars)")
-    b.add_argument("--agents", choices=("offline", "openai"), help="agent backend (default offline)")
+    b.add_argument("--agents", choices=list(AGENTS), help="agent backend (default offline): "
+                   + "; ".join(f"{a.name}: {a.summary}" for a in AGENTS.values()))
     b.add_argument("--base-url", metavar="URL", help="OpenAI-compatible endpoint for the agents")
-    b.add_argument("--synth", choices=("procedural", "mmaudio"), help="audio backend (default procedural)")
+    b.add_argument("--synth", choices=list(SYNTHS), help="audio backend (default procedural): "
+                   + "; ".join(f"{b.name}: {b.summary}" for b in SYNTHS.values()))
     b.add_argument("--chroma-url", metavar="URL", help="Chroma server (default: a store in DIR/kb)")
     b.add_argument("--keep-original-audio", action="store_true", default=None,
                    help="keep a video's own audio track as a second stream (default: replace it)")

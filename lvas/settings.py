@@ -14,8 +14,10 @@ import hashlib
 import json
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from lvas import registry
 
 
 class Section(BaseModel):
@@ -41,7 +43,7 @@ class StoryboardSettings(Section):
 
 
 class AgentSettings(Section):
-    backend: Literal["offline", "openai"] = "offline"
+    backend: str = Field("offline", description="one of lvas.registry.AGENTS")
     base_url: str | None = Field(None, description="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1")
     api_key_env: str = Field("OPENAI_API_KEY", description="name of the env var that holds the key")
     model: str = Field("qwen-max", description="model for the Designer, Synthesizer and Storyboarder")
@@ -56,6 +58,11 @@ class AgentSettings(Section):
     max_keyframes_per_call: int = Field(8, ge=1)
     concurrency: int = Field(8, ge=1, description="agent calls in flight at once for the scenes of a video")
 
+    @field_validator("backend")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        return registry.choose(registry.AGENTS, name, "agents").name
+
 
 class KBSettings(Section):
     chroma_url: str | None = Field(None, description="Chroma server (http://host:port); None = local store")
@@ -64,9 +71,7 @@ class KBSettings(Section):
 
 
 class SynthSettings(Section):
-    backend: Literal["procedural", "mmaudio", "simulated-gpu"] = Field(
-        "procedural", description="simulated-gpu: procedural audio after a fixed latency, GPU-placed (benchmarks)"
-    )
+    backend: str = Field("procedural", description="one of lvas.registry.SYNTHS")
     simulated_latency_s: float = Field(0.5, ge=0, description="per-layer latency of the simulated-gpu backend")
     sample_rate: int = Field(44100, description="44100 or 16000")
     channels: int = Field(2, ge=1, le=2)
@@ -79,6 +84,11 @@ class SynthSettings(Section):
     num_steps: int = 25
     seed: int = 42
     gpu_resource: str = Field("GPU", description="Dask resource name GPU tasks require")
+
+    @field_validator("backend")
+    @classmethod
+    def _known(cls, name: str) -> str:
+        return registry.choose(registry.SYNTHS, name, "synth").name
 
 
 class MixSettings(Section):
@@ -100,9 +110,7 @@ class RunSettings(Section):
     render_group_s: float = Field(20.0, gt=0, description="a render task takes scenes until they last this long")
     task_retries: int = Field(2, ge=0, description="Prefect retries of a unit after a transient backend error")
     retry_delay_s: float = Field(10.0, ge=0, description="first retry delay; doubles per retry")
-    stages: tuple[str, ...] = Field(
-        ("storyboard", "script", "design", "render", "mix"), description="stages to run (mix includes mux+report)"
-    )
+    stages: tuple[str, ...] = Field(registry.STAGES, description="stages to run (mix includes mux+report)")
 
 
 class Settings(BaseSettings):

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lvas.registry import STAGES
 from lvas.storage.atomic import write_json, write_parquet
 from lvas.storage.layout import Layout
 
@@ -110,7 +111,7 @@ def top_errors(records: list[StatusRecord], n: int = 5) -> list[tuple[str, int]]
 
 
 # stage order, for "how far did a video get"
-STAGE_ORDER = ("storyboard", "script", "design", "render", "mix")
+STAGE_ORDER = STAGES
 
 
 @dataclass

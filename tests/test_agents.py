@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lvas.agents import AGENTS, Agents, get_agents
+from lvas.agents import Agents, get_agents
 from lvas.agents.base import ShotView, enforce_design
 from lvas.agents.captions import SIDECAR_SUFFIX, load_sidecar
 from lvas.agents.design import design_refine
@@ -44,6 +44,7 @@ from lvas.agents.offline import (
 from lvas.errors import AgentOutputError, BackendUnavailable
 from lvas.media.probe import probe
 from lvas.models import Caption, Scene, Script, SoundDesign, SoundItem
+from lvas.registry import AGENTS
 from lvas.settings import AgentSettings
 from tests.agent_helpers import GRASS, INDOOR, NIGHT, SAND, SEA, SKY, write_image
 from tests.clips import REAL_CLIPS, real_clip

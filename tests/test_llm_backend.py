@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 from pydantic import BaseModel, ConfigDict
 
-from lvas.backends.llm import OpenAIBackend, extract_json, get_backend, image_part, user_message
+from lvas.backends.llm import OpenAIBackend, extract_json, image_part, user_message
 from lvas.errors import AgentOutputError, BackendUnavailable
 from lvas.settings import AgentSettings
 from tests.agent_helpers import GRASS, SKY, write_image
@@ -87,7 +87,7 @@ def test_missing_base_url_names_the_setting(key_env: str) -> None:
 def test_missing_key_names_the_env_var(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("LVAS_NO_SUCH_KEY", raising=False)
     with pytest.raises(BackendUnavailable, match="LVAS_NO_SUCH_KEY"):
-        get_backend(
+        OpenAIBackend(
             AgentSettings(backend="openai", base_url="http://127.0.0.1:9/v1", api_key_env="LVAS_NO_SUCH_KEY")
         )
 

@@ -12,27 +12,23 @@ Entry points::
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
+from lvas import registry
 from lvas.agents.base import Agents, Retrieve, ShotView, drain_calls, enforce_design
 from lvas.agents.prompts import PROMPT_VERSION
 from lvas.errors import BackendUnavailable
 from lvas.settings import AgentSettings
 
 
-def _offline(settings: AgentSettings) -> Agents:
+def offline_agents(settings: AgentSettings) -> Agents:
     from lvas.agents.offline import OfflineAgents
 
     return OfflineAgents()
 
 
-def _openai(settings: AgentSettings) -> Agents:
+def openai_agents(settings: AgentSettings) -> Agents:
     from lvas.agents.llm_agents import LLMAgents
 
     return LLMAgents(settings)
-
-
-AGENTS: dict[str, Callable[[AgentSettings], Agents]] = {"offline": _offline, "openai": _openai}
 
 
 def get_agents(settings: AgentSettings, *, layout: object = None, video_id: str | None = None) -> Agents:
@@ -52,12 +48,10 @@ def get_agents(settings: AgentSettings, *, layout: object = None, video_id: str 
             without ``base_url`` or without the key env var).
     """
     try:
-        factory = AGENTS[settings.backend]
-    except KeyError:
-        raise BackendUnavailable(
-            f"agents.backend={settings.backend!r} is unknown; choose one of {sorted(AGENTS)}"
-        ) from None
-    return factory(settings)
+        backend = registry.choose(registry.AGENTS, settings.backend, "agents")
+    except ValueError as exc:
+        raise BackendUnavailable(str(exc)) from None
+    return backend.load()(settings)
 
 
 def agents_version(settings: AgentSettings) -> str:
@@ -71,7 +65,6 @@ def agents_version(settings: AgentSettings) -> str:
 
 
 __all__ = [
-    "AGENTS",
     "PROMPT_VERSION",
     "Agents",
     "Retrieve",

@@ -277,22 +277,3 @@ def _repair_prompt(exc: BaseException, schema: type[BaseModel]) -> str:
         "Answer again with ONLY one JSON object that validates against this JSON schema, no prose:\n"
         f"{json.dumps(schema.model_json_schema())}"
     )
-
-
-BACKENDS: dict[str, type[OpenAIBackend]] = {"openai": OpenAIBackend}
-
-
-def get_backend(settings: AgentSettings) -> OpenAIBackend:
-    """The chat backend named by ``settings.backend``.
-
-    Raises:
-        BackendUnavailable: the name is not a chat backend (``offline`` works at the role level,
-            see ``lvas.agents.get_agents``) or the backend is not configured.
-    """
-    try:
-        cls = BACKENDS[settings.backend]
-    except KeyError:
-        raise BackendUnavailable(
-            f"agents.backend={settings.backend!r} has no chat backend; choose one of {sorted(BACKENDS)}"
-        ) from None
-    return cls(settings)

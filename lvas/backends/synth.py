@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 import numpy as np
 from scipy.io import wavfile
 
+from lvas import registry
 from lvas.errors import BackendUnavailable, RenderError
 from lvas.models import LayerSpec, RenderedLayer
 from lvas.settings import SynthSettings
@@ -27,9 +28,6 @@ from lvas.storage.atomic import atomic_path
 
 if TYPE_CHECKING:
     from lvas.storage.layout import Layout
-
-BACKENDS = ("procedural", "mmaudio", "simulated-gpu")
-
 
 @runtime_checkable
 class Synthesizer(Protocol):
@@ -66,7 +64,7 @@ class Synthesizer(Protocol):
 
 
 def get_synth(settings: SynthSettings) -> Synthesizer:
-    """The synthesizer named by ``settings.backend``.
+    """The synthesizer named by ``settings.backend`` (``lvas.registry.SYNTHS``).
 
     Arguments:
         settings: the synth section of the settings.
@@ -77,25 +75,16 @@ def get_synth(settings: SynthSettings) -> Synthesizer:
     Raises:
         BackendUnavailable: unknown name, or the backend's packages, weights or GPU are missing.
     """
-    name = settings.backend
-    if name == "procedural":
-        from lvas.backends.procedural import ProceduralSynth
-
-        return ProceduralSynth(settings)
-    if name == "mmaudio":
-        try:
-            from lvas.backends.mmaudio_backend import MMAudioSynth
-        except ImportError as exc:  # torch itself missing on this worker
-            raise BackendUnavailable(
-                f"synth backend 'mmaudio' cannot be imported ({exc}); install torch and "
-                "`pip install git+https://github.com/hkchengrex/MMAudio` on the GPU workers"
-            ) from exc
-        return MMAudioSynth(settings)
-    if name == "simulated-gpu":
-        from lvas.backends.procedural import ProceduralSynth
-
-        return SimulatedGPUSynth(ProceduralSynth(settings), settings.simulated_latency_s)
-    raise BackendUnavailable(f"unknown synth backend {name!r}; choose one of {', '.join(BACKENDS)}")
+    try:
+        backend = registry.choose(registry.SYNTHS, settings.backend, "synth")
+    except ValueError as exc:
+        raise BackendUnavailable(str(exc)) from None
+    try:
+        factory = backend.load()
+    except ImportError as exc:  # e.g. torch or mmaudio missing on this worker
+        raise BackendUnavailable(f"synth backend {backend.name!r} cannot be imported ({exc}); install "
+                                 f"{backend.install or 'its packages'}") from exc
+    return factory(settings)
 
 
 # --------------------------------------------------------------------------- windows
@@ -219,22 +208,3 @@ def write_wav(path: str | Path, audio: np.ndarray, sample_rate: int) -> Path:
     with atomic_path(path) as tmp:
         wavfile.write(str(tmp), sample_rate, a)
     return Path(path)
-
-
-class SimulatedGPUSynth:
-    """A benchmark stand-in for a GPU model: holds its GPU slot for a fixed latency per window,
-    then writes the procedural rendering. Only for measuring placement and GPU-slot occupancy;
-    its audio is the procedural synthesizer's, and it says so in ``backend``."""
-
-    name = "simulated-gpu"
-
-    def __init__(self, inner: Synthesizer, latency_s: float) -> None:
-        self.inner, self.latency_s = inner, latency_s
-
-    def render(self, spec: LayerSpec, out_wav: str | Path, *, sample_rate: int, channels: int,
-               layout: Layout | None = None) -> RenderedLayer:
-        import time
-
-        time.sleep(self.latency_s)
-        done = self.inner.render(spec, out_wav, sample_rate=sample_rate, channels=channels, layout=layout)
-        return done.model_copy(update={"backend": f"{self.name} (procedural audio)"})
