@@ -1,12 +1,9 @@
-"""The dataset flow: videos fan out through the stages; scenes fan out once a video has its script.
+"""The dataset flow: batches of videos go through the stages; scenes fan out once a batch has its script.
 
-    batches of videos ─ storyboard ─ script ─┬─ design-refine (subflow) ─ render (scene groups) ─┐
-                                             └───────────────────────────────────────────────────── mix+mux+report
+    batch ─ storyboard ─ script ─ design-refine (subflow) ─ render (scene groups) ─ mix+mux+report
 
-A batch is one video, or up to ``run.batch_videos`` when the dataset is large enough (``pipeline.batches``):
-each Prefect task run costs tens of milliseconds of orchestration on every process involved, which
-on clips of a few seconds cost more than the work (bench/RESULTS.md, "Dataset-scale operation").
-
+A batch is one video, or up to ``run.batch_videos`` when the dataset is large enough
+(``pipeline.batches``): each Prefect task run costs tens of milliseconds on every process involved.
 Every unit of work is keyed by (video id, stage, scene) and skips work whose completion marker matches
 its cache key, so rerunning the same command does only what is new, changed or failed.
 """
@@ -14,8 +11,11 @@ its cache key, so rerunning the same command does only what is new, changed or f
 from __future__ import annotations
 
 import contextlib
-import queue
-from collections import deque
+import contextvars
+import threading
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from typing import Any
 
 import dask
 from prefect import flow
@@ -77,89 +77,96 @@ def check_gpu_workers(resource: str) -> int:
     return n
 
 
-@flow(name="dub-dataset", log_prints=True)
+@flow(name="dub-dataset", flow_run_name="dub {out}", log_prints=True)
 def dub_dataset(
     sources: list[str], out: str, settings: Settings | None = None, only: list[str] | None = None
 ) -> State:
-    """Dub every video in ``sources`` into ``out``: the stage list of ARCHITECTURE.md, section 1.
+    """Dub every video in ``sources`` into ``out`` (only the ids in ``only``, when given).
 
-    Videos go through the stages in batches (``pipeline.batches``: up to ``run.batch_videos`` per
-    task when there are many, one video per task when there are few) and their scenes are rendered in groups of at least
-    ``run.render_group_s`` seconds; every video and scene keeps its own markers and status records.
-
-    At most ``IN_FLIGHT_PER_SLOT`` batches per worker slot are in the cluster at once; the next
-    starts when one finishes. A submitted task stays in the Dask scheduler (in this process), with
-    its call and serialised Prefect context, until it is done and no future refers to it: a flow
-    that submitted the whole dataset up front, or kept every future (as ``prefect.futures.as_completed``
-    does), grew with the dataset (bench/RESULTS.md, "Dataset-scale operation"). Here the flow keeps
-    only the batches in flight.
+    At most ``IN_FLIGHT_PER_SLOT`` batches per worker slot are in the cluster at once, each driven
+    by a thread of this process through :meth:`Stages.dub`; the next starts when one finishes, so
+    the flow holds the futures of the batches in flight only, whatever the dataset's size.
     """
     settings = settings or Settings()
-    stages = set(settings.run.stages)
-    script, design, render = (with_retries(t, settings.run.task_retries, settings.run.retry_delay_s)
-                              for t in (script_task, design_task, render_task))
-    gpu = registry.SYNTHS[settings.synth.backend].gpu and "render" in stages
     with RunLock(Layout(out).lock()):
         videos = prepare(sources, out, settings, only)
+        stages = Stages(out, settings)
+        if videos and "design" in settings.run.stages:
+            stages.first(build_label_store, out, settings)  # the store's one writer, on a worker
+            if stages.gpu:
+                stages.first(check_gpu_workers, settings.synth.gpu_resource)  # on a worker: sees the cluster
         slots = settings.run.workers * settings.run.threads_per_worker
-        todo = deque(VideoBatch.of(b) for b in pipeline.batches(videos, settings.run.batch_videos, slots))
-        events: queue.SimpleQueue[tuple[str, VideoBatch, PrefectFuture]] = queue.SimpleQueue()
-
-        def watch(event: str, batch: VideoBatch, future: PrefectFuture) -> None:
-            future.add_done_callback(lambda f: events.put((event, batch, f)))
-
-        def start(batch: VideoBatch) -> None:
-            """Storyboard and script: what a batch needs before its scenes are known."""
-            with dask.annotate(priority=PRIORITY["storyboard"]):
-                board = storyboard.submit(batch, out, settings)
-            if "script" not in stages:
-                return watch("finished", batch, board)
-            with dask.annotate(priority=PRIORITY["script"]):
-                scripted = script.submit(board, out, settings)
-            watch("scripted" if "design" in stages else "finished", batch, scripted)
-
-        def complete(batch: VideoBatch, scenes: dict[str, list[float]]) -> PrefectFuture:
-            """Design (one subflow for the batch), render (scene groups), mix: the last task's future."""
-            with dask.annotate(priority=PRIORITY["design"]):
-                designed = design.submit(batch, scenes, out, settings)
-            if "render" not in stages:
-                return designed
-            timed = [(v, i, d) for v in batch.videos for i, d in enumerate(scenes.get(v.video_id, []))]
-            groups = pipeline.scene_groups(timed, settings.run.render_group_s)
-            gpu_only = {"resources": {settings.synth.gpu_resource: 1}} if gpu else {}
-            with dask.annotate(priority=PRIORITY["render"], **gpu_only):
-                renders = [render.submit(SceneGroup.of(g), designed, out, settings) for g in groups]
-            n = {vid: len(d) for vid, d in scenes.items()}
-            with dask.annotate(priority=PRIORITY["mix"]):
-                return mix.submit(batch, n, out, settings, renders)
-
-        in_flight = 0
-        while todo and in_flight < IN_FLIGHT_PER_SLOT * slots:
-            start(todo.popleft())
-            in_flight += 1
-        if videos and "design" in stages:
-            with dask.annotate(priority=PRIORITY["now"]):  # what the flow waits for, ahead of the queue
-                # the store's one writer, on a worker: the embedding model stays out of this process
-                build_label_store.submit(out, settings).result()
-                if gpu:
-                    check_gpu_workers.submit(settings.synth.gpu_resource).result()  # on a worker: sees the cluster
+        batches = [VideoBatch.of(b) for b in pipeline.batches(videos, settings.run.batch_videos, slots)]
         progress = create_progress_artifact(0.0, key="dub-progress", description=f"videos dubbed in {out}")
         done = 0
-        while in_flight:
-            event, batch, future = events.get()
-            if event == "scripted":
-                with contextlib.suppress(Exception):  # a failed batch's videos are in the status table
-                    scenes = future.result()
-                    if scenes:  # else every video of the batch failed before its script: nothing to design
-                        watch("finished", batch, complete(batch, scenes))
-                        continue
-            in_flight -= 1
-            done += len(batch.videos)
-            update_progress_artifact(progress, 100.0 * done / max(1, len(videos)))
-            if todo:
-                start(todo.popleft())
-                in_flight += 1
+        with ThreadPoolExecutor(max_workers=max(1, IN_FLIGHT_PER_SLOT * slots)) as pool:
+            # each thread gets a copy of this flow run's context, which Prefect's submit needs
+            running = [pool.submit(contextvars.copy_context().run, stages.dub, b) for b in batches]
+            for finished in as_completed(running):
+                done += finished.result()
+                update_progress_artifact(progress, 100.0 * done / max(1, len(videos)))
         return finish(out, videos, settings)
+
+
+@dataclass
+class Stages:
+    """The stage tasks of one run, with its retry policy, Dask priorities and GPU placement."""
+
+    out: str
+    settings: Settings
+
+    def __post_init__(self) -> None:
+        run = self.settings.run
+        self.wanted = set(run.stages)
+        self.tasks = {"storyboard": storyboard, "mix": mix, **{
+            name: with_retries(t, run.task_retries, run.retry_delay_s)
+            for name, t in (("script", script_task), ("design", design_task), ("render", render_task))}}
+        self.gpu = registry.SYNTHS[self.settings.synth.backend].gpu and "render" in self.wanted
+        self.annotating = threading.Lock()  # dask.annotate sets Dask's global config: one submit at a time
+
+    def dub(self, batch: VideoBatch) -> int:
+        """One batch through the stages the run asks for (the flow's stage list); returns its size
+        once its last stage has ended. A stage's failures are in the status table: what did not
+        fail goes on."""
+        board = self.submit("storyboard", batch)
+        scripted = self.submit("script", board)
+        scenes = self.wait(scripted)  # {video id: its scenes' durations}: what the scenes fan out over
+        designed = self.submit("design", batch, scenes or None)
+        groups = pipeline.scene_groups([(v, i, d) for v in batch.videos for i, d in enumerate((scenes or {})
+                                        .get(v.video_id, []))], self.settings.run.render_group_s)
+        renders = [self.submit("render", SceneGroup.of(g), designed) for g in groups] if designed else []
+        mixed = self.submit("mix", batch, {vid: len(d) for vid, d in (scenes or {}).items()}, renders or None)
+        for future in (board, scripted, designed, *renders, mixed):
+            self.wait(future)
+        return len(batch.videos)
+
+    def submit(self, stage: str, *args: Any) -> PrefectFuture | None:
+        """Submit ``stage``'s task with ``args`` (then ``out`` and the settings); None when the run
+        stops before that stage or its input failed."""
+        if stage not in self.wanted or any(a is None for a in args):
+            return None
+        gpu = {"resources": {self.settings.synth.gpu_resource: 1}} if stage == "render" and self.gpu else {}
+        if stage == "mix":  # mix takes the renders last
+            args = (*args[:-1], self.out, self.settings, args[-1])
+        else:
+            args = (*args, self.out, self.settings)
+        with self.annotating, dask.annotate(priority=PRIORITY[stage], **gpu):
+            return self.tasks[stage].submit(*args)
+
+    def first(self, task: Any, *args: Any) -> Any:
+        """Run ``task`` on a worker, ahead of the queue, and wait for it."""
+        with self.annotating, dask.annotate(priority=PRIORITY["now"]):
+            future = task.submit(*args)
+        return future.result()
+
+    @staticmethod
+    def wait(future: PrefectFuture | None) -> Any:
+        """The future's result; None when there is none or its task failed (the status table says why)."""
+        if future is None:
+            return None
+        with contextlib.suppress(Exception):
+            return future.result()
+        return None
 
 
 def finish(out: str, videos: list[VideoRef], settings: Settings) -> State:
