@@ -217,12 +217,12 @@ def serving(src: Path, work: Path, env: dict[str, str]) -> Iterator[tuple[str, d
     second. Yields the API URL and the serving processes, once each polls; each is stopped after.
     The server's database is the benchmark's own (``work/prefect-home``): the deployments it
     registers stay out of the user's Prefect database."""
-    from lvas.flows.runtime import EMBEDDED_SERVER_ENV, EmbeddedServer
+    from lvas.flows.runtime import LOCAL_SERVER_ENV, LocalPrefectServer
 
-    server_env = {**EMBEDDED_SERVER_ENV, "PREFECT_HOME": str(work / "prefect-home")}
+    server_env = {**LOCAL_SERVER_ENV, "PREFECT_HOME": str(work / "prefect-home")}
     old = {k: os.environ.get(k) for k in server_env}
     os.environ.update(server_env)
-    server = EmbeddedServer()
+    server = LocalPrefectServer()
     server.launch()
     procs: dict[str, subprocess.Popen] = {}
     try:

@@ -109,7 +109,7 @@ def tree_cpu(pid: int) -> float:
 
 def role(cmd: str) -> str:
     """What a process of an `lvas dub` run is, from its command line."""
-    if "uvicorn" in cmd or "lvas.flows.server_app" in cmd:  # Prefect's own, or the embedded server
+    if "uvicorn" in cmd or "prefect server start" in cmd:
         return "server"
     if "spawn_main" in cmd or cmd.endswith(FORKED):  # the nannies' worker processes, spawned or forked
         return "worker"

@@ -47,10 +47,7 @@ def measure(batches: int, n_tasks: int, n_subflows: int) -> list[dict]:
             return i
 
         def call_subflow(i: int) -> int:
-            from lvas.tasks.lean import without_heartbeats
-
-            with without_heartbeats():
-                return inner(i)
+            return inner(i)
 
         t_sub = task(call_subflow, name="subflow-caller", cache_policy=NO_CACHE, persist_result=False)
 
