@@ -175,14 +175,18 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
 
 
 def check_before_starting(sources: list[str], out: str, rerun: bool = False) -> None:
-    """What makes a run pointless, said before Prefect and Dask start (~5 s): no source can give a
-    video, or the output folder cannot be written. A source that gives nothing beside others that
-    do is named on the terminal (the run's own report of it goes to the Prefect UI)."""
+    """What makes a run pointless, said before Prefect and Dask start (~5 s): another run holds the
+    output folder, no source can give a video, or the output folder cannot be written. A source
+    that gives nothing beside others that do is named on the terminal (the run's own report of it
+    goes to the Prefect UI)."""
     import tempfile
 
     from lvas.discover import unproductive_sources
     from lvas.errors import InputError
+    from lvas.storage.layout import Layout
+    from lvas.storage.lock import RunLock
 
+    RunLock.check(Layout(out).lock())  # another run holds the folder: refused now, not after ~18 s of start-up
     problems = [] if rerun else unproductive_sources(sources)
     if problems and len(problems) == len(sources):
         raise InputError("nothing to dub: " + "; ".join(problems))

@@ -3,25 +3,41 @@
 A failed unit has no marker, so rerunning its video recomputes exactly the failed units (and what
 depends on them); every finished unit is skipped by its marker and its artifacts stay byte-identical.
 Naming a video (or a scene of it) clears those markers so they are recomputed on purpose.
+
+Markers are only ever cleared under the folder's run lock: a rerun refused because another run
+holds the folder changes nothing in it.
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 
-from lvas.storage.layout import Layout
+from lvas.errors import InputError
+from lvas.storage.layout import Layout, artifact_problems
+from lvas.storage.lock import RunLock
 from lvas.storage.runs import read_sources
 from lvas.storage.status import collect, rollup
 
 
-def plan_rerun(layout: Layout, *, failed: bool, videos: list[str], scenes: list[int]) -> list[str]:
+def plan_rerun(layout: Layout, *, failed: bool, videos: list[str], scenes: list[int],
+               lock: RunLock | None = None) -> list[str]:
     """Return the video ids to rerun, after clearing the markers of what was named.
 
-    Raises:
-        InputError: a named video is unknown to this folder, or --scene without exactly one --video.
-    """
-    from lvas.errors import InputError
+    Arguments:
+        lock: the folder's run lock, held by the caller (who then keeps it for the run). Without
+            it, the lock is taken for the planning and released on return.
 
+    Raises:
+        RunLocked: another run holds the folder (nothing was changed).
+        InputError: a named video is unknown to this folder, or --scene without exactly one --video.
+        ValueError: ``lock`` is given but not held.
+    """
+    if lock is None:
+        with RunLock(layout.lock()) as held:
+            return plan_rerun(layout, failed=failed, videos=videos, scenes=scenes, lock=held)
+    if not lock.held or lock.path != layout.lock():
+        raise ValueError(f"plan_rerun needs {layout.lock()} held by the caller")
     sources = [r["video_id"] for r in read_sources(layout)]  # one row a video (storage.runs.prepare_run)
     known = set(sources)
     unknown = [v for v in videos if v not in known]
@@ -48,3 +64,35 @@ def _clear(layout: Layout, video_id: str, scenes: list[int] | None) -> None:
     for t in targets:
         with contextlib.suppress(FileNotFoundError):
             t.unlink()
+
+
+def invalidate_broken(layout: Layout, lock: RunLock, full: bool = True) -> list[str]:
+    """Remove the completion markers whose artifacts no longer match them, so the next run redoes
+    exactly those units (and, through the cache keys, what was built from a changed output).
+
+    Arguments:
+        lock: the folder's run lock, held by the caller: a run in progress must not see its
+            markers disappear.
+        full: compare content hashes (reads every artifact); otherwise sizes only.
+
+    Returns:
+        One line per removed marker: the unit and what did not match.
+
+    Raises:
+        ValueError: ``lock`` is not held.
+    """
+    if not lock.held or lock.path != layout.lock():
+        raise ValueError(f"invalidate_broken needs {layout.lock()} held by the caller")
+    found = []
+    for marker_path in sorted(layout.root.glob("videos/*/.done/*.json")):
+        try:
+            marker = json.loads(marker_path.read_text())
+        except (OSError, ValueError):
+            marker, problems = None, ["unreadable marker"]
+        else:
+            problems = artifact_problems(marker, full=full) if isinstance(marker, dict) else ["not a marker"]
+        if problems:
+            found.append(f"{marker_path.parent.parent.name} {marker_path.stem}: {'; '.join(problems)}")
+            with contextlib.suppress(FileNotFoundError):
+                marker_path.unlink()
+    return found
