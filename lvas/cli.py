@@ -21,6 +21,7 @@ from typing import Any
 
 from lvas.errors import LvasError
 from lvas.settings import Settings
+from lvas.text import printable
 
 STAGES = ("storyboard", "script", "design", "render", "mix")
 
@@ -116,7 +117,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
 def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
     """Flags override env vars, which override ``base`` (a rerun's saved settings) or the defaults."""
     base = base or Settings()
-    data: dict[str, Any] = json.loads(base.model_dump_json())
+    data: dict[str, Any] = base.model_dump()  # not JSON: that form hides the endpoints' credentials
     over = {
         ("run", "dask_address"): args.dask_address, ("run", "workers"): args.workers,
         ("run", "gpu_workers"): args.gpu_workers, ("agents", "backend"): args.agents,
@@ -166,7 +167,7 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
 
     with contextlib.suppress(LvasError):  # no status at all: the run had no video to start
         for v in status_report(out, failed_only=True)["videos"]:
-            print(f"  failed: {v['source']}: {v['error']}")
+            print(printable(f"  failed: {v['source']}: {v['error']}"))
     if state.is_completed():
         print(f"lvas: outputs under {Path(out) / 'videos'}; `lvas status {out}` for details")
         return 0
@@ -209,6 +210,15 @@ def saved_settings(root: Path) -> Settings | None:
         return None
     data = json.loads(saved.read_text())
     data.get("run", {}).pop("dask_address", None)
+    # settings.json holds endpoint URLs without their credentials: the same URLs configured now
+    # (env vars) give them back
+    from lvas.settings import redact_url
+
+    now = Settings()
+    for section, name in (("agents", "base_url"), ("kb", "chroma_url")):
+        live = getattr(getattr(now, section), name)
+        if live and redact_url(live) == data.get(section, {}).get(name):
+            data[section][name] = live
     return Settings(**data)
 
 
@@ -335,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
             return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
                     "kb": cmd_kb}[args.cmd](args)
     except LvasError as exc:
-        print(f"lvas: error: {exc}", file=sys.stderr)
+        print(printable(f"lvas: error: {exc}"), file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         how, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)

@@ -119,9 +119,11 @@ def script_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     board = load_storyboard(layout, video.video_id)
     sidecar = load_sidecar(video.captions_path) if video.captions_path else None
     agents = get_agents(s.agents, layout=layout, video_id=video.video_id)
-    script = write_script(board, layout.video_dir(video.video_id), agents, sidecar=sidecar)
+    try:
+        script = write_script(board, layout.video_dir(video.video_id), agents, sidecar=sidecar)
+    finally:  # the calls of a failed script are the ones worth reading
+        save_calls(layout.video_dir(video.video_id) / "llm_calls_script.parquet", list(agents.calls))
     save_script(layout.script(video.video_id), script)
-    save_calls(layout.video_dir(video.video_id) / "llm_calls_script.parquet", list(agents.calls))
     return {"script": str(layout.script(video.video_id))}, {"scenes": len(script.scenes)}
 
 

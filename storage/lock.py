@@ -43,7 +43,7 @@ class RunLock:
         server and a cluster for a run that would be refused."""
         try:
             fh = open(path)  # noqa: SIM115 (closed by the with below)
-        except FileNotFoundError:
+        except OSError:  # no lock file (or no folder): nobody holds it
             return None
         with fh:
             try:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import multiprocessing as mp
@@ -288,7 +289,8 @@ def test_each_key_depends_on_what_the_stage_before_produced(tmp_path: Path) -> N
         redo(stage, b"second", scene)
         after = all_keys()
         first = {"storyboard": 0, "script": 1, "design": 2, "render": 3}[stage]
-        assert after[:first] == before[:first] and all(a != b for a, b in zip(after[first:], before[first:]))
+        assert after[:first] == before[:first]
+        assert all(a != b for a, b in zip(after[first:], before[first:], strict=True))
 
 
 def test_markers_record_size_and_hash_and_a_damaged_artifact_is_redone(tmp_path: Path) -> None:
@@ -310,3 +312,50 @@ def test_markers_record_size_and_hash_and_a_damaged_artifact_is_redone(tmp_path:
     assert found.startswith("v-1 script: out: ") and "content changed" in found
     run_unit(layout, key="k", work=_work(art, calls), **kw)
     assert len(calls) == 3 and art.read_text() == "done"
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A 2 MiB tmpfs (needs the right to mount: skipped elsewhere), unmounted after the test."""
+    import subprocess
+
+    where = tmp_path / "small"
+    where.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield where
+    subprocess.run(["umount", "--lazy", str(where)], check=False)
+
+
+@pytest.mark.parametrize("writer", ["soundfile", "sqlite"])
+def test_a_full_disk_is_said_plainly_and_recorded(full_disk: Path, writer: str) -> None:
+    import sqlite3
+
+    import numpy as np
+    import soundfile as sf
+
+    from lvas.storage.atomic import atomic_path
+
+    layout = Layout(full_disk / "out")
+
+    def work():
+        filler = full_disk / "filler"
+        with open(filler, "wb") as fh, contextlib.suppress(OSError):
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        if writer == "sqlite":
+            with sqlite3.connect(layout.root / "db.sqlite") as db:
+                db.execute("create table t (x)")
+                db.executemany("insert into t values (?)", [(b"\0" * 4096,)] * 100)
+        with atomic_path(layout.mix("v-1")) as tmp:
+            sf.write(tmp, np.zeros((44100 * 5, 2), np.float32), 44100)
+        return {}, {}
+
+    run_unit(layout, video_id="v-1", source="v.mp4", stage="mix", key="old", work=lambda: ({}, {}))
+    with pytest.raises(Exception):  # noqa: B017 - whatever the library raises
+        run_unit(layout, video_id="v-1", source="v.mp4", stage="mix", key="k", work=work)
+    (rec,) = collect(layout)
+    assert rec.state == "failed"
+    assert rec.error.startswith(f"no space left on tmpfs (the file system at {full_disk} holding {layout.root}: ")
