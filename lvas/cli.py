@@ -71,6 +71,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out", metavar="DIR")
     s.add_argument("--json", action="store_true", help="a JSON list of per-video objects")
     s.add_argument("--failed", action="store_true", help="only failed videos")
+    s.add_argument("--verify", action="store_true",
+                   help="first check every finished artifact against the size and hash its marker recorded; "
+                        "what does not match is marked failed, for `lvas rerun DIR --failed` (takes the run lock)")
 
     sh = sub.add_parser("show", help="the scene table of one video: times, captions, chosen labels")
     sh.add_argument("out", metavar="DIR")
@@ -112,6 +115,9 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     b.add_argument("--keep-original-audio", action="store_true", default=None,
                    help="keep a video's own audio track as a second stream (default: replace it)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Prefect and Dask logs on the terminal")
+    p.add_argument("--verify", action="store_true",
+                   help="check finished artifacts by content hash before the run, not only by size, and redo "
+                        "what does not match")
 
 
 def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
@@ -239,9 +245,37 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from lvas.flows.progress import status_report
 
+    if args.verify:
+        verify_artifacts(args.out)
+
     report = status_report(args.out, failed_only=args.failed)
     print(json.dumps(report["videos"], indent=2) if args.json else report["text"])
     return 0
+
+
+def verify_artifacts(out: str) -> list[str]:
+    """Check every completion marker of ``out`` against its artifacts' sizes and content hashes,
+    holding the run lock; the units that do not match lose their marker and are recorded failed.
+
+    Returns:
+        One line per unit that did not match (also printed on stderr).
+
+    Raises:
+        RunLocked: a run is writing to ``out``.
+    """
+    from lvas.storage.layout import Layout
+    from lvas.storage.lock import RunLock
+    from lvas.storage.rerun import invalidate_broken
+
+    layout = Layout(out)
+    with RunLock(layout.lock()) as lock:
+        broken = invalidate_broken(layout, lock, full=True)
+    for line in broken:
+        print(printable(f"lvas: damaged: {line}"), file=sys.stderr)
+    verdict = (f"{len(broken)} unit(s) to redo: `lvas rerun {out} --failed` redoes them" if broken
+               else "every finished artifact matches its marker")
+    print(f"lvas: verified {out}: {verdict}", file=sys.stderr)
+    return broken
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -340,6 +374,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with _stop_signals_stop_the_run():
+            if args.cmd in ("dub", "rerun") and args.verify:
+                verify_artifacts(args.out)
             if args.cmd == "dub":
                 return cmd_dub(args, args.sources, args.out, settings_from_args(args))
             return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,

@@ -17,7 +17,7 @@ from lvas.errors import InputError
 from lvas.storage.layout import Layout, artifact_problems
 from lvas.storage.lock import RunLock
 from lvas.storage.runs import read_sources
-from lvas.storage.status import collect, rollup
+from lvas.storage.status import StatusRecord, collect, read_record, record, rollup
 
 
 def plan_rerun(layout: Layout, *, failed: bool, videos: list[str], scenes: list[int],
@@ -92,7 +92,20 @@ def invalidate_broken(layout: Layout, lock: RunLock, full: bool = True) -> list[
         else:
             problems = artifact_problems(marker, full=full) if isinstance(marker, dict) else ["not a marker"]
         if problems:
-            found.append(f"{marker_path.parent.parent.name} {marker_path.stem}: {'; '.join(problems)}")
+            video_id, unit = marker_path.parent.parent.name, marker_path.stem
+            found.append(f"{video_id} {unit}: {'; '.join(problems)}")
             with contextlib.suppress(FileNotFoundError):
                 marker_path.unlink()
+            _record_damage(layout, video_id, unit, "; ".join(problems))
     return found
+
+
+def _record_damage(layout: Layout, video_id: str, unit: str, problem: str) -> None:
+    """The unit's status record says failed, with what did not match: `lvas status` shows it and
+    `lvas rerun --failed` redoes it."""
+    stage, _, scene = unit.partition("@")
+    index = int(scene) if scene.isdigit() else None
+    before = read_record(layout.status_record(video_id, stage, index))
+    record(layout, StatusRecord(video_id=video_id, stage=stage, state="failed", scene=-1 if index is None else index,
+                                source=before.source if before else "", error_type="ArtifactMismatch",
+                                error=f"artifact no longer matches its completion marker: {problem}"))
