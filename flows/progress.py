@@ -14,6 +14,7 @@ from typing import Any
 
 from lvas.storage.layout import Layout
 from lvas.storage.status import STAGE_ORDER, collect, rollup, top_errors
+
 from lvas.text import printable
 
 

@@ -21,8 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lvas.keys import digest, file_digest
 from lvas.storage.atomic import write_json
+
+from lvas.keys import digest, file_digest
 
 
 def video_id_for(path: str | os.PathLike[str]) -> str:

@@ -16,7 +16,6 @@ from types import TracebackType
 
 from lvas.errors import RunLocked
 
-
 PROBE_TRIES = 4
 
 

@@ -13,11 +13,12 @@ from __future__ import annotations
 import contextlib
 import json
 
-from lvas.errors import InputError
 from lvas.storage.layout import Layout, artifact_problems
 from lvas.storage.lock import RunLock
 from lvas.storage.runs import read_sources
 from lvas.storage.status import StatusRecord, collect, read_record, record, rollup
+
+from lvas.errors import InputError
 
 
 def plan_rerun(layout: Layout, *, failed: bool, videos: list[str], scenes: list[int],

@@ -16,9 +16,10 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lvas.settings import redact
 from lvas.storage.atomic import write_json, write_parquet
 from lvas.storage.layout import Layout
+
+from lvas.settings import redact
 
 STATES = ("running", "completed", "cached", "failed", "skipped")
 

@@ -283,15 +283,15 @@ def test_an_echoed_key_and_url_credentials_are_redacted_everywhere(
     shown text: status records, status.parquet, `lvas status`, the call log, settings.json, the
     flow run's parameters."""
     from fastapi.encoders import jsonable_encoder
+    from lvas.storage.layout import Layout, video_id_for
+    from lvas.storage.runs import prepare_run
+    from lvas.storage.status import collect, write_table
+    from lvas.storage.units import run_unit
 
     from lvas import pipeline
     from lvas.cli import main
     from lvas.models import VideoRef
     from lvas.settings import Settings
-    from lvas.storage.layout import Layout, video_id_for
-    from lvas.storage.runs import prepare_run
-    from lvas.storage.status import collect, write_table
-    from lvas.storage.units import run_unit
     from tests import storyboard_clips as sc
     from tests.clips import make_clip
 

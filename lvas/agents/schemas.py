@@ -13,7 +13,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validat
 
 from lvas.models import Caption
 
-
 # How far past the video's end a model's time may go (rounding), in seconds.
 TIME_SLACK_S = 0.5
 
