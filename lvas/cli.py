@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lvas.errors import LvasError
-from lvas.settings import Settings
+from lvas.settings import Settings, redact, redact_url
 from lvas.text import printable
 
 STAGES = ("storyboard", "script", "design", "render", "mix")
@@ -164,7 +164,7 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
     with orchestration(settings.run, warm=warm) as (api, address):
         from lvas.flows.dub import dub_dataset
 
-        print(f"lvas: Prefect API {api}, Dask scheduler {address}", file=sys.stderr)
+        print(f"lvas: Prefect API {redact_url(api)}, Dask scheduler {address}", file=sys.stderr)
         flow = dub_dataset.with_options(task_runner=task_runner(address))
         with ProgressPrinter(out, final_stage=settings.run.stages[-1]):
             state = flow(sources, out, settings, only, return_state=True)
@@ -318,7 +318,8 @@ def cmd_kb(args: argparse.Namespace) -> int:
     store = LabelStore.from_settings(settings.kb, args.out)
     if args.kb_cmd == "build":
         rebuilt = store.build(force=args.force)
-        print(f"lvas: label store {store!r} " + ("built" if rebuilt else "up to date (data unchanged)"))
+        print(redact(f"lvas: label store {store!r} " + ("built" if rebuilt else "up to date (data unchanged)"),
+                     settings))
         return 0
     if not store.is_built():
         store.build()
@@ -381,7 +382,7 @@ def main(argv: list[str] | None = None) -> int:
             return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
                     "kb": cmd_kb}[args.cmd](args)
     except LvasError as exc:
-        print(printable(f"lvas: error: {exc}"), file=sys.stderr)
+        print(printable(redact(f"lvas: error: {exc}")), file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         how, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)

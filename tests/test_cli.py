@@ -208,3 +208,14 @@ def test_status_verify_finds_a_damaged_artifact_and_rerun_failed_takes_it(
     assert "failed" in out and "artifact no longer matches" in out
     assert layout.done("a-1", "mix", "k") is None
     assert plan_rerun(layout, failed=True, videos=[], scenes=[]) == ["a-1"]
+
+
+def test_an_error_naming_a_prefect_url_with_credentials_is_shown_redacted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://admin:pw-CANARY-1234@127.0.0.1:9/api")  # nothing listens
+    clip = tmp_path / "a.mp4"
+    clip.write_bytes(b"\0")
+    assert main(["dub", str(clip), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "nothing answers at the Prefect API" in err and "127.0.0.1:9" in err
+    assert "pw-CANARY-1234" not in err
