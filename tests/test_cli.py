@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
-
-from lvas.cli import main
 from lvas.storage.layout import Layout
 from lvas.storage.status import StatusRecord, record
+
+from lvas.cli import main
 from tests.clips import BIKES_CUTS, real_clip
 
 
@@ -182,12 +182,13 @@ def test_a_stop_signal_swallowed_where_it_landed_is_delivered_again(swallowed: s
 
 def test_status_verify_finds_a_damaged_artifact_and_rerun_failed_takes_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from lvas.models import VideoRef
-    from lvas.settings import Settings
     from lvas.storage.layout import Layout
     from lvas.storage.rerun import plan_rerun
     from lvas.storage.runs import prepare_run
     from lvas.storage.units import run_unit
+
+    from lvas.models import VideoRef
+    from lvas.settings import Settings
 
     layout = Layout(tmp_path / "out")
     prepare_run(layout, [VideoRef(source="a.mp4", path=str(tmp_path / "a.mp4"), video_id="a-1")], Settings())
