@@ -209,6 +209,8 @@ def redact(text: str, settings: Settings | AgentSettings | None = None) -> str:
     Returns:
         The text, redacted.
     """
+    if not text:
+        return text
     for secret in sorted(secrets_of(settings), key=len, reverse=True):
         if secret in text:
             text = text.replace(secret, REDACTED)

@@ -158,7 +158,10 @@ class Layout:
         """Write the unit's completion marker: its key, outputs and each output's size and SHA-256."""
         files = {}
         for name, path in outputs.items():
-            files[name] = {"size": os.stat(path).st_size, "sha256": file_digest(path)}
+            try:
+                files[name] = {"size": os.stat(path).st_size, "sha256": file_digest(path)}
+            except OSError:  # not written: the marker vouches for nothing (done() finds it missing)
+                files[name] = {"size": -1, "sha256": ""}
         write_json(self.marker(video_id, stage, scene), {"key": key, "outputs": outputs, "files": files, **extra})
 
 
@@ -185,6 +188,13 @@ def artifact_problems(marker: dict[str, Any], full: bool = False) -> list[str]:
             continue
         if size != facts.get("size"):
             problems.append(f"{name}: {path} has {size} bytes, {facts.get('size')} when it was written")
-        elif full and file_digest(path) != facts.get("sha256"):
+        elif full and _digest_or_error(path) != facts.get("sha256"):
             problems.append(f"{name}: {path} content changed since it was written")
     return problems
+
+
+def _digest_or_error(path: str) -> str:
+    try:
+        return file_digest(path)
+    except OSError as exc:
+        return f"unreadable: {exc}"
