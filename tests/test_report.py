@@ -154,9 +154,10 @@ def test_control_and_bidi_characters_are_shown_escaped(
 ) -> None:
     """Model text with terminal escapes and a bidi override: `lvas show`, `lvas status` and the
     report show them as escapes, never raw."""
+    from lvas.storage.status import StatusRecord, record
+
     from lvas.agents.artifacts import save_designs, save_script
     from lvas.cli import main
-    from lvas.storage.status import StatusRecord, record
 
     layout, storyboard, script, designs, mix = artifacts
     scenes = [sc.model_copy(update={"caption": Caption(summary=HOSTILE)}) for sc in script.scenes]

@@ -229,9 +229,10 @@ def test_dub_on_a_locked_folder_is_refused_before_anything_starts(tmp_path: Path
 
 
 def _folder_with_one_video(tmp_path: Path) -> tuple[Layout, list[Path]]:
+    from lvas.storage.runs import prepare_run
+
     from lvas.models import VideoRef
     from lvas.settings import Settings
-    from lvas.storage.runs import prepare_run
 
     layout = Layout(tmp_path / "out")
     prepare_run(layout, [VideoRef(source="a.mp4", path=str(tmp_path / "a.mp4"), video_id="a-1")], Settings())
@@ -334,7 +335,6 @@ def test_a_full_disk_is_said_plainly_and_recorded(full_disk: Path, writer: str) 
 
     import numpy as np
     import soundfile as sf
-
     from lvas.storage.atomic import atomic_path
 
     layout = Layout(full_disk / "out")
