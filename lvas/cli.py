@@ -21,7 +21,8 @@ from typing import Any
 
 from lvas.errors import LvasError
 from lvas.registry import AGENTS, STAGES, SYNTHS
-from lvas.settings import Settings
+from lvas.settings import Settings, redact, redact_url
+from lvas.text import printable
 
 EPILOG = textwrap.dedent("""\
     examples:
@@ -69,6 +70,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("out", metavar="DIR")
     s.add_argument("--json", action="store_true", help="a JSON list of per-video objects")
     s.add_argument("--failed", action="store_true", help="only failed videos")
+    s.add_argument("--verify", action="store_true",
+                   help="first check every finished artifact against the size and hash its marker recorded; "
+                        "what does not match is marked failed, for `lvas rerun DIR --failed` (takes the run lock)")
 
     sh = sub.add_parser("show", help="the scene table of one video: times, captions, chosen labels")
     sh.add_argument("out", metavar="DIR")
@@ -112,12 +116,15 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     b.add_argument("--keep-original-audio", action="store_true", default=None,
                    help="keep a video's own audio track as a second stream (default: replace it)")
     p.add_argument("-v", "--verbose", action="store_true", help="show Prefect and Dask logs on the terminal")
+    p.add_argument("--verify", action="store_true",
+                   help="check finished artifacts by content hash before the run, not only by size, and redo "
+                        "what does not match")
 
 
 def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -> Settings:
     """Flags override env vars, which override ``base`` (a rerun's saved settings) or the defaults."""
     base = base or Settings()
-    data: dict[str, Any] = json.loads(base.model_dump_json())
+    data: dict[str, Any] = base.model_dump()  # not JSON: that form hides the endpoints' credentials
     over = {
         ("run", "dask_address"): args.dask_address, ("run", "workers"): args.workers,
         ("run", "gpu_workers"): args.gpu_workers, ("agents", "backend"): args.agents,
@@ -160,7 +167,7 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
     with orchestration(settings.run, warm=warm) as (api, address):
         from lvas.flows.dub import dub_dataset
 
-        print(f"lvas: Prefect API {api}, Dask scheduler {address}", file=sys.stderr)
+        print(f"lvas: Prefect API {redact_url(api)}, Dask scheduler {address}", file=sys.stderr)
         flow = dub_dataset.with_options(task_runner=task_runner(address),
                                         flow_run_name=f"dub {out}: {len(todo)} video{'s' if len(todo) != 1 else ''}")
         with ProgressPrinter(out, final_stage=settings.run.stages[-1]):
@@ -170,7 +177,7 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
 
     with contextlib.suppress(LvasError):  # no status at all: the run had no video to start
         for v in status_report(out, failed_only=True)["videos"]:
-            print(f"  failed: {v['source']}: {v['error']}")
+            print(printable(f"  failed: {v['source']}: {v['error']}"))
     if state.is_completed():
         print(f"lvas: outputs under {Path(out) / 'videos'}; `lvas status {out}` for details")
         return 0
@@ -198,6 +205,7 @@ def plan_run(sources: list[str], out: str, settings: Settings, only: list[str] |
     from lvas.storage.layout import Layout
     from lvas.storage.lock import RunLock
 
+    RunLock.check(Layout(out).lock())  # another run holds the folder: refused now, before any start-up
     found = discover(sources)
     # a named file that is missing fails alone, in the run, beside videos that exist
     problems = found.problems + [f"{v.source}: no such file" for v in found.videos if not Path(v.path).exists()]
@@ -212,8 +220,6 @@ def plan_run(sources: list[str], out: str, settings: Settings, only: list[str] |
     except OSError as exc:
         raise InputError(f"{out}: cannot write the output folder here ({exc.strerror or exc})") from None
     layout = Layout(out)
-    with RunLock(layout.lock()):  # taken and given back: refused at once when another run holds it
-        pass
     videos = [v for v in found.videos if only is None or v.video_id in only]
     return [v for v in videos if not pipeline.is_finished(layout, v, settings)], len(videos)
 
@@ -227,6 +233,15 @@ def saved_settings(root: Path) -> Settings | None:
         return None
     data = json.loads(saved.read_text())
     data.get("run", {}).pop("dask_address", None)
+    # settings.json holds endpoint URLs without their credentials: the same URLs configured now
+    # (env vars) give them back
+    from lvas.settings import redact_url
+
+    now = Settings()
+    for section, name in (("agents", "base_url"), ("kb", "chroma_url")):
+        live = getattr(getattr(now, section), name)
+        if live and redact_url(live) == data.get(section, {}).get(name):
+            data[section][name] = live
     return Settings(**data)
 
 
@@ -250,9 +265,37 @@ def cmd_rerun(args: argparse.Namespace) -> int:
 def cmd_status(args: argparse.Namespace) -> int:
     from lvas.storage.progress import status_report
 
+    if args.verify:
+        verify_artifacts(args.out)
+
     report = status_report(args.out, failed_only=args.failed)
     print(json.dumps(report["videos"], indent=2) if args.json else report["text"])
     return 0
+
+
+def verify_artifacts(out: str) -> list[str]:
+    """Check every completion marker of ``out`` against its artifacts' sizes and content hashes,
+    holding the run lock; the units that do not match lose their marker and are recorded failed.
+
+    Returns:
+        One line per unit that did not match (also printed on stderr).
+
+    Raises:
+        RunLocked: a run is writing to ``out``.
+    """
+    from lvas.storage.layout import Layout
+    from lvas.storage.lock import RunLock
+    from lvas.storage.rerun import invalidate_broken
+
+    layout = Layout(out)
+    with RunLock(layout.lock()) as lock:
+        broken = invalidate_broken(layout, lock, full=True)
+    for line in broken:
+        print(printable(f"lvas: damaged: {line}"), file=sys.stderr)
+    verdict = (f"{len(broken)} unit(s) to redo: `lvas rerun {out} --failed` redoes them" if broken
+               else "every finished artifact matches its marker")
+    print(f"lvas: verified {out}: {verdict}", file=sys.stderr)
+    return broken
 
 
 def cmd_show(args: argparse.Namespace) -> int:
@@ -295,7 +338,8 @@ def cmd_kb(args: argparse.Namespace) -> int:
     store = LabelStore.from_settings(settings.kb, args.out)
     if args.kb_cmd == "build":
         rebuilt = store.build(force=args.force)
-        print(f"lvas: label store {store!r} " + ("built" if rebuilt else "up to date (data unchanged)"))
+        print(redact(f"lvas: label store {store!r} " + ("built" if rebuilt else "up to date (data unchanged)"),
+                     settings))
         return 0
     if not store.is_built():
         store.build()
@@ -351,12 +395,14 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         with _stop_signals_stop_the_run():
+            if args.cmd in ("dub", "rerun") and args.verify:
+                verify_artifacts(args.out)
             if args.cmd == "dub":
                 return cmd_dub(args, args.sources, args.out, settings_from_args(args))
             return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
                     "kb": cmd_kb}[args.cmd](args)
     except LvasError as exc:
-        print(f"lvas: error: {exc}", file=sys.stderr)
+        print(printable(redact(f"lvas: error: {exc}")), file=sys.stderr)
         return 2
     except KeyboardInterrupt as exc:
         how, code = ("terminated", 143) if isinstance(exc, Terminated) else ("interrupted", 130)

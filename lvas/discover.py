@@ -8,6 +8,7 @@ a manifest that cannot be read, are reported as problems.
 from __future__ import annotations
 
 import csv
+import fnmatch
 import glob
 import os
 from collections.abc import Iterator
@@ -39,7 +40,9 @@ def sidecar_for(path: Path) -> Path:
 
 
 def make_ref(source: str, path: Path, captions: str | None = None) -> VideoRef:
-    path = path.expanduser().absolute()
+    """The VideoRef of ``path``: absolute with ``..`` folded (its sidecar is looked for beside the
+    name given); its id hashes the resolved path, so one file named two ways is one video."""
+    path = Path(os.path.abspath(path.expanduser()))
     if captions is None and sidecar_for(path).is_file():
         captions = str(sidecar_for(path))
     return VideoRef(source=source, path=str(path), video_id=video_id_for(path), captions_path=captions)
@@ -87,7 +90,52 @@ def _videos_under(folder: Path) -> Iterator[Path]:
 
 
 def _files_matching(pattern: str) -> Iterator[Path]:
-    return (Path(m) for m in glob.iglob(os.path.expanduser(pattern), recursive=True) if Path(m).is_file())
+    pattern = os.path.expanduser(pattern)
+    if "**" in Path(pattern).parts:
+        return _recursive_matches(pattern)
+    return (Path(m) for m in glob.iglob(pattern) if Path(m).is_file())
+
+
+def _recursive_matches(pattern: str) -> Iterator[Path]:
+    """The files a ``**`` pattern matches, as ``glob`` finds them (hidden names only when the
+    pattern names them), but each folder is visited once: a symbolic link that loops back, which
+    ``glob`` follows again and again until the path is too long, is not entered a second time."""
+    parts = Path(pattern).parts
+    first = next(i for i, part in enumerate(parts) if glob.has_magic(part))
+    base, rest = Path(*parts[:first]) if first else Path("."), parts[first:]
+    try:
+        st = os.stat(base)
+    except OSError:
+        return
+    seen = {(st.st_dev, st.st_ino)}
+    for root, dirs, files in os.walk(base, followlinks=True):
+        kept = []
+        for d in sorted(dirs):
+            try:
+                st = os.stat(os.path.join(root, d))
+            except OSError:  # a link to nowhere or to itself
+                continue
+            if (st.st_dev, st.st_ino) not in seen and not d.startswith("."):
+                seen.add((st.st_dev, st.st_ino))
+                kept.append(d)
+        dirs[:] = kept
+        for f in sorted(files):
+            path = Path(root) / f
+            if _match(path.relative_to(base).parts, rest) and path.is_file():
+                yield path
+
+
+def _match(names: tuple[str, ...], patterns: tuple[str, ...]) -> bool:
+    """Whether path components ``names`` match glob components ``patterns`` (``**``: any folders)."""
+    if not patterns:
+        return not names
+    head, tail = patterns[0], patterns[1:]
+    if head == "**":
+        return any(_match(names[i:], tail) for i in range(len(names) + 1)
+                   if not any(n.startswith(".") for n in names[:i]))
+    if not names or (names[0].startswith(".") and not head.startswith(".")):
+        return False
+    return fnmatch.fnmatchcase(names[0], head) and _match(names[1:], tail)
 
 
 def _no_videos(src: str) -> str:

@@ -68,25 +68,33 @@ def storyboard_key(video: VideoRef, s: Settings) -> str:
                        s.storyboard.fingerprint())
 
 
-def script_key(video: VideoRef, s: Settings) -> str:
+# From the script on, a key also holds what the stage before it produced (``Layout.produced``, a
+# digest of the content its marker recorded): a stage redone with different output invalidates
+# everything built from the old one, even when its own key did not change (a rerun of one stage).
+
+
+def script_key(layout: Layout, video: VideoRef, s: Settings) -> str:
     from lvas.agents.prompts import PROMPT_VERSION
 
     sidecar = keys.content_fingerprint(video.captions_path) if video.captions_path else "-"
-    return keys.digest("script", storyboard_key(video, s), PROMPT_VERSION, s.agents.fingerprint(), sidecar)
+    return keys.digest("script", storyboard_key(video, s), layout.produced(video.video_id, "storyboard"),
+                       PROMPT_VERSION, s.agents.fingerprint(), sidecar)
 
 
-def design_key(video: VideoRef, scene: int, s: Settings) -> str:
+def design_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
     from lvas.kb.labels import data_hash
 
-    return keys.digest("design", script_key(video, s), scene, data_hash())
+    return keys.digest("design", script_key(layout, video, s), layout.produced(video.video_id, "script"), scene,
+                       data_hash())
 
 
-def render_key(video: VideoRef, scene: int, s: Settings) -> str:
-    return keys.digest("render", RENDER_VERSION, design_key(video, scene, s), s.synth.fingerprint())
+def render_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
+    return keys.digest("render", RENDER_VERSION, design_key(layout, video, scene, s),
+                       layout.produced(video.video_id, "design", scene), s.synth.fingerprint())
 
 
-def mix_key(video: VideoRef, n_scenes: int, s: Settings) -> str:
-    parts = [render_key(video, i, s) for i in range(n_scenes)]
+def mix_key(layout: Layout, video: VideoRef, n_scenes: int, s: Settings) -> str:
+    parts = [render_key(layout, video, i, s) + layout.produced(video.video_id, "render", i) for i in range(n_scenes)]
     return keys.digest("mix", MIX_VERSION, *parts, s.mix.fingerprint())
 
 
@@ -111,9 +119,11 @@ def script_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     board = load_storyboard(layout, video.video_id)
     sidecar = load_sidecar(video.captions_path) if video.captions_path else None
     agents = get_agents(s.agents, layout=layout, video_id=video.video_id)
-    script = write_script(board, layout.video_dir(video.video_id), agents, sidecar=sidecar)
+    try:
+        script = write_script(board, layout.video_dir(video.video_id), agents, sidecar=sidecar)
+    finally:  # the calls of a failed script are the ones worth reading
+        save_calls(layout.video_dir(video.video_id) / "llm_calls_script.parquet", list(agents.calls))
     save_script(layout.script(video.video_id), script)
-    save_calls(layout.video_dir(video.video_id) / "llm_calls_script.parquet", list(agents.calls))
     return {"script": str(layout.script(video.video_id))}, {"scenes": len(script.scenes)}
 
 
@@ -127,7 +137,7 @@ def design_videos(layout: Layout, videos: list[tuple[VideoRef, int]], s: Setting
     by_id = {v.video_id: v for v, _ in videos}
     failed = run_scene_units(
         layout, stage="design", run_id=run_id, worker=worker,
-        units=[(v.video_id, v.source, {i: design_key(v, i, s) for i in range(n)}) for v, n in videos],
+        units=[(v.video_id, v.source, {i: design_key(layout, v, i, s) for i in range(n)}) for v, n in videos],
         work=lambda todo: design_batch(layout, [(by_id[vid], sc) for vid, sc in todo], s, retrieve))
     errors: dict[str, BaseException] = {}
     for (vid, _), exc in failed.items():
@@ -217,19 +227,22 @@ def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
 
 
 def is_finished(layout: Layout, video: VideoRef, s: Settings) -> bool:
-    """True when the video's last requested stage is done with the current keys (nothing to do)."""
-    last = s.run.stages[-1]
-    if last == "storyboard":
-        return layout.done(video.video_id, "storyboard", storyboard_key(video, s)) is not None
-    script = layout.done(video.video_id, "script", script_key(video, s))
-    if script is None or last == "script":
-        return script is not None
+    """True when every requested stage is done with the current keys and its artifacts are intact
+    (by size): nothing to do. An artifact truncated or replaced since makes its unit run again."""
+    stages = s.run.stages
+    if layout.done(video.video_id, "storyboard", storyboard_key(video, s)) is None:
+        return False
+    if "script" not in stages:
+        return True
+    script = layout.done(video.video_id, "script", script_key(layout, video, s))
+    if script is None:
+        return False
     n = int(script.get("scenes", 0))
-    if last == "design":
-        return all(layout.done(video.video_id, "design", design_key(video, i, s), i) for i in range(n))
-    if last == "render":
-        return all(layout.done(video.video_id, "render", render_key(video, i, s), i) for i in range(n))
-    return layout.done(video.video_id, "mix", mix_key(video, n, s)) is not None
+    for stage, key in (("design", design_key), ("render", render_key)):
+        if stage in stages and not all(layout.done(video.video_id, stage, key(layout, video, i, s), i)
+                                       for i in range(n)):
+            return False
+    return "mix" not in stages or layout.done(video.video_id, "mix", mix_key(layout, video, n, s)) is not None
 
 
 def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, Any]:
@@ -248,11 +261,13 @@ def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, 
 
     unit = partial(run_unit, layout, video_id=video.video_id, source=video.source)
     unit(stage="storyboard", key=storyboard_key(video, s), work=partial(storyboard_stage, layout, video, s))
-    n = int(unit(stage="script", key=script_key(video, s), work=partial(script_stage, layout, video, s))["scenes"])
+    scripted = unit(stage="script", key=script_key(layout, video, s), work=partial(script_stage, layout, video, s))
+    n = int(scripted["scenes"])
     failed = design_videos(layout, [(video, n)], s, retrieve)
     if failed:
         raise failed[video.video_id]
     collect_designs(layout, video, n)
     for i in range(n):
-        unit(stage="render", scene=i, key=render_key(video, i, s), work=partial(render_stage, layout, video, i, s))
-    return unit(stage="mix", key=mix_key(video, n, s), work=partial(mix_stage, layout, video, s))
+        unit(stage="render", scene=i, key=render_key(layout, video, i, s),
+             work=partial(render_stage, layout, video, i, s))
+    return unit(stage="mix", key=mix_key(layout, video, n, s), work=partial(mix_stage, layout, video, s))

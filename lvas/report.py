@@ -20,6 +20,7 @@ from scipy import signal
 from lvas.models import SceneDesign, Script, Storyboard
 from lvas.storage.atomic import atomic_path, write_text
 from lvas.storage.layout import Layout
+from lvas.text import printable
 
 log = logging.getLogger(__name__)
 
@@ -288,7 +289,9 @@ def _html(
     mix_wav: str | Path | None,
     duration: float,
 ) -> str:
-    esc = html.escape
+    def esc(text: str) -> str:
+        return html.escape(printable(text))
+
     rows = []
     for k, scene in enumerate(script.scenes):
         design = by_scene.get(scene.index)

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from typing import Literal
+from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lvas import registry
@@ -57,6 +59,12 @@ class AgentSettings(Section):
     temperature: float = Field(0.2, ge=0)
     max_keyframes_per_call: int = Field(8, ge=1)
     concurrency: int = Field(8, ge=1, description="agent calls in flight at once for the scenes of a video")
+    max_tokens: int = Field(4096, ge=16, description="most tokens a model may answer one request with")
+    max_response_bytes: int = Field(4_000_000, ge=4096, description="a longer response body is refused unread")
+
+    @field_serializer("base_url", when_used="json")
+    def _no_credentials(self, url: str | None) -> str | None:
+        return redact_url(url)
 
     @field_validator("backend")
     @classmethod
@@ -68,6 +76,10 @@ class KBSettings(Section):
     chroma_url: str | None = Field(None, description="Chroma server (http://host:port); None = local store")
     path: str | None = Field(None, description="local store folder; None = <out>/kb")
     collection: str = "lvas_labels"
+
+    @field_serializer("chroma_url", when_used="json")
+    def _no_credentials(self, url: str | None) -> str | None:
+        return redact_url(url)
 
 
 class SynthSettings(Section):
@@ -131,3 +143,83 @@ class Settings(BaseSettings):
     @classmethod
     def from_json(cls, blob: str) -> Settings:
         return cls.model_validate_json(blob)
+
+
+# --------------------------------------------------------------------------- secrets
+
+# Endpoint URLs whose credentials are secrets wherever they were configured.
+URL_ENV_VARS = ("PREFECT_API_URL", "LVAS_AGENTS__BASE_URL", "LVAS_KB__CHROMA_URL")
+REDACTED = "***"
+_registered: set[str] = set()
+
+
+def redact_url(url: str | None) -> str | None:
+    """``url`` without credentials: its user info and query values replaced by ``***``.
+
+    Settings are dumped to JSON this way (settings.json, Prefect's flow-run parameters, cache
+    keys), so a password or token in an endpoint URL is never stored."""
+    if not url or ("@" not in url and "?" not in url):
+        return url
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return REDACTED
+    netloc = parts.netloc
+    if "@" in netloc:
+        netloc = f"{REDACTED}@{netloc.rsplit('@', 1)[1]}"
+    query = "&".join(f"{k}={REDACTED}" for k, _ in parse_qsl(parts.query, keep_blank_values=True))
+    return urlunsplit((parts.scheme, netloc, parts.path, query, parts.fragment))
+
+
+def url_secrets(url: str | None) -> set[str]:
+    """The credentials in an endpoint URL: the password (or a user name that is a token), query values."""
+    if not url:
+        return set()
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return {url}
+    found = {parts.password or parts.username or ""}
+    found |= {v for _, v in parse_qsl(parts.query)}
+    return {x for raw in found if raw for x in (raw, unquote(raw))}
+
+
+def register_secret(value: str | None) -> None:
+    """Have :func:`redact` remove ``value`` in this process from now on (an API key read here)."""
+    if value and len(value) >= 4:
+        _registered.add(value)
+
+
+def secrets_of(settings: Settings | AgentSettings | None = None) -> set[str]:
+    """Every secret :func:`redact` removes: the API key (the env var ``api_key_env`` names, and
+    OPENAI_API_KEY), the credentials of the configured endpoints (agents, Chroma, Prefect's API),
+    and what was registered in this process."""
+    agents = settings.agents if isinstance(settings, Settings) else settings
+    key_vars = {"OPENAI_API_KEY", agents.api_key_env if agents is not None else "OPENAI_API_KEY"}
+    found = {os.environ.get(v, "") for v in key_vars} | set(_registered)
+    urls = [os.environ.get(v) for v in URL_ENV_VARS]
+    if agents is not None:
+        urls.append(agents.base_url)
+    if isinstance(settings, Settings):
+        urls.append(settings.kb.chroma_url)
+    for url in urls:
+        found |= url_secrets(url)
+    return {s for s in found if len(s) >= 4}
+
+
+def redact(text: str, settings: Settings | AgentSettings | None = None) -> str:
+    """``text`` with every secret of :func:`secrets_of` replaced by ``***`` (longest first).
+
+    Arguments:
+        text: an error message or any text about to be stored or shown.
+        settings: the run's settings, when the caller has them (their endpoints' credentials).
+
+    Returns:
+        The text, redacted.
+    """
+    if not text:
+        return text
+    for secret in sorted(secrets_of(settings), key=len, reverse=True):
+        if secret in text:
+            text = text.replace(secret, REDACTED)
+    return text

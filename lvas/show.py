@@ -7,6 +7,7 @@ from typing import Any
 
 from lvas.errors import InputError
 from lvas.storage.layout import Layout
+from lvas.text import printable
 
 
 def scene_table(out: str, video_id: str) -> tuple[list[dict[str, Any]], str]:
@@ -42,4 +43,4 @@ def scene_table(out: str, video_id: str) -> tuple[list[dict[str, Any]], str]:
         lines.append(f"    foreground: {', '.join(r['foreground_labels']) or '-'}")
         lines.append(f"    background: {', '.join(r['background_labels']) or '-'}   "
                      f"({r['rounds']} round(s), {r['verdict'] or 'not designed'})")
-    return rows, "\n".join(lines)
+    return rows, printable("\n".join(lines))  # model text: escapes shown, never obeyed

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lvas.keys import digest, file_digest
 from lvas.storage.atomic import write_json
 
 
@@ -28,10 +29,12 @@ def video_id_for(path: str | os.PathLike[str]) -> str:
     """A stable id for a video file, safe as a folder name on any OS.
 
     Readable part: the file stem folded to ASCII (so ``Café Nöel.mp4`` -> ``cafe-noel``); unique
-    part: a hash of the absolute path, so two ``clip.mp4`` in different folders never collide.
-    The id does not change between runs as long as the file stays where it is.
+    part: a hash of the resolved path (symbolic links and ``..`` followed), so two ``clip.mp4`` in
+    different folders never collide and one file named two ways is one video. The id does not
+    change between runs as long as the file stays where it is.
     """
-    p = Path(path).expanduser().absolute()
+    # os.path.realpath, not Path.resolve: it never raises, even on a symbolic-link loop
+    p = Path(os.path.realpath(os.path.expanduser(path)))
     stem = unicodedata.normalize("NFKD", p.stem).encode("ascii", "ignore").decode()
     slug = re.sub(r"[^A-Za-z0-9]+", "-", stem).strip("-").lower()[:48] or "video"
     digest = hashlib.sha1(str(p).encode("utf-8", "surrogateescape")).hexdigest()[:10]
@@ -117,19 +120,80 @@ class Layout:
     def marker(self, video_id: str, stage: str, scene: int | None = None) -> Path:
         return self.video_dir(video_id) / ".done" / f"{_unit(stage, scene)}.json"
 
-    def done(self, video_id: str, stage: str, key: str, scene: int | None = None) -> dict[str, Any] | None:
-        """The marker's content if ``stage`` finished with cache ``key`` and its outputs still exist."""
+    def done(self, video_id: str, stage: str, key: str, scene: int | None = None,
+             verify: bool = False) -> dict[str, Any] | None:
+        """The marker's content if ``stage`` finished with cache ``key`` and its outputs are intact.
+
+        Intact: every output exists with the size the marker recorded; with ``verify``, its
+        content hash matches too (reads every byte). A marker written before sizes and hashes
+        were recorded only vouches for the files' existence.
+        """
+        marker = self.read_marker(video_id, stage, scene)
+        if marker is None or marker.get("key") != key:
+            return None
+        return marker if not artifact_problems(marker, full=verify) else None
+
+    def read_marker(self, video_id: str, stage: str, scene: int | None = None) -> dict[str, Any] | None:
+        """The completion marker of a unit as written (None when there is none or it is unreadable)."""
         try:
             marker = json.loads(self.marker(video_id, stage, scene).read_text())
-        except (FileNotFoundError, json.JSONDecodeError):
+        except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
             return None
-        if marker.get("key") != key:
-            return None
-        if not all(Path(p).exists() for p in marker.get("outputs", {}).values()):
-            return None
-        return marker
+        return marker if isinstance(marker, dict) else None
+
+    def produced(self, video_id: str, stage: str, scene: int | None = None) -> str:
+        """A digest of the content the unit's artifacts had when it finished, from its marker ("-"
+        when it has not): part of the cache key of each stage built from them, so redoing a stage
+        that gives different output (a non-deterministic model) invalidates what followed it."""
+        marker = self.read_marker(video_id, stage, scene)
+        if marker is None:
+            return "-"
+        files = marker.get("files") or {}
+        return digest(*(f"{name}={files[name].get('sha256', '')}" for name in sorted(files)))
 
     def mark_done(
         self, video_id: str, stage: str, key: str, outputs: dict[str, str], scene: int | None = None, **extra: Any
     ) -> None:
-        write_json(self.marker(video_id, stage, scene), {"key": key, "outputs": outputs, **extra})
+        """Write the unit's completion marker: its key, outputs and each output's size and SHA-256."""
+        files = {}
+        for name, path in outputs.items():
+            try:
+                files[name] = {"size": os.stat(path).st_size, "sha256": file_digest(path)}
+            except OSError:  # not written: the marker vouches for nothing (done() finds it missing)
+                files[name] = {"size": -1, "sha256": ""}
+        write_json(self.marker(video_id, stage, scene), {"key": key, "outputs": outputs, "files": files, **extra})
+
+
+def artifact_problems(marker: dict[str, Any], full: bool = False) -> list[str]:
+    """What does not match between a completion marker and its artifacts on disk.
+
+    Arguments:
+        marker: a marker as written by :meth:`Layout.mark_done`.
+        full: also compare content hashes (reads every file), not only existence and size.
+
+    Returns:
+        One line per output that is missing, has another size or (``full``) another content.
+    """
+    problems = []
+    files = marker.get("files") or {}
+    for name, path in (marker.get("outputs") or {}).items():
+        try:
+            size = os.stat(path).st_size
+        except OSError:
+            problems.append(f"{name}: {path} is missing")
+            continue
+        facts = files.get(name)
+        if facts is None:
+            continue
+        if size != facts.get("size"):
+            problems.append(f"{name}: {path} has {size} bytes, {facts.get('size')} when it was written")
+        elif full and _digest_or_error(path) != facts.get("sha256"):
+            problems.append(f"{name}: {path} content changed since it was written")
+    return problems
+
+
+def _digest_or_error(path: str) -> str:
+    try:
+        return file_digest(path)
+    except OSError as exc:
+        return f"unreadable: {exc}"

@@ -14,6 +14,7 @@ from typing import Any
 
 from lvas.storage.layout import Layout
 from lvas.storage.status import STAGE_ORDER, collect, rollup, top_errors
+from lvas.text import printable
 
 
 def _line(videos: Counter, units: Counter) -> str:
@@ -127,6 +128,6 @@ def status_report(out: str, failed_only: bool = False) -> dict[str, Any]:
     if errs:
         lines.append("top errors:")
         lines += [f"  {n:4d} x {msg}" for msg, n in errs]
-    return {"videos": videos, "text": "\n".join(lines), "top_errors": errs,
+    return {"videos": videos, "text": printable("\n".join(lines)), "top_errors": errs,
             "throughput": {"videos_per_hour": done_videos * per_hour, "scenes_per_hour": done_scenes * per_hour},
             "root": str(Path(out).absolute())}

@@ -8,6 +8,7 @@ Parquet status table is a snapshot built from the records (``collect``).
 
 from __future__ import annotations
 
+import errno
 import json
 import time
 from collections import Counter
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from lvas.registry import STAGES
+from lvas.settings import redact
 from lvas.storage.atomic import write_json, write_parquet
 from lvas.storage.layout import Layout
 
@@ -46,6 +48,9 @@ class StatusRecord:
 
 
 def record(layout: Layout, rec: StatusRecord) -> None:
+    """Write a unit's status record, its error text redacted (``lvas.settings.redact``): the
+    status table, ``lvas status`` and the terminal are all built from these records."""
+    rec.error = redact(rec.error)
     scene = None if rec.scene < 0 else rec.scene
     path = layout.status_record(rec.video_id, rec.stage, scene)
     if rec.state == "running":
@@ -55,7 +60,24 @@ def record(layout: Layout, rec: StatusRecord) -> None:
             rec.attempts = prev.attempts + 1
     elif not rec.finished_at:
         rec.finished_at = time.time()
-    write_json(path, asdict(rec))
+    try:
+        write_json(path, asdict(rec))
+    except OSError as exc:
+        if exc.errno != errno.ENOSPC or not _rewrite_in_place(path, asdict(rec)):
+            raise
+
+
+def _rewrite_in_place(path: Path, data: dict[str, Any]) -> bool:
+    """On a full disk, overwrite the unit's existing record (its blocks are already allocated) so
+    that a failure is still recorded. Not atomic: a last resort. Returns whether it worked."""
+    blob = json.dumps(data, indent=2, sort_keys=True, default=str).encode()
+    try:
+        with open(path, "r+b") as fh:
+            fh.write(blob)
+            fh.truncate()
+    except OSError:
+        return False
+    return True
 
 
 def read_record(path: Path) -> StatusRecord | None:

@@ -7,13 +7,21 @@ a successful run writes the marker. A status record says running / completed / c
 
 from __future__ import annotations
 
+import errno
+import os
+import shutil
 import time
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lvas.storage.layout import Layout
 from lvas.storage.status import StatusRecord, record
+
+# Below this many free bytes, a failure while writing is taken for the disk being full: libsndfile
+# ("System error.") and SQLite ("database or disk is full") do not say ENOSPC.
+FULL_BELOW_BYTES = 1 << 20
 
 Outputs = dict[str, str]
 
@@ -58,7 +66,10 @@ def run_unit(
     except BaseException as exc:
         rec.state, rec.error_type = "failed", type(exc).__name__
         rec.error = str(exc) or repr(exc)
-        if not getattr(exc, "__module__", "").startswith("lvas"):
+        full = no_space_left(layout.root, exc)
+        if full:
+            rec.error = f"{full} ({rec.error_type}: {rec.error})"
+        elif not getattr(exc, "__module__", "").startswith("lvas"):
             # unexpected errors keep their traceback tail for the status table
             rec.error += "\n" + "".join(traceback.format_exception(exc)[-3:])
         rec.duration_s = time.time() - now
@@ -117,9 +128,44 @@ def run_scene_units(
         rec.duration_s = time.time() - now
         if isinstance(res, BaseException):
             rec.state, rec.error_type, rec.error = "failed", type(res).__name__, str(res) or repr(res)
+            full = no_space_left(layout.root, res)
+            if full:
+                rec.error = f"{full} ({rec.error_type}: {rec.error})"
             failed[(video_id, i)] = res
         else:
             layout.mark_done(video_id, stage, keys_of[video_id][i], res, i)
             rec.state, rec.outputs = "completed", res
         record(layout, rec)
     return failed
+
+
+def no_space_left(root: Path, exc: BaseException) -> str:
+    """"no space left on DEVICE (...)" when ``exc`` came from the output folder's file system being
+    full, else "". Said plainly, since the libraries' own words for it are obscure."""
+    said = isinstance(exc, OSError) and exc.errno == errno.ENOSPC
+    said = said or "disk is full" in str(exc) or "No space left" in str(exc)
+    try:
+        free = shutil.disk_usage(root).free
+    except OSError:
+        return ""
+    if not said and free >= FULL_BELOW_BYTES:
+        return ""
+    mount = _mount_point(root)
+    return f"no space left on {_device(mount)} (the file system at {mount} holding {root}: {free} bytes free)"
+
+
+def _mount_point(path: Path) -> str:
+    p = Path(os.path.realpath(path))
+    while not os.path.ismount(p) and p != p.parent:
+        p = p.parent
+    return str(p)
+
+
+def _device(mount: str) -> str:
+    """The device mounted at ``mount`` as /proc/mounts names it (the mount point elsewhere)."""
+    try:
+        with open("/proc/mounts") as fh:
+            found = [line.split()[0] for line in fh if len(line.split()) > 1 and line.split()[1] == mount]
+    except OSError:
+        found = []
+    return found[-1] if found else mount

@@ -18,7 +18,10 @@ def label_store(kb: KBSettings, out: str) -> LabelStore:
     """One open store per worker process (the embedding model loads once, too). Chroma is imported
     here, not with this module: the flow process imports this module but never opens a store."""
     from lvas.kb.store import LabelStore
+    from lvas.settings import register_secret, url_secrets
 
+    for secret in url_secrets(kb.chroma_url):  # redacted from this worker's status records
+        register_secret(secret)
     return LabelStore.from_settings(kb, out)
 
 

@@ -25,7 +25,7 @@ def mix(batch: VideoBatch, scenes: dict[str, int], out: str, settings: Settings,
             if v.video_id in scenes and all((v.video_id, i) in done_scenes for i in range(scenes[v.video_id]))]
 
     def one(video: VideoRef) -> dict[str, str]:
-        marker = video_unit(layout, video, "mix", pipeline.mix_key(video, scenes[video.video_id], settings),
+        marker = video_unit(layout, video, "mix", pipeline.mix_key(layout, video, scenes[video.video_id], settings),
                             partial(pipeline.mix_stage, layout, video, settings))
         publish(video, out, marker["outputs"])
         return marker["outputs"]

@@ -20,7 +20,7 @@ def render_scenes(group: SceneGroup, designed: list[str], out: str, settings: Se
 
     def one(item: tuple[VideoRef, int]) -> None:
         video, scene = item
-        video_unit(layout, video, "render", pipeline.render_key(video, scene, settings),
+        video_unit(layout, video, "render", pipeline.render_key(layout, video, scene, settings),
                    partial(pipeline.render_stage, layout, video, scene, settings), scene=scene)
 
     done = each(todo, one, name=lambda item: f"{item[0].video_id} scene {item[1]}")

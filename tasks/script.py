@@ -20,7 +20,7 @@ def script(batch: VideoBatch, out: str, settings: Settings) -> dict[str, list[fl
     layout = Layout(out)
 
     def one(video: VideoRef) -> list[float]:
-        video_unit(layout, video, "script", pipeline.script_key(video, settings),
+        video_unit(layout, video, "script", pipeline.script_key(layout, video, settings),
                    partial(pipeline.script_stage, layout, video, settings))
         return [sc.duration_s for sc in load_script(layout.script(video.video_id)).scenes]
 

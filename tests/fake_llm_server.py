@@ -27,6 +27,7 @@ class Reply:
     delay_s: float = 0.0
     prompt_tokens: int = 11
     completion_tokens: int = 7
+    raw: bytes | None = None  # sent as the whole 200 response body instead of a chat completion
 
 
 def as_reply(obj: Any, **kw: Any) -> Reply:
@@ -85,6 +86,9 @@ class FakeLLMServer:
                 reply = server._next(body)
                 if reply.delay_s:
                     time.sleep(reply.delay_s)
+                if reply.raw is not None:
+                    self._send_bytes(200, reply.raw)
+                    return
                 if reply.status != 200:
                     self._send(reply.status, {"error": {"message": reply.content or "error", "type": "fake"}})
                     return
@@ -111,7 +115,9 @@ class FakeLLMServer:
                 )
 
             def _send(self, status: int, obj: dict[str, Any]) -> None:
-                data = json.dumps(obj).encode()
+                self._send_bytes(status, json.dumps(obj).encode())
+
+            def _send_bytes(self, status: int, data: bytes) -> None:
                 try:
                     self.send_response(status)
                     self.send_header("Content-Type", "application/json")

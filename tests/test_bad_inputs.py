@@ -156,3 +156,59 @@ def test_awkward_file_names(tmp_path: Path, name: str) -> None:
     assert len(board.cuts_s) == 1
     assert load_storyboard(layout, ref.video_id) == board
     assert all((layout.video_dir(ref.video_id) / k).exists() for s in board.shots for k in s.keyframes)
+
+
+# --------------------------------------------------------------------------- special files
+
+
+def _in_thread(fn: Callable[[], object]) -> object:
+    """``fn()`` in a daemon thread; fails the test if it is still blocked after 20 s (a FIFO
+    opened for reading waits for a writer forever)."""
+    import threading
+
+    box: list[object] = []
+    t = threading.Thread(target=lambda: box.append(_catch(fn)), daemon=True)
+    t.start()
+    t.join(timeout=20)
+    assert not t.is_alive(), "blocked: a special file was opened"
+    return box[0]
+
+
+def _catch(fn: Callable[[], object]) -> object:
+    try:
+        return fn()
+    except Exception as exc:
+        return exc
+
+
+def test_fifo_video_is_fingerprinted_without_opening_it_and_fails_alone(tmp_path: Path) -> None:
+    import os
+
+    from lvas import keys, pipeline
+    from lvas.settings import Settings
+
+    fifo = tmp_path / "pipe.mp4"
+    os.mkfifo(fifo)
+    ref = VideoRef(source=str(fifo), path=str(fifo), video_id=video_id_for(fifo))
+    fp = _in_thread(lambda: keys.content_fingerprint(fifo))
+    assert fp == "unreadable:a FIFO (named pipe), not a regular file"
+    assert not pipeline.is_finished(Layout(tmp_path / "out"), ref, Settings())  # the run's preparation
+    err = _in_thread(lambda: analyze(fifo, StoryboardSettings()))
+    assert isinstance(err, VideoProbeError) and "not a regular file" in str(err)
+
+
+def test_fifo_captions_file_fails_its_video_with_the_reason(tmp_path: Path) -> None:
+    import os
+
+    from lvas import pipeline
+    from lvas.agents.captions import load_sidecar
+    from lvas.errors import InputError
+    from lvas.settings import Settings
+
+    clip, fifo = _good(tmp_path / "clip.mp4"), tmp_path / "caps.json"
+    os.mkfifo(fifo)
+    ref = VideoRef(source=str(clip), path=str(clip), video_id=video_id_for(clip), captions_path=str(fifo))
+    assert isinstance(_in_thread(lambda: pipeline.script_key(Layout(tmp_path / "out"), ref, Settings())), str)
+    err = _in_thread(lambda: load_sidecar(fifo))
+    assert isinstance(err, InputError)
+    assert str(err) == f"sidecar captions {fifo}: a FIFO (named pipe), not a regular file"

@@ -164,3 +164,44 @@ def test_a_stop_signal_swallowed_where_it_landed_is_delivered_again(swallowed: s
     with pytest.raises(stop), _stop_signals_stop_the_run():
         StoppedInDel()
         time.sleep(2)  # the signal sent again is raised here, in the main thread
+
+
+def test_status_verify_finds_a_damaged_artifact_and_rerun_failed_takes_it(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lvas.models import VideoRef
+    from lvas.settings import Settings
+    from lvas.storage.layout import Layout
+    from lvas.storage.rerun import plan_rerun
+    from lvas.storage.runs import prepare_run
+    from lvas.storage.units import run_unit
+
+    layout = Layout(tmp_path / "out")
+    prepare_run(layout, [VideoRef(source="a.mp4", path=str(tmp_path / "a.mp4"), video_id="a-1")], Settings())
+    art = layout.mix("a-1")
+
+    def work():
+        art.parent.mkdir(parents=True, exist_ok=True)
+        art.write_bytes(b"RIFF....")
+        return {"mix": str(art)}, {}
+
+    run_unit(layout, video_id="a-1", source="a.mp4", stage="mix", key="k", work=work)
+    assert main(["status", str(layout.root), "--verify"]) == 0
+    assert "every finished artifact matches" in capsys.readouterr().err
+    art.write_bytes(b"RIFF!!!!")  # same size, other bytes
+    assert main(["status", str(layout.root), "--verify"]) == 0
+    out, err = capsys.readouterr()
+    assert "lvas: damaged: a-1 mix: mix: " in err and "1 unit(s) to redo" in err
+    assert "failed" in out and "artifact no longer matches" in out
+    assert layout.done("a-1", "mix", "k") is None
+    assert plan_rerun(layout, failed=True, videos=[], scenes=[]) == ["a-1"]
+
+
+def test_an_error_naming_a_prefect_url_with_credentials_is_shown_redacted(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    monkeypatch.setenv("PREFECT_API_URL", "http://admin:pw-CANARY-1234@127.0.0.1:9/api")  # nothing listens
+    clip = tmp_path / "a.mp4"
+    clip.write_bytes(b"\0")
+    assert main(["dub", str(clip), "--out", str(tmp_path / "out")]) == 2
+    err = capsys.readouterr().err
+    assert "nothing answers at the Prefect API" in err and "127.0.0.1:9" in err
+    assert "pw-CANARY-1234" not in err

@@ -52,3 +52,21 @@ def test_sidecar_beside_video(tmp_path: Path) -> None:
     (tmp_path / "clip.captions.json").write_text("{}")
     (ref,) = discover([str(v)]).videos
     assert ref.captions_path == str(tmp_path / "clip.captions.json")
+
+
+def test_one_file_named_two_ways_is_one_video(tmp_path: Path) -> None:
+    a = _touch(tmp_path / "dir" / "a.mp4")
+    (tmp_path / "other").mkdir()
+    (tmp_path / "link.mp4").symlink_to(a)
+    found = discover([str(a), str(tmp_path / "other" / ".." / "dir" / "a.mp4"), str(tmp_path / "link.mp4")])
+    assert [v.path for v in found.videos] == [str(a)]
+
+
+def test_recursive_glob_does_not_follow_a_symlink_loop(tmp_path: Path) -> None:
+    _touch(tmp_path / "v" / "a.mp4")
+    _touch(tmp_path / "v" / "sub" / "b.mp4")
+    (tmp_path / "v" / "sub" / "up").symlink_to(tmp_path / "v")  # a loop back to the top
+    (tmp_path / "v" / "self").symlink_to(tmp_path / "v" / "self")  # a link to itself
+    found = discover([str(tmp_path / "v" / "**" / "*.mp4")])
+    assert [Path(v.path).relative_to(tmp_path).as_posix() for v in found.videos] == ["v/a.mp4", "v/sub/b.mp4"]
+    assert found.problems == []

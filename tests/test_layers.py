@@ -12,7 +12,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 # folder -> package, as pyproject.toml installs them
 PACKAGES = {"lvas": "lvas", "storage": "lvas.storage", "kb": "lvas.kb", "tasks": "lvas.tasks", "flows": "lvas.flows"}
-BASE = {"lvas.models", "lvas.settings", "lvas.errors", "lvas.keys", "lvas.registry"}
+BASE = {"lvas.models", "lvas.settings", "lvas.errors", "lvas.keys", "lvas.registry", "lvas.text"}
 ORDER = ["base", "storage", "kb", "domain", "tasks", "flows", "entry"]
 ORCHESTRATORS = ("prefect", "prefect_dask")
 

@@ -144,3 +144,31 @@ def test_report_without_mix_or_keyframes_still_renders(
     assert (page.parent / "timeline.png").stat().st_size > 10_000
     assert "A rabbit hops across a sunny meadow" in text
     assert text.count("<td>—</td>") == 6  # no designs: no labels and no rounds, for both scenes
+
+
+HOSTILE = "\x1b]0;pwned\x07\x1b[2J a car \u202egnp.exe passes\u200b"
+
+
+def test_control_and_bidi_characters_are_shown_escaped(
+    artifacts: tuple[Layout, Storyboard, Script, list[SceneDesign], Path], capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Model text with terminal escapes and a bidi override: `lvas show`, `lvas status` and the
+    report show them as escapes, never raw."""
+    from lvas.agents.artifacts import save_designs, save_script
+    from lvas.cli import main
+    from lvas.storage.status import StatusRecord, record
+
+    layout, storyboard, script, designs, mix = artifacts
+    scenes = [sc.model_copy(update={"caption": Caption(summary=HOSTILE)}) for sc in script.scenes]
+    script = script.model_copy(update={"scenes": scenes, "global_description": HOSTILE,
+                                       "shot_captions": [Caption(summary=HOSTILE)] * len(storyboard.shots)})
+    save_script(layout.script(VID), script)
+    save_designs(layout.design(VID), designs)
+    record(layout, StatusRecord(VID, "script", "failed", source=HOSTILE, error=f"endpoint said: {HOSTILE}"))
+    page = build_report(layout, VID, storyboard, script, designs, mix).read_text()
+    assert main(["show", str(layout.root), VID]) == 0
+    assert main(["status", str(layout.root)]) == 0
+    shown = capsys.readouterr().out
+    for text in (page, shown):
+        assert not any(ch in text for ch in "\x1b\x07\u202e\u200b")
+        assert "\\x1b]0;pwned\\x07\\x1b[2J a car \\u202egnp.exe passes\\u200b" in text

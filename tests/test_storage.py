@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
 import multiprocessing as mp
 import os
@@ -196,3 +198,164 @@ def test_progress_tally_forgets_finished_videos_but_not_their_counts(tmp_path: P
     # only the unfinished video's records are held; the counts of the others are kept
     assert {p.parent.name for p in tally.cache} == {"b"}
     assert tally.line() == line
+
+
+# --------------------------------------------------------------------------- hardening (issue 21)
+
+
+def test_lock_probe_names_the_holder_without_taking_the_lock(tmp_path: Path) -> None:
+    lock = tmp_path / "lvas.lock"
+    assert RunLock.holder(lock) is None and not lock.exists()  # the probe creates nothing
+    with RunLock(lock) as held:
+        assert held.held
+        who = RunLock.holder(lock)
+        assert who is not None and who["pid"] == os.getpid() and who["started"]
+        with pytest.raises(RunLocked, match=rf"pid {os.getpid()}, started {who['started']}\); wait for it"):
+            RunLock.check(lock)
+    assert RunLock.holder(lock) is None
+    RunLock.check(lock)
+
+
+def test_dub_on_a_locked_folder_is_refused_before_anything_starts(tmp_path: Path,
+                                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    from lvas.cli import main
+
+    out = tmp_path / "out"
+    with RunLock(Layout(out).lock()):
+        assert main(["dub", str(tmp_path / "missing.mp4"), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert f"pid {os.getpid()}" in err and "wait for it to finish" in err
+    assert "starting Prefect" not in err
+
+
+def _folder_with_one_video(tmp_path: Path) -> tuple[Layout, list[Path]]:
+    from lvas.models import VideoRef
+    from lvas.settings import Settings
+    from lvas.storage.runs import prepare_run
+
+    layout = Layout(tmp_path / "out")
+    prepare_run(layout, [VideoRef(source="a.mp4", path=str(tmp_path / "a.mp4"), video_id="a-1")], Settings())
+    markers = []
+    for stage, scene in (("storyboard", None), ("script", None), ("design", 0), ("render", 0), ("mix", None)):
+        art = layout.video_dir("a-1") / f"{stage}{scene or ''}.bin"
+        art.parent.mkdir(parents=True, exist_ok=True)
+        art.write_bytes(stage.encode())
+        layout.mark_done("a-1", stage, "k", {"x": str(art)}, scene)
+        markers.append(layout.marker("a-1", stage, scene))
+    return layout, markers
+
+
+def test_a_refused_rerun_changes_nothing(tmp_path: Path) -> None:
+    from lvas.storage.rerun import plan_rerun
+
+    layout, markers = _folder_with_one_video(tmp_path)
+    with RunLock(layout.lock()):  # another run holds the folder
+        with pytest.raises(RunLocked):
+            plan_rerun(layout, failed=False, videos=["a-1"], scenes=[])
+        assert all(m.exists() for m in markers)
+        with pytest.raises(RunLocked):
+            plan_rerun(layout, failed=False, videos=["a-1"], scenes=[0])
+        assert all(m.exists() for m in markers)
+    assert plan_rerun(layout, failed=False, videos=["a-1"], scenes=[]) == ["a-1"]
+    assert not any(m.exists() for m in markers)
+
+
+def test_each_key_depends_on_what_the_stage_before_produced(tmp_path: Path) -> None:
+    """A stage redone with other output (a non-deterministic model) invalidates what followed it,
+    though its own key is the same."""
+    from lvas import pipeline
+    from lvas.models import VideoRef
+    from lvas.settings import Settings
+
+    layout, s = Layout(tmp_path / "out"), Settings()
+    clip = tmp_path / "a.mp4"
+    clip.write_bytes(b"video")
+    v = VideoRef(source=str(clip), path=str(clip), video_id="a-1")
+    art = tmp_path / "artifact"
+
+    def redo(stage: str, content: bytes, scene: int | None = None) -> None:
+        art.write_bytes(content)
+        layout.mark_done("a-1", stage, "same key", {"x": str(art)}, scene)
+
+    def all_keys() -> list[str]:
+        return [pipeline.script_key(layout, v, s), pipeline.design_key(layout, v, 0, s),
+                pipeline.render_key(layout, v, 0, s), pipeline.mix_key(layout, v, 1, s)]
+
+    for stage, scene in (("storyboard", None), ("script", None), ("design", 0), ("render", 0)):
+        redo(stage, b"first", scene)
+        before = all_keys()
+        redo(stage, b"first", scene)
+        assert all_keys() == before  # the same output: nothing downstream changes
+        redo(stage, b"second", scene)
+        after = all_keys()
+        first = {"storyboard": 0, "script": 1, "design": 2, "render": 3}[stage]
+        assert after[:first] == before[:first]
+        assert all(a != b for a, b in zip(after[first:], before[first:], strict=True))
+
+
+def test_markers_record_size_and_hash_and_a_damaged_artifact_is_redone(tmp_path: Path) -> None:
+    from lvas.storage.rerun import invalidate_broken
+
+    layout, calls, art = Layout(tmp_path), [], tmp_path / "art.txt"
+    kw = dict(video_id="v-1", source="v.mp4", stage="script")
+    run_unit(layout, key="k", work=_work(art, calls), **kw)
+    marker = json.loads(layout.marker("v-1", "script").read_text())
+    assert marker["files"] == {"out": {"size": 4, "sha256": hashlib.sha256(b"done").hexdigest()}}
+    art.write_text("do")  # truncated later
+    assert layout.done("v-1", "script", "k") is None
+    run_unit(layout, key="k", work=_work(art, calls), **kw)
+    assert len(calls) == 2 and art.read_text() == "done"
+    art.write_text("DONE")  # same size, other content: found by a full check only
+    assert layout.done("v-1", "script", "k") is not None and layout.done("v-1", "script", "k", verify=True) is None
+    with RunLock(layout.lock()) as lock:
+        (found,) = invalidate_broken(layout, lock)
+    assert found.startswith("v-1 script: out: ") and "content changed" in found
+    run_unit(layout, key="k", work=_work(art, calls), **kw)
+    assert len(calls) == 3 and art.read_text() == "done"
+
+
+@pytest.fixture
+def full_disk(tmp_path: Path):
+    """A 2 MiB tmpfs (needs the right to mount: skipped elsewhere), unmounted after the test."""
+    import subprocess
+
+    where = tmp_path / "small"
+    where.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=2m", "tmpfs", str(where)],
+                      capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a small tmpfs here (needs root)")
+    yield where
+    subprocess.run(["umount", "--lazy", str(where)], check=False)
+
+
+@pytest.mark.parametrize("writer", ["soundfile", "sqlite"])
+def test_a_full_disk_is_said_plainly_and_recorded(full_disk: Path, writer: str) -> None:
+    import sqlite3
+
+    import numpy as np
+    import soundfile as sf
+
+    from lvas.storage.atomic import atomic_path
+
+    layout = Layout(full_disk / "out")
+
+    def work():
+        filler = full_disk / "filler"
+        with open(filler, "wb") as fh, contextlib.suppress(OSError):
+            while True:
+                fh.write(b"\0" * 65536)
+                fh.flush()
+        if writer == "sqlite":
+            with sqlite3.connect(layout.root / "db.sqlite") as db:
+                db.execute("create table t (x)")
+                db.executemany("insert into t values (?)", [(b"\0" * 4096,)] * 100)
+        with atomic_path(layout.mix("v-1")) as tmp:
+            sf.write(tmp, np.zeros((44100 * 5, 2), np.float32), 44100)
+        return {}, {}
+
+    run_unit(layout, video_id="v-1", source="v.mp4", stage="mix", key="old", work=lambda: ({}, {}))
+    with pytest.raises(Exception):  # noqa: B017 - whatever the library raises
+        run_unit(layout, video_id="v-1", source="v.mp4", stage="mix", key="k", work=work)
+    (rec,) = collect(layout)
+    assert rec.state == "failed"
+    assert rec.error.startswith(f"no space left on tmpfs (the file system at {full_disk} holding {layout.root}: ")

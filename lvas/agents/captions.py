@@ -34,6 +34,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lvas.errors import InputError
+from lvas.keys import not_a_regular_file
 from lvas.models import Caption
 
 SIDECAR_SUFFIX = ".captions.json"
@@ -107,10 +108,15 @@ def load_sidecar(path: str | os.PathLike[str]) -> SidecarCaptions:
     """Read and validate a sidecar captions file.
 
     Raises:
-        InputError: the file is missing, not JSON, or not in the format above (the message names
-            the file and the problem).
+        InputError: the file is missing, not a regular readable file (a FIFO is never opened), not
+            JSON, or not in the format above (the message names the file and the problem).
     """
     p = Path(path)
+    problem = not_a_regular_file(p)
+    if problem == "no such file":
+        raise InputError(f"sidecar captions {p}: file not found")
+    if problem is not None:
+        raise InputError(f"sidecar captions {p}: {problem}")
     try:
         raw = json.loads(p.read_text(encoding="utf-8"))
     except FileNotFoundError:

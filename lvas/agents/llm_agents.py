@@ -77,7 +77,8 @@ class LLMAgents:
             prompts.system(prompts.SCRIPTWRITER_GLOBAL, GlobalAnswer),
             user_message(text, [p for _, p in sample]),
         ]
-        ans = self.backend.complete("scriptwriter", self.settings.vision_model, messages, GlobalAnswer)
+        ans = self.backend.complete("scriptwriter", self.settings.vision_model, messages, GlobalAnswer,
+                                    context={"duration_s": duration_s})
         lines = [ans.description.strip()]
         lines += [f"[{e.start_s:.1f}-{e.end_s:.1f}s] {e.description.strip()}" for e in ans.timeline]
         return "\n".join(lines)

@@ -9,26 +9,46 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, model_validator
 
 from lvas.models import Caption
 
+# How far past the video's end a model's time may go (rounding), in seconds.
+TIME_SLACK_S = 0.5
+
 
 class Answer(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class TimelineEntry(Answer):
     start_s: float = Field(ge=0)
     end_s: float = Field(ge=0)
-    description: str
+    description: str = Field(min_length=1, max_length=500)
+
+    @model_validator(mode="after")
+    def _within_the_video(self, info: ValidationInfo) -> TimelineEntry:
+        if self.end_s < self.start_s:
+            raise ValueError(f"end_s {self.end_s} is before start_s {self.start_s}")
+        duration = (info.context or {}).get("duration_s")
+        if duration is not None and self.end_s > duration + TIME_SLACK_S:
+            raise ValueError(f"end_s {self.end_s} is after the video's end ({duration:.2f} s)")
+        return self
 
 
 class GlobalAnswer(Answer):
-    """Scriptwriter, whole video: what happens, scene by scene."""
+    """Scriptwriter, whole video: what happens, scene by scene (times within the video's duration,
+    given as the validation context ``{"duration_s": ...}``, and in order)."""
 
     description: str = Field(min_length=1, max_length=4000)
     timeline: list[TimelineEntry] = Field(default_factory=list, max_length=64)
+
+    @model_validator(mode="after")
+    def _in_order(self) -> GlobalAnswer:
+        starts = [e.start_s for e in self.timeline]
+        if starts != sorted(starts):
+            raise ValueError("timeline entries are not in time order")
+        return self
 
 
 class CaptionAnswer(Answer):
@@ -70,8 +90,8 @@ class DesignAnswer(Answer):
 
 
 class LabelChoice(Answer):
-    description: str
-    label: str | None = Field(description="one of the retrieved candidates for this item, or null")
+    description: str = Field(max_length=200)
+    label: str | None = Field(max_length=200, description="one of the retrieved candidates for this item, or null")
 
 
 class MappingAnswer(Answer):

@@ -7,7 +7,9 @@ vLLM, Ollama, OpenAI). It adds what the agents need on top of the ``openai`` pac
   (never on 400/401/403/404: those do not get better by asking again);
 * every answer parsed as JSON (tolerating ```json fences and leading prose) and validated against
   a pydantic schema, with ONE repair round-trip that sends the validation error back, after which
-  :class:`~lvas.errors.AgentOutputError` is raised;
+  :class:`~lvas.errors.AgentOutputError` is raised; an answer longer than ``max_response_bytes``
+  (never read further) or nested deeper than ``MAX_JSON_DEPTH`` is invalid the same way, and every
+  request asks for at most ``max_tokens``;
 * per-call accounting as :class:`~lvas.models.LLMCall` records appended to ``backend.calls``;
 * keyframes as ``image_url`` parts (downscaled JPEG in a base64 data URL) for vision models.
 
@@ -34,7 +36,7 @@ from pydantic import BaseModel, ValidationError
 
 from lvas.errors import AgentOutputError, BackendUnavailable
 from lvas.models import LLMCall
-from lvas.settings import AgentSettings
+from lvas.settings import AgentSettings, redact, redact_url, register_secret
 
 T = TypeVar("T", bound=BaseModel)
 
@@ -48,6 +50,14 @@ IMAGE_JPEG_QUALITY = 80
 RETRY_STATUSES = frozenset({408, 409, 429, 500, 502, 503, 504})
 
 _FENCE = re.compile(r"```(?:json|JSON)?\s*(.*?)```", re.DOTALL)
+# No answer schema nests deeper than this; a deeper answer is refused before it is validated.
+MAX_JSON_DEPTH = 32
+# How much of an invalid answer is sent back in the repair request.
+REPAIR_ECHO_CHARS = 4000
+
+
+class AnswerTooLarge(ValueError):
+    """The endpoint's response body exceeded ``agents.max_response_bytes`` (reading stopped there)."""
 
 
 # --------------------------------------------------------------------------- answer parsing
@@ -77,13 +87,33 @@ def extract_json(text: str) -> Any:
                 value, _ = decoder.raw_decode(chunk[start:])
             except json.JSONDecodeError:
                 continue
+            except RecursionError:
+                raise ValueError(f"the answer's JSON is nested too deeply (over {MAX_JSON_DEPTH} levels)") from None
+            if _depth(value) > MAX_JSON_DEPTH:
+                raise ValueError(f"the answer's JSON is nested too deeply (over {MAX_JSON_DEPTH} levels)")
             return value
     raise ValueError(f"no JSON object in the answer (starts with {text[:80]!r})")
 
 
-def parse_answer(text: str, schema: type[T]) -> T:
-    """Parse and validate an answer; raises ValueError or ValidationError when it does not fit."""
-    return schema.model_validate(extract_json(text))
+def _depth(value: Any) -> int:
+    """Nesting depth of decoded JSON, iteratively (no recursion to exhaust)."""
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        v, d = stack.pop()
+        if isinstance(v, dict | list):
+            deepest = max(deepest, d)
+            if d <= MAX_JSON_DEPTH:
+                stack.extend((x, d + 1) for x in (v.values() if isinstance(v, dict) else v))
+    return deepest
+
+
+def parse_answer(text: str, schema: type[T], context: dict[str, Any] | None = None) -> T:
+    """Parse and validate an answer; raises ValueError or ValidationError when it does not fit.
+
+    Arguments:
+        context: given to the schema's validators (e.g. ``{"duration_s": ...}`` bounds times).
+    """
+    return schema.model_validate(extract_json(text), context=context)
 
 
 # --------------------------------------------------------------------------- images
@@ -134,6 +164,7 @@ class OpenAIBackend:
     def __init__(self, settings: AgentSettings, client: Any = None) -> None:
         self.settings = settings
         self.calls: list[LLMCall] = []
+        register_secret(os.environ.get(settings.api_key_env, ""))
         self._client = client if client is not None else self._make_client(settings)
 
     @staticmethod
@@ -159,7 +190,8 @@ class OpenAIBackend:
 
     # ---- public
 
-    def complete(self, role: str, model: str, messages: list[Message], schema: type[T]) -> T:
+    def complete(self, role: str, model: str, messages: list[Message], schema: type[T],
+                 context: dict[str, Any] | None = None) -> T:
         """Ask ``model`` and return its answer validated as ``schema``.
 
         One repair round-trip: an answer that does not parse or validate is sent back with the
@@ -171,6 +203,7 @@ class OpenAIBackend:
             model: the model name the endpoint serves.
             messages: chat messages (system first).
             schema: the pydantic model the answer must validate against.
+            context: validation context for the schema (e.g. the video's duration).
 
         Returns:
             The validated answer.
@@ -183,63 +216,108 @@ class OpenAIBackend:
         acct = _Accounting()
         t0 = time.perf_counter()
         try:
-            text = self._request(model, messages, acct)
-            try:
-                result = parse_answer(text, schema)
-            except (ValueError, ValidationError) as exc:
+            text, result = self._attempt(model, messages, schema, acct, context)
+            if isinstance(result, Exception):
                 repair = [
                     *messages,
-                    {"role": "assistant", "content": text},
-                    {"role": "user", "content": _repair_prompt(exc, schema)},
+                    {"role": "assistant", "content": text[:REPAIR_ECHO_CHARS]},
+                    {"role": "user", "content": _repair_prompt(result, schema)},
                 ]
-                text = self._request(model, repair, acct)
-                try:
-                    result = parse_answer(text, schema)
-                except (ValueError, ValidationError) as exc2:
+                _, result = self._attempt(model, repair, schema, acct, context)
+                if isinstance(result, Exception):
                     raise AgentOutputError(
-                        f"{role}: {model} at {self.settings.base_url} answered invalid {schema.__name__} "
-                        f"twice (after one repair request): {_short(exc2)}"
-                    ) from exc2
+                        f"{role}: {model} at {self._where()} answered invalid {schema.__name__} "
+                        f"twice (after one repair request): {self._short(result)}"
+                    ) from None
         except (AgentOutputError, BackendUnavailable) as exc:
             self._record(role, model, t0, acct, ok=False, error=str(exc))
             raise
         self._record(role, model, t0, acct, ok=True)
         return result
 
+    def _attempt(self, model: str, messages: list[Message], schema: type[T], acct: _Accounting,
+                 context: dict[str, Any] | None) -> tuple[str, T | Exception]:
+        """One request and its parsing: (answer text, the validated answer or why it is invalid)."""
+        try:
+            text = self._request(model, messages, acct)
+        except AnswerTooLarge as exc:
+            return "", exc
+        try:
+            return text, parse_answer(text, schema, context)
+        except (ValueError, ValidationError, RecursionError) as exc:
+            return text, exc
+
     # ---- internals
 
     def _request(self, model: str, messages: list[Message], acct: _Accounting) -> str:
-        """One logical request, retried with exponential backoff on transient failures."""
+        """One logical request, retried with exponential backoff on transient failures.
+
+        Raises:
+            AnswerTooLarge: the response body is longer than ``max_response_bytes``.
+            AgentOutputError: the response is not a chat completion with a choice.
+            BackendUnavailable: see :meth:`complete`.
+        """
         import openai
+        from openai.types.chat import ChatCompletion
 
         s = self.settings
+        where = self._where()
         for attempt in range(s.max_retries + 1):
             acct.attempts += 1
             try:
-                resp = self._client.chat.completions.create(
-                    model=model, messages=messages, temperature=s.temperature, timeout=s.timeout_s
-                )
+                body = self._post(model, messages)
             except (openai.APITimeoutError, openai.APIConnectionError) as exc:
-                failure = BackendUnavailable(f"{s.base_url}: {type(exc).__name__}: {exc}", transient=True)
+                failure = BackendUnavailable(f"{where}: {type(exc).__name__}: {self._short(exc)}", transient=True)
             except openai.APIStatusError as exc:
-                detail = f"{s.base_url} answered HTTP {exc.status_code} for model {model}: {_short(exc)}"
+                detail = f"{where} answered HTTP {exc.status_code} for model {model}: {self._short(exc)}"
                 if exc.status_code not in RETRY_STATUSES:
                     if exc.status_code in (401, 403):
                         detail += f" (check the key in {s.api_key_env})"
-                    raise BackendUnavailable(detail) from exc
+                    raise BackendUnavailable(detail) from None
                 failure = BackendUnavailable(detail, transient=True)
             else:
-                usage = getattr(resp, "usage", None)
+                try:
+                    resp = ChatCompletion.model_validate_json(body)
+                except (ValueError, RecursionError) as exc:
+                    raise AgentOutputError(f"{where}: model {model} sent no chat completion: "
+                                           f"{self._short(exc, 200)}") from None
+                usage = resp.usage
                 acct.prompt_tokens += int(getattr(usage, "prompt_tokens", 0) or 0)
                 acct.completion_tokens += int(getattr(usage, "completion_tokens", 0) or 0)
                 if not resp.choices:
-                    raise AgentOutputError(f"{s.base_url}: model {model} returned no choices")
+                    raise AgentOutputError(f"{where}: model {model} returned no choices")
                 return resp.choices[0].message.content or ""
             if attempt < s.max_retries:
                 time.sleep(s.retry_backoff_s * (2**attempt))
         raise BackendUnavailable(
             f"{failure} (gave up after {s.max_retries + 1} attempts)", transient=True
-        ) from failure
+        ) from None
+
+    def _post(self, model: str, messages: list[Message]) -> bytes:
+        """The response body of one chat request, read up to ``max_response_bytes``.
+
+        Raises:
+            AnswerTooLarge: the body is longer (the rest is never read).
+        """
+        s = self.settings
+        with self._client.chat.completions.with_streaming_response.create(
+            model=model, messages=messages, temperature=s.temperature, max_tokens=s.max_tokens, timeout=s.timeout_s
+        ) as raw:
+            body = bytearray()
+            for chunk in raw.iter_bytes():
+                body += chunk
+                if len(body) > s.max_response_bytes:
+                    raise AnswerTooLarge(f"the response is longer than {s.max_response_bytes} bytes "
+                                         "(agents.max_response_bytes); answer with the JSON object only")
+        return bytes(body)
+
+    def _where(self) -> str:
+        """The endpoint as shown in messages: its URL without credentials."""
+        return redact_url(self.settings.base_url or "")
+
+    def _short(self, exc: BaseException, limit: int = 400) -> str:
+        """An error's text for a message, with the key and the endpoint's credentials removed."""
+        return redact(_short(exc, limit), self.settings)
 
     def _record(self, role: str, model: str, t0: float, acct: _Accounting, ok: bool, error: str = "") -> None:
         self.calls.append(

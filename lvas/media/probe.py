@@ -15,6 +15,7 @@ from pathlib import Path
 import av
 
 from lvas.errors import VideoProbeError
+from lvas.keys import not_a_regular_file
 from lvas.models import VideoInfo
 
 # Average and nominal frame rates further apart than this (relative) mean variable frame rate.
@@ -76,10 +77,9 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
 
 
 def _check_file(p: Path) -> None:
-    if not p.exists():
-        raise VideoProbeError(f"{p}: no such file")
-    if not p.is_file():
-        raise VideoProbeError(f"{p}: not a regular file")
+    problem = not_a_regular_file(p)  # by stat: a FIFO is never opened (that would block)
+    if problem is not None:
+        raise VideoProbeError(f"{p}: {problem}")
     if p.stat().st_size == 0:
         raise VideoProbeError(f"{p}: empty file (0 bytes)")
 
