@@ -17,7 +17,7 @@ import soundfile as sf
 from PIL import Image, ImageDraw, ImageFont
 from scipy import signal
 
-from lvas.models import SceneDesign, Script, Storyboard
+from lvas.models import SceneDesign, Script, SoundEvent, Storyboard
 from lvas.storage.atomic import atomic_path, write_text
 from lvas.storage.layout import Layout
 
@@ -33,6 +33,7 @@ def build_report(
     script: Script,
     designs: list[SceneDesign],
     mix_wav: str | Path | None,
+    events: list[SoundEvent] | None = None,
 ) -> Path:
     """Write ``layout.report(video_id)`` (HTML) and ``timeline.png`` beside it.
 
@@ -43,6 +44,8 @@ def build_report(
         script: scenes with captions.
         designs: final sound designs, one per scene (missing scenes show no labels).
         mix_wav: the mix; None or a missing file leaves the audio panels empty.
+        events: the timed events (the cue sheet), drawn on the timeline under the keyframes and
+            listed in a table; None or empty leaves that panel empty.
 
     Returns:
         The HTML page's path.
@@ -52,10 +55,11 @@ def build_report(
     duration = storyboard.info.duration_s or max((s.end_s for s in script.scenes), default=1.0)
     audio, sr = _load_mix(mix_wav)
     by_scene = {d.scene_index: d for d in designs}
-    fig = _figure(layout, video_id, storyboard, script, by_scene, audio, sr, duration)
+    fig = _figure(layout, video_id, storyboard, script, by_scene, audio, sr, duration, events or [])
     with atomic_path(png) as tmp:
         fig.save(tmp, format="PNG", compress_level=1)  # zlib level 6 took a third of the time
-    write_text(out_html, _html(layout, video_id, storyboard, script, by_scene, png.name, mix_wav, duration))
+    page = _html(layout, video_id, storyboard, script, by_scene, png.name, mix_wav, duration)
+    write_text(out_html, page.replace("</table></body>", "</table>" + _cue_table(events or []) + "</body>"))
     return out_html
 
 
@@ -84,7 +88,8 @@ def _labels(design: SceneDesign | None) -> tuple[list[str], list[str]]:
 
 WIDTH, HEIGHT = 1760, 990
 LEFT, RIGHT, TOP, BOTTOM = 110, 16, 56, 44
-PANEL_RATIOS = (1.3, 1.0, 1.1, 1.6)
+PANEL_RATIOS = (1.3, 0.9, 1.0, 1.0, 1.4)
+LAYER_COLOURS = {"foreground": (76, 114, 176), "background": (85, 168, 104)}
 GAP = 8
 INK, GREY = (34, 34, 34), (128, 128, 128)
 
@@ -98,6 +103,7 @@ def _figure(
     audio: np.ndarray | None,
     sr: int,
     duration: float,
+    events: list[SoundEvent],
 ) -> Image.Image:
     img = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(img)
@@ -106,10 +112,11 @@ def _figure(
     draw.text((LEFT, 16), title, fill=INK, font=_font(20))
     boxes = _panels()
     _keyframe_strip(img, boxes[0], x, layout.video_dir(video_id), storyboard)
-    _scene_cards(img, boxes[1], x, script, by_scene)
-    _waveform(img, boxes[2], x, script, audio)
-    _spectrogram(img, boxes[3], x, audio, sr)
-    for box, name in zip(boxes, ("keyframes", "scenes", "mix", "kHz"), strict=True):
+    _event_lanes(img, boxes[1], x, events)
+    _scene_cards(img, boxes[2], x, script, by_scene)
+    _waveform(img, boxes[3], x, script, audio)
+    _spectrogram(img, boxes[4], x, audio, sr)
+    for box, name in zip(boxes, ("keyframes", "events", "scenes", "mix", "kHz"), strict=True):
         draw.rectangle(box, outline=GREY)
         draw.text((12, (box[1] + box[3]) // 2), name, fill=INK, font=_font(14), anchor="lm")
         for scene in script.scenes[1:]:
@@ -166,6 +173,45 @@ def _keyframe_strip(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAx
         px = x(cut)
         for y in range(y0, y1, 10):  # dashed
             draw.line([(px, y), (px, min(y + 5, y1))], fill="white", width=1)
+
+
+def _event_lanes(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAxis, events: list[SoundEvent]) -> None:
+    """Each event a bar from its start to its end (foreground blue, background green), in the first
+    lane free at its start, labelled with its label (or prompt) and gain."""
+    _, y0, _, y1 = box
+    draw = ImageDraw.Draw(img)
+    lanes: list[float] = []  # end time of the last event in each lane
+    placed = []
+    for ev in sorted(events, key=lambda e: (e.start_s, e.layer != "background")):
+        lane = next((k for k, end in enumerate(lanes) if end <= ev.start_s + 1e-6), len(lanes))
+        if lane == len(lanes):
+            lanes.append(ev.end_s)
+        lanes[lane] = ev.end_s
+        placed.append((lane, ev))
+    height = max(1, (y1 - y0 - 4) // max(1, len(lanes)))
+    font = _font(12)
+    for lane, ev in placed:
+        top = y0 + 2 + lane * height
+        a, b = x(ev.start_s), max(x(ev.start_s) + 2, x(ev.end_s))
+        draw.rectangle((a, top + 1, b, top + height - 2), fill=LAYER_COLOURS[ev.layer], outline="white")
+        text = f"{ev.label or ev.prompt} {ev.gain_db:+.0f} dB"
+        chars = max(0, (b - a - 6) // 7)
+        if chars >= 3:
+            draw.text((a + 3, top + height // 2), text[:chars], fill="white", font=font, anchor="lm")
+
+
+def _cue_table(events: list[SoundEvent]) -> str:
+    """The cue sheet as an HTML table (empty string when there are no events)."""
+    if not events:
+        return ""
+    esc = html.escape
+    head = "".join(f"<th>{h}</th>" for h in ("scene", "layer", "label", "prompt", "start", "end", "gain"))
+    rows = "".join(
+        f"<tr><td>{'+'.join(map(str, ev.scenes)) or ev.scene_index}</td><td>{ev.layer}</td><td>{esc(ev.label)}</td>"
+        f"<td>{esc(ev.prompt)}</td><td>{ev.start_s:.2f}</td><td>{ev.end_s:.2f}</td><td>{ev.gain_db:+.1f} dB</td></tr>"
+        for ev in sorted(events, key=lambda e: (e.start_s, e.layer))
+    )
+    return f"<h2>Cue sheet</h2><table><tr>{head}</tr>{rows}</table>"
 
 
 def _scene_cards(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAxis, script: Script,

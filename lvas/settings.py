@@ -55,6 +55,10 @@ class AgentSettings(Section):
     temperature: float = Field(0.2, ge=0)
     max_keyframes_per_call: int = Field(8, ge=1)
     concurrency: int = Field(8, ge=1, description="agent calls in flight at once for the scenes of a video")
+    max_concurrent_events: int = Field(3, ge=1, description="timed events sounding at once at most")
+    min_event_s: float = Field(0.1, gt=0, description="shortest timed event")
+    allow_speech: bool = Field(False, description="let speech and singing (the voice family) reach renders")
+    allow_music: bool = Field(False, description="let music and musical instruments reach renders")
 
 
 class KBSettings(Section):

@@ -23,7 +23,7 @@ from lvas.settings import AgentSettings
 def _offline(settings: AgentSettings) -> Agents:
     from lvas.agents.offline import OfflineAgents
 
-    return OfflineAgents()
+    return OfflineAgents(settings)
 
 
 def _openai(settings: AgentSettings) -> Agents:
