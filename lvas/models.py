@@ -211,6 +211,23 @@ class SoundEvent(Frozen):
     scenes: tuple[int, ...] = Field((), description="every scene it spans, when it continues across cuts")
 
 
+# --------------------------------------------------------------------------- compose
+
+
+class StorySegment(Frozen):
+    """One timed segment of a story: its detail and its sound design (times from its start)."""
+
+    index: int
+    start_s: float
+    end_s: float
+    detail: str
+    design: SoundDesign
+
+    def scene(self) -> Scene:
+        return Scene(index=self.index, start_s=self.start_s, end_s=self.end_s, shot_indices=[],
+                     caption=Caption(summary=self.detail))
+
+
 # --------------------------------------------------------------------------- render
 
 
@@ -218,7 +235,7 @@ class LayerSpec(Frozen):
     """What a synthesizer is asked to render: one layer of one scene."""
 
     video_id: str
-    video_path: str
+    video_path: str = Field(description="the video whose frames condition foreground; empty = text only")
     scene_index: int
     kind: LayerKind
     start_s: float

@@ -17,7 +17,7 @@ import soundfile as sf
 from PIL import Image, ImageDraw, ImageFont
 from scipy import signal
 
-from lvas.models import SceneDesign, Script, SoundEvent, Storyboard
+from lvas.models import SceneDesign, Script, SoundEvent, Storyboard, StorySegment
 from lvas.storage.atomic import atomic_path, write_text
 from lvas.storage.layout import Layout
 
@@ -388,3 +388,67 @@ th {{ background: #f5f5f5; }}
 
 def _rel(path: Path, start: Path) -> str:
     return os.path.relpath(path, start)
+
+
+def build_compose_report(
+    layout: Layout,
+    job_id: str,
+    instruction: str,
+    segments: list[StorySegment],
+    events: list[SoundEvent],
+    mix_wav: str | Path | None,
+) -> Path:
+    """The report of a composition (``lvas compose``): the instruction, the events on the timeline,
+    the story segments, the waveform and spectrogram; the segments and the cue sheet as tables.
+
+    Returns:
+        The HTML page's path (``layout.report(job_id)``, ``timeline.png`` beside it).
+    """
+    out_html = layout.report(job_id)
+    png = out_html.parent / "timeline.png"
+    scenes = [seg.scene() for seg in segments]
+    script = Script(video_id=job_id, global_description=instruction, shot_captions=[], decisions=[], scenes=scenes)
+    duration = max((s.end_s for s in scenes), default=1.0)
+    audio, sr = _load_mix(mix_wav)
+    img = Image.new("RGB", (WIDTH, HEIGHT), "white")
+    draw = ImageDraw.Draw(img)
+    x = _TimeAxis(duration)
+    draw.text((LEFT, 16), f"{job_id}: {len(scenes)} segments, {len(events)} events, {duration:.1f} s", fill=INK,
+              font=_font(20))
+    boxes = _panels()
+    for n, line in enumerate(textwrap.wrap(instruction, 200)[:8]):
+        draw.text((boxes[0][0] + 6, boxes[0][1] + 6 + n * 18), line, fill=INK, font=_font(14))
+    _event_lanes(img, boxes[1], x, events)
+    _scene_cards(img, boxes[2], x, script, {})
+    _waveform(img, boxes[3], x, script, audio)
+    _spectrogram(img, boxes[4], x, audio, sr)
+    for box, name in zip(boxes, ("instruction", "events", "segments", "mix", "kHz"), strict=True):
+        draw.rectangle(box, outline=GREY)
+        draw.text((12, (box[1] + box[3]) // 2), name, fill=INK, font=_font(14), anchor="lm")
+    _time_ticks(draw, boxes[-1], x)
+    with atomic_path(png) as tmp:
+        img.save(tmp, format="PNG", compress_level=1)
+    esc = html.escape
+    rows = "".join(f"<tr><td>{seg.index}</td><td>{seg.start_s:.2f}-{seg.end_s:.2f} s</td><td>{esc(seg.detail)}</td>"
+                   f"<td><small>{esc(seg.design.reasoning)}</small></td></tr>" for seg in segments)
+    player = ""
+    if mix_wav is not None and Path(mix_wav).exists():
+        player = f"<p>Mix: <audio controls src='{esc(_rel(Path(mix_wav), out_html.parent))}'></audio></p>"
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>lvas compose — {esc(job_id)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
+img {{ max-width: 100%; border: 1px solid #ddd; }}
+table {{ border-collapse: collapse; width: 100%; margin-top: 16px; }}
+td, th {{ border-bottom: 1px solid #e5e5e5; padding: 6px 10px; vertical-align: top; text-align: left; }}
+th {{ background: #f5f5f5; }}
+</style></head><body>
+<h1>{esc(job_id)}</h1>
+<p>{esc(instruction)}</p>
+{player}
+<img src="{esc(png.name)}" alt="events, segments, waveform and spectrogram on one timeline">
+<h2>Segments</h2><table><tr><th>segment</th><th>span</th><th>story</th><th>planner</th></tr>{rows}</table>
+{_cue_table(events)}</body></html>
+"""
+    write_text(out_html, page)
+    return out_html

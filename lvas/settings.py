@@ -94,6 +94,16 @@ class MixSettings(Section):
     keep_original_audio: bool = Field(False, description="keep an existing track as a second stream")
 
 
+class ComposeSettings(Section):
+    """``lvas compose``: audio from an instruction, no video."""
+
+    max_duration_s: float = Field(1800.0, gt=0, description="longest composition one instruction may ask for")
+    max_instruction_chars: int = Field(2000, ge=1, description="longest instruction accepted")
+    min_segment_s: float = Field(5.0, gt=0, description="shortest story segment the planner makes")
+    overlap_s: float = Field(2.0, ge=0, description="crossfade of an ambience that changes between segments")
+    event_s: float = Field(4.0, gt=0, description="offline planner: a foreground sound's length at most")
+
+
 class RunSettings(Section):
     dask_address: str | None = Field(None, description="existing scheduler, e.g. tcp://10.0.0.5:8786")
     workers: int = Field(2, ge=1, description="LocalCluster worker processes")
@@ -119,6 +129,7 @@ class Settings(BaseSettings):
     kb: KBSettings = KBSettings()
     synth: SynthSettings = SynthSettings()
     mix: MixSettings = MixSettings()
+    compose: ComposeSettings = ComposeSettings()
     run: RunSettings = RunSettings()
 
     def to_json(self) -> str:
