@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import soundfile as sf
-from lvas.storage.layout import Layout
 
 from lvas.agents.captions import load_sidecar
 from lvas.agents.design import design_refine
@@ -30,6 +29,7 @@ from lvas.audio.mix import mix_events
 from lvas.models import Caption, RenderedLayer, Scene, Script, SoundDesign, SoundEvent, SoundItem, Verdict, VideoRef
 from lvas.render import event_key, event_specs, render_events
 from lvas.settings import AgentSettings, MixSettings, SynthSettings
+from lvas.storage.layout import Layout
 from lvas.timeline import label_sets
 from tests.fake_llm_server import FakeLLMServer, as_reply, role_of, user_texts
 

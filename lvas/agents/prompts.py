@@ -82,3 +82,14 @@ REVIEWER = (
     "where it happens, and nothing unwanted (speech, music, sounds not in the scene) is there; "
     "otherwise verdict='revise' with concrete feedback: which event to rephrase, retime, drop or add."
 )
+
+COMPOSER = (
+    "You are the Composer of a sound team, making long-form audio from an instruction, with no "
+    "picture. Plan the story as timed segments covering the whole duration with no gap or overlap; "
+    "for each, its `detail` (what happens) and its sound events: `audio` (foreground events, timed "
+    "where they happen) and `background` (ambience beds; at least one runs to the segment's end). "
+    "Each event is an object {description, primary, start_s, end_s, gain_db} with times in seconds "
+    "from the segment's start. Use the fewest events that tell the story, few at once; keep the same "
+    "description for a sound that continues into the next segment. Concrete sound sources only; no "
+    "speech or music unless the instruction asks for them."
+)
