@@ -196,11 +196,12 @@ def video_events(layout: Layout, video: VideoRef, s: Settings) -> list[SoundEven
 
 
 def render_stage(layout: Layout, video: VideoRef, scene: int, s: Settings) -> StageResult:
-    """Render the timed events the scene owns (a continuing bed belongs to its first scene); an
-    event rendered before with the same spec and synth settings is reused."""
+    """Render the timed events that sound in the scene, a bed continuing across its cuts included
+    (so rerunning one scene renders what changed in it); an event rendered before with the same
+    spec and synth settings is reused, whichever scene's task rendered it."""
     from lvas.render import event_specs, render_events
 
-    owned = [ev for ev in video_events(layout, video, s) if ev.scene_index == scene]
+    owned = [ev for ev in video_events(layout, video, s) if scene in ev.scenes]
     outputs = render_events(event_specs(video, owned, s.synth), layout, s.synth, RENDER_VERSION)
     return outputs, {"events": len(owned)}
 
