@@ -25,7 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.results import write_section
 from lvas.audio.mix import mix_events, mix_video
-from lvas.compose import compose_direct, make_job
+from lvas.compose import ComposeJob, compose_direct, make_job
 from lvas.models import Caption, LayerSpec, RenderedLayer, Scene, SoundEvent, VideoRef
 from lvas.render import event_specs, render_events, synth_for
 from lvas.settings import MixSettings, Settings
@@ -91,7 +91,7 @@ def per_minute(durations: list[float], repeat: int) -> dict[float, float]:
     for seconds in durations:
         job = make_job(STORM, seconds, s.compose, "bench")
 
-        def run() -> None:
+        def run(job: ComposeJob = job) -> None:
             with tempfile.TemporaryDirectory() as tmp:
                 compose_direct(Layout(tmp), job, s)
 
