@@ -180,18 +180,18 @@ def collect_designs(layout: Layout, video: VideoRef, n_scenes: int) -> Path:
 
 
 def video_events(layout: Layout, video: VideoRef, s: Settings) -> list[SoundEvent]:
-    """Every timed event of a video from its scene designs, a bed that continues across a cut joined
-    into one event (``lvas.agents.events``)."""
+    """Every timed event of a video from its design table (``collect_designs``), a bed that
+    continues across a cut joined into one event (``lvas.agents.events``)."""
     from lvas.agents.artifacts import load_designs, load_script
     from lvas.agents.events import join_continuing, scene_events
     from lvas.timeline import label_sets
 
     script = load_script(layout.script(video.video_id))
     _, excluded = label_sets(s.agents)
+    designs = {d.scene_index: d for d in load_designs(layout.design(video.video_id))}  # one table a video
     events = []
     for sc in script.scenes:
-        (design,) = load_designs(layout.scene_design(video.video_id, sc.index))
-        events += scene_events(sc, design.final, s.agents, excluded)
+        events += scene_events(sc, designs[sc.index].final, s.agents, excluded)
     return join_continuing(events, script.scenes)
 
 

@@ -8,6 +8,8 @@ times. :func:`label_sets` gives the knowledge base's labels and those a run excl
 
 from __future__ import annotations
 
+import functools
+
 from lvas.agents.captions import SidecarCaptions
 from lvas.agents.events import SceneTiming, TimedCue, motion_timing
 from lvas.kb.labels import load_labels
@@ -22,8 +24,13 @@ MUSIC_FAMILY = "instrument"
 def label_sets(settings: AgentSettings) -> tuple[frozenset[str], frozenset[str]]:
     """``(known, excluded)``: every knowledge-base label, and the speech (family ``voice``) and
     musical-instrument (family ``instrument``) labels unless ``allow_speech``/``allow_music``."""
+    return _label_sets(settings.allow_speech, settings.allow_music)
+
+
+@functools.cache
+def _label_sets(allow_speech: bool, allow_music: bool) -> tuple[frozenset[str], frozenset[str]]:
     labels = load_labels()
-    banned = {f for f, ok in ((SPEECH_FAMILY, settings.allow_speech), (MUSIC_FAMILY, settings.allow_music)) if not ok}
+    banned = {f for f, ok in ((SPEECH_FAMILY, allow_speech), (MUSIC_FAMILY, allow_music)) if not ok}
     return frozenset(x.label for x in labels), frozenset(x.label for x in labels if x.family in banned)
 
 
