@@ -144,14 +144,20 @@ def design_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Sett
     from lvas.agents.artifacts import load_script, save_calls, save_designs
     from lvas.agents.captions import load_sidecar
     from lvas.agents.design import design_refine_jobs
+    from lvas.errors import InputError
     from lvas.storyboard import load_storyboard
-    from lvas.timeline import label_sets, scene_timing
+    from lvas.timeline import label_sets, scene_timing, sidecar_event_problems
 
     agents, jobs, timing = {}, {}, {}
+    out: dict[tuple[str, int], Outputs | Exception] = {}
     for video, scenes in todo:
         script = load_script(layout.script(video.video_id))
         board = load_storyboard(layout, video.video_id)
         sidecar = load_sidecar(video.captions_path) if video.captions_path else None
+        problems = sidecar_event_problems(sidecar, board.info.duration_s, str(video.captions_path))
+        if problems:  # the video's own input is wrong: its scenes fail with the reason, the others go on
+            out |= {(video.video_id, i): InputError("; ".join(problems)) for i in scenes}
+            continue
         agents[video.video_id] = get_agents(s.agents, layout=layout, video_id=video.video_id)
         jobs |= {(video.video_id, i): (script.scenes[i], script, agents[video.video_id]) for i in scenes}
         timing |= {(video.video_id, i): scene_timing(layout, board, script.scenes[i], sidecar) for i in scenes}
@@ -160,7 +166,6 @@ def design_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Sett
                                  settings=s.agents, timing=timing, known=known, excluded=excluded)
     for vid, ag in agents.items():
         save_calls(layout.video_dir(vid) / "llm_calls_design.parquet", drain_calls(ag))
-    out: dict[tuple[str, int], Outputs | Exception] = {}
     for (vid, i), res in results.items():
         if isinstance(res, Exception):
             out[(vid, i)] = res

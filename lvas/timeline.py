@@ -69,3 +69,14 @@ def scene_timing(layout: Layout, board: Storyboard, scene: Scene, sidecar: Sidec
                                    ev.layer, ev.gain_db))
     return SceneTiming(duration=d, onsets=tuple(sorted({*onsets, *cuts})), active=tuple(active),
                        cues=tuple(cues), events=tuple(events))
+
+
+def sidecar_event_problems(sidecar: SidecarCaptions | None, duration_s: float, where: str) -> list[str]:
+    """The sidecar's timed events that fall outside the video, one sentence each naming the file,
+    the event and the problem (an event may end past the video's end: it is clipped)."""
+    problems = []
+    for k, ev in enumerate(sidecar.events if sidecar else ()):
+        if ev.start >= duration_s:
+            problems.append(f"sidecar {where}: event {k} ({ev.sound!r}) starts at {ev.start:g} s, at or after "
+                            f"the video's end ({duration_s:g} s)")
+    return problems

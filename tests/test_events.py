@@ -279,3 +279,32 @@ def test_changing_one_event_renders_that_event_only(tmp_path: Path) -> None:
     louder = [events[0].model_copy(update={"gain_db": -6.0}), events[1]]
     spec = event_specs(video, louder, synth)[0]
     assert event_key(spec, synth, "v1") == event_key(event_specs(video, events, synth)[0], synth, "v1")
+
+
+# --------------------------------------------------------------------------- the dub pipeline
+
+
+def test_sidecar_events_reach_the_cue_sheet_and_bad_ones_are_named(tmp_path: Path) -> None:
+    from lvas.errors import InputError
+    from lvas.pipeline import dub_video_direct
+    from lvas.settings import Settings
+    from tests.clips import colour_cuts, make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", colour_cuts([1.5]), seconds=3.0)
+    side = tmp_path / "clip.captions.json"
+    side.write_text(json.dumps({"segments": [{"start": 0, "end": 3, "caption": "a quiet street"}],
+                                "events": [{"start": 0.5, "end": 0.9, "sound": "door slam", "gain_db": -2}]}))
+    video = VideoRef(source=str(clip), path=str(clip), video_id="clip", captions_path=str(side))
+    s = Settings(synth=SynthSettings(sample_rate=16000, channels=1))
+    marker = dub_video_direct(Layout(tmp_path / "out"), video, s)
+    from lvas.storage.atomic import read_parquet
+
+    cue = read_parquet(marker["outputs"]["events"])
+    slam = [r for r in cue if r["start_s"] == 0.5]
+    assert len(slam) == 1 and slam[0]["end_s"] == 0.9 and slam[0]["layer"] == "foreground"
+    assert slam[0]["label"] == "door slam"
+    assert all(Path(marker["outputs"]["events"]).parent.joinpath("events", r["file"]).exists() for r in cue)
+
+    side.write_text(json.dumps({"segments": [], "events": [{"start": 7.0, "end": 8.0, "sound": "door slam"}]}))
+    with pytest.raises(InputError, match=r"event 0 \('door slam'\) starts at 7 s, at or after the video's end \(3 s\)"):
+        dub_video_direct(Layout(tmp_path / "out2"), video, s)
