@@ -227,6 +227,7 @@ def cmd_compose(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"lvas: skipped: {problem}", file=sys.stderr)
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    from lvas.flows.progress import ProgressPrinter
     from lvas.flows.runtime import orchestration, task_runner
 
     if not args.verbose:
@@ -238,7 +239,8 @@ def cmd_compose(args: argparse.Namespace) -> int:
 
         print(f"lvas: Prefect API {api}, Dask scheduler {address}", file=sys.stderr)
         flow = compose_dataset.with_options(task_runner=task_runner(address))
-        state = flow(jobs, args.out, settings, return_state=True)
+        with ProgressPrinter(args.out, final_stage="mix"):
+            state = flow(jobs, args.out, settings, return_state=True)
     print(f"lvas: {state.message or state.name}")
     if state.is_completed() and not problems:
         print(f"lvas: outputs under {Path(args.out) / 'videos'}")
