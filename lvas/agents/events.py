@@ -130,21 +130,21 @@ def fit_items(design: SoundDesign, duration: float, settings: AgentSettings, exc
                 continue
             fixed = item.model_copy(update={"start_s": start, "end_s": end, "gain_db": item_gain_db(item)})
             timed.append((key, k, fixed))
-    background = [t for t in timed if t[0] == "background"]
-    if background and not any(t[2].end_s >= duration - EPS for t in background):
-        key, k, last = max(background, key=lambda t: (t[2].end_s, t[2].primary))
-        timed[timed.index((key, k, last))] = (key, k, last.model_copy(update={"end_s": round(duration, 4)}))
 
     def importance(t: tuple[str, int, SoundItem]) -> tuple:
         key, k, item = t
         return (item.primary, key == "background", -(item.start_s or 0.0), -k)
 
     keep = list(timed)
-    while max_concurrent([(i.start_s, i.end_s) for _, _, i in keep])[0] > settings.max_concurrent_events:
-        spans = [(i.start_s, i.end_s) for _, _, i in keep]
-        _, at = max_concurrent(spans)
-        sounding = [t for t in keep if t[2].start_s <= at < t[2].end_s]
-        keep.remove(min(sounding, key=importance))
+    while True:
+        background = [t for t in keep if t[0] == "background"]
+        if background and not any(t[2].end_s >= duration - EPS for t in background):
+            key, k, last = max(background, key=lambda t: (t[2].end_s, t[2].primary))
+            keep[keep.index((key, k, last))] = (key, k, last.model_copy(update={"end_s": round(duration, 4)}))
+        most, at = max_concurrent([(i.start_s, i.end_s) for _, _, i in keep])
+        if most <= settings.max_concurrent_events:
+            break
+        keep.remove(min((t for t in keep if t[2].start_s <= at < t[2].end_s), key=importance))
     out = {key: [i for kk, _, i in keep if kk == key] for key, _ in LAYERS}
     for key in out:
         if out[key] and not any(i.primary for i in out[key]):
