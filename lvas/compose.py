@@ -31,11 +31,12 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lvas import keys
+from lvas.agents.base import enforce_design
 from lvas.agents.events import fit_items, join_continuing, scene_events
 from lvas.agents.offline import content_stems
 from lvas.errors import InputError
 from lvas.kb.labels import Label, load_labels
-from lvas.models import Frozen, SoundDesign, SoundEvent, SoundItem, StorySegment, VideoRef
+from lvas.models import Caption, Frozen, SoundDesign, SoundEvent, SoundItem, StorySegment, VideoRef
 from lvas.settings import ComposeSettings, Settings
 from lvas.storage.layout import Layout
 
@@ -326,6 +327,9 @@ def plan_llm(instruction: str, duration: float, settings: Settings, retrieve: Ca
 
         design = SoundDesign(audio=[mapped(x, "event") for x in items["audio"]],
                              background=[mapped(x, "ambience") for x in items["background"]], volume=1.0)
+        # the Designer's rules hold here too: no speech or music unless allowed, no moods, no duplicates
+        design = enforce_design(design, Caption(summary=instruction), allow_speech=settings.agents.allow_speech,
+                                allow_music=settings.agents.allow_music)
         segments.append(StorySegment(index=k, start_s=seg.start_s, end_s=seg.end_s, detail=seg.detail, design=design))
     return segments
 

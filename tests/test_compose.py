@@ -135,7 +135,8 @@ def test_llm_planner_gets_its_gap_back_and_maps_sounds_to_labels(monkeypatch: py
                           {"description": "ship horn", "start_s": 1, "end_s": 3}]}]},
         {"segments": [{"start_s": 0, "end_s": 10, "detail": "rain starts", "background": [{"description": "rain"}]},
                       {"start_s": 10, "end_s": 20, "detail": "a horn",
-                       "audio": [{"description": "ship horn", "start_s": 1, "end_s": 3, "gain_db": -4}],
+                       "audio": [{"description": "ship horn", "start_s": 1, "end_s": 3, "gain_db": -4},
+                                 {"description": "a man singing", "start_s": 4, "end_s": 8}],
                        "background": [{"description": "rain"}]}]},
     ])
     seen: list[dict] = []
@@ -146,14 +147,14 @@ def test_llm_planner_gets_its_gap_back_and_maps_sounds_to_labels(monkeypatch: py
 
     def retrieve(texts: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
         table = {"rain": ["rain"], "ship horn": ["vehicle horn", "foghorn"]}
-        return {layer: {t: table[t] for t in ts} for layer, ts in texts.items()}
+        return {layer: {t: table.get(t, []) for t in ts} for layer, ts in texts.items()}
 
     with FakeLLMServer(responder=responder) as srv:
         s = Settings(agents=AgentSettings(backend="openai", base_url=srv.base_url, api_key_env="LVAS_TEST_KEY"))
         segments = plan_llm("rain, then a ship's horn", 20.0, s, retrieve)
     assert any("segment 1 starts at 12 s but segment 0 ends at 10 s" in t for t in user_texts(seen[1]))
     assert [(g.start_s, g.end_s) for g in segments] == [(0, 10), (10, 20)]
-    (horn,) = segments[1].design.audio
+    (horn,) = segments[1].design.audio  # no singing: speech is not asked for
     assert (horn.label, horn.start_s, horn.end_s, horn.gain_db) == ("vehicle horn", 1, 3, -4)
     events = story_events(segments, s)
     assert [(e.label, e.start_s, e.end_s) for e in events if e.layer == "background"] == [("rain", 0, 20)]
