@@ -99,12 +99,17 @@ def design_refine_scenes(
     retrieve: RetrieveLayers,
     max_rounds: int,
     concurrency: int = 8,
-    **rules: object,
+    *,
+    settings: AgentSettings | None = None,
+    timing: Mapping[int, SceneTiming] | None = None,
+    known: Collection[str] | None = None,
+    excluded: Collection[str] = (),
 ) -> dict[int, SceneDesign | Exception]:
     """Algorithm 2 for several scenes of one video in lockstep: :func:`design_refine_jobs` keyed by
-    scene index (``rules``: its keyword arguments)."""
+    scene index."""
     return design_refine_jobs({sc.index: (sc, script, agents) for sc in scenes}, retrieve, max_rounds,
-                              concurrency=concurrency, **rules)  # type: ignore[arg-type]
+                              concurrency=concurrency, settings=settings, timing=timing, known=known,
+                              excluded=excluded)
 
 
 def design_refine_jobs(
