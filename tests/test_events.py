@@ -308,3 +308,13 @@ def test_sidecar_events_reach_the_cue_sheet_and_bad_ones_are_named(tmp_path: Pat
     side.write_text(json.dumps({"segments": [], "events": [{"start": 7.0, "end": 8.0, "sound": "door slam"}]}))
     with pytest.raises(InputError, match=r"event 0 \('door slam'\) starts at 7 s, at or after the video's end \(3 s\)"):
         dub_video_direct(Layout(tmp_path / "out2"), video, s)
+
+
+@pytest.mark.parametrize("seconds", [0.1, 0.15])
+def test_the_shortest_events_render_in_every_family(seconds: float) -> None:
+    from lvas.backends.procedural import FAMILIES, render_family
+
+    n = round(seconds * 16000)
+    for family in FAMILIES:
+        audio = render_family(family, n, 16000, seed=5, channels=1, starts_at_onset=True)
+        assert audio.shape == (n, 1) and np.isfinite(audio).all(), family

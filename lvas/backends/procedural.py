@@ -231,7 +231,8 @@ def motion_onsets(
                 keep = (times >= EDGE_GUARD_S) & (times < duration - EDGE_GUARD_S)
                 if keep.any():
                     return times[keep], strength[keep]
-    first = rng.uniform(0.1, min(0.5, duration / 2))
+    lo = 0.1 if duration >= 0.2 else duration / 4  # a timed event may be as short as 0.1 s
+    first = rng.uniform(lo, min(0.5, duration / 2))
     times = np.arange(first, duration, fallback_period)
     times = np.clip(
         times + rng.uniform(-0.08, 0.08, len(times)) * fallback_period, 0, max(duration - 0.05, 0)
