@@ -41,6 +41,7 @@ bench: setup  ## run the benchmarks and print where the figures are written (ben
 	$(BIN)/python bench/bench_retrieval.py
 	$(BIN)/python bench/bench_agents.py
 	$(BIN)/python bench/bench_audio.py
+	$(BIN)/python bench/bench_events.py --write
 	$(BIN)/python bench/bench_pipeline.py
 	$(BIN)/python bench/bench_tasks.py
 	$(BIN)/python bench/mem_tasks.py

@@ -98,7 +98,30 @@ def build_parser() -> argparse.ArgumentParser:
     kb_q.add_argument("--json", action="store_true")
     for k in (kb_b, kb_q):
         k.add_argument("--chroma-url", metavar="URL", help="Chroma server instead of the local store")
+    _compose_parser(sub)
     return p
+
+
+def _compose_parser(sub: Any) -> None:
+    c = sub.add_parser(
+        "compose", help="long-form audio from instructions, no video (plan, render, mix on Prefect + Dask)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent("""\
+            examples:
+              lvas compose "rain on a tin roof, then thunder, then birds at dawn" --duration 120 --out out/
+              lvas compose --manifest prompts.csv --out out/   (instruction[, duration_s] columns; .csv/.parquet/.jsonl)
+
+            Offline, the planner reads the instruction's words (see lvas/compose.py); with
+            LVAS_AGENTS__BACKEND=openai a model plans the segments. Rerun the same command to do
+            only what is new, changed or failed; `lvas status DIR` shows each composition.
+        """))
+    c.add_argument("instructions", nargs="*", metavar="INSTRUCTION", help="what to compose (one job each)")
+    c.add_argument("--manifest", action="append", default=[], metavar="FILE",
+                   help="a .csv/.parquet/.jsonl with an instruction column and optionally duration_s (repeatable)")
+    c.add_argument("--duration", type=float, default=60.0, metavar="SECONDS",
+                   help="length of each composition (default 60; a manifest's duration_s wins)")
+    c.add_argument("--out", required=True, metavar="DIR", help="output folder")
+    _run_flags(c)
 
 
 def _run_flags(p: argparse.ArgumentParser) -> None:
@@ -182,6 +205,58 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
         print(f"lvas: outputs under {Path(out) / 'videos'}; `lvas status {out}` for details")
         return 0
     print(f"lvas: `lvas rerun {out} --failed` redoes what failed or did not finish, and nothing else")
+    return 1
+
+
+def compose_jobs(args: argparse.Namespace, settings: Settings) -> tuple[list[Any], list[str]]:
+    """The jobs of ``lvas compose``'s arguments and manifests, and a problem per bad item (by name).
+
+    Raises:
+        LvasError: no valid job at all (the message lists every problem).
+    """
+    from lvas.compose import make_job, read_manifest
+
+    jobs, problems = [], []
+    for n, text in enumerate(args.instructions, start=1):
+        try:
+            jobs.append(make_job(text, args.duration, settings.compose, f"instruction {n}"))
+        except LvasError as exc:
+            problems.append(str(exc))
+    for path in args.manifest:
+        found, bad = read_manifest(path, args.duration, settings.compose)
+        jobs += found
+        problems += bad
+    if not jobs:
+        raise LvasError("nothing to compose: " + ("; ".join(problems) or "give an INSTRUCTION or --manifest"))
+    return list({j.job_id: j for j in jobs}.values()), problems
+
+
+def cmd_compose(args: argparse.Namespace) -> int:
+    """``lvas compose``: the compose flow on the embedded (or given) Prefect server and Dask cluster."""
+    settings = settings_from_args(args)
+    jobs, problems = compose_jobs(args, settings)
+    for problem in problems:
+        print(f"lvas: skipped: {problem}", file=sys.stderr)
+    Path(args.out).mkdir(parents=True, exist_ok=True)
+    from lvas.flows.runtime import orchestration, task_runner
+    from lvas.storage.progress import ProgressPrinter
+
+    if not args.verbose:
+        os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
+    print(f"lvas: composing {len(jobs)} (agents={settings.agents.backend}, synth={settings.synth.backend}) ...",
+          file=sys.stderr)
+    with orchestration(settings.run) as (api, address):
+        from lvas.flows.compose import compose_dataset
+
+        print(f"lvas: Prefect API {redact_url(api)}, Dask scheduler {address}", file=sys.stderr)
+        flow = compose_dataset.with_options(task_runner=task_runner(address))
+        with ProgressPrinter(args.out, final_stage="mix"):
+            state = flow(jobs, args.out, settings, return_state=True)
+    print(f"lvas: {state.message or state.name}")
+    if state.is_completed() and not problems:
+        print(f"lvas: outputs under {Path(args.out) / 'videos'}")
+        return 0
+    print(f"lvas: rerun the same command to redo what failed; `lvas status {args.out}` for details")
     return 1
 
 
@@ -400,7 +475,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.cmd == "dub":
                 return cmd_dub(args, args.sources, args.out, settings_from_args(args))
             return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
-                    "kb": cmd_kb}[args.cmd](args)
+                    "kb": cmd_kb, "compose": cmd_compose}[args.cmd](args)
     except LvasError as exc:
         print(printable(redact(f"lvas: error: {exc}")), file=sys.stderr)
         return 2

@@ -147,12 +147,20 @@ LayerKind = Literal["foreground", "background"]
 
 
 class SoundItem(Frozen):
-    """One sound in a design: what the Designer wrote and, once mapped, its KB label."""
+    """One sound in a design: what the Designer wrote and, once mapped, its KB label.
+
+    An item is one timed event of its layer: it sounds from ``start_s`` to ``end_s`` (seconds from
+    the scene's start; None = the scene's edge) at ``gain_db`` relative to its layer (None = from
+    ``volume``). See ``lvas.agents.events`` for the rules a timeline obeys.
+    """
 
     description: str
     label: str | None = Field(default=None, description="knowledge-base label it was mapped to")
     primary: bool = True
     volume: float = Field(default=1.0, ge=0.0, le=1.0)
+    start_s: float | None = Field(default=None, description="from the scene start; None = 0")
+    end_s: float | None = Field(default=None, description="from the scene start; None = the scene's end")
+    gain_db: float | None = Field(default=None, description="relative to its layer; None = from volume")
 
 
 class SoundDesign(Frozen):
@@ -189,6 +197,37 @@ class SceneDesign(Frozen):
         return last.mapped or last.design
 
 
+class SoundEvent(Frozen):
+    """One timed sound on the video's timeline: a row of the cue sheet (``events.parquet``)."""
+
+    scene_index: int = Field(description="the scene the event belongs to (the first, if it continues)")
+    index: int = Field(description="its place in the scene's design")
+    layer: LayerKind
+    label: str = Field(description="knowledge-base label; empty when the sound stayed free text")
+    prompt: str
+    start_s: float = Field(description="video time")
+    end_s: float = Field(description="video time")
+    gain_db: float = Field(0.0, description="relative to its layer")
+    scenes: tuple[int, ...] = Field((), description="every scene it spans, when it continues across cuts")
+
+
+# --------------------------------------------------------------------------- compose
+
+
+class StorySegment(Frozen):
+    """One timed segment of a story: its detail and its sound design (times from its start)."""
+
+    index: int
+    start_s: float
+    end_s: float
+    detail: str
+    design: SoundDesign
+
+    def scene(self) -> Scene:
+        return Scene(index=self.index, start_s=self.start_s, end_s=self.end_s, shot_indices=[],
+                     caption=Caption(summary=self.detail))
+
+
 # --------------------------------------------------------------------------- render
 
 
@@ -196,7 +235,7 @@ class LayerSpec(Frozen):
     """What a synthesizer is asked to render: one layer of one scene."""
 
     video_id: str
-    video_path: str
+    video_path: str = Field(description="the video whose frames condition foreground; empty = text only")
     scene_index: int
     kind: LayerKind
     start_s: float
@@ -206,6 +245,12 @@ class LayerSpec(Frozen):
     negative_prompt: str = ""
     volume: float = 1.0
     seed: int = 0
+    event: int | None = Field(
+        default=None,
+        description="set when the spec is one timed event (its index in the scene): the synthesizer "
+        "renders exactly [start_s, end_s) and the sound starts at start_s",
+    )
+    gain_db: float = Field(0.0, description="an event's gain relative to its layer")
 
 
 class RenderedLayer(Frozen):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lvas import keys
-from lvas.models import VideoRef
+from lvas.models import LayerSpec, SoundEvent, VideoRef
 from lvas.settings import Settings
 from lvas.storage.layout import Layout
 
@@ -23,8 +23,8 @@ if TYPE_CHECKING:
 
 # Bump when a stage's output changes for the same inputs and settings.
 STORYBOARD_VERSION = "1"
-RENDER_VERSION = "1"
-MIX_VERSION = "1"
+RENDER_VERSION = "2"
+MIX_VERSION = "2"
 
 Outputs = dict[str, str]
 StageResult = tuple[Outputs, dict[str, Any]]
@@ -152,17 +152,30 @@ def design_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Sett
     the error, per (video id, scene)."""
     from lvas.agents import drain_calls, get_agents
     from lvas.agents.artifacts import load_script, save_calls, save_designs
+    from lvas.agents.captions import load_sidecar
     from lvas.agents.design import design_refine_jobs
+    from lvas.errors import InputError
+    from lvas.storyboard import load_storyboard
+    from lvas.timeline import label_sets, scene_timing, sidecar_event_problems
 
-    agents, jobs = {}, {}
+    agents, jobs, timing = {}, {}, {}
+    out: dict[tuple[str, int], Outputs | Exception] = {}
     for video, scenes in todo:
         script = load_script(layout.script(video.video_id))
+        board = load_storyboard(layout, video.video_id)
+        sidecar = load_sidecar(video.captions_path) if video.captions_path else None
+        problems = sidecar_event_problems(sidecar, board.info.duration_s, str(video.captions_path))
+        if problems:  # the video's own input is wrong: its scenes fail with the reason, the others go on
+            out |= {(video.video_id, i): InputError("; ".join(problems)) for i in scenes}
+            continue
         agents[video.video_id] = get_agents(s.agents, layout=layout, video_id=video.video_id)
         jobs |= {(video.video_id, i): (script.scenes[i], script, agents[video.video_id]) for i in scenes}
-    results = design_refine_jobs(jobs, retrieve, s.agents.max_rounds, concurrency=s.agents.concurrency)
+        timing |= {(video.video_id, i): scene_timing(layout, board, script.scenes[i], sidecar) for i in scenes}
+    known, excluded = label_sets(s.agents)
+    results = design_refine_jobs(jobs, retrieve, s.agents.max_rounds, concurrency=s.agents.concurrency,
+                                 settings=s.agents, timing=timing, known=known, excluded=excluded)
     for vid, ag in agents.items():
         save_calls(layout.video_dir(vid) / "llm_calls_design.parquet", drain_calls(ag))
-    out: dict[tuple[str, int], Outputs | Exception] = {}
     for (vid, i), res in results.items():
         if isinstance(res, Exception):
             out[(vid, i)] = res
@@ -181,26 +194,60 @@ def collect_designs(layout: Layout, video: VideoRef, n_scenes: int) -> Path:
     return layout.design(video.video_id)
 
 
-def render_stage(layout: Layout, video: VideoRef, scene: int, s: Settings) -> StageResult:
+def video_events(layout: Layout, video: VideoRef, s: Settings) -> list[SoundEvent]:
+    """Every timed event of a video from its design table (``collect_designs``), a bed that
+    continues across a cut joined into one event (``lvas.agents.events``)."""
     from lvas.agents.artifacts import load_designs, load_script
-    from lvas.render import layers_for, render_layer
+    from lvas.agents.events import join_continuing, scene_events
+    from lvas.timeline import label_sets
 
     script = load_script(layout.script(video.video_id))
-    (design,) = load_designs(layout.scene_design(video.video_id, scene))
-    outputs = {}
-    for spec in layers_for(video, script.scenes[scene], design.final, s.synth):
-        rendered = render_layer(spec, layout, s.synth)
-        outputs[spec.kind] = rendered.wav_path
-    return outputs, {}
+    _, excluded = label_sets(s.agents)
+    designs = {d.scene_index: d for d in load_designs(layout.design(video.video_id))}  # one table a video
+    events = []
+    for sc in script.scenes:
+        events += scene_events(sc, designs[sc.index].final, s.agents, excluded)
+    return join_continuing(events, script.scenes)
+
+
+def render_stage(layout: Layout, video: VideoRef, scene: int, s: Settings) -> StageResult:
+    """Render the timed events that sound in the scene, a bed continuing across its cuts included
+    (so rerunning one scene renders what changed in it); an event rendered before with the same
+    spec and synth settings is reused, whichever scene's task rendered it."""
+    from lvas.render import event_specs, render_events
+
+    owned = [ev for ev in video_events(layout, video, s) if scene in ev.scenes]
+    outputs = render_events(event_specs(video, owned, s.synth), layout, s.synth, RENDER_VERSION)
+    return outputs, {"events": len(owned)}
+
+
+def save_cue_sheet(path: Path, video_id: str, events: list[SoundEvent], specs: list[LayerSpec],
+                   files: list[str]) -> None:
+    """Write the cue sheet: one row per event (scene, layer, label, prompt, start, end, gain, seed, file)."""
+    from lvas.storage.atomic import write_parquet
+
+    rows = [{"video_id": video_id, "scene": ev.scene_index, "event": ev.index, "layer": ev.layer, "label": ev.label,
+             "prompt": ev.prompt, "start_s": ev.start_s, "end_s": ev.end_s, "gain_db": ev.gain_db, "seed": spec.seed,
+             "scenes": ",".join(map(str, ev.scenes)), "file": Path(f).name}
+            for ev, spec, f in zip(events, specs, files, strict=True)]
+    if rows:
+        write_parquet(path, rows)
+    else:
+        import pyarrow as pa
+
+        write_parquet(path, pa.table({k: pa.array([], t) for k, t in (
+            ("video_id", pa.string()), ("scene", pa.int64()), ("event", pa.int64()), ("layer", pa.string()),
+            ("label", pa.string()), ("prompt", pa.string()), ("start_s", pa.float64()), ("end_s", pa.float64()),
+            ("gain_db", pa.float64()), ("seed", pa.int64()), ("scenes", pa.string()), ("file", pa.string()))}))
 
 
 def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
-    """Mix every scene's layers, mux the dubbed MP4 and build the report."""
+    """Place every scene's timed events (stems and cue sheet), mux the dubbed MP4, build the report."""
     from lvas.agents.artifacts import load_designs, load_script
-    from lvas.audio.mix import mix_video
+    from lvas.audio.mix import mix_events
     from lvas.media.mux import mux
     from lvas.models import RenderedLayer
-    from lvas.render import layers_for
+    from lvas.render import event_key, event_specs
     from lvas.report import build_report
     from lvas.storyboard import load_storyboard
 
@@ -208,22 +255,26 @@ def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     board = load_storyboard(layout, vid)
     script = load_script(layout.script(vid))
     designs = load_designs(layout.design(vid))
-    layers = [
-        RenderedLayer(spec=spec, wav_path=str(layout.layer(vid, sc.index, spec.kind)),
-                      sample_rate=s.synth.sample_rate, backend=s.synth.backend)
-        for sc, d in zip(script.scenes, designs, strict=True)
-        for spec in layers_for(video, sc, d.final, s.synth)
-    ]
-    mix_video(layers, script.scenes, board.info.duration_s, s.mix, s.synth.sample_rate, s.synth.channels,
-              layout.mix(vid))
+    events = video_events(layout, video, s)
+    specs = event_specs(video, events, s.synth)
+    files = [str(layout.event_wav(vid, sp.scene_index, event_key(sp, s.synth, RENDER_VERSION))) for sp in specs]
+    rendered = [RenderedLayer(spec=sp, wav_path=f, sample_rate=s.synth.sample_rate, backend=s.synth.backend)
+                for sp, f in zip(specs, files, strict=True)]
+    stems = {k: layout.stem(vid, k) for k in ("foreground", "background")}
+    cuts = [sc.start_s for sc in script.scenes[1:]]
+    mixed = mix_events(rendered, cuts, board.info.duration_s, s.mix, s.synth.sample_rate, s.synth.channels,
+                       layout.mix(vid), stems)
+    save_cue_sheet(layout.events(vid), vid, events, specs, files)
     # The AAC encode (FFmpeg, outside the GIL) and the report figure (numpy and Pillow) overlap:
     # measured on a 180 s video, 8.2 s one after the other.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lvas-mux") as pool:
         muxed = pool.submit(mux, video.path, layout.mix(vid), layout.dubbed(vid),
                             keep_original_audio=s.mix.keep_original_audio)
-        report = build_report(layout, vid, board, script, designs, layout.mix(vid))
+        report = build_report(layout, vid, board, script, designs, layout.mix(vid), events=events)
         muxed.result()
-    return {"mix": str(layout.mix(vid)), "dubbed": str(layout.dubbed(vid)), "report": str(report)}, {}
+    outputs = {"mix": str(layout.mix(vid)), "dubbed": str(layout.dubbed(vid)), "report": str(report),
+               "events": str(layout.events(vid)), **{f"stem_{k}": str(p) for k, p in stems.items()}}
+    return outputs, {"events": len(events), "limited": mixed.limited, "limited_fraction": mixed.limited_fraction}
 
 
 def is_finished(layout: Layout, video: VideoRef, s: Settings) -> bool:

@@ -1,4 +1,8 @@
-"""From a scene's sound design to rendered layers: what to ask the synthesizer, and asking it.
+"""From a scene's sound design to rendered sound: what to ask the synthesizer, and asking it.
+
+The pipeline renders timed events (:func:`event_specs`, :func:`render_events`): each event of a
+design for its own span, cached per event. :func:`layers_for` is the older per-scene form (one
+foreground and one background layer spanning the scene), kept for callers that want it.
 
 A scene has at most two layers: ``foreground`` (the design's ``audio`` items: entities and
 actions, video-to-audio) and ``background`` (its ``background`` items: ambience, text-to-audio).
@@ -14,7 +18,8 @@ from __future__ import annotations
 import threading
 
 from lvas.backends.synth import Synthesizer, get_synth, layer_seed
-from lvas.models import LayerKind, LayerSpec, RenderedLayer, Scene, SoundDesign, SoundItem, VideoRef
+from lvas.keys import digest
+from lvas.models import LayerKind, LayerSpec, RenderedLayer, Scene, SoundDesign, SoundEvent, SoundItem, VideoRef
 from lvas.settings import SynthSettings
 from lvas.storage.layout import Layout
 
@@ -103,3 +108,61 @@ def render_layer(spec: LayerSpec, layout: Layout, settings: SynthSettings) -> Re
     return synth.render(
         spec, out, sample_rate=settings.sample_rate, channels=settings.channels, layout=layout
     )
+
+
+# --------------------------------------------------------------------------- timed events
+
+
+def event_specs(video: VideoRef, events: list[SoundEvent], settings: SynthSettings) -> list[LayerSpec]:
+    """One spec per timed event: its own span, its layer, its label as the prompt.
+
+    The seed depends on the event's video, first scene, layer, prompt and start only, so adding or
+    changing one event leaves every other event's spec (and cached render) as it was; a bed that
+    continues across cuts is one event, one seed.
+
+    Arguments:
+        video: the video the events belong to.
+        events: its events (``lvas.agents.events.scene_events``, joined by ``join_continuing``).
+        settings: the synth section (negative prompt, base seed).
+
+    Returns:
+        Specs in the events' order, ``spec.event`` holding the event's index in its scene.
+    """
+    return [
+        LayerSpec(
+            video_id=video.video_id, video_path=video.path, scene_index=ev.scene_index, kind=ev.layer,
+            start_s=ev.start_s, end_s=ev.end_s, labels=[ev.prompt], prompt=ev.prompt,
+            negative_prompt=settings.negative_prompt, seed=layer_seed(
+                settings.seed, video.video_id, ev.scene_index, f"{ev.layer}|{ev.prompt}|{ev.start_s:.3f}"),
+            event=ev.index, gain_db=ev.gain_db,
+        )
+        for ev in events
+    ]
+
+
+def event_key(spec: LayerSpec, settings: SynthSettings, version: str) -> str:
+    """The cache key of one event's render: its spec and the synth settings (nothing else)."""
+    return digest("event", version, spec.model_dump_json(exclude={"gain_db"}), settings.fingerprint())
+
+
+def render_events(specs: list[LayerSpec], layout: Layout, settings: SynthSettings, version: str
+                  ) -> dict[str, str]:
+    """Render every event not rendered yet; one file per event, named by its cache key.
+
+    A file that exists was written atomically for exactly that key, so it is reused: changing
+    one event renders that event only.
+
+    Returns:
+        {event name ``scene0003_e02``: WAV path} for every spec.
+
+    Raises:
+        BackendUnavailable, RenderError: as :func:`render_layer`.
+    """
+    synth = synth_for(settings)
+    out: dict[str, str] = {}
+    for spec in specs:
+        path = layout.event_wav(spec.video_id, spec.scene_index, event_key(spec, settings, version))
+        if not path.exists():
+            synth.render(spec, path, sample_rate=settings.sample_rate, channels=settings.channels, layout=layout)
+        out[f"scene{spec.scene_index:04d}_e{spec.event or 0:02d}"] = str(path)
+    return out

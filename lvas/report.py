@@ -17,7 +17,7 @@ import soundfile as sf
 from PIL import Image, ImageDraw, ImageFont
 from scipy import signal
 
-from lvas.models import SceneDesign, Script, Storyboard
+from lvas.models import SceneDesign, Script, SoundEvent, Storyboard, StorySegment
 from lvas.storage.atomic import atomic_path, write_text
 from lvas.storage.layout import Layout
 from lvas.text import printable
@@ -34,6 +34,7 @@ def build_report(
     script: Script,
     designs: list[SceneDesign],
     mix_wav: str | Path | None,
+    events: list[SoundEvent] | None = None,
 ) -> Path:
     """Write ``layout.report(video_id)`` (HTML) and ``timeline.png`` beside it.
 
@@ -44,6 +45,8 @@ def build_report(
         script: scenes with captions.
         designs: final sound designs, one per scene (missing scenes show no labels).
         mix_wav: the mix; None or a missing file leaves the audio panels empty.
+        events: the timed events (the cue sheet), drawn on the timeline under the keyframes and
+            listed in a table; None or empty leaves that panel empty.
 
     Returns:
         The HTML page's path.
@@ -53,10 +56,11 @@ def build_report(
     duration = storyboard.info.duration_s or max((s.end_s for s in script.scenes), default=1.0)
     audio, sr = _load_mix(mix_wav)
     by_scene = {d.scene_index: d for d in designs}
-    fig = _figure(layout, video_id, storyboard, script, by_scene, audio, sr, duration)
+    fig = _figure(layout, video_id, storyboard, script, by_scene, audio, sr, duration, events or [])
     with atomic_path(png) as tmp:
         fig.save(tmp, format="PNG", compress_level=1)  # zlib level 6 took a third of the time
-    write_text(out_html, _html(layout, video_id, storyboard, script, by_scene, png.name, mix_wav, duration))
+    page = _html(layout, video_id, storyboard, script, by_scene, png.name, mix_wav, duration)
+    write_text(out_html, page.replace("</table></body>", "</table>" + _cue_table(events or []) + "</body>"))
     return out_html
 
 
@@ -85,7 +89,8 @@ def _labels(design: SceneDesign | None) -> tuple[list[str], list[str]]:
 
 WIDTH, HEIGHT = 1760, 990
 LEFT, RIGHT, TOP, BOTTOM = 110, 16, 56, 44
-PANEL_RATIOS = (1.3, 1.0, 1.1, 1.6)
+PANEL_RATIOS = (1.3, 0.9, 1.0, 1.0, 1.4)
+LAYER_COLOURS = {"foreground": (76, 114, 176), "background": (85, 168, 104)}
 GAP = 8
 INK, GREY = (34, 34, 34), (128, 128, 128)
 
@@ -99,6 +104,7 @@ def _figure(
     audio: np.ndarray | None,
     sr: int,
     duration: float,
+    events: list[SoundEvent],
 ) -> Image.Image:
     img = Image.new("RGB", (WIDTH, HEIGHT), "white")
     draw = ImageDraw.Draw(img)
@@ -107,10 +113,11 @@ def _figure(
     draw.text((LEFT, 16), title, fill=INK, font=_font(20))
     boxes = _panels()
     _keyframe_strip(img, boxes[0], x, layout.video_dir(video_id), storyboard)
-    _scene_cards(img, boxes[1], x, script, by_scene)
-    _waveform(img, boxes[2], x, script, audio)
-    _spectrogram(img, boxes[3], x, audio, sr)
-    for box, name in zip(boxes, ("keyframes", "scenes", "mix", "kHz"), strict=True):
+    _event_lanes(img, boxes[1], x, events)
+    _scene_cards(img, boxes[2], x, script, by_scene)
+    _waveform(img, boxes[3], x, script, audio)
+    _spectrogram(img, boxes[4], x, audio, sr)
+    for box, name in zip(boxes, ("keyframes", "events", "scenes", "mix", "kHz"), strict=True):
         draw.rectangle(box, outline=GREY)
         draw.text((12, (box[1] + box[3]) // 2), name, fill=INK, font=_font(14), anchor="lm")
         for scene in script.scenes[1:]:
@@ -167,6 +174,45 @@ def _keyframe_strip(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAx
         px = x(cut)
         for y in range(y0, y1, 10):  # dashed
             draw.line([(px, y), (px, min(y + 5, y1))], fill="white", width=1)
+
+
+def _event_lanes(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAxis, events: list[SoundEvent]) -> None:
+    """Each event a bar from its start to its end (foreground blue, background green), in the first
+    lane free at its start, labelled with its label (or prompt) and gain."""
+    _, y0, _, y1 = box
+    draw = ImageDraw.Draw(img)
+    lanes: list[float] = []  # end time of the last event in each lane
+    placed = []
+    for ev in sorted(events, key=lambda e: (e.start_s, e.layer != "background")):
+        lane = next((k for k, end in enumerate(lanes) if end <= ev.start_s + 1e-6), len(lanes))
+        if lane == len(lanes):
+            lanes.append(ev.end_s)
+        lanes[lane] = ev.end_s
+        placed.append((lane, ev))
+    height = max(1, (y1 - y0 - 4) // max(1, len(lanes)))
+    font = _font(12)
+    for lane, ev in placed:
+        top = y0 + 2 + lane * height
+        a, b = x(ev.start_s), max(x(ev.start_s) + 2, x(ev.end_s))
+        draw.rectangle((a, top + 1, b, top + height - 2), fill=LAYER_COLOURS[ev.layer], outline="white")
+        text = f"{ev.label or ev.prompt} {ev.gain_db:+.0f} dB"
+        chars = max(0, (b - a - 6) // 7)
+        if chars >= 3:
+            draw.text((a + 3, top + height // 2), text[:chars], fill="white", font=font, anchor="lm")
+
+
+def _cue_table(events: list[SoundEvent]) -> str:
+    """The cue sheet as an HTML table (empty string when there are no events)."""
+    if not events:
+        return ""
+    esc = html.escape
+    head = "".join(f"<th>{h}</th>" for h in ("scene", "layer", "label", "prompt", "start", "end", "gain"))
+    rows = "".join(
+        f"<tr><td>{'+'.join(map(str, ev.scenes)) or ev.scene_index}</td><td>{ev.layer}</td><td>{esc(ev.label)}</td>"
+        f"<td>{esc(ev.prompt)}</td><td>{ev.start_s:.2f}</td><td>{ev.end_s:.2f}</td><td>{ev.gain_db:+.1f} dB</td></tr>"
+        for ev in sorted(events, key=lambda e: (e.start_s, e.layer))
+    )
+    return f"<h2>Cue sheet</h2><table><tr>{head}</tr>{rows}</table>"
 
 
 def _scene_cards(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAxis, script: Script,
@@ -345,3 +391,67 @@ th {{ background: #f5f5f5; }}
 
 def _rel(path: Path, start: Path) -> str:
     return os.path.relpath(path, start)
+
+
+def build_compose_report(
+    layout: Layout,
+    job_id: str,
+    instruction: str,
+    segments: list[StorySegment],
+    events: list[SoundEvent],
+    mix_wav: str | Path | None,
+) -> Path:
+    """The report of a composition (``lvas compose``): the instruction, the events on the timeline,
+    the story segments, the waveform and spectrogram; the segments and the cue sheet as tables.
+
+    Returns:
+        The HTML page's path (``layout.report(job_id)``, ``timeline.png`` beside it).
+    """
+    out_html = layout.report(job_id)
+    png = out_html.parent / "timeline.png"
+    scenes = [seg.scene() for seg in segments]
+    script = Script(video_id=job_id, global_description=instruction, shot_captions=[], decisions=[], scenes=scenes)
+    duration = max((s.end_s for s in scenes), default=1.0)
+    audio, sr = _load_mix(mix_wav)
+    img = Image.new("RGB", (WIDTH, HEIGHT), "white")
+    draw = ImageDraw.Draw(img)
+    x = _TimeAxis(duration)
+    draw.text((LEFT, 16), f"{job_id}: {len(scenes)} segments, {len(events)} events, {duration:.1f} s", fill=INK,
+              font=_font(20))
+    boxes = _panels()
+    for n, line in enumerate(textwrap.wrap(instruction, 200)[:8]):
+        draw.text((boxes[0][0] + 6, boxes[0][1] + 6 + n * 18), line, fill=INK, font=_font(14))
+    _event_lanes(img, boxes[1], x, events)
+    _scene_cards(img, boxes[2], x, script, {})
+    _waveform(img, boxes[3], x, script, audio)
+    _spectrogram(img, boxes[4], x, audio, sr)
+    for box, name in zip(boxes, ("instruction", "events", "segments", "mix", "kHz"), strict=True):
+        draw.rectangle(box, outline=GREY)
+        draw.text((12, (box[1] + box[3]) // 2), name, fill=INK, font=_font(14), anchor="lm")
+    _time_ticks(draw, boxes[-1], x)
+    with atomic_path(png) as tmp:
+        img.save(tmp, format="PNG", compress_level=1)
+    esc = html.escape
+    rows = "".join(f"<tr><td>{seg.index}</td><td>{seg.start_s:.2f}-{seg.end_s:.2f} s</td><td>{esc(seg.detail)}</td>"
+                   f"<td><small>{esc(seg.design.reasoning)}</small></td></tr>" for seg in segments)
+    player = ""
+    if mix_wav is not None and Path(mix_wav).exists():
+        player = f"<p>Mix: <audio controls src='{esc(_rel(Path(mix_wav), out_html.parent))}'></audio></p>"
+    page = f"""<!doctype html>
+<html><head><meta charset="utf-8"><title>lvas compose — {esc(job_id)}</title>
+<style>
+body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
+img {{ max-width: 100%; border: 1px solid #ddd; }}
+table {{ border-collapse: collapse; width: 100%; margin-top: 16px; }}
+td, th {{ border-bottom: 1px solid #e5e5e5; padding: 6px 10px; vertical-align: top; text-align: left; }}
+th {{ background: #f5f5f5; }}
+</style></head><body>
+<h1>{esc(job_id)}</h1>
+<p>{esc(instruction)}</p>
+{player}
+<img src="{esc(png.name)}" alt="events, segments, waveform and spectrogram on one timeline">
+<h2>Segments</h2><table><tr><th>segment</th><th>span</th><th>story</th><th>planner</th></tr>{rows}</table>
+{_cue_table(events)}</body></html>
+"""
+    write_text(out_html, page)
+    return out_html

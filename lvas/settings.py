@@ -59,6 +59,11 @@ class AgentSettings(Section):
     temperature: float = Field(0.2, ge=0)
     max_keyframes_per_call: int = Field(8, ge=1)
     concurrency: int = Field(8, ge=1, description="agent calls in flight at once for the scenes of a video")
+    max_concurrent_events: int = Field(3, ge=1, description="timed events sounding at once at most")
+    min_event_s: float = Field(0.1, gt=0, description="shortest timed event")
+    allow_speech: bool = Field(False, description="let speech and singing (the voice family) reach renders")
+    allow_music: bool = Field(False, description="let music and musical instruments reach renders")
+
     max_tokens: int = Field(4096, ge=16, description="most tokens a model may answer one request with")
     max_response_bytes: int = Field(4_000_000, ge=4096, description="a longer response body is refused unread")
 
@@ -112,6 +117,16 @@ class MixSettings(Section):
     keep_original_audio: bool = Field(False, description="keep an existing track as a second stream")
 
 
+class ComposeSettings(Section):
+    """``lvas compose``: audio from an instruction, no video."""
+
+    max_duration_s: float = Field(1800.0, gt=0, description="longest composition one instruction may ask for")
+    max_instruction_chars: int = Field(2000, ge=1, description="longest instruction accepted")
+    min_segment_s: float = Field(5.0, gt=0, description="shortest story segment the planner makes")
+    overlap_s: float = Field(2.0, ge=0, description="crossfade of an ambience that changes between segments")
+    event_s: float = Field(4.0, gt=0, description="offline planner: a foreground sound's length at most")
+
+
 class RunSettings(Section):
     dask_address: str | None = Field(None, description="existing scheduler, e.g. tcp://10.0.0.5:8786")
     workers: int = Field(2, ge=1, description="LocalCluster worker processes")
@@ -135,6 +150,7 @@ class Settings(BaseSettings):
     kb: KBSettings = KBSettings()
     synth: SynthSettings = SynthSettings()
     mix: MixSettings = MixSettings()
+    compose: ComposeSettings = ComposeSettings()
     run: RunSettings = RunSettings()
 
     def to_json(self) -> str:

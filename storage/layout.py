@@ -80,6 +80,18 @@ class Layout:
     def layer(self, video_id: str, scene: int, kind: str) -> Path:
         return self.video_dir(video_id) / "layers" / f"scene{scene:04d}_{kind}.wav"
 
+    def event_wav(self, video_id: str, scene: int, key: str) -> Path:
+        """One timed event's render, named by its cache key (``lvas.render.event_key``)."""
+        return self.video_dir(video_id) / "events" / f"scene{scene:04d}_{key[:16]}.wav"
+
+    def events(self, video_id: str) -> Path:
+        """The cue sheet: one row per timed event."""
+        return self.video_dir(video_id) / "events.parquet"
+
+    def stem(self, video_id: str, layer: str) -> Path:
+        """A full-length layer stem (``foreground`` or ``background``), before mastering."""
+        return self.video_dir(video_id) / "stems" / f"{layer}.wav"
+
     def mix(self, video_id: str) -> Path:
         return self.video_dir(video_id) / "mix.wav"
 

@@ -305,8 +305,13 @@ def test_enforce_design_rules() -> None:
     out = enforce_design(design, Caption(summary="a dog in a park"))
     assert [i.description for i in out.audio] == ["dog barking"] and out.audio[0].primary
     assert [i.description for i in out.background] == ["wind"] and out.background[0].primary
-    talking = enforce_design(design, Caption(action="a man is talking to his dog"))
+    talking = enforce_design(design, Caption(action="a man is talking to his dog"), allow_speech=True)
     assert "man talking" in [i.description for i in talking.audio]
+    # speech only when asked for: off by default, even where someone visibly talks
+    silent = enforce_design(design, Caption(action="a man is talking to his dog"))
+    assert "man talking" not in [i.description for i in silent.audio]
+    music = enforce_design(design, Caption(), allow_music=True)
+    assert "background music" in [i.description for i in music.audio]
     assert enforce_design(SoundDesign(background=[SoundItem(description="wind")]), Caption()).volume == 0.0
 
 

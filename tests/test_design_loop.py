@@ -68,13 +68,14 @@ def test_unmapped_item_is_revised_then_final() -> None:
     assert [r.round for r in result.rounds] == [0, 1]
     first, second = result.rounds
     assert first.verdict == Verdict.REVISE and "'horse hooves' (nearest: 'Hoofbeats')" in first.feedback
+    # four sounds over the whole scene: one more than may sound at once; the least important goes
+    assert "4 events sound at once" in first.feedback
     assert {i.description: i.label for i in first.mapped.audio}["horse hooves"] is None
     assert second.verdict == Verdict.FINAL
     final = result.final
     assert [(i.description, i.label) for i in final.audio] == [
         ("dog barking", "Dog bark"),
         ("Hoofbeats", "Hoofbeats"),
-        ("running footsteps", "Footsteps on gravel"),
     ]
     assert [(i.description, i.label) for i in final.background] == [("wind in grass", "Light wind")]
     layers = {layer for _, layer in retrieve.asked}

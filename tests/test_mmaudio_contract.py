@@ -20,7 +20,7 @@ import torch
 from lvas.backends import mmaudio_backend as mb
 from lvas.backends.synth import get_synth, join_windows, plan_windows
 from lvas.errors import BackendUnavailable
-from lvas.models import LayerSpec
+from lvas.models import LayerSpec, VideoRef
 from lvas.settings import SynthSettings
 from tests.clips import make_clip
 
@@ -324,6 +324,31 @@ def test_background_is_text_to_audio_and_models_load_once(
     assert os.environ["HF_HUB_CACHE"] == str(tmp_path / "w" / "hf_hub")
     audio, sr = sf.read(tmp_path / "bg0.wav")
     assert (sr, audio.shape) == (16000, (48000,))
+
+
+def test_timed_events_render_their_own_span_and_compose_is_text_only(
+    fake_mmaudio: Recorder, tmp_path: Path, ramp_video: Path
+) -> None:
+    """A foreground event is video-to-audio on its own frames; an event with no video (``lvas
+    compose``) is text-to-audio even in the foreground layer."""
+    from lvas.models import SoundEvent
+    from lvas.render import event_specs
+
+    settings = SynthSettings(backend="mmaudio", weights_dir=str(make_weights(tmp_path / "w", "large_44k_v2")))
+    synth = mb.MMAudioSynth(settings, device="cpu")
+    ev = SoundEvent(scene_index=0, index=0, layer="foreground", label="dog barking", prompt="dog barking",
+                    start_s=2.0, end_s=3.5)
+    video = VideoRef(source="v", path=str(ramp_video), video_id="v")
+    (spec,) = event_specs(video, [ev], settings)
+    synth.render(spec, tmp_path / "ev.wav", sample_rate=16000, channels=1)
+    call = fake_mmaudio.generate[0]
+    assert call["duration"] == pytest.approx(1.5) and call["text"] == ["dog barking"]
+    assert float(call["clip"][0, 0].mean()) * 255 == pytest.approx(40 * 2.0, abs=4)  # the event's first frame
+    (text_only,) = event_specs(VideoRef(source="c", path="", video_id="c"), [ev], settings)
+    synth.render(text_only, tmp_path / "c.wav", sample_rate=16000, channels=1)
+    assert fake_mmaudio.generate[1]["clip"] is None and fake_mmaudio.generate[1]["sync"] is None
+    audio, _ = sf.read(tmp_path / "c.wav")
+    assert audio.shape == (round(1.5 * 16000),)
 
 
 # --------------------------------------------------------------------------- errors

@@ -172,3 +172,28 @@ def test_control_and_bidi_characters_are_shown_escaped(
     for text in (page, shown):
         assert not any(ch in text for ch in "\x1b\x07\u202e\u200b")
         assert "\\x1b]0;pwned\\x07\\x1b[2J a car \\u202egnp.exe passes\\u200b" in text
+
+
+def test_report_draws_the_events_under_the_keyframes(
+    artifacts: tuple[Layout, Storyboard, Script, list[SceneDesign], Path],
+) -> None:
+    from lvas.agents.events import scene_events
+    from lvas.report import LAYER_COLOURS, _panels
+    from lvas.settings import AgentSettings
+
+    layout, storyboard, script, designs, mix = artifacts
+    events = [ev for sc, d in zip(script.scenes, designs, strict=True)
+              for ev in scene_events(sc, d.final, AgentSettings())]
+    page = build_report(layout, VID, storyboard, script, designs, mix, events=events)
+    text = page.read_text()
+    assert "<h2>Cue sheet</h2>" in text and text.count("<td>foreground</td>") == sum(
+        e.layer == "foreground" for e in events)
+    with Image.open(page.parent / "timeline.png") as img:
+        pixels = np.asarray(img.convert("RGB")).astype(int)
+    _, y0, _, y1 = _panels()[1]  # the band under the keyframe strip
+    band = pixels[y0:y1]
+    for layer, colour in LAYER_COLOURS.items():
+        assert np.any(np.all(band == colour, axis=-1)), f"no {layer} event drawn"
+    # the keyframe strip above it shows no event colour
+    strip = pixels[_panels()[0][1]:_panels()[0][3]]
+    assert not np.any(np.all(strip == LAYER_COLOURS["background"], axis=-1))

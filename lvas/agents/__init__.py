@@ -22,7 +22,7 @@ from lvas.settings import AgentSettings
 def offline_agents(settings: AgentSettings) -> Agents:
     from lvas.agents.offline import OfflineAgents
 
-    return OfflineAgents()
+    return OfflineAgents(settings)
 
 
 def openai_agents(settings: AgentSettings) -> Agents:

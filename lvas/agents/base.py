@@ -146,35 +146,46 @@ def _norm(text: str) -> str:
     return " ".join(re.findall(r"[a-z0-9]+", text.lower()))
 
 
-def enforce_design(design: SoundDesign, caption: Caption) -> SoundDesign:
+def enforce_design(
+    design: SoundDesign, caption: Caption, *, allow_speech: bool = False, allow_music: bool = False
+) -> SoundDesign:
     """Apply the Designer's rules in code, whatever the model answered.
 
-    * no empty or duplicate items; a sound in ``audio`` is removed from ``background``;
+    * no empty or duplicate items (the same sound at the same start); a sound in ``audio`` is
+      removed from ``background``;
     * background items that are abstract moods ("tense atmosphere") are dropped;
-    * speech/singing items are dropped unless the scene caption clearly has speech; music always is;
+    * speech/singing items are dropped unless ``allow_speech`` and the scene caption clearly has
+      speech; music unless ``allow_music``;
     * each non-empty list has exactly one primary item at least (the first, if none is marked);
     * ``volume`` is 0 when there is no foreground sound.
 
     Arguments:
         design: the design as parsed.
         caption: the scene caption (decides whether speech is allowed).
+        allow_speech, allow_music: the run's settings (``AgentSettings``); both off by default.
 
     Returns:
-        A new, clean SoundDesign (labels are kept as they are).
+        A new, clean SoundDesign (labels and times are kept as they are).
     """
-    speech_ok = scene_has_speech(caption)
+    speech_ok = allow_speech and scene_has_speech(caption)
+    fg_keys: set[str] = set()
 
     def clean(items: Sequence[SoundItem], seen: set[str], background: bool) -> list[SoundItem]:
         kept: list[SoundItem] = []
         for item in items:
             key = _norm(item.description)
-            if not key or key in seen:
+            timed_key = f"{key}@{item.start_s}"
+            if not key or timed_key in seen or (background and key in fg_keys):
                 continue
             if background and is_mood(item.description):
                 continue
-            if _MUSIC.search(item.description) or (is_speech(item.description) and not speech_ok):
+            if (_MUSIC.search(item.description) and not allow_music) or (
+                is_speech(item.description) and not speech_ok
+            ):
                 continue
-            seen.add(key)
+            seen.add(timed_key)
+            if not background:
+                fg_keys.add(key)
             kept.append(item.model_copy(update={"description": item.description.strip()}))
         if kept and not any(i.primary for i in kept):
             kept[0] = kept[0].model_copy(update={"primary": True})
@@ -190,6 +201,6 @@ def enforce_design(design: SoundDesign, caption: Caption) -> SoundDesign:
 def design_items(design: SoundDesign) -> dict[str, list[str]]:
     """Item descriptions per retrieval layer: {"event": [...], "ambience": [...]}."""
     return {
-        "event": [i.description for i in design.audio],
-        "ambience": [i.description for i in design.background],
+        "event": list(dict.fromkeys(i.description for i in design.audio)),
+        "ambience": list(dict.fromkeys(i.description for i in design.background)),
     }

@@ -12,6 +12,10 @@ When a video has them, they replace the vision model's captions (LVAS-Bench styl
         {"start": 0.0, "end": 3.2, "caption": "a cyclist rides fast on a dirt trail among trees"},
         {"start": 3.2, "end": 7.5, "caption": {"background": "river bank", "entity": "cyclist",
                                               "action": "stops and drinks water", "summary": "..."}}
+      ],
+      "events": [
+        {"start": 3.1, "end": 3.6, "sound": "bicycle brakes squeal", "layer": "foreground", "gain_db": -3},
+        {"start": 3.2, "end": 7.5, "sound": "river stream", "layer": "background"}
       ]
     }
 
@@ -19,6 +23,11 @@ When a video has them, they replace the vision model's captions (LVAS-Bench styl
 * ``segments`` (required, may be empty): ``start``/``end`` in seconds (``end`` > ``start``), and
   ``caption`` either a plain string (it becomes the summary) or an object with any of
   ``background``, ``entity``, ``action``, ``summary`` (a missing summary is built from the others).
+
+* ``events`` (optional): timed sound events the dataset names. ``start``/``end`` in seconds of
+  the video, ``sound`` a short description (mapped onto a knowledge-base label like any designed
+  sound), ``layer`` ``foreground`` (default) or ``background``, ``gain_db`` (optional, relative to
+  its layer, -60 to 12). Each joins the design of the scene it starts in, clipped to that scene.
 
 A shot takes the caption of the segment that overlaps it most (``caption_for``); a shot no
 segment overlaps is captioned by the agents as usual. Caption text is data: it reaches models only
@@ -30,6 +39,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
@@ -77,6 +87,24 @@ class Segment(BaseModel):
         return self
 
 
+class SidecarEvent(BaseModel):
+    """One timed sound event named by a sidecar (see the module docstring)."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    start: float = Field(ge=0)
+    end: float
+    sound: str = Field(min_length=1, max_length=200)
+    layer: Literal["foreground", "background"] = "foreground"
+    gain_db: float | None = Field(default=None, ge=-60.0, le=12.0)
+
+    @model_validator(mode="after")
+    def _order(self) -> SidecarEvent:
+        if self.end <= self.start:
+            raise ValueError(f"event end {self.end} is not after start {self.start}")
+        return self
+
+
 class SidecarCaptions(BaseModel):
     """A video's sidecar annotations (see the module docstring for the file format)."""
 
@@ -84,6 +112,7 @@ class SidecarCaptions(BaseModel):
 
     global_description: str | None = Field(default=None, alias="global", max_length=8 * MAX_TEXT)
     segments: list[Segment]
+    events: list[SidecarEvent] = Field(default_factory=list, max_length=10000)
 
     def caption_for(self, start_s: float, end_s: float) -> Caption | None:
         """The caption of the segment overlapping ``[start_s, end_s)`` the most, or None.

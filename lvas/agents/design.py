@@ -6,25 +6,34 @@ background items as "ambience") → the Synthesizer maps every item onto one of 
 labels (or keeps the description when nothing fits) → the Designer reviews: FINAL ends the
 loop, REVISE with feedback starts round r+1. At most ``max_rounds`` rounds; all are kept.
 
+Every round's design is a timeline (``lvas.agents.events``): untimed items get measured times
+(:class:`~lvas.agents.events.SceneTiming`), the timeline and the labels are checked against the
+rules, and a broken rule turns the verdict to REVISE with the reasons as feedback, so the Designer
+hears them in the next round; the mapped design is repaired so a last round obeys the rules too.
+Labels in ``excluded`` (speech and music unless allowed) are left out of what retrieval returns.
+
 ``retrieve`` is injected (the lead passes a Prefect task over Chroma; tests pass a dict), so this
 module imports neither the knowledge base nor Prefect.
 """
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Collection, Hashable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from lvas.agents.base import Agents, Retrieve, RetrieveLayers, design_items, enforce_design
+from lvas.agents.events import SceneTiming, check_items, fit_items, place_items
 from lvas.errors import AgentOutputError
 from lvas.models import DesignRound, Scene, SceneDesign, Script, SoundDesign, Verdict
+from lvas.settings import AgentSettings
 
 K = TypeVar("K", bound=Hashable)
 
 
-def lookup(design: SoundDesign, retrieve: Retrieve) -> dict[str, list[str]]:
-    """Retrieved candidates for every item of ``design``: {description: [labels, best first]}.
+def lookup(design: SoundDesign, retrieve: Retrieve, excluded: Collection[str] = ()) -> dict[str, list[str]]:
+    """Retrieved candidates for every item of ``design``: {description: [labels, best first]},
+    without the ``excluded`` labels.
 
     Raises:
         AgentOutputError: ``retrieve`` returned something that is not ``{str: [str, ...]}``.
@@ -38,12 +47,21 @@ def lookup(design: SoundDesign, retrieve: Retrieve) -> dict[str, list[str]]:
             labels = found.get(text, []) if isinstance(found, dict) else None
             if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
                 raise AgentOutputError(f"retrieve({layer!r}) returned {type(labels).__name__} for {text!r}")
-            candidates[text] = list(labels)
+            candidates[text] = [x for x in labels if x not in excluded]
     return candidates
 
 
 def design_refine(
-    scene: Scene, script: Script, agents: Agents, retrieve: Retrieve, max_rounds: int
+    scene: Scene,
+    script: Script,
+    agents: Agents,
+    retrieve: Retrieve,
+    max_rounds: int,
+    *,
+    settings: AgentSettings | None = None,
+    timing: SceneTiming | None = None,
+    known: Collection[str] | None = None,
+    excluded: Collection[str] = (),
 ) -> SceneDesign:
     """Design the sound of one scene, refining it against the knowledge base.
 
@@ -54,6 +72,7 @@ def design_refine(
         retrieve: ``(texts, layer) -> {text: [labels best first]}``, layer "event" or "ambience".
         max_rounds: rounds at most (>= 1). When the last round is still REVISE it is used anyway
             and keeps its verdict, so the record shows the Designer was not satisfied.
+        settings, timing, known, excluded: as for :func:`design_refine_jobs`.
 
     Returns:
         SceneDesign with every round; ``.final`` is the last round's mapped design.
@@ -62,22 +81,15 @@ def design_refine(
         ValueError: ``max_rounds`` < 1.
         AgentOutputError, BackendUnavailable: a role's call failed for good.
     """
-    if max_rounds < 1:
-        raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
-    rounds: list[DesignRound] = []
-    previous: DesignRound | None = None
-    for r in range(max_rounds):
-        design = agents.design(scene, script, previous, previous.feedback if previous else "")
-        design = enforce_design(design, scene.caption)  # whatever the implementation, the rules hold
-        candidates = lookup(design, retrieve)
-        mapped = enforce_design(agents.map_labels(design, candidates), scene.caption)
-        draft = DesignRound(round=r, design=design, candidates=candidates, mapped=mapped)
-        verdict, feedback = agents.review(scene, script, draft)
-        previous = draft.model_copy(update={"verdict": verdict, "feedback": feedback})
-        rounds.append(previous)
-        if verdict == Verdict.FINAL:
-            break
-    return SceneDesign(video_id=script.video_id, scene_index=scene.index, rounds=rounds)
+    def by_layer(wanted: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        return {layer: retrieve(texts, layer) for layer, texts in wanted.items()}
+
+    result = design_refine_jobs({0: (scene, script, agents)}, by_layer, max_rounds, concurrency=1,
+                                settings=settings, timing={0: timing} if timing else None,
+                                known=known, excluded=excluded)[0]
+    if isinstance(result, Exception):
+        raise result
+    return result
 
 
 def design_refine_scenes(
@@ -87,11 +99,17 @@ def design_refine_scenes(
     retrieve: RetrieveLayers,
     max_rounds: int,
     concurrency: int = 8,
+    *,
+    settings: AgentSettings | None = None,
+    timing: Mapping[int, SceneTiming] | None = None,
+    known: Collection[str] | None = None,
+    excluded: Collection[str] = (),
 ) -> dict[int, SceneDesign | Exception]:
     """Algorithm 2 for several scenes of one video in lockstep: :func:`design_refine_jobs` keyed by
     scene index."""
     return design_refine_jobs({sc.index: (sc, script, agents) for sc in scenes}, retrieve, max_rounds,
-                              concurrency=concurrency)
+                              concurrency=concurrency, settings=settings, timing=timing, known=known,
+                              excluded=excluded)
 
 
 def design_refine_jobs(
@@ -99,6 +117,11 @@ def design_refine_jobs(
     retrieve: RetrieveLayers,
     max_rounds: int,
     concurrency: int = 8,
+    *,
+    settings: AgentSettings | None = None,
+    timing: Mapping[K, SceneTiming] | None = None,
+    known: Collection[str] | None = None,
+    excluded: Collection[str] = (),
 ) -> dict[K, SceneDesign | Exception]:
     """Algorithm 2 for several scenes (of one video or several) in lockstep, one batched retrieval per round.
 
@@ -111,6 +134,12 @@ def design_refine_jobs(
     Arguments:
         jobs: {key: (scene, its video's script, the agents for that video)}.
         concurrency: agent calls in flight at once.
+        settings: the agents section: event limits, ``allow_speech``, ``allow_music`` (defaults
+            when None).
+        timing: per key, what was measured of the scene (untimed items are placed by it); a
+            key without one keeps untimed items spanning the scene.
+        known: the knowledge base's labels (a label outside them is a problem sent back).
+        excluded: labels never offered to the Synthesizer nor kept (speech and music unless allowed).
 
     Returns:
         {key: the scene's SceneDesign, or the exception that ended it}. One scene's failure
@@ -121,18 +150,29 @@ def design_refine_jobs(
         raise ValueError(f"max_rounds must be >= 1, got {max_rounds}")
     rounds: dict[K, list[DesignRound]] = {k: [] for k in jobs}
     result: dict[K, SceneDesign | Exception] = {}
+    rules = settings or AgentSettings()
+    flags = {"allow_speech": rules.allow_speech, "allow_music": rules.allow_music}
 
     def designed(k: K) -> SoundDesign:
         sc, script, agents = jobs[k]
         prev = rounds[k][-1] if rounds[k] else None
-        return enforce_design(agents.design(sc, script, prev, prev.feedback if prev else ""), sc.caption)
+        design = enforce_design(agents.design(sc, script, prev, prev.feedback if prev else ""), sc.caption, **flags)
+        found = (timing or {}).get(k)
+        return place_items(design, found) if found is not None else design
 
     def mapped_and_reviewed(k: K, r: int, design: SoundDesign, found: dict[str, dict[str, list[str]]]) -> bool:
         sc, script, agents = jobs[k]
-        candidates = lookup(design, lambda texts, layer: found[layer])
-        mapped = enforce_design(agents.map_labels(design, candidates), sc.caption)
+        candidates = lookup(design, lambda texts, layer: found[layer], excluded)
+        mapped = enforce_design(agents.map_labels(design, candidates), sc.caption, **flags)
+        problems = list(dict.fromkeys([*check_items(design, sc.duration_s, rules),
+                                       *check_items(mapped, sc.duration_s, rules, known, excluded)]))
+        mapped = fit_items(mapped, sc.duration_s, rules, excluded)
         draft = DesignRound(round=r, design=design, candidates=candidates, mapped=mapped)
         verdict, feedback = agents.review(sc, script, draft)
+        if problems:  # a broken rule goes back to the Designer, whatever the review said
+            reasons = "timeline rules broken: " + "; ".join(problems)
+            feedback = f"{reasons}. {feedback}" if verdict == Verdict.REVISE and feedback else reasons
+            verdict = Verdict.REVISE
         rounds[k].append(draft.model_copy(update={"verdict": verdict, "feedback": feedback}))
         return verdict == Verdict.FINAL
 

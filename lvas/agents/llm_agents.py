@@ -125,8 +125,11 @@ class LLMAgents:
     def design(
         self, scene: Scene, script: Script, previous: DesignRound | None = None, feedback: str = ""
     ) -> SoundDesign:
+        s = self.settings
         parts = [
-            f"Scene {scene.index}: {scene.start_s:.2f}s to {scene.end_s:.2f}s.",
+            f"Scene {scene.index}: {scene.start_s:.2f}s to {scene.end_s:.2f}s of the video; event times are "
+            f"seconds from the scene start, 0 to {scene.duration_s:.2f}. At most {s.max_concurrent_events} "
+            f"events at once, each at least {s.min_event_s:g}s.",
             prompts.data("global_description", script.global_description),
             prompts.data("scene_caption", _caption_dict(scene.caption)),
         ]
@@ -145,7 +148,7 @@ class LLMAgents:
             background=[SoundItem(**b.model_dump()) for b in ans.background],
             volume=ans.volume,
         )
-        return enforce_design(design, scene.caption)
+        return enforce_design(design, scene.caption, allow_speech=s.allow_speech, allow_music=s.allow_music)
 
     # ---- Synthesizer
 

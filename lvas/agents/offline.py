@@ -56,6 +56,7 @@ from lvas.models import (
     SoundItem,
     Verdict,
 )
+from lvas.settings import AgentSettings
 
 OFFLINE_MODEL = "offline-measure-1"
 ANALYSIS_SIDE = 128
@@ -518,8 +519,10 @@ def cue_background(cues: Cues, moving: bool) -> tuple[list[str], str]:
 class OfflineAgents:
     """Deterministic stand-in for the four roles (see the module docstring for what it measures)."""
 
-    def __init__(self) -> None:
+    def __init__(self, settings: AgentSettings | None = None) -> None:
         self.calls: list[LLMCall] = []
+        rules = settings or AgentSettings()
+        self.flags = {"allow_speech": rules.allow_speech, "allow_music": rules.allow_music}
 
     def _record(self, role: str, t0: float) -> None:
         self.calls.append(
@@ -595,7 +598,7 @@ class OfflineAgents:
         t0 = time.perf_counter()
         out = initial_design(scene.caption) if previous is None else revise_design(previous)
         self._record("designer", t0)
-        return enforce_design(out, scene.caption)
+        return enforce_design(out, scene.caption, **self.flags)
 
     # ---- Synthesizer
 

@@ -75,9 +75,18 @@ class MergeAnswer(Answer):
 
 
 class SoundAnswer(Answer):
+    """One timed event: what sounds, when (seconds from the scene start) and how loud in its layer.
+
+    Times are checked against the scene in code (the schema cannot know its length): a time
+    outside it, too many events at once or a missing bed goes back to the Designer as feedback.
+    """
+
     description: str = Field(min_length=1, max_length=200)
     primary: bool = True
     volume: float = Field(1.0, ge=0.0, le=1.0)
+    start_s: float | None = Field(None, description="seconds from the scene start; null = 0")
+    end_s: float | None = Field(None, description="seconds from the scene start; null = the scene's end")
+    gain_db: float | None = Field(None, ge=-60.0, le=12.0, description="dB relative to its layer")
 
 
 class DesignAnswer(Answer):

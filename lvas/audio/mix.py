@@ -1,5 +1,12 @@
 """Mixing a video's rendered layers into one track of exactly the video's length.
 
+:func:`mix_events` places timed events (the pipeline's form): each event is loudness-normalised
+to ``layer_lufs``, then takes its own gain, then its layer's balance (background
+``background_gain_db`` under the foreground); events sum into a foreground and a background stem
+of the full length, and the stems' sum is mastered. An event's free edges get a 5 ms fade (no
+click); a background event's edge on a scene cut is crossfaded with whatever continues there, like
+scenes below. :func:`mix_video` is the older per-scene form.
+
 Per scene: each layer is loudness-normalised to ``layer_lufs``, then its design volume is applied
 (background sits ``background_gain_db`` under the foreground). Scenes are joined with equal-power
 crossfades centred on the boundaries; each side of a seam is extended past the boundary by its
@@ -20,7 +27,7 @@ from pydantic import BaseModel, ConfigDict
 from scipy.signal import resample_poly
 
 from lvas.audio.loudness import db_to_gain, master, normalize_loudness
-from lvas.backends.synth import equal_power_fades, fit_channels
+from lvas.backends.synth import equal_power_fades, fit_channels, write_wav
 from lvas.errors import RenderError
 from lvas.models import RenderedLayer, Scene
 from lvas.settings import MixSettings
@@ -46,6 +53,9 @@ class MixReport(BaseModel):
     master_gain_db: float = 0.0
     limited: bool = False
     silent: bool = True
+    events: int = 0
+    limited_fraction: float = 0.0  # share of the track's samples the limiter turned down
+    stems: dict[str, str] = {}
 
 
 def mix_video(
@@ -198,3 +208,80 @@ def _add_with_fades(
         seg[len(seg) - edge :] *= np.cos(np.linspace(0, np.pi / 2, edge))[:, None] ** 2
     end = min(start + len(seg), len(out))
     out[start:end] += seg[: end - start]
+
+
+LIMITED_RATIO = 0.99  # a sample counts as limited when the limiter took more than 1% off it
+
+
+def mix_events(
+    events: list[RenderedLayer],
+    cuts_s: list[float],
+    duration_s: float,
+    settings: MixSettings,
+    sample_rate: int,
+    channels: int,
+    out_wav: str | Path,
+    stems: dict[str, Path] | None = None,
+) -> MixReport:
+    """Place timed events on the timeline and master their sum into ``out_wav``.
+
+    Arguments:
+        events: rendered events; each ``spec`` gives its span (video time), layer and ``gain_db``.
+        cuts_s: the scene cuts (video time): a background edge on one is crossfaded, not faded.
+        duration_s: the video's duration; the mix has exactly ``round(duration_s * sr)`` samples.
+        settings: the mix section.
+        sample_rate, channels: of the output.
+        out_wav: destination (24-bit WAV, written atomically).
+        stems: {"foreground": path, "background": path}: where to write the full-length stems
+            (32-bit float, before mastering; they sum to the mix before its master gain).
+
+    Returns:
+        The mix report, with the share of samples the limiter turned down.
+
+    Raises:
+        RenderError: an event's file is missing or unreadable.
+    """
+    n = max(0, round(duration_s * sample_rate))
+    buses = {kind: np.zeros((n, channels), np.float32) for kind in ("foreground", "background")}
+    cuts = {round(c * sample_rate) for c in cuts_s}
+    half = round(settings.scene_crossfade_s * sample_rate / 2)
+    for ev in events:
+        a, b = (min(max(0, round(t * sample_rate)), n) for t in (ev.spec.start_s, ev.spec.end_s))
+        if b <= a:
+            continue
+        audio, _ = normalize_loudness(_fit_length(_read_layer(ev, sample_rate, channels), b - a), sample_rate,
+                                      settings.layer_lufs)
+        gain = db_to_gain(ev.spec.gain_db)
+        if ev.spec.kind == "background":
+            gain *= db_to_gain(settings.background_gain_db)
+        seam = min(half, (b - a) // 2 - 1) if ev.spec.kind == "background" else 0
+        left = seam if seam > 0 and a > 0 and any(abs(a - c) <= 1 for c in cuts) else None
+        right = seam if seam > 0 and b < n and any(abs(b - c) <= 1 for c in cuts) else None
+        _add_with_fades(buses[ev.spec.kind], (audio * gain).astype(np.float32), a, b, left, right, sample_rate)
+    for kind, path in (stems or {}).items():
+        write_wav(path, buses[kind], sample_rate)
+    premaster = buses["foreground"] + buses["background"]
+    result = master(premaster, sample_rate, settings.target_lufs, settings.true_peak_dbtp)
+    with atomic_path(out_wav) as tmp:
+        sf.write(str(tmp), result.audio.astype(np.float32), sample_rate, subtype="PCM_24", format="WAV")
+    lufs, tp = result.lufs, result.true_peak_dbtp
+    return MixReport(
+        wav_path=str(out_wav), sample_rate=sample_rate, channels=channels, samples=n,
+        duration_s=n / sample_rate if sample_rate else 0.0, layers=len(events),
+        scenes=len(cuts_s) + 1, integrated_lufs=lufs if math.isfinite(lufs) else None,
+        true_peak_dbtp=tp if math.isfinite(tp) else None, master_gain_db=result.gain_db,
+        limited=result.limited, silent=not math.isfinite(lufs), events=len(events),
+        limited_fraction=limited_fraction(premaster, result.audio, result.gain_db) if result.limited else 0.0,
+        stems={k: str(v) for k, v in (stems or {}).items()},
+    )
+
+
+def limited_fraction(premaster: np.ndarray, mastered: np.ndarray, gain_db: float) -> float:
+    """The share of samples (of those above -60 dBFS after the master gain) the limiter turned
+    down by more than 1%: how often the limiter engaged, not whether it did."""
+    expected = np.abs(premaster) * np.float32(db_to_gain(gain_db))
+    audible = expected > 1e-3
+    if not audible.any():
+        return 0.0
+    limited = np.abs(mastered) < expected * LIMITED_RATIO
+    return float(np.count_nonzero(limited & audible) / np.count_nonzero(audible))

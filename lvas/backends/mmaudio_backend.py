@@ -325,7 +325,8 @@ class MMAudioSynth:
         """Render ``spec`` with MMAudio (windowed, batched, crossfaded) to ``out_wav``.
 
         Arguments:
-            spec: the layer; foreground layers are conditioned on ``spec.video_path``'s frames.
+            spec: the layer or timed event; foreground ones are conditioned on ``spec.video_path``'s
+                frames over exactly their span; an empty ``video_path`` (``lvas compose``) is text-to-audio.
             out_wav: destination WAV, written atomically.
             sample_rate: output rate; the model's own rate is resampled to it.
             channels: 1 or 2 (MMAudio is mono; stereo duplicates it).
@@ -347,7 +348,7 @@ class MMAudioSynth:
         span = max(spec.end_s - spec.start_s, MIN_WINDOW_S)
         windows = plan_windows(span, s.window_s, max(0.0, min(s.overlap_s, s.window_s / 2)))
         frames = None
-        if spec.kind == "foreground":  # decoded per window so each starts exactly on its own time
+        if spec.kind == "foreground" and spec.video_path:  # decoded per window: each starts on its own time
             frames = [
                 decode_conditioning_frames(spec.video_path, spec.start_s + a, spec.start_s + b)
                 for a, b in windows

@@ -231,7 +231,8 @@ def motion_onsets(
                 keep = (times >= EDGE_GUARD_S) & (times < duration - EDGE_GUARD_S)
                 if keep.any():
                     return times[keep], strength[keep]
-    first = rng.uniform(0.1, min(0.5, duration / 2))
+    lo = 0.1 if duration >= 0.2 else duration / 4  # a timed event may be as short as 0.1 s
+    first = rng.uniform(lo, min(0.5, duration / 2))
     times = np.arange(first, duration, fallback_period)
     times = np.clip(
         times + rng.uniform(-0.08, 0.08, len(times)) * fallback_period, 0, max(duration - 0.05, 0)
@@ -772,14 +773,20 @@ def render_family(
     seed: int,
     motion: tuple[np.ndarray, np.ndarray] | None = None,
     channels: int = 1,
+    starts_at_onset: bool = False,
 ) -> np.ndarray:
     """Synthesise ``n`` samples of one family as ``(n, channels)``, peak-normalised to 0.5.
 
     Beds are rendered per channel (decorrelated stereo); events and tones are mono, panned by seed.
+    ``starts_at_onset``: the first onset is at sample 0 (a timed event starts with its sound).
     """
     rng = np.random.default_rng(seed)
     duration = n / sr
-    onsets, strengths = motion_onsets(motion, duration, rng, min_gap=MIN_GAP.get(family, 0.25))
+    gap = MIN_GAP.get(family, 0.25)
+    onsets, strengths = motion_onsets(motion, duration, rng, min_gap=gap)
+    if starts_at_onset:  # a timed event: its first sound is at its start
+        keep = onsets >= gap
+        onsets, strengths = np.concatenate([[0.0], onsets[keep]]), np.concatenate([[1.0], strengths[keep]])
     activity = motion_envelope(motion, n, sr)
     chans = channels if family in BEDS else 1
     out = np.empty((n, chans))
@@ -816,6 +823,8 @@ class ProceduralSynth:
 
         Arguments:
             spec: the layer; ``labels``/``prompt`` choose families, ``seed`` fixes every random choice.
+                A timed event (``spec.event`` set) is rendered for its own span and its first
+                impulse falls on its start.
             out_wav: destination WAV (32-bit float), written atomically.
             sample_rate: Hz.
             channels: 1 or 2.
@@ -828,7 +837,8 @@ class ProceduralSynth:
         motion = scene_motion(layout, spec)
         mix = np.zeros((n, channels), np.float64)
         for i, family in enumerate(families_for(spec)):
-            part = render_family(family, n, sample_rate, spec.seed * 31 + i, motion, channels)
+            part = render_family(family, n, sample_rate, spec.seed * 31 + i, motion, channels,
+                                 starts_at_onset=spec.event is not None)
             rms = float(np.sqrt(np.mean(part.astype(np.float64) ** 2)))
             weight = 1.0 if i == 0 else 0.6
             if rms > 1e-9:  # equal loudness per family (events are judged by their RMS while active)
