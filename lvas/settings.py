@@ -64,8 +64,9 @@ class KBSettings(Section):
 
 
 class SynthSettings(Section):
-    backend: Literal["procedural", "mmaudio", "simulated-gpu"] = Field(
-        "procedural", description="simulated-gpu: procedural audio after a fixed latency, GPU-placed (benchmarks)"
+    backend: Literal["procedural", "mmaudio", "simulated-gpu", "library"] = Field(
+        "procedural", description="simulated-gpu: procedural audio after a fixed latency, GPU-placed (benchmarks); "
+        "library: recordings from an indexed sound library (`lvas library index`)"
     )
     simulated_latency_s: float = Field(0.5, ge=0, description="per-layer latency of the simulated-gpu backend")
     sample_rate: int = Field(44100, description="44100 or 16000")
@@ -79,6 +80,11 @@ class SynthSettings(Section):
     num_steps: int = 25
     seed: int = 42
     gpu_resource: str = Field("GPU", description="Dask resource name GPU tasks require")
+    library_dir: str | None = Field(None, description="the library backend's folders of recordings, ':'-separated "
+                                    "(indexed with `lvas library index`); None = every folder in its index")
+    library_index: str | None = Field(None, description="where the library index is: a folder or a Chroma server "
+                                      "URL; None = <LVAS_CACHE_DIR>/library")
+    library_min_score: float = Field(0.5, ge=-1, le=1, description="least similarity of a recording to its label")
 
 
 class MixSettings(Section):

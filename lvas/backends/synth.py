@@ -28,7 +28,7 @@ from lvas.storage.atomic import atomic_path
 if TYPE_CHECKING:
     from lvas.storage.layout import Layout
 
-BACKENDS = ("procedural", "mmaudio", "simulated-gpu")
+BACKENDS = ("procedural", "mmaudio", "simulated-gpu", "library")
 SFC_SET_ADD_PEAK_CHUNK = 0x1050  # libsndfile command id (sndfile.h)
 
 
@@ -92,6 +92,10 @@ def get_synth(settings: SynthSettings) -> Synthesizer:
                 "`pip install git+https://github.com/hkchengrex/MMAudio` on the GPU workers"
             ) from exc
         return MMAudioSynth(settings)
+    if name == "library":
+        from lvas.backends.library import LibrarySynth
+
+        return LibrarySynth(settings)
     if name == "simulated-gpu":
         from lvas.backends.procedural import ProceduralSynth
 
