@@ -196,7 +196,8 @@ def read_tags(path: Path) -> dict[str, str]:
             kind = TAG_KEYS.get(str(key).split(":")[0]) or TAG_KEYS.get(str(key).lower())
             if kind:
                 values = value if isinstance(value, list) else getattr(value, "text", [value])
-                out[kind].extend(t for v in values if _wordy(t := str(v).strip()))
+                texts = (str(v).strip() for v in values)
+                out[kind].extend(t for t in texts if (_wordy(t) if kind == "text" else t))
     if path.suffix.lower() == ".wav":
         for kind, text in _riff_text(path):
             out[kind].append(text)
@@ -228,7 +229,7 @@ def _riff_text(path: Path) -> list[tuple[str, str]]:
                         pos += 8 + n + n % 2
             else:
                 fh.seek(size + size % 2, 1)
-    return [(k, t) for k, t in found if _wordy(t)]
+    return [(k, t) for k, t in found if (_wordy(t) if k == "text" else t)]
 
 
 def _wordy(text: str) -> bool:
