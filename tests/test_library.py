@@ -249,3 +249,25 @@ def test_library_index_command_reports_counts(tmp_path: Path, capsys: pytest.Cap
     assert "0 read" in capsys.readouterr().out
     assert main(["library", "index", str(tmp_path / "missing"), "--index", str(tmp_path / "index")]) == 2
     assert "missing: no such folder" in capsys.readouterr().err
+
+
+def test_the_placed_files_are_read_back_per_scene_for_the_report(tmp_path: Path) -> None:
+    from lvas.storage.layout import Layout
+    from mutagen.oggvorbis import OggVorbis
+
+    from lvas.backends.library import sound_credits
+
+    path = tmp_path / "lib" / "knock_on_door.ogg"
+    path.parent.mkdir()
+    sf.write(path, np.concatenate([np.zeros(800), np.hanning(1600)]), SR)
+    tags = OggVorbis(path)
+    tags["license"], tags["artist"] = "CC-BY-4.0", "A. Recordist"
+    tags.save()
+    synth = synth_for_folder(tmp_path / "lib", tmp_path / "index")
+    layout = Layout(tmp_path / "out")
+    synth.render(spec(["knocking", "siren"]), layout.layer("vid", 2, "foreground"), sample_rate=SR, channels=1)
+    rows = sound_credits(layout, "vid")
+    placed = [r for r in rows if r["backend"] == "library"]
+    assert placed and {(r["scene_index"], r["license"], r["attribution"]) for r in placed} == {
+        (2, "CC-BY-4.0", "A. Recordist")}
+    assert [r["label"] for r in rows if r["backend"] == "procedural"] == ["siren"]
