@@ -305,7 +305,7 @@ def cmd_library(args: argparse.Namespace) -> int:
         print(json.dumps(rows, indent=2) if args.json else "\n".join(
             f"{r['score']:5.3f}  {r['shape']:8} {r['duration_s']:7.2f} s  {r['path']}" for r in rows) or "no recording")
         return 0
-    paths = list(args.paths) or [p for p in (synth.library_dir or "").split(":") if p]
+    paths = list(args.paths) or [p for p in (synth.library_dir or "").split(os.pathsep) if p]
     licenses: dict[str, tuple[str, str]] = {}
     if args.installed:
         found = installed_sets()

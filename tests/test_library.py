@@ -271,3 +271,26 @@ def test_the_placed_files_are_read_back_per_scene_for_the_report(tmp_path: Path)
     assert placed and {(r["scene_index"], r["license"], r["attribution"]) for r in placed} == {
         (2, "CC-BY-4.0", "A. Recordist")}
     assert [r["label"] for r in rows if r["backend"] == "procedural"] == ["siren"]
+
+
+def test_library_problem_is_known_before_a_run_starts(tmp_path: Path) -> None:
+    from lvas.backends.library import library_problem
+
+    one_shot(tmp_path / "lib" / "knock.wav")
+    one_shot(tmp_path / "other" / "knock.wav")
+    settings = SynthSettings(backend="library", library_index=str(tmp_path / "index"),
+                             library_dir=str(tmp_path / "lib"))
+    assert "lvas library index" in (library_problem(settings) or "")
+    SoundIndex.open(tmp_path / "index").index([tmp_path / "other"])
+    assert f"no usable recording under {tmp_path / 'lib'}" in (library_problem(settings) or "")
+    SoundIndex.open(tmp_path / "index").index([tmp_path / "lib"])
+    assert library_problem(settings) is None
+
+
+def test_a_prompt_that_says_more_than_the_label_guides_the_choice(tmp_path: Path) -> None:
+    one_shot(tmp_path / "lib" / "FEETGravel_Boots On Gravel_AB_01.wav", seed=1)
+    one_shot(tmp_path / "lib" / "FEETWood_Heels On Wooden Floor_AB_02.wav", seed=2)
+    lib = library(tmp_path / "lib", tmp_path / "index")
+    for prompt, want in (("boots crunching on gravel", "Gravel"), ("high heels on a wooden floor", "Wooden")):
+        pool, _ = lib.candidates("footsteps", "event", prompt)
+        assert want in Path(pool[0].path).name

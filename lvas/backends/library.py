@@ -23,6 +23,7 @@ attribution, in ``layers/sceneNNNN_<layer>.sounds.json`` beside the layer's WAV
 from __future__ import annotations
 
 import math
+import os
 import re
 import threading
 from collections import OrderedDict
@@ -72,7 +73,7 @@ class SpanRequest:
 
     Attributes:
         label: the sound (a knowledge-base label or a free description).
-        prompt: the layer's or event's prompt (recorded; retrieval uses the label).
+        prompt: the event's description; when it says more than the label, retrieval uses both.
         layer: ``foreground`` or ``background``.
         start_s, end_s: the span in seconds from the scene start.
         onsets: planned event times in seconds from the span start; None = from the scene's motion.
@@ -143,10 +144,11 @@ class SoundLibrary:
         self._cached_bytes = 0
         self._lock = threading.Lock()
 
-    def candidates(self, label: str, mode: str) -> tuple[list[SoundHit], str]:
-        """The recordings to use for ``label`` placed as ``mode`` (``event`` or ``bed``), best fit
-        first, and the reason when there is none."""
-        hits = self.index.query(label, k=CANDIDATES, roots=self.roots)
+    def candidates(self, label: str, mode: str, prompt: str = "") -> tuple[list[SoundHit], str]:
+        """The recordings to use for ``label`` (described by ``prompt``, when it says more) placed as
+        ``mode`` (``event`` or ``bed``), best fit first, and the reason when there is none."""
+        query = label if prompt.strip().lower() in ("", label.strip().lower()) else f"{label}: {prompt}"
+        hits = self.index.query(query, k=CANDIDATES, roots=self.roots)
         want = family_of(label)
         judged: list[tuple[float, SoundHit]] = []
         best_rejected = ""
@@ -253,7 +255,7 @@ def place_recordings(
     """
     n = max(1, round((span.end_s - span.start_s) * sample_rate))
     mode = mode_for(span.label, span.layer)
-    pool, reason = library.candidates(span.label, mode)
+    pool, reason = library.candidates(span.label, mode, span.prompt)
     if not pool:
         return SpanResult(None, [], reason)
     rng = np.random.default_rng(seed)
@@ -402,13 +404,13 @@ class LibrarySynth:
         """
         if self._library is None:
             s = self.settings
-            roots = [r for r in (s.library_dir or "").split(":") if r] or None
+            roots = [r for r in (s.library_dir or "").split(os.pathsep) if r] or None
             index = SoundIndex.open(s.library_index)
-            if index.count() == 0:
-                where = s.library_dir or "FOLDER"
+            if index.count(roots) == 0:
+                what = f"no usable recording under {s.library_dir}" if roots else "no usable recording"
                 raise BackendUnavailable(
-                    f"the sound library index at {index.where} has no usable recording: "
-                    f"run `lvas library index {where}` (or `lvas library index --installed`)")
+                    f"the sound library index at {index.where} has {what}: run `lvas library index "
+                    f"{s.library_dir or 'FOLDER'}` (or `lvas library index --installed`)")
             self._library = SoundLibrary(index, s.library_min_score, roots, exclude=s.negative_prompt)
         return self._library
 
@@ -439,7 +441,7 @@ class LibrarySynth:
         labels = list(dict.fromkeys(spec.labels))[:4]
         for i, label in enumerate(labels):
             seed = spec.seed * 31 + i
-            span = SpanRequest(label, spec.prompt, spec.kind, 0.0, duration)
+            span = SpanRequest(label, label, spec.kind, 0.0, duration)  # the layer's prompt joins all its labels
             got = place_recordings(self.library, span, sample_rate=sample_rate, channels=channels, seed=seed,
                                    motion=motion)
             part = got.audio
@@ -462,6 +464,23 @@ class LibrarySynth:
             "backend": backend, "sounds": [asdict(r) for r in rows],
         })
         return RenderedLayer(spec=spec, wav_path=str(out_wav), sample_rate=sample_rate, backend=backend)
+
+
+def library_problem(settings: SynthSettings) -> str | None:
+    """Why the library synthesizer cannot render with ``settings`` (no index, or no usable recording
+    in it), or None: for checks made before a run starts.
+
+    Arguments:
+        settings: the synth section (``library_index``, ``library_dir``).
+
+    Returns:
+        A message naming the index and the command to run, or None.
+    """
+    try:
+        LibrarySynth(settings).library  # noqa: B018  (opening it is the check)
+    except BackendUnavailable as exc:
+        return str(exc)
+    return None
 
 
 def sound_credits(layout: Layout, video_id: str) -> list[dict[str, Any]]:

@@ -458,10 +458,10 @@ class SoundIndex:
         self._col = col
         return col
 
-    def count(self) -> int:
-        """Usable recordings in the index (0 when there is no index)."""
+    def count(self, roots: Iterable[str] | None = None) -> int:
+        """Usable recordings in the index, or under ``roots`` only (0 when there is no index)."""
         try:
-            got = self.collection().get(where={"usable": True}, include=[])
+            got = self.collection().get(where=_usable_under(roots), include=[])
         except BackendUnavailable:
             return 0
         return len(got["ids"])
@@ -553,14 +553,17 @@ class SoundIndex:
             BackendUnavailable: there is no index.
         """
         col = self.collection()
-        where: dict[str, Any] = {"usable": True}
-        if roots:
-            where = {"$and": [where, {"root": {"$in": sorted(str(Path(r).expanduser().resolve()) for r in roots)}}]}
-        res = col.query(query_embeddings=self.ef([text]), n_results=k, where=where,
+        res = col.query(query_embeddings=self.ef([text]), n_results=k, where=_usable_under(roots),
                         include=["metadatas", "distances"])
         hits = [SoundHit(str(m["path"]), round(1.0 - float(d), 6), dict(m))
                 for m, d in zip(res["metadatas"][0], res["distances"][0], strict=True)]
         return sorted(hits, key=lambda h: (-h.score, h.path))
+
+
+def _usable_under(roots: Iterable[str] | None) -> dict[str, Any]:
+    if not roots:
+        return {"usable": True}
+    return {"$and": [{"usable": True}, {"root": {"$in": sorted(str(Path(r).expanduser().resolve()) for r in roots)}}]}
 
 
 def _id(path: Path) -> str:
