@@ -32,6 +32,7 @@ EPILOG = textwrap.dedent("""\
       lvas rerun out/ --failed                    redo only what failed; the rest comes from cache
       lvas shots clip.mp4 --json                  shot cuts of one video, no orchestration
       lvas kb query "rain on a tin roof" -k 5     look up sound labels
+      lvas library index /sfx                     index recorded effects for --synth library
 
     real backends are configuration (flags below or env vars, LVAS_<SECTION>__<FIELD>):
       LVAS_AGENTS__BACKEND=openai LVAS_AGENTS__BASE_URL=http://127.0.0.1:8000/v1 OPENAI_API_KEY=...

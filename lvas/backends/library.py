@@ -41,6 +41,7 @@ from lvas.backends.procedural import (
     families_for,
     family_of,
     motion_onsets,
+    paced_steps,
     render_family,
     scene_motion,
 )
@@ -268,8 +269,11 @@ def place_recordings(
             t, m = motion
             keep = (t >= span.start_s) & (t < span.end_s)
             local = (t[keep] - span.start_s, m[keep]) if keep.sum() >= 3 else None
-        times, _ = motion_onsets(local, n / sample_rate, rng, min_gap=MIN_GAP.get(family_of(span.label) or "", 0.25))
-        onsets = tuple(float(x) for x in times)
+        family = family_of(span.label) or ""
+        times, _ = motion_onsets(local, n / sample_rate, rng, min_gap=MIN_GAP.get(family, 0.25))
+        if family == "footsteps":  # a walker keeps stepping between the visible steps
+            times = paced_steps(times, n / sample_rate, rng)
+        onsets = tuple(float(x) for x in times if 0 <= x < n / sample_rate)
     return _events(library, span, pool, onsets, n, sample_rate, channels, rng)
 
 
