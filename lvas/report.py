@@ -355,7 +355,8 @@ def _credits(layout: Layout, video_id: str) -> str:
     for (scene, layer, label, path, lic, credit, reason), n in grouped.items():
         what = (f"{esc(Path(path).name)} ×{n}<br><small>{esc(path)}</small>" if path
                 else f"procedural<br><small>{esc(reason)}</small>")
-        cells = [str(scene), esc(layer), esc(label), what, esc(lic) or "see the library's terms", esc(credit)]
+        terms = esc(lic) or ("see the library's terms" if path else "—")
+        cells = [str(scene), esc(layer), esc(label), what, terms, esc(credit)]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     header = "".join(f"<th>{h}</th>" for h in ("scene", "layer", "label", "recording", "licence", "attribution"))
     return f"<h2>Recorded sounds</h2><table><tr>{header}</tr>{''.join(rows)}</table>"
