@@ -63,6 +63,8 @@ POOL_MAX = 6
 UNKNOWN_FAMILY_MARGIN = 0.05  # a recording or label without a family needs this much more similarity
 OVERLAP_AFTER = 0.6  # the next event may start once this share of the previous one has sounded
 EVENT_MAX_S = 2.5  # an event longer than this is cut (faded) here
+PRE_ATTACK_S = 0.02  # an excerpt of a long recording starts this long before its onset
+PITCH_SEMITONES = 0.5  # events are played up to this much higher or lower
 EDGE_FADE_S = 0.01  # fades at the ends of a cut recording and of a bed
 BED_XFADE_S = 0.5  # crossfade at a loop seam (less for short recordings)
 CACHE_BYTES = 256 << 20  # decoded, resampled recordings kept per process
@@ -262,45 +264,50 @@ def place_recordings(
     rng = np.random.default_rng(seed)
     if mode == "bed":
         return _bed(library, span, pool, n, sample_rate, channels, rng)
-    onsets = span.onsets
-    if onsets is None:
+    duration = n / sample_rate
+    if span.onsets is not None:
+        onsets, strengths = np.asarray(span.onsets, np.float64), np.ones(len(span.onsets))
+    else:
         local = None
         if motion is not None:
             t, m = motion
             keep = (t >= span.start_s) & (t < span.end_s)
             local = (t[keep] - span.start_s, m[keep]) if keep.sum() >= 3 else None
         family = family_of(span.label) or ""
-        times, _ = motion_onsets(local, n / sample_rate, rng, min_gap=MIN_GAP.get(family, 0.25))
+        onsets, strengths = motion_onsets(local, duration, rng, min_gap=MIN_GAP.get(family, 0.25))
         if family == "footsteps":  # a walker keeps stepping between the visible steps
-            times = paced_steps(times, n / sample_rate, rng)
-        onsets = tuple(float(x) for x in times if 0 <= x < n / sample_rate)
-    return _events(library, span, pool, onsets, n, sample_rate, channels, rng)
+            onsets = paced_steps(onsets, duration, rng)
+            strengths = rng.uniform(0.6, 1.0, len(onsets))
+    keep = (onsets >= 0) & (onsets < duration)
+    return _events(library, span, pool, onsets[keep], strengths[keep], n, sample_rate, channels, rng)
 
 
-def _events(library: SoundLibrary, span: SpanRequest, pool: list[SoundHit], onsets: tuple[float, ...], n: int,
-            sr: int, channels: int, rng: np.random.Generator) -> SpanResult:
+def _events(library: SoundLibrary, span: SpanRequest, pool: list[SoundHit], onsets: np.ndarray,
+            strengths: np.ndarray, n: int, sr: int, channels: int, rng: np.random.Generator) -> SpanResult:
     out = np.zeros((n, channels), np.float32)
     placements: list[Placement] = []
     previous: tuple[str, float] | None = None
     free_at = -math.inf  # a long event (a neigh, a crow) is not restarted before most of it has sounded
-    for t in onsets:
+    for t, strength in zip(onsets.tolist(), strengths.tolist(), strict=True):
         if t < free_at:
             continue
         hit, start = _pick_excerpt(pool, previous, rng)
         previous = (hit.path, start)
         clip = library.clip(hit.path, sr, channels)
-        onset = hit.meta.get("onset_s", 0.0) if hit.shape == "oneshot" else start
-        # the excerpt begins a little before its onset (the pre-attack), at most 20 ms, never before the file
-        head = min(round(float(onset) * sr), round(0.02 * sr)) if hit.shape != "oneshot" else round(float(onset) * sr)
-        first = round(float(onset) * sr) - head
-        limit = len(clip) if hit.shape == "oneshot" else first + head + round(EVENT_MAX_S * sr)
+        oneshot = hit.shape == "oneshot"
+        # a one-shot is played whole; a long recording from one of its onsets, with a little pre-attack
+        onset = round(float(hit.meta.get("onset_s", 0.0) if oneshot else start) * sr)
+        head = onset if oneshot else min(onset, round(PRE_ATTACK_S * sr))
+        first = onset - head
+        limit = len(clip) if oneshot else onset + round(EVENT_MAX_S * sr)
         piece = clip[first:min(limit, len(clip))].copy()
         if len(piece) == 0:
             continue
         if limit < len(clip):
             _fade(piece, out_only=True, sr=sr)
+        piece, head = _vary_pitch(piece, head, rng)
         peak = float(np.max(np.abs(piece)))
-        level = 10 ** (rng.uniform(-2.0, 0.0) / 20) * (0.5 / peak if peak > 1e-9 else 1.0)
+        level = strength * 10 ** (rng.uniform(-2.0, 0.0) / 20) * (0.5 / peak if peak > 1e-9 else 1.0)
         at = round(t * sr) - head  # the onset sample lands exactly on the planned time
         lo, hi = max(at, 0), min(at + len(piece), n)
         if hi <= lo:
@@ -310,7 +317,7 @@ def _events(library: SoundLibrary, span: SpanRequest, pool: list[SoundHit], onse
         placements.append(Placement(
             label=span.label, layer=span.layer, path=hit.path, start_s=round(span.start_s + lo / sr, 4),
             end_s=round(span.start_s + hi / sr, 4), onset_s=round(span.start_s + t, 4),
-            file_offset_s=round((first + lo - at) / sr, 4), score=hit.score,
+            file_offset_s=round(first / sr, 4), score=hit.score,
             license=str(hit.meta.get("license", "")), attribution=str(hit.meta.get("attribution", "")),
         ))
     if not placements:
@@ -318,6 +325,16 @@ def _events(library: SoundLibrary, span: SpanRequest, pool: list[SoundHit], onse
     if np.any(out[-1]):  # a recording cut by the span's end is faded, not clipped
         _fade(out, out_only=True, sr=sr)
     return SpanResult(out, placements)
+
+
+def _vary_pitch(piece: np.ndarray, head: int, rng: np.random.Generator) -> tuple[np.ndarray, int]:
+    """Play ``piece`` up to half a semitone faster or slower (so a repeated recording is not
+    identical each time); returns it and where its onset (``head`` samples in) now is."""
+    speed = 2 ** (rng.uniform(-PITCH_SEMITONES, PITCH_SEMITONES) / 12)
+    up, down = 200, round(200 * speed)
+    if up == down:
+        return piece, head
+    return signal.resample_poly(piece, up, down, axis=0).astype(np.float32), round(head * up / down)
 
 
 def _pick_excerpt(pool: list[SoundHit], previous: tuple[str, float] | None,
