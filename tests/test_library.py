@@ -294,3 +294,17 @@ def test_a_prompt_that_says_more_than_the_label_guides_the_choice(tmp_path: Path
     for prompt, want in (("boots crunching on gravel", "Gravel"), ("high heels on a wooden floor", "Wooden")):
         pool, _ = lib.candidates("footsteps", "event", prompt)
         assert want in Path(pool[0].path).name
+
+
+def test_a_broadcast_wave_description_and_riff_info_are_read(tmp_path: Path) -> None:
+    import struct
+
+    path = tmp_path / "take_12.wav"
+    sf.write(path, 0.1 * np.random.default_rng(0).standard_normal(SR), SR)
+    bext = b"Heavy wooden door slams shut".ljust(256, b"\0") + b"\0" * 346  # description, then the rest
+    info = b"INFO" + b"ICOP" + struct.pack("<I", 10) + b"CC-BY-4.0\0" + b"IART" + struct.pack("<I", 6) + b"J. Doe"
+    chunks = b"bext" + struct.pack("<I", len(bext)) + bext + b"LIST" + struct.pack("<I", len(info)) + info
+    data = path.read_bytes()
+    path.write_bytes(data[:4] + struct.pack("<I", len(data) - 8 + len(chunks)) + data[8:] + chunks)
+    assert sf.info(path).frames == SR  # still a valid WAV
+    assert read_tags(path) == {"text": "Heavy wooden door slams shut", "license": "CC-BY-4.0", "credit": "J. Doe"}
