@@ -308,3 +308,20 @@ def test_a_broadcast_wave_description_and_riff_info_are_read(tmp_path: Path) -> 
     path.write_bytes(data[:4] + struct.pack("<I", len(data) - 8 + len(chunks)) + data[8:] + chunks)
     assert sf.info(path).frames == SR  # still a valid WAV
     assert read_tags(path) == {"text": "Heavy wooden door slams shut", "license": "CC-BY-4.0", "credit": "J. Doe"}
+
+
+def test_a_recording_used_beside_a_span_is_left_out_when_another_fits_as_well(tmp_path: Path) -> None:
+    first = tone_loop(tmp_path / "lib" / "AMBWind_Wind Loop_AB_01.wav", seconds=5.0)
+    second = tone_loop(tmp_path / "lib" / "AMBWind_Wind Loop_AB_02.wav", seconds=4.0)
+    lib = library(tmp_path / "lib", tmp_path / "index")
+    span = SpanRequest("wind", "wind", "background", 0.0, 3.0)
+
+    def used(seed: int, avoid: frozenset[str]) -> set[str]:
+        got = place_recordings(lib, span, sample_rate=SR, channels=1, seed=seed, avoid=avoid)
+        return {p.path for p in got.placements}
+
+    assert {str(first)} in [used(seed, frozenset()) for seed in range(8)]  # either may be chosen...
+    assert all(used(seed, frozenset({str(first)})) == {str(second)} for seed in range(8))  # ...unless one is taken
+    lonely = place_recordings(lib, SpanRequest("wind", "wind", "background", 0.0, 3.0), sample_rate=SR, channels=1,
+                              seed=0, avoid=frozenset({str(first), str(second)}))
+    assert lonely.placements  # with nothing else that fits, a taken recording is used again

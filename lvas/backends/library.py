@@ -238,6 +238,7 @@ def place_recordings(
     channels: int,
     seed: int,
     motion: tuple[np.ndarray, np.ndarray] | None = None,
+    avoid: frozenset[str] = frozenset(),
 ) -> SpanResult:
     """Fill one span with recordings from the library.
 
@@ -247,6 +248,8 @@ def place_recordings(
         sample_rate, channels: of the result.
         seed: fixes every choice (recording, offset, level).
         motion: the scene's ``(t, motion)`` (t from the scene start), for onsets when the span has none.
+        avoid: recordings already used beside this span (another label of the layer): left out when
+            the library has others that fit as well.
 
     Returns:
         ``(round(span duration * sample_rate), channels)`` audio and one placement per recording
@@ -261,6 +264,7 @@ def place_recordings(
     pool, reason = library.candidates(span.label, mode, span.prompt)
     if not pool:
         return SpanResult(None, [], reason)
+    pool = [h for h in pool if h.path not in avoid] or pool
     rng = np.random.default_rng(seed)
     if mode == "bed":
         return _bed(library, span, pool, n, sample_rate, channels, rng)
@@ -463,8 +467,9 @@ class LibrarySynth:
         for i, label in enumerate(labels):
             seed = spec.seed * 31 + i
             span = SpanRequest(label, label, spec.kind, 0.0, duration)  # the layer's prompt joins all its labels
+            used = frozenset(r.path for r in rows if r.path)
             got = place_recordings(self.library, span, sample_rate=sample_rate, channels=channels, seed=seed,
-                                   motion=motion)
+                                   motion=motion, avoid=used)
             part = got.audio
             if part is None:
                 family = families_for(spec.model_copy(update={"labels": [label], "prompt": label}))[0]
