@@ -142,6 +142,19 @@ def test_descriptors_tell_one_shots_from_beds(tmp_path: Path) -> None:
     assert 150 < metas["hum_loop.wav"]["centroid_hz"] < 400  # two tones at 220 and 331 Hz
 
 
+def test_onsets_and_their_density_are_measured(tmp_path: Path) -> None:
+    from lvas.backends.sound_index import measure
+
+    sr = 16000
+    audio = np.zeros(3 * sr)
+    for t in (0.25, 0.9, 1.6, 2.3):  # four knocks in 3 s
+        audio[round(t * sr):round(t * sr) + 1600] = np.hanning(3200)[1600:] * np.sin(np.arange(1600) * 0.3)
+    d = measure(audio, sr, 3.0, 1)
+    assert np.allclose(d.onsets, (0.25, 0.9, 1.6, 2.3), atol=0.011)
+    assert d.onset_rate == pytest.approx(4 / 3, abs=0.01)
+    assert d.onset_s == pytest.approx(0.25, abs=1e-3) and d.shape == "varied"
+
+
 # --------------------------------------------------------------------------- placing
 
 

@@ -288,8 +288,9 @@ def measure(audio: np.ndarray, sr: int, duration_s: float, channels: int) -> Des
     env = np.sqrt(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1)) if frames else np.zeros(1)
     db = 20 * np.log10(env + 1e-9)
     top = float(db.max())
-    rise = np.diff(db, prepend=db[0] - 0)
-    # a rise of 9 dB within 20 ms to a level within 30 dB of the loudest frame, 50 ms apart at least
+    # an onset: a rise of 9 dB within 20 ms, still rising, to within 30 dB of the loudest frame;
+    # onsets are 50 ms apart at least
+    rise = np.diff(db, prepend=db[0])
     rise2 = db - np.concatenate([np.full(2, db[0]), db[:-2]])
     cand = np.flatnonzero((rise2 > 9) & (db > top - 30) & (rise > 0))
     onsets: list[int] = []
@@ -305,7 +306,7 @@ def measure(audio: np.ndarray, sr: int, duration_s: float, channels: int) -> Des
         rms_db=round(float(10 * np.log10(np.mean(audio**2) + 1e-18)), 2),
         peak_db=round(20 * np.log10(peak), 2), onset_s=round(onset / sr, 6),
         onsets=tuple(times[:MAX_ONSETS]), onset_rate=round(len(times) / max(analysed, 1e-3), 3),
-        centroid_hz=round(_centroid(audio, sr), 1), shape=_shape(db, top, duration_s),
+        centroid_hz=round(_centroid(audio, sr), 1), shape=_shape(db, top, duration_s, len(times)),
     )
 
 
@@ -322,10 +323,11 @@ def _centroid(audio: np.ndarray, sr: int, n: int = 2048) -> float:
     return float((per_frame * power).sum() / max(power.sum(), 1e-12))
 
 
-def _shape(db: np.ndarray, top: float, duration_s: float) -> str:
-    """oneshot: short and ends far below its peak; steady: a held level; varied: the rest."""
+def _shape(db: np.ndarray, top: float, duration_s: float, onsets: int) -> str:
+    """oneshot: short, or one to three attacks ending far below the peak; steady: a held level;
+    varied: the rest (a take with several events is used from one of its onsets at a time)."""
     tail = float(np.mean(db[-max(1, len(db) // 10):]))
-    if duration_s < 1.0 or (duration_s <= 6.0 and tail < top - 25):
+    if duration_s < 1.0 or (duration_s <= 6.0 and onsets <= 3 and tail < top - 25):
         return "oneshot"
     inner = db[len(db) // 20: len(db) - len(db) // 20] if len(db) >= 40 else db
     active = inner[inner > top - 40]
