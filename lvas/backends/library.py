@@ -335,7 +335,7 @@ def _vary_pitch(piece: np.ndarray, head: int, rng: np.random.Generator) -> tuple
     """Play ``piece`` up to half a semitone faster or slower (so a repeated recording is not
     identical each time); returns it and where its onset (``head`` samples in) now is."""
     speed = 2 ** (rng.uniform(-PITCH_SEMITONES, PITCH_SEMITONES) / 12)
-    up, down = 200, round(200 * speed)
+    up, down = 50, round(50 * speed)  # 2% steps: a short polyphase filter
     if up == down:
         return piece, head
     return signal.resample_poly(piece, up, down, axis=0).astype(np.float32), round(head * up / down)
