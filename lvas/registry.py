@@ -36,6 +36,8 @@ SYNTHS = {b.name: b for b in (
     Backend("mmaudio", "lvas.backends.mmaudio_backend:MMAudioSynth",
             "MMAudio video-to-audio and text-to-audio from local weights", gpu=True,
             install="torch and `pip install git+https://github.com/hkchengrex/MMAudio` on the GPU workers"),
+    Backend("library", "lvas.backends.library:LibrarySynth",
+            "recorded effects from an indexed sound library (`lvas library index`); procedural for what it lacks"),
     Backend("simulated-gpu", "lvas.backends.simulated:simulated_gpu",
             "benchmark stand-in: procedural audio after a fixed latency, placed like a GPU model", gpu=True),
 )}

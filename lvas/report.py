@@ -17,6 +17,7 @@ import soundfile as sf
 from PIL import Image, ImageDraw, ImageFont
 from scipy import signal
 
+from lvas.backends.library import sound_credits
 from lvas.models import SceneDesign, Script, SoundEvent, Storyboard, StorySegment
 from lvas.storage.atomic import atomic_path, write_text
 from lvas.storage.layout import Layout
@@ -385,8 +386,29 @@ th {{ background: #f5f5f5; }}
 <img src="{esc(png_name)}" alt="keyframes, scenes, waveform and spectrogram on one timeline">
 <table><tr>{header}</tr>
 {"".join(rows)}
-</table></body></html>
+</table>{_credits(layout, video_id)}</body></html>
 """
+
+
+def _credits(layout: Layout, video_id: str) -> str:
+    """The recordings the library synthesizer placed (file, licence, attribution; one row per file
+    and label in a scene's layer) and the labels it left to the procedural synthesizer, with why."""
+    esc = html.escape
+    grouped: dict[tuple, int] = {}
+    for s in sound_credits(layout, video_id):
+        key = (s["scene_index"], s["layer"], s["label"], s["path"], s["license"], s["attribution"], s["reason"])
+        grouped[key] = grouped.get(key, 0) + 1
+    if not grouped:
+        return ""
+    rows = []
+    for (scene, layer, label, path, lic, credit, reason), n in grouped.items():
+        what = (f"{esc(Path(path).name)} ×{n}<br><small>{esc(path)}</small>" if path
+                else f"procedural<br><small>{esc(reason)}</small>")
+        terms = esc(lic) or ("see the library's terms" if path else "—")
+        cells = [str(scene), esc(layer), esc(label), what, terms, esc(credit)]
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    header = "".join(f"<th>{h}</th>" for h in ("scene", "layer", "label", "recording", "licence", "attribution"))
+    return f"<h2>Recorded sounds</h2><table><tr>{header}</tr>{''.join(rows)}</table>"
 
 
 def _rel(path: Path, start: Path) -> str:

@@ -101,6 +101,11 @@ class SynthSettings(Section):
     num_steps: int = 25
     seed: int = 42
     gpu_resource: str = Field("GPU", description="Dask resource name GPU tasks require")
+    library_dir: str | None = Field(None, description="the library backend's folders of recordings, ':'-separated "
+                                    "(indexed with `lvas library index`); None = every folder in its index")
+    library_index: str | None = Field(None, description="where the library index is: a folder or a Chroma server "
+                                      "URL; None = <LVAS_CACHE_DIR>/library")
+    library_min_score: float = Field(0.5, ge=-1, le=1, description="least similarity of a recording to its label")
 
     @field_validator("backend")
     @classmethod

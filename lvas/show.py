@@ -14,11 +14,13 @@ def scene_table(out: str, video_id: str) -> tuple[list[dict[str, Any]], str]:
     """Rows per scene (times, shots, caption, foreground/background labels, rounds, verdict) and a text table.
 
     Raises:
-        InputError: the video has no script in ``out`` yet.
+        InputError: ``out`` has no such video, or the video has no script yet.
     """
     from lvas.agents.artifacts import load_designs, load_script
 
     layout = Layout(out)
+    if not layout.video_dir(video_id).exists() and not layout.status_dir(video_id).exists():
+        raise InputError(f"no video {video_id} in {out} (`lvas show {out}` lists its videos)")
     if not layout.script(video_id).exists():
         raise InputError(f"{out}: video {video_id!r} has no script yet (see `lvas status {out}`)")
     script = load_script(layout.script(video_id))

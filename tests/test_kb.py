@@ -479,3 +479,19 @@ def test_a_chroma_server_serves_the_store_to_every_client(offline, tmp_path: Pat
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+def test_kb_query_without_out_leaves_the_working_folder_alone(offline, tmp_path: Path,
+                                                              monkeypatch: pytest.MonkeyPatch,
+                                                              capsys: pytest.CaptureFixture[str]) -> None:
+    """`lvas kb query` is a lookup: without --out it uses the per-user store, not a new ./out/kb."""
+    from lvas.cli import main as lvas_main
+
+    work = tmp_path / "work"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    monkeypatch.setenv("LVAS_CACHE_DIR", str(tmp_path / "cache"))
+    assert lvas_main(["kb", "query", "rain on a tin roof", "-k", "2", "--json"]) == 0
+    assert len(json.loads(capsys.readouterr().out)) == 2
+    assert list(work.iterdir()) == []
+    assert (tmp_path / "cache" / "kb").is_dir()

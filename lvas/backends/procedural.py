@@ -609,19 +609,22 @@ def _footsteps(c: Ctx) -> np.ndarray:
         step = _burst(c.rng, c.sr, 0.12, 0.025, 80, 1500)
         step[: round(0.05 * c.sr)] += 0.5 * _burst(c.rng, c.sr, 0.05, 0.008, 1500, 6000)
         steps.append(step)
-    # A walker keeps stepping: a steady pace through the whole scene, re-anchored on each motion
-    # peak (the visible steps), so steps land on the peaks and never stop between them.
-    pace = c.rng.uniform(0.45, 0.6)
-    dur = c.n / c.sr
-    anchors = np.asarray(c.onsets) if len(c.onsets) else np.array([c.rng.uniform(0, pace)])
-    bounds = [0.0, *((anchors[:-1] + anchors[1:]) / 2), dur]
+    t = paced_steps(c.onsets, c.n / c.sr, c.rng)
+    return _place(c, steps, 1.0, t, c.rng.uniform(0.6, 1.0, len(t)))
+
+
+def paced_steps(anchors: np.ndarray, duration: float, rng: np.random.Generator) -> np.ndarray:
+    """A walker's step times: a steady seeded pace through ``duration``, re-anchored on each of
+    ``anchors`` (the visible steps, motion peaks), so steps land on them and never stop between."""
+    pace = rng.uniform(0.45, 0.6)
+    anchors = np.asarray(anchors) if len(anchors) else np.array([rng.uniform(0, pace)])
+    bounds = [0.0, *((anchors[:-1] + anchors[1:]) / 2), duration]
     times = []
     for k, anchor in enumerate(anchors):  # each anchor owns the span up to the midpoints around it
-        grid = anchor + pace * np.arange(-math.ceil(dur / pace), math.ceil(dur / pace) + 1)
+        grid = anchor + pace * np.arange(-math.ceil(duration / pace), math.ceil(duration / pace) + 1)
         times.append(grid[(grid >= bounds[k]) & (grid < bounds[k + 1])])
     t = np.concatenate(times)
-    t = t[np.concatenate([[True], np.diff(t) > pace / 2])]  # no double steps at the seams
-    return _place(c, steps, 1.0, t, c.rng.uniform(0.6, 1.0, len(t)))
+    return t[np.concatenate([[True], np.diff(t) > pace / 2])]  # no double steps at the seams
 
 
 def _impact(c: Ctx) -> np.ndarray:
