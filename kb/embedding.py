@@ -7,7 +7,7 @@ Chroma's own default embedding function downloads an ONNX model on first use,
 which fails here; every collection call in ``lvas.kb.store`` passes ``MiniLMEmbeddingFunction``
 explicitly so that default is never reached.
 
-The model is loaded once per process (about 90 MB, well under a second) and shared by every instance.
+The model is loaded once per process and shared by every instance.
 """
 
 from __future__ import annotations
@@ -145,9 +145,9 @@ class MiniLMEmbeddingFunction(EmbeddingFunction[Documents]):
 def _blas_threads(n: int | None) -> Iterator[None]:
     """Run the BLAS with ``n`` threads for the duration of one encode, then restore.
 
-    Why: on a 2-core worker shared with other tasks, one BLAS thread per core oversubscribes the
-    CPU and a single short query took 10x longer (measured with torch: ~700 ms vs ~70 ms). Dask's
-    worker processes already start with one BLAS thread; this covers every other process.
+    Why: on a small machine shared with other tasks, one BLAS thread per core oversubscribes the
+    CPU and a short query becomes many times slower. Dask's worker processes already start with one
+    BLAS thread; this covers every other process.
     """
     if n is None:
         yield

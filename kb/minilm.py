@@ -2,11 +2,9 @@
 
 The model is a 6-layer BERT encoder (hidden 384, 12 heads) followed by mean pooling over the real
 tokens and L2 normalisation, exactly the three modules of the sentence-transformers folder. Running
-it here takes the ``tokenizers`` tokenizer and the safetensors weights only: importing
-sentence-transformers (and with it transformers) costs about 9 s and a few hundred MB per process,
-and torch alone about 2 s and 200 MB, which every Dask worker paid before its first label lookup
-(the label texts are short; numpy's BLAS encodes the knowledge base in about a second).
-tests/test_kb.py checks that the vectors equal sentence-transformers' own to 1e-5.
+it here takes the ``tokenizers`` tokenizer and the safetensors weights only, so that no Dask worker
+imports sentence-transformers, transformers or torch (seconds and hundreds of MB each) for a few
+short label texts. tests/test_kb.py checks that the vectors equal sentence-transformers' own to 1e-5.
 """
 
 from __future__ import annotations
@@ -38,7 +36,7 @@ class MiniLM:
                       else v).astype(np.float32) for k, v in w.items()}
 
     def _linear(self, x: np.ndarray, name: str) -> np.ndarray:
-        w = self.w[f"{name}.weight"]  # one 2-D matmul: numpy's batched 3-D path is ~3x slower here
+        w = self.w[f"{name}.weight"]  # one 2-D matmul: faster than numpy's batched 3-D path
         return (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[1]) + self.w[f"{name}.bias"]
 
     def _norm(self, x: np.ndarray, name: str) -> np.ndarray:

@@ -510,7 +510,7 @@ def _terminate(signum: int, frame: object) -> None:
 def _deliver_again_if_swallowed(previous: Callable[[Any], object], unraisable: Any) -> None:
     """``sys.unraisablehook``: Python drops an exception raised where it cannot propagate (a garbage
     collector callback such as Dask's GC diagnostics, a ``__del__``). A signal's KeyboardInterrupt or
-    Terminated raised there would be lost and the run would go on (seen once in ~10 runs): the signal
+    Terminated raised there would be lost and the run would go on: the signal
     is sent again, shortly, to be raised where the main thread is then. (Sent at once, its handler
     would run inside this hook and be dropped again.) Anything else goes to ``previous``."""
     exc = unraisable.exc_value

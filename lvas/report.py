@@ -84,9 +84,8 @@ def _labels(design: SceneDesign | None) -> tuple[list[str], list[str]]:
 
 # --------------------------------------------------------------------------- figure
 #
-# Drawn straight into a Pillow image with numpy: the same four panels matplotlib drew (keyframes,
-# scene cards, waveform, spectrogram on one time axis), in about a twentieth of the time. The
-# matplotlib figure was ~1 s per video, half of all the work on a dataset of short clips.
+# Drawn straight into a Pillow image with numpy (keyframes, scene cards, waveform, spectrogram on one
+# time axis): a plotting library's figure costs more than the rest of a short clip's work.
 
 WIDTH, HEIGHT = 1760, 990
 LEFT, RIGHT, TOP, BOTTOM = 110, 16, 56, 44

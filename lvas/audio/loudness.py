@@ -56,9 +56,8 @@ def _gated_loudness(x: np.ndarray, sample_rate: int) -> float:
     """``pyloudnorm.Meter(sample_rate, block_size=BLOCK_S).integrated_loudness(x)``: the same
     filters, blocks and gates (block bounds truncated as pyloudnorm truncates them), vectorised.
     pyloudnorm filters each channel with each stage in turn and loops over blocks and channels in
-    Python: ~30 ms per scene layer, most of the mix's loudness time (bench/RESULTS.md, "Audio
-    stages"). Here the channels go through both stages in one call (the filter in cascade form
-    agrees with pyloudnorm's to ~1e-12), and the gating is array arithmetic. ``x`` is float64
+    Python; here the channels go through both stages in one call (the cascade form agrees with
+    pyloudnorm's filters to rounding), and the gating is array arithmetic. ``x`` is float64
     ``(samples, channels)``, at least one block long. tests/test_mix.py checks it against pyloudnorm.
     """
     sos, gain = _k_weighting(sample_rate)

@@ -9,8 +9,8 @@ impacts, knocks, chirps...) are placed on the motion peaks of the scene read fro
 The result is audible, varied per seed and in time with the picture, which is what a preview of
 the pipeline needs; it does not sound like a recording.
 
-Same spec and seed give the same bytes. Cost: median 7 ms per second of stereo 44.1 kHz audio per
-family on the 2-core dev machine (bench/bench_audio.py), i.e. under 0.03x real time per layer.
+Same spec and seed give the same bytes; its cost per second of audio is in bench/RESULTS.md
+("Audio stages", bench/bench_audio.py).
 """
 
 from __future__ import annotations
@@ -296,9 +296,8 @@ def _filt(x: np.ndarray, sr: int, lo: float | None, hi: float | None, order: int
 
 @functools.lru_cache(maxsize=256)
 def _butter(order: int, lo: float | None, hi: float | None, sr: int) -> np.ndarray:
-    """Second-order sections of a Butterworth filter. Cached: most cutoffs are fixed per family, and
-    designing one (~0.8 ms) cost about 4% of a dataset run's CPU (py-spy). Callers must not modify it
-    (scipy's sosfilt only reads it)."""
+    """Second-order sections of a Butterworth filter, cached: most cutoffs are fixed per family and
+    designing one costs more than using it. Callers must not modify it (scipy's sosfilt only reads it)."""
     if lo and hi:
         sos = signal.butter(order, [lo, hi], "bandpass", fs=sr, output="sos")
     elif lo:
