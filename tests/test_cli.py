@@ -205,3 +205,70 @@ def test_an_error_naming_a_prefect_url_with_credentials_is_shown_redacted(
     err = capsys.readouterr().err
     assert "nothing answers at the Prefect API" in err and "127.0.0.1:9" in err
     assert "pw-CANARY-1234" not in err
+
+
+@pytest.fixture
+def no_start(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail the test if the command starts a Prefect server or a Dask cluster."""
+    import lvas.flows.runtime as runtime
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a server or cluster was started")
+
+    monkeypatch.setattr(runtime.LocalPrefectServer, "launch", refuse)
+    monkeypatch.setattr(runtime, "dask_cluster", refuse)
+
+
+def test_a_finished_folder_starts_nothing(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                          monkeypatch: pytest.MonkeyPatch, no_start: None) -> None:
+    import lvas.pipeline
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for name in ("a.mp4", "b.mp4"):
+        (src / name).write_bytes(b"")
+    monkeypatch.setattr(lvas.pipeline, "is_finished", lambda layout, video, settings: True)
+    assert main(["dub", str(src), "--out", str(tmp_path / "out")]) == 0
+    assert "lvas: 2 videos already done, nothing to do" in capsys.readouterr().out
+
+
+def test_a_missing_input_is_named_before_starting(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                  no_start: None) -> None:
+    typo = tmp_path / "clisp" / "a.mp4"
+    assert main(["dub", str(typo), "--out", str(tmp_path / "out")]) == 2
+    assert f"nothing to dub: {typo}: no such file" in capsys.readouterr().err
+
+
+def test_a_locked_folder_is_refused_before_starting(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                    no_start: None) -> None:
+    from lvas.storage.lock import RunLock
+
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.mp4").write_bytes(b"")
+    with RunLock(Layout(tmp_path / "out").lock()):
+        assert main(["dub", str(src), "--out", str(tmp_path / "out")]) == 2
+    assert "another lvas run is writing to this folder" in capsys.readouterr().err
+
+
+def test_rerun_of_a_missing_folder_or_scene_is_an_error(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        no_start: None) -> None:
+    from lvas.settings import Settings
+    from lvas.storage.runs import prepare_run
+
+    assert main(["rerun", str(tmp_path / "nowhere")]) == 2
+    assert "nowhere: no lvas run here (nothing to rerun)" in capsys.readouterr().err
+
+    layout = Layout(tmp_path / "out")
+    src = tmp_path / "a.mp4"
+    src.write_bytes(b"")
+    from lvas.discover import discover
+
+    video = discover([str(src)]).videos[0]
+    prepare_run(layout, [video], Settings(), run_id="r1")
+    (layout.root / "settings.json").write_text(Settings().model_dump_json())
+    marker = layout.marker(video.video_id, "script")
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.write_text(json.dumps({"key": "k", "scenes": 4, "outputs": {}}))
+    assert main(["rerun", str(layout.root), "--video", video.video_id, "--scene", "9"]) == 2
+    assert f"{video.video_id} has 4 scenes (0-3): no scene 9 to rerun" in capsys.readouterr().err
