@@ -49,7 +49,16 @@ def measure(n: int) -> dict[str, float]:
             inner(i)
             return time.perf_counter() - t
 
+        def call_subflow_quiet(i: int) -> float:  # as lvas's design task calls its subflow
+            from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
+
+            t = time.perf_counter()
+            with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+                inner(i)
+            return time.perf_counter() - t
+
         t_sub = task(call_subflow, name="subflow-caller", cache_policy=NO_CACHE, persist_result=False)
+        t_quiet = task(call_subflow_quiet, name="quiet-subflow-caller", cache_policy=NO_CACHE, persist_result=False)
 
         @flow(task_runner=task_runner(address), persist_result=False)
         def bench() -> dict[str, float]:
@@ -58,7 +67,9 @@ def measure(n: int) -> dict[str, float]:
             [f.result() for f in t_noop.map(range(n))]
             per_task = (time.perf_counter() - t0) / n
             subs = [f.result() for f in t_sub.map(range(20))]
-            return {"task_ms": 1000 * per_task, "subflow_ms": 1000 * sum(subs) / len(subs)}
+            quiet = [f.result() for f in t_quiet.map(range(20))]
+            return {"task_ms": 1000 * per_task, "subflow_ms": 1000 * sum(subs) / len(subs),
+                    "quiet_ms": 1000 * sum(quiet) / len(quiet)}
 
         return {"dask_ms": dask_ms, **bench()}
 
@@ -79,6 +90,8 @@ def main() -> None:
         f"| plain Dask `client.map` no-op | {r['dask_ms']:.1f} |",
         f"| Prefect task on `prefect_dask.DaskTaskRunner`, no-op | {r['task_ms']:.0f} |",
         f"| trivial subflow called inside a task | {r['subflow_ms']:.0f} |",
+        f"| the same without its own heartbeat thread (as the design task calls design-refine) | "
+        f"{r['quiet_ms']:.0f} |",
         "",
         f"A Prefect task run costs {r['task_ms'] / r['dask_ms']:.0f}x a plain Dask call: lvas makes its tasks "
         "coarse (batches of videos, groups of scenes) so that this stays small beside the work.",

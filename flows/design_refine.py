@@ -10,6 +10,7 @@ up in the UI under the batch's subflow run; per-scene state is in the status tab
 # No `from __future__ import annotations` here: the ``design`` task travels to the workers by
 # value, and the subflow's parameter types must be objects in it, not names to resolve there.
 from prefect import flow
+from prefect.settings import PREFECT_FLOWS_HEARTBEAT_FREQUENCY, temporary_settings
 
 from lvas import pipeline
 from lvas.models import VideoBatch, VideoRef
@@ -45,8 +46,11 @@ def design(batch: VideoBatch, scenes: dict[str, list[float]], out: str, settings
     videos = VideoBatch.of([v for v in batch.videos if v.video_id in scenes])
     n = {vid: len(d) for vid, d in scenes.items()}
     total = sum(n.values())
-    failed = design_refine(videos, n, out, settings, run=run_id(), worker=worker_name(),
-                           scenes_label=f"{total} scene{'s' if total != 1 else ''}")
+    # The subflow runs inside a task of a flow run whose heartbeats already say the run is alive; a
+    # heartbeat thread of its own would only be joined, for up to a second, when it ends.
+    with temporary_settings(updates={PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}):
+        failed = design_refine(videos, n, out, settings, run=run_id(), worker=worker_name(),
+                               scenes_label=f"{total} scene{'s' if total != 1 else ''}")
 
     def one(video: VideoRef) -> None:
         if video.video_id in failed:
