@@ -41,7 +41,7 @@ EPILOG = textwrap.dedent("""\
       LVAS_KB__CHROMA_URL=http://host:8000
 
     task granularity (videos share a task when there are many; long scenes get a render task each):
-      LVAS_RUN__BATCH_VIDEOS=8 (most videos per task)  LVAS_RUN__RENDER_GROUP_S=20 (seconds per render task)
+      LVAS_RUN__BATCH_VIDEOS=16 (most videos per task)  LVAS_RUN__RENDER_GROUP_S=60 (seconds per render task)
 """)
 
 

@@ -137,9 +137,9 @@ class RunSettings(Section):
     workers: int = Field(2, ge=1, description="LocalCluster worker processes")
     threads_per_worker: int = Field(1, ge=1)
     gpu_workers: int = Field(0, ge=0, description="local workers that declare a GPU resource")
-    batch_videos: int = Field(8, ge=1, description="most videos one task works through (grouped when there "
+    batch_videos: int = Field(16, ge=1, description="most videos one task works through (grouped when there "
                               "are many; fewer when that would leave workers idle)")
-    render_group_s: float = Field(20.0, gt=0, description="a render task takes scenes until they last this long")
+    render_group_s: float = Field(60.0, gt=0, description="a render task takes scenes until they last this long")
     task_retries: int = Field(2, ge=0, description="Prefect retries of a unit after a transient backend error")
     retry_delay_s: float = Field(10.0, ge=0, description="first retry delay; doubles per retry")
     stages: tuple[str, ...] = Field(registry.STAGES, description="stages to run (mix includes mux+report)")
