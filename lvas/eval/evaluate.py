@@ -180,17 +180,26 @@ def score_video(system: System, row: dict[str, Any], reference: Path | None) -> 
         "duration_error_s": audio_s - duration, "duration_match": abs(audio_s - duration) <= DURATION_TOLERANCE_S,
         "loudness_lufs": lufs, "true_peak_dbtp": tp,
         "level_ok": math.isfinite(lufs) and abs(lufs - TARGET_LUFS) <= 1.0 and tp <= TARGET_DBTP + 0.1,
-        "coverage": signals.coverage(audio, rate), "onsets": len(out_times),
+        "sound_share": signals.sound_share(audio, rate), "onsets": len(out_times),
     }
-    sync = signals.Synchrony(math.nan, math.nan, math.nan)
+    shared = {"sync": math.nan, "sync_lag_s": math.nan, "sync_strength": math.nan, "coverage": math.nan,
+              "level": math.nan, "leak": math.nan}
     if layout.frames(vid).is_file():
+        from lvas.audio.scores import ScoringError
         from lvas.storyboard import load_frame_stats
 
         stats = load_frame_stats(layout, vid)
-        sync = signals.synchrony(env, signals.motion_envelope(stats["t_s"], stats["motion"], duration))
+        try:
+            got = signals.video_scores(stats["t_s"], stats["motion"], audio, rate)
+        except ScoringError as exc:
+            problems.append(f"{system.name}: {vid}: shared scorer: {exc}")
+        else:
+            shared = {"sync": got["sync"], "sync_lag_s": got.details.get("lag_s", math.nan),
+                      "sync_strength": got.details.get("lag_strength", math.nan), "coverage": got["coverage"],
+                      "level": got["level"], "leak": got["leak"]}
     else:
-        problems.append(f"{system.name}: {vid}: no frames.parquet, synchrony not measured")
-    scores |= {"sync_corr": sync.corr_at_zero, "sync_lag_s": sync.best_lag_s, "sync_best_corr": sync.best_corr}
+        problems.append(f"{system.name}: {vid}: no frames.parquet, synchrony and coverage not measured")
+    scores |= shared
     leaks = _leaks(layout, vid)
     scores |= {"events": leaks[0] if leaks else math.nan, "leak_events": leaks[1] if leaks else math.nan}
     scores |= {"onset_acc": math.nan, "onset_ap": math.nan, "reference_onsets": math.nan}

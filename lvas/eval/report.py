@@ -21,14 +21,17 @@ SUMMARY = {
     "loudness_lufs": "integrated loudness, LUFS (target -23)",
     "true_peak_dbtp": "true peak, dBTP (at most -1)",
     "level_ok": "share within 1 LU of the target and under the peak ceiling (higher)",
-    "coverage": "share of the video with sound (higher)",
-    "sync_corr": "onset synchrony with the picture's motion at lag 0 (higher)",
-    "sync_lag_s": "lag of best synchrony, s (near 0)",
+    "sound_share": "share of the video with sound (higher)",
+    "sync": "onset synchrony with the picture's motion, the shared scorer's (higher)",
+    "sync_lag_s": "lag of best synchrony, s (near 0; positive: the sound is late)",
+    "coverage": "shared scorer: no silence under motion nor loud sound on a still picture (higher)",
+    "level": "shared scorer: level sanity (higher)",
+    "leak": "shared scorer: speech/music leak indicator of the audio (lower)",
     "onset_acc": "onset accuracy against the reference (higher)",
     "onset_ap": "onset AP against the reference (higher)",
     "leak_events": "speech or music events in the cue sheet (lower)",
 }
-PLOTTED = ("sync_corr", "coverage", "loudness_lufs", "onset_ap")
+PLOTTED = ("sync", "coverage", "loudness_lufs", "onset_ap")
 
 
 def summarize(ev: Evaluation) -> list[dict[str, Any]]:
