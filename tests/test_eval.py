@@ -4,12 +4,14 @@ the evaluation manifest, and the baseline and ablation switches."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import stat
 from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 
 from lvas.eval import signals
 from lvas.eval.avbench import (
@@ -31,7 +33,7 @@ TIMES = np.array([0.7, 1.9, 3.1, 4.0, 5.5, 6.2, 7.8, 9.0])
 def clicks(shift_s: float = 0.0, seconds: float = 10.0) -> np.ndarray:
     x = np.zeros(int(SR * seconds))
     for t in TIMES + shift_s:
-        i = int(round(t * SR))
+        i = round(t * SR)
         x[i:i + 200] = 0.8 * np.hanning(200)
     return x
 
@@ -40,7 +42,7 @@ def motion_track(fps: int = 25, seconds: float = 10.0) -> tuple[np.ndarray, np.n
     t = np.arange(0, seconds, 1 / fps)
     m = np.zeros_like(t)
     for x in TIMES:
-        m[int(round(x * fps))] = 0.5
+        m[round(x * fps)] = 0.5
     return t, m
 
 
@@ -198,3 +200,164 @@ def test_manifest_items_bad_items_and_sidecars(tmp_path: Path) -> None:
     assert side.caption_for(0, 4).summary == "waves slap the pier"
     lines = dub.read_text().splitlines()
     assert lines[0] == "path,captions" and lines[2].endswith(",")  # b has no annotations: no sidecar
+
+
+# --------------------------------------------------------------------------- baselines and ablations
+
+
+@pytest.fixture(scope="module")
+def storyboarded(tmp_path_factory: pytest.TempPathFactory):
+    """A 12 s clip with cuts at 3, 6 and 9 s, storyboarded once; each test copies the output folder."""
+    from lvas.models import VideoRef
+    from lvas.pipeline import storyboard_stage
+    from lvas.settings import Settings
+    from lvas.storage.layout import Layout
+    from tests.clips import colour_cuts, make_clip
+
+    root = tmp_path_factory.mktemp("ablate")
+    clip = make_clip(root / "clip.mp4", colour_cuts([3.0, 6.0, 9.0]), seconds=12.0)
+    video = VideoRef(source=str(clip), path=str(clip), video_id="clip")
+    storyboard_stage(Layout(root / "out"), video, Settings())
+    return root, video
+
+
+def _script_and_designs(storyboarded, tmp_path: Path, agents: dict, retrieve=None):
+    import shutil
+
+    from lvas.agents.artifacts import load_designs, load_script
+    from lvas.pipeline import design_batch, script_stage
+    from lvas.settings import AgentSettings, Settings
+    from lvas.storage.layout import Layout
+
+    root, video = storyboarded
+    shutil.copytree(root / "out", tmp_path / "out")
+    layout = Layout(tmp_path / "out")
+    s = Settings(agents=AgentSettings(**agents))
+    script_stage(layout, video, s)
+    script = load_script(layout.script(video.video_id))
+
+    def fake(wanted: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        return {layer: {t: ["fake label"] for t in texts} for layer, texts in wanted.items()}
+
+    out = design_batch(layout, [(video, list(range(len(script.scenes))))], s, retrieve or fake)
+    assert not [v for v in out.values() if isinstance(v, Exception)]
+    designs = [load_designs(layout.scene_design(video.video_id, i))[0] for i in range(len(script.scenes))]
+    calls = (layout.video_dir(video.video_id) / "llm_calls_script.parquet")
+    from lvas.storage.atomic import read_parquet
+
+    return script, designs, len(read_parquet(calls)) if calls.exists() else 0
+
+
+def test_fixed_window_baseline_has_windows_one_generic_prompt_and_no_agent_call(storyboarded, tmp_path: Path) -> None:
+    from lvas.agents.design import GENERIC_PROMPT
+
+    script, designs, calls = _script_and_designs(storyboarded, tmp_path, {"baseline": "fixed-window"})
+    assert [(sc.start_s, sc.end_s) for sc in script.scenes] == [(0.0, 10.0), (10.0, 12.0)]
+    assert calls == 0 and script.global_description == ""
+    for d, sc in zip(designs, script.scenes, strict=True):
+        assert [(i.description, i.start_s, i.end_s) for i in d.final.audio] == [(GENERIC_PROMPT, 0.0, sc.duration_s)]
+        assert d.final.background == []
+
+
+def test_no_structure_cuts_windows_but_still_captions_them(storyboarded, tmp_path: Path) -> None:
+    full, _, _ = _script_and_designs(storyboarded, tmp_path / "full", {})
+    flat, _, calls = _script_and_designs(storyboarded, tmp_path / "flat", {"structure": False})
+    assert [(sc.start_s, sc.end_s) for sc in flat.scenes] == [(0.0, 10.0), (10.0, 12.0)]
+    assert flat.decisions == [] and full.decisions  # no merge discussion
+    assert [sc.start_s for sc in full.scenes][1:] != [10.0]  # the full system follows the cuts
+    assert all(sc.caption.summary for sc in flat.scenes) and calls > 0
+
+
+def test_no_cot_designs_without_reasoning(storyboarded, tmp_path: Path) -> None:
+    _, full, _ = _script_and_designs(storyboarded, tmp_path / "full", {})
+    _, flat, _ = _script_and_designs(storyboarded, tmp_path / "nocot", {"cot": False})
+    assert all(d.rounds[0].design.reasoning for d in full)
+    assert all(d.rounds[0].design.reasoning == "" for d in flat)
+    # without the reasoning steps the measured cues do not fill what the captions leave empty
+    assert sum(len(d.rounds[0].design.audio) + len(d.rounds[0].design.background) for d in flat) < \
+        sum(len(d.rounds[0].design.audio) + len(d.rounds[0].design.background) for d in full)
+
+
+def test_no_rag_offers_every_label_instead_of_retrieval(storyboarded, tmp_path: Path) -> None:
+    from lvas.kb.labels import load_labels
+
+    _, with_rag, _ = _script_and_designs(storyboarded, tmp_path / "rag", {})
+    _, without, _ = _script_and_designs(storyboarded, tmp_path / "norag", {"rag": False})
+    assert {c for d in with_rag for r in d.rounds for cands in r.candidates.values() for c in cands} == {"fake label"}
+    offered = [cands for d in without for r in d.rounds for cands in r.candidates.values()]
+    allowed = [x for x in load_labels() if x.family not in ("voice", "instrument")]
+    events = sorted(x.label for x in allowed if x.layer == "event")
+    ambience = sorted(x.label for x in allowed if x.layer == "ambience")
+    assert offered and all(c in (events, ambience) for c in offered)
+
+
+def test_flags_go_into_the_settings_and_change_the_keys() -> None:
+    from lvas.cli import build_parser, settings_from_args
+    from lvas.settings import Settings
+
+    args = build_parser().parse_args(["dub", "x.mp4", "--out", "o", "--baseline", "fixed-window", "--no-structure",
+                                      "--no-cot", "--no-rag", "--no-reflect"])
+    s = settings_from_args(args)
+    assert (s.agents.baseline, s.agents.structure, s.agents.cot, s.agents.rag, s.run.reflect) == \
+        ("fixed-window", False, False, False, False)
+    assert s.agents.fingerprint() != Settings().agents.fingerprint()
+    assert json.loads(s.to_json())["run"]["reflect"] is False
+    plain = settings_from_args(build_parser().parse_args(["dub", "x.mp4", "--out", "o"]))
+    assert plain.agents == Settings().agents and plain.run.reflect
+
+
+# --------------------------------------------------------------------------- lvas eval end to end
+
+
+def test_lvas_eval_scores_systems_side_by_side_and_names_each_problem(storyboarded, tmp_path: Path,
+                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import shutil
+
+    from lvas.cli import main
+    from lvas.eval.evaluate import read_audio
+    from lvas.pipeline import dub_video_direct
+    from lvas.settings import AgentSettings, Settings, SynthSettings
+    from lvas.storage.atomic import read_parquet
+    from lvas.storage.layout import Layout
+    from lvas.storage.runs import prepare_run
+
+    root, video = storyboarded
+    synth = SynthSettings(sample_rate=16000, channels=1)
+    for name, agents in (("full", AgentSettings()), ("fixed", AgentSettings(baseline="fixed-window"))):
+        shutil.copytree(root / "out", tmp_path / name)
+        s = Settings(agents=agents, synth=synth)
+        prepare_run(Layout(tmp_path / name), [video], s)
+        dub_video_direct(Layout(tmp_path / name), video, s)
+    shutil.copytree(tmp_path / "full", tmp_path / "broken")
+    Layout(tmp_path / "broken").dubbed("clip").unlink()
+    other = tmp_path / "other"
+    prepare_run(Layout(other), [video.model_copy(update={"video_id": "another"})], Settings())
+    refs = tmp_path / "refs"
+    refs.mkdir()
+    audio, rate = read_audio(Layout(tmp_path / "full").dubbed("clip"))
+    sf.write(refs / "clip.wav", audio, rate)  # the reference is the full system's own soundtrack
+
+    code = main(["eval", str(tmp_path / "full"), "--systems", str(tmp_path / "fixed"), str(tmp_path / "broken"),
+                 str(other), "--reference", str(refs)])
+    err = capsys.readouterr().err
+    assert code == 0
+    assert "broken: " in err and "no dubbed video" in err
+    assert "other: dubbed other inputs than full" in err
+    assert "model metrics (FD, KL, IS, ImageBind score, DeSync) not computed" in err
+    rows = read_parquet(tmp_path / "full" / "eval" / "scores.parquet")
+    by = {(r["system"], r["kind"]): r for r in rows}
+    full, fixed = by[("full", "video")], by[("fixed", "video")]
+    assert (full["onset_acc"], full["onset_ap"]) == (1.0, 1.0)
+    assert full["duration_match"] == 1.0 and abs(full["duration_error_s"]) < 0.1
+    assert fixed["events"] == 2 and full["events"] != fixed["events"]  # one generic event per window
+    assert math.isfinite(full["sync"]) and math.isfinite(full["loudness_lufs"])
+    assert ("broken", "video") not in by and by[("full", "system")]["videos"] == 1
+    summary = json.loads((tmp_path / "full" / "eval" / "summary.json").read_text())
+    assert [s["system"] for s in summary["systems"]] == ["full", "fixed"]
+    assert (tmp_path / "full" / "eval" / "summary.md").read_text().startswith("| system | videos |")
+    page = (tmp_path / "full" / "eval" / "index.html").read_text()
+    assert "distributions.png" in page and (tmp_path / "full" / "eval" / "per_video.png").is_file()
+
+    sf.write(refs / "clip.wav", audio[::2], rate // 2)  # a reference at the wrong rate is refused, said
+    main(["eval", str(tmp_path / "full"), "--reference", str(refs)])
+    assert "8000 Hz, the soundtrack is 16000 Hz" in capsys.readouterr().err

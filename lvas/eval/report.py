@@ -112,7 +112,7 @@ def plots(ev: Evaluation, dest: Path) -> list[Path]:
 
 
 def write(ev: Evaluation, dest: str | Path) -> dict[str, Path]:
-    """Write scores.parquet (per video, and per system with ``video_id`` = "*"), summary.md,
+    """Write scores.parquet (per video, and per system: ``kind`` "video" or "system"), summary.md,
     summary.json and index.html with the plots into ``dest``.
 
     Returns:
@@ -120,10 +120,11 @@ def write(ev: Evaluation, dest: str | Path) -> dict[str, Path]:
     """
     dest = Path(dest)
     summary = summarize(ev)
-    rows = [{**r, "level": "video"} for r in ev.rows]
-    rows += [{"level": "system", "video_id": "*", **r} for r in summary]
+    rows = [{**r, "kind": "video"} for r in ev.rows]
+    rows += [{"kind": "system", "video_id": "*", **r} for r in summary]
     cols = sorted({k for r in rows for k in r})
-    table = [{k: _cell(r.get(k)) for k in cols} for r in rows]
+    numeric = {k for k in cols if any(isinstance(_cell(r.get(k)), float) for r in rows if k in r)}
+    table = [{k: _cell(r[k]) if k in r else (math.nan if k in numeric else "") for k in cols} for r in rows]
     out = {"scores": write_parquet(dest / "scores.parquet", table)}
     md = markdown(summary, ev.problems)
     out["markdown"] = write_text(dest / "summary.md", md)
