@@ -361,3 +361,29 @@ def test_lvas_eval_scores_systems_side_by_side_and_names_each_problem(storyboard
     sf.write(refs / "clip.wav", audio[::2], rate // 2)  # a reference at the wrong rate is refused, said
     main(["eval", str(tmp_path / "full"), "--reference", str(refs)])
     assert "8000 Hz, the soundtrack is 16000 Hz" in capsys.readouterr().err
+
+
+def test_no_cot_asks_the_model_designer_to_answer_without_reasoning() -> None:
+    from lvas.agents.llm_agents import LLMAgents
+    from lvas.agents.schemas import DesignAnswer
+    from lvas.models import Caption, Scene, Script
+    from lvas.settings import AgentSettings
+
+    class Recording:
+        def __init__(self) -> None:
+            self.calls: list = []
+            self.systems: list[str] = []
+
+        def complete(self, role, model, messages, schema):
+            self.systems.append(messages[0]["content"])
+            return DesignAnswer(reasoning="", audio=[], background=[])
+
+    scene = Scene(index=0, start_s=0.0, end_s=4.0, shot_indices=[0], caption=Caption(summary="a street"))
+    script = Script(video_id="v", global_description="", shot_captions=[scene.caption], decisions=[], scenes=[scene])
+    seen = {}
+    for cot in (True, False):
+        backend = Recording()
+        LLMAgents(AgentSettings(cot=cot), backend=backend).design(scene, script)  # type: ignore[arg-type]
+        seen[cot] = backend.systems[0]
+    assert "Think step by step" in seen[True] and "Think step by step" not in seen[False]
+    assert "without reasoning" in seen[False]
