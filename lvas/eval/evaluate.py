@@ -301,6 +301,10 @@ def _model_metrics(result: Evaluation, readable: list[tuple[System, dict[str, di
     if not items:
         result.problems.append("model metrics not computed: no dubbed video has reference audio")
         return
+    unusable = avbench.problems()
+    if unusable:  # said before anything is laid out for it
+        result.problems.append("model metrics not computed: " + "; ".join(unusable))
+        return
     layout = AvLayout(work)
     keep = {i.stem for i in items}
     write_layout(layout, items, {s: {k: v for k, v in by.items() if k in keep and v.is_file()}

@@ -29,6 +29,7 @@ SUMMARY = {
     "leak": "shared scorer: speech/music leak indicator of the audio (lower)",
     "onset_acc": "onset accuracy against the reference (higher)",
     "onset_ap": "onset AP against the reference (higher)",
+    "events": "timed events in the cue sheet",
     "leak_events": "speech or music events in the cue sheet (lower)",
 }
 PLOTTED = ("sync", "coverage", "loudness_lufs", "onset_ap")
@@ -98,13 +99,14 @@ def plots(ev: Evaluation, dest: Path) -> list[Path]:
     written.append(write_bytes(dest / "distributions.png", _png(fig)))
     plt.close(fig)
     videos = sorted({r["stem"] for r in ev.rows})
-    fig, axes = plt.subplots(len(cols), 1, figsize=(max(6, 0.6 * len(videos) + 3), 2.6 * len(cols)), squeeze=False)
+    fig, axes = plt.subplots(len(cols), 1, figsize=(max(6, 0.6 * len(videos) + 3), 2.6 * len(cols)), squeeze=False,
+                             sharex=True)
     for ax, col in zip(axes[:, 0], cols, strict=True):
         for s in systems:
             by = {r["stem"]: float(r[col]) for r in ev.rows if r["system"] == s}
             ax.plot(range(len(videos)), [by.get(v, math.nan) for v in videos], marker="o", label=s)
-        ax.set_xticks(range(len(videos)), videos, rotation=30, ha="right", fontsize=8)
         ax.set_ylabel(col, fontsize=8)
+    axes[-1, 0].set_xticks(range(len(videos)), videos, rotation=30, ha="right", fontsize=8)
     axes[0, 0].legend(fontsize=7)
     written.append(write_bytes(dest / "per_video.png", _png(fig)))
     plt.close(fig)
