@@ -387,3 +387,17 @@ def test_no_cot_asks_the_model_designer_to_answer_without_reasoning() -> None:
         seen[cot] = backend.systems[0]
     assert "Think step by step" in seen[True] and "Think step by step" not in seen[False]
     assert "without reasoning" in seen[False]
+
+
+def test_lvas_dataset_writes_a_dub_manifest_that_lvas_dub_reads(tmp_path: Path) -> None:
+    from lvas.cli import main
+    from lvas.discover import discover
+
+    (tmp_path / "v").mkdir()
+    (tmp_path / "v" / "a,b.mp4").write_bytes(b"x")  # a comma in the name is quoted in the CSV
+    (tmp_path / "m.csv").write_text('video,global,annotations\n"v/a,b.mp4",a street,'
+                                    '"[{""start"": 0, ""end"": 2, ""caption"": ""a bus passes""}]"\n')
+    assert main(["dataset", str(tmp_path / "m.csv"), "--out", str(tmp_path / "prep")]) == 0
+    found = discover([str(tmp_path / "prep" / "dub.csv")])
+    assert [Path(v.path).name for v in found.videos] == ["a,b.mp4"]
+    assert found.videos[0].captions_path == str((tmp_path / "prep" / "a,b.captions.json").resolve())

@@ -275,7 +275,7 @@ def evaluate(systems: Sequence[System], reference: Reference | None = None,
             result.rows.append(scores)
             result.problems += problems
             wavs.setdefault(system.name, {})[stem] = Layout(system.root).mix(vid)
-    if reference is not None and not any(r.get("video_id") for r in result.rows if r["stem"] in reference.audio):
+    if reference is not None and result.rows and not any(r["stem"] in reference.audio for r in result.rows):
         result.problems.append("reference: no reference audio is named after an evaluated video's file stem")
     if avbench is None:
         result.problems.append("model metrics (FD, KL, IS, ImageBind score, DeSync) not computed: they run "

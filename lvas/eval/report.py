@@ -40,11 +40,16 @@ def summarize(ev: Evaluation) -> list[dict[str, Any]]:
     systems are compared on the same videos), how many, and av-benchmark's metrics when run."""
     systems = list(dict.fromkeys(r["system"] for r in ev.rows))
     per = {s: {r["video_id"]: r for r in ev.rows if r["system"] == s} for s in systems}
-    common = set.intersection(*(set(v) for v in per.values())) if per else set()
+    # compared on the videos every system has, among the systems that share any with the first
+    # (a folder of other inputs is scored on its own)
+    first = set(per[systems[0]]) if systems else set()
+    sharing = [set(v) for v in per.values() if set(v) & first]
+    common = set.intersection(*sharing) if sharing else set()
     out = []
     for s in systems:
-        chosen = [per[s][v] for v in sorted(common)] or list(per[s].values())
-        row: dict[str, Any] = {"system": s, "videos": len(chosen), "compared_on": "common" if common else "own"}
+        shared = [per[s][v] for v in sorted(common) if v in per[s]]
+        chosen = shared or list(per[s].values())
+        row: dict[str, Any] = {"system": s, "videos": len(chosen), "compared_on": "common" if shared else "own"}
         for col in SUMMARY:
             vals = np.array([float(r[col]) for r in chosen], dtype=float)
             vals = vals[np.isfinite(vals)]
