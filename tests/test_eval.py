@@ -309,8 +309,8 @@ def test_flags_go_into_the_settings_and_change_the_keys() -> None:
 # --------------------------------------------------------------------------- lvas eval end to end
 
 
-def test_lvas_eval_scores_systems_side_by_side_and_names_each_problem(storyboarded, tmp_path: Path,
-                                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_lvas_eval_scores_systems_side_by_side_and_names_each_problem(
+        storyboarded, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
     import shutil
 
     from lvas.cli import main
@@ -358,9 +358,32 @@ def test_lvas_eval_scores_systems_side_by_side_and_names_each_problem(storyboard
     page = (tmp_path / "full" / "eval" / "index.html").read_text()
     assert "distributions.png" in page and (tmp_path / "full" / "eval" / "per_video.png").is_file()
 
+    # the model metrics through a stand-in av-benchmark: its numbers reach the table per system
+    repo = tmp_path / "av-benchmark"
+    (repo / "weights").mkdir(parents=True)
+    for f in ("evaluate.py", "extract_video.py", "weights/synchformer_state_dict.pth"):
+        (repo / f).write_text("")
+    exe = tmp_path / "bin" / "fake-avbench-python"
+    exe.parent.mkdir()
+    exe.write_text(FAKE % json.dumps(RECORDED))
+    exe.chmod(exe.stat().st_mode | stat.S_IEXEC)
+    monkeypatch.setenv("PATH", f"{exe.parent}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_LOG", str(tmp_path / "calls.log"))
+    assert main(["eval", str(tmp_path / "full"), "--systems", str(tmp_path / "fixed"), "--reference", str(refs),
+                 "--avbench", str(repo), "--avbench-python", "fake-avbench-python"]) == 0
+    capsys.readouterr()
+    summary = json.loads((tmp_path / "full" / "eval" / "summary.json").read_text())
+    assert [s["desync"] for s in summary["systems"]] == [RECORDED["DeSync"]] * 2
+    avb = tmp_path / "full" / "eval" / "avbench"
+    assert (avb / "videos" / "clip.mp4").exists() and (avb / "gt_audio" / "clip.wav").exists()
+    assert (avb / "systems" / "fixed" / "audio" / "clip.wav").exists()
+
     sf.write(refs / "clip.wav", audio[::2], rate // 2)  # a reference at the wrong rate is refused, said
     main(["eval", str(tmp_path / "full"), "--reference", str(refs)])
     assert "8000 Hz, the soundtrack is 16000 Hz" in capsys.readouterr().err
+    sf.write(refs / "clip.wav", audio[: rate * 5], rate)  # so is one of the wrong length
+    main(["eval", str(tmp_path / "full"), "--reference", str(refs)])
+    assert "5.00 s long, its video 12.00 s" in capsys.readouterr().err
 
 
 def test_no_cot_asks_the_model_designer_to_answer_without_reasoning() -> None:

@@ -110,9 +110,11 @@ class Layout:
         self.gt_cache = self.root / "gt_cache"
 
     def audio(self, system: str) -> Path:
+        """The folder of ``system``'s soundtracks, one ``<stem>.wav`` per item."""
         return self.root / "systems" / system / "audio"
 
     def cache(self, system: str) -> Path:
+        """av-benchmark's feature cache of ``system``; it writes ``output_metrics.json`` here."""
         return self.root / "systems" / system / "cache"
 
 
