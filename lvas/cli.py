@@ -102,7 +102,51 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("--chroma-url", metavar="URL", help="Chroma server instead of the local store")
     _compose_parser(sub)
     _library_parser(sub)
+    _eval_parser(sub)
+    _ablation_flags(d)
     return p
+
+
+def _eval_parser(sub: Any) -> None:
+    e = sub.add_parser(
+        "eval", help="score the dubbed videos of output folders side by side (OUT/eval/: table, page)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent("""\
+            examples:
+              lvas eval out/                                  one system
+              lvas eval out/cmp --systems out/full out/fixed-window out/no-rag --reference bench.jsonl
+              lvas eval out/ --reference refs/ --avbench /opt/av-benchmark   (+ FD, KL, IS, IB, DeSync; GPU)
+
+            On the CPU: duration match, loudness and true peak, coverage, onset synchrony with the
+            picture's motion, onset ACC/AP against reference audio, speech/music leaks. The model
+            metrics run av-benchmark's own commands on a GPU machine with its weights in local folders.
+        """))
+    e.add_argument("out", metavar="OUT", help="where eval/ is written; also a system when it is an lvas output folder")
+    e.add_argument("--systems", nargs="+", default=[], metavar="DIR", help="more output folders of the same inputs")
+    e.add_argument("--reference", metavar="REF",
+                   help="reference audio: a folder of <video stem>.wav/.flac, or an evaluation manifest")
+    e.add_argument("--avbench", metavar="DIR", default=os.environ.get("LVAS_EVAL_AVBENCH_DIR"),
+                   help="av-benchmark checkout with weights/ (default: LVAS_EVAL_AVBENCH_DIR); needs a GPU")
+    e.add_argument("--avbench-python", metavar="PYTHON", default=os.environ.get("LVAS_EVAL_AVBENCH_PYTHON", "python3"),
+                   help="the interpreter of av-benchmark's environment (default python3 on PATH)")
+    e.add_argument("--weights", metavar="DIR", help="model caches for av-benchmark (TORCH_HOME/HF_HOME live here; "
+                   "default: the checkout's weights/)")
+    e.add_argument("--json", action="store_true", help="print summary.json instead of the table")
+    ds = sub.add_parser("dataset", help="turn an LVAS-Bench-style manifest into sidecar captions and a dub manifest")
+    ds.add_argument("manifest", metavar="MANIFEST", help=".jsonl/.json/.csv items: video, audio, global, annotations")
+    ds.add_argument("--out", required=True, metavar="DIR", help="folder for <stem>.captions.json and dub.csv")
+
+
+def _ablation_flags(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument_group("baselines and ablations (LVAS-Agent Tables 1-2; recorded in settings.json)")
+    a.add_argument("--baseline", choices=("fixed-window",), help="no agents: fixed windows, each rendered from a "
+                   "generic prompt with the configured synthesizer, concatenated")
+    a.add_argument("--no-structure", action="store_true", default=None,
+                   help="no shot/scene structure: the video cut into fixed windows, one scene each")
+    a.add_argument("--no-cot", action="store_true", default=None, help="the Designer without step-by-step reasoning")
+    a.add_argument("--no-rag", action="store_true", default=None, help="labels chosen without knowledge-base retrieval")
+    a.add_argument("--no-reflect", action="store_true", default=None,
+                   help="no reflection loop (sets run.reflect=false for the stage that reads it)")
 
 
 def _compose_parser(sub: Any) -> None:
@@ -179,6 +223,14 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
             data[section][key] = value
     if getattr(args, "until", None):
         data["run"]["stages"] = list(STAGES[: STAGES.index(args.until) + 1])
+    ablations = {("agents", "baseline"): getattr(args, "baseline", None),
+                 ("agents", "structure"): False if getattr(args, "no_structure", None) else None,
+                 ("agents", "cot"): False if getattr(args, "no_cot", None) else None,
+                 ("agents", "rag"): False if getattr(args, "no_rag", None) else None,
+                 ("run", "reflect"): False if getattr(args, "no_reflect", None) else None}
+    for (section, key), value in ablations.items():
+        if value is not None:
+            data[section][key] = value
     return Settings(**data)
 
 
@@ -435,6 +487,44 @@ def cmd_shots(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``lvas eval``: score the systems' dubbed videos into OUT/eval/ (plain process, no Prefect)."""
+    from lvas.eval import report
+    from lvas.eval.avbench import AvBenchConfig
+    from lvas.eval.evaluate import evaluate, load_reference, system_names
+    from lvas.storage.layout import Layout
+
+    roots = ([args.out] if Layout(args.out).sources().is_file() else []) + list(args.systems)
+    if not roots:
+        raise LvasError(f"{args.out}: not an lvas output folder, and no --systems to evaluate")
+    reference, problems = load_reference(args.reference) if args.reference else (None, [])
+    avbench = (AvBenchConfig(Path(args.avbench), args.avbench_python, Path(args.weights) if args.weights else None)
+               if args.avbench else None)
+    dest = Path(args.out) / "eval"
+    ev = evaluate(system_names(roots), reference, avbench, work=dest / "avbench")
+    ev.problems[:0] = problems
+    written = report.write(ev, dest)
+    for problem in ev.problems:
+        print(printable(f"lvas: {problem}"), file=sys.stderr)
+    print(written["json"].read_text() if args.json else written["markdown"].read_text().split("\n\n")[0])
+    print(f"lvas: {len(ev.rows)} dubbed video(s) scored; open {written['html']}", file=sys.stderr)
+    return 0 if ev.rows else 1
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    """``lvas dataset``: sidecar captions and a dub manifest from an evaluation manifest."""
+    from lvas.eval.dataset import read_manifest, write_sidecars
+
+    items, problems = read_manifest(args.manifest)
+    for problem in problems:
+        print(printable(f"lvas: {problem}"), file=sys.stderr)
+    if not items:
+        raise LvasError(f"{args.manifest}: no usable item")
+    dub = write_sidecars(items, args.out)
+    print(f"lvas: {len(items)} item(s); dub them with `lvas dub {dub} --out OUT`")
+    return 0
+
+
 def cmd_library(args: argparse.Namespace) -> int:
     from lvas.backends.sound_index import FREE_SETS, SoundIndex, installed_sets
     from lvas.errors import InputError
@@ -548,7 +638,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.cmd == "dub":
                 return cmd_dub(args, args.sources, args.out, settings_from_args(args))
             return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
-                    "kb": cmd_kb, "compose": cmd_compose, "library": cmd_library}[args.cmd](args)
+                    "kb": cmd_kb, "compose": cmd_compose, "library": cmd_library,
+                    "eval": cmd_eval, "dataset": cmd_dataset}[args.cmd](args)
     except LvasError as exc:
         print(printable(redact(f"lvas: error: {exc}")), file=sys.stderr)
         return 2

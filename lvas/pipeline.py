@@ -113,14 +113,20 @@ def script_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     from lvas.agents import get_agents
     from lvas.agents.artifacts import save_calls, save_script
     from lvas.agents.captions import load_sidecar
-    from lvas.agents.script import write_script
+    from lvas.agents.script import window_script, write_script
     from lvas.storyboard import load_storyboard
 
     board = load_storyboard(layout, video.video_id)
     sidecar = load_sidecar(video.captions_path) if video.captions_path else None
     agents = get_agents(s.agents, layout=layout, video_id=video.video_id)
+    video_dir = layout.video_dir(video.video_id)
     try:
-        script = write_script(board, layout.video_dir(video.video_id), agents, sidecar=sidecar)
+        if s.agents.baseline == "fixed-window":  # no agents at all
+            script = window_script(board, video_dir, None, s.agents.window_s)
+        elif not s.agents.structure:  # the --no-structure ablation: windows, no scene discussion
+            script = window_script(board, video_dir, agents, s.agents.window_s, sidecar=sidecar)
+        else:
+            script = write_script(board, video_dir, agents, sidecar=sidecar)
     finally:  # the calls of a failed script are the ones worth reading
         save_calls(layout.video_dir(video.video_id) / "llm_calls_script.parquet", list(agents.calls))
     save_script(layout.script(video.video_id), script)
@@ -153,13 +159,20 @@ def design_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Sett
     from lvas.agents import drain_calls, get_agents
     from lvas.agents.artifacts import load_script, save_calls, save_designs
     from lvas.agents.captions import load_sidecar
-    from lvas.agents.design import design_refine_jobs
+    from lvas.agents.design import baseline_design, design_refine_jobs
     from lvas.errors import InputError
     from lvas.storyboard import load_storyboard
-    from lvas.timeline import label_sets, scene_timing, sidecar_event_problems
+    from lvas.timeline import label_retrieval, label_sets, scene_timing, sidecar_event_problems
 
-    agents, jobs, timing = {}, {}, {}
     out: dict[tuple[str, int], Outputs | Exception] = {}
+    if s.agents.baseline == "fixed-window":  # no Designer: one generic prompt per window
+        for video, scenes in todo:
+            script = load_script(layout.script(video.video_id))
+            for i in scenes:
+                save_designs(layout.scene_design(video.video_id, i), [baseline_design(script, script.scenes[i])])
+                out[(video.video_id, i)] = {"design": str(layout.scene_design(video.video_id, i))}
+        return out
+    agents, jobs, timing = {}, {}, {}
     for video, scenes in todo:
         script = load_script(layout.script(video.video_id))
         board = load_storyboard(layout, video.video_id)
@@ -172,6 +185,8 @@ def design_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Sett
         jobs |= {(video.video_id, i): (script.scenes[i], script, agents[video.video_id]) for i in scenes}
         timing |= {(video.video_id, i): scene_timing(layout, board, script.scenes[i], sidecar) for i in scenes}
     known, excluded = label_sets(s.agents)
+    if not s.agents.rag:  # the --no-rag ablation: every label of the layer, unranked, no retrieval
+        retrieve = label_retrieval(known - excluded)
     results = design_refine_jobs(jobs, retrieve, s.agents.max_rounds, concurrency=s.agents.concurrency,
                                  settings=s.agents, timing=timing, known=known, excluded=excluded)
     for vid, ag in agents.items():

@@ -64,6 +64,14 @@ class AgentSettings(Section):
     allow_speech: bool = Field(False, description="let speech and singing (the voice family) reach renders")
     allow_music: bool = Field(False, description="let music and musical instruments reach renders")
 
+    # Baselines and ablations (LVAS-Agent Tables 1-2): what the agents leave out
+    baseline: Literal["", "fixed-window"] = Field("", description="fixed-window: no agents, fixed windows each "
+                                                  "rendered from a generic prompt")
+    structure: bool = Field(True, description="false: no shot/scene structure, the video cut into fixed windows")
+    window_s: float = Field(10.0, gt=0, description="window length of the baseline and of structure=false")
+    cot: bool = Field(True, description="false: the Designer without step-by-step reasoning")
+    rag: bool = Field(True, description="false: labels chosen from the whole label list, no retrieval")
+
     max_tokens: int = Field(4096, ge=16, description="most tokens a model may answer one request with")
     max_response_bytes: int = Field(4_000_000, ge=4096, description="a longer response body is refused unread")
 
@@ -142,6 +150,7 @@ class RunSettings(Section):
     render_group_s: float = Field(20.0, gt=0, description="a render task takes scenes until they last this long")
     task_retries: int = Field(2, ge=0, description="Prefect retries of a unit after a transient backend error")
     retry_delay_s: float = Field(10.0, ge=0, description="first retry delay; doubles per retry")
+    reflect: bool = Field(True, description="false: no reflection loop (the --no-reflect ablation)")
     stages: tuple[str, ...] = Field(registry.STAGES, description="stages to run (mix includes mux+report)")
 
 
