@@ -6,10 +6,12 @@ The analysis path is PyAV with three shortcuts, measured on the 60 s 720p H.264 
 - the in-loop deblocking filter is skipped (``skip_loop_filter=all``): 4.5 s -> 3.6 s of decoding.
   It changes pixels by a few levels near 8x8 block edges; shot-detection F1 measured the same.
 - the analysis-size frame is sampled straight from the decoder's Y/U/V planes (one pixel per cell,
-  a strided view) instead of asking swscale for a scaled RGB copy (1-3 ms a frame at 720p). Only
-  for frames at least twice the analysis size; smaller ones still go through swscale, as do pixel
-  formats other than 8-bit planar Y'CbCr. ``rgb=False`` hands the samples on as Y'CbCr (the shot
-  analysis turns them into RGB codes by table, lvas.media.colour); otherwise they are converted.
+  a strided view) instead of asking swscale for a scaled RGB copy (1-3 ms a frame at 720p), at
+  every frame size: where the frame is not much larger than the analysis grid, subsampled chroma
+  is repeated rather than interpolated, which the shot analysis does not notice. Pixel formats
+  other than 8-bit planar Y'CbCr still go through swscale. ``rgb=False`` hands the samples on as
+  Y'CbCr (the shot analysis turns them into RGB codes by table, lvas.media.colour); otherwise
+  they are converted.
 - decoding runs in a thread up to two chunks ahead of the caller.
 
 decord remains for random access to a few frames (keyframes at report size) and as an optional
@@ -41,6 +43,7 @@ from lvas.models import VideoInfo
 logger = logging.getLogger(__name__)
 
 CHUNK_FRAMES = 64
+FRAME_THREADS_MIN_PX = 640 * 360  # frames at least this large are decoded with frame threads too
 ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "all"}  # deblocking off: see the module notes
 
 
@@ -195,7 +198,9 @@ def _iter_pyav(
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            # Frame threads pay off on large frames; on small ones they cost more CPU than they save.
+            large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
+            stream.thread_type = "AUTO" if large else "SLICE"
             if analysis:
                 stream.codec_context.options = dict(ANALYSIS_CODEC_OPTIONS)
             for i, frame in enumerate(_decode_tolerant(container, stream)):
@@ -225,12 +230,10 @@ def _sampled_yuv(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, str]
 
     One pixel per cell, read in place from the decoder's buffers: no full-size copy, no swscale.
     The space follows the frame's tags (BT.709 when tagged so, else BT.601, as swscale assumes).
-    Returns None (the caller then uses swscale) for a pixel format this does not handle, and for
-    frames less than twice the grid's size: there the chroma would be upsampled by repetition, where
-    swscale interpolates, and swscale at that size costs little anyway.
+    Returns None (the caller then uses swscale) for a pixel format this does not handle.
     """
     fmt = frame.format.name
-    if fmt not in _PLANAR_YUV or frame.width < 2 * w or frame.height < 2 * h:
+    if fmt not in _PLANAR_YUV:
         return None
     out = np.empty((h, w, 3), np.uint8)
     for k, plane in enumerate(frame.planes[:3]):

@@ -28,11 +28,12 @@ with the video beyond these few floats per frame.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from lvas.media.colour import rgb5_codes
+from lvas.media.colour import rgb5_of_yuv5, yuv5_index
 from lvas.settings import StoryboardSettings
 
 H_BINS, S_BINS, V_BINS = 16, 16, 16
@@ -41,10 +42,12 @@ PERSIST = 0.6  # a cut's change must persist across the flash window at this fra
 DARK = 0.12  # mean value (0..1) under which a frame counts as black (the middle of a fade)
 KMEANS_SAMPLES_PER_S = 8.0  # frames per second whose features are kept for keyframe clustering
 GRID = 4  # keyframe features also carry a GRID x GRID luminance layout
+HIST_SUBSAMPLE_W = 128  # frames at least this wide are histogrammed from every other pixel
 THUMB_W = 40  # width of the luminance thumbnails of the structural cue
 STRUCTURE_MIN = 0.05  # a cut changes the thumbnail's luminance by at least this mean fraction
 CONTRAST = 2.0  # a cut's change is at least this many times the change around it...
 CONTEXT_S = 0.3  # ...within this long before and after it (the frame next to it excluded)
+COLOUR_CONTRAST = 4.0  # the same for a window's histogram distance, which saturates early
 PATH_MAX = 4.0  # a dissolve's frame-to-frame steps add up to at most this times its whole change
 
 
@@ -82,10 +85,19 @@ _HUE_CENTRES = (np.arange(HUE_FINE) + 0.5) / HUE_FINE * 2 * np.pi
 _LEVELS = (np.arange(32) + 0.5) / 32
 
 
+@functools.cache
+def _tables(colour: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(hue x saturation bin, value bin, luma) per 5-bit code of frames in ``colour``."""
+    if colour == "rgb":
+        return LUT_HS, LUT_VBIN, LUT_LUMA
+    code = rgb5_of_yuv5(colour)
+    return LUT_HS[code], LUT_VBIN[code], LUT_LUMA[code]
+
+
 def quantise(rgb: np.ndarray) -> np.ndarray:
-    """Index of each pixel's 5-bit colour into the lookup tables, shape (N, pixels)."""
+    """Index of each pixel's 5-bit colour into the lookup tables, shape (N, H, W)."""
     q = (rgb >> 3).astype(np.uint16)
-    return ((q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]).reshape(len(rgb), -1)
+    return (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
 
 
 def hsv_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -143,19 +155,26 @@ class FrameAnalyzer:
     def update(self, frames: np.ndarray, times: np.ndarray, colour: str = "rgb") -> None:
         """Add a chunk of consecutive frames (N, H, W, 3) uint8 shown at ``times``.
 
-        ``colour``: the frames' space (lvas.media.colour); Y'CbCr samples are quantised to the same
-        5-bit RGB codes their RGB conversion would give, without converting each pixel.
+        ``colour``: the frames' space (lvas.media.colour); Y'CbCr samples are quantised to 5 bits
+        per component and looked up in tables of their cells' RGB colours, without converting each
+        pixel.
         """
-        codes = quantise(frames) if colour == "rgb" else rgb5_codes(frames, colour).reshape(len(frames), -1)
-        hue_fine, sat, val = _fine_histograms(codes)
+        n = len(frames)
+        codes = quantise(frames) if colour == "rgb" else yuv5_index(frames)
+        lut_hs, lut_v, lut_luma = _tables(colour)
+        # Histograms from every other pixel and row of larger frames: thousands of pixels still.
+        sub = codes[:, ::2, ::2] if codes.shape[2] >= HIST_SUBSAMPLE_W else codes
+        sub = np.ascontiguousarray(sub).reshape(n, -1)
+        hue_fine, sat, val = _fine_histograms(lut_hs.take(sub), lut_v.take(sub))
         hist = np.concatenate([
             hue_fine.reshape(len(frames), H_BINS, -1).sum(2),
             sat.reshape(len(frames), S_BINS, -1).sum(2),
             val.reshape(len(frames), V_BINS, -1).sum(2),
         ], axis=1).astype(np.float32)
-        luma = LUT_LUMA[codes].reshape(frames.shape[:3])
+        luma = lut_luma.take(codes)
         prev = luma[:1] if self._prev_luma is None else self._prev_luma[None]
-        motion = np.abs(np.diff(np.concatenate([prev, luma]), axis=0)).mean(axis=(1, 2)) / 255.0
+        step = np.abs(np.diff(np.concatenate([prev, luma]), axis=0))
+        motion = step.reshape(n, -1).sum(axis=1, dtype=np.int64) / (255.0 * luma[0].size)
         self._prev_luma = luma[-1]
         thumbs = _thumbnails(luma)
         older = thumbs[:1] if self._thumbs is None else self._thumbs
@@ -205,7 +224,7 @@ class FrameAnalyzer:
         )
 
 
-def _fine_histograms(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fine_histograms(hs: np.ndarray, vb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per frame: hue (HUE_FINE bins, saturation-weighted), saturation and value (32 bins each).
 
     Each sums to 1 over a frame's pixels, except hue, which sums to the frame's mean saturation:
@@ -213,8 +232,7 @@ def _fine_histograms(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     Hue and saturation come from one joint count (hue bin x saturation bin), weighted afterwards
     by the saturation bins' centres: two lookups and two counts per pixel instead of five.
     """
-    n, px = idx.shape
-    hs, vb = LUT_HS[idx], LUT_VBIN[idx]
+    n, px = hs.shape
     # One small bincount per frame beats one big one over frame-offset keys (no int64 copy).
     joint = np.stack([np.bincount(hs[i], minlength=HUE_FINE * 32) for i in range(n)]).reshape(n, HUE_FINE, 32)
     val = np.stack([np.bincount(vb[i], minlength=32) for i in range(n)])
@@ -223,11 +241,16 @@ def _fine_histograms(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
 
 def _thumbnails(luma: np.ndarray) -> np.ndarray:
     """Frames' luminance (N, H, W) averaged over square blocks to about THUMB_W wide, float32."""
-    n, hh, ww = luma.shape
+    _, hh, ww = luma.shape
     k = max(1, ww // THUMB_W)
     h, w = max(1, hh // k), max(1, ww // k)
-    cropped = luma[:, : h * k, : w * k].astype(np.float32)
-    return cropped.reshape(n, h, k, w, k).mean(axis=(2, 4))
+    x = luma[:, : h * k, : w * k]
+    if k > 1:
+        # block sums as k + k strided additions: much faster than a reduction over two axes
+        acc = np.int16 if k * k * 255 < 2**15 else np.int32
+        rows = sum(x[:, i::k].astype(acc, copy=False) for i in range(k))
+        x = sum(rows[:, :, j::k] for j in range(k))
+    return x.astype(np.float32) * (1.0 / (k * k))
 
 
 def _grid(luma: np.ndarray) -> np.ndarray:
@@ -282,7 +305,7 @@ def detect_cuts(stats: FrameStats, fps: float, settings: StoryboardSettings) -> 
         return []
     thr = adaptive_threshold(stats.d1, settings)
     hard = _hard_cuts(stats, thr, fps)
-    found = hard + _gradual(stats, hard) + _through_black(stats)
+    found = hard + _gradual(stats, thr, hard) + _through_black(stats)
     min_gap = max(1, round(settings.min_shot_s * fps))
     cuts = _merge(sorted(found, key=lambda t: t.frame), stats, min_gap)
     return [c for c in cuts if min_gap <= c <= n - min_gap or (n <= 2 * min_gap and 0 < c < n)]
@@ -341,30 +364,46 @@ def _persists_across(lagged: np.ndarray, i: int, w: int, need: float) -> bool:
     return bool(after and before)
 
 
-def _gradual(stats: FrameStats, hard: list[Transition]) -> list[Transition]:
+def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Transition]:
     """Dissolves and fades: frames a window apart come to differ like a cut, gradually.
 
-    Seen in structure: a dissolve mixes two pictures, so the thumbnails' distance to the frame a
-    window (``L`` frames) back, ``el``, grows in proportion to the mix (a colour histogram's
-    distance saturates early and cannot place it). ``el`` rises once the transition is half done
-    and falls once the frame a window back is half way through it too, so it stays above half its
-    peak for about ``L`` frames from the transition's middle, whatever its length up to ``L``; a
-    flash lifts it only for its own length, and motion that goes on keeps it up.
+    Seen first in structure: a dissolve mixes two pictures, so the thumbnails' distance to the
+    frame a window (``L`` frames) back, ``el``, grows in proportion to the mix. It rises once the
+    transition is half done and falls once the frame a window back is half way through it too, so
+    it stays above half its peak for about ``L`` frames from the transition's middle, whatever its
+    length up to ``L``; a flash lifts it only for its own length, and motion that goes on keeps it
+    up. Then in colour (``dl``), for dissolves between pictures of alike structure: a histogram
+    distance saturates early, so its rise must stand out more (COLOUR_CONTRAST) and it places the
+    transition less well; where both see one, the structural one is kept.
+    """
+    L = stats.gradual_frames
+    found = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
+    colour = _window_transitions(stats.dl, thr, COLOUR_CONTRAST, stats, hard, None)
+    return found + [t for t in colour if all(abs(t.frame - f.frame) > L // 2 for f in found)]
 
-    Two tests tell a transition from motion. Its peak stands out (CONTRAST) against ``el`` in the
-    shots either side of it, what their own motion changes in a window. And the path the pictures
-    take is nearly straight: a mix moves from one picture to the other, so the frame-to-frame
-    steps add up to about the distance between its ends; moving content wanders (PATH_MAX).
-    Windows spanning a hard cut see that cut, and are left out.
+
+def _window_transitions(
+    lagged: np.ndarray, level: float, contrast: float, stats: FrameStats, hard: list[Transition],
+    steps: np.ndarray | None,
+) -> list[Transition]:
+    """Transitions in a distance to the frame one window back (see :func:`_gradual`).
+
+    Two tests tell a transition from motion. Its peak stands out (``contrast``) against the same
+    distance in the shots either side of it, what their own motion changes in a window. And, where
+    the frame-to-frame ``steps`` of the same measure are given, the path the pictures take is
+    nearly straight: a mix moves from one picture to the other, so its steps add up to about the
+    distance between its ends, whereas moving content wanders (PATH_MAX). Windows spanning a hard
+    cut see that cut and are left out; a running median first removes the two spikes a flash
+    leaves (at it, and a window later).
     """
     L, w = stats.gradual_frames, stats.flash_frames
-    # A flash lifts el twice (at it, and a window later): a running median removes such spikes.
-    e1, x = _running_median(stats.e1, 2 * w + 1), _running_median(stats.el, 2 * w + 1)
+    x = _running_median(lagged, 2 * w + 1)
+    path = None if steps is None else _running_median(steps, 2 * w + 1)
     for t in hard:
         x[t.frame : t.frame + L] = np.nan
     valid = np.nan_to_num(x, nan=0.0)
     out, done = [], 0
-    for s, e in _runs(valid >= STRUCTURE_MIN):
+    for s, e in _runs(valid >= level):
         if s < done:
             continue
         top = s + int(np.argmax(valid[s:e]))
@@ -374,9 +413,9 @@ def _gradual(stats: FrameStats, hard: list[Transition]) -> list[Transition]:
             continue  # a flash or a brief burst of motion; or change that goes on: motion
         around = np.concatenate([x[max(a - L, 0) : max(a - L // 2, 0)], x[b + L // 2 : b + L]])
         around = around[~np.isnan(around)]
-        if len(around) < 2 or valid[top] < CONTRAST * float(np.median(around)):
+        if len(around) < 2 or valid[top] < contrast * float(np.median(around)):
             continue
-        if float(e1[max(top - L + 1, 1) : top + 1].sum()) > PATH_MAX * valid[top]:
+        if path is not None and float(path[max(top - L + 1, 1) : top + 1].sum()) > PATH_MAX * valid[top]:
             continue
         out.append(Transition(max((a + b - L) // 2, a - L // 2, 1), "gradual", float(valid[top])))
     return out
