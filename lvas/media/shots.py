@@ -29,6 +29,7 @@ with the video beyond these few floats per frame.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,6 +49,7 @@ STRUCTURE_MIN = 0.05  # a cut changes the thumbnail's luminance by at least this
 CONTRAST = 2.0  # a cut's change is at least this many times the change around it...
 CONTEXT_S = 0.3  # ...within this long before and after it (the frame next to it excluded)
 COLOUR_CONTRAST = 4.0  # the same for a window's histogram distance, which saturates early
+AMBIGUOUS = 0.75  # with a verifier: changes standing out 0.75-1.5x CONTRAST, and dissolves, are asked
 PATH_MAX = 4.0  # a dissolve's frame-to-frame steps add up to at most this times its whole change
 
 
@@ -289,13 +291,23 @@ class Transition:
     strength: float
 
 
-def detect_cuts(stats: FrameStats, fps: float, settings: StoryboardSettings) -> list[int]:
+Verifier = Callable[[list[int]], list[bool]]
+"""Given candidate boundaries (first frames of new shots), says which are real, in order."""
+
+
+def detect_cuts(
+    stats: FrameStats, fps: float, settings: StoryboardSettings, verify: Verifier | None = None
+) -> list[int]:
     """Shot boundaries as the index of each new shot's first frame.
 
     Arguments:
         stats: per-frame statistics from :class:`FrameAnalyzer`.
         fps: average frame rate.
         settings: threshold, adaptive_k, min_threshold, min_shot_s, flash_window_s.
+        verify: optional second opinion (a learned detector) on the ambiguous candidates: frame
+            changes that stand out from the motion around them by between AMBIGUOUS and
+            2 * AMBIGUOUS times CONTRAST (found or not by the thresholds alone), and the gradual
+            transitions. Clear candidates are kept without asking.
 
     Returns:
         Sorted frame indices; shot k spans [cuts[k-1], cuts[k]).
@@ -304,14 +316,23 @@ def detect_cuts(stats: FrameStats, fps: float, settings: StoryboardSettings) -> 
     if n < 2:
         return []
     thr = adaptive_threshold(stats.d1, settings)
-    hard = _hard_cuts(stats, thr, fps)
-    found = hard + _gradual(stats, thr, hard) + _through_black(stats)
+    hard, unsure = _hard_cuts(stats, thr, fps, AMBIGUOUS if verify else 1.0)
+    gradual = _gradual(stats, thr, hard)
+    if verify is not None:
+        unsure += [t for t in gradual if all(abs(t.frame - h.frame) > stats.flash_frames for h in hard)]
+        gradual = []
+        if unsure:
+            unsure = [t for t, ok in zip(unsure, verify([t.frame for t in unsure]), strict=True) if ok]
+        hard += unsure
+    found = hard + gradual + _through_black(stats)
     min_gap = max(1, round(settings.min_shot_s * fps))
     cuts = _merge(sorted(found, key=lambda t: t.frame), stats, min_gap)
     return [c for c in cuts if min_gap <= c <= n - min_gap or (n <= 2 * min_gap and 0 < c < n)]
 
 
-def _hard_cuts(stats: FrameStats, thr: float, fps: float) -> list[Transition]:
+def _hard_cuts(
+    stats: FrameStats, thr: float, fps: float, unsure_from: float = 1.0
+) -> tuple[list[Transition], list[Transition]]:
     """Frame-pair changes that stand out: in colour (the HSV distance above the video's threshold)
     or in structure (the thumbnail distance above STRUCTURE_MIN), and in either case CONTRAST
     times the change around the frame, and lasting beyond the flash window.
@@ -319,22 +340,32 @@ def _hard_cuts(stats: FrameStats, thr: float, fps: float) -> list[Transition]:
     The colour cue must stand out against the motion on both sides of the frame (a histogram also
     jumps when a light or a large object moves inside a shot); the structural cue against one side
     only, so that a cut into or out of a fast-moving shot counts.
+
+    Returns:
+        (cuts, unsure): with ``unsure_from`` < 1, changes that stand out by ``unsure_from`` to
+        ``2 * unsure_from`` times the contrast are returned apart, as unsure, for a verifier.
     """
     d1, e1, w = stats.d1, stats.e1, stats.flash_frames
     k = max(3, round(CONTEXT_S * fps))
     d_before, d_after = _context(d1, k)
     e_before, e_after = _context(e1, k)
-    colour = _peaks(d1) & (d1 >= thr) & (d1 >= CONTRAST * np.maximum(d_before, d_after))
-    structure = _peaks(e1) & (e1 >= STRUCTURE_MIN) & (e1 >= CONTRAST * np.minimum(e_before, e_after))
-    out = []
-    for i in np.flatnonzero(colour | structure):
+    colour = _peaks(d1) & (d1 >= thr)
+    structure = _peaks(e1) & (e1 >= STRUCTURE_MIN)
+    # how many times CONTRAST each cue stands out from the change around the frame
+    c_ratio = d1 / (CONTRAST * np.maximum(np.maximum(d_before, d_after), 1e-6))
+    s_ratio = e1 / (CONTRAST * np.maximum(np.minimum(e_before, e_after), 1e-6))
+    sure, unsure = [], []
+    for i in np.flatnonzero((colour & (c_ratio >= unsure_from)) | (structure & (s_ratio >= unsure_from))):
         # A flash's spike is large but the pictures either side of it match; a cut's change stays.
-        by_colour = colour[i] and _persists_across(stats.dw, i, w, max(PERSIST * thr, 0.5 * float(d1[i])))
-        by_structure = structure[i] and _persists_across(
+        c_ok = colour[i] and _persists_across(stats.dw, i, w, max(PERSIST * thr, 0.5 * float(d1[i])))
+        s_ok = structure[i] and _persists_across(
             stats.ew, i, w, max(PERSIST * STRUCTURE_MIN, 0.5 * float(e1[i])))
-        if by_colour or by_structure:
-            out.append(Transition(int(i), "cut", float(d1[i])))
-    return out
+        ratio = max(c_ratio[i] if c_ok else 0.0, s_ratio[i] if s_ok else 0.0)
+        if ratio >= max(2 * unsure_from, 1.0) or (unsure_from >= 1.0 and ratio >= 1.0):
+            sure.append(Transition(int(i), "cut", float(d1[i])))
+        elif ratio >= unsure_from:
+            unsure.append(Transition(int(i), "cut", float(d1[i])))
+    return sure, unsure
 
 
 def _peaks(x: np.ndarray) -> np.ndarray:
