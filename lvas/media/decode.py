@@ -193,7 +193,11 @@ def _iter_pyav(
 
     def flush() -> FrameChunk:
         frames = np.stack(buf)
+        if packed:
+            frames = _unpack_420(frames, packed, (h, w))
         return FrameChunk(start, to_rgb(frames, colour) if rgb else frames, np.asarray(times), "rgb" if rgb else colour)
+
+    packed: tuple[int, int] | None = None  # (height, width) of whole 4:2:0 frames in buf, unpacked per chunk
 
     try:
         with av.open(str(path)) as container:
@@ -206,14 +210,22 @@ def _iter_pyav(
             for i, frame in enumerate(_decode_tolerant(container, stream)):
                 if i < skip:
                     continue
-                sampled = _sampled_yuv(frame, w, h) if analysis else None
-                img, space = sampled or (frame.to_ndarray(width=w, height=h, format="rgb24"), "rgb")
-                if buf and (space != colour or len(buf) == chunk):
+                # A small 4:2:0 frame (up to twice the analysis size) is copied whole, in one call,
+                # and sampled per chunk: sampling its planes frame by frame costs more than decoding it.
+                small = frame.width <= 2 * w and frame.height <= 2 * h
+                whole = ((frame.height, frame.width) if analysis and small and not info.rotation
+                         and frame.format.name in _WHOLE_420 else None)
+                if whole:
+                    img, space = frame.to_ndarray(), _space(frame)
+                else:
+                    sampled = _sampled_yuv(frame, w, h) if analysis else None
+                    img, space = sampled or (frame.to_ndarray(width=w, height=h, format="rgb24"), "rgb")
+                if buf and (space != colour or whole != packed or len(buf) == chunk):
                     yield flush()
                     start += len(buf)
                     buf, times = [], []
-                colour = space
-                buf.append(_upright(img, info.rotation))
+                colour, packed = space, whole
+                buf.append(img if whole else _upright(img, info.rotation))
                 times.append(float(frame.time) if frame.time is not None else i / info.fps)
     except av.FFmpegError as exc:
         raise DecodeError(f"{path}: decoding failed after frame {i} ({exc})") from exc
@@ -223,6 +235,29 @@ def _iter_pyav(
 
 # 8-bit planar Y'CbCr, the formats of nearly every H.264/HEVC/VP9 file; the "j" ones are full range.
 _PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"}
+_WHOLE_420 = {"yuv420p", "yuvj420p"}
+
+
+def _space(frame: av.VideoFrame) -> str:
+    """The Y'CbCr space of a frame from its tags (BT.709 when tagged so, else BT.601)."""
+    full = frame.format.name.startswith("yuvj") or getattr(frame, "color_range", 0) == 2  # AVCOL_RANGE_JPEG
+    return space_of(full, bt709=getattr(frame, "colorspace", 0) == 1)  # AVCOL_SPC_BT709
+
+
+def _unpack_420(packed: np.ndarray, frame_hw: tuple[int, int], grid_hw: tuple[int, int]) -> np.ndarray:
+    """(N, h, w, 3) Y'CbCr samples at the centres of an h x w grid of whole 4:2:0 frames (fh x fw)
+    as ``VideoFrame.to_ndarray`` packs them: the Y, U and V planes one after another."""
+    (fh, fw), (h, w) = frame_hw, grid_hw
+    n = len(packed)
+    flat = packed.reshape(n, -1)
+    ch, cw = (fh + 1) // 2, (fw + 1) // 2
+    out = np.empty((n, h, w, 3), np.uint8)
+    planes = ((0, fh, fw), (fh * fw, ch, cw), (fh * fw + ch * cw, ch, cw))
+    for k, (at, ph, pw) in enumerate(planes):
+        plane = flat[:, at : at + ph * pw].reshape(n, ph, pw)
+        rows, cols = _grid_index(fh, fw, ph, pw, h, w)
+        out[..., k] = plane[:, rows][:, :, cols]
+    return out
 
 
 def _sampled_yuv(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, str] | None:
@@ -240,8 +275,7 @@ def _sampled_yuv(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, str]
         rows, cols = _grid_index(frame.height, frame.width, plane.height, plane.width, h, w)
         data = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
         out[..., k] = data[rows][:, cols]
-    full = fmt.startswith("yuvj") or getattr(frame, "color_range", 0) == 2  # AVCOL_RANGE_JPEG
-    return out, space_of(full, bt709=getattr(frame, "colorspace", 0) == 1)  # AVCOL_SPC_BT709
+    return out, _space(frame)
 
 
 @functools.lru_cache(maxsize=64)

@@ -88,12 +88,12 @@ _LEVELS = (np.arange(32) + 0.5) / 32
 
 
 @functools.cache
-def _tables(colour: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(hue x saturation bin, value bin, luma) per 5-bit code of frames in ``colour``."""
+def _tables(colour: str) -> tuple[np.ndarray, np.ndarray]:
+    """(hue x saturation bin, value bin) per 5-bit code of frames in ``colour``."""
     if colour == "rgb":
-        return LUT_HS, LUT_VBIN, LUT_LUMA
+        return LUT_HS, LUT_VBIN
     code = rgb5_of_yuv5(colour)
-    return LUT_HS[code], LUT_VBIN[code], LUT_LUMA[code]
+    return LUT_HS[code], LUT_VBIN[code]
 
 
 def quantise(rgb: np.ndarray) -> np.ndarray:
@@ -162,18 +162,17 @@ class FrameAnalyzer:
         pixel.
         """
         n = len(frames)
-        codes = quantise(frames) if colour == "rgb" else yuv5_index(frames)
-        lut_hs, lut_v, lut_luma = _tables(colour)
+        lut_hs, lut_v = _tables(colour)
         # Histograms from every other pixel and row of larger frames: thousands of pixels still.
-        sub = codes[:, ::2, ::2] if codes.shape[2] >= HIST_SUBSAMPLE_W else codes
-        sub = np.ascontiguousarray(sub).reshape(n, -1)
+        sampled = frames[:, ::2, ::2] if frames.shape[2] >= HIST_SUBSAMPLE_W else frames
+        sub = (quantise(sampled) if colour == "rgb" else yuv5_index(sampled)).reshape(n, -1)
         hue_fine, sat, val = _fine_histograms(lut_hs.take(sub), lut_v.take(sub))
         hist = np.concatenate([
             hue_fine.reshape(len(frames), H_BINS, -1).sum(2),
             sat.reshape(len(frames), S_BINS, -1).sum(2),
             val.reshape(len(frames), V_BINS, -1).sum(2),
         ], axis=1).astype(np.float32)
-        luma = lut_luma.take(codes)
+        luma = _luma(frames, colour)
         prev = luma[:1] if self._prev_luma is None else self._prev_luma[None]
         step = np.abs(np.diff(np.concatenate([prev, luma]), axis=0))
         motion = step.reshape(n, -1).sum(axis=1, dtype=np.int64) / (255.0 * luma[0].size)
@@ -239,6 +238,20 @@ def _fine_histograms(hs: np.ndarray, vb: np.ndarray) -> tuple[np.ndarray, np.nda
     joint = np.stack([np.bincount(hs[i], minlength=HUE_FINE * 32) for i in range(n)]).reshape(n, HUE_FINE, 32)
     val = np.stack([np.bincount(vb[i], minlength=32) for i in range(n)])
     return joint @ _LEVELS / px, joint.sum(axis=1) / px, val / px
+
+
+def _luma(frames: np.ndarray, colour: str) -> np.ndarray:
+    """Luminance 0-255 of each pixel (N, H, W) as int16, so that differences do not wrap.
+
+    Y'CbCr frames carry it as their first component (stretched from 16-235 when limited range).
+    """
+    if colour == "rgb":
+        return LUT_LUMA.take(quantise(frames))
+    return (_FULL_Y if colour.startswith("yuvj") else _LIMITED_Y).take(frames[..., 0])
+
+
+_FULL_Y = np.arange(256, dtype=np.int16)
+_LIMITED_Y = np.clip(np.round((np.arange(256) - 16) * (255.0 / 219.0)), 0, 255).astype(np.int16)
 
 
 def _thumbnails(luma: np.ndarray) -> np.ndarray:
