@@ -11,7 +11,7 @@ import os
 from dataclasses import dataclass
 
 from lvas.errors import DecodeError, LvasError
-from lvas.media.decode import iter_frames
+from lvas.media.decode import FRAME_THREADS_MIN_PX, iter_frames
 from lvas.media.probe import probe
 from lvas.media.shots import FrameAnalyzer, FrameStats, detect_cuts
 from lvas.media.transnet import DETECTORS, transnet_cuts, verifier
@@ -57,8 +57,11 @@ def analyze(path: str | os.PathLike[str], settings: StoryboardSettings, detector
         raise ValueError(f"unknown shot detector {detector!r} (one of {', '.join(DETECTORS)})")
     info = probe(path)
     analyzer = FrameAnalyzer(info.fps, settings)
+    # Decoding ahead in a thread pays off where decoding is heavy; small frames decode faster than
+    # the two threads hand them over.
+    ahead = 2 if info.width * info.height >= FRAME_THREADS_MIN_PX else 0
     try:
-        for chunk in iter_frames(path, info, width=settings.analysis_width, rgb=False):
+        for chunk in iter_frames(path, info, width=settings.analysis_width, rgb=False, read_ahead=ahead):
             analyzer.update(chunk.frames, chunk.times, chunk.colour)
     except LvasError:
         raise
