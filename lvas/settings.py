@@ -32,7 +32,7 @@ class Section(BaseModel):
 
 
 class StoryboardSettings(Section):
-    analysis_width: int = Field(160, ge=16, description="frames are decoded at this width for analysis")
+    analysis_width: int = Field(80, ge=16, description="frames are decoded at this width for analysis")
     threshold: float = Field(0.0, ge=0.0, description="fixed HSV-distance threshold; 0 = adapt to the video")
     adaptive_k: float = Field(6.0, gt=0, description="adaptive threshold: median + k * MAD of the distance")
     min_threshold: float = Field(0.08, ge=0, description="floor of the adaptive threshold")
