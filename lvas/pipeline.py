@@ -93,8 +93,23 @@ def render_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
                        layout.produced(video.video_id, "design", scene), s.synth.fingerprint())
 
 
+def reflect_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
+    from lvas.reflection import REFLECT_VERSION
+
+    return keys.digest("reflect", REFLECT_VERSION, render_key(layout, video, scene, s),
+                       layout.produced(video.video_id, "render", scene), s.reflect.fingerprint(),
+                       s.mix.fingerprint())
+
+
+def reflecting(s: Settings) -> bool:
+    """The run has a reflect stage: asked for in the stage list and enabled."""
+    return "reflect" in s.run.stages and s.reflect.enabled
+
+
 def mix_key(layout: Layout, video: VideoRef, n_scenes: int, s: Settings) -> str:
     parts = [render_key(layout, video, i, s) + layout.produced(video.video_id, "render", i) for i in range(n_scenes)]
+    if reflecting(s):
+        parts += [layout.produced(video.video_id, "reflect", i) for i in range(n_scenes)]
     return keys.digest("mix", MIX_VERSION, *parts, s.mix.fingerprint())
 
 
@@ -221,6 +236,54 @@ def render_stage(layout: Layout, video: VideoRef, scene: int, s: Settings) -> St
     return outputs, {"events": len(owned)}
 
 
+def reflect_videos(layout: Layout, videos: list[tuple[VideoRef, int]], s: Settings, run_id: str = "",
+                   worker: str = "") -> dict[str, BaseException]:
+    """The reflect stage of several videos (each with its scene count): every scene not reflected
+    yet is scored and, below ``reflect.threshold``, repaired; each scene a unit with its own marker
+    and status record. A scene whose scorer fails fails alone, its render untouched.
+    Returns {video id: its first error} of the videos with a failed scene."""
+    from lvas.storage.units import run_scene_units
+
+    by_id = {v.video_id: v for v, _ in videos}
+    failed = run_scene_units(
+        layout, stage="reflect", run_id=run_id, worker=worker,
+        units=[(v.video_id, v.source, {i: reflect_key(layout, v, i, s) for i in range(n)}) for v, n in videos],
+        work=lambda todo: reflect_batch(layout, [(by_id[vid], sc) for vid, sc in todo], s))
+    errors: dict[str, BaseException] = {}
+    for (vid, _), exc in failed.items():
+        errors.setdefault(vid, exc)
+    return errors
+
+
+def reflect_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Settings
+                  ) -> dict[tuple[str, int], Any]:
+    """Reflect the given scenes of several videos; outputs and marker extras, or the error, per
+    (video id, scene)."""
+    from lvas.agents.artifacts import load_script
+    from lvas.reflection import reflect_scene, scorer_for
+
+    out: dict[tuple[str, int], Any] = {}
+    try:
+        scorer = scorer_for(s)
+    except Exception as exc:
+        return {(v.video_id, i): exc for v, scenes in todo for i in scenes}
+    for video, scenes in todo:
+        try:
+            script = load_script(layout.script(video.video_id))
+            events = video_events(layout, video, s)
+        except Exception as exc:
+            out |= {(video.video_id, i): exc for i in scenes}
+            continue
+        for i in scenes:
+            sc = script.scenes[i]
+            try:
+                out[(video.video_id, i)] = reflect_scene(layout, video, i, events, sc.start_s, sc.end_s, s, scorer,
+                                                         RENDER_VERSION)
+            except Exception as exc:
+                out[(video.video_id, i)] = exc
+    return out
+
+
 def save_cue_sheet(path: Path, video_id: str, events: list[SoundEvent], specs: list[LayerSpec],
                    files: list[str]) -> None:
     """Write the cue sheet: one row per event (scene, layer, label, prompt, start, end, gain, seed, file)."""
@@ -241,6 +304,37 @@ def save_cue_sheet(path: Path, video_id: str, events: list[SoundEvent], specs: l
             ("gain_db", pa.float64()), ("seed", pa.int64()), ("scenes", pa.string()), ("file", pa.string()))}))
 
 
+def scores_path(layout: Layout, video_id: str) -> Path:
+    """The video's ``scores.parquet``: each scene of the final mix scored against its picture."""
+    return layout.video_dir(video_id) / "scores.parquet"
+
+
+def reflect_path(layout: Layout, video_id: str) -> Path:
+    """The video's ``reflect.parquet``: every reflection cycle of every scene."""
+    return layout.video_dir(video_id) / "reflect.parquet"
+
+
+def save_scores(layout: Layout, video: VideoRef, n_scenes: int, spans: list[tuple[int, float, float]],
+                s: Settings) -> list[dict[str, Any]]:
+    """Score the final mix per scene into ``scores.parquet``, and gather ``reflect.parquet`` when the
+    run reflects. Returns the score rows."""
+    from lvas.reflection import gather_cycles, score_video
+    from lvas.storage.atomic import write_parquet
+
+    rows = score_video(layout, video, layout.mix(video.video_id), spans, s)
+    write_parquet(scores_path(layout, video.video_id), rectangular(rows))
+    if reflecting(s):
+        cycles = gather_cycles(layout, video.video_id, n_scenes)
+        write_parquet(reflect_path(layout, video.video_id), rectangular(cycles or [{"video_id": video.video_id}]))
+    return rows
+
+
+def rectangular(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with every key of any row (None where a row lacks it): Arrow takes its columns from the first."""
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    return [{k: r.get(k) for k in names} for r in rows]
+
+
 def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     """Place every scene's timed events (stems and cue sheet), mux the dubbed MP4, build the report."""
     from lvas.agents.artifacts import load_designs, load_script
@@ -258,6 +352,13 @@ def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     events = video_events(layout, video, s)
     specs = event_specs(video, events, s.synth)
     files = [str(layout.event_wav(vid, sp.scene_index, event_key(sp, s.synth, RENDER_VERSION))) for sp in specs]
+    if reflecting(s):  # the edits the reflect stage kept replace their events' renders
+        from lvas.reflection import kept_edits
+
+        edits = {k: v for i in range(len(script.scenes)) for k, v in kept_edits(layout, vid, i).items()}
+        specs = [sp.model_copy(update={"gain_db": sp.gain_db + edits[Path(f).name][1]})
+                 if Path(f).name in edits else sp for sp, f in zip(specs, files, strict=True)]
+        files = [edits[Path(f).name][0] if Path(f).name in edits else f for f in files]
     rendered = [RenderedLayer(spec=sp, wav_path=f, sample_rate=s.synth.sample_rate, backend=s.synth.backend)
                 for sp, f in zip(specs, files, strict=True)]
     stems = {k: layout.stem(vid, k) for k in ("foreground", "background")}
@@ -265,14 +366,18 @@ def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     mixed = mix_events(rendered, cuts, board.info.duration_s, s.mix, s.synth.sample_rate, s.synth.channels,
                        layout.mix(vid), stems)
     save_cue_sheet(layout.events(vid), vid, events, specs, files)
+    scores = save_scores(layout, video, len(script.scenes), [(sc.index, sc.start_s, sc.end_s) for sc in script.scenes],
+                         s)
     # The AAC encode (FFmpeg, outside the GIL) and the report figure (numpy and Pillow) overlap.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lvas-mux") as pool:
         muxed = pool.submit(mux, video.path, layout.mix(vid), layout.dubbed(vid),
                             keep_original_audio=s.mix.keep_original_audio)
-        report = build_report(layout, vid, board, script, designs, layout.mix(vid), events=events)
+        report = build_report(layout, vid, board, script, designs, layout.mix(vid), events=events, scores=scores)
         muxed.result()
     outputs = {"mix": str(layout.mix(vid)), "dubbed": str(layout.dubbed(vid)), "report": str(report),
-               "events": str(layout.events(vid)), **{f"stem_{k}": str(p) for k, p in stems.items()}}
+               "events": str(layout.events(vid)), "scores": str(scores_path(layout, vid)),
+               **({"reflect": str(reflect_path(layout, vid))} if reflecting(s) else {}),
+               **{f"stem_{k}": str(p) for k, p in stems.items()}}
     return outputs, {"events": len(events), "limited": mixed.limited, "limited_fraction": mixed.limited_fraction}
 
 
@@ -288,7 +393,9 @@ def is_finished(layout: Layout, video: VideoRef, s: Settings) -> bool:
     if script is None:
         return False
     n = int(script.get("scenes", 0))
-    for stage, key in (("design", design_key), ("render", render_key)):
+    for stage, key in (("design", design_key), ("render", render_key), ("reflect", reflect_key)):
+        if stage == "reflect" and not reflecting(s):
+            continue
         if stage in stages and not all(layout.done(video.video_id, stage, key(layout, video, i, s), i)
                                        for i in range(n)):
             return False
@@ -320,4 +427,8 @@ def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, 
     for i in range(n):
         unit(stage="render", scene=i, key=render_key(layout, video, i, s),
              work=partial(render_stage, layout, video, i, s))
+    if reflecting(s):
+        failed = reflect_videos(layout, [(video, n)], s)
+        if failed:
+            raise failed[video.video_id]
     return unit(stage="mix", key=mix_key(layout, video, n, s), work=partial(mix_stage, layout, video, s))

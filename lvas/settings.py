@@ -122,6 +122,18 @@ class MixSettings(Section):
     keep_original_audio: bool = Field(False, description="keep an existing track as a second stream")
 
 
+class ReflectSettings(Section):
+    """The reflection stage (AVAgent): score each rendered scene, repair it while it scores low."""
+
+    enabled: bool = Field(True, description="run the reflect stage between render and mix")
+    threshold: float = Field(0.85, ge=0, le=1, description="a scene scoring at least this is left as it is")
+    max_cycles: int = Field(3, ge=0, le=20, description="plan-edit-score cycles per scene at most")
+    planner: Literal["offline", "llm"] = Field("offline", description="offline rule or the agents' LLM endpoint")
+    scorer: str = Field("embedded", description="one of lvas.audio.scores.SCORERS")
+    scorer_options: dict[str, str | float | int] = Field(default_factory=dict,
+                                                          description="the scorer's options (e.g. weights path)")
+
+
 class ComposeSettings(Section):
     """``lvas compose``: audio from an instruction, no video."""
 
@@ -156,6 +168,7 @@ class Settings(BaseSettings):
     synth: SynthSettings = SynthSettings()
     mix: MixSettings = MixSettings()
     compose: ComposeSettings = ComposeSettings()
+    reflect: ReflectSettings = ReflectSettings()
     run: RunSettings = RunSettings()
 
     def to_json(self) -> str:

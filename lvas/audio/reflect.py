@@ -1,0 +1,267 @@
+"""The reflection loop (AVAgent): score a rendered scene, plan edits, keep an edit only if it scores better.
+
+A scene's *take* is the list of its events' waveforms; :func:`reflect` scores the take as the scene
+sounds (``assemble`` places the events), and while the best score is under the threshold asks a
+planner for one or two :class:`~lvas.audio.actions.Action` and applies them **to the original
+take** (never to the last result), keeping the result only when its overall score is higher.
+At most ``max_cycles`` cycles; every cycle is recorded (:class:`Cycle`).
+
+Planners: :func:`offline_plan` (a documented rule from which score is low) and :func:`llm_plan`
+(any object with the OpenAI-compatible backend's ``complete``; its answer is validated as an
+:class:`~lvas.audio.actions.ActionPlan`, and a refused answer is recorded with the reason while
+the offline rule plans that cycle).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+
+from lvas.audio.actions import ACTIONS, Action, ActionPlan, apply_action
+from lvas.audio.scores import Scores
+
+Take = list[np.ndarray]
+Planner = Callable[[Scores, int, "list[Cycle]"], "tuple[list[Action], str]"]
+
+IMPROVEMENT = 1e-4
+"""An edit is kept when the overall score rises by more than this."""
+
+DENOISERS = ("spectral_gate", "spectral_subtraction", "wiener", "wavelet_denoise")
+
+
+@dataclass(frozen=True)
+class Cycle:
+    """One reflection cycle.
+
+    Attributes:
+        cycle: 1, 2, ...
+        before: the best scores when the cycle started.
+        after: the scores of the edited take (None when the edit failed).
+        actions: what the planner chose.
+        kept: the edit scored higher and replaced the best take.
+        planner: who planned ("offline", "llm", or "offline (llm refused: reason)").
+        note: why the planner chose it, or the error of a failed edit.
+    """
+
+    cycle: int
+    before: Scores
+    after: Scores | None
+    actions: tuple[Action, ...]
+    kept: bool
+    planner: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class Reflection:
+    """The loop's result: the best take, its scores, the first scores and every cycle."""
+
+    take: Take
+    original: Scores
+    best: Scores
+    cycles: list[Cycle]
+    rerender_offset: int = 0
+
+    @property
+    def edited(self) -> bool:
+        """A cycle's edit was kept."""
+        return any(c.kept for c in self.cycles)
+
+
+def reflect(original: Take, score: Callable[[Take], Scores], plan: Planner, threshold: float, max_cycles: int,
+            sample_rate: int, rerender: Callable[[int], Take] | None = None) -> Reflection:
+    """Run the loop on one scene.
+
+    Arguments:
+        original: the events' rendered waveforms, as rendered (never modified).
+        score: scores a take (places the events and scores the scene).
+        plan: the planner: ``(best scores, cycle, cycles so far) -> (actions, reason)``.
+        threshold: stop once the best overall score reaches this.
+        max_cycles: cycles at most.
+        sample_rate: of the waveforms.
+        rerender: ``offset -> take`` rendering the events again with their seeds moved by
+            ``offset``; without it a ``rerender`` action fails its cycle.
+
+    Returns:
+        The best take (the original when nothing was kept) and the record of every cycle.
+    """
+    first = score(original)
+    best_take, best, best_offset = original, first, 0
+    cycles: list[Cycle] = []
+    for n in range(1, max_cycles + 1):
+        if best.overall >= threshold:
+            break
+        actions, reason = plan(best, n, cycles)
+        planner, _, note = reason.partition("|")
+        try:
+            take, offset = original, 0
+            for action in actions:
+                if action.name == "rerender":
+                    if rerender is None:
+                        raise ValueError("rerender is not available here")
+                    offset = round(action.params["offset"])
+                    take = rerender(offset)
+                else:
+                    take = [apply_action(x, sample_rate, action) for x in take]
+            after = score(take)
+        except Exception as exc:
+            cycles.append(Cycle(n, best, None, tuple(actions), False, planner, f"{note} | failed: {exc}".strip(" |")))
+            continue
+        kept = after.overall > best.overall + IMPROVEMENT
+        cycles.append(Cycle(n, best, after, tuple(actions), kept, planner, note))
+        if kept:
+            best_take, best, best_offset = take, after, offset
+    return Reflection(best_take, first, best, cycles, best_offset)
+
+
+# --------------------------------------------------------------------------- planners
+
+
+def offline_plan(scores: Scores, cycle: int, history: Sequence[Cycle]) -> tuple[list[Action], str]:
+    """The offline planner: a remedy for the lowest score (and the second lowest when it is low too).
+
+    The rule, by score (``k`` = cycle - 1 picks the k-th alternative, so a cycle whose edit was
+    not kept tries something else):
+
+    * ``level``: clipping or louder than -6 LUFS -> volume down 6 dB; quieter than -40 LUFS ->
+      volume up to about -23 LUFS (at most 24 dB); otherwise a loudness range that is too wide ->
+      spectral gating.
+    * ``leak`` (a tone, a voice or music where effects were asked for): the content is wrong ->
+      rerender with the seed moved by ``k + 1``.
+    * ``coverage``: silence under motion -> fill blanks (shorter gaps each cycle); a loud event
+      on a still picture -> rerender.
+    * ``sync``: a weak onset match -> a denoiser (gating, subtraction, Wiener, wavelet in turn)
+      to clear the onsets out of the noise; a clear match at a lag -> rerender.
+
+    Arguments:
+        scores: the best scores so far.
+        cycle: 1, 2, ...
+        history: the cycles so far (not read by this rule; the LLM planner reads it).
+
+    Returns:
+        One or two actions and ``"offline|<reason>"``.
+    """
+    del history
+    k = cycle - 1
+    d = scores.details
+    deficits = sorted(((1.0 - v if name not in ("leak", "desync") else v), name) for name, v in scores.values.items())
+    deficits.reverse()
+    actions: list[Action] = []
+    reasons: list[str] = []
+    for deficit, name in deficits:
+        if deficit <= 0.05 or len(actions) == 2:
+            break
+        action = _remedy(name, d, k)
+        if action is not None and all(a.name != action.name for a in actions):
+            actions.append(action)
+            reasons.append(f"{name} {scores.values[name]:.2f}")
+    if not actions:
+        actions = [Action(name=DENOISERS[k % len(DENOISERS)])]
+        reasons = ["no single score is low"]
+    if any(a.name == "rerender" for a in actions):  # a new render starts over: edit it alone
+        actions = [a for a in actions if a.name == "rerender"]
+    return actions, "offline|" + "; ".join(reasons)
+
+
+def _remedy(name: str, d: Any, k: int) -> Action | None:
+    if name == "level":
+        loud = d.get("loudness_lufs", -23.0)
+        if d.get("clip_frac", 0.0) > 0 or loud > -6.0:
+            return Action(name="volume", params={"gain_db": -6.0})
+        if loud < -40.0:
+            return Action(name="volume", params={"gain_db": float(min(24.0, -23.0 - loud))})
+        return Action(name="spectral_gate")
+    if name == "leak":
+        return Action(name="rerender", params={"offset": k + 1})
+    if name == "coverage":
+        if d.get("silent_motion_frac", 0.0) >= d.get("loud_still_frac", 0.0):
+            return Action(name="fill_blanks", params={"min_gap_s": max(0.05, 0.3 / (k + 1))})
+        return Action(name="rerender", params={"offset": k + 1})
+    if name == "sync":
+        if d.get("lag_strength", 0.0) >= 0.5 and abs(d.get("lag_s", 0.0)) > 0.1:
+            return Action(name="rerender", params={"offset": k + 1})
+        return Action(name=DENOISERS[k % len(DENOISERS)])
+    return None
+
+
+class CompletionBackend(Protocol):
+    """What :func:`llm_plan` needs of an LLM backend (``lvas.backends.llm.OpenAIBackend`` has it)."""
+
+    def complete(self, role: str, model: str, messages: list[Any], schema: type[ActionPlan],
+                 context: dict[str, Any] | None = None) -> ActionPlan: ...
+
+
+PLANNER_PROMPT = """You repair the soundtrack of one video scene. Scores are in [0, 1]; higher is better except
+'leak' (a voice or music where sound effects were asked for), where lower is better.
+Current scores: {scores}
+Measured details: {details}
+Cycles so far (each edit is applied to the ORIGINAL render, and kept only if the overall score rose):
+{history}
+Actions and their parameters as [lowest, highest, default]:
+{actions}
+Choose one or two actions that address the lowest scores. Answer with JSON only:
+{{"actions": [{{"name": "...", "params": {{"...": 0.0}}}}], "reason": "..."}}"""
+
+
+def llm_plan(backend: CompletionBackend, model: str, make_message: Callable[[str], Any]) -> Planner:
+    """A planner that asks an LLM, validating its answer as an :class:`ActionPlan`.
+
+    Arguments:
+        backend: an OpenAI-compatible backend (``complete(role, model, messages, schema)``).
+        model: the model to ask.
+        make_message: builds a user message from text (``lvas.backends.llm.user_message``).
+
+    Returns:
+        The planner. An answer the backend cannot validate (an unknown action, a value out of
+        range, not JSON) is refused: that cycle is planned by :func:`offline_plan` and its
+        planner column says why.
+    """
+
+    def plan(scores: Scores, cycle: int, history: list[Cycle]) -> tuple[list[Action], str]:
+        prompt = PLANNER_PROMPT.format(
+            scores=json.dumps({k: round(v, 3) for k, v in scores.values.items()}),
+            details=json.dumps({k: round(float(v), 3) for k, v in scores.details.items()}),
+            history="\n".join(f"- cycle {c.cycle}: {', '.join(a.label() for a in c.actions)} -> "
+                              f"{'kept' if c.kept else 'not kept'}" for c in history) or "- none",
+            actions="\n".join(f"- {name}: " + ", ".join(f"{p} {list(r)}" for p, r in spec.items())
+                              for name, spec in ACTIONS.items()))
+        try:
+            answer = backend.complete("reflector", model, [make_message(prompt)], ActionPlan)
+        except Exception as exc:
+            actions, reason = offline_plan(scores, cycle, history)
+            return actions, f"offline (llm refused: {str(exc)[:200]})|{reason.partition('|')[2]}"
+        return list(answer.actions), f"llm|{answer.reason[:300]}"
+
+    return plan
+
+
+def cycle_rows(video_id: str, scene: int, result: Reflection, why_none: str = "") -> list[dict[str, Any]]:
+    """The rows of ``reflect.parquet`` for one scene: one per cycle (one row ``cycle`` 0 when none ran).
+
+    Arguments:
+        video_id: the video.
+        scene: the scene index.
+        result: the loop's result.
+        why_none: the note of the row written when no cycle ran (default: above the threshold).
+
+    Returns:
+        Rows with scores before and after, the actions and their parameters (JSON), kept, planner, note.
+    """
+    base = {"video_id": video_id, "scene": scene}
+    if not result.cycles:
+        return [{**base, "cycle": 0, "actions": "[]", "kept": False, "planner": "",
+                 "note": why_none or "at or above the threshold",
+                 "before_overall": round(result.original.overall, 6), "after_overall": float("nan")}]
+    rows = []
+    for c in result.cycles:
+        rows.append({**base, "cycle": c.cycle, "kept": c.kept, "planner": c.planner, "note": c.note,
+                     "actions": json.dumps([{"name": a.name, "params": a.params} for a in c.actions]),
+                     "before_overall": round(c.before.overall, 6),
+                     "after_overall": round(c.after.overall, 6) if c.after else float("nan"),
+                     **{f"before_{k}": round(v, 6) for k, v in c.before.values.items()},
+                     **({f"after_{k}": round(v, 6) for k, v in c.after.values.items()} if c.after else {})})
+    return rows
