@@ -158,6 +158,9 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     b.add_argument("--chroma-url", metavar="URL", help="Chroma server (default: a store in DIR/kb)")
     b.add_argument("--keep-original-audio", action="store_true", default=None,
                    help="keep a video's own audio track as a second stream (default: replace it)")
+    b.add_argument("--original-audio", choices=["drop", "keep", "clean"], default=None,
+                   help="a video's own track: drop it (default), keep it as a second stream, or clean it "
+                        "(denoise) and mix it in, the new sound ducked under it")
     p.add_argument("-v", "--verbose", action="store_true", help="show Prefect and Dask logs on the terminal")
     p.add_argument("--verify", action="store_true",
                    help="check finished artifacts by content hash before the run, not only by size, and redo "
@@ -173,6 +176,7 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
         ("run", "gpu_workers"): args.gpu_workers, ("agents", "backend"): args.agents,
         ("agents", "base_url"): args.base_url, ("synth", "backend"): args.synth,
         ("kb", "chroma_url"): args.chroma_url, ("mix", "keep_original_audio"): args.keep_original_audio,
+        ("mix", "original_audio"): getattr(args, "original_audio", None),
     }
     for (section, key), value in over.items():
         if value is not None:

@@ -335,6 +335,24 @@ def rectangular(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [{k: r.get(k) for k in names} for r in rows]
 
 
+def clean_original(video_path: str, mix_wav: Path, s: Settings) -> bool:
+    """``mix.original_audio = clean``: the video's own track, denoised, mixed into ``mix_wav`` with
+    the new sound ducked under it (``lvas.audio.original``). False (mix untouched) without a track."""
+    import soundfile as sf
+
+    from lvas.audio.original import clean_track, decode_track, duck_under
+    from lvas.storage.atomic import atomic_path
+
+    new, sr = sf.read(str(mix_wav), dtype="float32", always_2d=True)
+    original = decode_track(video_path, sr, new.shape[1])
+    if original is None:
+        return False
+    mixed = duck_under(new, clean_track(original, sr), sr, s.mix.duck_db, s.mix.target_lufs, s.mix.true_peak_dbtp)
+    with atomic_path(mix_wav) as tmp:
+        sf.write(str(tmp), mixed, sr, subtype="PCM_24", format="WAV")
+    return True
+
+
 def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     """Place every scene's timed events (stems and cue sheet), mux the dubbed MP4, build the report."""
     from lvas.agents.artifacts import load_designs, load_script
@@ -365,13 +383,15 @@ def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     cuts = [sc.start_s for sc in script.scenes[1:]]
     mixed = mix_events(rendered, cuts, board.info.duration_s, s.mix, s.synth.sample_rate, s.synth.channels,
                        layout.mix(vid), stems)
+    if s.mix.original_audio == "clean":
+        clean_original(video.path, layout.mix(vid), s)
     save_cue_sheet(layout.events(vid), vid, events, specs, files)
     scores = save_scores(layout, video, len(script.scenes), [(sc.index, sc.start_s, sc.end_s) for sc in script.scenes],
                          s)
     # The AAC encode (FFmpeg, outside the GIL) and the report figure (numpy and Pillow) overlap.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lvas-mux") as pool:
         muxed = pool.submit(mux, video.path, layout.mix(vid), layout.dubbed(vid),
-                            keep_original_audio=s.mix.keep_original_audio)
+                            keep_original_audio=s.mix.keep_original_audio or s.mix.original_audio == "keep")
         report = build_report(layout, vid, board, script, designs, layout.mix(vid), events=events, scores=scores)
         muxed.result()
     outputs = {"mix": str(layout.mix(vid)), "dubbed": str(layout.dubbed(vid)), "report": str(report),

@@ -120,6 +120,11 @@ class MixSettings(Section):
     background_gain_db: float = Field(-8.0, le=0, description="background sits this far under foreground")
     scene_crossfade_s: float = Field(0.15, ge=0)
     keep_original_audio: bool = Field(False, description="keep an existing track as a second stream")
+    original_audio: Literal["drop", "keep", "clean"] = Field(
+        "drop", description="the input's own track: drop it, keep it as a second stream, or clean it (denoise) "
+        "and mix it with the new sound, ducking the new sound under it (keep_original_audio=true means keep)")
+    duck_db: float = Field(-10.0, le=0, ge=-40, description="original_audio=clean: the new sound's level "
+                           "where the original track is active")
 
 
 class ReflectSettings(Section):

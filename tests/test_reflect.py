@@ -163,3 +163,25 @@ def test_reflect_stage_keeps_an_edit_and_the_mix_uses_it(tmp_path: Path) -> None
     assert "<h2>Scores</h2>" in Path(marker["outputs"]["report"]).read_text()
     assert is_finished(layout, video, s)
     assert not is_finished(layout, video, off)  # the mix without the edits is another mix
+
+
+@pytest.mark.slow
+def test_the_dataset_flow_reflects_between_render_and_mix(prefect_dask: str, tmp_path: Path) -> None:
+    from lvas.settings import Settings, SynthSettings
+    from lvas.storage.layout import Layout
+    from lvas.storage.status import collect
+    from tests.clips import colour_cuts, make_clip
+    from tests.harness import run_dub
+
+    clip = make_clip(tmp_path / "in" / "clip.mp4", colour_cuts([1.0]), seconds=2.0)
+    out = tmp_path / "out"
+    state = run_dub(prefect_dask, [clip], out, Settings(synth=SynthSettings(sample_rate=16000, channels=1)))
+    assert state.is_completed(), state.message
+    records = collect(Layout(out))
+    reflected = [r for r in records if r.stage == "reflect"]
+    rendered = [r for r in records if r.stage == "render"]
+    assert reflected and {r.scene for r in reflected} == {r.scene for r in rendered}
+    assert all(r.state == "completed" for r in reflected)
+    vid = reflected[0].video_id
+    assert (Layout(out).video_dir(vid) / "reflect.parquet").exists()
+    assert (Layout(out).video_dir(vid) / "scores.parquet").exists()
