@@ -102,7 +102,68 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("--chroma-url", metavar="URL", help="Chroma server instead of the local store")
     _compose_parser(sub)
     _library_parser(sub)
+    _edit_parser(sub)
     return p
+
+
+def _edit_parser(sub: Any) -> None:
+    e = sub.add_parser(
+        "edit", help="edit a dubbed video's soundtrack in turns: add, remove, replace, move, louder/quieter, "
+        "regenerate; undo", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent("""\
+            examples:
+              lvas edit out/ VIDEO_ID "make the rain in scene 2 quieter and add a dog bark at 12.5 s"
+              lvas edit out/ VIDEO_ID --file ops.json      ({"ops": [{"op": "gain", "target": {...}, ...}]})
+              lvas edit out/ VIDEO_ID --undo               (the last turn, byte for byte)
+
+            Offline, requests follow a small grammar (see lvas/edits.py); with
+            LVAS_AGENTS__BACKEND=openai a model turns the request into operations. Only the
+            scenes an edit touches re-render; each turn is kept in videos/<id>/edits.parquet.
+        """))
+    e.add_argument("out", metavar="DIR", help="the output folder the video was dubbed into")
+    e.add_argument("video_id", metavar="VIDEO_ID", help="the video (lvas show DIR lists the ids)")
+    e.add_argument("request", nargs="?", metavar="REQUEST", help="what to change, in words")
+    how = e.add_mutually_exclusive_group()
+    how.add_argument("--file", metavar="OPS_JSON", help="apply the operations in this JSON file")
+    how.add_argument("--undo", action="store_true", help="undo the last turn")
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    """``lvas edit``: one turn (a request or --file), or --undo, in this process under the folder's lock."""
+    from lvas.edits import parse_ops, parse_request
+    from lvas.errors import InputError
+    from lvas.models import VideoRef
+    from lvas.pipeline import edit_turn, undo_turn
+    from lvas.storage.layout import Layout
+    from lvas.storage.lock import RunLock
+    from lvas.storage.runs import read_sources
+
+    layout = Layout(args.out)
+    row = next((r for r in read_sources(layout) if r["video_id"] == args.video_id), None)
+    if row is None:
+        raise InputError(f"no video {args.video_id!r} in {args.out} (lvas show {args.out} lists them)")
+    if sum(bool(x) for x in (args.request, args.file, args.undo)) != 1:
+        raise InputError("give one of: a REQUEST, --file OPS_JSON, --undo")
+    settings = saved_settings(layout.root) or Settings()
+    with RunLock(layout.lock()):
+        if args.undo:
+            print(f"lvas: undid turn {undo_turn(layout, args.video_id)} of {args.video_id}")
+            return 0
+        if args.file:
+            try:
+                data = json.loads(Path(args.file).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InputError(f"{args.file}: not a readable JSON file ({exc})") from None
+            ops, request = parse_ops(data), f"--file {args.file}"
+        else:
+            ops, request = parse_request(args.request), args.request
+        video = VideoRef(source=row.get("source") or row["path"], path=row["path"], video_id=args.video_id,
+                         captions_path=row.get("captions_path"))
+        result = edit_turn(layout, video, ops, request, settings)
+    rendered = ", ".join(map(str, result["rendered"])) or "none (all from the cache)"
+    print(f"lvas: turn {result['turn']} of {args.video_id}: {len(ops)} operation(s); scenes re-rendered: "
+          f"{rendered}; {result['mix'].get('dubbed', '')}")
+    return 0
 
 
 def _compose_parser(sub: Any) -> None:
@@ -552,7 +613,7 @@ def main(argv: list[str] | None = None) -> int:
             if args.cmd == "dub":
                 return cmd_dub(args, args.sources, args.out, settings_from_args(args))
             return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
-                    "kb": cmd_kb, "compose": cmd_compose, "library": cmd_library}[args.cmd](args)
+                    "kb": cmd_kb, "compose": cmd_compose, "library": cmd_library, "edit": cmd_edit}[args.cmd](args)
     except LvasError as exc:
         print(printable(redact(f"lvas: error: {exc}")), file=sys.stderr)
         return 2

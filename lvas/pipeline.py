@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lvas import keys
+from lvas.edits import edits_path
 from lvas.models import LayerSpec, SoundEvent, VideoRef
 from lvas.settings import Settings
 from lvas.storage.layout import Layout
@@ -89,8 +90,10 @@ def design_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
 
 
 def render_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
+    edits = edit_digest(layout, video, scene, s)  # only an edited scene's key changes
     return keys.digest("render", RENDER_VERSION, design_key(layout, video, scene, s),
-                       layout.produced(video.video_id, "design", scene), s.synth.fingerprint())
+                       layout.produced(video.video_id, "design", scene), s.synth.fingerprint(),
+                       *([edits] if edits else []))
 
 
 def reflect_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
@@ -211,7 +214,38 @@ def collect_designs(layout: Layout, video: VideoRef, n_scenes: int) -> Path:
 
 def video_events(layout: Layout, video: VideoRef, s: Settings) -> list[SoundEvent]:
     """Every timed event of a video from its design table (``collect_designs``), a bed that
-    continues across a cut joined into one event (``lvas.agents.events``)."""
+    continues across a cut joined into one event (``lvas.agents.events``), with the video's kept
+    edit turns applied (``lvas.edits``)."""
+    events = _design_events(layout, video, s)
+    return edited_events(layout, video, events, s) if edits_path(layout, video.video_id).exists() else events
+
+
+def edited_events(layout: Layout, video: VideoRef, events: list[SoundEvent], s: Settings,
+                  more: list[Any] | None = None) -> list[SoundEvent]:
+    """``events`` with every kept edit turn applied (``lvas.edits``), then ``more`` operations."""
+    from lvas.agents.artifacts import load_script
+    from lvas.edits import apply_ops, turn_ops
+    from lvas.storyboard import load_storyboard
+    from lvas.timeline import label_sets
+
+    script = load_script(layout.script(video.video_id))
+    duration = load_storyboard(layout, video.video_id).info.duration_s
+    known, excluded = label_sets(s.agents)
+    return apply_ops(events, [*turn_ops(layout, video.video_id), *(more or [])],
+                     [(sc.start_s, sc.end_s) for sc in script.scenes], duration, known, excluded)
+
+
+def edit_digest(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
+    """A digest of the scene's events as edited ("" when no edit touches it): part of its render key."""
+    if not edits_path(layout, video.video_id).exists():
+        return ""
+    from lvas.edits import scene_edit_digests
+
+    base = _design_events(layout, video, s)
+    return scene_edit_digests(base, edited_events(layout, video, base, s)).get(scene, "")
+
+
+def _design_events(layout: Layout, video: VideoRef, s: Settings) -> list[SoundEvent]:
     from lvas.agents.artifacts import load_designs, load_script
     from lvas.agents.events import join_continuing, scene_events
     from lvas.timeline import label_sets
@@ -219,9 +253,7 @@ def video_events(layout: Layout, video: VideoRef, s: Settings) -> list[SoundEven
     script = load_script(layout.script(video.video_id))
     _, excluded = label_sets(s.agents)
     designs = {d.scene_index: d for d in load_designs(layout.design(video.video_id))}  # one table a video
-    events = []
-    for sc in script.scenes:
-        events += scene_events(sc, designs[sc.index].final, s.agents, excluded)
+    events = [ev for sc in script.scenes for ev in scene_events(sc, designs[sc.index].final, s.agents, excluded)]
     return join_continuing(events, script.scenes)
 
 
@@ -452,3 +484,77 @@ def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, 
         if failed:
             raise failed[video.video_id]
     return unit(stage="mix", key=mix_key(layout, video, n, s), work=partial(mix_stage, layout, video, s))
+
+
+# --------------------------------------------------------------------------- edit turns
+
+
+def edit_turn(layout: Layout, video: VideoRef, ops: list[Any], request: str, s: Settings) -> dict[str, Any]:
+    """One edit turn of a dubbed video (``lvas edit``): validate ``ops`` against the video, save the
+    state a turn can change, record the turn, re-render the touched scenes only (the per-event cache
+    does the rest), reflect and re-mix. The caller holds the folder's run lock.
+
+    Arguments:
+        layout: the output folder.
+        video: the video (dubbed before).
+        ops: the turn's operations (``lvas.edits``).
+        request: what was asked (kept with the turn).
+        s: the settings the folder was dubbed with.
+
+    Returns:
+        ``{"turn": n, "rendered": [scenes re-rendered], "mix": the mix's outputs}``.
+
+    Raises:
+        InputError: the video is not dubbed, or an operation is refused (nothing changed).
+    """
+    from functools import partial
+
+    from lvas.agents.artifacts import load_script
+    from lvas.edits import load_turns, restore, save_turn, snapshot
+    from lvas.errors import InputError
+    from lvas.storage.units import run_unit
+
+    vid = video.video_id
+    if layout.read_marker(vid, "mix") is None:
+        raise InputError(f"{vid} has no finished mix in {layout.root}: dub it first (lvas dub)")
+    edited_events(layout, video, _design_events(layout, video, s), s, more=ops)  # refuses before any change
+    n_scenes = len(load_script(layout.script(vid)).scenes)
+    turn = len(load_turns(layout, vid)) + 1
+    snapshot(layout, vid, turn)
+    try:
+        save_turn(layout, vid, request, ops)
+        unit = partial(run_unit, layout, video_id=vid, source=video.source)
+        rendered = []
+        for i in range(n_scenes):
+            key = render_key(layout, video, i, s)
+            if layout.done(vid, "render", key, i) is None:
+                rendered.append(i)
+            unit(stage="render", scene=i, key=key, work=partial(render_stage, layout, video, i, s))
+        if reflecting(s):
+            failed = reflect_videos(layout, [(video, n_scenes)], s)
+            if failed:
+                raise failed[vid]
+        marker = unit(stage="mix", key=mix_key(layout, video, n_scenes, s), work=partial(mix_stage, layout, video, s))
+    except BaseException:
+        restore(layout, vid, turn)  # nothing half-done stays
+        raise
+    return {"turn": turn, "rendered": rendered, "mix": marker.get("outputs", {})}
+
+
+def undo_turn(layout: Layout, video_id: str) -> int:
+    """Undo the video's last edit turn: its folder back byte for byte as it was before that turn.
+
+    Returns:
+        The number of the turn undone.
+
+    Raises:
+        InputError: the video has no edit turn.
+    """
+    from lvas.edits import load_turns, restore
+    from lvas.errors import InputError
+
+    turns = load_turns(layout, video_id)
+    if not turns:
+        raise InputError(f"{video_id} has no edit turn to undo")
+    restore(layout, video_id, len(turns))
+    return len(turns)
