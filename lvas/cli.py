@@ -128,6 +128,23 @@ def _edit_parser(sub: Any) -> None:
     how.add_argument("--undo", action="store_true", help="undo the last turn")
 
 
+def _llm_edit_ops(layout: Any, row: dict[str, Any], args: argparse.Namespace, settings: Settings) -> list[Any]:
+    """The request turned into operations by the agents' LLM (validated as data)."""
+    from lvas.agents.artifacts import load_script
+    from lvas.backends.llm import OpenAIBackend, user_message
+    from lvas.edits import llm_request_ops
+    from lvas.models import VideoRef
+    from lvas.pipeline import video_events
+    from lvas.storyboard import load_storyboard
+
+    video = VideoRef(source=row.get("source") or row["path"], path=row["path"], video_id=args.video_id,
+                     captions_path=row.get("captions_path"))
+    spans = [(sc.start_s, sc.end_s) for sc in load_script(layout.script(args.video_id)).scenes]
+    return llm_request_ops(OpenAIBackend(settings.agents), settings.agents.model, user_message, args.request,
+                           video_events(layout, video, settings), spans,
+                           load_storyboard(layout, args.video_id).info.duration_s)
+
+
 def cmd_edit(args: argparse.Namespace) -> int:
     """``lvas edit``: one turn (a request or --file), or --undo, in this process under the folder's lock."""
     from lvas.edits import parse_ops, parse_request
@@ -155,6 +172,8 @@ def cmd_edit(args: argparse.Namespace) -> int:
             except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise InputError(f"{args.file}: not a readable JSON file ({exc})") from None
             ops, request = parse_ops(data), f"--file {args.file}"
+        elif settings.agents.backend == "openai":
+            ops, request = _llm_edit_ops(layout, row, args, settings), args.request
         else:
             ops, request = parse_request(args.request), args.request
         video = VideoRef(source=row.get("source") or row["path"], path=row["path"], video_id=args.video_id,

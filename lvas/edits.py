@@ -178,6 +178,45 @@ def _op(kind: str, g: Sequence[str | None]) -> EditOp:
     return RegenerateOp(op="regenerate", target=target(g[0], g[1]))
 
 
+EDITOR_PROMPT = """You edit the soundtrack of a video ({duration:g} s, scenes {scenes}).
+Its sound events (scene, index, layer, label, start_s, end_s, gain_db):
+{events}
+The request: {request}
+Answer with JSON only: {{"ops": [...]}} where each operation is one of
+{{"op": "add", "label": KB label, "start_s": s, "duration_s": s, "layer": "foreground"|"background", "gain_db": dB}}
+{{"op": "remove"|"regenerate", "target": {{"sound": text, "scene": n, "event": index}}}}
+{{"op": "replace", "target": {{...}}, "label": KB label}}
+{{"op": "move", "target": {{...}}, "start_s": s}}
+{{"op": "gain", "target": {{...}}, "delta_db": dB}}
+A target's fields are optional filters (sound: part of the label). Use knowledge-base labels only."""
+
+
+def llm_request_ops(backend: Any, model: str, make_message: Any, request: str, events: Sequence[SoundEvent],
+                    spans: Sequence[tuple[float, float]], duration_s: float) -> list[EditOp]:
+    """Ask an LLM to turn a request into operations; its answer is validated as :class:`EditPlan`.
+
+    Arguments:
+        backend: an OpenAI-compatible backend (``complete(role, model, messages, schema)``).
+        model: the model.
+        make_message: builds a user message from text (``lvas.backends.llm.user_message``).
+        request: what the person asked.
+        events: the video's events now.
+        spans: its scenes' spans.
+        duration_s: its duration.
+
+    Returns:
+        The operations (still to be validated against the video by :func:`apply_ops`).
+
+    Raises:
+        AgentOutputError: the answer does not fit the schema after the backend's repair round.
+    """
+    listing = "\n".join(f"- {e.scene_index}, {e.index}, {e.layer}, {e.label or e.prompt}, {e.start_s:g}, "
+                        f"{e.end_s:g}, {e.gain_db:g}" for e in events) or "- none"
+    scenes = ", ".join(f"{i}: {a:g}-{b:g} s" for i, (a, b) in enumerate(spans))
+    prompt = EDITOR_PROMPT.format(duration=duration_s, scenes=scenes, events=listing, request=request)
+    return list(backend.complete("editor", model, [make_message(prompt)], EditPlan).ops)
+
+
 # --------------------------------------------------------------------------- applying
 
 

@@ -160,3 +160,24 @@ def test_the_edit_command(dubbed, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["edit", out, "clip", "--file", str(ops)]) == 0
     assert "turn 1 of clip" in capsys.readouterr().out
     assert main(["edit", out, "clip", "--undo"]) == 0
+
+
+def test_llm_request_ops_are_validated_data() -> None:
+    from lvas.edits import EditPlan, llm_request_ops
+
+    class Backend:
+        def __init__(self, answer: dict) -> None:
+            self.answer, self.prompt = answer, ""
+
+        def complete(self, role: str, model: str, messages: list, schema: type) -> object:
+            self.prompt = messages[0]
+            return schema.model_validate(self.answer)
+
+    good = Backend({"ops": [{"op": "gain", "target": {"sound": "rain", "scene": 1}, "delta_db": -6}]})
+    ops = llm_request_ops(good, "m", str, "quieter rain in scene 1", EVENTS, SPANS, 3.0)
+    assert ops == [GainOp(op="gain", target=Target(sound="rain", scene=1), delta_db=-6.0)]
+    assert "door knocking" in good.prompt and "quieter rain in scene 1" in good.prompt
+    bad = Backend({"ops": [{"op": "shell", "cmd": "ls"}]})
+    with pytest.raises(ValueError, match="shell"):
+        llm_request_ops(bad, "m", str, "x", EVENTS, SPANS, 3.0)
+    assert EditPlan.model_json_schema()["properties"]["ops"]["maxItems"] == 50
