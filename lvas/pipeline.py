@@ -289,30 +289,38 @@ def reflect_videos(layout: Layout, videos: list[tuple[VideoRef, int]], s: Settin
 
 def reflect_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Settings
                   ) -> dict[tuple[str, int], Any]:
-    """Reflect the given scenes of several videos; outputs and marker extras, or the error, per
-    (video id, scene)."""
+    """Reflect the given scenes of several videos, all in lockstep (every scene's cycle k before
+    any scene's cycle k + 1, as the design loop's rounds); outputs or the error, per (video id, scene)."""
     from lvas.agents.artifacts import load_script
-    from lvas.reflection import reflect_scene, scorer_for
+    from lvas.audio.reflect import run_lockstep
+    from lvas.reflection import finish_scene, scorer_for, start_scene
 
     out: dict[tuple[str, int], Any] = {}
     try:
         scorer = scorer_for(s)
-    except Exception as exc:
+    except Exception as exc:  # every scene of the batch says why
         return {(v.video_id, i): exc for v, scenes in todo for i in scenes}
+    pending = []
     for video, scenes in todo:
         try:
             script = load_script(layout.script(video.video_id))
             events = video_events(layout, video, s)
-        except Exception as exc:
+        except Exception as exc:  # this video's scenes fail, the others go on
             out |= {(video.video_id, i): exc for i in scenes}
             continue
         for i in scenes:
             sc = script.scenes[i]
             try:
-                out[(video.video_id, i)] = reflect_scene(layout, video, i, events, sc.start_s, sc.end_s, s, scorer,
-                                                         RENDER_VERSION)
-            except Exception as exc:
+                pending.append(start_scene(layout, video, i, events, sc.start_s, sc.end_s, s, scorer,
+                                           RENDER_VERSION))
+            except Exception as exc:  # one scene's failure is its own
                 out[(video.video_id, i)] = exc
+    run_lockstep([p.loop for p in pending])
+    for p in pending:
+        try:
+            out[(p.video_id, p.scene)] = finish_scene(layout, p)
+        except Exception as exc:  # one scene's failure is its own
+            out[(p.video_id, p.scene)] = exc
     return out
 
 

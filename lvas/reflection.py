@@ -27,7 +27,7 @@ import soundfile as sf
 
 from lvas.audio.loudness import db_to_gain, integrated_loudness, normalize_loudness
 from lvas.audio.mix import read_event
-from lvas.audio.reflect import Reflection, Take, cycle_rows, llm_plan, offline_plan, reflect
+from lvas.audio.reflect import Reflection, SceneLoop, Take, cycle_rows, llm_plan, offline_plan, run_lockstep
 from lvas.audio.scores import SceneClip, Scorer, Scores, make_scorer
 from lvas.models import LayerSpec, SoundEvent, VideoRef
 from lvas.render import event_key, event_specs, render_events
@@ -129,10 +129,19 @@ def scene_sound(layout: Layout, video: VideoRef, scene: int, events: list[SoundE
     return sound
 
 
-def reflect_scene(layout: Layout, video: VideoRef, scene: int, events: list[SoundEvent], start_s: float,
-                  end_s: float, s: Settings, scorer: Scorer, version: str,
-                  planner: Any = None) -> dict[str, str]:
-    """Score one rendered scene and, below the threshold, repair it (AVAgent's loop).
+@dataclass
+class PendingScene:
+    """A scene whose loop is set up (:func:`start_scene`) and not yet written (:func:`finish_scene`)."""
+
+    video_id: str
+    scene: int
+    sound: SceneSound
+    loop: SceneLoop
+
+
+def start_scene(layout: Layout, video: VideoRef, scene: int, events: list[SoundEvent], start_s: float,
+                end_s: float, s: Settings, scorer: Scorer, version: str, planner: Any = None) -> PendingScene:
+    """Read one rendered scene and score it: the first step of its loop (AVAgent).
 
     Arguments:
         layout: the output folder.
@@ -146,12 +155,11 @@ def reflect_scene(layout: Layout, video: VideoRef, scene: int, events: list[Soun
         planner: a planner (default: from ``reflect.planner``).
 
     Returns:
-        The scene's outputs: ``reflect`` (its cycles table), ``summary`` (JSON: ``gains`` {event
-        file name: dB}, ``before``/``after`` overall scores, ``cycles``, ``kept``, ``scores``) and
-        ``event:<file name>`` for each kept edited event.
+        The scene with its loop, ready for :func:`lvas.audio.reflect.run_lockstep`.
 
     Raises:
-        ScoringError, ScorerUnavailable: the scene could not be scored (its render stays as it is).
+        ScoringError, ScorerUnavailable, RenderError: the scene could not be read or scored (its
+            render stays as it is).
     """
     sound = scene_sound(layout, video, scene, events, start_s, end_s, s, version)
     motion, fps = scene_motion(layout, video.video_id, start_s, end_s)
@@ -167,11 +175,34 @@ def reflect_scene(layout: Layout, video: VideoRef, scene: int, events: list[Soun
         return [_placed(p, sp, s, g) for p, sp, g in zip(paths, specs, sound.gains, strict=True)]
 
     original = [_placed(f, sp, s, g) for f, sp, g in zip(sound.files, sound.specs, sound.gains, strict=True)]
-    plan = planner or _planner(s)
-    result = reflect(original, score, plan, s.reflect.threshold, s.reflect.max_cycles if sound.specs else 0, sr,
-                     rerender if sound.specs else None)
-    why = "" if sound.specs else "nothing to edit: every event sounding here continues from or into another scene"
-    return _write(layout, video.video_id, scene, sound, result, why)
+    loop = SceneLoop(original, score, planner or _planner(s), s.reflect.threshold,
+                     s.reflect.max_cycles if sound.specs else 0, sr, rerender if sound.specs else None)
+    return PendingScene(video.video_id, scene, sound, loop)
+
+
+def finish_scene(layout: Layout, pending: PendingScene) -> dict[str, str]:
+    """Write a scene's loop result.
+
+    Returns:
+        The scene's outputs: ``reflect`` (its cycles table), ``summary`` (JSON: ``gains`` {event
+        file name: dB}, ``before``/``after`` overall scores, ``cycles``, ``kept``, the scores) and
+        ``event:<file name>`` for each kept edited event.
+    """
+    why = "" if pending.sound.specs else \
+        "nothing to edit: every event sounding here continues from or into another scene"
+    return _write(layout, pending.video_id, pending.scene, pending.sound, pending.loop.result(), why)
+
+
+def reflect_scene(layout: Layout, video: VideoRef, scene: int, events: list[SoundEvent], start_s: float,
+                  end_s: float, s: Settings, scorer: Scorer, version: str, planner: Any = None) -> dict[str, str]:
+    """One scene's whole loop (:func:`start_scene`, its cycles, :func:`finish_scene`); same arguments.
+
+    Returns:
+        As :func:`finish_scene`.
+    """
+    pending = start_scene(layout, video, scene, events, start_s, end_s, s, scorer, version, planner)
+    run_lockstep([pending.loop])
+    return finish_scene(layout, pending)
 
 
 def _planner(s: Settings) -> Any:

@@ -185,3 +185,21 @@ def test_the_dataset_flow_reflects_between_render_and_mix(prefect_dask: str, tmp
     vid = reflected[0].video_id
     assert (Layout(out).video_dir(vid) / "reflect.parquet").exists()
     assert (Layout(out).video_dir(vid) / "scores.parquet").exists()
+
+
+def test_scenes_go_in_lockstep() -> None:
+    from lvas.audio.reflect import SceneLoop, run_lockstep
+
+    order: list[tuple[str, int]] = []
+
+    def planner(name: str):
+        def plan(scores: Scores, cycle: int, history: list[Cycle]) -> tuple[list[Action], str]:
+            order.append((name, cycle))
+            return [Action(name="volume", params={"gain_db": -1.0})], "t|x"
+        return plan
+
+    loops = [SceneLoop([tone()], level_scorer(-40.0, []), planner(n), 1.01, cycles, SR)
+             for n, cycles in (("a", 3), ("b", 2))]
+    results = run_lockstep(loops)
+    assert order == [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("a", 3)]
+    assert [len(r.cycles) for r in results] == [3, 2]

@@ -72,9 +72,9 @@ class Reflection:
         return any(c.kept for c in self.cycles)
 
 
-def reflect(original: Take, score: Callable[[Take], Scores], plan: Planner, threshold: float, max_cycles: int,
-            sample_rate: int, rerender: Callable[[int], Take] | None = None) -> Reflection:
-    """Run the loop on one scene.
+class SceneLoop:
+    """The loop of one scene, a cycle at a time (:meth:`step`), so that the scenes of a batch can
+    go in lockstep (:func:`run_lockstep`): every scene's cycle k before any scene's cycle k + 1.
 
     Arguments:
         original: the events' rendered waveforms, as rendered (never modified).
@@ -86,36 +86,76 @@ def reflect(original: Take, score: Callable[[Take], Scores], plan: Planner, thre
         rerender: ``offset -> take`` rendering the events again with their seeds moved by
             ``offset``; without it a ``rerender`` action fails its cycle.
 
+    Raises:
+        ScoringError, ScorerUnavailable: (on construction) the original cannot be scored.
+    """
+
+    def __init__(self, original: Take, score: Callable[[Take], Scores], plan: Planner, threshold: float,
+                 max_cycles: int, sample_rate: int, rerender: Callable[[int], Take] | None = None) -> None:
+        self.original, self.score, self.plan = original, score, plan
+        self.threshold, self.max_cycles, self.sample_rate, self.rerender = threshold, max_cycles, sample_rate, rerender
+        self.first = score(original)
+        self.best_take, self.best, self.best_offset = original, self.first, 0
+        self.cycles: list[Cycle] = []
+
+    @property
+    def done(self) -> bool:
+        """At or above the threshold, or out of cycles."""
+        return self.best.overall >= self.threshold or len(self.cycles) >= self.max_cycles
+
+    def step(self) -> Cycle:
+        """One cycle: plan, edit the original, score, keep if better. Returns its record."""
+        n = len(self.cycles) + 1
+        actions, reason = self.plan(self.best, n, self.cycles)
+        planner, _, note = reason.partition("|")
+        try:
+            take, offset = self.original, 0
+            for action in actions:
+                if action.name == "rerender":
+                    if self.rerender is None:
+                        raise ValueError("rerender is not available here")
+                    offset = round(action.params["offset"])
+                    take = self.rerender(offset)
+                else:
+                    take = [apply_action(x, self.sample_rate, action) for x in take]
+            after = self.score(take)
+        except Exception as exc:
+            cycle = Cycle(n, self.best, None, tuple(actions), False, planner, f"{note} | failed: {exc}".strip(" |"))
+            self.cycles.append(cycle)
+            return cycle
+        kept = after.overall > self.best.overall + IMPROVEMENT
+        cycle = Cycle(n, self.best, after, tuple(actions), kept, planner, note)
+        self.cycles.append(cycle)
+        if kept:
+            self.best_take, self.best, self.best_offset = take, after, offset
+        return cycle
+
+    def result(self) -> Reflection:
+        """The best take so far and every cycle."""
+        return Reflection(self.best_take, self.first, self.best, list(self.cycles), self.best_offset)
+
+
+def run_lockstep(loops: Sequence[SceneLoop]) -> list[Reflection]:
+    """Run several scenes' loops in lockstep: cycle k of every scene still going, then cycle k + 1.
+
+    Returns:
+        Each loop's result, in order.
+    """
+    while any(not loop.done for loop in loops):
+        for loop in loops:
+            if not loop.done:
+                loop.step()
+    return [loop.result() for loop in loops]
+
+
+def reflect(original: Take, score: Callable[[Take], Scores], plan: Planner, threshold: float, max_cycles: int,
+            sample_rate: int, rerender: Callable[[int], Take] | None = None) -> Reflection:
+    """Run the loop on one scene (arguments as :class:`SceneLoop`).
+
     Returns:
         The best take (the original when nothing was kept) and the record of every cycle.
     """
-    first = score(original)
-    best_take, best, best_offset = original, first, 0
-    cycles: list[Cycle] = []
-    for n in range(1, max_cycles + 1):
-        if best.overall >= threshold:
-            break
-        actions, reason = plan(best, n, cycles)
-        planner, _, note = reason.partition("|")
-        try:
-            take, offset = original, 0
-            for action in actions:
-                if action.name == "rerender":
-                    if rerender is None:
-                        raise ValueError("rerender is not available here")
-                    offset = round(action.params["offset"])
-                    take = rerender(offset)
-                else:
-                    take = [apply_action(x, sample_rate, action) for x in take]
-            after = score(take)
-        except Exception as exc:
-            cycles.append(Cycle(n, best, None, tuple(actions), False, planner, f"{note} | failed: {exc}".strip(" |")))
-            continue
-        kept = after.overall > best.overall + IMPROVEMENT
-        cycles.append(Cycle(n, best, after, tuple(actions), kept, planner, note))
-        if kept:
-            best_take, best, best_offset = take, after, offset
-    return Reflection(best_take, first, best, cycles, best_offset)
+    return run_lockstep([SceneLoop(original, score, plan, threshold, max_cycles, sample_rate, rerender)])[0]
 
 
 # --------------------------------------------------------------------------- planners
