@@ -416,6 +416,10 @@ def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
         edits = {k: v for i in range(len(script.scenes)) for k, v in kept_edits(layout, vid, i).items()}
         specs = [sp.model_copy(update={"gain_db": sp.gain_db + edits[Path(f).name][1]})
                  if Path(f).name in edits else sp for sp, f in zip(specs, files, strict=True)]
+        # a kept next-label edit sounds another label: the cue sheet says which
+        events = [ev.model_copy(update={"label": edits[Path(f).name][2], "prompt": edits[Path(f).name][2]})
+                  if Path(f).name in edits and edits[Path(f).name][2] else ev
+                  for ev, f in zip(events, files, strict=True)]
         files = [edits[Path(f).name][0] if Path(f).name in edits else f for f in files]
     rendered = [RenderedLayer(spec=sp, wav_path=f, sample_rate=s.synth.sample_rate, backend=s.synth.backend)
                 for sp, f in zip(specs, files, strict=True)]

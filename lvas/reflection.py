@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
 
+from lvas.audio.actions import Action
 from lvas.audio.loudness import db_to_gain, integrated_loudness, normalize_loudness
 from lvas.audio.mix import read_event
 from lvas.audio.reflect import Reflection, SceneLoop, Take, cycle_rows, llm_plan, offline_plan, run_lockstep
@@ -34,6 +35,7 @@ from lvas.render import event_key, event_specs, render_events
 from lvas.settings import Settings
 from lvas.storage.atomic import atomic_path, write_json, write_parquet
 from lvas.storage.layout import Layout
+from lvas.timeline import label_sets
 
 REFLECT_VERSION = "1"
 
@@ -50,6 +52,7 @@ class SceneSound:
     gains: list[float]               # their total gain (event gain, background offset) in dB
     context: np.ndarray              # the fixed events, placed, (samples, channels)
     layer_lufs: float = -23.0        # the mix's per-event loudness target
+    tried: dict[str, list[str]] = field(default_factory=dict)  # rendering action -> the events' labels
 
     def place(self, take: Take) -> np.ndarray:
         """The scene's sound: the fixed context plus ``take``'s events at their spans."""
@@ -60,6 +63,25 @@ class SceneSound:
             part = audio[skip: skip + len(out) - a]
             out[a: a + len(part)] += part
         return out
+
+
+def scene_candidates(layout: Layout, video_id: str, scene: int) -> list[list[str]]:
+    """The labels the design's last round retrieved for each of the scene's sounds, best first."""
+    from lvas.agents.artifacts import load_designs
+
+    path = layout.scene_design(video_id, scene)
+    designs = load_designs(path) if path.exists() else []
+    return [list(v) for d in designs[-1:] for r in d.rounds[-1:] for v in r.candidates.values()]
+
+
+def next_label(label: str, candidates: list[list[str]], step: int, excluded: frozenset[str]) -> str:
+    """The label ``step`` places after ``label`` in the first candidate list holding it (excluded
+    labels skipped); ``label`` itself when there is none."""
+    for labels in candidates:
+        if label in labels:
+            rest = [x for x in labels[labels.index(label) + 1:] if x not in excluded]
+            return rest[min(step, len(rest)) - 1] if rest else label
+    return label
 
 
 def reflect_dir(layout: Layout, video_id: str) -> Path:
@@ -169,8 +191,18 @@ def start_scene(layout: Layout, video: VideoRef, scene: int, events: list[SoundE
         clip = SceneClip(motion, fps, sound.place(take), sr, Path(video.path), start_s, end_s)
         return scorer.score(clip)
 
-    def rerender(offset: int) -> Take:
-        specs = [sp.model_copy(update={"seed": sp.seed + offset}) for sp in sound.specs]
+    candidates = scene_candidates(layout, video.video_id, scene)
+    _, excluded = label_sets(s.agents)
+
+    def rerender(action: Action) -> Take:
+        if action.name == "next_label":
+            step = round(action.params["step"])
+            labels = [next_label(sp.prompt, candidates, step, excluded) for sp in sound.specs]
+            specs = [sp.model_copy(update={"prompt": lab, "labels": [lab]}) for sp, lab in zip(sound.specs, labels,
+                                                                                               strict=True)]
+        else:
+            specs = [sp.model_copy(update={"seed": sp.seed + round(action.params["offset"])}) for sp in sound.specs]
+        sound.tried[action.label()] = [sp.prompt for sp in specs]
         paths = list(render_events(specs, layout, s.synth, version).values())
         return [_placed(p, sp, s, g) for p, sp, g in zip(paths, specs, sound.gains, strict=True)]
 
@@ -218,16 +250,18 @@ def summary_path(layout: Layout, video_id: str, scene: int) -> Path:
     return reflect_dir(layout, video_id) / f"scene{scene:04d}.json"
 
 
-def kept_edits(layout: Layout, video_id: str, scene: int) -> dict[str, tuple[str, float]]:
-    """The edited events a finished reflect unit kept: {original file name: (edited path, gain dB)}."""
+def kept_edits(layout: Layout, video_id: str, scene: int) -> dict[str, tuple[str, float, str | None]]:
+    """The edited events a finished reflect unit kept: {original file name: (edited path, gain dB,
+    the new label when a ``next_label`` edit changed it, else None)}."""
     marker = layout.read_marker(video_id, "reflect", scene)
     if marker is None:
         return {}
     try:
-        gains = json.loads(Path(marker["outputs"]["summary"]).read_text())["gains"]
+        summary = json.loads(Path(marker["outputs"]["summary"]).read_text())
+        gains, labels = summary["gains"], summary.get("labels", {})
     except (KeyError, OSError, ValueError, TypeError):
         return {}
-    return {name: (marker["outputs"][f"event:{name}"], float(g)) for name, g in gains.items()
+    return {name: (marker["outputs"][f"event:{name}"], float(g), labels.get(name)) for name, g in gains.items()
             if f"event:{name}" in marker["outputs"]}
 
 
@@ -238,8 +272,12 @@ def _write(layout: Layout, video_id: str, scene: int, sound: SceneSound, result:
     write_parquet(table, rows)
     outputs = {"reflect": str(table)}
     gains: dict[str, float] = {}
+    labels: dict[str, str] = {}
     if result.edited:
-        for f, g, audio in zip(sound.files, sound.gains, result.take, strict=True):
+        new_labels = sound.tried.get(result.rendered.label(), []) if result.rendered else []
+        for k, (f, g, audio) in enumerate(zip(sound.files, sound.gains, result.take, strict=True)):
+            if result.rendered is not None and result.rendered.name == "next_label" and k < len(new_labels):
+                labels[Path(f).name] = new_labels[k]
             name = Path(f).name
             path = reflect_dir(layout, video_id) / name
             with atomic_path(path) as tmp:
@@ -250,6 +288,7 @@ def _write(layout: Layout, video_id: str, scene: int, sound: SceneSound, result:
             outputs[f"event:{name}"] = str(path)
     summary = {"before": round(result.original.overall, 6), "after": round(result.best.overall, 6),
                "cycles": len(result.cycles), "kept": sum(c.kept for c in result.cycles), "gains": gains,
+               "labels": labels,
                "original": result.original.as_row(), "best": result.best.as_row()}
     write_json(summary_path(layout, video_id, scene), summary)
     outputs["summary"] = str(summary_path(layout, video_id, scene))

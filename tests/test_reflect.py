@@ -203,3 +203,20 @@ def test_scenes_go_in_lockstep() -> None:
     results = run_lockstep(loops)
     assert order == [("a", 1), ("b", 1), ("a", 2), ("b", 2), ("a", 3)]
     assert [len(r.cycles) for r in results] == [3, 2]
+
+
+def test_content_remedies_alternate_seed_and_next_label() -> None:
+    from lvas.reflection import next_label
+
+    leak = Scores({"leak": 0.9})
+    plans = [offline_plan(leak, c, [])[0][0] for c in (1, 2, 3, 4)]
+    assert [(a.name, a.params) for a in plans] == [
+        ("rerender", {"offset": 1.0}), ("next_label", {"step": 1.0}),
+        ("rerender", {"offset": 3.0}), ("next_label", {"step": 2.0})]
+    candidates = [["wind", "rain", "speech", "hail", "thunder"], ["dog barking"]]
+    excluded = frozenset({"speech"})
+    assert next_label("rain", candidates, 1, excluded) == "hail"  # speech is excluded
+    assert next_label("rain", candidates, 2, excluded) == "thunder"
+    assert next_label("rain", candidates, 5, excluded) == "thunder"  # the last there is
+    assert next_label("dog barking", candidates, 1, excluded) == "dog barking"  # nothing after it
+    assert next_label("owl", candidates, 1, excluded) == "owl"

@@ -25,6 +25,8 @@ fill_blanks            silent stretches longer than ``min_gap_s`` filled with th
                        audio just before them, crossfaded
 rerender               render the event again with its seed moved by ``offset``      offset
                        (applied by the caller: it needs the synthesizer)
+next_label             render the event with the label ``step`` places further down  step
+                       its design's retrieval candidates (applied by the caller)
 =====================  =========================================================  ===============
 """
 
@@ -52,10 +54,14 @@ ACTIONS: dict[str, dict[str, tuple[float, float, float]]] = {
     "volume": {"gain_db": (-24.0, 24.0, -6.0)},
     "fill_blanks": {"min_gap_s": (0.05, 5.0, 0.3)},
     "rerender": {"offset": (1, 1000, 1)},
+    "next_label": {"step": (1, 5, 1)},
 }
 """Each action's parameters with their (lowest, highest, default) values."""
 
-INTEGER_PARAMS = frozenset({("wiener", "size"), ("wavelet_denoise", "level"), ("rerender", "offset")})
+INTEGER_PARAMS = frozenset({("wiener", "size"), ("wavelet_denoise", "level"), ("rerender", "offset"),
+                            ("next_label", "step")})
+RENDERING = frozenset({"rerender", "next_label"})
+"""Actions that render the events again (the caller's synthesizer) instead of editing a waveform."""
 MAX_ACTIONS = 2
 """A planner picks one or two actions per cycle."""
 
@@ -130,7 +136,7 @@ def parse_actions(data: Any) -> list[Action]:
 
 
 def apply_action(audio: np.ndarray, sample_rate: int, action: Action) -> np.ndarray:
-    """Apply one signal action (not ``rerender``) to ``audio``.
+    """Apply one signal action (not one of :data:`RENDERING`) to ``audio``.
 
     Arguments:
         audio: ``(samples,)`` or ``(samples, channels)``, float.
@@ -141,13 +147,13 @@ def apply_action(audio: np.ndarray, sample_rate: int, action: Action) -> np.ndar
         Float32 audio of the same shape.
 
     Raises:
-        ValueError: ``rerender`` (the caller renders), or empty audio.
+        ValueError: ``rerender`` or ``next_label`` (the caller renders), or empty audio.
     """
     x = np.asarray(audio, dtype=np.float32)
     if x.size == 0:
         raise ValueError("cannot edit empty audio")
-    if action.name == "rerender":
-        raise ValueError("rerender is applied by rendering the event again, not to a waveform")
+    if action.name in RENDERING:
+        raise ValueError(f"{action.name} is applied by rendering the event again, not to a waveform")
     two_d = x.reshape(len(x), -1)
     channels = [_apply_mono(two_d[:, c].copy(), sample_rate, action) for c in range(two_d.shape[1])]
     out = np.stack(channels, axis=1).astype(np.float32)

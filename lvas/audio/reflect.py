@@ -21,7 +21,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from lvas.audio.actions import ACTIONS, Action, ActionPlan, apply_action
+from lvas.audio.actions import ACTIONS, RENDERING, Action, ActionPlan, apply_action
 from lvas.audio.scores import Scores
 
 Take = list[np.ndarray]
@@ -64,7 +64,8 @@ class Reflection:
     original: Scores
     best: Scores
     cycles: list[Cycle]
-    rerender_offset: int = 0
+    rendered: Action | None = None
+    """the rendering action (``rerender``, ``next_label``) the best take came from, if any"""
 
     @property
     def edited(self) -> bool:
@@ -83,19 +84,19 @@ class SceneLoop:
         threshold: stop once the best overall score reaches this.
         max_cycles: cycles at most.
         sample_rate: of the waveforms.
-        rerender: ``offset -> take`` rendering the events again with their seeds moved by
-            ``offset``; without it a ``rerender`` action fails its cycle.
+        rerender: ``action -> take`` rendering the events again for a ``rerender`` (seeds moved)
+            or ``next_label`` action; without it such an action fails its cycle.
 
     Raises:
         ScoringError, ScorerUnavailable: (on construction) the original cannot be scored.
     """
 
     def __init__(self, original: Take, score: Callable[[Take], Scores], plan: Planner, threshold: float,
-                 max_cycles: int, sample_rate: int, rerender: Callable[[int], Take] | None = None) -> None:
+                 max_cycles: int, sample_rate: int, rerender: Callable[[Action], Take] | None = None) -> None:
         self.original, self.score, self.plan = original, score, plan
         self.threshold, self.max_cycles, self.sample_rate, self.rerender = threshold, max_cycles, sample_rate, rerender
         self.first = score(original)
-        self.best_take, self.best, self.best_offset = original, self.first, 0
+        self.best_take, self.best, self.best_render = original, self.first, None
         self.cycles: list[Cycle] = []
 
     @property
@@ -109,13 +110,13 @@ class SceneLoop:
         actions, reason = self.plan(self.best, n, self.cycles)
         planner, _, note = reason.partition("|")
         try:
-            take, offset = self.original, 0
+            take, rendered = self.original, None
             for action in actions:
-                if action.name == "rerender":
+                if action.name in RENDERING:
                     if self.rerender is None:
-                        raise ValueError("rerender is not available here")
-                    offset = round(action.params["offset"])
-                    take = self.rerender(offset)
+                        raise ValueError(f"{action.name} is not available here")
+                    rendered = action
+                    take = self.rerender(action)
                 else:
                     take = [apply_action(x, self.sample_rate, action) for x in take]
             after = self.score(take)
@@ -127,12 +128,12 @@ class SceneLoop:
         cycle = Cycle(n, self.best, after, tuple(actions), kept, planner, note)
         self.cycles.append(cycle)
         if kept:
-            self.best_take, self.best, self.best_offset = take, after, offset
+            self.best_take, self.best, self.best_render = take, after, rendered
         return cycle
 
     def result(self) -> Reflection:
         """The best take so far and every cycle."""
-        return Reflection(self.best_take, self.first, self.best, list(self.cycles), self.best_offset)
+        return Reflection(self.best_take, self.first, self.best, list(self.cycles), self.best_render)
 
 
 def run_lockstep(loops: Sequence[SceneLoop]) -> list[Reflection]:
@@ -149,7 +150,7 @@ def run_lockstep(loops: Sequence[SceneLoop]) -> list[Reflection]:
 
 
 def reflect(original: Take, score: Callable[[Take], Scores], plan: Planner, threshold: float, max_cycles: int,
-            sample_rate: int, rerender: Callable[[int], Take] | None = None) -> Reflection:
+            sample_rate: int, rerender: Callable[[Action], Take] | None = None) -> Reflection:
     """Run the loop on one scene (arguments as :class:`SceneLoop`).
 
     Returns:
@@ -171,7 +172,8 @@ def offline_plan(scores: Scores, cycle: int, history: Sequence[Cycle]) -> tuple[
       volume up to about -23 LUFS (at most 24 dB); otherwise a loudness range that is too wide ->
       spectral gating.
     * ``leak`` (a tone, a voice or music where effects were asked for): the content is wrong ->
-      rerender with the seed moved by ``k + 1``.
+      rerender with another seed, then the next label of the design's candidates, in turn.
+    * A rerender's seed offset is the cycle's number, so no two cycles render the same take.
     * ``coverage``: silence under motion -> fill blanks (shorter gaps each cycle); a loud event
       on a still picture -> rerender.
     * ``sync``: a weak onset match -> a denoiser (gating, subtraction, Wiener, wavelet in turn)
@@ -202,8 +204,8 @@ def offline_plan(scores: Scores, cycle: int, history: Sequence[Cycle]) -> tuple[
     if not actions:
         actions = [Action(name=DENOISERS[k % len(DENOISERS)])]
         reasons = ["no single score is low"]
-    if any(a.name == "rerender" for a in actions):  # a new render starts over: edit it alone
-        actions = [a for a in actions if a.name == "rerender"]
+    if any(a.name in RENDERING for a in actions):  # a new render starts over: edit it alone
+        actions = [a for a in actions if a.name in RENDERING][:1]
     return actions, "offline|" + "; ".join(reasons)
 
 
@@ -216,6 +218,8 @@ def _remedy(name: str, d: Any, k: int) -> Action | None:
             return Action(name="volume", params={"gain_db": float(min(24.0, -23.0 - loud))})
         return Action(name="spectral_gate")
     if name == "leak":
+        if k % 2:
+            return Action(name="next_label", params={"step": min(5, (k + 1) // 2)})
         return Action(name="rerender", params={"offset": k + 1})
     if name == "coverage":
         if d.get("silent_motion_frac", 0.0) >= d.get("loud_still_frac", 0.0):
