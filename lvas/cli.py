@@ -107,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     _library_parser(sub)
     _eval_parser(sub)
     _ablation_flags(d)
+    _edit_parser(sub)
     return p
 
 
@@ -149,7 +150,86 @@ def _ablation_flags(p: argparse.ArgumentParser) -> None:
     a.add_argument("--no-cot", action="store_true", default=None, help="the Designer without step-by-step reasoning")
     a.add_argument("--no-rag", action="store_true", default=None, help="labels chosen without knowledge-base retrieval")
     a.add_argument("--no-reflect", action="store_true", default=None,
-                   help="no reflection loop (sets run.reflect=false for the stage that reads it)")
+                   help="no reflection loop (LVAS_REFLECT__ENABLED=false)")
+
+
+def _edit_parser(sub: Any) -> None:
+    e = sub.add_parser(
+        "edit", help="edit a dubbed video's soundtrack in turns: add, remove, replace, move, louder/quieter, "
+        "regenerate; undo", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent("""\
+            examples:
+              lvas edit out/ VIDEO_ID "make the rain in scene 2 quieter and add a dog bark at 12.5 s"
+              lvas edit out/ VIDEO_ID --file ops.json      ({"ops": [{"op": "gain", "target": {...}, ...}]})
+              lvas edit out/ VIDEO_ID --undo               (the last turn, byte for byte)
+
+            Offline, requests follow a small grammar (see lvas/edits.py); with
+            LVAS_AGENTS__BACKEND=openai a model turns the request into operations. Only the
+            scenes an edit touches re-render; each turn is kept in videos/<id>/edits.parquet.
+        """))
+    e.add_argument("out", metavar="DIR", help="the output folder the video was dubbed into")
+    e.add_argument("video_id", metavar="VIDEO_ID", help="the video (lvas show DIR lists the ids)")
+    e.add_argument("request", nargs="?", metavar="REQUEST", help="what to change, in words")
+    how = e.add_mutually_exclusive_group()
+    how.add_argument("--file", metavar="OPS_JSON", help="apply the operations in this JSON file")
+    how.add_argument("--undo", action="store_true", help="undo the last turn")
+
+
+def _llm_edit_ops(layout: Any, row: dict[str, Any], args: argparse.Namespace, settings: Settings) -> list[Any]:
+    """The request turned into operations by the agents' LLM (validated as data)."""
+    from lvas.agents.artifacts import load_script
+    from lvas.backends.llm import OpenAIBackend, user_message
+    from lvas.edits import llm_request_ops
+    from lvas.models import VideoRef
+    from lvas.pipeline import video_events
+    from lvas.storyboard import load_storyboard
+
+    video = VideoRef(source=row.get("source") or row["path"], path=row["path"], video_id=args.video_id,
+                     captions_path=row.get("captions_path"))
+    spans = [(sc.start_s, sc.end_s) for sc in load_script(layout.script(args.video_id)).scenes]
+    return llm_request_ops(OpenAIBackend(settings.agents), settings.agents.model, user_message, args.request,
+                           video_events(layout, video, settings), spans,
+                           load_storyboard(layout, args.video_id).info.duration_s)
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    """``lvas edit``: one turn (a request or --file), or --undo, in this process under the folder's lock."""
+    from lvas.edits import parse_ops, parse_request
+    from lvas.errors import InputError
+    from lvas.models import VideoRef
+    from lvas.pipeline import edit_turn, undo_turn
+    from lvas.storage.layout import Layout
+    from lvas.storage.lock import RunLock
+    from lvas.storage.runs import read_sources
+
+    layout = Layout(args.out)
+    row = next((r for r in read_sources(layout) if r["video_id"] == args.video_id), None)
+    if row is None:
+        raise InputError(f"no video {args.video_id!r} in {args.out} (lvas show {args.out} lists them)")
+    if sum(bool(x) for x in (args.request, args.file, args.undo)) != 1:
+        raise InputError("give one of: a REQUEST, --file OPS_JSON, --undo")
+    settings = saved_settings(layout.root) or Settings()
+    with RunLock(layout.lock()):
+        if args.undo:
+            print(f"lvas: undid turn {undo_turn(layout, args.video_id)} of {args.video_id}")
+            return 0
+        if args.file:
+            try:
+                data = json.loads(Path(args.file).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InputError(f"{args.file}: not a readable JSON file ({exc})") from None
+            ops, request = parse_ops(data), f"--file {args.file}"
+        elif settings.agents.backend == "openai":
+            ops, request = _llm_edit_ops(layout, row, args, settings), args.request
+        else:
+            ops, request = parse_request(args.request), args.request
+        video = VideoRef(source=row.get("source") or row["path"], path=row["path"], video_id=args.video_id,
+                         captions_path=row.get("captions_path"))
+        result = edit_turn(layout, video, ops, request, settings)
+    rendered = ", ".join(map(str, result["rendered"])) or "none (all from the cache)"
+    print(f"lvas: turn {result['turn']} of {args.video_id}: {len(ops)} operation(s); scenes re-rendered: "
+          f"{rendered}; {result['mix'].get('dubbed', '')}")
+    return 0
 
 
 def _compose_parser(sub: Any) -> None:
@@ -205,6 +285,9 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     b.add_argument("--chroma-url", metavar="URL", help="Chroma server (default: a store in DIR/kb)")
     b.add_argument("--keep-original-audio", action="store_true", default=None,
                    help="keep a video's own audio track as a second stream (default: replace it)")
+    b.add_argument("--original-audio", choices=["drop", "keep", "clean"], default=None,
+                   help="a video's own track: drop it (default), keep it as a second stream, or clean it "
+                        "(denoise) and mix it in, the new sound ducked under it")
     p.add_argument("-v", "--verbose", action="store_true", help="show Prefect and Dask logs on the terminal")
     p.add_argument("--verify", action="store_true",
                    help="check finished artifacts by content hash before the run, not only by size, and redo "
@@ -220,6 +303,7 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
         ("run", "gpu_workers"): args.gpu_workers, ("agents", "backend"): args.agents,
         ("agents", "base_url"): args.base_url, ("synth", "backend"): args.synth,
         ("kb", "chroma_url"): args.chroma_url, ("mix", "keep_original_audio"): args.keep_original_audio,
+        ("mix", "original_audio"): getattr(args, "original_audio", None),
     }
     for (section, key), value in over.items():
         if value is not None:
@@ -230,7 +314,7 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
                  ("agents", "structure"): False if getattr(args, "no_structure", None) else None,
                  ("agents", "cot"): False if getattr(args, "no_cot", None) else None,
                  ("agents", "rag"): False if getattr(args, "no_rag", None) else None,
-                 ("run", "reflect"): False if getattr(args, "no_reflect", None) else None}
+                 ("reflect", "enabled"): False if getattr(args, "no_reflect", None) else None}
     for (section, key), value in ablations.items():
         if value is not None:
             data[section][key] = value
@@ -647,7 +731,7 @@ def main(argv: list[str] | None = None) -> int:
                 return cmd_dub(args, args.sources, args.out, settings_from_args(args))
             return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
                     "kb": cmd_kb, "compose": cmd_compose, "library": cmd_library,
-                    "eval": cmd_eval, "dataset": cmd_dataset}[args.cmd](args)
+                    "eval": cmd_eval, "dataset": cmd_dataset, "edit": cmd_edit}[args.cmd](args)
     except LvasError as exc:
         print(printable(redact(f"lvas: error: {exc}")), file=sys.stderr)
         return 2

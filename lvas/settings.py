@@ -128,6 +128,23 @@ class MixSettings(Section):
     background_gain_db: float = Field(-8.0, le=0, description="background sits this far under foreground")
     scene_crossfade_s: float = Field(0.15, ge=0)
     keep_original_audio: bool = Field(False, description="keep an existing track as a second stream")
+    original_audio: Literal["drop", "keep", "clean"] = Field(
+        "drop", description="the input's own track: drop it, keep it as a second stream, or clean it (denoise) "
+        "and mix it with the new sound, ducking the new sound under it (keep_original_audio=true means keep)")
+    duck_db: float = Field(-10.0, le=0, ge=-40, description="original_audio=clean: the new sound's level "
+                           "where the original track is active")
+
+
+class ReflectSettings(Section):
+    """The reflection stage (AVAgent): score each rendered scene, repair it while it scores low."""
+
+    enabled: bool = Field(True, description="run the reflect stage between render and mix")
+    threshold: float = Field(0.85, ge=0, le=1, description="a scene scoring at least this is left as it is")
+    max_cycles: int = Field(3, ge=0, le=20, description="plan-edit-score cycles per scene at most")
+    planner: Literal["offline", "llm"] = Field("offline", description="offline rule or the agents' LLM endpoint")
+    scorer: str = Field("embedded", description="one of lvas.audio.scores.SCORERS")
+    scorer_options: dict[str, str | float | int] = Field(default_factory=dict,
+                                                          description="the scorer's options (e.g. weights path)")
 
 
 class ComposeSettings(Section):
@@ -150,7 +167,6 @@ class RunSettings(Section):
     render_group_s: float = Field(20.0, gt=0, description="a render task takes scenes until they last this long")
     task_retries: int = Field(2, ge=0, description="Prefect retries of a unit after a transient backend error")
     retry_delay_s: float = Field(10.0, ge=0, description="first retry delay; doubles per retry")
-    reflect: bool = Field(True, description="false: no reflection loop (the --no-reflect ablation)")
     stages: tuple[str, ...] = Field(registry.STAGES, description="stages to run (mix includes mux+report)")
 
 
@@ -165,6 +181,7 @@ class Settings(BaseSettings):
     synth: SynthSettings = SynthSettings()
     mix: MixSettings = MixSettings()
     compose: ComposeSettings = ComposeSettings()
+    reflect: ReflectSettings = ReflectSettings()
     run: RunSettings = RunSettings()
 
     def to_json(self) -> str:

@@ -298,12 +298,12 @@ def test_flags_go_into_the_settings_and_change_the_keys() -> None:
     args = build_parser().parse_args(["dub", "x.mp4", "--out", "o", "--baseline", "fixed-window", "--no-structure",
                                       "--no-cot", "--no-rag", "--no-reflect"])
     s = settings_from_args(args)
-    assert (s.agents.baseline, s.agents.structure, s.agents.cot, s.agents.rag, s.run.reflect) == \
+    assert (s.agents.baseline, s.agents.structure, s.agents.cot, s.agents.rag, s.reflect.enabled) == \
         ("fixed-window", False, False, False, False)
     assert s.agents.fingerprint() != Settings().agents.fingerprint()
-    assert json.loads(s.to_json())["run"]["reflect"] is False
+    assert json.loads(s.to_json())["reflect"]["enabled"] is False
     plain = settings_from_args(build_parser().parse_args(["dub", "x.mp4", "--out", "o"]))
-    assert plain.agents == Settings().agents and plain.run.reflect
+    assert plain.agents == Settings().agents and plain.reflect.enabled
 
 
 # --------------------------------------------------------------------------- lvas eval end to end

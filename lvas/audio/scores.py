@@ -19,10 +19,11 @@ luma change between analysed frames, 0..1), not the pixels, and the rendered wav
 ``sync``
     Onset synchrony. The audio's onset envelope (spectral flux, 100 Hz) is cross-correlated with
     the picture's motion-onset envelope (the rise of the motion, resampled to 100 Hz) over lags of
-    ±``max_lag_s``. ``details['lag_s']`` is the best lag (positive: the sound comes late, like
-    DeSync's offset), ``details['lag_strength']`` the normalised correlation there. The score is
-    the strength, scaled down linearly with ``|lag|`` (1 at no lag, 0 at ``max_lag_s``). A
-    picture that does not move gives nothing to be out of sync with: the score is 1 and
+    ±``max_lag_s`` (at most a quarter of the scene, so that the compared parts overlap).
+    ``details['lag_s']`` is the best lag (positive: the sound comes late, like DeSync's offset),
+    ``details['lag_strength']`` the normalised correlation there. The score is the strength,
+    scaled down linearly with ``|lag|`` (1 at no lag, 0 at ``max_lag_s``). A picture
+    that does not move gives nothing to be out of sync with: the score is 1 and
     ``details['sync_measured']`` is 0.
 ``coverage``
     The share of analysed frames with neither fault: silence (below ``silence_dbfs``) while the
@@ -227,7 +228,8 @@ class EmbeddedScorer:
         t_frames = np.arange(len(motion)) / fps
         t_env = np.arange(n) / ENVELOPE_HZ
         motion_env = _smooth(np.interp(t_env, t_frames, rise, left=0.0, right=0.0), 0.04)
-        lag, strength = best_lag(motion_env, _smooth(audio_env, 0.04), round(self.max_lag_s * ENVELOPE_HZ))
+        max_lag = min(self.max_lag_s, n / ENVELOPE_HZ / 4.0)  # lags keep 3/4 of a short scene overlapping
+        lag, strength = best_lag(motion_env, _smooth(audio_env, 0.04), round(max_lag * ENVELOPE_HZ))
         lag_s = lag / ENVELOPE_HZ
         details["lag_s"], details["lag_strength"] = lag_s, strength
         return max(0.0, strength) * max(0.0, 1.0 - abs(lag_s) / self.max_lag_s)
