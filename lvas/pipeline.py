@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lvas import keys
+from lvas.edits import edits_path
 from lvas.models import LayerSpec, SoundEvent, VideoRef
 from lvas.settings import Settings
 from lvas.storage.layout import Layout
@@ -89,12 +90,29 @@ def design_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
 
 
 def render_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
+    edits = edit_digest(layout, video, scene, s)  # only an edited scene's key changes
     return keys.digest("render", RENDER_VERSION, design_key(layout, video, scene, s),
-                       layout.produced(video.video_id, "design", scene), s.synth.fingerprint())
+                       layout.produced(video.video_id, "design", scene), s.synth.fingerprint(),
+                       *([edits] if edits else []))
+
+
+def reflect_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
+    from lvas.reflection import REFLECT_VERSION
+
+    return keys.digest("reflect", REFLECT_VERSION, render_key(layout, video, scene, s),
+                       layout.produced(video.video_id, "render", scene), s.reflect.fingerprint(),
+                       s.mix.fingerprint())
+
+
+def reflecting(s: Settings) -> bool:
+    """The run has a reflect stage: asked for in the stage list and enabled."""
+    return "reflect" in s.run.stages and s.reflect.enabled
 
 
 def mix_key(layout: Layout, video: VideoRef, n_scenes: int, s: Settings) -> str:
     parts = [render_key(layout, video, i, s) + layout.produced(video.video_id, "render", i) for i in range(n_scenes)]
+    if reflecting(s):
+        parts += [layout.produced(video.video_id, "reflect", i) for i in range(n_scenes)]
     return keys.digest("mix", MIX_VERSION, *parts, s.mix.fingerprint())
 
 
@@ -113,14 +131,20 @@ def script_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     from lvas.agents import get_agents
     from lvas.agents.artifacts import save_calls, save_script
     from lvas.agents.captions import load_sidecar
-    from lvas.agents.script import write_script
+    from lvas.agents.script import window_script, write_script
     from lvas.storyboard import load_storyboard
 
     board = load_storyboard(layout, video.video_id)
     sidecar = load_sidecar(video.captions_path) if video.captions_path else None
     agents = get_agents(s.agents, layout=layout, video_id=video.video_id)
+    video_dir = layout.video_dir(video.video_id)
     try:
-        script = write_script(board, layout.video_dir(video.video_id), agents, sidecar=sidecar)
+        if s.agents.baseline == "fixed-window":  # no agents at all
+            script = window_script(board, video_dir, None, s.agents.window_s)
+        elif not s.agents.structure:  # the --no-structure ablation: windows, no scene discussion
+            script = window_script(board, video_dir, agents, s.agents.window_s, sidecar=sidecar)
+        else:
+            script = write_script(board, video_dir, agents, sidecar=sidecar)
     finally:  # the calls of a failed script are the ones worth reading
         save_calls(layout.video_dir(video.video_id) / "llm_calls_script.parquet", list(agents.calls))
     save_script(layout.script(video.video_id), script)
@@ -153,13 +177,20 @@ def design_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Sett
     from lvas.agents import drain_calls, get_agents
     from lvas.agents.artifacts import load_script, save_calls, save_designs
     from lvas.agents.captions import load_sidecar
-    from lvas.agents.design import design_refine_jobs
+    from lvas.agents.design import baseline_design, design_refine_jobs
     from lvas.errors import InputError
     from lvas.storyboard import load_storyboard
-    from lvas.timeline import label_sets, scene_timing, sidecar_event_problems
+    from lvas.timeline import label_retrieval, label_sets, scene_timing, sidecar_event_problems
 
-    agents, jobs, timing = {}, {}, {}
     out: dict[tuple[str, int], Outputs | Exception] = {}
+    if s.agents.baseline == "fixed-window":  # no Designer: one generic prompt per window
+        for video, scenes in todo:
+            script = load_script(layout.script(video.video_id))
+            for i in scenes:
+                save_designs(layout.scene_design(video.video_id, i), [baseline_design(script, script.scenes[i])])
+                out[(video.video_id, i)] = {"design": str(layout.scene_design(video.video_id, i))}
+        return out
+    agents, jobs, timing = {}, {}, {}
     for video, scenes in todo:
         script = load_script(layout.script(video.video_id))
         board = load_storyboard(layout, video.video_id)
@@ -172,6 +203,8 @@ def design_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Sett
         jobs |= {(video.video_id, i): (script.scenes[i], script, agents[video.video_id]) for i in scenes}
         timing |= {(video.video_id, i): scene_timing(layout, board, script.scenes[i], sidecar) for i in scenes}
     known, excluded = label_sets(s.agents)
+    if not s.agents.rag:  # the --no-rag ablation: every label of the layer, unranked, no retrieval
+        retrieve = label_retrieval(known - excluded)
     results = design_refine_jobs(jobs, retrieve, s.agents.max_rounds, concurrency=s.agents.concurrency,
                                  settings=s.agents, timing=timing, known=known, excluded=excluded)
     for vid, ag in agents.items():
@@ -196,7 +229,38 @@ def collect_designs(layout: Layout, video: VideoRef, n_scenes: int) -> Path:
 
 def video_events(layout: Layout, video: VideoRef, s: Settings) -> list[SoundEvent]:
     """Every timed event of a video from its design table (``collect_designs``), a bed that
-    continues across a cut joined into one event (``lvas.agents.events``)."""
+    continues across a cut joined into one event (``lvas.agents.events``), with the video's kept
+    edit turns applied (``lvas.edits``)."""
+    events = _design_events(layout, video, s)
+    return edited_events(layout, video, events, s) if edits_path(layout, video.video_id).exists() else events
+
+
+def edited_events(layout: Layout, video: VideoRef, events: list[SoundEvent], s: Settings,
+                  more: list[Any] | None = None) -> list[SoundEvent]:
+    """``events`` with every kept edit turn applied (``lvas.edits``), then ``more`` operations."""
+    from lvas.agents.artifacts import load_script
+    from lvas.edits import apply_ops, turn_ops
+    from lvas.storyboard import load_storyboard
+    from lvas.timeline import label_sets
+
+    script = load_script(layout.script(video.video_id))
+    duration = load_storyboard(layout, video.video_id).info.duration_s
+    known, excluded = label_sets(s.agents)
+    return apply_ops(events, [*turn_ops(layout, video.video_id), *(more or [])],
+                     [(sc.start_s, sc.end_s) for sc in script.scenes], duration, known, excluded)
+
+
+def edit_digest(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
+    """A digest of the scene's events as edited ("" when no edit touches it): part of its render key."""
+    if not edits_path(layout, video.video_id).exists():
+        return ""
+    from lvas.edits import scene_edit_digests
+
+    base = _design_events(layout, video, s)
+    return scene_edit_digests(base, edited_events(layout, video, base, s)).get(scene, "")
+
+
+def _design_events(layout: Layout, video: VideoRef, s: Settings) -> list[SoundEvent]:
     from lvas.agents.artifacts import load_designs, load_script
     from lvas.agents.events import join_continuing, scene_events
     from lvas.timeline import label_sets
@@ -204,9 +268,7 @@ def video_events(layout: Layout, video: VideoRef, s: Settings) -> list[SoundEven
     script = load_script(layout.script(video.video_id))
     _, excluded = label_sets(s.agents)
     designs = {d.scene_index: d for d in load_designs(layout.design(video.video_id))}  # one table a video
-    events = []
-    for sc in script.scenes:
-        events += scene_events(sc, designs[sc.index].final, s.agents, excluded)
+    events = [ev for sc in script.scenes for ev in scene_events(sc, designs[sc.index].final, s.agents, excluded)]
     return join_continuing(events, script.scenes)
 
 
@@ -219,6 +281,62 @@ def render_stage(layout: Layout, video: VideoRef, scene: int, s: Settings) -> St
     owned = [ev for ev in video_events(layout, video, s) if scene in ev.scenes]
     outputs = render_events(event_specs(video, owned, s.synth), layout, s.synth, RENDER_VERSION)
     return outputs, {"events": len(owned)}
+
+
+def reflect_videos(layout: Layout, videos: list[tuple[VideoRef, int]], s: Settings, run_id: str = "",
+                   worker: str = "") -> dict[str, BaseException]:
+    """The reflect stage of several videos (each with its scene count): every scene not reflected
+    yet is scored and, below ``reflect.threshold``, repaired; each scene a unit with its own marker
+    and status record. A scene whose scorer fails fails alone, its render untouched.
+    Returns {video id: its first error} of the videos with a failed scene."""
+    from lvas.storage.units import run_scene_units
+
+    by_id = {v.video_id: v for v, _ in videos}
+    failed = run_scene_units(
+        layout, stage="reflect", run_id=run_id, worker=worker,
+        units=[(v.video_id, v.source, {i: reflect_key(layout, v, i, s) for i in range(n)}) for v, n in videos],
+        work=lambda todo: reflect_batch(layout, [(by_id[vid], sc) for vid, sc in todo], s))
+    errors: dict[str, BaseException] = {}
+    for (vid, _), exc in failed.items():
+        errors.setdefault(vid, exc)
+    return errors
+
+
+def reflect_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Settings
+                  ) -> dict[tuple[str, int], Any]:
+    """Reflect the given scenes of several videos, all in lockstep (every scene's cycle k before
+    any scene's cycle k + 1, as the design loop's rounds); outputs or the error, per (video id, scene)."""
+    from lvas.agents.artifacts import load_script
+    from lvas.audio.reflect import run_lockstep
+    from lvas.reflection import finish_scene, scorer_for, start_scene
+
+    out: dict[tuple[str, int], Any] = {}
+    try:
+        scorer = scorer_for(s)
+    except Exception as exc:  # every scene of the batch says why
+        return {(v.video_id, i): exc for v, scenes in todo for i in scenes}
+    pending = []
+    for video, scenes in todo:
+        try:
+            script = load_script(layout.script(video.video_id))
+            events = video_events(layout, video, s)
+        except Exception as exc:  # this video's scenes fail, the others go on
+            out |= {(video.video_id, i): exc for i in scenes}
+            continue
+        for i in scenes:
+            sc = script.scenes[i]
+            try:
+                pending.append(start_scene(layout, video, i, events, sc.start_s, sc.end_s, s, scorer,
+                                           RENDER_VERSION))
+            except Exception as exc:  # one scene's failure is its own
+                out[(video.video_id, i)] = exc
+    run_lockstep([p.loop for p in pending])
+    for p in pending:
+        try:
+            out[(p.video_id, p.scene)] = finish_scene(layout, p)
+        except Exception as exc:  # one scene's failure is its own
+            out[(p.video_id, p.scene)] = exc
+    return out
 
 
 def save_cue_sheet(path: Path, video_id: str, events: list[SoundEvent], specs: list[LayerSpec],
@@ -241,6 +359,55 @@ def save_cue_sheet(path: Path, video_id: str, events: list[SoundEvent], specs: l
             ("gain_db", pa.float64()), ("seed", pa.int64()), ("scenes", pa.string()), ("file", pa.string()))}))
 
 
+def scores_path(layout: Layout, video_id: str) -> Path:
+    """The video's ``scores.parquet``: each scene of the final mix scored against its picture."""
+    return layout.video_dir(video_id) / "scores.parquet"
+
+
+def reflect_path(layout: Layout, video_id: str) -> Path:
+    """The video's ``reflect.parquet``: every reflection cycle of every scene."""
+    return layout.video_dir(video_id) / "reflect.parquet"
+
+
+def save_scores(layout: Layout, video: VideoRef, n_scenes: int, spans: list[tuple[int, float, float]],
+                s: Settings) -> list[dict[str, Any]]:
+    """Score the final mix per scene into ``scores.parquet``, and gather ``reflect.parquet`` when the
+    run reflects. Returns the score rows."""
+    from lvas.reflection import gather_cycles, score_video
+    from lvas.storage.atomic import write_parquet
+
+    rows = score_video(layout, video, layout.mix(video.video_id), spans, s)
+    write_parquet(scores_path(layout, video.video_id), rectangular(rows))
+    if reflecting(s):
+        cycles = gather_cycles(layout, video.video_id, n_scenes)
+        write_parquet(reflect_path(layout, video.video_id), rectangular(cycles or [{"video_id": video.video_id}]))
+    return rows
+
+
+def rectangular(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows with every key of any row (None where a row lacks it): Arrow takes its columns from the first."""
+    names = list(dict.fromkeys(k for r in rows for k in r))
+    return [{k: r.get(k) for k in names} for r in rows]
+
+
+def clean_original(video_path: str, mix_wav: Path, s: Settings) -> bool:
+    """``mix.original_audio = clean``: the video's own track, denoised, mixed into ``mix_wav`` with
+    the new sound ducked under it (``lvas.audio.original``). False (mix untouched) without a track."""
+    import soundfile as sf
+
+    from lvas.audio.original import clean_track, decode_track, duck_under
+    from lvas.storage.atomic import atomic_path
+
+    new, sr = sf.read(str(mix_wav), dtype="float32", always_2d=True)
+    original = decode_track(video_path, sr, new.shape[1])
+    if original is None:
+        return False
+    mixed = duck_under(new, clean_track(original, sr), sr, s.mix.duck_db, s.mix.target_lufs, s.mix.true_peak_dbtp)
+    with atomic_path(mix_wav) as tmp:
+        sf.write(str(tmp), mixed, sr, subtype="PCM_24", format="WAV")
+    return True
+
+
 def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     """Place every scene's timed events (stems and cue sheet), mux the dubbed MP4, build the report."""
     from lvas.agents.artifacts import load_designs, load_script
@@ -258,21 +425,38 @@ def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     events = video_events(layout, video, s)
     specs = event_specs(video, events, s.synth)
     files = [str(layout.event_wav(vid, sp.scene_index, event_key(sp, s.synth, RENDER_VERSION))) for sp in specs]
+    if reflecting(s):  # the edits the reflect stage kept replace their events' renders
+        from lvas.reflection import kept_edits
+
+        edits = {k: v for i in range(len(script.scenes)) for k, v in kept_edits(layout, vid, i).items()}
+        specs = [sp.model_copy(update={"gain_db": sp.gain_db + edits[Path(f).name][1]})
+                 if Path(f).name in edits else sp for sp, f in zip(specs, files, strict=True)]
+        # a kept next-label edit sounds another label: the cue sheet says which
+        events = [ev.model_copy(update={"label": edits[Path(f).name][2], "prompt": edits[Path(f).name][2]})
+                  if Path(f).name in edits and edits[Path(f).name][2] else ev
+                  for ev, f in zip(events, files, strict=True)]
+        files = [edits[Path(f).name][0] if Path(f).name in edits else f for f in files]
     rendered = [RenderedLayer(spec=sp, wav_path=f, sample_rate=s.synth.sample_rate, backend=s.synth.backend)
                 for sp, f in zip(specs, files, strict=True)]
     stems = {k: layout.stem(vid, k) for k in ("foreground", "background")}
     cuts = [sc.start_s for sc in script.scenes[1:]]
     mixed = mix_events(rendered, cuts, board.info.duration_s, s.mix, s.synth.sample_rate, s.synth.channels,
                        layout.mix(vid), stems)
+    if s.mix.original_audio == "clean":
+        clean_original(video.path, layout.mix(vid), s)
     save_cue_sheet(layout.events(vid), vid, events, specs, files)
+    scores = save_scores(layout, video, len(script.scenes), [(sc.index, sc.start_s, sc.end_s) for sc in script.scenes],
+                         s)
     # The AAC encode (FFmpeg, outside the GIL) and the report figure (numpy and Pillow) overlap.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lvas-mux") as pool:
         muxed = pool.submit(mux, video.path, layout.mix(vid), layout.dubbed(vid),
-                            keep_original_audio=s.mix.keep_original_audio)
-        report = build_report(layout, vid, board, script, designs, layout.mix(vid), events=events)
+                            keep_original_audio=s.mix.keep_original_audio or s.mix.original_audio == "keep")
+        report = build_report(layout, vid, board, script, designs, layout.mix(vid), events=events, scores=scores)
         muxed.result()
     outputs = {"mix": str(layout.mix(vid)), "dubbed": str(layout.dubbed(vid)), "report": str(report),
-               "events": str(layout.events(vid)), **{f"stem_{k}": str(p) for k, p in stems.items()}}
+               "events": str(layout.events(vid)), "scores": str(scores_path(layout, vid)),
+               **({"reflect": str(reflect_path(layout, vid))} if reflecting(s) else {}),
+               **{f"stem_{k}": str(p) for k, p in stems.items()}}
     return outputs, {"events": len(events), "limited": mixed.limited, "limited_fraction": mixed.limited_fraction}
 
 
@@ -288,7 +472,9 @@ def is_finished(layout: Layout, video: VideoRef, s: Settings) -> bool:
     if script is None:
         return False
     n = int(script.get("scenes", 0))
-    for stage, key in (("design", design_key), ("render", render_key)):
+    for stage, key in (("design", design_key), ("render", render_key), ("reflect", reflect_key)):
+        if stage == "reflect" and not reflecting(s):
+            continue
         if stage in stages and not all(layout.done(video.video_id, stage, key(layout, video, i, s), i)
                                        for i in range(n)):
             return False
@@ -320,4 +506,82 @@ def dub_video_direct(layout: Layout, video: VideoRef, s: Settings) -> dict[str, 
     for i in range(n):
         unit(stage="render", scene=i, key=render_key(layout, video, i, s),
              work=partial(render_stage, layout, video, i, s))
+    if reflecting(s):
+        failed = reflect_videos(layout, [(video, n)], s)
+        if failed:
+            raise failed[video.video_id]
     return unit(stage="mix", key=mix_key(layout, video, n, s), work=partial(mix_stage, layout, video, s))
+
+
+# --------------------------------------------------------------------------- edit turns
+
+
+def edit_turn(layout: Layout, video: VideoRef, ops: list[Any], request: str, s: Settings) -> dict[str, Any]:
+    """One edit turn of a dubbed video (``lvas edit``): validate ``ops`` against the video, save the
+    state a turn can change, record the turn, re-render the touched scenes only (the per-event cache
+    does the rest), reflect and re-mix. The caller holds the folder's run lock.
+
+    Arguments:
+        layout: the output folder.
+        video: the video (dubbed before).
+        ops: the turn's operations (``lvas.edits``).
+        request: what was asked (kept with the turn).
+        s: the settings the folder was dubbed with.
+
+    Returns:
+        ``{"turn": n, "rendered": [scenes re-rendered], "mix": the mix's outputs}``.
+
+    Raises:
+        InputError: the video is not dubbed, or an operation is refused (nothing changed).
+    """
+    from functools import partial
+
+    from lvas.agents.artifacts import load_script
+    from lvas.edits import load_turns, restore, save_turn, snapshot
+    from lvas.errors import InputError
+    from lvas.storage.units import run_unit
+
+    vid = video.video_id
+    if layout.read_marker(vid, "mix") is None:
+        raise InputError(f"{vid} has no finished mix in {layout.root}: dub it first (lvas dub)")
+    edited_events(layout, video, _design_events(layout, video, s), s, more=ops)  # refuses before any change
+    n_scenes = len(load_script(layout.script(vid)).scenes)
+    turn = len(load_turns(layout, vid)) + 1
+    snapshot(layout, vid, turn)
+    try:
+        save_turn(layout, vid, request, ops)
+        unit = partial(run_unit, layout, video_id=vid, source=video.source)
+        rendered = []
+        for i in range(n_scenes):
+            key = render_key(layout, video, i, s)
+            if layout.done(vid, "render", key, i) is None:
+                rendered.append(i)
+            unit(stage="render", scene=i, key=key, work=partial(render_stage, layout, video, i, s))
+        if reflecting(s):
+            failed = reflect_videos(layout, [(video, n_scenes)], s)
+            if failed:
+                raise failed[vid]
+        marker = unit(stage="mix", key=mix_key(layout, video, n_scenes, s), work=partial(mix_stage, layout, video, s))
+    except BaseException:
+        restore(layout, vid, turn)  # nothing half-done stays
+        raise
+    return {"turn": turn, "rendered": rendered, "mix": marker.get("outputs", {})}
+
+
+def undo_turn(layout: Layout, video_id: str) -> int:
+    """Undo the video's last edit turn: its folder back byte for byte as it was before that turn.
+
+    Returns:
+        The number of the turn undone.
+
+    Raises:
+        InputError: the video has no edit turn.
+    """
+    from lvas.edits import load_turns, restore
+    from lvas.errors import InputError
+
+    turns = load_turns(layout, video_id)
+    if not turns:
+        raise InputError(f"{video_id} has no edit turn to undo")
+    restore(layout, video_id, len(turns))
+    return len(turns)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-STAGES = ("storyboard", "script", "design", "render", "mix")
+STAGES = ("storyboard", "script", "design", "render", "reflect", "mix")
 
 
 @dataclass(frozen=True)

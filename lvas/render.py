@@ -133,7 +133,8 @@ def event_specs(video: VideoRef, events: list[SoundEvent], settings: SynthSettin
             video_id=video.video_id, video_path=video.path, scene_index=ev.scene_index, kind=ev.layer,
             start_s=ev.start_s, end_s=ev.end_s, labels=[ev.prompt], prompt=ev.prompt,
             negative_prompt=settings.negative_prompt, seed=layer_seed(
-                settings.seed, video.video_id, ev.scene_index, f"{ev.layer}|{ev.prompt}|{ev.start_s:.3f}"),
+                settings.seed, video.video_id, ev.scene_index,
+                f"{ev.layer}|{ev.prompt}|{ev.start_s:.3f}" + (f"|{ev.seed_offset}" if ev.seed_offset else "")),
             event=ev.index, gain_db=ev.gain_db,
         )
         for ev in events

@@ -11,6 +11,7 @@ import math
 import os
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import soundfile as sf
@@ -36,6 +37,7 @@ def build_report(
     designs: list[SceneDesign],
     mix_wav: str | Path | None,
     events: list[SoundEvent] | None = None,
+    scores: list[dict[str, Any]] | None = None,
 ) -> Path:
     """Write ``layout.report(video_id)`` (HTML) and ``timeline.png`` beside it.
 
@@ -48,6 +50,8 @@ def build_report(
         mix_wav: the mix; None or a missing file leaves the audio panels empty.
         events: the timed events (the cue sheet), drawn on the timeline under the keyframes and
             listed in a table; None or empty leaves that panel empty.
+        scores: rows of ``scores.parquet`` (each scene of the mix scored against its picture),
+            shown as a table; None or empty leaves it out.
 
     Returns:
         The HTML page's path.
@@ -61,7 +65,8 @@ def build_report(
     with atomic_path(png) as tmp:
         fig.save(tmp, format="PNG", compress_level=1)  # zlib level 6 took a third of the time
     page = _html(layout, video_id, storyboard, script, by_scene, png.name, mix_wav, duration)
-    write_text(out_html, page.replace("</table></body>", "</table>" + _cue_table(events or []) + "</body>"))
+    tables = _cue_table(events or []) + _scores_table(scores or [])
+    write_text(out_html, page.replace("</table></body>", "</table>" + tables + "</body>"))
     return out_html
 
 
@@ -213,6 +218,27 @@ def _cue_table(events: list[SoundEvent]) -> str:
         for ev in sorted(events, key=lambda e: (e.start_s, e.layer))
     )
     return f"<h2>Cue sheet</h2><table><tr>{head}</tr>{rows}</table>"
+
+
+def _scores_table(rows: list[dict[str, Any]]) -> str:
+    """The scenes' scores (measurable proxies, see lvas.audio.scores) with their reflection."""
+    if not rows:
+        return ""
+    esc = html.escape
+    names = [k for k in ("overall", "sync", "coverage", "level", "leak", "av_similarity", "desync")
+             if any(k in r for r in rows)]
+
+    def cell(v: Any) -> str:
+        return "" if v is None or (isinstance(v, float) and math.isnan(v)) else (
+            f"{v:.2f}" if isinstance(v, float) else esc(str(v)))
+
+    head = "".join(f"<th>{esc(h)}</th>" for h in ["scene", *names, "lag s", "reflected", "error"])
+    body = "".join(
+        "<tr>" + "".join(f"<td>{cell(r.get(k))}</td>" for k in ["scene", *names, "detail_lag_s"])
+        + f"<td>{cell(r.get('reflected_before'))} → {cell(r.get('reflected_after'))}</td>"
+        + f"<td>{cell(r.get('error') or '')}</td></tr>" for r in rows)
+    return (f"<h2>Scores</h2><p>Scored by {esc(str(rows[0].get('scorer', '')))}: measurable proxies, not the "
+            f"paper's metrics (lvas.audio.scores).</p><table><tr>{head}</tr>{body}</table>")
 
 
 def _scene_cards(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAxis, script: Script,

@@ -32,7 +32,7 @@ class Section(BaseModel):
 
 
 class StoryboardSettings(Section):
-    analysis_width: int = Field(160, ge=16, description="frames are decoded at this width for analysis")
+    analysis_width: int = Field(80, ge=16, description="frames are decoded at this width for analysis")
     threshold: float = Field(0.0, ge=0.0, description="fixed HSV-distance threshold; 0 = adapt to the video")
     adaptive_k: float = Field(6.0, gt=0, description="adaptive threshold: median + k * MAD of the distance")
     min_threshold: float = Field(0.08, ge=0, description="floor of the adaptive threshold")
@@ -63,6 +63,14 @@ class AgentSettings(Section):
     min_event_s: float = Field(0.1, gt=0, description="shortest timed event")
     allow_speech: bool = Field(False, description="let speech and singing (the voice family) reach renders")
     allow_music: bool = Field(False, description="let music and musical instruments reach renders")
+
+    # Baselines and ablations (LVAS-Agent Tables 1-2): what the agents leave out
+    baseline: Literal["", "fixed-window"] = Field("", description="fixed-window: no agents, fixed windows each "
+                                                  "rendered from a generic prompt")
+    structure: bool = Field(True, description="false: no shot/scene structure, the video cut into fixed windows")
+    window_s: float = Field(10.0, gt=0, description="window length of the baseline and of structure=false")
+    cot: bool = Field(True, description="false: the Designer without step-by-step reasoning")
+    rag: bool = Field(True, description="false: labels chosen from the whole label list, no retrieval")
 
     max_tokens: int = Field(4096, ge=16, description="most tokens a model may answer one request with")
     max_response_bytes: int = Field(4_000_000, ge=4096, description="a longer response body is refused unread")
@@ -120,6 +128,23 @@ class MixSettings(Section):
     background_gain_db: float = Field(-8.0, le=0, description="background sits this far under foreground")
     scene_crossfade_s: float = Field(0.15, ge=0)
     keep_original_audio: bool = Field(False, description="keep an existing track as a second stream")
+    original_audio: Literal["drop", "keep", "clean"] = Field(
+        "drop", description="the input's own track: drop it, keep it as a second stream, or clean it (denoise) "
+        "and mix it with the new sound, ducking the new sound under it (keep_original_audio=true means keep)")
+    duck_db: float = Field(-10.0, le=0, ge=-40, description="original_audio=clean: the new sound's level "
+                           "where the original track is active")
+
+
+class ReflectSettings(Section):
+    """The reflection stage (AVAgent): score each rendered scene, repair it while it scores low."""
+
+    enabled: bool = Field(True, description="run the reflect stage between render and mix")
+    threshold: float = Field(0.85, ge=0, le=1, description="a scene scoring at least this is left as it is")
+    max_cycles: int = Field(3, ge=0, le=20, description="plan-edit-score cycles per scene at most")
+    planner: Literal["offline", "llm"] = Field("offline", description="offline rule or the agents' LLM endpoint")
+    scorer: str = Field("embedded", description="one of lvas.audio.scores.SCORERS")
+    scorer_options: dict[str, str | float | int] = Field(default_factory=dict,
+                                                          description="the scorer's options (e.g. weights path)")
 
 
 class ComposeSettings(Section):
@@ -156,6 +181,7 @@ class Settings(BaseSettings):
     synth: SynthSettings = SynthSettings()
     mix: MixSettings = MixSettings()
     compose: ComposeSettings = ComposeSettings()
+    reflect: ReflectSettings = ReflectSettings()
     run: RunSettings = RunSettings()
 
     def to_json(self) -> str:

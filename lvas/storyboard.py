@@ -1,102 +1,39 @@
 """The Storyboarder: probe, shot cuts, keyframes and per-frame statistics of one video.
 
-``analyze`` is pure (a file in, an :class:`Analysis` out); ``run_storyboard`` adds the artifacts:
+``analyze`` (lvas.media.analysis) is pure: a file in, an :class:`Analysis` out; ``run_storyboard``
+adds the artifacts:
 keyframe JPEGs, ``frames.parquet`` (one row per analysed frame, read later for sound timing) and
 ``shots.parquet``, written last so that its presence means the stage finished.
 """
 
 from __future__ import annotations
 
-import itertools
 import json
-import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from lvas.errors import DecodeError, LvasError
-from lvas.media.decode import iter_frames
+from lvas.media.analysis import Analysis, analyze, shots_summary
 from lvas.media.keyframes import choose_keyframes, save_keyframes
-from lvas.media.probe import probe
-from lvas.media.shots import FrameAnalyzer, FrameStats, detect_cuts
 from lvas.models import Shot, Storyboard, VideoInfo, VideoRef
 from lvas.settings import StoryboardSettings
 from lvas.storage.atomic import write_parquet
 from lvas.storage.layout import Layout
 
+__all__ = [
+    "FRAME_COLUMNS",
+    "Analysis",
+    "analyze",
+    "keyframe_path",
+    "load_frame_stats",
+    "load_storyboard",
+    "run_storyboard",
+    "shots_summary",
+]
+
 FRAME_COLUMNS = ("frame", "t_s", "shot", "motion", "hsv_dist", "brightness", "saturation", "hue_deg")
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """Everything shot detection learned about one video.
-
-    ``shots[k]`` is the frame range [start, end) of shot k and ``shot_times[k]`` its (start_s, end_s).
-    """
-
-    info: VideoInfo
-    stats: FrameStats
-    cut_frames: list[int]
-    cuts_s: list[float]
-    shots: list[tuple[int, int]]
-    shot_times: list[tuple[float, float]]
-
-
-def analyze(path: str | os.PathLike[str], settings: StoryboardSettings) -> Analysis:
-    """Probe a video, stream it at the analysis width and find its shots.
-
-    Arguments:
-        path: the video file.
-        settings: the storyboard settings.
-
-    Returns:
-        Analysis with the probe result, per-frame statistics, cuts and shots.
-
-    Raises:
-        VideoProbeError: the file is not a decodable video.
-        DecodeError: it probed fine but no frame could be decoded.
-    """
-    info = probe(path)
-    analyzer = FrameAnalyzer(info.fps, settings)
-    try:
-        for chunk in iter_frames(path, info, width=settings.analysis_width, rgb=False):
-            analyzer.update(chunk.frames, chunk.times, chunk.colour)
-    except LvasError:
-        raise
-    except Exception as exc:  # a decoder failing in a way neither backend names
-        raise DecodeError(f"{path}: decoding failed ({type(exc).__name__}: {exc})") from exc
-    stats = analyzer.finish()
-    cuts = detect_cuts(stats, info.fps, settings)
-    n = len(stats)
-    bounds = [0, *cuts, n]
-    t = stats.t_s
-    end_s = max(info.duration_s, float(t[-1]) + 1.0 / info.fps)
-    starts = [0.0] + [float(t[c]) for c in cuts]
-    return Analysis(
-        info=info,
-        stats=stats,
-        cut_frames=cuts,
-        cuts_s=[float(t[c]) for c in cuts],
-        shots=list(itertools.pairwise(bounds)),
-        shot_times=list(zip(starts, [*starts[1:], end_s], strict=True)),
-    )
-
-
-def shots_summary(analysis: Analysis) -> dict:
-    """The ``lvas shots --json`` record of one video.
-
-    Returns:
-        ``{"cuts_s": [...], "shots": [[start_s, end_s], ...], "fps": ..., "duration_s": ...}``.
-    """
-    return {
-        "cuts_s": [round(c, 3) for c in analysis.cuts_s],
-        "shots": [[round(a, 3), round(b, 3)] for a, b in analysis.shot_times],
-        "fps": round(analysis.info.fps, 3),
-        "duration_s": round(analysis.shot_times[-1][1], 3),
-    }
 
 
 def run_storyboard(video: VideoRef, layout: Layout, settings: StoryboardSettings) -> Storyboard:

@@ -9,7 +9,9 @@ times. :func:`label_sets` gives the knowledge base's labels and those a run excl
 from __future__ import annotations
 
 import functools
+from collections.abc import Collection
 
+from lvas.agents.base import RetrieveLayers
 from lvas.agents.captions import SidecarCaptions
 from lvas.agents.events import SceneTiming, TimedCue, motion_timing
 from lvas.kb.labels import load_labels
@@ -80,3 +82,20 @@ def sidecar_event_problems(sidecar: SidecarCaptions | None, duration_s: float, w
             problems.append(f"sidecar {where}: event {k} ({ev.sound!r}) starts at {ev.start:g} s, at or after "
                             f"the video's end ({duration_s:g} s)")
     return problems
+
+
+def label_retrieval(labels: Collection[str]) -> RetrieveLayers:
+    """A ``retrieve`` without the knowledge base's retrieval (the ``--no-rag`` ablation): every
+    item is offered every label of its layer, in alphabetical order, so the Synthesizer picks
+    from the whole list with no ranking by similarity."""
+    by_layer: dict[str, list[str]] = {}
+    for lab in load_labels():
+        if lab.label in labels:
+            by_layer.setdefault(lab.layer, []).append(lab.label)
+    for names in by_layer.values():
+        names.sort()
+
+    def retrieve(wanted: dict[str, list[str]]) -> dict[str, dict[str, list[str]]]:
+        return {layer: {t: list(by_layer.get(layer, [])) for t in texts} for layer, texts in wanted.items()}
+
+    return retrieve

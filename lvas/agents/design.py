@@ -25,10 +25,27 @@ from typing import TypeVar
 from lvas.agents.base import Agents, Retrieve, RetrieveLayers, design_items, enforce_design
 from lvas.agents.events import SceneTiming, check_items, fit_items, place_items
 from lvas.errors import AgentOutputError
-from lvas.models import DesignRound, Scene, SceneDesign, Script, SoundDesign, Verdict
+from lvas.models import DesignRound, Scene, SceneDesign, Script, SoundDesign, SoundItem, Verdict
 from lvas.settings import AgentSettings
 
 K = TypeVar("K", bound=Hashable)
+
+# The fixed-window baseline's one prompt for every window (the paper's MMAudio/FoleyCrafter baseline)
+GENERIC_PROMPT = "sound effects and ambience matching the video"
+
+
+def baseline_design(script: Script, scene: Scene) -> SceneDesign:
+    """The fixed-window baseline's design of one window: no agent, one foreground sound with
+    :data:`GENERIC_PROMPT` spanning the window (video-to-audio with MMAudio), no label.
+
+    Returns:
+        A one-round, FINAL SceneDesign.
+    """
+    item = SoundItem(description=GENERIC_PROMPT, start_s=0.0, end_s=scene.duration_s)
+    design = SoundDesign(reasoning="baseline fixed-window: no agents", audio=[item], background=[], volume=1.0)
+    return SceneDesign(video_id=script.video_id, scene_index=scene.index,
+                       rounds=[DesignRound(round=0, design=design, mapped=design, verdict=Verdict.FINAL,
+                                           feedback="baseline")])
 
 
 def lookup(design: SoundDesign, retrieve: Retrieve, excluded: Collection[str] = ()) -> dict[str, list[str]]:

@@ -140,7 +140,8 @@ class LLMAgents:
                 prompts.data("retrieved_candidates", previous.candidates),
                 prompts.data("review_feedback", feedback),
             ]
-        messages = [prompts.system(prompts.DESIGNER, DesignAnswer), user_message("\n".join(parts))]
+        role = prompts.DESIGNER if s.cot else prompts.DESIGNER_NO_COT
+        messages = [prompts.system(role, DesignAnswer), user_message("\n".join(parts))]
         ans = self.backend.complete("designer", self.settings.model, messages, DesignAnswer)
         design = SoundDesign(
             reasoning=ans.reasoning,

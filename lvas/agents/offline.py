@@ -522,6 +522,7 @@ class OfflineAgents:
     def __init__(self, settings: AgentSettings | None = None) -> None:
         self.calls: list[LLMCall] = []
         rules = settings or AgentSettings()
+        self.settings = rules
         self.flags = {"allow_speech": rules.allow_speech, "allow_music": rules.allow_music}
 
     def _record(self, role: str, t0: float) -> None:
@@ -596,7 +597,12 @@ class OfflineAgents:
         self, scene: Scene, script: Script, previous: DesignRound | None = None, feedback: str = ""
     ) -> SoundDesign:
         t0 = time.perf_counter()
-        out = initial_design(scene.caption) if previous is None else revise_design(previous)
+        if previous is not None:
+            out = revise_design(previous)
+        elif self.settings.cot:
+            out = initial_design(scene.caption)
+        else:
+            out = direct_design(scene.caption)
         self._record("designer", t0)
         return enforce_design(out, scene.caption, **self.flags)
 
@@ -694,6 +700,18 @@ def initial_design(caption: Caption) -> SoundDesign:
         ],
         volume=volume,
     )
+
+
+def direct_design(caption: Caption) -> SoundDesign:
+    """The Designer without step-by-step reasoning (the ``--no-cot`` ablation), offline: the sounds
+    the caption's words name, in one pass, with no reasoning steps: no measured cue fills a layer
+    the words leave empty, no primary sound or levels are worked out (every item at full volume)."""
+    text = " ".join((caption.background, caption.entity, caption.action, caption.summary))
+    sounds = lexicon_sounds(caption_words(text))
+    audio = [d for layer, d in sounds if layer == "audio"]
+    background = [d for layer, d in sounds if layer == "background" and d not in audio]
+    return SoundDesign(reasoning="", audio=[SoundItem(description=d) for d in audio],
+                       background=[SoundItem(description=d) for d in background], volume=0.8)
 
 
 def revise_design(previous: DesignRound) -> SoundDesign:

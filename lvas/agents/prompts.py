@@ -93,3 +93,10 @@ COMPOSER = (
     "description for a sound that continues into the next segment. Concrete sound sources only; no "
     "speech or music unless the instruction asks for them."
 )
+
+# The --no-cot ablation: the same Designer asked to answer directly, without step-by-step reasoning
+DESIGNER_NO_COT = DESIGNER.replace(
+    "Think step by step in `reasoning`: (1) list the visible entities "
+    "and actions that produce sound and WHEN they happen, (2) the concrete background ambience of "
+    "the place, (3) which sound is primary and which are secondary, (4) how loud each is. Then plan ",
+    "Answer directly, without reasoning: leave `reasoning` empty. Plan ")

@@ -168,3 +168,56 @@ def discuss(
         for i, (shots, caption) in enumerate(groups)
     ]
     return decisions, scenes
+
+
+def window_spans(duration_s: float, window_s: float) -> list[tuple[float, float]]:
+    """``[0, duration_s)`` cut into windows of ``window_s`` (the last one shorter)."""
+    n = max(1, -(-round(duration_s * 1000) // max(1, round(window_s * 1000))))
+    return [(i * window_s, min(duration_s, (i + 1) * window_s)) for i in range(n)]
+
+
+def window_script(storyboard: Storyboard, video_dir: Path, agents: Agents | None, window_s: float,
+                  sidecar: SidecarCaptions | None = None) -> Script:
+    """A script with no shot/scene structure: one scene per fixed window, no merge discussion.
+
+    The ``--no-structure`` ablation captions each window (from its shots' keyframes, or the
+    sidecar); the ``fixed-window`` baseline passes ``agents=None``: no agent call, empty captions.
+
+    Arguments:
+        storyboard: its shots give each window's keyframes and shot indices.
+        video_dir: the video's artifact folder.
+        agents: the roles, or None for the baseline.
+        window_s: window length in seconds.
+        sidecar: dataset captions (used by the ablation, not the baseline).
+
+    Returns:
+        The Script: one scene per window (its ``shot_indices`` is the window's own index, so the
+        script table keeps one row per window), no decisions.
+
+    Raises:
+        InputError: the storyboard has no shots, or a keyframe is missing.
+    """
+    if not storyboard.shots:
+        raise InputError(f"video {storyboard.video_id}: the storyboard has no shots")
+    views = shot_views(storyboard, Path(video_dir)) if agents is not None else []
+    global_description = ""
+    if agents is not None:
+        global_description = (sidecar.global_description if sidecar is not None and sidecar.global_description
+                              else agents.describe_video(_timed_keyframes(storyboard, views),
+                                                         storyboard.info.duration_s))
+    scenes, captions = [], []
+    for i, (start, end) in enumerate(window_spans(storyboard.info.duration_s, window_s)):
+        shots = [s for s in storyboard.shots if s.start_s < end and s.end_s > start] or [storyboard.shots[-1]]
+        caption = Caption()
+        if agents is not None:
+            given = sidecar.caption_for(start, end) if sidecar is not None else None
+            inside = [v for v in views if v.index in {s.index for s in shots}]
+            view = ShotView(index=i, start_s=start, end_s=end,
+                            keyframes=tuple(k for v in inside for k in v.keyframes),
+                            frame_stats=inside[0].frame_stats if len(inside) == 1 else None)
+            caption = given or agents.caption_shot(view, global_description)
+        captions.append(caption)
+        # the script table has one row per unit of the scene list: here the window itself
+        scenes.append(Scene(index=i, start_s=start, end_s=end, shot_indices=[i], caption=caption))
+    return Script(video_id=storyboard.video_id, global_description=global_description, shot_captions=captions,
+                  decisions=[], scenes=scenes)

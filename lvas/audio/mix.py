@@ -155,10 +155,19 @@ def _scene_bus(
 
 
 def _read_layer(layer: RenderedLayer, sr: int, channels: int) -> np.ndarray:
+    return read_event(layer.wav_path, sr, channels)
+
+
+def read_event(path: str | Path, sr: int, channels: int) -> np.ndarray:
+    """A rendered event's audio at ``sr`` with ``channels`` channels, ``(samples, channels)`` float32.
+
+    Raises:
+        RenderError: the file is missing or unreadable.
+    """
     try:
-        audio, rate = sf.read(layer.wav_path, dtype="float32", always_2d=True)
+        audio, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except (OSError, RuntimeError) as exc:  # soundfile raises LibsndfileError (a RuntimeError)
-        raise RenderError(f"cannot read layer {layer.wav_path}: {exc}") from exc
+        raise RenderError(f"cannot read layer {path}: {exc}") from exc
     if rate != sr:
         g = math.gcd(int(rate), sr)
         audio = resample_poly(audio, sr // g, int(rate) // g, axis=0)

@@ -85,3 +85,25 @@ def rgb5_codes(frames: np.ndarray, space: str) -> np.ndarray:
     g += green_c.take((cb.astype(np.uint16) << 8) | cr)
     code |= green.take(g)
     return code
+
+
+def yuv5_index(frames: np.ndarray) -> np.ndarray:
+    """``(Y >> 3) << 10 | (Cb >> 3) << 5 | (Cr >> 3)`` of 8-bit Y'CbCr ``frames`` (..., 3), as uint16."""
+    q = frames >> 3
+    index = q[..., 0].astype(np.uint16) << 10
+    index |= q[..., 1].astype(np.uint16) << 5
+    index |= q[..., 2]
+    return index
+
+
+@functools.cache
+def rgb5_of_yuv5(space: str) -> np.ndarray:
+    """The 5-bit RGB code (as ``rgb5_codes``) of the centre of each 5-bit Y'CbCr cell in ``space``.
+
+    Indexed by :func:`yuv5_index`: one lookup per pixel instead of a conversion. A cell spans 8
+    levels of each component, the same resolution the 5-bit RGB codes keep.
+    """
+    v = np.arange(32, dtype=np.uint8) * 8 + 4
+    cells = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(-1, 3)
+    rgb = to_rgb(cells, space).astype(np.uint16) >> 3
+    return (rgb[:, 0] << 10) | (rgb[:, 1] << 5) | rgb[:, 2]

@@ -6,10 +6,12 @@ The analysis path is PyAV with three shortcuts, measured on the 60 s 720p H.264 
 - the in-loop deblocking filter is skipped (``skip_loop_filter=all``): 4.5 s -> 3.6 s of decoding.
   It changes pixels by a few levels near 8x8 block edges; shot-detection F1 measured the same.
 - the analysis-size frame is sampled straight from the decoder's Y/U/V planes (one pixel per cell,
-  a strided view) instead of asking swscale for a scaled RGB copy (1-3 ms a frame at 720p). Only
-  for frames at least twice the analysis size; smaller ones still go through swscale, as do pixel
-  formats other than 8-bit planar Y'CbCr. ``rgb=False`` hands the samples on as Y'CbCr (the shot
-  analysis turns them into RGB codes by table, lvas.media.colour); otherwise they are converted.
+  a strided view) instead of asking swscale for a scaled RGB copy (1-3 ms a frame at 720p), at
+  every frame size: where the frame is not much larger than the analysis grid, subsampled chroma
+  is repeated rather than interpolated, which the shot analysis does not notice. Pixel formats
+  other than 8-bit planar Y'CbCr still go through swscale. ``rgb=False`` hands the samples on as
+  Y'CbCr (the shot analysis turns them into RGB codes by table, lvas.media.colour); otherwise
+  they are converted.
 - decoding runs in a thread up to two chunks ahead of the caller.
 
 decord remains for random access to a few frames (keyframes at report size) and as an optional
@@ -41,6 +43,7 @@ from lvas.models import VideoInfo
 logger = logging.getLogger(__name__)
 
 CHUNK_FRAMES = 64
+FRAME_THREADS_MIN_PX = 640 * 360  # frames at least this large are decoded with frame threads too
 ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "all"}  # deblocking off: see the module notes
 
 
@@ -190,25 +193,39 @@ def _iter_pyav(
 
     def flush() -> FrameChunk:
         frames = np.stack(buf)
+        if packed:
+            frames = _unpack_420(frames, packed, (h, w))
         return FrameChunk(start, to_rgb(frames, colour) if rgb else frames, np.asarray(times), "rgb" if rgb else colour)
+
+    packed: tuple[int, int] | None = None  # (height, width) of whole 4:2:0 frames in buf, unpacked per chunk
 
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            stream.thread_type = "AUTO"
+            # Frame threads pay off on large frames; on small ones they cost more CPU than they save.
+            large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
+            stream.thread_type = "AUTO" if large else "SLICE"
             if analysis:
                 stream.codec_context.options = dict(ANALYSIS_CODEC_OPTIONS)
             for i, frame in enumerate(_decode_tolerant(container, stream)):
                 if i < skip:
                     continue
-                sampled = _sampled_yuv(frame, w, h) if analysis else None
-                img, space = sampled or (frame.to_ndarray(width=w, height=h, format="rgb24"), "rgb")
-                if buf and (space != colour or len(buf) == chunk):
+                # A small 4:2:0 frame (up to twice the analysis size) is copied whole, in one call,
+                # and sampled per chunk: sampling its planes frame by frame costs more than decoding it.
+                small = frame.width <= 2 * w and frame.height <= 2 * h
+                whole = ((frame.height, frame.width) if analysis and small and not info.rotation
+                         and frame.format.name in _WHOLE_420 else None)
+                if whole:
+                    img, space = frame.to_ndarray(), _space(frame)
+                else:
+                    sampled = _sampled_yuv(frame, w, h) if analysis else None
+                    img, space = sampled or (frame.to_ndarray(width=w, height=h, format="rgb24"), "rgb")
+                if buf and (space != colour or whole != packed or len(buf) == chunk):
                     yield flush()
                     start += len(buf)
                     buf, times = [], []
-                colour = space
-                buf.append(_upright(img, info.rotation))
+                colour, packed = space, whole
+                buf.append(img if whole else _upright(img, info.rotation))
                 times.append(float(frame.time) if frame.time is not None else i / info.fps)
     except av.FFmpegError as exc:
         raise DecodeError(f"{path}: decoding failed after frame {i} ({exc})") from exc
@@ -218,6 +235,29 @@ def _iter_pyav(
 
 # 8-bit planar Y'CbCr, the formats of nearly every H.264/HEVC/VP9 file; the "j" ones are full range.
 _PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"}
+_WHOLE_420 = {"yuv420p", "yuvj420p"}
+
+
+def _space(frame: av.VideoFrame) -> str:
+    """The Y'CbCr space of a frame from its tags (BT.709 when tagged so, else BT.601)."""
+    full = frame.format.name.startswith("yuvj") or getattr(frame, "color_range", 0) == 2  # AVCOL_RANGE_JPEG
+    return space_of(full, bt709=getattr(frame, "colorspace", 0) == 1)  # AVCOL_SPC_BT709
+
+
+def _unpack_420(packed: np.ndarray, frame_hw: tuple[int, int], grid_hw: tuple[int, int]) -> np.ndarray:
+    """(N, h, w, 3) Y'CbCr samples at the centres of an h x w grid of whole 4:2:0 frames (fh x fw)
+    as ``VideoFrame.to_ndarray`` packs them: the Y, U and V planes one after another."""
+    (fh, fw), (h, w) = frame_hw, grid_hw
+    n = len(packed)
+    flat = packed.reshape(n, -1)
+    ch, cw = (fh + 1) // 2, (fw + 1) // 2
+    out = np.empty((n, h, w, 3), np.uint8)
+    planes = ((0, fh, fw), (fh * fw, ch, cw), (fh * fw + ch * cw, ch, cw))
+    for k, (at, ph, pw) in enumerate(planes):
+        plane = flat[:, at : at + ph * pw].reshape(n, ph, pw)
+        rows, cols = _grid_index(fh, fw, ph, pw, h, w)
+        out[..., k] = plane[:, rows][:, :, cols]
+    return out
 
 
 def _sampled_yuv(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, str] | None:
@@ -225,20 +265,17 @@ def _sampled_yuv(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, str]
 
     One pixel per cell, read in place from the decoder's buffers: no full-size copy, no swscale.
     The space follows the frame's tags (BT.709 when tagged so, else BT.601, as swscale assumes).
-    Returns None (the caller then uses swscale) for a pixel format this does not handle, and for
-    frames less than twice the grid's size: there the chroma would be upsampled by repetition, where
-    swscale interpolates, and swscale at that size costs little anyway.
+    Returns None (the caller then uses swscale) for a pixel format this does not handle.
     """
     fmt = frame.format.name
-    if fmt not in _PLANAR_YUV or frame.width < 2 * w or frame.height < 2 * h:
+    if fmt not in _PLANAR_YUV:
         return None
     out = np.empty((h, w, 3), np.uint8)
     for k, plane in enumerate(frame.planes[:3]):
         rows, cols = _grid_index(frame.height, frame.width, plane.height, plane.width, h, w)
         data = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
         out[..., k] = data[rows][:, cols]
-    full = fmt.startswith("yuvj") or getattr(frame, "color_range", 0) == 2  # AVCOL_RANGE_JPEG
-    return out, space_of(full, bt709=getattr(frame, "colorspace", 0) == 1)  # AVCOL_SPC_BT709
+    return out, _space(frame)
 
 
 @functools.lru_cache(maxsize=64)

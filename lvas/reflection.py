@@ -1,0 +1,350 @@
+"""The reflect stage's scene work: score what was rendered against the picture, repair what scores low.
+
+A scene's take is its events as the mix places them: each event the scene owns (its first scene,
+not continuing across a cut) read, fitted to its span, normalised to ``mix.layer_lufs`` and given
+its gain (background ``mix.background_gain_db`` under); events continuing from or into another
+scene sound in the scene as fixed context and are not edited. The loop
+(:func:`lvas.audio.reflect.reflect`) edits the original take each cycle and keeps an edit only when
+the scene scores better.
+
+A kept edit is written per event to ``videos/<id>/reflect/<event file>`` with the gain in dB that
+puts it back at its scored level after the mix's loudness normalisation; the scene's marker lists
+them (``event:<event file name>`` -> path, ``gain:<event file name>`` in the marker's extra) and
+the mix uses them in place of the originals. The scene's cycles go to
+``videos/<id>/reflect/scene0003.parquet``; the mix gathers them into ``reflect.parquet``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import soundfile as sf
+
+from lvas.audio.actions import Action
+from lvas.audio.loudness import db_to_gain, integrated_loudness, normalize_loudness
+from lvas.audio.mix import read_event
+from lvas.audio.reflect import Reflection, SceneLoop, Take, cycle_rows, llm_plan, offline_plan, run_lockstep
+from lvas.audio.scores import SceneClip, Scorer, Scores, make_scorer
+from lvas.models import LayerSpec, SoundEvent, VideoRef
+from lvas.render import event_key, event_specs, render_events
+from lvas.settings import Settings
+from lvas.storage.atomic import atomic_path, write_json, write_parquet
+from lvas.storage.layout import Layout
+from lvas.timeline import label_sets
+
+REFLECT_VERSION = "1"
+
+
+@dataclass
+class SceneSound:
+    """A scene's events as the mix places them (see the module docstring)."""
+
+    start_s: float
+    end_s: float
+    sample_rate: int
+    specs: list[LayerSpec]           # the editable events' specs
+    files: list[str]                 # their rendered files
+    gains: list[float]               # their total gain (event gain, background offset) in dB
+    context: np.ndarray              # the fixed events, placed, (samples, channels)
+    layer_lufs: float = -23.0        # the mix's per-event loudness target
+    tried: dict[str, list[str]] = field(default_factory=dict)  # rendering action -> the events' labels
+
+    def place(self, take: Take) -> np.ndarray:
+        """The scene's sound: the fixed context plus ``take``'s events at their spans."""
+        out = self.context.copy()
+        for spec, audio in zip(self.specs, take, strict=True):
+            a = round((max(spec.start_s, self.start_s) - self.start_s) * self.sample_rate)
+            skip = round(max(0.0, self.start_s - spec.start_s) * self.sample_rate)
+            part = audio[skip: skip + len(out) - a]
+            out[a: a + len(part)] += part
+        return out
+
+
+def scene_candidates(layout: Layout, video_id: str, scene: int) -> list[list[str]]:
+    """The labels the design's last round retrieved for each of the scene's sounds, best first."""
+    from lvas.agents.artifacts import load_designs
+
+    path = layout.scene_design(video_id, scene)
+    designs = load_designs(path) if path.exists() else []
+    return [list(v) for d in designs[-1:] for r in d.rounds[-1:] for v in r.candidates.values()]
+
+
+def next_label(label: str, candidates: list[list[str]], step: int, excluded: frozenset[str]) -> str:
+    """The label ``step`` places after ``label`` in the first candidate list holding it (excluded
+    labels skipped); ``label`` itself when there is none."""
+    for labels in candidates:
+        if label in labels:
+            rest = [x for x in labels[labels.index(label) + 1:] if x not in excluded]
+            return rest[min(step, len(rest)) - 1] if rest else label
+    return label
+
+
+def reflect_dir(layout: Layout, video_id: str) -> Path:
+    """Where the reflect stage writes: ``videos/<id>/reflect/``."""
+    return layout.video_dir(video_id) / "reflect"
+
+
+def scene_table(layout: Layout, video_id: str, scene: int) -> Path:
+    """One scene's reflection cycles (gathered into ``reflect.parquet`` by the mix)."""
+    return reflect_dir(layout, video_id) / f"scene{scene:04d}.parquet"
+
+
+def scorer_for(s: Settings) -> Scorer:
+    """The configured scorer (``reflect.scorer`` with ``reflect.scorer_options``).
+
+    Raises:
+        ValueError, ScorerUnavailable: as :func:`lvas.audio.scores.make_scorer`.
+    """
+    return make_scorer(s.reflect.scorer, **s.reflect.scorer_options)
+
+
+def scene_motion(layout: Layout, video_id: str, start_s: float, end_s: float) -> tuple[np.ndarray, float]:
+    """The storyboard's per-frame motion of ``[start_s, end_s)`` and its frame rate."""
+    from lvas.storyboard import load_frame_stats
+
+    stats = load_frame_stats(layout, video_id, start_s, end_s)
+    t = np.asarray(stats["t_s"], dtype=np.float64)
+    fps = (len(t) - 1) / (t[-1] - t[0]) if len(t) > 1 and t[-1] > t[0] else 1.0
+    return np.asarray(stats["motion"], dtype=np.float64), float(fps)
+
+
+def _read(path: str, sr: int, channels: int, n: int) -> np.ndarray:
+    audio = read_event(path, sr, channels)
+    return audio[:n] if len(audio) >= n else np.pad(audio, ((0, n - len(audio)), (0, 0)))
+
+
+def _placed(path: str, spec: LayerSpec, s: Settings, gain_db: float) -> np.ndarray:
+    sr = s.synth.sample_rate
+    n = max(1, round((spec.end_s - spec.start_s) * sr))
+    audio, _ = normalize_loudness(_read(path, sr, s.synth.channels, n), sr, s.mix.layer_lufs)
+    return (audio * db_to_gain(gain_db)).astype(np.float32)
+
+
+def _gain(ev: SoundEvent | LayerSpec, s: Settings) -> float:
+    kind = ev.layer if isinstance(ev, SoundEvent) else ev.kind
+    return ev.gain_db + (s.mix.background_gain_db if kind == "background" else 0.0)
+
+
+def scene_sound(layout: Layout, video: VideoRef, scene: int, events: list[SoundEvent], start_s: float,
+                end_s: float, s: Settings, version: str) -> SceneSound:
+    """Read the scene's events into a :class:`SceneSound` (editable and fixed parts)."""
+    sr, ch = s.synth.sample_rate, s.synth.channels
+    sounding = [ev for ev in events if ev.end_s > start_s and ev.start_s < end_s]
+    specs = event_specs(video, sounding, s.synth)
+    files = [str(layout.event_wav(video.video_id, sp.scene_index, event_key(sp, s.synth, version))) for sp in specs]
+    context = np.zeros((max(1, round((end_s - start_s) * sr)), ch), np.float32)
+    sound = SceneSound(start_s, end_s, sr, [], [], [], context, s.mix.layer_lufs)
+    for ev, spec, f in zip(sounding, specs, files, strict=True):
+        own = ev.scene_index == scene and len(ev.scenes) <= 1
+        if own:
+            sound.specs.append(spec)
+            sound.files.append(f)
+            sound.gains.append(_gain(ev, s))
+        else:
+            fixed = SceneSound(start_s, end_s, sr, [spec], [f], [0.0], np.zeros_like(context))
+            sound.context += fixed.place([_placed(f, spec, s, _gain(ev, s))])
+    return sound
+
+
+@dataclass
+class PendingScene:
+    """A scene whose loop is set up (:func:`start_scene`) and not yet written (:func:`finish_scene`)."""
+
+    video_id: str
+    scene: int
+    sound: SceneSound
+    loop: SceneLoop
+
+
+def start_scene(layout: Layout, video: VideoRef, scene: int, events: list[SoundEvent], start_s: float,
+                end_s: float, s: Settings, scorer: Scorer, version: str, planner: Any = None) -> PendingScene:
+    """Read one rendered scene and score it: the first step of its loop (AVAgent).
+
+    Arguments:
+        layout: the output folder.
+        video: the video.
+        scene: the scene index.
+        events: the video's events (``pipeline.video_events``).
+        start_s, end_s: the scene's span.
+        s: the settings (``reflect``, ``mix``, ``synth``).
+        scorer: the scorer.
+        version: the render version (event file names).
+        planner: a planner (default: from ``reflect.planner``).
+
+    Returns:
+        The scene with its loop, ready for :func:`lvas.audio.reflect.run_lockstep`.
+
+    Raises:
+        ScoringError, ScorerUnavailable, RenderError: the scene could not be read or scored (its
+            render stays as it is).
+    """
+    sound = scene_sound(layout, video, scene, events, start_s, end_s, s, version)
+    motion, fps = scene_motion(layout, video.video_id, start_s, end_s)
+    sr = sound.sample_rate
+
+    def score(take: Take) -> Scores:
+        clip = SceneClip(motion, fps, sound.place(take), sr, Path(video.path), start_s, end_s)
+        return scorer.score(clip)
+
+    candidates = scene_candidates(layout, video.video_id, scene)
+    _, excluded = label_sets(s.agents)
+
+    def rerender(action: Action) -> Take:
+        if action.name == "next_label":
+            step = round(action.params["step"])
+            labels = [next_label(sp.prompt, candidates, step, excluded) for sp in sound.specs]
+            specs = [sp.model_copy(update={"prompt": lab, "labels": [lab]}) for sp, lab in zip(sound.specs, labels,
+                                                                                               strict=True)]
+        else:
+            specs = [sp.model_copy(update={"seed": sp.seed + round(action.params["offset"])}) for sp in sound.specs]
+        sound.tried[action.label()] = [sp.prompt for sp in specs]
+        paths = list(render_events(specs, layout, s.synth, version).values())
+        return [_placed(p, sp, s, g) for p, sp, g in zip(paths, specs, sound.gains, strict=True)]
+
+    original = [_placed(f, sp, s, g) for f, sp, g in zip(sound.files, sound.specs, sound.gains, strict=True)]
+    loop = SceneLoop(original, score, planner or _planner(s), s.reflect.threshold,
+                     s.reflect.max_cycles if sound.specs else 0, sr, rerender if sound.specs else None)
+    return PendingScene(video.video_id, scene, sound, loop)
+
+
+def finish_scene(layout: Layout, pending: PendingScene) -> dict[str, str]:
+    """Write a scene's loop result.
+
+    Returns:
+        The scene's outputs: ``reflect`` (its cycles table), ``summary`` (JSON: ``gains`` {event
+        file name: dB}, ``before``/``after`` overall scores, ``cycles``, ``kept``, the scores) and
+        ``event:<file name>`` for each kept edited event.
+    """
+    why = "" if pending.sound.specs else \
+        "nothing to edit: every event sounding here continues from or into another scene"
+    return _write(layout, pending.video_id, pending.scene, pending.sound, pending.loop.result(), why)
+
+
+def reflect_scene(layout: Layout, video: VideoRef, scene: int, events: list[SoundEvent], start_s: float,
+                  end_s: float, s: Settings, scorer: Scorer, version: str, planner: Any = None) -> dict[str, str]:
+    """One scene's whole loop (:func:`start_scene`, its cycles, :func:`finish_scene`); same arguments.
+
+    Returns:
+        As :func:`finish_scene`.
+    """
+    pending = start_scene(layout, video, scene, events, start_s, end_s, s, scorer, version, planner)
+    run_lockstep([pending.loop])
+    return finish_scene(layout, pending)
+
+
+def _planner(s: Settings) -> Any:
+    if s.reflect.planner == "llm":
+        from lvas.backends.llm import OpenAIBackend, user_message
+
+        return llm_plan(OpenAIBackend(s.agents), s.agents.model, user_message)
+    return offline_plan
+
+
+def summary_path(layout: Layout, video_id: str, scene: int) -> Path:
+    """One scene's reflection summary (JSON)."""
+    return reflect_dir(layout, video_id) / f"scene{scene:04d}.json"
+
+
+def kept_edits(layout: Layout, video_id: str, scene: int) -> dict[str, tuple[str, float, str | None]]:
+    """The edited events a finished reflect unit kept: {original file name: (edited path, gain dB,
+    the new label when a ``next_label`` edit changed it, else None)}."""
+    marker = layout.read_marker(video_id, "reflect", scene)
+    if marker is None:
+        return {}
+    try:
+        summary = json.loads(Path(marker["outputs"]["summary"]).read_text())
+        gains, labels = summary["gains"], summary.get("labels", {})
+    except (KeyError, OSError, ValueError, TypeError):
+        return {}
+    return {name: (marker["outputs"][f"event:{name}"], float(g), labels.get(name)) for name, g in gains.items()
+            if f"event:{name}" in marker["outputs"]}
+
+
+def _write(layout: Layout, video_id: str, scene: int, sound: SceneSound, result: Reflection,
+           why_none: str) -> dict[str, str]:
+    table = scene_table(layout, video_id, scene)
+    rows = cycle_rows(video_id, scene, result, why_none)
+    write_parquet(table, rows)
+    outputs = {"reflect": str(table)}
+    gains: dict[str, float] = {}
+    labels: dict[str, str] = {}
+    if result.edited:
+        new_labels = sound.tried.get(result.rendered.label(), []) if result.rendered else []
+        for k, (f, g, audio) in enumerate(zip(sound.files, sound.gains, result.take, strict=True)):
+            if result.rendered is not None and result.rendered.name == "next_label" and k < len(new_labels):
+                labels[Path(f).name] = new_labels[k]
+            name = Path(f).name
+            path = reflect_dir(layout, video_id) / name
+            with atomic_path(path) as tmp:
+                sf.write(str(tmp), audio, sound.sample_rate, subtype="FLOAT", format="WAV")
+            lufs = integrated_loudness(audio, sound.sample_rate)
+            # the mix normalises every event to layer_lufs, then applies its gain: this puts it back
+            gains[name] = round(lufs - sound.layer_lufs - g, 4) if math.isfinite(lufs) else -120.0
+            outputs[f"event:{name}"] = str(path)
+    summary = {"before": round(result.original.overall, 6), "after": round(result.best.overall, 6),
+               "cycles": len(result.cycles), "kept": sum(c.kept for c in result.cycles), "gains": gains,
+               "labels": labels,
+               "original": result.original.as_row(), "best": result.best.as_row()}
+    write_json(summary_path(layout, video_id, scene), summary)
+    outputs["summary"] = str(summary_path(layout, video_id, scene))
+    return outputs
+
+
+
+def score_video(layout: Layout, video: VideoRef, mix_wav: Path, scenes: list[tuple[int, float, float]],
+                s: Settings) -> list[dict[str, Any]]:
+    """Score each scene's span of the final mix (``scores.parquet``'s rows), with its reflection summary.
+
+    A scene the scorer cannot score gets a row with its ``error``; the others are scored.
+
+    Arguments:
+        layout: the output folder.
+        video: the video.
+        mix_wav: its mix.
+        scenes: (index, start, end) per scene.
+        s: the settings (``reflect.scorer``).
+
+    Returns:
+        One row per scene: ``overall``, each score, ``detail_*``, ``scorer``, ``reflected_before``
+        and ``reflected_after`` (the reflect stage's overall scores, NaN without one), ``error``.
+    """
+    audio, sr = sf.read(str(mix_wav), dtype="float32", always_2d=True)
+    rows: list[dict[str, Any]] = []
+    try:
+        scorer: Scorer | None = scorer_for(s)
+        problem = ""
+    except Exception as exc:
+        scorer, problem = None, f"{type(exc).__name__}: {exc}"
+    for i, a, b in scenes:
+        row: dict[str, Any] = {"video_id": video.video_id, "scene": i, "start_s": a, "end_s": b, "error": problem}
+        try:
+            summary = json.loads(summary_path(layout, video.video_id, i).read_text())
+            row["reflected_before"], row["reflected_after"] = float(summary["before"]), float(summary["after"])
+        except (OSError, ValueError, KeyError):
+            row["reflected_before"] = row["reflected_after"] = float("nan")
+        if scorer is not None:
+            try:
+                motion, fps = scene_motion(layout, video.video_id, a, b)
+                part = audio[round(a * sr): round(b * sr)]
+                row |= scorer.score(SceneClip(motion, fps, part, sr, Path(video.path), a, b)).as_row()
+            except Exception as exc:
+                row["error"] = f"{type(exc).__name__}: {exc}"
+        rows.append(row)
+    return rows
+
+
+def gather_cycles(layout: Layout, video_id: str, n_scenes: int) -> list[dict[str, Any]]:
+    """Every scene's reflection cycles (``reflect.parquet``'s rows); scenes not reflected are left out."""
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for i in range(n_scenes):
+        path = scene_table(layout, video_id, i)
+        if path.exists():
+            rows += pq.read_table(path).to_pylist()
+    return rows
