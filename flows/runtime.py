@@ -21,7 +21,7 @@ import time
 from collections.abc import Callable, Iterator
 
 from lvas.errors import BackendUnavailable
-from lvas.settings import RunSettings
+from lvas.settings import RunSettings, redact, redact_url
 
 # Dask settings of the local cluster (its nannies hand this process's config to the workers).
 QUIET_ENV = {
@@ -65,7 +65,8 @@ def check_api_answers(url: str, timeout: float = 10) -> None:
         httpx.get(f"{url.rstrip('/')}/health", timeout=timeout)
     except httpx.HTTPError as exc:
         raise BackendUnavailable(
-            f"nothing answers at the Prefect API {url} (PREFECT_API_URL): {str(exc) or type(exc).__name__}; "
+            f"nothing answers at the Prefect API {redact_url(url)} (PREFECT_API_URL): "
+            f"{redact(str(exc)) or type(exc).__name__}; "
             "start that server (`make ui`), or unset PREFECT_API_URL to run on a local one"
         ) from None
 

@@ -38,6 +38,7 @@ from chromadb.errors import NotFoundError
 from lvas.errors import BackendUnavailable
 from lvas.kb.embedding import MiniLMEmbeddingFunction, cached_embeddings, embedding_function, model_id
 from lvas.kb.labels import LABELS_PATH, LAYERS, Label, data_hash, load_labels
+from lvas.settings import redact_url
 
 DEFAULT_PATH = Path("out") / "kb"
 DEFAULT_COLLECTION = "lvas_labels"
@@ -122,13 +123,13 @@ class LabelStore:
         return cls(path=path, url=kb_settings.chroma_url, collection=kb_settings.collection)
 
     def __repr__(self) -> str:
-        where = self.url or str(self.path)
+        where = redact_url(self.url) or str(self.path)
         return f"LabelStore({where!r}, collection={self.collection_name!r})"
 
     # ------------------------------------------------------------------ connection
 
     def _where(self) -> str:
-        return f"Chroma server {self.url}" if self.url else f"local store {self.path}"
+        return f"Chroma server {redact_url(self.url)}" if self.url else f"local store {self.path}"
 
     @property
     def client(self) -> Any:

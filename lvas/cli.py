@@ -430,6 +430,7 @@ def plan_run(sources: list[str], out: str, settings: Settings, only: list[str] |
     Raises:
         InputError: nothing to dub, or the output folder cannot be written.
         RunLocked: another lvas run is writing to the output folder.
+        BackendUnavailable: ``--synth library`` without a usable sound library index.
     """
     import tempfile
 
@@ -455,7 +456,15 @@ def plan_run(sources: list[str], out: str, settings: Settings, only: list[str] |
         raise InputError(f"{out}: cannot write the output folder here ({exc.strerror or exc})") from None
     layout = Layout(out)
     videos = [v for v in found.videos if only is None or v.video_id in only]
-    return [v for v in videos if not pipeline.is_finished(layout, v, settings)], len(videos)
+    todo = [v for v in videos if not pipeline.is_finished(layout, v, settings)]
+    if todo and settings.synth.backend == "library" and "render" in settings.run.stages:
+        from lvas.backends.library import library_problem
+        from lvas.errors import BackendUnavailable
+
+        problem = library_problem(settings.synth)
+        if problem:
+            raise BackendUnavailable(problem)
+    return todo, len(videos)
 
 
 def saved_settings(root: Path) -> Settings | None:

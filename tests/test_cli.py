@@ -272,3 +272,13 @@ def test_rerun_of_a_missing_folder_or_scene_is_an_error(tmp_path: Path, capsys: 
     marker.write_text(json.dumps({"key": "k", "scenes": 4, "outputs": {}}))
     assert main(["rerun", str(layout.root), "--video", video.video_id, "--scene", "9"]) == 2
     assert f"{video.video_id} has 4 scenes (0-3): no scene 9 to rerun" in capsys.readouterr().err
+
+
+def test_dub_with_an_empty_sound_library_says_so_before_starting(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, no_start: None) -> None:
+    monkeypatch.setenv("LVAS_SYNTH__LIBRARY_INDEX", str(tmp_path / "no-index"))
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.mp4").write_bytes(b"")
+    assert main(["dub", str(src), "--out", str(tmp_path / "out"), "--synth", "library"]) == 2
+    assert "lvas library index" in capsys.readouterr().err
