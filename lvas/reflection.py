@@ -75,11 +75,18 @@ def scene_candidates(layout: Layout, video_id: str, scene: int) -> list[list[str
 
 
 def next_label(label: str, candidates: list[list[str]], step: int, excluded: frozenset[str]) -> str:
-    """The label ``step`` places after ``label`` in the first candidate list holding it (excluded
-    labels skipped); ``label`` itself when there is none."""
+    """The label ``step`` places after ``label`` in the first candidate list holding it, among the
+    labels of the same family (the scorer cannot tell a car engine from an ice-cream van's jingle,
+    so a replacement must be a sound of the same kind); excluded labels skipped; ``label`` itself
+    when there is none."""
+    from lvas.kb.labels import labels_by_name
+
+    known = labels_by_name()
+    family = known[label].family if label in known else None
     for labels in candidates:
         if label in labels:
-            rest = [x for x in labels[labels.index(label) + 1:] if x not in excluded]
+            rest = [x for x in labels[labels.index(label) + 1:] if x not in excluded
+                    and (family is None or (x in known and known[x].family == family))]
             return rest[min(step, len(rest)) - 1] if rest else label
     return label
 

@@ -216,7 +216,10 @@ def test_content_remedies_alternate_seed_and_next_label() -> None:
     candidates = [["wind", "rain", "speech", "hail", "thunder"], ["dog barking"]]
     excluded = frozenset({"speech"})
     assert next_label("rain", candidates, 1, excluded) == "hail"  # speech is excluded
-    assert next_label("rain", candidates, 2, excluded) == "thunder"
-    assert next_label("rain", candidates, 5, excluded) == "thunder"  # the last there is
+    assert next_label("rain", candidates, 2, excluded) == "hail"  # thunder is another family: not a rain
+    assert next_label("rain", candidates, 5, excluded) == "hail"  # the last of its family there is
+    # a retrieval neighbour of another kind is never a replacement, however it scores
+    assert next_label("car engine starting", [["car engine starting", "ice cream truck"]], 1, excluded) == \
+        "car engine starting"
     assert next_label("dog barking", candidates, 1, excluded) == "dog barking"  # nothing after it
     assert next_label("owl", candidates, 1, excluded) == "owl"
