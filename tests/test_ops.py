@@ -460,7 +460,8 @@ def test_prefect_ui_names_runs_and_shows_each_videos_scenes_outputs_and_progress
                                            flow_run_id=ArtifactFilterFlowRunId(any_=[run])), limit=50)}
     assert {f"storyboard {vid}", f"script {vid}", f"design {vid}", f"mix {vid}"} <= names
     assert any(n in (f"render {vid} scene 0", f"render {vid} scenes 0-1") for n in names), names
-    assert len(subflows) == 1 and subflows[0].name.startswith(f"design-refine {vid} (")
+    assert sorted(f.name.split()[0] for f in subflows) == ["design-refine", "reflect"], [f.name for f in subflows]
+    assert any(f.name.startswith(f"design-refine {vid} (") for f in subflows)
     assert set(arts) == set(wanted)
     assert arts[f"scenes-{key}"].type == "table" and "summary" in str(arts[f"scenes-{key}"].data)
     outputs = str(arts[f"scenes-{key}"].description)  # links to the outputs
