@@ -667,3 +667,26 @@ def test_a_failing_scene_fails_alone_in_its_group(fake_mmaudio: Recorder, tmp_pa
     fake_mmaudio.generate.clear()
     assert set(pipeline.render_videos(layout, scenes, settings)) == {("v1", 1), ("v2", 0)}
     assert fake_mmaudio.generate == []
+
+
+def test_simulated_gpu_batches_like_mmaudio_and_writes_the_procedural_audio(
+    tmp_path: Path, ramp_video: Path
+) -> None:
+    from lvas.render import synth_for
+
+    procedural = Settings(synth=SynthSettings(sample_rate=16000, channels=1))
+    alone, videos = designed_videos(tmp_path / "alone", ramp_video, SPANS)
+    scenes = [(v, i) for v in videos for i in range(3)]
+    for video, i in scenes:
+        outputs, _ = pipeline.render_stage(alone, video, i, procedural)
+        alone.mark_done(video.video_id, "render", pipeline.render_key(alone, video, i, procedural), outputs, i)
+
+    sim = Settings(synth=SynthSettings(backend="simulated-gpu", simulated_latency_s=0, sample_rate=16000,
+                                       channels=1, batch_windows=3))
+    together, _ = designed_videos(tmp_path / "together", ramp_video, SPANS)
+    assert pipeline.render_videos(together, scenes, sim) == {}
+    synth = synth_for(sim.synth)
+    assert sorted(synth.calls) == [1, 1, 2, 2, 3, 3]  # 12 events in 6 calls of at most 3 windows
+    for video, i in scenes:
+        a, b = rendered(alone, video, i, procedural), rendered(together, video, i, sim)
+        assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a), (video.video_id, i)
