@@ -1,7 +1,7 @@
 """lvas's render path on MMAudio's own code, with random weights: a repeatable check (not a test).
 
     .venv/bin/python bench/mmaudio_check.py --mmaudio PATH [--variant small_16k] [--device cpu]
-        [--num-steps 25] [--stub-image-encoders] [--weights DIR] [--out DIR]
+        [--num-steps 25] [--stub-image-encoders] [--weights DIR] [--out DIR] [--scenes 5,8,20]
 
 PATH is a local checkout of MMAudio (https://github.com/hkchengrex/MMAudio; obtain it yourself,
 it is never part of lvas) whose dependencies are installed (``pip install -e PATH`` does both).
@@ -52,7 +52,7 @@ sys.path.insert(0, str(ROOT))
 
 LIBRARIES: list[Any] = []
 REVISION = "0" * 40  # the snapshot name of the hand-made hub cache entries
-SCENES = [(0.0, 5.0), (5.0, 13.0), (13.0, 33.0)]
+SCENES = (5.0, 8.0, 20.0)  # scene lengths of the clip, one after the other
 # nvidia/bigvgan_v2_44khz_128band_512x's architecture (its published config.json); training-only
 # fields left out.
 BIGVGAN_V2_44K = {
@@ -260,14 +260,16 @@ def check(args: argparse.Namespace, root: Path) -> int:
     if args.stub_image_encoders:
         stub_image_encoders(model)
         print("image encoders stubbed (CLIP and Synchformer video features of their shape)", flush=True)
-    layout, video = designed_layout(args.out or root.parent / f"render-{args.variant}", SCENES)
-    scenes = [(video, i) for i in range(len(SCENES))]
+    ends = np.cumsum(args.scenes).tolist()
+    spans = [(float(end - length), float(end)) for length, end in zip(args.scenes, ends, strict=True)]
+    layout, video = designed_layout(args.out or root.parent / f"render-{args.variant}", spans)
+    scenes = [(video, i) for i in range(len(spans))]
     t0 = time.perf_counter()
     failed = pipeline.render_videos(layout, scenes, s)
     render_s = time.perf_counter() - t0
     problems = [f"scene {i}: {type(exc).__name__}: {exc}" for (_, i), exc in failed.items()]
     specs = event_specs(video, pipeline.video_events(layout, video, s), s.synth)
-    print(f"rendered {len(SCENES)} scenes ({sum(b - a for a, b in SCENES):g} s, {len(specs)} events) in "
+    print(f"rendered {len(spans)} scenes ({ends[-1]:g} s, {len(specs)} events) in "
           f"{render_s:.1f} s", flush=True)
     print("| scene | event | layer | seconds | rate | channels | frames (expected) | finite | RMS |")
     print("|---|---|---|---|---|---|---|---|---|")
@@ -303,6 +305,8 @@ def main() -> int:
     ap.add_argument("--define-torchvision-ops", action="store_true",
                     help="only for a CUDA torchvision next to a CPU torch (see above)")
     ap.add_argument("--weights", type=Path, help="weights folder (built if absent)")
+    ap.add_argument("--scenes", type=lambda text: [float(x) for x in text.split(",")], default=list(SCENES),
+                    help="scene lengths in seconds, comma-separated (default 5,8,20)")
     ap.add_argument("--out", type=Path, help="render folder (default: render-VARIANT beside the weights)")
     args = ap.parse_args()
     if not (args.mmaudio / "mmaudio" / "eval_utils.py").is_file():
