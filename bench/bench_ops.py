@@ -367,8 +367,9 @@ def gpu(src: Path, work: Path, env: dict[str, str], n: int, latency: float) -> l
     g = run_measured([LVAS, "dub", str(subset(src, work / f"sub{n}", n)), "--out", str(work / "out-gpu"),
                       "--gpu-workers", "1"], env=genv)
     frac, span, renders = gpu_busy(work / "out-gpu")
-    layers = len(list((work / "out-gpu").glob("videos/*/layers/*.wav")))
-    line = (f"GPU slot ({n} videos, {renders} scenes rendered, {layers} layers of ~{latency:.1f} s, 1 GPU worker + "
+    events = len(list((work / "out-gpu").glob("videos/*/events/*.wav")))
+    line = (f"GPU slot ({n} videos, {renders} scenes rendered, {events} events, simulated calls of {latency:.1f} s "
+            "a window (batched per render task), 1 GPU worker + "
             f"2 CPU workers; run wall {g.seconds:.0f} s): busy {100 * frac:.0f}% of the {span:.1f} s rendering span "
             "(first render start to last render end).")
     print(line)
@@ -381,7 +382,7 @@ PARTS = "overhead,attached,scheduled,memory,gpu"
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--videos", type=int, default=100)
-    ap.add_argument("--latency", type=float, default=0.5, help="simulated GPU latency per layer (s)")
+    ap.add_argument("--latency", type=float, default=0.5, help="simulated GPU seconds of a call of one window")
     ap.add_argument("--write", action="store_true")
     ap.add_argument("--parts", default=PARTS,
                     help="comma-separated subset to run (attached needs overhead; turns is extra)")

@@ -276,11 +276,62 @@ def render_stage(layout: Layout, video: VideoRef, scene: int, s: Settings) -> St
     """Render the timed events that sound in the scene, a bed continuing across its cuts included
     (so rerunning one scene renders what changed in it); an event rendered before with the same
     spec and synth settings is reused, whichever scene's task rendered it."""
-    from lvas.render import event_specs, render_events
+    (done,) = render_scenes(layout, [(video, [scene])], s).values()
+    if isinstance(done, BaseException):
+        raise done
+    return done
 
-    owned = [ev for ev in video_events(layout, video, s) if scene in ev.scenes]
-    outputs = render_events(event_specs(video, owned, s.synth), layout, s.synth, RENDER_VERSION)
-    return outputs, {"events": len(owned)}
+
+def render_videos(layout: Layout, scenes: list[tuple[VideoRef, int]], s: Settings, run_id: str = "",
+                  worker: str = "") -> dict[tuple[str, int], BaseException]:
+    """The render stage of several scenes of one or more videos (one render task): the scenes not
+    rendered yet with their current keys, all at once (:func:`render_scenes`), each a unit with its
+    own marker and status record. Returns {(video id, scene): error} of the scenes that failed."""
+    from lvas.storage.units import run_scene_units
+
+    by_id = {v.video_id: v for v, _ in scenes}
+    keys: dict[str, dict[int, str]] = {}
+    for v, i in scenes:
+        keys.setdefault(v.video_id, {})[i] = render_key(layout, v, i, s)
+    return run_scene_units(
+        layout, stage="render", run_id=run_id, worker=worker,
+        units=[(vid, by_id[vid].source, k) for vid, k in keys.items()],
+        work=lambda todo: render_scenes(layout, [(by_id[vid], sc) for vid, sc in todo], s))
+
+
+def render_scenes(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Settings
+                  ) -> dict[tuple[str, int], StageResult | BaseException]:
+    """Render the events of several scenes of several videos together (as :func:`render_stage`
+    does for one): a batching synthesizer shares its model calls among equal windows of all of them
+    (``lvas.render.render_event_files``). Returns per (video id, scene) its ``(outputs, extra)``
+    or the first error of its events."""
+    from lvas.render import event_name, event_specs, render_event_files
+
+    out: dict[tuple[str, int], StageResult | BaseException] = {}
+    owners: list[tuple[str, int]] = []
+    specs: list[LayerSpec] = []
+    counts: dict[tuple[str, int], int] = {}
+    for video, wanted in todo:
+        try:
+            events = video_events(layout, video, s)
+        except Exception as exc:  # the video's script or designs: its scenes fail, the others go on
+            out.update({(video.video_id, i): exc for i in wanted})
+            continue
+        for i in wanted:
+            owned = [ev for ev in events if i in ev.scenes]
+            counts[(video.video_id, i)] = len(owned)
+            specs += event_specs(video, owned, s.synth)
+            owners += [(video.video_id, i)] * len(owned)
+    files = render_event_files(specs, layout, s.synth, RENDER_VERSION)
+    outputs: dict[tuple[str, int], Outputs] = {key: {} for key in counts}
+    for key, spec, done in zip(owners, specs, files, strict=True):
+        if isinstance(done, BaseException):
+            out.setdefault(key, done)
+        else:
+            outputs[key][event_name(spec)] = done
+    for key, n in counts.items():
+        out.setdefault(key, (outputs[key], {"events": n}))
+    return out
 
 
 def reflect_videos(layout: Layout, videos: list[tuple[VideoRef, int]], s: Settings, run_id: str = "",

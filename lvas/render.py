@@ -16,8 +16,9 @@ puts the background ``mix.background_gain_db`` under the foreground after loudne
 from __future__ import annotations
 
 import threading
+from pathlib import Path
 
-from lvas.backends.synth import Synthesizer, get_synth, layer_seed
+from lvas.backends.synth import BatchSynthesizer, LayerJob, Synthesizer, get_synth, layer_seed
 from lvas.keys import digest
 from lvas.models import LayerKind, LayerSpec, RenderedLayer, Scene, SoundDesign, SoundEvent, SoundItem, VideoRef
 from lvas.settings import SynthSettings
@@ -157,13 +158,57 @@ def render_events(specs: list[LayerSpec], layout: Layout, settings: SynthSetting
         {event name ``scene0003_e02``: WAV path} for every spec.
 
     Raises:
-        BackendUnavailable, RenderError: as :func:`render_layer`.
+        BackendUnavailable, RenderError: as :func:`render_layer` (the first event that failed).
+    """
+    out: dict[str, str] = {}
+    for spec, done in zip(specs, render_event_files(specs, layout, settings, version), strict=True):
+        if isinstance(done, Exception):
+            raise done
+        out[event_name(spec)] = done
+    return out
+
+
+def event_name(spec: LayerSpec) -> str:
+    """The name of an event's output in its scene's marker: ``scene0003_e02``."""
+    return f"scene{spec.scene_index:04d}_e{spec.event or 0:02d}"
+
+
+def render_event_files(specs: list[LayerSpec], layout: Layout, settings: SynthSettings, version: str
+                       ) -> list[str | Exception]:
+    """Render the events (of any scenes and videos) whose file is missing, and say where each is.
+
+    A batching backend (:class:`~lvas.backends.synth.BatchSynthesizer`: mmaudio, simulated-gpu)
+    gets all the missing ones at once, so equal windows of different events, scenes and videos
+    share model calls; any other backend renders them one after the other. An event listed twice
+    (a bed that several scenes own) is rendered once.
+
+    Arguments:
+        specs: the events (from :func:`event_specs`).
+        layout: the output folder.
+        settings: the synth section.
+        version: the render code version (part of each event's cache key).
+
+    Returns:
+        Per spec, in order, its WAV path or the exception that stopped it: one event's failure
+        never stops the others.
+
+    Raises:
+        BackendUnavailable: the backend cannot be built on this worker at all.
     """
     synth = synth_for(settings)
-    out: dict[str, str] = {}
-    for spec in specs:
-        path = layout.event_wav(spec.video_id, spec.scene_index, event_key(spec, settings, version))
-        if not path.exists():
-            synth.render(spec, path, sample_rate=settings.sample_rate, channels=settings.channels, layout=layout)
-        out[f"scene{spec.scene_index:04d}_e{spec.event or 0:02d}"] = str(path)
-    return out
+    paths = [layout.event_wav(sp.video_id, sp.scene_index, event_key(sp, settings, version)) for sp in specs]
+    todo = {path: LayerJob(sp, path) for sp, path in zip(specs, paths, strict=True) if not path.exists()}
+    jobs = list(todo.values())
+    errors: dict[Path, Exception] = {}
+    if isinstance(synth, BatchSynthesizer) and jobs:
+        done = synth.render_batch(jobs, sample_rate=settings.sample_rate, channels=settings.channels,
+                                  layout=layout)
+        errors = {job.out_wav: res for job, res in zip(jobs, done, strict=True) if isinstance(res, Exception)}
+    else:
+        for job in jobs:
+            try:
+                synth.render(job.spec, job.out_wav, sample_rate=settings.sample_rate, channels=settings.channels,
+                             layout=layout)
+            except Exception as exc:
+                errors[job.out_wav] = exc
+    return [errors.get(path, str(path)) for path in paths]

@@ -97,7 +97,7 @@ class KBSettings(Section):
 
 class SynthSettings(Section):
     backend: str = Field("procedural", description="one of lvas.registry.SYNTHS")
-    simulated_latency_s: float = Field(0.5, ge=0, description="per-layer latency of the simulated-gpu backend")
+    simulated_latency_s: float = Field(0.5, ge=0, description="simulated-gpu: GPU time of a model call of one window")
     sample_rate: int = Field(44100, description="44100 or 16000")
     channels: int = Field(2, ge=1, le=2)
     weights_dir: str | None = Field(None, description="MMAudio weights folder (no download at run time)")
@@ -109,6 +109,12 @@ class SynthSettings(Section):
     num_steps: int = 25
     seed: int = 42
     gpu_resource: str = Field("GPU", description="Dask resource name GPU tasks require")
+    device: str = Field("cuda", description="mmaudio's torch device; 'cpu' runs it in float32 to check the "
+                        "path without a GPU (slow; a warning says so)")
+    batch_windows: int = Field(8, ge=1, description="most windows one model call takes (mmaudio, simulated-gpu); "
+                               "equal windows of the scenes of one render task share calls")
+    simulated_batch_cost: float = Field(0.25, ge=0, description="simulated-gpu: each window after the first adds "
+                                        "this fraction of simulated_latency_s to a call")
     library_dir: str | None = Field(None, description="the library backend's folders of recordings, ':'-separated "
                                     "(indexed with `lvas library index`); None = every folder in its index")
     library_index: str | None = Field(None, description="where the library index is: a folder or a Chroma server "

@@ -86,7 +86,8 @@ def run_scene_units(
     *,
     stage: str,
     units: list[tuple[str, str, dict[int, str]]],
-    work: Callable[[list[tuple[str, list[int]]]], dict[tuple[str, int], Outputs | BaseException]],
+    work: Callable[[list[tuple[str, list[int]]]],
+                   dict[tuple[str, int], Outputs | tuple[Outputs, dict[str, Any]] | BaseException]],
     run_id: str = "",
     worker: str = "",
 ) -> dict[tuple[str, int], BaseException]:
@@ -95,7 +96,8 @@ def run_scene_units(
     Arguments:
         units: (video id, source, {scene: cache key}) per video.
         work: gets [(video id, scenes to do)] (videos with nothing to do left out) and returns,
-            per (video id, scene), its outputs or the exception that ended it.
+            per (video id, scene), its outputs (or ``(outputs, extra)`` as a stage function returns,
+            ``extra`` going into the marker) or the exception that ended it.
 
     Scenes whose marker matches their key are skipped. Each scene gets its own status record and
     marker, exactly as with ``run_unit``.
@@ -131,10 +133,14 @@ def run_scene_units(
             full = no_space_left(layout.root, res)
             if full:
                 rec.error = f"{full} ({rec.error_type}: {rec.error})"
+            elif not getattr(res, "__module__", "").startswith("lvas"):
+                # as run_unit: unexpected errors keep their traceback tail for the status table
+                rec.error += "\n" + "".join(traceback.format_exception(res)[-3:])
             failed[(video_id, i)] = res
         else:
-            layout.mark_done(video_id, stage, keys_of[video_id][i], res, i)
-            rec.state, rec.outputs = "completed", res
+            outputs, extra = res if isinstance(res, tuple) else (res, {})
+            layout.mark_done(video_id, stage, keys_of[video_id][i], outputs, i, **extra)
+            rec.state, rec.outputs = "completed", outputs
         record(layout, rec)
     return failed
 

@@ -5,6 +5,7 @@ crossfade join and error messages are checked directly."""
 from __future__ import annotations
 
 import itertools
+import math
 import os
 import sys
 import types
@@ -17,11 +18,25 @@ import pytest
 import soundfile as sf
 import torch
 
+from lvas import pipeline
+from lvas.agents.artifacts import save_designs, save_script
 from lvas.backends import mmaudio_backend as mb
-from lvas.backends.synth import get_synth, join_windows, plan_windows
+from lvas.backends.synth import MIN_WINDOW_S, get_synth, join_windows, plan_calls, plan_windows, run_calls
 from lvas.errors import BackendUnavailable
-from lvas.models import LayerSpec, VideoRef
-from lvas.settings import SynthSettings
+from lvas.models import (
+    Caption,
+    DesignRound,
+    LayerSpec,
+    Scene,
+    SceneDesign,
+    Script,
+    SoundDesign,
+    SoundItem,
+    VideoRef,
+)
+from lvas.settings import Settings, SynthSettings
+from lvas.storage.layout import Layout
+from lvas.storage.status import collect
 from tests.clips import make_clip
 
 FAKE_SR = 16000
@@ -61,9 +76,51 @@ def test_plan_windows_rejects_bad_arguments() -> None:
         plan_windows(0, 8, 1)
 
 
-def test_batching_groups_equal_durations() -> None:
-    windows = [(0.0, 8.0), (7.0, 15.0), (14.0, 22.0), (22.0, 25.5)]
-    assert mb.batch_windows(windows) == {8.0: [0, 1, 2], 3.5: [3]}
+def test_calls_group_equal_windows_of_several_layers() -> None:
+    plans = [
+        (True, [(0.0, 8.0), (7.0, 15.0), (14.0, 22.0)]),  # a 22 s foreground layer
+        (True, [(0.0, 3.5)]),
+        (False, [(0.0, 3.5)]),  # text-only: never batched with video-conditioned windows
+        (True, [(0.0, 8.0), (2.0, 10.0)]),
+        (True, [(0.0, 3.5004)]),  # equal to 1 ms
+    ]
+    calls = plan_calls(plans, most=4)
+    assert [(c.conditioned, c.duration, c.windows) for c in calls] == [
+        (True, 8.0, ((0, 0), (0, 1), (0, 2), (3, 0))),
+        (True, 8.0, ((3, 1),)),
+        (True, 3.5, ((1, 0), (4, 0))),
+        (False, 3.5, ((2, 0),)),
+    ]
+
+
+def test_run_calls_isolates_failures_and_finishes_each_job_once() -> None:
+    """A window that cannot be prepared fails its job; a failed call fails the jobs it served; the
+    other jobs are finished once, with their windows in order."""
+    plans = [(True, [(0.0, 8.0), (7.0, 15.0)]), (True, [(0.0, 2.0)]), (False, [(0.0, 2.0)]), (True, [(0.0, 8.0)]),
+             (False, [(0.0, 8.0)])]
+    calls = plan_calls(plans, most=8)
+
+    def prepare(j: int, w: int) -> str:
+        if j == 3:
+            raise ValueError("cannot decode")
+        return f"{j}.{w}"
+
+    def generate(call, inputs: list) -> list:
+        if not call.conditioned and call.duration == 2.0:
+            raise RuntimeError("out of memory")
+        return [f"audio of {x}" for x in inputs]
+
+    finished: list[int] = []
+
+    def finish(j: int, chunks: list) -> list:
+        finished.append(j)
+        return chunks
+
+    results = run_calls(calls, [len(w) for _, w in plans], prepare=prepare, generate=generate, finish=finish)
+    assert results[0] == ["audio of 0.0", "audio of 0.1"] and results[1] == ["audio of 1.0"]
+    assert isinstance(results[2], RuntimeError) and isinstance(results[3], ValueError)
+    assert results[4] == ["audio of 4.0"]
+    assert sorted(finished) == [0, 1, 4]
 
 
 def test_join_is_equal_power_and_exact_length() -> None:
@@ -97,12 +154,19 @@ def test_join_of_independent_noise_keeps_its_level() -> None:
 
 @dataclass
 class FakeSeqCfg:
+    """MMAudio's SequenceConfig as it computes its lengths (mmaudio/model/sequence_config.py): 16 kHz
+    audio at 256 samples per spectrogram frame and 2 frames per latent; Synchformer sees segments of
+    16 frames at 25 fps every 8 frames, each giving 8 tokens."""
+
     duration: float = 8.0
     sampling_rate: int = FAKE_SR
+    spectrogram_frame_rate: int = 256
+    latent_downsample_rate: int = 2
 
     @property
     def latent_seq_len(self) -> int:
-        return int(np.ceil(self.duration * self.sampling_rate / 512))
+        return math.ceil(self.duration * self.sampling_rate / self.spectrogram_frame_rate
+                         / self.latent_downsample_rate)
 
     @property
     def clip_seq_len(self) -> int:
@@ -110,7 +174,17 @@ class FakeSeqCfg:
 
     @property
     def sync_seq_len(self) -> int:
-        return int(self.duration * 24)
+        segments = (self.duration * 25 - 16) // 8 + 1
+        return int(segments * 16 / 2)
+
+
+@pytest.mark.parametrize(("duration", "sync_len"), [(2.0, 40), (5.0, 112), (8.0, 192)])
+def test_fake_sequence_lengths_are_mmaudios(duration: float, sync_len: int) -> None:
+    """The figures MMAudio's SequenceConfig gives (its own self-check asserts 250 / 64 / 192 at 8 s)."""
+    cfg = FakeSeqCfg(duration=duration)
+    assert cfg.sync_seq_len == sync_len
+    assert cfg.clip_seq_len == int(duration * 8)
+    assert FakeSeqCfg().latent_seq_len == 250
 
 
 @dataclass
@@ -190,8 +264,14 @@ def fake_mmaudio(monkeypatch: pytest.MonkeyPatch) -> Recorder:
         )
         n = round(duration * FAKE_SR)
         t = torch.arange(n) / FAKE_SR
-        tones = torch.stack([0.3 * torch.sin(2 * torch.pi * (200 + 100 * b) * t) for b in range(len(text))])
-        return tones[:, None, :]
+        # Each window's tone depends on its own inputs only (its prompt, and its frames' brightness
+        # when conditioned), never on its place in the batch: batching must not change a layer.
+        tones = []
+        for b, prompt in enumerate(text):
+            hz = 200 + 50 * (sum(map(ord, prompt)) % 9)
+            level = 0.2 + (0.0 if clip_video is None else 0.2 * float(clip_video[b].mean()))
+            tones.append(level * torch.sin(2 * torch.pi * hz * t))
+        return torch.stack(tones)[:, None, :]
 
     class FlowMatching:
         def __init__(self, **kwargs: Any) -> None:
@@ -298,7 +378,7 @@ def test_foreground_windows_are_batched_with_the_scene_frames(
     assert call["negative_text"] == [settings.negative_prompt] * 3  # spec had none: the default
     assert call["cfg"] == 3.5
     assert fake_mmaudio.flow == [{"min_sigma": 0, "inference_mode": "euler", "num_steps": 7}]
-    assert fake_mmaudio.seq_lengths[-1] == (63, 16, 48)
+    assert fake_mmaudio.seq_lengths[-1] == (63, 16, 40)
     assert sorted(fake_mmaudio.loaded) == ["features:16k", "net"]
 
     audio, sr = sf.read(out, always_2d=True)
@@ -442,7 +522,171 @@ def test_very_short_scene_is_rendered_long_enough_then_trimmed(
         layer("foreground", 5.7, 6.0, ramp_video), out, sample_rate=16000, channels=1
     )
     (call,) = fake_mmaudio.generate
-    assert call["duration"] == pytest.approx(mb.MIN_WINDOW_S)
+    assert call["duration"] == pytest.approx(MIN_WINDOW_S)
     assert tuple(call["sync"].shape[:2]) == (1, 25)  # past the video's end: the last frame is held
     audio, _ = sf.read(out)
     assert audio.shape == (round(0.3 * 16000),)
+
+
+# --------------------------------------------------------------------------- hub cache, CPU device
+
+
+def test_hub_cache_accepts_either_name_of_the_clip_model(fake_mmaudio: Recorder, tmp_path: Path) -> None:
+    root = tmp_path / "w"
+    for path in mb.required_files("small_16k", root).values():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"x")
+    settings = SynthSettings(backend="mmaudio", variant="small_16k", weights_dir=str(root))
+    with pytest.raises(BackendUnavailable) as info:
+        mb.MMAudioSynth(settings, device="cpu")
+    assert "apple/DFN5B-CLIP-ViT-H-14-384 or apple/DFN5B-CLIP-ViT-H-14-378" in str(info.value)
+    (root / "hf_hub" / "models--apple--DFN5B-CLIP-ViT-H-14-378" / "snapshots" / "abc").mkdir(parents=True)
+    mb.MMAudioSynth(settings, device="cpu")
+    assert mb.find_hub_models("small_16k", root) == {"clip": "apple/DFN5B-CLIP-ViT-H-14-378"}
+    (root / "hf_hub" / "models--apple--DFN5B-CLIP-ViT-H-14-384" / "snapshots" / "abc").mkdir(parents=True)
+    assert mb.find_hub_models("small_16k", root) == {"clip": "apple/DFN5B-CLIP-ViT-H-14-384"}
+
+
+def test_cpu_device_is_a_setting_with_a_warning(
+    fake_mmaudio: Recorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    root = make_weights(tmp_path / "w", "small_16k")
+    synth = get_synth(SynthSettings(backend="mmaudio", variant="small_16k", weights_dir=str(root), device="cpu"))
+    assert isinstance(synth, mb.MMAudioSynth) and synth.device == "cpu"
+    assert any("float32" in r.message and r.levelname == "WARNING" for r in caplog.records)
+    assert SynthSettings().device == "cuda"
+
+
+# --------------------------------------------------------------------------- scenes batched across videos
+
+
+def designed_videos(root: Path, clip: Path, spans: list[list[tuple[float, float]]]) -> tuple[Layout, list[VideoRef]]:
+    """A layout holding, per video (each the same clip), a script with ``spans`` as scenes and a
+    design table with a foreground and a background item per scene (one event each, scene long)."""
+    layout = Layout(root)
+    videos = []
+    for k, scenes in enumerate(spans):
+        video = VideoRef(source=f"v{k}.mp4", path=str(clip), video_id=f"v{k}")
+        videos.append(video)
+        caption = Caption(summary="a dog in a park")
+        script = Script(
+            video_id=video.video_id, global_description="", shot_captions=[caption] * len(scenes), decisions=[],
+            scenes=[Scene(index=i, start_s=a, end_s=b, shot_indices=[i], caption=caption)
+                    for i, (a, b) in enumerate(scenes)],
+        )
+        layout.script(video.video_id).parent.mkdir(parents=True, exist_ok=True)
+        save_script(layout.script(video.video_id), script)
+        for i in range(len(scenes)):
+            design = SoundDesign(audio=[SoundItem(description=f"dog barking {k}{i}", label=f"dog barking {k}{i}")],
+                                 background=[SoundItem(description="wind", label=f"wind {i % 2}")])
+            rounds = [DesignRound(round=1, design=design, verdict="final")]
+            save_designs(layout.scene_design(video.video_id, i), [SceneDesign(video_id=video.video_id,
+                                                                             scene_index=i, rounds=rounds)])
+        pipeline.collect_designs(layout, video, len(scenes))
+    return layout, videos
+
+
+SPANS = [[(0.0, 2.0), (2.0, 4.0), (4.0, 5.5)], [(0.5, 2.5), (2.5, 4.0), (4.0, 6.0)]]
+
+
+def group_settings(tmp_path: Path, **synth: Any) -> Settings:
+    root = tmp_path / "w"
+    if not root.exists():
+        make_weights(root, "small_16k")
+    return Settings(synth=SynthSettings(backend="mmaudio", variant="small_16k", weights_dir=str(root), device="cpu",
+                                        sample_rate=16000, channels=1, **synth))
+
+
+def rendered(layout: Layout, video: VideoRef, scene: int, settings: Settings) -> dict[str, np.ndarray]:
+    """The event files a scene's render marker vouches for, read: {event name: audio}."""
+    marker = layout.done(video.video_id, "render", pipeline.render_key(layout, video, scene, settings), scene)
+    assert marker is not None, (video.video_id, scene)
+    return {name: sf.read(path)[0] for name, path in marker["outputs"].items()}
+
+
+def test_scenes_of_a_render_group_share_generate_calls(
+    fake_mmaudio: Recorder, tmp_path: Path, ramp_video: Path
+) -> None:
+    settings = group_settings(tmp_path)
+    alone, videos = designed_videos(tmp_path / "alone", ramp_video, SPANS)
+    scenes = [(v, i) for v in videos for i in range(3)]
+    for video, i in scenes:
+        outputs, _ = pipeline.render_stage(alone, video, i, settings)
+        alone.mark_done(video.video_id, "render", pipeline.render_key(alone, video, i, settings), outputs, i)
+    single_calls = len(fake_mmaudio.generate)
+    assert single_calls == 2 * len(scenes)  # one call per event, each scene shorter than the window
+
+    fake_mmaudio.generate.clear()
+    together, _ = designed_videos(tmp_path / "together", ramp_video, SPANS)
+    assert pipeline.render_videos(together, scenes, settings) == {}
+    calls = fake_mmaudio.generate
+    # Windows of 2.0 s (4 scenes) and 1.5 s (2 scenes), video-conditioned or text-only: 4 calls.
+    assert len(calls) == 4 < single_calls
+    assert sorted((c["clip"] is None, c["duration"], len(c["text"])) for c in calls) == [
+        (False, 1.5, 2), (False, 2.0, 4), (True, 1.5, 2), (True, 2.0, 4)]
+    for c in calls:
+        if c["clip"] is not None:  # one window length per batch: the frame tensors say it too
+            assert tuple(c["clip"].shape[:2]) == (len(c["text"]), round(8 * c["duration"]))
+    for video, i in scenes:
+        a, b = rendered(alone, video, i, settings), rendered(together, video, i, settings)
+        assert sorted(a) == sorted(b) == [f"scene{i:04d}_e00", f"scene{i:04d}_e01"]
+        for name in a:
+            assert np.array_equal(a[name], b[name]), (video.video_id, i, name)
+    states = {(r.video_id, r.scene, r.state) for r in collect(together) if r.stage == "render"}
+    assert states == {(v.video_id, i, "completed") for v, i in scenes}
+
+
+def test_batch_size_is_bounded_by_the_setting(fake_mmaudio: Recorder, tmp_path: Path, ramp_video: Path) -> None:
+    settings = group_settings(tmp_path, batch_windows=3)
+    layout, videos = designed_videos(tmp_path / "out", ramp_video, SPANS)
+    assert pipeline.render_videos(layout, [(v, i) for v in videos for i in range(3)], settings) == {}
+    assert sorted(len(c["text"]) for c in fake_mmaudio.generate) == [1, 1, 2, 2, 3, 3]
+
+
+def test_a_failing_scene_fails_alone_in_its_group(fake_mmaudio: Recorder, tmp_path: Path, ramp_video: Path) -> None:
+    settings = group_settings(tmp_path)
+    layout, videos = designed_videos(tmp_path / "out", ramp_video, [*SPANS, [(0.0, 2.0)]])
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"not a video")
+    bad = videos[1].model_copy(update={"path": str(broken)})  # its frames cannot be decoded
+    layout.design("v2").unlink()  # and this video has no design table
+    scenes = [(videos[0], i) for i in range(3)] + [(bad, 1), (videos[2], 0)]
+    failed = pipeline.render_videos(layout, scenes, settings)
+    assert set(failed) == {("v1", 1), ("v2", 0)}
+    assert "cannot decode" in str(failed[("v1", 1)])
+    for i in range(3):
+        audio = rendered(layout, videos[0], i, settings)
+        assert sorted(len(x) for x in audio.values()) == [round((SPANS[0][i][1] - SPANS[0][i][0]) * 16000)] * 2
+    # its background event was rendered, but a scene is done only with all its events
+    assert layout.done("v1", "render", pipeline.render_key(layout, bad, 1, settings), 1) is None
+    assert len(list((layout.video_dir("v1") / "events").glob("scene0001_*.wav"))) == 1
+    states = {(r.video_id, r.scene): r.state for r in collect(layout) if r.stage == "render"}
+    assert states == {("v0", 0): "completed", ("v0", 1): "completed", ("v0", 2): "completed",
+                      ("v1", 1): "failed", ("v2", 0): "failed"}
+    # A rerun skips the scenes done and the events rendered: nothing reaches the model this time.
+    fake_mmaudio.generate.clear()
+    assert set(pipeline.render_videos(layout, scenes, settings)) == {("v1", 1), ("v2", 0)}
+    assert fake_mmaudio.generate == []
+
+
+def test_simulated_gpu_batches_like_mmaudio_and_writes_the_procedural_audio(
+    tmp_path: Path, ramp_video: Path
+) -> None:
+    from lvas.render import synth_for
+
+    procedural = Settings(synth=SynthSettings(sample_rate=16000, channels=1))
+    alone, videos = designed_videos(tmp_path / "alone", ramp_video, SPANS)
+    scenes = [(v, i) for v in videos for i in range(3)]
+    for video, i in scenes:
+        outputs, _ = pipeline.render_stage(alone, video, i, procedural)
+        alone.mark_done(video.video_id, "render", pipeline.render_key(alone, video, i, procedural), outputs, i)
+
+    sim = Settings(synth=SynthSettings(backend="simulated-gpu", simulated_latency_s=0, sample_rate=16000,
+                                       channels=1, batch_windows=3))
+    together, _ = designed_videos(tmp_path / "together", ramp_video, SPANS)
+    assert pipeline.render_videos(together, scenes, sim) == {}
+    synth = synth_for(sim.synth)
+    assert sorted(synth.calls) == [1, 1, 2, 2, 3, 3]  # 12 events in 6 calls of at most 3 windows
+    for video, i in scenes:
+        a, b = rendered(alone, video, i, procedural), rendered(together, video, i, sim)
+        assert sorted(a) == sorted(b) and all(np.array_equal(a[k], b[k]) for k in a), (video.video_id, i)

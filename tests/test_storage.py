@@ -16,7 +16,7 @@ from lvas.storage.atomic import PART, atomic_path, sweep_partials, write_json
 from lvas.storage.layout import Layout, video_id_for
 from lvas.storage.lock import RunLock
 from lvas.storage.status import StatusRecord, collect, record, rollup, top_errors
-from lvas.storage.units import run_unit
+from lvas.storage.units import run_scene_units, run_unit
 
 
 @pytest.mark.parametrize(
@@ -359,3 +359,31 @@ def test_a_full_disk_is_said_plainly_and_recorded(full_disk: Path, writer: str) 
     (rec,) = collect(layout)
     assert rec.state == "failed"
     assert rec.error.startswith(f"no space left on tmpfs (the file system at {full_disk} holding {layout.root}: ")
+
+
+def test_scene_units_fail_alone_and_unexpected_errors_keep_their_traceback(tmp_path: Path) -> None:
+    layout = Layout(tmp_path)
+
+    def work(todo: list[tuple[str, list[int]]]) -> dict:
+        out: dict = {}
+        for vid, scenes in todo:
+            for i in scenes:
+                try:
+                    if i == 1:
+                        {}["no such key"]  # an unexpected error, raised where it happens
+                    (tmp_path / f"{vid}{i}").write_text("done")
+                    outputs = {"x": str(tmp_path / f"{vid}{i}")}
+                    out[(vid, i)] = (outputs, {"events": 3}) if i == 2 else outputs
+                except KeyError as exc:
+                    out[(vid, i)] = exc
+        return out
+
+    failed = run_scene_units(layout, stage="render", units=[("v", "v.mp4", {0: "k0", 1: "k1", 2: "k2"})],
+                             work=work)
+    assert list(failed) == [("v", 1)]
+    recs = {r.scene: r for r in collect(layout)}
+    assert recs[0].state == "completed" and layout.done("v", "render", "k0", 0) is not None
+    assert recs[1].state == "failed" and recs[1].error_type == "KeyError"
+    assert "in work" in recs[1].error  # the frame that raised it
+    marker = layout.done("v", "render", "k2", 2)  # a stage's (outputs, extra): extra goes into the marker
+    assert marker is not None and marker["events"] == 3 and recs[2].outputs == {"x": str(tmp_path / "v2")}

@@ -12,7 +12,10 @@ time: Hugging Face is forced offline and every file is checked before loading.
 - background layers: text-to-audio (both videos None);
 - the negative prompt (default: speech and music) steers away from gibberish speech and music;
 - scenes longer than the model window (8 s, what MMAudio was trained on) are rendered as
-  overlapping windows of equal length in ONE batched ``generate`` call and crossfaded.
+  overlapping windows of equal length and crossfaded;
+- windows of equal length of all the layers given to :meth:`MMAudioSynth.render_batch` (the scenes
+  and videos of one render task) share batched ``generate`` calls of at most
+  ``settings.batch_windows``; the next call's frames are decoded while the GPU runs the current one.
 
 ``mmaudio`` is not on PyPI: ``pip install git+https://github.com/hkchengrex/MMAudio``.
 """
@@ -26,7 +29,7 @@ import logging
 import os
 import sys
 import threading
-from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,7 +37,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from scipy.signal import resample_poly
 
-from lvas.backends.synth import fit_channels, join_windows, plan_windows, write_wav
+from lvas.backends.synth import (
+    LayerJob,
+    ModelCall,
+    call_seed,
+    fit_channels,
+    join_windows,
+    layer_windows,
+    plan_calls,
+    run_calls,
+    write_wav,
+)
 from lvas.errors import BackendUnavailable, RenderError
 from lvas.models import LayerSpec, RenderedLayer
 from lvas.settings import SynthSettings
@@ -47,7 +60,6 @@ log = logging.getLogger(__name__)
 INSTALL = "pip install git+https://github.com/hkchengrex/MMAudio"
 CLIP_FPS, CLIP_SIZE = 8.0, 384
 SYNC_FPS, SYNC_SIZE = 25.0, 224
-MIN_WINDOW_S = 1.0  # shorter windows give Synchformer less than a couple of segments
 
 # MMAudio's weight layout relative to its repository root (mmaudio/eval_utils.py ModelConfig).
 _EXT = {"16k": ("ext_weights/v1-16.pth", "ext_weights/best_netG.pt"), "44k": ("ext_weights/v1-44.pth", None)}
@@ -59,7 +71,12 @@ _MODE = {
     "large_44k_v2": "44k",
 }
 # Fetched by FeaturesUtils from the Hugging Face hub; they must already be in the local hub cache.
-_HUB_REPOS = {"clip": "apple/DFN5B-CLIP-ViT-H-14-384", "bigvgan_44k": "nvidia/bigvgan_v2_44khz_128band_512x"}
+# The DFN5B CLIP is cached under either name: MMAudio asks open_clip for ``...-384``, and open_clip
+# now maps the model to the hub repository ``...-378``.
+_HUB_REPOS = {
+    "clip": ("apple/DFN5B-CLIP-ViT-H-14-384", "apple/DFN5B-CLIP-ViT-H-14-378"),
+    "bigvgan_44k": ("nvidia/bigvgan_v2_44khz_128band_512x",),
+}
 
 
 def required_files(variant: str, weights_dir: str | Path) -> dict[str, Path]:
@@ -87,7 +104,13 @@ def _hub_cache(weights_dir: Path) -> Path:
 
 
 def missing_requirements(settings: SynthSettings, device: str | None = None) -> list[str]:
-    """What stops MMAudio from running here, each item saying what to install or set (empty = ready)."""
+    """What stops MMAudio from running here, each item saying what to install or set (empty = ready).
+
+    Arguments:
+        settings: the synth section (variant, weights folder).
+        device: the torch device to check for; ``settings.device`` when None.
+    """
+    device = device or settings.device
     problems: list[str] = []
     try:
         importlib.import_module("mmaudio")
@@ -98,7 +121,7 @@ def missing_requirements(settings: SynthSettings, device: str | None = None) -> 
     except ImportError:
         problems.append("torch is not installed: install a CUDA build of torch on the GPU workers")
     else:
-        if (device or "cuda").startswith("cuda") and not torch.cuda.is_available():
+        if device.startswith("cuda") and not torch.cuda.is_available():
             problems.append(
                 "no CUDA device on this worker: run the render stage on GPU workers "
                 f"(Dask resource {settings.gpu_resource!r}, settings run.gpu_workers / run.dask_address)"
@@ -115,20 +138,44 @@ def missing_requirements(settings: SynthSettings, device: str | None = None) -> 
     if absent:
         problems.append(f"MMAudio weights missing under LVAS_SYNTH__WEIGHTS_DIR={root}: " + ", ".join(absent))
     hub = _hub_cache(root)
-    for repo in _needed_hub_repos(settings.variant):
-        snapshots = hub / f"models--{repo.replace('/', '--')}" / "snapshots"
-        if not snapshots.is_dir() or not any(snapshots.iterdir()):
+    for name, found in find_hub_models(settings.variant, root).items():
+        if found is None:
+            names = " or ".join(_HUB_REPOS[name])
             problems.append(
-                f"Hugging Face model {repo} is not in the local hub cache {hub} "
+                f"Hugging Face model {names} is not in the local hub cache {hub} "
                 f"(copy it there, e.g. to {root / 'hf_hub'}; nothing is downloaded at run time)"
             )
     return problems
 
 
+def find_hub_models(variant: str, weights_dir: str | Path) -> dict[str, str | None]:
+    """Which hub repository of each Hugging Face model ``variant`` needs is in the local hub cache.
+
+    Arguments:
+        variant: the MMAudio variant (44 kHz variants also need BigVGAN v2).
+        weights_dir: the weights folder (its ``hf_hub/`` is the cache if present, else the user's).
+
+    Returns:
+        ``{"clip": repo or None, "bigvgan_44k": repo or None}`` (BigVGAN only for 44 kHz variants):
+        the first of the model's accepted names with a snapshot in the cache, None if none has one.
+    """
+    hub = _hub_cache(Path(weights_dir).expanduser())
+    found: dict[str, str | None] = {}
+    for name in ("clip", "bigvgan_44k") if _MODE[variant] == "44k" else ("clip",):
+        found[name] = next((repo for repo in _HUB_REPOS[name] if _has_snapshot(hub, repo)), None)
+    return found
+
+
+def _has_snapshot(hub: Path, repo: str) -> bool:
+    snapshots = hub / f"models--{repo.replace('/', '--')}" / "snapshots"
+    return snapshots.is_dir() and any(snapshots.iterdir())
+
+
 def _needed_hub_repos(variant: str) -> list[str]:
-    repos = [_HUB_REPOS["clip"]]
+    """The first accepted name of each hub model ``variant`` needs (what a fresh cache should hold)."""
+    repos = [_HUB_REPOS["clip"][0]]
     if _MODE[variant] == "44k":
-        repos.append(_HUB_REPOS["bigvgan_44k"])
+        repos.append(_HUB_REPOS["bigvgan_44k"][0])
     return repos
 
 
@@ -144,6 +191,9 @@ class LoadedModel:
     model_cfg: Any
     device: str
     dtype: Any
+    # One model call at a time: a call sets the network's sequence lengths for its window length.
+    # Two render tasks in one worker (threads) then overlap one's CPU work with the other's call.
+    lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
 
     @property
     def sample_rate(self) -> int:
@@ -176,10 +226,12 @@ def load_model(settings: SynthSettings, device: str = "cuda") -> LoadedModel:
         # FeaturesUtils fetches CLIP (and BigVGAN for 44k) through huggingface_hub: offline, from
         # the folder checked above. huggingface_hub reads these variables when first imported, so
         # if something in this worker imported it earlier, set them in the worker's environment.
-        os.environ["HF_HUB_OFFLINE"] = "1"
+        wanted = {"HF_HUB_OFFLINE": "1"}
         if (root / "hf_hub").is_dir():
-            os.environ["HF_HUB_CACHE"] = str(root / "hf_hub")
-        if "huggingface_hub" in sys.modules:
+            wanted["HF_HUB_CACHE"] = str(root / "hf_hub")
+        already = all(os.environ.get(k) == v for k, v in wanted.items())
+        os.environ.update(wanted)
+        if "huggingface_hub" in sys.modules and not already:
             log.warning(
                 "huggingface_hub was imported before MMAudio: HF_HUB_OFFLINE/HF_HUB_CACHE may not apply"
             )
@@ -207,7 +259,8 @@ def load_model(settings: SynthSettings, device: str = "cuda") -> LoadedModel:
             need_vae_encoder=False,
         )
         feature_utils = feature_utils.to(device, dtype).eval()
-        log.info("MMAudio %s loaded from %s on %s (%s)", settings.variant, root, device, dtype)
+        hub = ", ".join(f"{name} as {repo}" for name, repo in find_hub_models(settings.variant, root).items())
+        log.info("MMAudio %s loaded from %s on %s (%s); hub models: %s", settings.variant, root, device, dtype, hub)
         _MODELS[key] = LoadedModel(net, feature_utils, cfg, device, dtype)
         return _MODELS[key]
 
@@ -288,30 +341,36 @@ def _sync_image(frame: Any) -> np.ndarray:
 # --------------------------------------------------------------------------- synthesizer
 
 
-def batch_windows(windows: list[tuple[float, float]]) -> dict[float, list[int]]:
-    """Window indices grouped by duration (rounded to 1 ms): each group is one ``generate`` call."""
-    groups: dict[float, list[int]] = defaultdict(list)
-    for i, (a, b) in enumerate(windows):
-        groups[round(b - a, 3)].append(i)
-    return dict(groups)
+def _conditioned(spec: LayerSpec) -> bool:
+    """Video-to-audio: a foreground layer or event of a video (``lvas compose`` has no video)."""
+    return spec.kind == "foreground" and bool(spec.video_path)
 
 
 class MMAudioSynth:
-    """MMAudio as a :class:`~lvas.backends.synth.Synthesizer` (see the module docstring)."""
+    """MMAudio as a :class:`~lvas.backends.synth.BatchSynthesizer` (see the module docstring)."""
 
     name = "mmaudio"
 
-    def __init__(self, settings: SynthSettings, device: str = "cuda") -> None:
+    def __init__(self, settings: SynthSettings, device: str | None = None) -> None:
         """Check that MMAudio can run here; the model itself loads on first render.
+
+        Arguments:
+            settings: the synth section.
+            device: ``cuda`` (bf16) or ``cuda:N``; ``cpu`` runs float32, only to check the path;
+                None = ``settings.device`` (``LVAS_SYNTH__DEVICE``, default ``cuda``).
 
         Raises:
             BackendUnavailable: the package, the GPU or a weight file is missing (all are listed).
         """
+        device = device or settings.device
         self.settings = settings
         self.device = device
         problems = missing_requirements(settings, device)
         if problems:
             raise BackendUnavailable("MMAudio cannot run here:\n  - " + "\n  - ".join(problems))
+        if not device.startswith("cuda"):
+            log.warning("MMAudio runs on %s in float32: slow, for checking the render path without a GPU",
+                        device)
 
     def render(
         self,
@@ -339,72 +398,101 @@ class MMAudioSynth:
             BackendUnavailable: the model cannot be loaded here.
             RenderError: the scene's frames cannot be decoded.
         """
+        (done,) = self.render_batch([LayerJob(spec, Path(out_wav))], sample_rate=sample_rate, channels=channels)
+        if isinstance(done, Exception):
+            raise done
+        return done
+
+    def render_batch(
+        self, jobs: Sequence[LayerJob], *, sample_rate: int, channels: int, layout: Layout | None = None
+    ) -> list[RenderedLayer | Exception]:
+        """Render several layers (of any scenes and videos), equal windows sharing ``generate`` calls.
+
+        Arguments:
+            jobs: the layers and their WAV paths.
+            sample_rate: output rate; the model's own rate is resampled to it.
+            channels: 1 or 2 (MMAudio is mono; stereo duplicates it).
+            layout: unused (MMAudio sees the frames themselves).
+
+        Returns:
+            Per job, its rendered layer or the error that stopped it (frames that cannot be decoded
+            fail their layer; a failed ``generate`` call fails the layers it served).
+
+        Raises:
+            BackendUnavailable: the model cannot be loaded here.
+        """
         import torch
 
         model = load_model(self.settings, self.device)
-        s = self.settings
-        # Synchformer needs whole 16-frame segments: very short scenes are rendered a little longer
-        # (holding the last frame past the video's end) and trimmed.
-        span = max(spec.end_s - spec.start_s, MIN_WINDOW_S)
-        windows = plan_windows(span, s.window_s, max(0.0, min(s.overlap_s, s.window_s / 2)))
-        frames = None
-        if spec.kind == "foreground" and spec.video_path:  # decoded per window: each starts on its own time
-            frames = [
-                decode_conditioning_frames(spec.video_path, spec.start_s + a, spec.start_s + b)
-                for a, b in windows
-            ]
-        chunks: list[np.ndarray | None] = [None] * len(windows)
-        with torch.inference_mode():
-            for duration, idx in batch_windows(windows).items():
-                window_frames = None if frames is None else [frames[i] for i in idx]
-                audio = self._generate(model, spec, len(idx), duration, window_frames)
-                for i, wav in zip(idx, audio, strict=True):
-                    chunks[i] = wav
-        native = model.sample_rate
-        joined = join_windows([c for c in chunks if c is not None], windows, native)
-        if native != sample_rate:
-            g = np.gcd(native, sample_rate)
-            joined = resample_poly(joined, sample_rate // g, native // g, axis=0)
-        n = round((spec.end_s - spec.start_s) * sample_rate)
-        out = fit_channels(joined, channels)[:n]
-        out = np.pad(out, ((0, n - len(out)), (0, 0)))
-        write_wav(out_wav, out.astype(np.float32), sample_rate)
-        return RenderedLayer(spec=spec, wav_path=str(out_wav), sample_rate=sample_rate, backend=self.name)
+        plans = [layer_windows(job.spec, self.settings) for job in jobs]
+        calls = plan_calls([(_conditioned(job.spec), plan) for job, plan in zip(jobs, plans, strict=True)],
+                           self.settings.batch_windows)
+
+        def prepare(j: int, w: int) -> tuple[np.ndarray, np.ndarray] | None:
+            # Decoded per window so each starts exactly on its own time.
+            spec, (a, b) = jobs[j].spec, plans[j][w]
+            if not _conditioned(spec):
+                return None
+            return decode_conditioning_frames(spec.video_path, spec.start_s + a, spec.start_s + b)
+
+        def generate(call: ModelCall, inputs: list[Any]) -> list[np.ndarray]:
+            specs = [jobs[j].spec for j, _ in call.windows]
+            with torch.inference_mode():
+                return self._generate(model, specs, call, inputs if call.conditioned else None)
+
+        def finish(j: int, chunks: list[np.ndarray]) -> RenderedLayer:
+            spec = jobs[j].spec
+            native = model.sample_rate
+            joined = join_windows(chunks, plans[j], native)
+            if native != sample_rate:
+                g = np.gcd(native, sample_rate)
+                joined = resample_poly(joined, sample_rate // g, native // g, axis=0)
+            n = round((spec.end_s - spec.start_s) * sample_rate)
+            out = fit_channels(joined, channels)[:n]
+            out = np.pad(out, ((0, n - len(out)), (0, 0)))
+            write_wav(jobs[j].out_wav, out.astype(np.float32), sample_rate)
+            return RenderedLayer(spec=spec, wav_path=str(jobs[j].out_wav), sample_rate=sample_rate,
+                                 backend=self.name)
+
+        return run_calls(calls, [len(p) for p in plans], prepare=prepare, generate=generate, finish=finish)
 
     def _generate(
         self,
         model: LoadedModel,
-        spec: LayerSpec,
-        batch: int,
-        duration: float,
+        specs: list[LayerSpec],
+        call: ModelCall,
         frames: list[tuple[np.ndarray, np.ndarray]] | None,
     ) -> list[np.ndarray]:
-        """One batched ``generate`` call for ``batch`` windows of ``duration`` s; ``(samples, 1)`` each."""
+        """One batched ``generate`` call for the call's windows (``specs``: each window's layer);
+        ``(samples, 1)`` each."""
         import torch
 
         eval_utils = importlib.import_module("mmaudio.eval_utils")
         flow = importlib.import_module("mmaudio.model.flow_matching")
+        batch, duration = len(specs), call.duration
         seq_cfg = copy.copy(model.model_cfg.seq_cfg)  # never mutate MMAudio's module-level config
         seq_cfg.duration = duration
-        model.net.update_seq_lengths(seq_cfg.latent_seq_len, seq_cfg.clip_seq_len, seq_cfg.sync_seq_len)
         clip_video = sync_video = None
         if frames is not None:
             clip_video = _batch_tensor([f[0] for f in frames], CLIP_FPS, duration, normalise=False)
             sync_video = _batch_tensor([f[1] for f in frames], SYNC_FPS, duration, normalise=True)
-        rng = torch.Generator(device=model.device).manual_seed(int(spec.seed))
+        seed = call_seed([spec.seed for spec in specs], call.windows)
+        rng = torch.Generator(device=model.device).manual_seed(seed)
         fm = flow.FlowMatching(min_sigma=0, inference_mode="euler", num_steps=self.settings.num_steps)
-        audio = eval_utils.generate(
-            clip_video,
-            sync_video,
-            [spec.prompt] * batch,
-            negative_text=[spec.negative_prompt or self.settings.negative_prompt] * batch,
-            feature_utils=model.feature_utils,
-            net=model.net,
-            fm=fm,
-            rng=rng,
-            cfg_strength=self.settings.cfg_strength,
-        )
-        audio = audio.float().cpu().numpy().reshape(batch, -1)
+        with model.lock:
+            model.net.update_seq_lengths(seq_cfg.latent_seq_len, seq_cfg.clip_seq_len, seq_cfg.sync_seq_len)
+            audio = eval_utils.generate(
+                clip_video,
+                sync_video,
+                [spec.prompt for spec in specs],
+                negative_text=[spec.negative_prompt or self.settings.negative_prompt for spec in specs],
+                feature_utils=model.feature_utils,
+                net=model.net,
+                fm=fm,
+                rng=rng,
+                cfg_strength=self.settings.cfg_strength,
+            )
+            audio = audio.float().cpu().numpy().reshape(batch, -1)
         return [a[:, None] for a in audio]
 
 

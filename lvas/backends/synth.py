@@ -6,16 +6,21 @@ embedded CPU default, ``mmaudio`` the real model on GPU workers); switching is o
 
 Models are trained on short windows (MMAudio: 8 s; longer windows degrade, its issue #32), so a
 long scene is cut into overlapping windows by :func:`plan_windows` and the rendered windows are
-joined with equal-power crossfades by :func:`join_windows`.
+joined with equal-power crossfades by :func:`join_windows`. A batching backend
+(:class:`BatchSynthesizer`) plans the windows of many layers or events into shared model calls
+(:func:`plan_calls`: one window length and one conditioning a call) and runs them with the CPU
+work of the next call overlapped (:func:`run_calls`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar, runtime_checkable
 
 import numpy as np
 from scipy.io import wavfile
@@ -28,6 +33,10 @@ from lvas.storage.atomic import atomic_path
 
 if TYPE_CHECKING:
     from lvas.storage.layout import Layout
+
+MIN_WINDOW_S = 1.0  # shorter windows give MMAudio's Synchformer less than a couple of segments
+R = TypeVar("R")
+
 
 @runtime_checkable
 class Synthesizer(Protocol):
@@ -59,6 +68,33 @@ class Synthesizer(Protocol):
         Raises:
             BackendUnavailable: the backend cannot run here (package, weights or GPU missing).
             RenderError: the layer could not be rendered.
+        """
+        ...
+
+
+@dataclass(frozen=True)
+class LayerJob:
+    """One layer to render and where its WAV goes."""
+
+    spec: LayerSpec
+    out_wav: Path
+
+
+@runtime_checkable
+class BatchSynthesizer(Synthesizer, Protocol):
+    """A synthesizer that renders several layers (of any scenes and videos) in shared model calls."""
+
+    def render_batch(
+        self, jobs: Sequence[LayerJob], *, sample_rate: int, channels: int, layout: Layout | None = None
+    ) -> list[RenderedLayer | Exception]:
+        """Render every job; equal windows of different layers share batched model calls.
+
+        Returns:
+            Per job, in order, its rendered layer or the exception that stopped it (one layer's bad
+            input never fails the others; a failed model call fails the layers it served).
+
+        Raises:
+            BackendUnavailable: the backend cannot run here at all.
         """
         ...
 
@@ -120,6 +156,132 @@ def plan_windows(duration: float, window: float, overlap: float) -> list[tuple[f
     plan = [(round(i * spacing, 6), round(i * spacing + window, 6)) for i in range(count)]
     plan[-1] = (plan[-1][0], float(duration))  # no rounding drift at the end
     return plan
+
+
+def layer_windows(spec: LayerSpec, settings: SynthSettings) -> list[tuple[float, float]]:
+    """The model windows of one layer, relative to its start (see :func:`plan_windows`).
+
+    A layer shorter than ``MIN_WINDOW_S`` is planned that long (the renderer trims it); the overlap
+    is at most half a window.
+    """
+    span = max(spec.end_s - spec.start_s, MIN_WINDOW_S)
+    return plan_windows(span, settings.window_s, max(0.0, min(settings.overlap_s, settings.window_s / 2)))
+
+
+@dataclass(frozen=True)
+class ModelCall:
+    """One batched model call: windows of one length and one kind of conditioning.
+
+    ``conditioned`` is True for video-to-audio windows (foreground), False for text-only ones.
+    ``windows`` are ``(job, window)`` index pairs, possibly of several layers, scenes and videos.
+    """
+
+    conditioned: bool
+    duration: float
+    windows: tuple[tuple[int, int], ...]
+
+
+def plan_calls(plans: Sequence[tuple[bool, Sequence[tuple[float, float]]]], most: int) -> list[ModelCall]:
+    """Group the windows of several layers into batched model calls.
+
+    Arguments:
+        plans: per job, whether it is conditioned on video and its windows (``layer_windows``).
+        most: the most windows in one call (GPU memory bounds the batch).
+
+    Returns:
+        Calls of at most ``most`` windows, each of one duration (rounded to 1 ms, as a batch must
+        be) and one conditioning; groups in order of first appearance, jobs in order within them.
+    """
+    groups: dict[tuple[bool, float], list[tuple[int, int]]] = {}
+    for j, (conditioned, windows) in enumerate(plans):
+        for w, (a, b) in enumerate(windows):
+            groups.setdefault((conditioned, round(b - a, 3)), []).append((j, w))
+    return [
+        ModelCall(conditioned, duration, tuple(items[i:i + most]))
+        for (conditioned, duration), items in groups.items()
+        for i in range(0, len(items), max(1, most))
+    ]
+
+
+def call_seed(seeds: Sequence[int], windows: Sequence[tuple[int, int]]) -> int:
+    """The seed of a batched call: the layer's own seed when the call serves one layer, else a
+    stable mix of its layers' seeds and window positions (same batch, same noise)."""
+    if len(set(seeds)) == 1 and len({j for j, _ in windows}) == 1:
+        return int(seeds[0])
+    blob = ",".join(f"{s}:{w}" for s, (_, w) in zip(seeds, windows, strict=True))
+    return int.from_bytes(hashlib.sha256(blob.encode()).digest()[:4], "little")
+
+
+def run_calls(
+    calls: Sequence[ModelCall],
+    windows_per_job: Sequence[int],
+    *,
+    prepare: Callable[[int, int], Any],
+    generate: Callable[[ModelCall, list[Any]], Sequence[Any]],
+    finish: Callable[[int, list[Any]], R],
+) -> list[R | Exception]:
+    """Run batched model calls with their CPU work overlapped, so the model waits as little as possible.
+
+    The inputs of the next call (``prepare``: decoding a window's frames) are made in a helper
+    thread while the current call runs, and a layer whose windows are all generated is finished
+    (``finish``: crossfade, resample, write) in another; ``generate`` runs in the calling thread.
+
+    Arguments:
+        calls: from :func:`plan_calls`.
+        windows_per_job: how many windows each job has.
+        prepare: ``(job, window) -> input`` of one window; an error fails that job only.
+        generate: ``(call, inputs) -> one output per window``; an error fails the jobs it served.
+        finish: ``(job, outputs in window order) -> result``; an error fails that job only.
+
+    Returns:
+        Per job, its result or the first exception that stopped it.
+    """
+    errors: dict[int, Exception] = {}
+    chunks: dict[int, dict[int, Any]] = {}
+    finishing: dict[int, Future[R]] = {}
+    with ThreadPoolExecutor(1, thread_name_prefix="lvas-prepare") as prep, \
+            ThreadPoolExecutor(1, thread_name_prefix="lvas-finish") as fin:
+
+        def submit(k: int) -> list[Future[Any]]:
+            return [prep.submit(prepare, j, w) for j, w in calls[k].windows] if k < len(calls) else []
+
+        ahead = submit(0)
+        for k, call in enumerate(calls):
+            pending, ahead = ahead, submit(k + 1)
+            inputs: list[Any] = []
+            for (j, _), fut in zip(call.windows, pending, strict=True):
+                try:
+                    inputs.append(fut.result())
+                except Exception as exc:
+                    errors.setdefault(j, exc)
+                    inputs.append(None)
+            live = [i for i, (j, _) in enumerate(call.windows) if j not in errors]
+            if not live:
+                continue
+            sub = ModelCall(call.conditioned, call.duration, tuple(call.windows[i] for i in live))
+            try:
+                outputs = generate(sub, [inputs[i] for i in live])
+            except Exception as exc:
+                for j, _ in sub.windows:
+                    errors.setdefault(j, exc)
+                continue
+            for (j, w), out in zip(sub.windows, outputs, strict=True):
+                chunks.setdefault(j, {})[w] = out
+                if len(chunks[j]) == windows_per_job[j] and j not in errors:
+                    done = chunks.pop(j)
+                    finishing[j] = fin.submit(finish, j, [done[i] for i in range(windows_per_job[j])])
+        results: list[R | Exception] = []
+        for j in range(len(windows_per_job)):
+            if j in errors:
+                results.append(errors[j])
+            elif j in finishing:
+                try:
+                    results.append(finishing[j].result())
+                except Exception as exc:
+                    results.append(exc)
+            else:  # cannot happen with a plan from plan_calls; said rather than hidden
+                results.append(RenderError(f"job {j}: not every window was generated"))
+    return results
 
 
 def equal_power_fades(n: int) -> tuple[np.ndarray, np.ndarray]:
