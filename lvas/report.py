@@ -28,6 +28,15 @@ log = logging.getLogger(__name__)
 
 SCENE_COLOURS = ("#4C72B0", "#DD8452", "#55A868", "#C44E52", "#8172B3", "#937860", "#DA8BC3", "#8C8C8C")
 
+# The report pages' shared style sheet.
+STYLE = """<style>
+body { font-family: system-ui, sans-serif; margin: 24px; color: #222; }
+img { max-width: 100%; border: 1px solid #ddd; }
+table { border-collapse: collapse; width: 100%; margin-top: 16px; }
+td, th { border-bottom: 1px solid #e5e5e5; padding: 6px 10px; vertical-align: top; text-align: left; }
+th { background: #f5f5f5; }
+</style>"""
+
 
 def build_report(
     layout: Layout,
@@ -396,13 +405,7 @@ def _html(
     )
     return f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>lvas — {esc(video_id)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
-img {{ max-width: 100%; border: 1px solid #ddd; }}
-table {{ border-collapse: collapse; width: 100%; margin-top: 16px; }}
-td, th {{ border-bottom: 1px solid #e5e5e5; padding: 6px 10px; vertical-align: top; text-align: left; }}
-th {{ background: #f5f5f5; }}
-</style></head><body>
+{STYLE}</head><body>
 <h1>{esc(video_id)}</h1>
 <p>{esc(script.global_description)}</p>
 <p><small>{duration:.2f} s · {info.width}×{info.height} · {info.fps:.2f} fps ·
@@ -486,13 +489,7 @@ def build_compose_report(
         player = f"<p>Mix: <audio controls src='{esc(_rel(Path(mix_wav), out_html.parent))}'></audio></p>"
     page = f"""<!doctype html>
 <html><head><meta charset="utf-8"><title>lvas compose — {esc(job_id)}</title>
-<style>
-body {{ font-family: system-ui, sans-serif; margin: 24px; color: #222; }}
-img {{ max-width: 100%; border: 1px solid #ddd; }}
-table {{ border-collapse: collapse; width: 100%; margin-top: 16px; }}
-td, th {{ border-bottom: 1px solid #e5e5e5; padding: 6px 10px; vertical-align: top; text-align: left; }}
-th {{ background: #f5f5f5; }}
-</style></head><body>
+{STYLE}</head><body>
 <h1>{esc(job_id)}</h1>
 <p>{esc(instruction)}</p>
 {player}
