@@ -50,6 +50,9 @@ from lvas.kb.embedding import MiniLMEmbeddingFunction, embedding_function, model
 COLLECTION = "lvas_sounds"
 FORMAT = "1"  # bump when the document text or the metadata change shape: forces a full re-index
 EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3")
+ONSET_RISE_DB = 9.0  # rise over two analysis frames
+ONSET_FLOOR_DB = 30.0  # below the loudest frame
+ONSET_GAP_FRAMES = 5
 ANALYSIS_S = 120.0  # descriptors are measured on at most this much of a long file
 SILENT_PEAK = 1e-4  # -80 dBFS: a file whose peak stays below is silence
 MAX_ONSETS = 32
@@ -288,14 +291,14 @@ def measure(audio: np.ndarray, sr: int, duration_s: float, channels: int) -> Des
     env = np.sqrt(np.mean(audio[: frames * hop].reshape(frames, hop) ** 2, axis=1)) if frames else np.zeros(1)
     db = 20 * np.log10(env + 1e-9)
     top = float(db.max())
-    # an onset: a rise of 9 dB within 20 ms, still rising, to within 30 dB of the loudest frame;
-    # onsets are 50 ms apart at least
+    # an onset: a steep rise over two frames that is still rising, near the file's loudest level;
+    # onsets closer than a few frames are one attack
     rise = np.diff(db, prepend=db[0])
     rise2 = db - np.concatenate([np.full(2, db[0]), db[:-2]])
-    cand = np.flatnonzero((rise2 > 9) & (db > top - 30) & (rise > 0))
+    cand = np.flatnonzero((rise2 > ONSET_RISE_DB) & (db > top - ONSET_FLOOR_DB) & (rise > 0))
     onsets: list[int] = []
     for i in cand:
-        if not onsets or i - onsets[-1] >= 5:
+        if not onsets or i - onsets[-1] >= ONSET_GAP_FRAMES:
             onsets.append(int(i))
     times = [round(max(0, i - 1) * hop / sr, 4) for i in onsets]
     if not times or abs(times[0] - onset / sr) > 0.03:
