@@ -284,7 +284,7 @@ def _run_flags(p: argparse.ArgumentParser) -> None:
                    + "; ".join(f"{b.name}: {b.summary}" for b in SYNTHS.values()))
     b.add_argument("--chroma-url", metavar="URL", help="Chroma server (default: a store in DIR/kb)")
     b.add_argument("--keep-original-audio", action="store_true", default=None,
-                   help="keep a video's own audio track as a second stream (default: replace it)")
+                   help="the same as --original-audio keep")
     b.add_argument("--original-audio", choices=["drop", "keep", "clean"], default=None,
                    help="a video's own track: drop it (default), keep it as a second stream, or clean it "
                         "(denoise) and mix it in, the new sound ducked under it")
@@ -302,22 +302,21 @@ def settings_from_args(args: argparse.Namespace, base: Settings | None = None) -
         ("run", "dask_address"): args.dask_address, ("run", "workers"): args.workers,
         ("run", "gpu_workers"): args.gpu_workers, ("agents", "backend"): args.agents,
         ("agents", "base_url"): args.base_url, ("synth", "backend"): args.synth,
-        ("kb", "chroma_url"): args.chroma_url, ("mix", "keep_original_audio"): args.keep_original_audio,
-        ("mix", "original_audio"): getattr(args, "original_audio", None),
+        ("kb", "chroma_url"): args.chroma_url,
+        ("mix", "original_audio"): getattr(args, "original_audio", None)
+        or ("keep" if args.keep_original_audio else None),
+        # baselines and ablations (only `lvas dub` has these flags)
+        ("agents", "baseline"): getattr(args, "baseline", None),
+        ("agents", "structure"): False if getattr(args, "no_structure", None) else None,
+        ("agents", "cot"): False if getattr(args, "no_cot", None) else None,
+        ("agents", "rag"): False if getattr(args, "no_rag", None) else None,
+        ("reflect", "enabled"): False if getattr(args, "no_reflect", None) else None,
     }
     for (section, key), value in over.items():
         if value is not None:
             data[section][key] = value
     if getattr(args, "until", None):
         data["run"]["stages"] = list(STAGES[: STAGES.index(args.until) + 1])
-    ablations = {("agents", "baseline"): getattr(args, "baseline", None),
-                 ("agents", "structure"): False if getattr(args, "no_structure", None) else None,
-                 ("agents", "cot"): False if getattr(args, "no_cot", None) else None,
-                 ("agents", "rag"): False if getattr(args, "no_rag", None) else None,
-                 ("reflect", "enabled"): False if getattr(args, "no_reflect", None) else None}
-    for (section, key), value in ablations.items():
-        if value is not None:
-            data[section][key] = value
     return Settings(**data)
 
 

@@ -501,7 +501,7 @@ def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
     # The AAC encode (FFmpeg, outside the GIL) and the report figure (numpy and Pillow) overlap.
     with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lvas-mux") as pool:
         muxed = pool.submit(mux, video.path, layout.mix(vid), layout.dubbed(vid),
-                            keep_original_audio=s.mix.keep_original_audio or s.mix.original_audio == "keep")
+                            keep_original_audio=s.mix.original_audio == "keep")
         report = build_report(layout, vid, board, script, designs, layout.mix(vid), events=events, scores=scores)
         muxed.result()
     outputs = {"mix": str(layout.mix(vid)), "dubbed": str(layout.dubbed(vid)), "report": str(report),

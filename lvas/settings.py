@@ -16,7 +16,7 @@ import os
 from typing import Literal
 from urllib.parse import parse_qsl, unquote, urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_serializer, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from lvas import registry
@@ -133,12 +133,21 @@ class MixSettings(Section):
     layer_lufs: float = Field(-23.0, description="each layer is normalised to this before volumes")
     background_gain_db: float = Field(-8.0, le=0, description="background sits this far under foreground")
     scene_crossfade_s: float = Field(0.15, ge=0)
-    keep_original_audio: bool = Field(False, description="keep an existing track as a second stream")
     original_audio: Literal["drop", "keep", "clean"] = Field(
         "drop", description="the input's own track: drop it, keep it as a second stream, or clean it (denoise) "
-        "and mix it with the new sound, ducking the new sound under it (keep_original_audio=true means keep)")
+        "and mix it with the new sound, ducking the new sound under it")
     duck_db: float = Field(-10.0, le=0, ge=-40, description="original_audio=clean: the new sound's level "
                            "where the original track is active")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _legacy_keep(cls, data: object) -> object:
+        """Settings saved before ``original_audio`` existed said ``keep_original_audio``."""
+        if isinstance(data, dict) and "keep_original_audio" in data:
+            data = dict(data)
+            if data.pop("keep_original_audio") and "original_audio" not in data:
+                data["original_audio"] = "keep"
+        return data
 
 
 class ReflectSettings(Section):
