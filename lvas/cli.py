@@ -709,8 +709,13 @@ def _deliver_again_if_swallowed(previous: Callable[[Any], object], unraisable: A
         again = threading.Timer(0.05, os.kill, args=(os.getpid(), sig))
         again.daemon = True
         again.start()
+        _REDELIVERIES.append(again)
         return
     previous(unraisable)
+
+
+# signals sent again and not yet delivered; cancelled when the command ends (its interrupt handled)
+_REDELIVERIES: list[threading.Timer] = []
 
 
 @contextlib.contextmanager
@@ -725,6 +730,9 @@ def _stop_signals_stop_the_run() -> Iterator[None]:
     try:
         yield
     finally:
+        for timer in _REDELIVERIES:
+            timer.cancel()
+        _REDELIVERIES.clear()
         signal.signal(signal.SIGTERM, before)
         sys.unraisablehook = hook
 
