@@ -17,6 +17,7 @@ from prefect.futures import wait
 from prefect.states import Completed, Failed, State
 
 from lvas import compose
+from lvas.backends.library import with_library_state
 from lvas.compose import ComposeJob
 from lvas.flows.report import run_summary
 from lvas.settings import Settings
@@ -39,7 +40,7 @@ def compose_dataset(jobs: list[ComposeJob], out: str, settings: Settings | None 
     Returns:
         Completed when every job is done, else Failed, with the counts in the message.
     """
-    settings = settings or Settings()
+    settings = with_library_state(settings or Settings())
     layout = Layout(out)
     planner, renderer = (with_retries(t, settings.run.task_retries, settings.run.retry_delay_s) for t in (plan, render))
     with RunLock(layout.lock()):

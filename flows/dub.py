@@ -25,6 +25,7 @@ from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed, State
 
 from lvas import pipeline, registry
+from lvas.backends.library import with_library_state
 from lvas.discover import discover
 from lvas.flows.design_refine import design as design_task
 from lvas.flows.reflect import reflect as reflect_task
@@ -89,7 +90,7 @@ def dub_dataset(
     by a thread of this process through :meth:`Stages.dub`; the next starts when one finishes, so
     the flow holds the futures of the batches in flight only, whatever the dataset's size.
     """
-    settings = settings or Settings()
+    settings = with_library_state(settings or Settings())
     with RunLock(Layout(out).lock()):
         videos = prepare(sources, out, settings, only)
         stages = Stages(out, settings)

@@ -210,6 +210,10 @@ def cmd_edit(args: argparse.Namespace) -> int:
         raise InputError("give one of: a REQUEST, --file OPS_JSON, --undo")
     settings = saved_settings(layout.root) or Settings()
     with RunLock(layout.lock()):
+        if not args.undo:  # a turn's renders use the library as it is indexed now
+            from lvas.backends.library import with_library_state
+
+            settings = with_library_state(settings)
         if args.undo:
             print(f"lvas: undid turn {undo_turn(layout, args.video_id)} of {args.video_id}")
             return 0
@@ -391,7 +395,9 @@ def compose_jobs(args: argparse.Namespace, settings: Settings) -> tuple[list[Any
 
 def cmd_compose(args: argparse.Namespace) -> int:
     """``lvas compose``: the compose flow on the embedded (or given) Prefect server and Dask cluster."""
-    settings = settings_from_args(args)
+    from lvas.backends.library import with_library_state
+
+    settings = with_library_state(settings_from_args(args))  # no usable library: said before start-up
     jobs, problems = compose_jobs(args, settings)
     for problem in problems:
         print(f"lvas: skipped: {problem}", file=sys.stderr)
@@ -455,14 +461,11 @@ def plan_run(sources: list[str], out: str, settings: Settings, only: list[str] |
         raise InputError(f"{out}: cannot write the output folder here ({exc.strerror or exc})") from None
     layout = Layout(out)
     videos = [v for v in found.videos if only is None or v.video_id in only]
-    todo = [v for v in videos if not pipeline.is_finished(layout, v, settings)]
-    if todo and settings.synth.backend == "library" and "render" in settings.run.stages:
-        from lvas.backends.library import library_problem
-        from lvas.errors import BackendUnavailable
+    if "render" in settings.run.stages:  # a re-indexed library makes finished videos unfinished
+        from lvas.backends.library import with_library_state
 
-        problem = library_problem(settings.synth)
-        if problem:
-            raise BackendUnavailable(problem)
+        settings = with_library_state(settings)
+    todo = [v for v in videos if not pipeline.is_finished(layout, v, settings)]
     return todo, len(videos)
 
 

@@ -120,6 +120,8 @@ class SynthSettings(Section):
     library_index: str | None = Field(None, description="where the library index is: a folder or a Chroma server "
                                       "URL; None = <LVAS_CACHE_DIR>/library")
     library_min_score: float = Field(0.5, ge=-1, le=1, description="least similarity of a recording to its label")
+    library_state: str | None = Field(None, description="set by lvas when a library run starts: a digest of the "
+                                      "indexed recordings, so that re-indexing re-renders (not a user setting)")
 
     @field_validator("backend")
     @classmethod

@@ -338,3 +338,50 @@ def test_a_recording_used_beside_a_span_is_left_out_when_another_fits_as_well(tm
     lonely = place_recordings(lib, SpanRequest("wind", "wind", "background", 0.0, 3.0), sample_rate=SR, channels=1,
                               seed=0, avoid=frozenset({str(first), str(second)}))
     assert lonely.placements  # with nothing else that fits, a taken recording is used again
+
+
+def test_reindexing_the_library_rerenders_what_was_made_from_it(tmp_path: Path) -> None:
+    from lvas.backends.library import with_library_state
+    from lvas.models import VideoRef
+    from lvas.pipeline import dub_video_direct, is_finished
+    from lvas.settings import Settings
+    from lvas.storage.layout import Layout
+    from tests.clips import colour_cuts, make_clip
+
+    lib, index_dir = tmp_path / "lib", tmp_path / "index"
+    one_shot(lib / "knock_on_door.wav")
+    tone_loop(lib / "rain_on_roof_loop.wav", seconds=3.0)
+    SoundIndex.open(index_dir).index([lib])
+    clip = make_clip(tmp_path / "clip.mp4", colour_cuts([1.5]), seconds=3.0)
+    side = tmp_path / "clip.captions.json"
+    side.write_text(json.dumps({"segments": [{"start": 0, "end": 1.5, "caption": "rain on a roof"},
+                                             {"start": 1.5, "end": 3, "caption": "a door"}],
+                                "events": [{"start": 1.8, "end": 2.4, "sound": "door knocking"}]}))
+    video = VideoRef(source=str(clip), path=str(clip), video_id="clip", captions_path=str(side))
+    plain = Settings(synth=SynthSettings(backend="library", library_index=str(index_dir), library_min_score=0.3,
+                                         sample_rate=SR, channels=1))
+    assert plain.synth.library_state is None
+    s = with_library_state(plain)
+    assert s.synth.library_state and s.synth.model_copy(update={"library_state": None}) == plain.synth
+    other = Settings()
+    assert with_library_state(other) is other  # other backends: untouched
+
+    layout = Layout(tmp_path / "out")
+    dub_video_direct(layout, video, s)
+    assert is_finished(layout, video, with_library_state(plain))
+    SoundIndex.open(index_dir).index([lib])  # nothing changed on disk: same state, still finished
+    assert with_library_state(plain) == s and is_finished(layout, video, s)
+
+    one_shot(lib / "knock_on_door_2.wav", seed=3)
+    SoundIndex.open(index_dir).index([lib])
+    again = with_library_state(plain)
+    assert again.synth.library_state != s.synth.library_state
+    assert not is_finished(layout, video, again)
+    script_marker = layout.read_marker("clip", "script")
+    dub_video_direct(layout, video, again)
+    assert is_finished(layout, video, again)
+    assert layout.read_marker("clip", "script") == script_marker  # only rendering and what follows re-ran
+
+    (lib / "knock_on_door_2.wav").unlink()  # a removed recording changes the state too
+    SoundIndex.open(index_dir).index([lib])
+    assert with_library_state(plain) == s

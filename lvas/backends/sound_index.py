@@ -479,6 +479,18 @@ class SoundIndex:
             return set()
         return {str(m["root"]) for m in metas}
 
+    def state(self, roots: Iterable[str] | None = None) -> str:
+        """A digest of the usable recordings (under ``roots`` only, when given): path, size and
+        modification time of each, with the index format. It changes when a re-index adds, removes
+        or re-reads a recording, so render cache keys that hold it follow the library.
+
+        Raises:
+            BackendUnavailable: there is no index.
+        """
+        got = self.collection().get(where=_usable_under(roots), include=["metadatas"])
+        rows = sorted(f"{m['path']}|{m.get('size')}|{m.get('mtime_ns')}" for m in got["metadatas"] or [])
+        return hashlib.sha256("\n".join([self.fingerprint(), *rows]).encode()).hexdigest()[:16]
+
     def index(self, folders: Sequence[str | Path], licenses: dict[str, tuple[str, str]] | None = None,
               reader: Callable[[Path], tuple[np.ndarray, int, float, int]] | None = None) -> IndexReport:
         """Index the audio files under ``folders``: read new and changed ones, drop removed ones.
