@@ -69,4 +69,6 @@ def read_compositions(layout: Layout) -> list[dict[str, Any]]:
     """Every composition ever given to this output folder (empty when ``lvas compose`` never ran here)."""
     if not layout.compositions().exists():
         return []
-    return [r for r in pq.read_table(layout.compositions()).to_pylist() if r.get("job_id")]
+    # ParquetFile, not read_table: it needs no pyarrow.dataset (and pandas), so `lvas rerun` and
+    # `lvas show` answer at once
+    return [r for r in pq.ParquetFile(layout.compositions()).read().to_pylist() if r.get("job_id")]
