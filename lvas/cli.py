@@ -259,7 +259,8 @@ def _compose_parser(sub: Any) -> None:
 
             Offline, the planner reads the instruction's words (see lvas/compose.py); with
             LVAS_AGENTS__BACKEND=openai a model plans the segments. Rerun the same command to do
-            only what is new, changed or failed; `lvas status DIR` shows each composition.
+            only what is new, changed or failed, or `lvas rerun DIR` (failed and unfinished ones);
+            `lvas status DIR` and `lvas show DIR [ID]` show each composition.
         """))
     c.add_argument("instructions", nargs="*", metavar="INSTRUCTION", help="what to compose (one job each)")
     c.add_argument("--manifest", action="append", default=[], metavar="FILE",
