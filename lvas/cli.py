@@ -479,6 +479,9 @@ def cmd_rerun_compositions(args: argparse.Namespace) -> int | None:
     layout = Layout(args.out)
     jobs = {j.job_id: j for j in recorded_jobs(layout)}
     named = [v for v in args.video if v in jobs]
+    if not jobs and not layout.sources().exists() and any(layout.root.glob("videos/*/plan.parquet")):
+        raise InputError(f"{args.out}: its compositions were made before lvas recorded them; run the same "
+                         "`lvas compose` command again (it redoes only what failed or did not finish)")
     if not jobs or (layout.sources().exists() and not named):
         return None
     if named and len(named) != len(args.video):

@@ -317,6 +317,9 @@ def test_rerun_of_a_composition_folder_checks_before_starting(tmp_path: Path, ca
         assert main(["rerun", str(tmp_path), "--video", job.job_id]) == 2
     assert "another lvas run is writing to this folder" in capsys.readouterr().err
     assert layout.marker(job.job_id, "mix").read_bytes() == marker  # refused: nothing was changed
+    layout.compositions().unlink()  # a folder composed before lvas recorded its compositions
+    assert main(["rerun", str(tmp_path)]) == 2
+    assert "run the same `lvas compose` command again" in capsys.readouterr().err
 
 
 def test_rerun_plans_the_failed_and_unfinished_compositions(tmp_path: Path) -> None:
