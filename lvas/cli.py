@@ -421,18 +421,7 @@ def run_compose(args: argparse.Namespace, jobs: list[Any], settings: Settings, p
 
     Returns:
         0 when every job is done and no item was skipped (``problems`` empty), else 1.
-
-    Raises:
-        BackendUnavailable: ``--synth library`` without a usable sound library index (said before
-            anything starts).
     """
-    if settings.synth.backend == "library":
-        from lvas.backends.library import library_problem
-        from lvas.errors import BackendUnavailable
-
-        problem = library_problem(settings.synth)
-        if problem:
-            raise BackendUnavailable(problem)
     from lvas.flows.runtime import orchestration, task_runner
     from lvas.storage.progress import ProgressPrinter
 
@@ -470,6 +459,7 @@ def cmd_rerun_compositions(args: argparse.Namespace) -> int | None:
         InputError: ``--scene`` for a composition, videos and compositions named together, an
             unknown composition id.
         RunLocked: another run holds the folder.
+        BackendUnavailable: ``--synth library`` without a usable sound library index.
     """
     from lvas.compose import recorded_jobs
     from lvas.errors import InputError
@@ -495,6 +485,13 @@ def cmd_rerun_compositions(args: argparse.Namespace) -> int | None:
     if not plan:
         print("lvas: nothing to rerun (every composition is done)")
         return 0
+    if settings.synth.backend == "library":
+        from lvas.backends.library import library_problem
+        from lvas.errors import BackendUnavailable
+
+        problem = library_problem(settings.synth)
+        if problem:
+            raise BackendUnavailable(problem)
     print(f"lvas: rerunning {len(plan)} composition(s): {', '.join(plan)}")
     return run_compose(args, [jobs[i] for i in plan], settings, [])
 
