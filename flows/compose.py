@@ -4,7 +4,8 @@
 
 Every composition keeps its own units, completion markers and status records under
 ``out/videos/<job id>/``, so rerunning the same command does only what is new, changed or failed,
-and ``lvas status`` reads the folder as for dubbed videos.
+and ``lvas status`` reads the folder as for dubbed videos. The jobs and settings are recorded in
+the folder (``compositions.parquet``), so ``lvas rerun`` and ``lvas show`` know its compositions.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from lvas.flows.report import run_summary
 from lvas.settings import Settings
 from lvas.storage.layout import Layout
 from lvas.storage.lock import RunLock
+from lvas.storage.runs import record_compositions
 from lvas.tasks.common import with_retries
 from lvas.tasks.compose import mix, plan, render
 from lvas.tasks.design import build_label_store
@@ -44,6 +46,7 @@ def compose_dataset(jobs: list[ComposeJob], out: str, settings: Settings | None 
     layout = Layout(out)
     planner, renderer = (with_retries(t, settings.run.task_retries, settings.run.retry_delay_s) for t in (plan, render))
     with RunLock(layout.lock()):
+        record_compositions(layout, [j.model_dump() for j in jobs], settings)  # what reruns read back
         todo = [j for j in jobs if not compose.is_finished(layout, j, settings)]
         print(f"{len(jobs)} compositions, {len(jobs) - len(todo)} already done, {len(todo)} to do")
         if todo and settings.agents.backend != "offline":  # the LLM planner maps sounds through the store

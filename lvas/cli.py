@@ -59,12 +59,26 @@ def build_parser() -> argparse.ArgumentParser:
     _run_flags(d)
     d.add_argument("--until", choices=STAGES, default="mix", help="last stage to run (default: mix = all)")
 
-    r = sub.add_parser("rerun", help="rerun what failed, or the named videos/scenes, of an output folder")
+    r = sub.add_parser(
+        "rerun", help="rerun what failed, or the named videos/scenes, of an output folder (lvas dub or compose)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=textwrap.dedent("""\
+            examples:
+              lvas rerun out/ --failed              videos (or compositions) that failed or did not finish
+              lvas rerun out/ --video ID --scene 3  one scene of a dubbed video: design, render, the mix
+              lvas rerun out/ --video COMPOSITION   one composition of `lvas compose`, planned and mixed again
+
+            A folder of `lvas compose` reruns its compositions, with the settings its last compose run
+            recorded; a folder holding both reruns its videos, or the compositions named by --video.
+        """))
     r.add_argument("out", metavar="DIR")
-    r.add_argument("--failed", action="store_true", help="every video with a failed unit (the default)")
-    r.add_argument("--video", action="append", default=[], metavar="ID", help="this video (repeatable)")
+    r.add_argument("--failed", action="store_true",
+                   help="every video or composition that failed or did not finish (the default)")
+    r.add_argument("--video", action="append", default=[], metavar="ID",
+                   help="this video, or composition, redone on purpose (repeatable)")
     r.add_argument("--scene", type=int, action="append", default=[], metavar="N",
-                   help="only this scene of --video (repeatable): its design, render and the video's mix")
+                   help="only this scene of --video (repeatable; videos only): its design, render and the "
+                        "video's mix")
     _run_flags(r)
 
     s = sub.add_parser("status", help="per-video state, errors, top errors and throughput of an output folder")
@@ -75,9 +89,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="first check every finished artifact against the size and hash its marker recorded; "
                         "what does not match is marked failed, for `lvas rerun DIR --failed` (takes the run lock)")
 
-    sh = sub.add_parser("show", help="the videos of an output folder, or one video's scenes: times, captions, labels")
+    sh = sub.add_parser("show", help="the videos and compositions of an output folder; one video's scenes (times, "
+                        "captions, labels) or one composition's plan (segments, events)")
     sh.add_argument("out", metavar="DIR")
-    sh.add_argument("video_id", metavar="VIDEO_ID", nargs="?", help="a video id (without it: list the videos)")
+    sh.add_argument("video_id", metavar="ID", nargs="?",
+                    help="a video or composition id (without it: list the videos and compositions)")
     sh.add_argument("--json", action="store_true")
 
     sc = sub.add_parser("shots", help="detect shot cuts of videos (no orchestration)")
@@ -247,7 +263,8 @@ def _compose_parser(sub: Any) -> None:
 
             Offline, the planner reads the instruction's words (see lvas/compose.py); with
             LVAS_AGENTS__BACKEND=openai a model plans the segments. Rerun the same command to do
-            only what is new, changed or failed; `lvas status DIR` shows each composition.
+            only what is new, changed or failed, or `lvas rerun DIR` (failed and unfinished ones);
+            `lvas status DIR` and `lvas show DIR [ID]` show each composition.
         """))
     c.add_argument("instructions", nargs="*", metavar="INSTRUCTION", help="what to compose (one job each)")
     c.add_argument("--manifest", action="append", default=[], metavar="FILE",
@@ -402,6 +419,15 @@ def cmd_compose(args: argparse.Namespace) -> int:
     for problem in problems:
         print(f"lvas: skipped: {problem}", file=sys.stderr)
     Path(args.out).mkdir(parents=True, exist_ok=True)
+    return run_compose(args, jobs, settings, problems)
+
+
+def run_compose(args: argparse.Namespace, jobs: list[Any], settings: Settings, problems: list[str]) -> int:
+    """Run the compose flow over ``jobs`` into ``args.out``; print its summary.
+
+    Returns:
+        0 when every job is done and no item was skipped (``problems`` empty), else 1.
+    """
     from lvas.flows.runtime import orchestration, task_runner
     from lvas.storage.progress import ProgressPrinter
 
@@ -413,15 +439,67 @@ def cmd_compose(args: argparse.Namespace) -> int:
         from lvas.flows.compose import compose_dataset
 
         print(f"lvas: Prefect API {redact_url(api)}, Dask scheduler {address}", file=sys.stderr)
-        flow = compose_dataset.with_options(task_runner=task_runner(address))
+        flow = compose_dataset.with_options(task_runner=task_runner(address),
+                                            flow_run_name=f"compose {args.out}: {len(jobs)} composition"
+                                                          f"{'s' if len(jobs) != 1 else ''}")
         with ProgressPrinter(args.out, final_stage="mix"):
             state = flow(jobs, args.out, settings, return_state=True)
     print(f"lvas: {state.message or state.name}")
     if state.is_completed() and not problems:
         print(f"lvas: outputs under {Path(args.out) / 'videos'}")
         return 0
-    print(f"lvas: rerun the same command to redo what failed; `lvas status {args.out}` for details")
+    print(f"lvas: `lvas rerun {args.out}` redoes what failed or did not finish; `lvas status {args.out}` "
+          "for details")
     return 1
+
+
+def cmd_rerun_compositions(args: argparse.Namespace) -> int | None:
+    """``lvas rerun`` on a folder of ``lvas compose``: its failed or unfinished compositions, or those
+    named by ``--video``, with the settings its last compose run recorded (flags override them).
+
+    Returns:
+        The exit status, or None when ``args.out`` is not a composition rerun: no composition
+        recorded there, or a folder that also holds dubbed videos and no composition is named.
+
+    Raises:
+        InputError: ``--scene`` for a composition, videos and compositions named together, an
+            unknown composition id.
+        RunLocked: another run holds the folder.
+        BackendUnavailable: ``--synth library`` without a usable sound library index.
+    """
+    from lvas.compose import recorded_jobs
+    from lvas.errors import InputError
+    from lvas.storage.layout import Layout
+    from lvas.storage.rerun import plan_compose_rerun
+
+    layout = Layout(args.out)
+    jobs = {j.job_id: j for j in recorded_jobs(layout)}
+    named = [v for v in args.video if v in jobs]
+    if not jobs and not layout.sources().exists() and any(layout.root.glob("videos/*/plan.parquet")):
+        raise InputError(f"{args.out}: its compositions were made before lvas recorded them; run the same "
+                         "`lvas compose` command again (it redoes only what failed or did not finish)")
+    if not jobs or (layout.sources().exists() and not named):
+        return None
+    if named and len(named) != len(args.video):
+        raise InputError("compositions and videos are rerun apart: name the compositions "
+                         f"({', '.join(named)}) in one `lvas rerun` and the videos in another")
+    if args.scene:
+        raise InputError("--scene names a scene of a dubbed video; a composition is planned, rendered and mixed "
+                         "as a whole (`--video ID` redoes one)")
+    settings = settings_from_args(args, saved_settings(layout.root, layout.compose_settings().name))
+    plan = plan_compose_rerun(layout, failed=args.failed or not args.video, ids=args.video)
+    if not plan:
+        print("lvas: nothing to rerun (every composition is done)")
+        return 0
+    if settings.synth.backend == "library":
+        from lvas.backends.library import library_problem
+        from lvas.errors import BackendUnavailable
+
+        problem = library_problem(settings.synth)
+        if problem:
+            raise BackendUnavailable(problem)
+    print(f"lvas: rerunning {len(plan)} composition(s): {', '.join(plan)}")
+    return run_compose(args, [jobs[i] for i in plan], settings, [])
 
 
 def plan_run(sources: list[str], out: str, settings: Settings, only: list[str] | None = None):  # type: ignore[no-untyped-def]
@@ -469,11 +547,12 @@ def plan_run(sources: list[str], out: str, settings: Settings, only: list[str] |
     return todo, len(videos)
 
 
-def saved_settings(root: Path) -> Settings | None:
+def saved_settings(root: Path, name: str = "settings.json") -> Settings | None:
     """The settings of the run that wrote ``root`` (what a rerun must compute the same way), less
     where it ran: that run's Dask scheduler may be long gone, so a rerun uses a local cluster
-    unless ``--dask-address`` or ``LVAS_RUN__DASK_ADDRESS`` names one."""
-    saved = root / "settings.json"
+    unless ``--dask-address`` or ``LVAS_RUN__DASK_ADDRESS`` names one. ``name``: the file under
+    ``root`` (``compose-settings.json`` for ``lvas compose``'s runs)."""
+    saved = root / name
     if not saved.exists():
         return None
     data = json.loads(saved.read_text())
@@ -495,6 +574,9 @@ def cmd_rerun(args: argparse.Namespace) -> int:
     from lvas.storage.layout import Layout
     from lvas.storage.rerun import plan_rerun
 
+    composed = cmd_rerun_compositions(args)  # a folder of `lvas compose` (None: not one)
+    if composed is not None:
+        return composed
     layout = Layout(args.out)
     if not (layout.root / "settings.json").is_file():
         raise InputError(f"{args.out}: no lvas run here (nothing to rerun)")
@@ -544,20 +626,14 @@ def verify_artifacts(out: str) -> list[str]:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from lvas.show import scene_table
+    from lvas.show import composition_table, folder_table, is_composition, scene_table
 
     if args.video_id is None:
-        from lvas.storage.progress import status_report
-
-        videos = status_report(args.out)["videos"]
-        fields = ("video_id", "state", "stage", "source")
-        rows = [{k: v.get(k, "") for k in fields} for v in videos]
-        text = "\n".join([f"{'video_id':40} {'state':10} {'stage':11} source",
-                          *(f"{r['video_id']:40} {r['state']:10} {r['stage']:11} {r['source']}" for r in rows),
-                          f"{len(rows)} video(s); `lvas show {args.out} VIDEO_ID` shows one video's scenes"])
-        print(json.dumps(rows, indent=2) if args.json else text)
-        return 0
-    rows, text = scene_table(args.out, args.video_id)
+        rows, text = folder_table(args.out)
+    elif is_composition(args.out, args.video_id):
+        rows, text = composition_table(args.out, args.video_id)
+    else:
+        rows, text = scene_table(args.out, args.video_id)
     print(json.dumps(rows, indent=2) if args.json else text)
     return 0
 

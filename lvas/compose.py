@@ -136,6 +136,13 @@ def read_manifest(path: str | Path, default_duration_s: float, s: ComposeSetting
     return jobs, problems
 
 
+def recorded_jobs(layout: Layout) -> list[ComposeJob]:
+    """The compositions ``lvas compose`` was given in this output folder (for reruns), oldest first."""
+    from lvas.storage.runs import read_compositions
+
+    return [ComposeJob.model_validate(row) for row in read_compositions(layout)]
+
+
 # --------------------------------------------------------------------------- plans
 
 

@@ -6,6 +6,7 @@
       videos/<video_id>/.done/<stage>[@<scene>].json   completion markers (cache key + outputs)
       status/<video_id>/<stage>[@<scene>].json          one status record per unit of work
       runs/<run_id>/manifest.parquet, status.parquet     what a run was asked to do, how it ended
+      compositions.parquet, compose-settings.json       what `lvas compose` was given, with what settings
       kb/                                               the local Chroma label store
       lvas.lock                                         held while a run writes here
 """
@@ -127,6 +128,15 @@ class Layout:
     def sources(self) -> Path:
         """Every video ever submitted to this folder (video_id -> source), for reruns."""
         return self.root / "sources.parquet"
+
+    def compositions(self) -> Path:
+        """Every composition ``lvas compose`` was given here (job_id, instruction, duration_s,
+        source), for reruns."""
+        return self.root / "compositions.parquet"
+
+    def compose_settings(self) -> Path:
+        """The settings of the latest ``lvas compose`` run here (what a rerun computes with)."""
+        return self.root / "compose-settings.json"
 
     # ---- completion markers
     def marker(self, video_id: str, stage: str, scene: int | None = None) -> Path:

@@ -4,6 +4,8 @@ A failed unit has no marker, so rerunning its video recomputes exactly the faile
 depends on them); every finished unit is skipped by its marker and its artifacts stay byte-identical.
 Naming a video (or a scene of it) clears those markers so they are recomputed on purpose.
 
+Compositions of ``lvas compose`` are rerun the same way, as a whole (:func:`plan_compose_rerun`).
+
 Markers are only ever cleared under the folder's run lock: a rerun refused because another run
 holds the folder changes nothing in it.
 """
@@ -16,7 +18,7 @@ import json
 from lvas.errors import InputError
 from lvas.storage.layout import Layout, artifact_problems
 from lvas.storage.lock import RunLock
-from lvas.storage.runs import read_sources
+from lvas.storage.runs import read_compositions, read_sources
 from lvas.storage.status import StatusRecord, collect, read_record, record, rollup
 
 
@@ -59,6 +61,39 @@ def plan_rerun(layout: Layout, *, failed: bool, videos: list[str], scenes: list[
     if failed:  # and every video of this folder that is not done, started or not (a lost cluster's)
         states = rollup(collect(layout))
         chosen += [v for v in sources if v not in chosen and (v not in states or states[v].state != "completed")]
+    return chosen
+
+
+def plan_compose_rerun(layout: Layout, *, failed: bool, ids: list[str], lock: RunLock | None = None) -> list[str]:
+    """Return the compositions (of ``lvas compose``) to rerun, after clearing the markers of those
+    named, so they are planned, rendered and mixed again (rendered events are reused by their keys).
+
+    Arguments:
+        failed: also every recorded composition that is not done: failed, cut short or never started.
+        ids: compositions to redo on purpose.
+        lock: the folder's run lock, held by the caller; without it, taken for the planning.
+
+    Raises:
+        RunLocked: another run holds the folder (nothing was changed).
+        InputError: a named composition is not recorded in this folder.
+        ValueError: ``lock`` is given but not held.
+    """
+    if lock is None:
+        with RunLock(layout.lock()) as held:
+            return plan_compose_rerun(layout, failed=failed, ids=ids, lock=held)
+    if not lock.held or lock.path != layout.lock():
+        raise ValueError(f"plan_compose_rerun needs {layout.lock()} held by the caller")
+    recorded = [r["job_id"] for r in read_compositions(layout)]
+    unknown = [i for i in ids if i not in recorded]
+    if unknown:
+        raise InputError(f"{layout.root}: unknown composition id(s) {', '.join(unknown)} "
+                         f"(`lvas show {layout.root}` lists them)")
+    chosen = list(dict.fromkeys(ids))
+    for job_id in chosen:
+        _clear(layout, job_id, None)
+    if failed:
+        states = rollup(collect(layout, [i for i in recorded if layout.status_dir(i).is_dir()]))
+        chosen += [i for i in recorded if i not in chosen and (i not in states or states[i].state != "completed")]
     return chosen
 
 

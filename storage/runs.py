@@ -1,8 +1,10 @@
-"""Run bookkeeping: what a run was asked to do (manifest) and every source the folder has seen."""
+"""Run bookkeeping: what a run was asked to do (manifest) and every source the folder has seen
+(videos, and the compositions of ``lvas compose``)."""
 
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -47,3 +49,26 @@ def read_sources(layout: Layout) -> list[dict]:
     if not layout.sources().exists():
         return []
     return [r for r in pq.read_table(layout.sources()).to_pylist() if r.get("video_id")]
+
+
+def record_compositions(layout: Layout, jobs: list[dict[str, Any]], settings: Settings) -> None:
+    """Record the compositions a compose run was given (beside those recorded before) and its
+    settings: what ``lvas rerun`` and ``lvas show`` read back.
+
+    Arguments:
+        jobs: one dict a composition, with ``job_id``, ``instruction``, ``duration_s``, ``source``.
+    """
+    known = {r["job_id"]: r for r in read_compositions(layout)}
+    known.update({j["job_id"]: j for j in jobs})
+    if known:
+        write_parquet(layout.compositions(), list(known.values()))
+    write_json(layout.compose_settings(), settings.model_dump(mode="json"))
+
+
+def read_compositions(layout: Layout) -> list[dict[str, Any]]:
+    """Every composition ever given to this output folder (empty when ``lvas compose`` never ran here)."""
+    if not layout.compositions().exists():
+        return []
+    # ParquetFile, not read_table: it needs no pyarrow.dataset (and pandas), so `lvas rerun` and
+    # `lvas show` answer at once
+    return [r for r in pq.ParquetFile(layout.compositions()).read().to_pylist() if r.get("job_id")]

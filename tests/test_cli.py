@@ -282,3 +282,73 @@ def test_dub_with_an_empty_sound_library_says_so_before_starting(
     (src / "a.mp4").write_bytes(b"")
     assert main(["dub", str(src), "--out", str(tmp_path / "out"), "--synth", "library"]) == 2
     assert "lvas library index" in capsys.readouterr().err
+
+
+def compose_folder(root: Path, done: int, recorded: int) -> tuple[Layout, list]:
+    """``recorded`` compositions recorded as `lvas compose` records them, the first ``done`` of them
+    composed; the others never started."""
+    from lvas.compose import compose_direct, make_job
+    from lvas.settings import Settings, SynthSettings
+    from lvas.storage.runs import record_compositions
+
+    s = Settings(synth=SynthSettings(sample_rate=16000, channels=1))
+    layout = Layout(root)
+    jobs = [make_job(text, 6.0, s.compose, f"instruction {n}")
+            for n, text in enumerate(["rain, then thunder", "birds at dawn", "a ship's horn"][:recorded], 1)]
+    record_compositions(layout, [j.model_dump() for j in jobs], s)
+    for job in jobs[:done]:
+        compose_direct(layout, job, s)
+    return layout, jobs
+
+
+def test_rerun_of_a_composition_folder_checks_before_starting(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                              no_start: None) -> None:
+    from lvas.storage.lock import RunLock
+
+    layout, (job,) = compose_folder(tmp_path, done=1, recorded=1)
+    marker = layout.marker(job.job_id, "mix").read_bytes()
+    assert main(["rerun", str(tmp_path)]) == 0
+    assert "nothing to rerun (every composition is done)" in capsys.readouterr().out
+    assert main(["rerun", str(tmp_path), "--video", "nope-1"]) == 2
+    assert "unknown composition id(s) nope-1" in capsys.readouterr().err
+    assert main(["rerun", str(tmp_path), "--video", job.job_id, "--scene", "1"]) == 2
+    assert "--scene names a scene of a dubbed video" in capsys.readouterr().err
+    with RunLock(layout.lock()):
+        assert main(["rerun", str(tmp_path), "--video", job.job_id]) == 2
+    assert "another lvas run is writing to this folder" in capsys.readouterr().err
+    assert layout.marker(job.job_id, "mix").read_bytes() == marker  # refused: nothing was changed
+    layout.compositions().unlink()  # a folder composed before lvas recorded its compositions
+    assert main(["rerun", str(tmp_path)]) == 2
+    assert "run the same `lvas compose` command again" in capsys.readouterr().err
+
+
+def test_rerun_plans_the_failed_and_unfinished_compositions(tmp_path: Path) -> None:
+    from lvas.storage.rerun import plan_compose_rerun
+
+    layout, (a, b, c) = compose_folder(tmp_path, done=2, recorded=3)
+    record(layout, StatusRecord(b.job_id, "mix", "failed", source="instruction 2", error="disk full",
+                                started_at=5.0, finished_at=6.0))
+    assert plan_compose_rerun(layout, failed=True, ids=[]) == [b.job_id, c.job_id]  # c: never started
+    assert layout.marker(a.job_id, "plan").exists()
+    assert plan_compose_rerun(layout, failed=False, ids=[a.job_id]) == [a.job_id]  # on purpose
+    assert not list((layout.video_dir(a.job_id) / ".done").glob("*.json"))
+    assert layout.marker(b.job_id, "plan").exists()  # the others keep their finished units
+
+
+def test_rerun_of_a_folder_with_videos_and_compositions(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                                        no_start: None) -> None:
+    from lvas.discover import discover
+    from lvas.settings import Settings
+    from lvas.storage.runs import prepare_run
+
+    layout, (job,) = compose_folder(tmp_path, done=1, recorded=1)
+    src = tmp_path / "a.mp4"
+    src.write_bytes(b"")
+    video = discover([str(src)]).videos[0]
+    prepare_run(layout, [video], Settings(), run_id="r1")
+    record(layout, StatusRecord(video.video_id, "mix", "completed", source=str(src), started_at=1.0,
+                                finished_at=2.0))
+    assert main(["rerun", str(tmp_path)]) == 0  # the videos' rerun: nothing failed among them
+    assert "nothing to rerun (no failed units)" in capsys.readouterr().out
+    assert main(["rerun", str(tmp_path), "--video", job.job_id, "--video", video.video_id]) == 2
+    assert "compositions and videos are rerun apart" in capsys.readouterr().err

@@ -18,6 +18,7 @@ from lvas.compose import (
     plan_llm,
     plan_offline,
     read_manifest,
+    recorded_jobs,
     story_events,
 )
 from lvas.errors import InputError
@@ -178,6 +179,21 @@ def test_compose_flow_on_dask(prefect_dask: str, tmp_path: Path) -> None:
         assert len(audio) == round(job.duration_s * 16000)
     again = flow(jobs, str(tmp_path), s, return_state=True)
     assert again.is_completed() and "2 of 2 compositions done" in again.message
+    assert [j.job_id for j in recorded_jobs(Layout(tmp_path))] == [j.job_id for j in jobs]
+
+    # `lvas rerun` on the folder: a damaged mix is found, marked failed and redone, nothing else
+    from lvas.cli import main
+
+    layout = Layout(tmp_path)
+    kept = layout.mix(jobs[1].job_id).stat().st_mtime_ns
+    layout.mix(jobs[0].job_id).unlink()
+    assert main(["status", str(tmp_path), "--verify"]) == 0
+    assert rollup(collect(layout), "mix")[jobs[0].job_id].state == "failed"
+    assert main(["rerun", str(tmp_path), "--dask-address", prefect_dask]) == 0
+    audio, _ = sf.read(layout.mix(jobs[0].job_id))
+    assert len(audio) == round(jobs[0].duration_s * 16000)
+    assert layout.mix(jobs[1].job_id).stat().st_mtime_ns == kept
+    assert {v: x.state for v, x in rollup(collect(layout), "mix").items()} == {j.job_id: "completed" for j in jobs}
 
 
 def test_job_ref_is_what_the_status_table_keys() -> None:

@@ -193,6 +193,75 @@ def test_llm_designer_hears_times_outside_the_scene(monkeypatch: pytest.MonkeyPa
     assert (slam.start_s, slam.end_s, slam.gain_db, slam.label) == (1.0, 1.5, -3.0, "door slam")
 
 
+def _data_block(texts: list[str], name: str) -> object:
+    """The JSON value of the named DATA block in a request's user text (None when absent)."""
+    head = f"<<DATA {name}>>\n"
+    for text in texts:
+        if head in text:
+            return json.loads(text.split(head, 1)[1].split("\n<<END DATA>>", 1)[0])
+    return None
+
+
+def test_llm_designer_is_shown_the_measured_motion_of_its_scene(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The model Designer gets the scene's measured onsets and sustained-motion segments (seconds
+    from the scene start, rounded, capped) in every round's request, as the offline path uses them."""
+    monkeypatch.setenv("LVAS_TEST_KEY", "k")
+
+    def responder(body: dict) -> object:
+        role = role_of(body)
+        if role == "design":
+            return as_reply({"reasoning": "r", "audio": [{"description": "door slam", "start_s": 1.04,
+                                                          "end_s": 1.5}],
+                             "background": [{"description": "rain", "start_s": 0, "end_s": 4}], "volume": 0.8})
+        if role == "map":
+            return as_reply({"mapping": [{"description": "door slam", "label": "door slam"},
+                                         {"description": "rain", "label": "rain"}]})
+        revising = sum(role_of(b) == "review" for b in srv.requests) == 1
+        return as_reply({"verdict": "revise" if revising else "final", "feedback": "louder"})
+
+    scene, script = scene_script(Caption(entity="a door", action="slams shut"))
+    timing = SceneTiming(duration=4.0, onsets=(2.9634, 1.0412), active=((1.0412, 2.00049),))
+    many = SceneTiming(duration=4.0, onsets=tuple(k * 0.0371 for k in range(100)))
+
+    def retrieve(texts: list[str], layer: str) -> dict[str, list[str]]:
+        return {t: ["door slam", "rain"] for t in texts}
+
+    with FakeLLMServer(responder=responder) as srv:
+        settings = AgentSettings(backend="openai", base_url=srv.base_url, api_key_env="LVAS_TEST_KEY")
+        result = design_refine(scene, script, LLMAgents(settings), retrieve, max_rounds=3, settings=settings,
+                               timing=timing, known={"door slam", "rain"})
+        designs = [b for b in srv.requests if role_of(b) == "design"]
+        assert len(designs) == len(result.rounds) == 2
+        for body in designs:  # the first request and the revision alike
+            assert _data_block(user_texts(body), "measured_motion") == {
+                "onsets_s": [1.04, 2.96], "sustained_motion_s": [[1.04, 2.0]]}
+        LLMAgents(settings).design(scene, script, timing=many)
+        capped = _data_block(user_texts(srv.requests[-1]), "measured_motion")
+        LLMAgents(settings).design(scene, script)
+        assert _data_block(user_texts(srv.requests[-1]), "measured_motion") is None
+    assert capped == {"onsets_s": [round(k * 0.0371, 2) for k in np.linspace(0, 99, 20).round().astype(int)]}
+    assert capped["onsets_s"][0] == 0.0 and capped["onsets_s"][-1] == round(99 * 0.0371, 2)
+
+
+def test_offline_designer_times_its_foreground_on_the_measured_motion() -> None:
+    scene, script = scene_script(Caption(entity="a dog", action="runs and barks"))
+    timing = SceneTiming(duration=4.0, onsets=(1.2, 3.0), active=((1.2, 2.6),),
+                         events=(TimedCue(0.5, 0.9, "door slam", "foreground", -3.0),))
+    alone = OfflineAgents().design(scene, script)
+    timed = OfflineAgents().design(scene, script, timing=timing)
+    assert alone.audio and all(i.start_s is None for i in alone.audio)
+    assert [(i.start_s, i.end_s) for i in timed.audio] == [(1.2, 2.6)] * len(alone.audio)
+    assert all((i.start_s, i.end_s) == (0.0, 4.0) for i in timed.background)
+    assert "door slam" not in {i.description for i in timed.audio}  # a sidecar event joins in the loop
+
+    def retrieve(texts: list[str], layer: str) -> dict[str, list[str]]:
+        return {t: [] for t in texts}
+
+    result = design_refine(scene, script, OfflineAgents(), retrieve, max_rounds=2, timing=timing)
+    spans = [(i.description, i.start_s, i.end_s) for i in result.final.audio]
+    assert spans == [(i.description, 1.2, 2.6) for i in alone.audio] + [("door slam", 0.5, 0.9)]
+
+
 @pytest.mark.parametrize("allow", [False, True], ids=["default", "allowed"])
 def test_no_speech_or_music_label_reaches_a_render_call(allow: bool) -> None:
     settings = AgentSettings(allow_speech=allow, allow_music=allow)

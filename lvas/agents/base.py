@@ -16,6 +16,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from lvas.agents.events import SceneTiming
 from lvas.models import (
     Caption,
     DesignRound,
@@ -81,9 +82,14 @@ class Agents(Protocol):
         ...
 
     def design(
-        self, scene: Scene, script: Script, previous: DesignRound | None = None, feedback: str = ""
+        self, scene: Scene, script: Script, previous: DesignRound | None = None, feedback: str = "",
+        timing: SceneTiming | None = None,
     ) -> SoundDesign:
-        """Designer: an initial design (``previous`` None) or a revision following ``feedback``."""
+        """Designer: an initial design (``previous`` None) or a revision following ``feedback``.
+
+        ``timing`` is what was measured of the scene (motion onsets and cuts, segments of sustained
+        motion, times from the scene start): the Designer times its foreground events on it.
+        """
         ...
 
     def map_labels(self, design: SoundDesign, candidates: Mapping[str, Sequence[str]]) -> SoundDesign:

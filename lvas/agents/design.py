@@ -6,8 +6,9 @@ background items as "ambience") → the Synthesizer maps every item onto one of 
 labels (or keeps the description when nothing fits) → the Designer reviews: FINAL ends the
 loop, REVISE with feedback starts round r+1. At most ``max_rounds`` rounds; all are kept.
 
-Every round's design is a timeline (``lvas.agents.events``): untimed items get measured times
-(:class:`~lvas.agents.events.SceneTiming`), the timeline and the labels are checked against the
+Every round's design is a timeline (``lvas.agents.events``): the Designer is given what was
+measured of the scene (:class:`~lvas.agents.events.SceneTiming`: motion onsets, sustained motion)
+to time its events on, items it left untimed get measured times, the timeline and the labels are checked against the
 rules, and a broken rule turns the verdict to REVISE with the reasons as feedback, so the Designer
 hears them in the next round; the mapped design is repaired so a last round obeys the rules too.
 Labels in ``excluded`` (speech and music unless allowed) are left out of what retrieval returns.
@@ -153,8 +154,8 @@ def design_refine_jobs(
         concurrency: agent calls in flight at once.
         settings: the agents section: event limits, ``allow_speech``, ``allow_music`` (defaults
             when None).
-        timing: per key, what was measured of the scene (untimed items are placed by it); a
-            key without one keeps untimed items spanning the scene.
+        timing: per key, what was measured of the scene: the Designer gets it, and untimed
+            items are placed by it; a key without one keeps untimed items spanning the scene.
         known: the knowledge base's labels (a label outside them is a problem sent back).
         excluded: labels never offered to the Synthesizer nor kept (speech and music unless allowed).
 
@@ -173,8 +174,9 @@ def design_refine_jobs(
     def designed(k: K) -> SoundDesign:
         sc, script, agents = jobs[k]
         prev = rounds[k][-1] if rounds[k] else None
-        design = enforce_design(agents.design(sc, script, prev, prev.feedback if prev else ""), sc.caption, **flags)
         found = (timing or {}).get(k)
+        design = enforce_design(agents.design(sc, script, prev, prev.feedback if prev else "", timing=found),
+                                sc.caption, **flags)
         return place_items(design, found) if found is not None else design
 
     def mapped_and_reviewed(k: K, r: int, design: SoundDesign, found: dict[str, dict[str, list[str]]]) -> bool:

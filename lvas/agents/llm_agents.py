@@ -11,6 +11,7 @@ from pathlib import Path
 
 from lvas.agents import prompts
 from lvas.agents.base import ShotView, enforce_design
+from lvas.agents.events import SceneTiming
 from lvas.agents.schemas import (
     CaptionAnswer,
     DesignAnswer,
@@ -33,6 +34,9 @@ from lvas.models import (
 )
 from lvas.settings import AgentSettings
 
+# The most measured onsets (and, apart, segments of sustained motion) one Designer prompt carries.
+MAX_MEASURED_TIMES = 20
+
 
 def _spread(items: Sequence, k: int) -> list:
     """At most ``k`` items evenly spread over ``items`` (first and last included)."""
@@ -41,6 +45,22 @@ def _spread(items: Sequence, k: int) -> list:
     if k == 1:
         return [items[len(items) // 2]]
     return [items[round(i * (len(items) - 1) / (k - 1))] for i in range(k)]
+
+
+def measured_motion(timing: SceneTiming | None, limit: int = MAX_MEASURED_TIMES) -> dict[str, list]:
+    """What was measured of a scene's motion, for the Designer's prompt: motion onsets (shot cuts
+    included) and segments of sustained motion, in seconds from the scene start, rounded to 0.01 s,
+    at most ``limit`` of each (evenly spread over the scene when there are more).
+
+    Returns:
+        ``{"onsets_s": [...], "sustained_motion_s": [[start, end], ...]}`` without the empty
+        parts; empty when nothing was measured.
+    """
+    if timing is None:
+        return {}
+    onsets = [round(t, 2) for t in _spread(sorted(timing.onsets), limit)]
+    active = [[round(a, 2), round(b, 2)] for a, b in _spread(sorted(timing.active), limit)]
+    return {k: v for k, v in (("onsets_s", onsets), ("sustained_motion_s", active)) if v}
 
 
 def _caption_dict(c: Caption) -> dict[str, str]:
@@ -123,7 +143,8 @@ class LLMAgents:
     # ---- Designer
 
     def design(
-        self, scene: Scene, script: Script, previous: DesignRound | None = None, feedback: str = ""
+        self, scene: Scene, script: Script, previous: DesignRound | None = None, feedback: str = "",
+        timing: SceneTiming | None = None,
     ) -> SoundDesign:
         s = self.settings
         parts = [
@@ -133,6 +154,9 @@ class LLMAgents:
             prompts.data("global_description", script.global_description),
             prompts.data("scene_caption", _caption_dict(scene.caption)),
         ]
+        measured = measured_motion(timing)
+        if measured:
+            parts.append(prompts.data("measured_motion", measured))
         if previous is not None:
             parts += [
                 "Revise your previous design following the review feedback.",

@@ -33,6 +33,7 @@ an :class:`~lvas.models.LLMCall` with ``backend="offline"`` and 0 tokens.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import re
 import time
@@ -45,6 +46,7 @@ import numpy as np
 from PIL import Image
 
 from lvas.agents.base import ShotView, enforce_design
+from lvas.agents.events import SceneTiming, place_items
 from lvas.models import (
     Caption,
     DesignRound,
@@ -594,7 +596,8 @@ class OfflineAgents:
     # ---- Designer
 
     def design(
-        self, scene: Scene, script: Script, previous: DesignRound | None = None, feedback: str = ""
+        self, scene: Scene, script: Script, previous: DesignRound | None = None, feedback: str = "",
+        timing: SceneTiming | None = None,
     ) -> SoundDesign:
         t0 = time.perf_counter()
         if previous is not None:
@@ -603,8 +606,13 @@ class OfflineAgents:
             out = initial_design(scene.caption)
         else:
             out = direct_design(scene.caption)
+        out = enforce_design(out, scene.caption, **self.flags)
+        if timing is not None:
+            # Untimed sounds get the measured times; a sidecar's own events join in the design loop,
+            # for every Designer alike.
+            out = place_items(out, dataclasses.replace(timing, events=()))
         self._record("designer", t0)
-        return enforce_design(out, scene.caption, **self.flags)
+        return out
 
     # ---- Synthesizer
 
