@@ -491,13 +491,9 @@ def cmd_rerun_compositions(args: argparse.Namespace) -> int | None:
     if not plan:
         print("lvas: nothing to rerun (every composition is done)")
         return 0
-    if settings.synth.backend == "library":
-        from lvas.backends.library import library_problem
-        from lvas.errors import BackendUnavailable
+    from lvas.backends.library import with_library_state
 
-        problem = library_problem(settings.synth)
-        if problem:
-            raise BackendUnavailable(problem)
+    settings = with_library_state(settings)  # no usable library: said before start-up
     print(f"lvas: rerunning {len(plan)} composition(s): {', '.join(plan)}")
     return run_compose(args, [jobs[i] for i in plan], settings, [])
 
