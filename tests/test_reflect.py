@@ -4,7 +4,9 @@ the planners; and the reflect stage in the direct pipeline (a kept edit reaches 
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -12,7 +14,7 @@ import pytest
 
 from lvas.audio.actions import Action, ActionPlan
 from lvas.audio.reflect import Cycle, cycle_rows, llm_plan, offline_plan, reflect
-from lvas.audio.scores import Scores
+from lvas.audio.scores import SceneClip, Scores
 
 SR = 8000
 
@@ -223,3 +225,78 @@ def test_content_remedies_alternate_seed_and_next_label() -> None:
         "car engine starting"
     assert next_label("dog barking", candidates, 1, excluded) == "dog barking"  # nothing after it
     assert next_label("owl", candidates, 1, excluded) == "owl"
+
+
+# --------------------------------------------------------------------------- beds continuing across a cut
+
+
+def test_a_bed_is_as_good_as_the_worst_scene_it_spans() -> None:
+    from lvas.reflection import worst_scene
+
+    a, b, c = Scores({"level": 0.9}, {"x": 1.0}), Scores({"level": 0.4}, {"x": 2.0}), Scores({"level": 0.4})
+    low = worst_scene([(3, a), (4, b), (5, c)])
+    assert low.overall == pytest.approx(0.4) and low.details == {"x": 2.0, "worst_scene": 4.0}  # first on a tie
+    with pytest.raises(ValueError, match="spans no scene"):
+        worst_scene([])
+
+
+@dataclass
+class QuietScorer:
+    """A test scorer that likes quiet scenes: ``level`` is 1 at -60 dBFS RMS and below, 0 at 0 dBFS;
+    every clip it scores is recorded (its span and level)."""
+
+    name: str = "quiet"
+    calls: ClassVar[list[tuple[float, float | None, float]]] = []
+
+    def score(self, clip: SceneClip) -> Scores:
+        rms = 10 * np.log10(np.mean(np.asarray(clip.audio, np.float64) ** 2) + 1e-12)
+        QuietScorer.calls.append((clip.start_s, clip.end_s, float(rms)))
+        return Scores({"level": float(np.clip(-rms / 60, 0, 1))}, {"rms_db": float(rms)}, self.name)
+
+
+def test_a_bed_across_a_cut_is_edited_once_for_every_scene_it_spans(tmp_path: Path,
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    from lvas.audio.scores import SCORERS
+    from lvas.models import VideoRef
+    from lvas.pipeline import dub_video_direct, reflect_path
+    from lvas.reflection import bed_scenes, kept_edits
+    from lvas.settings import ReflectSettings, Settings, SynthSettings
+    from lvas.storage.layout import Layout
+    from lvas.storage.status import collect
+    from tests.clips import colour_cuts, make_clip
+
+    monkeypatch.setitem(SCORERS, "quiet", QuietScorer)  # the registry's own plug-in point
+    QuietScorer.calls.clear()
+    clip = make_clip(tmp_path / "clip.mp4", colour_cuts([1.5]), seconds=3.0)
+    side = tmp_path / "clip.captions.json"  # rain over the whole video: one bed across the cut
+    side.write_text(json.dumps({"segments": [{"start": 0, "end": 1.5, "caption": "rain on a street"},
+                                             {"start": 1.5, "end": 3, "caption": "rain on a roof"}],
+                                "events": [{"start": 0, "end": 3, "sound": "rain", "layer": "background"}]}))
+    video = VideoRef(source=str(clip), path=str(clip), video_id="clip", captions_path=str(side))
+    s = Settings(synth=SynthSettings(sample_rate=16000, channels=1),
+                 reflect=ReflectSettings(max_cycles=2, threshold=0.99, scorer="quiet"))
+    layout = Layout(tmp_path / "out")
+    marker = dub_video_direct(layout, video, s)
+    (bed,) = [r for r in pq.read_table(marker["outputs"]["events"]).to_pylist() if r["scenes"] == "0,1"]
+    rows = pq.read_table(reflect_path(layout, "clip")).to_pylist()
+    bed_rows = [r for r in rows if r["target"] == "bed"]
+    assert bed_rows and all(r["scene"] == 0 and r["scenes"] == "0,1" and r["event"] == bed["file"] for r in bed_rows)
+    assert {r["scenes"] for r in rows if r["target"] == "scene"} == {"0", "1"}
+    kept = [r for r in bed_rows if r["kept"]]
+    assert kept and all(r["after_overall"] > r["before_overall"] for r in kept)
+    # scene 1 has nothing of its own: scored once by its loop, then with the bed's original and each edit
+    reflected = QuietScorer.calls[:-2]  # the last two: the final mix, scene by scene
+    tried = sum(1 for r in bed_rows if r["after_overall"] == r["after_overall"])  # not NaN
+    assert sum(1 for a, _, _ in reflected if a > 1.0) == 2 + tried
+    # the kept bed replaces the render in the mix; the render itself stays as it was
+    edits = kept_edits(layout, "clip", 0)
+    assert bed["file"] in edits and Path(edits[bed["file"]][0]).parent.name == "reflect"
+    assert layout.done("clip", "render", layout.read_marker("clip", "render", 0)["key"], 0, verify=True)
+    assert bed_scenes(layout, "clip", 0) == [1] and bed_scenes(layout, "clip", 1) == []
+    # a rerun re-edits nothing
+    before = {p: p.read_bytes() for p in sorted((layout.video_dir("clip") / "reflect").iterdir())}
+    QuietScorer.calls.clear()
+    dub_video_direct(layout, video, s)
+    assert QuietScorer.calls == []
+    assert {r.scene: r.state for r in collect(layout, ["clip"]) if r.stage == "reflect"} == {0: "cached", 1: "cached"}
+    assert {p: p.read_bytes() for p in sorted((layout.video_dir("clip") / "reflect").iterdir())} == before

@@ -283,7 +283,8 @@ def llm_plan(backend: CompletionBackend, model: str, make_message: Callable[[str
     return plan
 
 
-def cycle_rows(video_id: str, scene: int, result: Reflection, why_none: str = "") -> list[dict[str, Any]]:
+def cycle_rows(video_id: str, scene: int, result: Reflection, why_none: str = "",
+               extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The rows of ``reflect.parquet`` for one scene: one per cycle (one row ``cycle`` 0 when none ran).
 
     Arguments:
@@ -291,11 +292,12 @@ def cycle_rows(video_id: str, scene: int, result: Reflection, why_none: str = ""
         scene: the scene index.
         result: the loop's result.
         why_none: the note of the row written when no cycle ran (default: above the threshold).
+        extra: more columns for every row (what was edited: the scene, or a bed and its scenes).
 
     Returns:
         Rows with scores before and after, the actions and their parameters (JSON), kept, planner, note.
     """
-    base = {"video_id": video_id, "scene": scene}
+    base = {"video_id": video_id, "scene": scene, **(extra or {})}
     if not result.cycles:
         return [{**base, "cycle": 0, "actions": "[]", "kept": False, "planner": "",
                  "note": why_none or "at or above the threshold",
