@@ -133,6 +133,48 @@ def test_a_turn_rerenders_only_the_touched_scene_and_undo_restores_every_byte(du
         undo_turn(layout, "clip")
 
 
+def status_rows(layout) -> list[dict]:
+    from lvas.storage.status import collect
+
+    return [r.to_row() for r in collect(layout, ["clip"])]
+
+
+def views(layout) -> tuple[list[dict], list[str]]:
+    """What `lvas show DIR` lists and what `lvas rerun DIR --failed` would take up."""
+    from lvas.storage.progress import status_report
+    from lvas.storage.rerun import plan_rerun
+
+    return status_report(str(layout.root))["videos"], plan_rerun(layout, failed=True, videos=[], scenes=[])
+
+
+def test_undo_restores_the_status_records_too(dubbed) -> None:
+    from lvas.pipeline import edit_turn, undo_turn
+
+    layout, video, s = dubbed
+    records, seen = status_rows(layout), views(layout)
+    assert seen[0][0]["state"] == "completed" and seen[1] == []
+    edit_turn(layout, video, parse_request("make the rain in scene 0 quieter by 2 db"), "r", s)
+    assert status_rows(layout) != records  # the turn's units ran and said so
+    undo_turn(layout, "clip")
+    assert status_rows(layout) == records
+    assert views(layout) == seen
+
+
+def test_a_failed_turn_leaves_the_status_records_as_they_were(dubbed) -> None:
+    from lvas.audio.scores import ScorerUnavailable
+    from lvas.pipeline import edit_turn
+    from lvas.settings import ReflectSettings
+
+    layout, video, s = dubbed
+    records, seen, files = status_rows(layout), views(layout), folder_bytes(layout.video_dir("clip"))
+    broken = s.model_copy(update={"reflect": ReflectSettings(scorer="synchformer")})  # no code, no weights here
+    with pytest.raises(ScorerUnavailable):
+        edit_turn(layout, video, parse_request("make the rain in scene 0 quieter"), "r", broken)
+    assert folder_bytes(layout.video_dir("clip")) == files
+    assert status_rows(layout) == records  # not "failed": nothing of the turn stays
+    assert views(layout) == seen
+
+
 def test_a_bad_edit_changes_nothing(dubbed) -> None:
     from lvas.pipeline import edit_turn
 
