@@ -15,6 +15,7 @@ import pytest
 from lvas.audio.actions import Action, ActionPlan
 from lvas.audio.reflect import Cycle, cycle_rows, llm_plan, offline_plan, reflect
 from lvas.audio.scores import SceneClip, Scores
+from tests.fake_llm_server import FakeLLMServer, Reply, as_reply, user_texts
 
 SR = 8000
 
@@ -300,3 +301,58 @@ def test_a_bed_across_a_cut_is_edited_once_for_every_scene_it_spans(tmp_path: Pa
     assert QuietScorer.calls == []
     assert {r.scene: r.state for r in collect(layout, ["clip"]) if r.stage == "reflect"} == {0: "cached", 1: "cached"}
     assert {p: p.read_bytes() for p in sorted((layout.video_dir("clip") / "reflect").iterdir())} == before
+
+
+# --------------------------------------------------------------------------- the LLM planner over HTTP
+
+
+def planner_over_http(srv: FakeLLMServer, monkeypatch: pytest.MonkeyPatch):
+    """The LLM planner as ``LVAS_REFLECT__PLANNER=llm`` builds it: the OpenAI-compatible backend."""
+    from lvas.backends.llm import OpenAIBackend, user_message
+    from lvas.settings import AgentSettings
+
+    monkeypatch.setenv("LVAS_TEST_KEY", "sk-test")
+    agents = AgentSettings(backend="openai", base_url=srv.base_url, api_key_env="LVAS_TEST_KEY", timeout_s=5.0,
+                           max_retries=0)
+    return llm_plan(OpenAIBackend(agents), agents.model, user_message)
+
+
+def test_a_valid_plan_over_http_is_parsed_and_applied(monkeypatch: pytest.MonkeyPatch) -> None:
+    original = tone()
+    plan = {"actions": [{"name": "volume", "params": {"gain_db": 6}}], "reason": "the scene is too quiet"}
+    with FakeLLMServer([as_reply(plan)]) as srv:
+        result = reflect([original], level_scorer(-17.0, []), planner_over_http(srv, monkeypatch), threshold=0.99,
+                         max_cycles=1, sample_rate=SR)
+        sent = user_texts(srv.requests[0])[0]
+    (cycle,) = result.cycles
+    assert cycle.actions == (Action(name="volume", params={"gain_db": 6.0}),)
+    assert (cycle.planner, cycle.note, cycle.kept) == ("llm", "the scene is too quiet", True)
+    np.testing.assert_allclose(result.take[0], original * 10 ** (6 / 20), rtol=1e-5)
+    assert '"level": 0.699' in sent and '"rms_db": -23.01' in sent  # what was measured
+    assert "volume: gain_db [-24.0, 24.0, -6.0]" in sent  # what may be chosen
+
+
+@pytest.mark.parametrize(("answer", "reason"), [
+    pytest.param({"actions": [{"name": "os.system", "params": {}}]}, "unknown action 'os.system'", id="unknown-action"),
+    pytest.param({"actions": [{"name": "volume", "params": {"gain_db": 90}}]}, "gain_db=90.0 is outside",
+                 id="out-of-range"),
+    pytest.param({"actions": [{"name": "volume", "params": {"gain_db": -3, "cmd": 1}}]}, "unknown parameter 'cmd'",
+                 id="unknown-parameter"),
+    pytest.param({"actions": [{"name": "wiener"}] * 3}, "at most 2 items", id="three-actions"),
+    pytest.param("Sure! I would turn the volume up a little.", "no JSON object", id="prose"),
+])
+def test_a_plan_outside_the_schema_over_http_is_refused_with_the_reason(
+        answer: object, reason: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = tone()
+    before = original.copy()
+    reply = Reply(answer) if isinstance(answer, str) else as_reply(answer)
+    with FakeLLMServer([reply, reply]) as srv:  # the answer and the one repair round
+        result = reflect([original], level_scorer(-17.0, []), planner_over_http(srv, monkeypatch), threshold=0.99,
+                         max_cycles=1, sample_rate=SR)
+        repair = user_texts(srv.requests[1])[-1]
+    (cycle,) = result.cycles
+    assert cycle.planner.startswith("offline (llm refused:") and reason in cycle.planner
+    assert reason in repair  # the model was told what was wrong once
+    # nothing of the answer was applied: the cycle did what the offline rule does for these scores
+    assert list(cycle.actions) == offline_plan(result.original, 1, [])[0]
+    np.testing.assert_array_equal(original, before)

@@ -277,7 +277,7 @@ def llm_plan(backend: CompletionBackend, model: str, make_message: Callable[[str
             answer = backend.complete("reflector", model, [make_message(prompt)], ActionPlan)
         except Exception as exc:
             actions, reason = offline_plan(scores, cycle, history)
-            return actions, f"offline (llm refused: {str(exc)[:200]})|{reason.partition('|')[2]}"
+            return actions, f"offline (llm refused: {str(exc)[:600]})|{reason.partition('|')[2]}"
         return list(answer.actions), f"llm|{answer.reason[:300]}"
 
     return plan
