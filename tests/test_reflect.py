@@ -93,10 +93,18 @@ def test_a_failed_edit_is_recorded_and_the_loop_goes_on() -> None:
     ({"level": 1, "sync": 0.2, "coverage": 1, "leak": 0}, {"lag_strength": 0.1}, ["spectral_gate"]),
     ({"level": 1, "sync": 0.3, "coverage": 0.5, "leak": 0}, {"lag_strength": 0.1, "silent_motion_frac": 0.5},
      ["spectral_gate", "fill_blanks"]),
+    ({"desync": 0.6}, {"offset_s": 1.2}, ["rerender"]),  # Synchformer: the sound is offset
+    ({"av_similarity": 0.55}, {"cosine": 0.1}, ["rerender"]),  # ImageBind: the sound does not match the picture
 ])
 def test_offline_planner_remedies_the_lowest_scores(values: dict, details: dict, expected: list[str]) -> None:
     actions, reason = offline_plan(Scores(values, details), 1, [])
     assert [a.name for a in actions] == expected and reason.startswith("offline|")
+
+
+def test_offline_planner_names_a_low_score_it_has_no_rule_for() -> None:
+    actions, reason = offline_plan(Scores({"clarity": 0.2}), 1, [])
+    assert [a.name for a in actions] == ["spectral_gate"] and reason == "offline|no rule for clarity 0.20"
+    assert offline_plan(Scores({"av_similarity": 0.5}), 2, [])[0][0].name == "next_label"
 
 
 def test_offline_planner_tries_another_denoiser_each_cycle() -> None:
