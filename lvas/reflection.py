@@ -10,15 +10,16 @@ A bed that continues across a cut (one event, one file, spanning several scenes)
 unit of the scene it starts in, after the scenes' own loops: its take is the whole bed, and a take
 is scored in every scene it spans, each with that scene's own events as its loop kept them (other
 beds as rendered). The bed's score is the **lowest** of those scenes' scores (:func:`worst_scene`):
-a bed is as good as the worst scene it sounds in, so an edit that helps a long scene while taking
-a short one below the worst (which a mean would keep) is refused, and the threshold means for a bed
-what it means for a scene: every scene it spans reaches it. Its cycles are rows of the owning
+a bed is as good as the worst scene it sounds in. An edit is kept only when the worst scene after
+it scores higher than the worst before it, so no scene ends below where the worst one was (a mean
+would keep an edit that ruins a short scene for a small gain in a long one), and the threshold
+means for a bed what it means for a scene: every scene it spans reaches it. Its cycles are rows of the owning
 scene's table with the scenes it spans (``target`` = ``bed``, ``scenes`` = ``"2,3"``).
 
 A kept edit is written per event to ``videos/<id>/reflect/<event file>`` with the gain in dB that
 puts it back at its scored level after the mix's loudness normalisation; the scene's marker lists
-them (``event:<event file name>`` -> path, ``gain:<event file name>`` in the marker's extra) and
-the mix uses them in place of the originals. The scene's cycles go to
+them (``event:<event file name>`` -> path; the gains in its ``summary`` JSON, :func:`kept_edits`)
+and the mix uses them in place of the originals. The scene's cycles go to
 ``videos/<id>/reflect/scene0003.parquet``; the mix gathers them into ``reflect.parquet``.
 """
 
