@@ -364,3 +364,34 @@ def test_a_plan_outside_the_schema_over_http_is_refused_with_the_reason(
     # nothing of the answer was applied: the cycle did what the offline rule does for these scores
     assert list(cycle.actions) == offline_plan(result.original, 1, [])[0]
     np.testing.assert_array_equal(original, before)
+
+
+def test_the_reflect_stage_asks_the_configured_endpoint(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """``reflect.planner = llm``: every cycle of the stage, beds included, is planned over HTTP."""
+    from lvas.models import VideoRef
+    from lvas.pipeline import dub_video_direct, reflect_path
+    from lvas.settings import AgentSettings, ReflectSettings, Settings, SynthSettings
+    from lvas.storage.layout import Layout
+    from tests.clips import colour_cuts, make_clip
+
+    monkeypatch.setenv("LVAS_TEST_KEY", "sk-test")
+    clip = make_clip(tmp_path / "clip.mp4", colour_cuts([1.5]), seconds=3.0)
+    side = tmp_path / "clip.captions.json"
+    side.write_text(json.dumps({"segments": [{"start": 0, "end": 1.5, "caption": "rain on a street"},
+                                             {"start": 1.5, "end": 3, "caption": "rain on a roof"}],
+                                "events": [{"start": 0, "end": 3, "sound": "rain", "layer": "background"},
+                                           {"start": 1.8, "end": 2.4, "sound": "door slam"}]}))
+    video = VideoRef(source=str(clip), path=str(clip), video_id="clip", captions_path=str(side))
+    plan = {"actions": [{"name": "volume", "params": {"gain_db": -3}}], "reason": "scripted"}
+    with FakeLLMServer(responder=lambda body: as_reply(plan)) as srv:
+        # the agents stay offline for the script and design; only the planner asks the endpoint
+        s = Settings(synth=SynthSettings(sample_rate=16000, channels=1),
+                     agents=AgentSettings(base_url=srv.base_url, api_key_env="LVAS_TEST_KEY", max_retries=0),
+                     reflect=ReflectSettings(planner="llm", threshold=0.999, max_cycles=1))
+        dub_video_direct(layout := Layout(tmp_path / "out"), video, s)
+        asked = [user_texts(body)[0] for body in srv.requests]
+    cycles = [r for r in pq.read_table(reflect_path(layout, "clip")).to_pylist() if r["cycle"]]
+    assert {r["target"] for r in cycles} == {"scene", "bed"} and len(asked) == len(cycles)
+    assert all(r["planner"] == "llm" and r["note"] == "scripted" for r in cycles)
+    assert all(json.loads(r["actions"]) == [{"name": "volume", "params": {"gain_db": -3.0}}] for r in cycles)
+    assert all(text.startswith("You repair the soundtrack of one video scene") for text in asked)
