@@ -11,7 +11,8 @@ request and operations as JSON) and applied, in order, on top of the design's ev
 events are read (``pipeline.video_events``). A scene's render key holds the digest of the
 operations touching it, so a turn re-renders the touched scenes only; the per-event cache reuses
 every event whose spec did not change. Before a turn, every artifact of the video that a turn can
-change is copied to ``videos/<id>/turns/<n>/``; undo puts them back byte for byte.
+change is copied to ``videos/<id>/turns/<n>/``, with the video's status records
+(``status/<id>/*.json``, under ``turns/<n>/.status/``); undo puts them back byte for byte.
 
 Offline grammar (case-insensitive; clauses joined by "and", "then", ",", ";")::
 
@@ -40,7 +41,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from lvas.errors import InputError
 from lvas.keys import digest
 from lvas.models import SoundEvent
-from lvas.storage.atomic import write_parquet
+from lvas.storage.atomic import atomic_path, write_parquet
 from lvas.storage.layout import Layout
 
 
@@ -357,11 +358,14 @@ def scene_edit_digests(events_before: list[SoundEvent], events_after: list[Sound
 
 
 SNAPSHOT_SKIP = ("events", "keyframes", "turns")
+STATUS_SNAPSHOT = ".status"
+"""The folder of a snapshot holding the video's status records (the video folder has none of that name)."""
 
 
 def snapshot(layout: Layout, video_id: str, turn: int) -> Path:
     """Copy every file of the video's folder a turn can change (not the event cache, the keyframes or
-    the snapshots) to ``turns/<turn>/``, with the completion markers."""
+    the snapshots) to ``turns/<turn>/``, with the completion markers, and the video's status
+    records to ``turns/<turn>/.status/``."""
     root = layout.video_dir(video_id)
     dest = root / "turns" / f"{turn:04d}"
     if dest.exists():
@@ -370,12 +374,17 @@ def snapshot(layout: Layout, video_id: str, turn: int) -> Path:
         target = dest / path.relative_to(root)
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(path, target)
+    records = dest / STATUS_SNAPSHOT
+    records.mkdir(parents=True)
+    for path in _records(layout, video_id):
+        shutil.copy2(path, records / path.name)
     (dest / ".complete").write_text("")
     return dest
 
 
 def restore(layout: Layout, video_id: str, turn: int) -> None:
-    """Put the video's folder back as :func:`snapshot` saw it: files copied back, files made since removed.
+    """Put the video's folder and status records back as :func:`snapshot` saw them: files copied
+    back, files made since removed.
 
     Raises:
         InputError: there is no complete snapshot of that turn.
@@ -384,14 +393,31 @@ def restore(layout: Layout, video_id: str, turn: int) -> None:
     src = root / "turns" / f"{turn:04d}"
     if not (src / ".complete").exists():
         raise InputError(f"{video_id}: no saved state before turn {turn}; nothing to undo")
-    saved = {p.relative_to(src) for p in src.rglob("*") if p.is_file() and p.name != ".complete"}
+    saved = {p.relative_to(src) for p in src.rglob("*")
+             if p.is_file() and p.name != ".complete" and p.relative_to(src).parts[0] != STATUS_SNAPSHOT}
     for path in _changeable(root):
         if path.relative_to(root) not in saved:
             path.unlink()
     for rel in saved:
         (root / rel).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(src / rel, root / rel)
+    if (src / STATUS_SNAPSHOT).is_dir():  # a snapshot taken before records were saved has none
+        _restore_records(layout, video_id, src / STATUS_SNAPSHOT)
     shutil.rmtree(src)
+
+
+def _records(layout: Layout, video_id: str) -> list[Path]:
+    return sorted(layout.status_dir(video_id).glob("*.json"))
+
+
+def _restore_records(layout: Layout, video_id: str, saved: Path) -> None:
+    keep = {p.name for p in saved.glob("*.json")}
+    for path in _records(layout, video_id):
+        if path.name not in keep:
+            path.unlink()
+    for name in sorted(keep):
+        with atomic_path(layout.status_dir(video_id) / name) as tmp:  # readers never see half a record
+            shutil.copy2(saved / name, tmp)
 
 
 def _changeable(root: Path) -> list[Path]:

@@ -97,11 +97,14 @@ def render_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
 
 
 def reflect_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
-    from lvas.reflection import REFLECT_VERSION
+    from lvas.reflection import REFLECT_VERSION, bed_scenes
 
+    # a bed this scene starts is edited with it, scored in every scene it continues into
+    spanned = [render_key(layout, video, j, s) + layout.produced(video.video_id, "render", j)
+               for j in bed_scenes(layout, video.video_id, scene)]
     return keys.digest("reflect", REFLECT_VERSION, render_key(layout, video, scene, s),
                        layout.produced(video.video_id, "render", scene), s.reflect.fingerprint(),
-                       s.mix.fingerprint())
+                       s.mix.fingerprint(), *spanned)
 
 
 def reflecting(s: Settings) -> bool:
@@ -356,17 +359,21 @@ def reflect_videos(layout: Layout, videos: list[tuple[VideoRef, int]], s: Settin
 def reflect_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Settings
                   ) -> dict[tuple[str, int], Any]:
     """Reflect the given scenes of several videos, all in lockstep (every scene's cycle k before
-    any scene's cycle k + 1, as the design loop's rounds); outputs or the error, per (video id, scene)."""
+    any scene's cycle k + 1, as the design loop's rounds); then, in lockstep too, the beds those
+    scenes start that continue across a cut, each scored in every scene it spans with the scenes'
+    own events as their loops kept them (``lvas.reflection.start_bed``). Outputs or the error, per
+    (video id, scene); a bed that cannot be scored fails the scene it starts in."""
     from lvas.agents.artifacts import load_script
     from lvas.audio.reflect import run_lockstep
-    from lvas.reflection import finish_scene, scorer_for, start_scene
+    from lvas.reflection import finish_scene, kept_takes, owned_beds, scene_takes, scorer_for, start_bed, start_scene
 
     out: dict[tuple[str, int], Any] = {}
     try:
         scorer = scorer_for(s)
     except Exception as exc:  # every scene of the batch says why
         return {(v.video_id, i): exc for v, scenes in todo for i in scenes}
-    pending = []
+    pending: dict[tuple[str, int], Any] = {}
+    videos: dict[str, tuple[VideoRef, list[SoundEvent], dict[int, tuple[float, float]]]] = {}
     for video, scenes in todo:
         try:
             script = load_script(layout.script(video.video_id))
@@ -374,15 +381,35 @@ def reflect_batch(layout: Layout, todo: list[tuple[VideoRef, list[int]]], s: Set
         except Exception as exc:  # this video's scenes fail, the others go on
             out |= {(video.video_id, i): exc for i in scenes}
             continue
+        videos[video.video_id] = (video, events, {sc.index: (sc.start_s, sc.end_s) for sc in script.scenes})
         for i in scenes:
             sc = script.scenes[i]
             try:
-                pending.append(start_scene(layout, video, i, events, sc.start_s, sc.end_s, s, scorer,
-                                           RENDER_VERSION))
+                pending[(video.video_id, i)] = start_scene(layout, video, i, events, sc.start_s, sc.end_s, s, scorer,
+                                                           RENDER_VERSION)
             except Exception as exc:  # one scene's failure is its own
                 out[(video.video_id, i)] = exc
-    run_lockstep([p.loop for p in pending])
-    for p in pending:
+    run_lockstep([p.loop for p in pending.values()])
+
+    def kept(vid: str, j: int) -> dict[str, Any]:  # scene j's own events as its loop kept them
+        if (vid, j) in pending:
+            return scene_takes(pending[(vid, j)])
+        if (vid, j) in out:  # its check failed: as rendered
+            return {}
+        video, events, _ = videos[vid]
+        return kept_takes(layout, video, j, events, s, RENDER_VERSION)  # reflected before
+
+    for (vid, i), p in list(pending.items()):
+        video, events, spans = videos[vid]
+        try:
+            for bed in owned_beds(events, i):
+                takes = {j: kept(vid, j) for j in bed.scenes}
+                p.beds.append(start_bed(layout, video, bed, events, spans, s, scorer, RENDER_VERSION, takes))
+        except Exception as exc:  # the scene that starts the bed fails with its reason
+            out[(vid, i)] = exc
+            del pending[(vid, i)]
+    run_lockstep([b.loop for p in pending.values() for b in p.beds])
+    for p in pending.values():
         try:
             out[(p.video_id, p.scene)] = finish_scene(layout, p)
         except Exception as exc:  # one scene's failure is its own

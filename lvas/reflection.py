@@ -3,14 +3,23 @@
 A scene's take is its events as the mix places them: each event the scene owns (its first scene,
 not continuing across a cut) read, fitted to its span, normalised to ``mix.layer_lufs`` and given
 its gain (background ``mix.background_gain_db`` under); events continuing from or into another
-scene sound in the scene as fixed context and are not edited. The loop
-(:func:`lvas.audio.reflect.reflect`) edits the original take each cycle and keeps an edit only when
-the scene scores better.
+scene sound in the scene as fixed context. The loop (:func:`lvas.audio.reflect.reflect`) edits the
+original take each cycle and keeps an edit only when the scene scores better.
+
+A bed that continues across a cut (one event, one file, spanning several scenes) is edited by the
+unit of the scene it starts in, after the scenes' own loops: its take is the whole bed, and a take
+is scored in every scene it spans, each with that scene's own events as its loop kept them (other
+beds as rendered). The bed's score is the **lowest** of those scenes' scores (:func:`worst_scene`):
+a bed is as good as the worst scene it sounds in. An edit is kept only when the worst scene after
+it scores higher than the worst before it, so no scene ends below where the worst one was (a mean
+would keep an edit that ruins a short scene for a small gain in a long one), and the threshold
+means for a bed what it means for a scene: every scene it spans reaches it. Its cycles are rows of the owning
+scene's table with the scenes it spans (``target`` = ``bed``, ``scenes`` = ``"2,3"``).
 
 A kept edit is written per event to ``videos/<id>/reflect/<event file>`` with the gain in dB that
 puts it back at its scored level after the mix's loudness normalisation; the scene's marker lists
-them (``event:<event file name>`` -> path, ``gain:<event file name>`` in the marker's extra) and
-the mix uses them in place of the originals. The scene's cycles go to
+them (``event:<event file name>`` -> path; the gains in its ``summary`` JSON, :func:`kept_edits`)
+and the mix uses them in place of the originals. The scene's cycles go to
 ``videos/<id>/reflect/scene0003.parquet``; the mix gathers them into ``reflect.parquet``.
 """
 
@@ -18,6 +27,7 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -37,7 +47,7 @@ from lvas.storage.atomic import atomic_path, write_json, write_parquet
 from lvas.storage.layout import Layout
 from lvas.timeline import label_sets
 
-REFLECT_VERSION = "1"
+REFLECT_VERSION = "2"
 
 
 @dataclass
@@ -137,35 +147,83 @@ def _gain(ev: SoundEvent | LayerSpec, s: Settings) -> float:
     return ev.gain_db + (s.mix.background_gain_db if kind == "background" else 0.0)
 
 
+def own_event(ev: SoundEvent, scene: int) -> bool:
+    """The scene's own event: it starts in ``scene`` and does not continue across a cut."""
+    return ev.scene_index == scene and len(ev.scenes) <= 1
+
+
 def scene_sound(layout: Layout, video: VideoRef, scene: int, events: list[SoundEvent], start_s: float,
-                end_s: float, s: Settings, version: str) -> SceneSound:
-    """Read the scene's events into a :class:`SceneSound` (editable and fixed parts)."""
+                end_s: float, s: Settings, version: str, editable: Callable[[SoundEvent], bool] | None = None,
+                takes: dict[str, np.ndarray] | None = None) -> SceneSound:
+    """Read the scene's events into a :class:`SceneSound` (editable and fixed parts).
+
+    Arguments:
+        editable: which of the events sounding in the scene are edited (default: its own,
+            :func:`own_event`); the others are fixed context.
+        takes: placed waveforms to use for fixed events instead of their renders, by render path
+            (what a scene's loop kept, :func:`scene_takes`).
+    """
     sr, ch = s.synth.sample_rate, s.synth.channels
+    edit = editable or (lambda ev: own_event(ev, scene))
     sounding = [ev for ev in events if ev.end_s > start_s and ev.start_s < end_s]
     specs = event_specs(video, sounding, s.synth)
     files = [str(layout.event_wav(video.video_id, sp.scene_index, event_key(sp, s.synth, version))) for sp in specs]
     context = np.zeros((max(1, round((end_s - start_s) * sr)), ch), np.float32)
     sound = SceneSound(start_s, end_s, sr, [], [], [], context, s.mix.layer_lufs)
     for ev, spec, f in zip(sounding, specs, files, strict=True):
-        own = ev.scene_index == scene and len(ev.scenes) <= 1
-        if own:
+        if edit(ev):
             sound.specs.append(spec)
             sound.files.append(f)
             sound.gains.append(_gain(ev, s))
         else:
             fixed = SceneSound(start_s, end_s, sr, [spec], [f], [0.0], np.zeros_like(context))
-            sound.context += fixed.place([_placed(f, spec, s, _gain(ev, s))])
+            placed = takes[f] if takes and f in takes else _placed(f, spec, s, _gain(ev, s))
+            sound.context += fixed.place([placed])
     return sound
 
 
 @dataclass
+class PendingBed:
+    """A bed continuing across cuts whose loop is set up (:func:`start_bed`): one take (the whole
+    bed), scored in each scene it spans (``sounds``, in the order of ``scenes``)."""
+
+    scenes: tuple[int, ...]
+    label: str
+    sounds: list[SceneSound]
+    loop: SceneLoop
+
+
+@dataclass
 class PendingScene:
-    """A scene whose loop is set up (:func:`start_scene`) and not yet written (:func:`finish_scene`)."""
+    """A scene whose loop is set up (:func:`start_scene`) and not yet written (:func:`finish_scene`),
+    with the loops of the beds it starts (:func:`start_bed`)."""
 
     video_id: str
     scene: int
     sound: SceneSound
     loop: SceneLoop
+    beds: list[PendingBed] = field(default_factory=list)
+
+
+def _rerenderer(layout: Layout, sound: SceneSound, candidates: list[list[str]], s: Settings,
+                version: str) -> Callable[[Action], Take]:
+    """``action -> take``: the sound's editable events rendered again with moved seeds (``rerender``)
+    or the next label of the design's candidates (``next_label``), placed as the originals."""
+    _, excluded = label_sets(s.agents)
+
+    def rerender(action: Action) -> Take:
+        if action.name == "next_label":
+            step = round(action.params["step"])
+            labels = [next_label(sp.prompt, candidates, step, excluded) for sp in sound.specs]
+            specs = [sp.model_copy(update={"prompt": lab, "labels": [lab]}) for sp, lab in zip(sound.specs, labels,
+                                                                                               strict=True)]
+        else:
+            specs = [sp.model_copy(update={"seed": sp.seed + round(action.params["offset"])}) for sp in sound.specs]
+        sound.tried[action.label()] = [sp.prompt for sp in specs]
+        paths = list(render_events(specs, layout, s.synth, version).values())
+        return [_placed(p, sp, s, g) for p, sp, g in zip(paths, specs, sound.gains, strict=True)]
+
+    return rerender
 
 
 def start_scene(layout: Layout, video: VideoRef, scene: int, events: list[SoundEvent], start_s: float,
@@ -198,43 +256,129 @@ def start_scene(layout: Layout, video: VideoRef, scene: int, events: list[SoundE
         clip = SceneClip(motion, fps, sound.place(take), sr, Path(video.path), start_s, end_s)
         return scorer.score(clip)
 
-    candidates = scene_candidates(layout, video.video_id, scene)
-    _, excluded = label_sets(s.agents)
-
-    def rerender(action: Action) -> Take:
-        if action.name == "next_label":
-            step = round(action.params["step"])
-            labels = [next_label(sp.prompt, candidates, step, excluded) for sp in sound.specs]
-            specs = [sp.model_copy(update={"prompt": lab, "labels": [lab]}) for sp, lab in zip(sound.specs, labels,
-                                                                                               strict=True)]
-        else:
-            specs = [sp.model_copy(update={"seed": sp.seed + round(action.params["offset"])}) for sp in sound.specs]
-        sound.tried[action.label()] = [sp.prompt for sp in specs]
-        paths = list(render_events(specs, layout, s.synth, version).values())
-        return [_placed(p, sp, s, g) for p, sp, g in zip(paths, specs, sound.gains, strict=True)]
-
+    rerender = _rerenderer(layout, sound, scene_candidates(layout, video.video_id, scene), s, version)
     original = [_placed(f, sp, s, g) for f, sp, g in zip(sound.files, sound.specs, sound.gains, strict=True)]
     loop = SceneLoop(original, score, planner or _planner(s), s.reflect.threshold,
                      s.reflect.max_cycles if sound.specs else 0, sr, rerender if sound.specs else None)
     return PendingScene(video.video_id, scene, sound, loop)
 
 
-def finish_scene(layout: Layout, pending: PendingScene) -> dict[str, str]:
-    """Write a scene's loop result.
+def owned_beds(events: list[SoundEvent], scene: int) -> list[SoundEvent]:
+    """The beds that start in ``scene`` and continue across a cut (edited by its unit)."""
+    return [ev for ev in events if ev.scene_index == scene and len(ev.scenes) > 1]
+
+
+def worst_scene(scores: list[tuple[int, Scores]]) -> Scores:
+    """A bed's scores: those of the scene it spans that scores lowest overall (the first on a tie),
+    with that scene's index in ``details['worst_scene']`` (the module docstring says why the minimum).
+
+    Raises:
+        ValueError: no scores.
+    """
+    if not scores:
+        raise ValueError("a bed spans no scene")
+    scene, low = min(scores, key=lambda x: x[1].overall)
+    return Scores(low.values, {**low.details, "worst_scene": float(scene)}, low.scorer)
+
+
+def start_bed(layout: Layout, video: VideoRef, bed: SoundEvent, events: list[SoundEvent],
+              spans: dict[int, tuple[float, float]], s: Settings, scorer: Scorer, version: str,
+              takes: dict[int, dict[str, np.ndarray]], planner: Any = None) -> PendingBed:
+    """Read a bed that continues across cuts and score it in every scene it spans: its loop's first step.
+
+    Arguments:
+        layout, video, events, s, scorer, version, planner: as :func:`start_scene`.
+        bed: the bed (an event of ``events`` with more than one scene).
+        spans: each scene's (start, end).
+        takes: per spanned scene, its own events as its loop kept them (:func:`scene_takes`,
+            :func:`kept_takes`); a scene missing here sounds as rendered.
 
     Returns:
-        The scene's outputs: ``reflect`` (its cycles table), ``summary`` (JSON: ``gains`` {event
-        file name: dB}, ``before``/``after`` overall scores, ``cycles``, ``kept``, the scores) and
-        ``event:<file name>`` for each kept edited event.
+        The bed with its loop; its score is :func:`worst_scene` of the scenes it spans.
+
+    Raises:
+        ScoringError, ScorerUnavailable, RenderError: the bed could not be read or scored in one
+            of its scenes (its render stays as it is).
+    """
+    sounds, clips = [], []
+    for j in bed.scenes:
+        a, b = spans[j]
+        sounds.append(scene_sound(layout, video, j, events, a, b, s, version, editable=lambda ev: ev == bed,
+                                  takes=takes.get(j)))
+        clips.append((j, *scene_motion(layout, video.video_id, a, b)))
+    first = sounds[0]
+    if len(first.specs) != 1:
+        raise ValueError(f"bed {bed.label!r} of scene {bed.scene_index} is not one event")
+
+    def score(take: Take) -> Scores:
+        return worst_scene([(j, scorer.score(SceneClip(motion, fps, snd.place(take), snd.sample_rate,
+                                                       Path(video.path), snd.start_s, snd.end_s)))
+                            for (j, motion, fps), snd in zip(clips, sounds, strict=True)])
+
+    original = [_placed(first.files[0], first.specs[0], s, first.gains[0])]
+    rerender = _rerenderer(layout, first, scene_candidates(layout, video.video_id, bed.scene_index), s, version)
+    loop = SceneLoop(original, score, planner or _planner(s), s.reflect.threshold, s.reflect.max_cycles,
+                     first.sample_rate, rerender)
+    return PendingBed(tuple(bed.scenes), bed.label or bed.prompt, sounds, loop)
+
+
+def scene_takes(pending: PendingScene) -> dict[str, np.ndarray]:
+    """The scene's own events as its loop kept them, by render path (empty when nothing was kept)."""
+    result = pending.loop.result()
+    return dict(zip(pending.sound.files, result.take, strict=True)) if result.edited else {}
+
+
+def kept_takes(layout: Layout, video: VideoRef, scene: int, events: list[SoundEvent], s: Settings,
+               version: str) -> dict[str, np.ndarray]:
+    """As :func:`scene_takes`, for a scene reflected before: its own events' kept edits, read back
+    and placed as the mix places them."""
+    kept = kept_edits(layout, video.video_id, scene)
+    own = [ev for ev in events if own_event(ev, scene)]
+    out: dict[str, np.ndarray] = {}
+    for ev, spec in zip(own, event_specs(video, own, s.synth), strict=True):
+        f = str(layout.event_wav(video.video_id, spec.scene_index, event_key(spec, s.synth, version)))
+        if Path(f).name in kept:
+            path, gain, _ = kept[Path(f).name]
+            out[f] = _placed(path, spec, s, _gain(ev, s) + gain)
+    return out
+
+
+def bed_scenes(layout: Layout, video_id: str, scene: int) -> list[int]:
+    """The later scenes a bed starting in ``scene`` continues into, from the render markers: a
+    bed's file is listed, under its first scene's event name (``lvas.render.event_name``), by every
+    scene it sounds in. Part of the scene's reflect key: its beds are scored in those scenes."""
+    marker = layout.read_marker(video_id, "render", scene) or {}
+    prefix = f"scene{scene:04d}_"
+    beds = {name: path for name, path in (marker.get("outputs") or {}).items() if name.startswith(prefix)}
+    out: list[int] = []
+    j = scene + 1
+    while beds:
+        later = (layout.read_marker(video_id, "render", j) or {}).get("outputs") or {}
+        beds = {name: path for name, path in beds.items() if later.get(name) == path}
+        if beds:
+            out.append(j)
+        j += 1
+    return out
+
+
+def finish_scene(layout: Layout, pending: PendingScene) -> dict[str, str]:
+    """Write a scene's loop result, with the beds it starts.
+
+    Returns:
+        The scene's outputs: ``reflect`` (its cycles table, its beds' cycles included),
+        ``summary`` (JSON: ``gains`` {event file name: dB}, ``labels``, ``before``/``after``
+        overall scores, ``cycles``, ``kept``, the scores, ``beds``) and ``event:<file name>`` for
+        each kept edited event or bed.
     """
     why = "" if pending.sound.specs else \
         "nothing to edit: every event sounding here continues from or into another scene"
-    return _write(layout, pending.video_id, pending.scene, pending.sound, pending.loop.result(), why)
+    return _write(layout, pending.video_id, pending.scene, pending.sound, pending.loop.result(), why, pending.beds)
 
 
 def reflect_scene(layout: Layout, video: VideoRef, scene: int, events: list[SoundEvent], start_s: float,
                   end_s: float, s: Settings, scorer: Scorer, version: str, planner: Any = None) -> dict[str, str]:
     """One scene's whole loop (:func:`start_scene`, its cycles, :func:`finish_scene`); same arguments.
+    Beds continuing across cuts are left as rendered (``pipeline.reflect_batch`` edits them).
 
     Returns:
         As :func:`finish_scene`.
@@ -272,35 +416,58 @@ def kept_edits(layout: Layout, video_id: str, scene: int) -> dict[str, tuple[str
             if f"event:{name}" in marker["outputs"]}
 
 
-def _write(layout: Layout, video_id: str, scene: int, sound: SceneSound, result: Reflection,
-           why_none: str) -> dict[str, str]:
-    table = scene_table(layout, video_id, scene)
-    rows = cycle_rows(video_id, scene, result, why_none)
-    write_parquet(table, rows)
-    outputs = {"reflect": str(table)}
+def _save_edits(layout: Layout, video_id: str, sound: SceneSound, result: Reflection
+                ) -> tuple[dict[str, str], dict[str, float], dict[str, str]]:
+    """Write a kept edit's events under ``reflect/``; returns their outputs, gains and new labels."""
+    outputs: dict[str, str] = {}
     gains: dict[str, float] = {}
     labels: dict[str, str] = {}
-    if result.edited:
-        new_labels = sound.tried.get(result.rendered.label(), []) if result.rendered else []
-        for k, (f, g, audio) in enumerate(zip(sound.files, sound.gains, result.take, strict=True)):
-            if result.rendered is not None and result.rendered.name == "next_label" and k < len(new_labels):
-                labels[Path(f).name] = new_labels[k]
-            name = Path(f).name
-            path = reflect_dir(layout, video_id) / name
-            with atomic_path(path) as tmp:
-                sf.write(str(tmp), audio, sound.sample_rate, subtype="FLOAT", format="WAV")
-            lufs = integrated_loudness(audio, sound.sample_rate)
-            # the mix normalises every event to layer_lufs, then applies its gain: this puts it back
-            gains[name] = round(lufs - sound.layer_lufs - g, 4) if math.isfinite(lufs) else -120.0
-            outputs[f"event:{name}"] = str(path)
+    if not result.edited:
+        return outputs, gains, labels
+    new_labels = sound.tried.get(result.rendered.label(), []) if result.rendered else []
+    for k, (f, g, audio) in enumerate(zip(sound.files, sound.gains, result.take, strict=True)):
+        name = Path(f).name
+        if result.rendered is not None and result.rendered.name == "next_label" and k < len(new_labels):
+            labels[name] = new_labels[k]
+        path = reflect_dir(layout, video_id) / name
+        with atomic_path(path) as tmp:
+            sf.write(str(tmp), audio, sound.sample_rate, subtype="FLOAT", format="WAV")
+        lufs = integrated_loudness(audio, sound.sample_rate)
+        # the mix normalises every event to layer_lufs, then applies its gain: this puts it back
+        gains[name] = round(lufs - sound.layer_lufs - g, 4) if math.isfinite(lufs) else -120.0
+        outputs[f"event:{name}"] = str(path)
+    return outputs, gains, labels
+
+
+def _write(layout: Layout, video_id: str, scene: int, sound: SceneSound, result: Reflection,
+           why_none: str, beds: list[PendingBed]) -> dict[str, str]:
+    table = scene_table(layout, video_id, scene)
+    rows = cycle_rows(video_id, scene, result, why_none,
+                      {"target": "scene", "scenes": str(scene), "event": "", "label": ""})
+    outputs, gains, labels = _save_edits(layout, video_id, sound, result)
+    bed_rows = []
+    for bed in beds:
+        done = bed.loop.result()
+        name = Path(bed.sounds[0].files[0]).name
+        rows += cycle_rows(video_id, scene, done, "", {"target": "bed", "scenes": ",".join(map(str, bed.scenes)),
+                                                       "event": name, "label": bed.label})
+        more, more_gains, more_labels = _save_edits(layout, video_id, bed.sounds[0], done)
+        outputs |= more
+        gains |= more_gains
+        labels |= more_labels
+        bed_rows.append({"event": name, "label": bed.label, "scenes": list(bed.scenes),
+                         "before": round(done.original.overall, 6), "after": round(done.best.overall, 6),
+                         "cycles": len(done.cycles), "kept": sum(c.kept for c in done.cycles)})
+    names = list(dict.fromkeys(k for r in rows for k in r))  # one set of columns for scene and bed rows
+    write_parquet(table, [{k: r.get(k) for k in names} for r in rows])
+    outputs["reflect"] = str(table)
     summary = {"before": round(result.original.overall, 6), "after": round(result.best.overall, 6),
                "cycles": len(result.cycles), "kept": sum(c.kept for c in result.cycles), "gains": gains,
-               "labels": labels,
+               "labels": labels, "beds": bed_rows,
                "original": result.original.as_row(), "best": result.best.as_row()}
     write_json(summary_path(layout, video_id, scene), summary)
     outputs["summary"] = str(summary_path(layout, video_id, scene))
     return outputs
-
 
 
 def score_video(layout: Layout, video: VideoRef, mix_wav: Path, scenes: list[tuple[int, float, float]],

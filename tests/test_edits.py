@@ -133,6 +133,48 @@ def test_a_turn_rerenders_only_the_touched_scene_and_undo_restores_every_byte(du
         undo_turn(layout, "clip")
 
 
+def status_rows(layout) -> list[dict]:
+    from lvas.storage.status import collect
+
+    return [r.to_row() for r in collect(layout, ["clip"])]
+
+
+def views(layout) -> tuple[list[dict], list[str]]:
+    """What `lvas show DIR` lists and what `lvas rerun DIR --failed` would take up."""
+    from lvas.storage.progress import status_report
+    from lvas.storage.rerun import plan_rerun
+
+    return status_report(str(layout.root))["videos"], plan_rerun(layout, failed=True, videos=[], scenes=[])
+
+
+def test_undo_restores_the_status_records_too(dubbed) -> None:
+    from lvas.pipeline import edit_turn, undo_turn
+
+    layout, video, s = dubbed
+    records, seen = status_rows(layout), views(layout)
+    assert seen[0][0]["state"] == "completed" and seen[1] == []
+    edit_turn(layout, video, parse_request("make the rain in scene 0 quieter by 2 db"), "r", s)
+    assert status_rows(layout) != records  # the turn's units ran and said so
+    undo_turn(layout, "clip")
+    assert status_rows(layout) == records
+    assert views(layout) == seen
+
+
+def test_a_failed_turn_leaves_the_status_records_as_they_were(dubbed) -> None:
+    from lvas.audio.scores import ScorerUnavailable
+    from lvas.pipeline import edit_turn
+    from lvas.settings import ReflectSettings
+
+    layout, video, s = dubbed
+    records, seen, files = status_rows(layout), views(layout), folder_bytes(layout.video_dir("clip"))
+    broken = s.model_copy(update={"reflect": ReflectSettings(scorer="synchformer")})  # no code, no weights here
+    with pytest.raises(ScorerUnavailable):
+        edit_turn(layout, video, parse_request("make the rain in scene 0 quieter"), "r", broken)
+    assert folder_bytes(layout.video_dir("clip")) == files
+    assert status_rows(layout) == records  # not "failed": nothing of the turn stays
+    assert views(layout) == seen
+
+
 def test_a_bad_edit_changes_nothing(dubbed) -> None:
     from lvas.pipeline import edit_turn
 
@@ -163,6 +205,92 @@ def test_the_edit_command(dubbed, tmp_path: Path, capsys: pytest.CaptureFixture[
     assert main(["edit", out, "clip", "--file", str(ops)]) == 0
     assert "turn 1 of clip" in capsys.readouterr().out
     assert main(["edit", out, "clip", "--undo"]) == 0
+
+
+# --------------------------------------------------------------------------- the LLM editor over HTTP
+
+
+def agents_over_http(srv, monkeypatch: pytest.MonkeyPatch):
+    from lvas.settings import AgentSettings
+
+    monkeypatch.setenv("LVAS_TEST_KEY", "sk-test")
+    return AgentSettings(backend="openai", base_url=srv.base_url, api_key_env="LVAS_TEST_KEY", timeout_s=5.0,
+                         max_retries=0)
+
+
+def test_a_valid_llm_edit_over_http_is_parsed_and_applied(dubbed, monkeypatch: pytest.MonkeyPatch) -> None:
+    from lvas.agents.artifacts import load_script
+    from lvas.backends.llm import OpenAIBackend, user_message
+    from lvas.edits import llm_request_ops
+    from lvas.pipeline import edit_turn, undo_turn, video_events
+    from lvas.storage.atomic import read_parquet
+    from lvas.storyboard import load_storyboard
+    from tests.fake_llm_server import FakeLLMServer, as_reply, user_texts
+
+    layout, video, s = dubbed
+    events = video_events(layout, video, s)
+    spans = [(sc.start_s, sc.end_s) for sc in load_script(layout.script("clip")).scenes]
+    rain = [(e.scene_index, e.index) for e in events if "rain" in e.label and e.scene_index == 0]
+    gains = {(r["scene"], r["event"]): r["gain_db"] for r in read_parquet(layout.events("clip"))}
+    answer = {"ops": [{"op": "gain", "target": {"sound": "rain", "scene": 0}, "delta_db": -4.5}]}
+    with FakeLLMServer([as_reply(answer)]) as srv:
+        agents = agents_over_http(srv, monkeypatch)
+        ops = llm_request_ops(OpenAIBackend(agents), agents.model, user_message, "quieter rain at the start",
+                              events, spans, load_storyboard(layout, "clip").info.duration_s)
+        (sent,) = user_texts(srv.requests[0])
+    assert ops == [GainOp(op="gain", target=Target(sound="rain", scene=0), delta_db=-4.5)]
+    assert "quieter rain at the start" in sent and "scenes 0: 0-1.52 s, 1: 1.52-3 s" in sent
+    result = edit_turn(layout, video, ops, "quieter rain at the start", s)
+    assert rain and result["rendered"] == [0]
+    cue = {(r["scene"], r["event"]): r["gain_db"] for r in read_parquet(layout.events("clip"))}
+    assert all(cue[k] == pytest.approx(gains[k] - 4.5) for k in rain)
+    assert all(cue[k] == gains[k] for k in gains if k not in rain)
+    undo_turn(layout, "clip")
+
+
+HOSTILE_EDITS = [
+    pytest.param({"ops": [{"op": "shell", "cmd": "rm -rf /"}]}, "does not match any of the expected tags",
+                 id="unknown-operation"),
+    pytest.param({"ops": [{"op": "add", "label": "dog barking", "start_s": 40}]}, "at or after the video's end",
+                 id="after-the-end"),
+    pytest.param({"ops": [{"op": "move", "target": {"sound": "rain"}, "start_s": -2}]}, "greater than or equal to 0",
+                 id="before-the-start"),
+    pytest.param({"ops": [{"op": "gain", "target": {"sound": "rain", "scene": 9}, "delta_db": -3}]}, "no scene 9",
+                 id="no-such-scene"),
+    pytest.param({"ops": [{"op": "add", "label": "unicorn", "start_s": 1}]}, "unknown label 'unicorn'",
+                 id="unknown-label"),
+    pytest.param({"ops": [{"op": "gain", "target": {"sound": "rain"}, "delta_db": -3, "exec": "x"}]},
+                 "Extra inputs are not permitted", id="extra-field"),
+    pytest.param("Of course! I have made the rain quieter for you.", "no JSON object", id="prose"),
+]
+
+
+@pytest.mark.parametrize(("answer", "reason"), HOSTILE_EDITS)
+def test_an_llm_edit_outside_the_schema_or_the_video_is_refused_and_changes_nothing(
+        dubbed, answer: object, reason: str, monkeypatch: pytest.MonkeyPatch,
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """Through `lvas edit` with the folder's agents on an OpenAI-compatible endpoint."""
+    from lvas.cli import main
+    from tests.fake_llm_server import FakeLLMServer, Reply, as_reply
+
+    layout, _, _ = dubbed
+    root = layout.video_dir("clip")
+    saved = (layout.root / "settings.json").read_bytes()
+    files, records = folder_bytes(root), status_rows(layout)
+    reply = Reply(answer) if isinstance(answer, str) else as_reply(answer)
+    with FakeLLMServer([reply, reply]) as srv:  # the answer and the one repair round
+        settings = json.loads(saved)
+        settings["agents"] |= agents_over_http(srv, monkeypatch).model_dump(
+            mode="json", include={"backend", "base_url", "api_key_env", "timeout_s", "max_retries"})
+        (layout.root / "settings.json").write_text(json.dumps(settings))
+        try:
+            code = main(["edit", str(layout.root), "clip", "make the rain quieter"])
+        finally:
+            (layout.root / "settings.json").write_bytes(saved)
+        assert srv.requests and "make the rain quieter" in json.dumps(srv.requests[0])
+    assert code == 2 and reason in capsys.readouterr().err
+    assert folder_bytes(root) == files and status_rows(layout) == records
+    assert not (root / "edits.parquet").exists()
 
 
 def test_llm_request_ops_are_validated_data() -> None:

@@ -179,3 +179,55 @@ def test_synchformer_contract_with_a_fake(tmp_path: Path, fake_synchformer: list
     assert fake_synchformer == [("load", "synchformer.pt", "cpu"), ("predict", "v.mp4", 3.0, 4.0, SR)]
     with pytest.raises(ScoringError, match="video file"):
         scorer.score(SceneClip(np.zeros(10), FPS, np.zeros(SR), SR))
+
+
+@pytest.fixture
+def fake_imagebind(monkeypatch: pytest.MonkeyPatch) -> list[tuple]:
+    """ImageBind's public API as its repository lays it out, answering fixed embeddings; records
+    how long the video it was given lasts."""
+    import torch
+
+    from lvas.media.probe import probe
+
+    calls: list[tuple] = []
+    data = types.ModuleType("imagebind.data")
+    model_module = types.ModuleType("imagebind.models.imagebind_model")
+    model_module.ModalityType = types.SimpleNamespace(VISION="vision", AUDIO="audio")
+
+    def video(paths: list[str], device: str) -> torch.Tensor:
+        calls.append(("video", probe(paths[0]).duration_s, device))
+        return torch.zeros(1)
+
+    def audio(paths: list[str], device: str) -> torch.Tensor:
+        calls.append(("audio", Path(paths[0]).suffix))
+        return torch.zeros(1)
+
+    class Model(torch.nn.Module):
+        def forward(self, inputs: dict) -> dict:
+            return {"vision": torch.tensor([[1.0, 0.0]]), "audio": torch.tensor([[0.6, 0.8]])}  # cosine 0.6
+
+    data.load_and_transform_video_data, data.load_and_transform_audio_data = video, audio
+    model_module.imagebind_huge = lambda pretrained: Model()
+    for name, module in (("imagebind", types.ModuleType("imagebind")), ("imagebind.data", data),
+                         ("imagebind.models", types.ModuleType("imagebind.models")),
+                         ("imagebind.models.imagebind_model", model_module)):
+        monkeypatch.setitem(sys.modules, name, module)
+    return calls
+
+
+def test_imagebind_contract_with_a_fake_sees_the_scene_only(tmp_path: Path, fake_imagebind: list[tuple]) -> None:
+    import torch
+
+    from tests.clips import colour_cuts, make_clip
+
+    weights = tmp_path / "imagebind_huge.pth"
+    torch.save({}, weights)
+    video = make_clip(tmp_path / "v.mp4", colour_cuts([1.0]), seconds=4.0)
+    scorer = make_scorer("imagebind", weights=weights)
+    s = scorer.score(SceneClip(np.zeros(10), FPS, np.zeros(SR), SR, video_path=video, start_s=1.0, end_s=2.2))
+    assert s.values == {"av_similarity": pytest.approx(0.8)} and s.details["cosine"] == pytest.approx(0.6)
+    (kind, seconds, device), audio = fake_imagebind
+    assert (kind, device, audio) == ("video", "cpu", ("audio", ".wav"))
+    assert seconds == pytest.approx(1.2, abs=1 / FPS)  # the scene's span, not the 4 s video
+    with pytest.raises(ScoringError, match="no frame in 5-6 s"):
+        scorer.score(SceneClip(np.zeros(10), FPS, np.zeros(SR), SR, video_path=video, start_s=5.0, end_s=6.0))

@@ -171,8 +171,10 @@ def offline_plan(scores: Scores, cycle: int, history: Sequence[Cycle]) -> tuple[
     * ``level``: clipping or louder than -6 LUFS -> volume down 6 dB; quieter than -40 LUFS ->
       volume up to about -23 LUFS (at most 24 dB); otherwise a loudness range that is too wide ->
       spectral gating.
-    * ``leak`` (a tone, a voice or music where effects were asked for): the content is wrong ->
-      rerender with another seed, then the next label of the design's candidates, in turn.
+    * ``leak`` (a tone, a voice or music where effects were asked for), or ImageBind's
+      ``av_similarity``: the content is wrong -> rerender with another seed, then the next label
+      of the design's candidates, in turn.
+    * Synchformer's ``desync`` (the sound is offset from the picture) -> rerender.
     * A rerender's seed offset is the cycle's number, so no two cycles render the same take.
     * ``coverage``: silence under motion -> fill blanks (shorter gaps each cycle); a loud event
       on a still picture -> rerender.
@@ -194,16 +196,19 @@ def offline_plan(scores: Scores, cycle: int, history: Sequence[Cycle]) -> tuple[
     deficits.reverse()
     actions: list[Action] = []
     reasons: list[str] = []
+    unruled: list[str] = []
     for deficit, name in deficits:
         if deficit <= 0.05 or len(actions) == 2:
             break
         action = _remedy(name, d, k)
-        if action is not None and all(a.name != action.name for a in actions):
+        if action is None:
+            unruled.append(f"{name} {scores.values[name]:.2f}")
+        elif all(a.name != action.name for a in actions):
             actions.append(action)
             reasons.append(f"{name} {scores.values[name]:.2f}")
     if not actions:
         actions = [Action(name=DENOISERS[k % len(DENOISERS)])]
-        reasons = ["no single score is low"]
+        reasons = [f"no rule for {', '.join(unruled)}" if unruled else "no single score is low"]
     if any(a.name in RENDERING for a in actions):  # a new render starts over: edit it alone
         actions = [a for a in actions if a.name in RENDERING][:1]
     return actions, "offline|" + "; ".join(reasons)
@@ -217,7 +222,7 @@ def _remedy(name: str, d: Any, k: int) -> Action | None:
         if loud < -40.0:
             return Action(name="volume", params={"gain_db": float(min(24.0, -23.0 - loud))})
         return Action(name="spectral_gate")
-    if name == "leak":
+    if name in ("leak", "av_similarity"):
         if k % 2:
             return Action(name="next_label", params={"step": min(5, (k + 1) // 2)})
         return Action(name="rerender", params={"offset": k + 1})
@@ -229,6 +234,8 @@ def _remedy(name: str, d: Any, k: int) -> Action | None:
         if d.get("lag_strength", 0.0) >= 0.5 and abs(d.get("lag_s", 0.0)) > 0.1:
             return Action(name="rerender", params={"offset": k + 1})
         return Action(name=DENOISERS[k % len(DENOISERS)])
+    if name == "desync":
+        return Action(name="rerender", params={"offset": k + 1})
     return None
 
 
@@ -277,13 +284,14 @@ def llm_plan(backend: CompletionBackend, model: str, make_message: Callable[[str
             answer = backend.complete("reflector", model, [make_message(prompt)], ActionPlan)
         except Exception as exc:
             actions, reason = offline_plan(scores, cycle, history)
-            return actions, f"offline (llm refused: {str(exc)[:200]})|{reason.partition('|')[2]}"
+            return actions, f"offline (llm refused: {str(exc)[:600]})|{reason.partition('|')[2]}"
         return list(answer.actions), f"llm|{answer.reason[:300]}"
 
     return plan
 
 
-def cycle_rows(video_id: str, scene: int, result: Reflection, why_none: str = "") -> list[dict[str, Any]]:
+def cycle_rows(video_id: str, scene: int, result: Reflection, why_none: str = "",
+               extra: dict[str, Any] | None = None) -> list[dict[str, Any]]:
     """The rows of ``reflect.parquet`` for one scene: one per cycle (one row ``cycle`` 0 when none ran).
 
     Arguments:
@@ -291,11 +299,12 @@ def cycle_rows(video_id: str, scene: int, result: Reflection, why_none: str = ""
         scene: the scene index.
         result: the loop's result.
         why_none: the note of the row written when no cycle ran (default: above the threshold).
+        extra: more columns for every row (what was edited: the scene, or a bed and its scenes).
 
     Returns:
         Rows with scores before and after, the actions and their parameters (JSON), kept, planner, note.
     """
-    base = {"video_id": video_id, "scene": scene}
+    base = {"video_id": video_id, "scene": scene, **(extra or {})}
     if not result.cycles:
         return [{**base, "cycle": 0, "actions": "[]", "kept": False, "planner": "",
                  "note": why_none or "at or above the threshold",

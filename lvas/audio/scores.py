@@ -51,6 +51,7 @@ import math
 import tempfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from fractions import Fraction
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -476,7 +477,8 @@ class ImageBindScorer:
 
     Uses the ``imagebind`` package's public API (``imagebind.models.imagebind_model.imagebind_huge``
     with ``pretrained=False``, then ``load_state_dict`` of the local checkpoint;
-    ``imagebind.data.load_and_transform_video_data`` / ``load_and_transform_audio_data``); the
+    ``imagebind.data.load_and_transform_video_data`` / ``load_and_transform_audio_data``) on the
+    scene's span of the video (cut to a temporary file, :func:`cut_video`) and its audio; the
     score is the cosine similarity of the two embeddings mapped from [-1, 1] to [0, 1].
 
     Attributes:
@@ -516,9 +518,12 @@ class ImageBindScorer:
             model.load_state_dict(torch.load(str(self.weights), map_location="cpu"))
             self._model = model.eval().to(self.device)
         modality = ib.ModalityType
+        end = clip.end_s if clip.end_s is not None else clip.start_s + len(clip.audio) / clip.sample_rate
         with tempfile.TemporaryDirectory() as tmp:
             wav = _write_wav(Path(tmp) / "scene.wav", clip.audio, clip.sample_rate)
-            inputs = {modality.VISION: data.load_and_transform_video_data([str(clip.video_path)], self.device),
+            # ImageBind samples its clips over the whole file it is given: give it the scene only
+            video = cut_video(clip.video_path, clip.start_s, end, Path(tmp) / "scene.mp4")
+            inputs = {modality.VISION: data.load_and_transform_video_data([str(video)], self.device),
                       modality.AUDIO: data.load_and_transform_audio_data([str(wav)], self.device)}
             with torch.no_grad():
                 emb = self._model(inputs)
@@ -593,6 +598,41 @@ def _import_or_unavailable(scorer: str, names: tuple[str, ...]) -> list[Any]:
             raise ScorerUnavailable(f"{scorer}: cannot import {name!r} ({exc}); install its code "
                                     "on this worker") from exc
     return modules
+
+
+def cut_video(path: str | Path, start_s: float, end_s: float, out: Path) -> Path:
+    """Write the frames of ``[start_s, end_s)`` of a video to ``out`` (H.264, same size and rate).
+
+    Raises:
+        ScoringError: the span holds no frame, or the video cannot be read.
+    """
+    import av
+
+    try:
+        with av.open(str(path)) as src, av.open(str(out), "w") as dst:
+            stream = src.streams.video[0]
+            rate = stream.average_rate or 25
+            enc = dst.add_stream("libx264", rate=rate)
+            # H.264 in 4:2:0 wants even sides
+            enc.width, enc.height = stream.codec_context.width // 2 * 2, stream.codec_context.height // 2 * 2
+            enc.pix_fmt = "yuv420p"
+            enc.options = {"preset": "ultrafast"}
+            n = 0
+            for frame in src.decode(stream):
+                t = float(frame.time) if frame.time is not None else n / float(rate)
+                if t >= end_s:
+                    break
+                if t >= start_s:
+                    kept = frame.reformat(width=enc.width, height=enc.height, format="yuv420p")
+                    kept.pts, kept.time_base = n, 1 / Fraction(rate)  # renumbered from the span's start
+                    dst.mux(enc.encode(kept))
+                    n += 1
+            dst.mux(enc.encode())
+    except (av.FFmpegError, OSError) as exc:
+        raise ScoringError(f"{path}: cannot cut {start_s:g}-{end_s:g} s ({exc})") from exc
+    if n == 0:
+        raise ScoringError(f"{path}: no frame in {start_s:g}-{end_s:g} s")
+    return out
 
 
 def _write_wav(path: Path, audio: np.ndarray, sample_rate: int) -> Path:
