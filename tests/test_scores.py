@@ -231,3 +231,24 @@ def test_imagebind_contract_with_a_fake_sees_the_scene_only(tmp_path: Path, fake
     assert seconds == pytest.approx(1.2, abs=1 / FPS)  # the scene's span, not the 4 s video
     with pytest.raises(ScoringError, match="no frame in 5-6 s"):
         scorer.score(SceneClip(np.zeros(10), FPS, np.zeros(SR), SR, video_path=video, start_s=5.0, end_s=6.0))
+
+
+def test_cut_video_of_a_stream_without_timestamps_keeps_the_span(tmp_path: Path) -> None:
+    """A raw H.264 stream's frames carry no time: they are timed by their count at the stream's rate."""
+    import av
+
+    from lvas.media.probe import probe
+
+    raw = tmp_path / "v.h264"
+    with av.open(str(raw), "w", format="h264") as out:
+        stream = out.add_stream("libx264", rate=25)
+        stream.width, stream.height, stream.pix_fmt = 64, 48, "yuv420p"
+        for k in range(75):
+            frame = av.VideoFrame.from_ndarray(np.full((48, 64, 3), k * 3, np.uint8), format="rgb24")
+            frame.pts = k
+            out.mux(stream.encode(frame))
+        out.mux(stream.encode())
+    with av.open(str(raw)) as check:
+        assert next(check.decode(video=0)).time is None  # what the test is about
+    cut = sc.cut_video(raw, 1.0, 2.0, tmp_path / "cut.mp4")
+    assert probe(cut).duration_s == pytest.approx(1.0, abs=2 / 25)

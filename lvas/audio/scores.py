@@ -618,8 +618,9 @@ def cut_video(path: str | Path, start_s: float, end_s: float, out: Path) -> Path
             enc.pix_fmt = "yuv420p"
             enc.options = {"preset": "ultrafast"}
             n = 0
-            for frame in src.decode(stream):
-                t = float(frame.time) if frame.time is not None else n / float(rate)
+            for i, frame in enumerate(src.decode(stream)):
+                # a stream without timestamps (raw H.264) is timed by its frame count
+                t = float(frame.time) if frame.time is not None else i / float(rate)
                 if t >= end_s:
                     break
                 if t >= start_s:
