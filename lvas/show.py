@@ -61,13 +61,15 @@ def folder_table(out: str) -> tuple[list[dict[str, Any]], str]:
         a composition's ``instruction`` and ``duration_s`` too) and a text table per kind.
 
     Raises:
-        InputError: ``out`` holds no lvas status.
+        InputError: ``out`` holds no lvas status and no recorded composition.
     """
     from lvas.storage.progress import status_report
 
     layout = Layout(out)
-    states = {v["video_id"]: v for v in status_report(out)["videos"]}
     jobs = {j["job_id"]: j for j in read_compositions(layout)}
+    # compositions recorded by a compose run that has no status yet are listed as pending
+    fresh = bool(jobs) and not layout.status_dir().exists()
+    states = {} if fresh else {v["video_id"]: v for v in status_report(out)["videos"]}
     # a composition made before they were recorded is known by its plan
     composed = set(jobs) | {v for v in states if (layout.video_dir(v) / "plan.parquet").exists()}
     fields = ("video_id", "state", "stage", "source")

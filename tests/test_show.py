@@ -122,3 +122,18 @@ def test_show_of_a_composition_without_a_plan_says_so(tmp_path: Path, capsys: py
                                           started_at=1.0, finished_at=2.0))
     assert main(["show", str(tmp_path), job.job_id]) == 2
     assert f"composition {job.job_id!r} has no plan yet" in capsys.readouterr().err
+
+
+def test_show_lists_recorded_compositions_before_any_status(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    """A compose run recorded its compositions and stopped before any unit ran: they are pending."""
+    from lvas.compose import make_job
+    from lvas.settings import Settings
+    from lvas.storage.runs import record_compositions
+
+    job = make_job("birds at dawn", 5.0, Settings().compose, "instruction 1")
+    record_compositions(Layout(tmp_path), [job.model_dump()], Settings())
+    assert main(["show", str(tmp_path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1].split(maxsplit=3) == [job.job_id, "pending", "5.0", "birds at dawn"]
+    assert "1 composition(s)" in lines[-1]
