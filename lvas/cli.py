@@ -486,14 +486,15 @@ def cmd_rerun_compositions(args: argparse.Namespace) -> int | None:
     if args.scene:
         raise InputError("--scene names a scene of a dubbed video; a composition is planned, rendered and mixed "
                          "as a whole (`--video ID` redoes one)")
-    settings = settings_from_args(args, saved_settings(layout.root, layout.compose_settings().name))
+    from lvas.backends.library import with_library_state
+
+    # no usable library: said before start-up, and before any marker is cleared
+    settings = with_library_state(settings_from_args(args, saved_settings(layout.root,
+                                                                          layout.compose_settings().name)))
     plan = plan_compose_rerun(layout, failed=args.failed or not args.video, ids=args.video)
     if not plan:
         print("lvas: nothing to rerun (every composition is done)")
         return 0
-    from lvas.backends.library import with_library_state
-
-    settings = with_library_state(settings)  # no usable library: said before start-up
     print(f"lvas: rerunning {len(plan)} composition(s): {', '.join(plan)}")
     return run_compose(args, [jobs[i] for i in plan], settings, [])
 

@@ -352,3 +352,16 @@ def test_rerun_of_a_folder_with_videos_and_compositions(tmp_path: Path, capsys: 
     assert "nothing to rerun (no failed units)" in capsys.readouterr().out
     assert main(["rerun", str(tmp_path), "--video", job.job_id, "--video", video.video_id]) == 2
     assert "compositions and videos are rerun apart" in capsys.readouterr().err
+
+
+def test_rerun_of_a_composition_without_its_sound_library_changes_nothing(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str], no_start: None) -> None:
+    layout, (job,) = compose_folder(tmp_path / "out", done=1, recorded=1)
+    saved = json.loads(layout.compose_settings().read_text())
+    saved["synth"] |= {"backend": "library", "library_index": str(tmp_path / "no-index")}
+    layout.compose_settings().write_text(json.dumps(saved))
+    markers = sorted((layout.video_dir(job.job_id) / ".done").glob("*.json"))
+    assert markers
+    assert main(["rerun", str(layout.root), "--video", job.job_id]) == 2
+    assert "lvas library index" in capsys.readouterr().err
+    assert sorted((layout.video_dir(job.job_id) / ".done").glob("*.json")) == markers  # refused: none cleared
