@@ -69,7 +69,8 @@ def build_parser() -> argparse.ArgumentParser:
               lvas rerun out/ --video COMPOSITION   one composition of `lvas compose`, planned and mixed again
 
             A folder of `lvas compose` reruns its compositions, with the settings its last compose run
-            recorded; a folder holding both reruns its videos, or the compositions named by --video.
+            recorded; a folder holding both reruns its videos (and names the compositions not done),
+            or the compositions named by --video.
         """))
     r.add_argument("out", metavar="DIR")
     r.add_argument("--failed", action="store_true",
@@ -470,7 +471,7 @@ def cmd_rerun_compositions(args: argparse.Namespace) -> int | None:
     from lvas.compose import recorded_jobs
     from lvas.errors import InputError
     from lvas.storage.layout import Layout
-    from lvas.storage.rerun import plan_compose_rerun
+    from lvas.storage.rerun import plan_compose_rerun, unfinished_compositions
 
     layout = Layout(args.out)
     jobs = {j.job_id: j for j in recorded_jobs(layout)}
@@ -478,7 +479,13 @@ def cmd_rerun_compositions(args: argparse.Namespace) -> int | None:
     if not jobs and not layout.sources().exists() and any(layout.root.glob("videos/*/plan.parquet")):
         raise InputError(f"{args.out}: its compositions were made before lvas recorded them; run the same "
                          "`lvas compose` command again (it redoes only what failed or did not finish)")
-    if not jobs or (layout.sources().exists() and not named):
+    if not jobs:
+        return None
+    if layout.sources().exists() and not named:  # the videos' rerun; say what it leaves
+        left = unfinished_compositions(layout) if not args.video else []
+        if left:
+            print(f"lvas: {len(left)} composition(s) here not done, not rerun with the videos: "
+                  f"{', '.join(left)} (`lvas rerun {args.out} --video ID` reruns one)", file=sys.stderr)
         return None
     if named and len(named) != len(args.video):
         raise InputError("compositions and videos are rerun apart: name the compositions "

@@ -92,9 +92,23 @@ def plan_compose_rerun(layout: Layout, *, failed: bool, ids: list[str], lock: Ru
     for job_id in chosen:
         _clear(layout, job_id, None)
     if failed:
-        states = rollup(collect(layout, [i for i in recorded if layout.status_dir(i).is_dir()]))
-        chosen += [i for i in recorded if i not in chosen and (i not in states or states[i].state != "completed")]
+        chosen += [i for i in unfinished_compositions(layout) if i not in chosen]
     return chosen
+
+
+def unfinished_compositions(layout: Layout) -> list[str]:
+    """The recorded compositions (of ``lvas compose``) that are not done: failed, cut short or
+    never started, in the order they were recorded.
+
+    Arguments:
+        layout: the output folder.
+
+    Returns:
+        Their ids (empty when ``lvas compose`` never ran here).
+    """
+    recorded = [r["job_id"] for r in read_compositions(layout)]
+    states = rollup(collect(layout, [i for i in recorded if layout.status_dir(i).is_dir()]))
+    return [i for i in recorded if i not in states or states[i].state != "completed"]
 
 
 def _clear(layout: Layout, video_id: str, scenes: list[int] | None) -> None:

@@ -341,7 +341,7 @@ def test_rerun_of_a_folder_with_videos_and_compositions(tmp_path: Path, capsys: 
     from lvas.settings import Settings
     from lvas.storage.runs import prepare_run
 
-    layout, (job,) = compose_folder(tmp_path, done=1, recorded=1)
+    layout, (job, never) = compose_folder(tmp_path, done=1, recorded=2)
     src = tmp_path / "a.mp4"
     src.write_bytes(b"")
     video = discover([str(src)]).videos[0]
@@ -349,7 +349,12 @@ def test_rerun_of_a_folder_with_videos_and_compositions(tmp_path: Path, capsys: 
     record(layout, StatusRecord(video.video_id, "mix", "completed", source=str(src), started_at=1.0,
                                 finished_at=2.0))
     assert main(["rerun", str(tmp_path)]) == 0  # the videos' rerun: nothing failed among them
-    assert "nothing to rerun (no failed units)" in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert "nothing to rerun (no failed units)" in out
+    assert f"1 composition(s) here not done, not rerun with the videos: {never.job_id}" in err  # said, not lost
+    assert main(["rerun", str(tmp_path), "--video", "nope-1"]) == 2  # a video named: only videos
+    err = capsys.readouterr().err
+    assert "unknown video id(s) nope-1" in err and "composition(s) here not done" not in err
     assert main(["rerun", str(tmp_path), "--video", job.job_id, "--video", video.video_id]) == 2
     assert "compositions and videos are rerun apart" in capsys.readouterr().err
 
