@@ -227,13 +227,12 @@ def cmd_edit(args: argparse.Namespace) -> int:
         raise InputError("give one of: a REQUEST, --file OPS_JSON, --undo")
     settings = saved_settings(layout.root) or Settings()
     with RunLock(layout.lock()):
-        if not args.undo:  # a turn's renders use the library as it is indexed now
-            from lvas.backends.library import with_library_state
-
-            settings = with_library_state(settings)
         if args.undo:
             print(f"lvas: undid turn {undo_turn(layout, args.video_id)} of {args.video_id}")
             return 0
+        from lvas.backends.library import with_library_state
+
+        settings = with_library_state(settings)  # a turn's renders use the library as it is indexed now
         if args.file:
             try:
                 data = json.loads(Path(args.file).read_text(encoding="utf-8"))
