@@ -398,9 +398,8 @@ def restore(layout: Layout, video_id: str, turn: int) -> None:
     for path in _changeable(root):
         if path.relative_to(root) not in saved:
             path.unlink()
-    for rel in saved:
-        (root / rel).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(src / rel, root / rel)
+    for rel in sorted(saved):
+        _put_back(src / rel, root / rel)
     if (src / STATUS_SNAPSHOT).is_dir():  # a snapshot taken before records were saved has none
         _restore_records(layout, video_id, src / STATUS_SNAPSHOT)
     shutil.rmtree(src)
@@ -416,8 +415,12 @@ def _restore_records(layout: Layout, video_id: str, saved: Path) -> None:
         if path.name not in keep:
             path.unlink()
     for name in sorted(keep):
-        with atomic_path(layout.status_dir(video_id) / name) as tmp:  # readers never see half a record
-            shutil.copy2(saved / name, tmp)
+        _put_back(saved / name, layout.status_dir(video_id) / name)
+
+
+def _put_back(saved: Path, path: Path) -> None:
+    with atomic_path(path) as tmp:  # readers never see half a file, nor does an undo cut short
+        shutil.copy2(saved, tmp)
 
 
 def _changeable(root: Path) -> list[Path]:
