@@ -346,7 +346,16 @@ def kept_takes(layout: Layout, video: VideoRef, scene: int, events: list[SoundEv
 def bed_scenes(layout: Layout, video_id: str, scene: int) -> list[int]:
     """The later scenes a bed starting in ``scene`` continues into, from the render markers: a
     bed's file is listed, under its first scene's event name (``lvas.render.event_name``), by every
-    scene it sounds in. Part of the scene's reflect key: its beds are scored in those scenes."""
+    scene it sounds in. Part of the scene's reflect key: its beds are scored in those scenes.
+
+    Arguments:
+        layout: the output folder.
+        video_id: the video.
+        scene: the scene the beds start in.
+
+    Returns:
+        The scene indices after ``scene`` that its beds reach, in order (empty when none).
+    """
     marker = layout.read_marker(video_id, "render", scene) or {}
     prefix = f"scene{scene:04d}_"
     beds = {name: path for name, path in (marker.get("outputs") or {}).items() if name.startswith(prefix)}

@@ -56,6 +56,9 @@ def scene_table(out: str, video_id: str) -> tuple[list[dict[str, Any]], str]:
 def folder_table(out: str) -> tuple[list[dict[str, Any]], str]:
     """The videos and the compositions (``lvas compose``) of ``out``, with their ids and states.
 
+    Arguments:
+        out: the output folder.
+
     Returns:
         Rows (``kind`` "video" or "composition"; ``video_id``, ``state``, ``stage``, ``source``;
         a composition's ``instruction`` and ``duration_s`` too) and a text table per kind.
@@ -112,6 +115,10 @@ def composition_table(out: str, job_id: str) -> tuple[list[dict[str, Any]], str]
 
     The events are the cue sheet's once the composition is mixed; before that, the plan's events
     as the render stage derives them (with the settings its compose run recorded).
+
+    Arguments:
+        out: the output folder.
+        job_id: the composition's id.
 
     Returns:
         Rows per segment, each with its ``events``, and a text table.

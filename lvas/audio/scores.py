@@ -603,6 +603,14 @@ def _import_or_unavailable(scorer: str, names: tuple[str, ...]) -> list[Any]:
 def cut_video(path: str | Path, start_s: float, end_s: float, out: Path) -> Path:
     """Write the frames of ``[start_s, end_s)`` of a video to ``out`` (H.264, same size and rate).
 
+    Arguments:
+        path: the video.
+        start_s, end_s: the span, in seconds of the video's timeline.
+        out: the file to write (an ``.mp4``; a temporary one, it is not written atomically).
+
+    Returns:
+        ``out``.
+
     Raises:
         ScoringError: the span holds no frame, or the video cannot be read.
     """

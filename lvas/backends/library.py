@@ -499,6 +499,12 @@ def with_library_state(settings: Settings) -> Settings:
     Render cache keys hold the synth settings, so a re-index that adds, removes or changes a
     recording re-renders what was made from the library, and nothing else.
 
+    Arguments:
+        settings: the run's settings (``synth.backend``, ``library_index``, ``library_dir``).
+
+    Returns:
+        A copy with ``synth.library_state`` set, or ``settings`` itself for another backend.
+
     Raises:
         BackendUnavailable: the library backend is chosen and has no usable index.
     """

@@ -484,6 +484,12 @@ class SoundIndex:
         modification time of each, with the index format. It changes when a re-index adds, removes
         or re-reads a recording, so render cache keys that hold it follow the library.
 
+        Arguments:
+            roots: the library folders a run may use (all indexed folders when None).
+
+        Returns:
+            16 hex digits.
+
         Raises:
             BackendUnavailable: there is no index.
         """
