@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import re
 from pathlib import Path
 
 import numpy as np
@@ -286,18 +287,21 @@ def test_the_placed_files_are_read_back_per_scene_for_the_report(tmp_path: Path)
     assert [r["label"] for r in rows if r["backend"] == "procedural"] == ["siren"]
 
 
-def test_library_problem_is_known_before_a_run_starts(tmp_path: Path) -> None:
-    from lvas.backends.library import library_problem
+def test_a_library_without_usable_recordings_is_known_before_a_run_starts(tmp_path: Path) -> None:
+    from lvas.backends.library import with_library_state
+    from lvas.settings import Settings
 
     one_shot(tmp_path / "lib" / "knock.wav")
     one_shot(tmp_path / "other" / "knock.wav")
-    settings = SynthSettings(backend="library", library_index=str(tmp_path / "index"),
-                             library_dir=str(tmp_path / "lib"))
-    assert "lvas library index" in (library_problem(settings) or "")
+    settings = Settings(synth=SynthSettings(backend="library", library_index=str(tmp_path / "index"),
+                                            library_dir=str(tmp_path / "lib")))
+    with pytest.raises(BackendUnavailable, match="lvas library index"):
+        with_library_state(settings)
     SoundIndex.open(tmp_path / "index").index([tmp_path / "other"])
-    assert f"no usable recording under {tmp_path / 'lib'}" in (library_problem(settings) or "")
+    with pytest.raises(BackendUnavailable, match=f"no usable recording under {re.escape(str(tmp_path / 'lib'))}"):
+        with_library_state(settings)
     SoundIndex.open(tmp_path / "index").index([tmp_path / "lib"])
-    assert library_problem(settings) is None
+    assert with_library_state(settings).synth.library_state
 
 
 def test_a_prompt_that_says_more_than_the_label_guides_the_choice(tmp_path: Path) -> None:

@@ -506,30 +506,14 @@ def with_library_state(settings: Settings) -> Settings:
         A copy with ``synth.library_state`` set, or ``settings`` itself for another backend.
 
     Raises:
-        BackendUnavailable: the library backend is chosen and has no usable index.
+        BackendUnavailable: the library backend is chosen and its index is missing or holds no usable
+            recording (under ``library_dir``, when set).
     """
     if settings.synth.backend != "library":
         return settings
     library = LibrarySynth(settings.synth).library
     state = library.index.state(library.roots)
     return settings.model_copy(update={"synth": settings.synth.model_copy(update={"library_state": state})})
-
-
-def library_problem(settings: SynthSettings) -> str | None:
-    """Why the library synthesizer cannot render with ``settings`` (no index, or no usable recording
-    in it), or None: for checks made before a run starts.
-
-    Arguments:
-        settings: the synth section (``library_index``, ``library_dir``).
-
-    Returns:
-        A message naming the index and the command to run, or None.
-    """
-    try:
-        LibrarySynth(settings).library  # noqa: B018  (opening it is the check)
-    except BackendUnavailable as exc:
-        return str(exc)
-    return None
 
 
 def sound_credits(layout: Layout, video_id: str) -> list[dict[str, Any]]:
