@@ -9,6 +9,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lvas.errors import InputError
 from lvas.models import VideoRef
 from lvas.settings import Settings
 from lvas.storage.atomic import sweep_partials, write_json, write_parquet
@@ -66,9 +67,19 @@ def record_compositions(layout: Layout, jobs: list[dict[str, Any]], settings: Se
 
 
 def read_compositions(layout: Layout) -> list[dict[str, Any]]:
-    """Every composition ever given to this output folder (empty when ``lvas compose`` never ran here)."""
-    if not layout.compositions().exists():
+    """Every composition ever given to this output folder (empty when ``lvas compose`` never ran here).
+
+    Raises:
+        InputError: the compositions table cannot be read.
+    """
+    path = layout.compositions()
+    if not path.exists():
         return []
-    # ParquetFile, not read_table: it needs no pyarrow.dataset (and pandas), so `lvas rerun` and
-    # `lvas show` answer at once
-    return [r for r in pq.ParquetFile(layout.compositions()).read().to_pylist() if r.get("job_id")]
+    try:
+        # ParquetFile, not read_table: it needs no pyarrow.dataset (and pandas), so `lvas rerun` and
+        # `lvas show` answer at once
+        rows = pq.ParquetFile(path).read().to_pylist()
+    except (OSError, pa.ArrowException) as exc:
+        raise InputError(f"{path}: cannot read the table of compositions ({exc}); remove it and run the "
+                         "same `lvas compose` command again to record them anew") from None
+    return [r for r in rows if r.get("job_id")]

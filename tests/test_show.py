@@ -137,3 +137,17 @@ def test_show_lists_recorded_compositions_before_any_status(tmp_path: Path,
     lines = capsys.readouterr().out.splitlines()
     assert lines[1].split(maxsplit=3) == [job.job_id, "pending", "5.0", "birds at dawn"]
     assert "1 composition(s)" in lines[-1]
+
+
+def test_an_unreadable_compositions_table_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from lvas.compose import make_job
+    from lvas.settings import Settings
+    from lvas.storage.runs import record_compositions
+
+    layout = Layout(tmp_path)
+    record_compositions(layout, [make_job("birds at dawn", 5.0, Settings().compose, "i").model_dump()], Settings())
+    layout.compositions().write_bytes(b"PAR1 cut short")
+    for command in (["show", str(tmp_path)], ["rerun", str(tmp_path)]):
+        assert main(command) == 2
+        err = capsys.readouterr().err
+        assert f"{layout.compositions()}: cannot read the table of compositions" in err and "Traceback" not in err
