@@ -483,8 +483,9 @@ def cmd_rerun_compositions(args: argparse.Namespace) -> int | None:
     if layout.sources().exists() and not named:  # the videos' rerun; say what it leaves
         left = unfinished_compositions(layout) if not args.video else []
         if left:
+            shown = ", ".join(left[:10]) + (", ..." if len(left) > 10 else "")
             print(f"lvas: {len(left)} composition(s) here not done, not rerun with the videos: "
-                  f"{', '.join(left)} (`lvas rerun {args.out} --video ID` reruns one)", file=sys.stderr)
+                  f"{shown} (`lvas rerun {args.out} --video ID` reruns one)", file=sys.stderr)
         return None
     if named and len(named) != len(args.video):
         raise InputError("compositions and videos are rerun apart: name the compositions "
