@@ -38,7 +38,7 @@ import soundfile as sf
 from lvas.audio.actions import Action
 from lvas.audio.loudness import db_to_gain, integrated_loudness, normalize_loudness
 from lvas.audio.mix import read_event
-from lvas.audio.reflect import Reflection, SceneLoop, Take, cycle_rows, llm_plan, offline_plan, run_lockstep
+from lvas.audio.reflect import Reflection, SceneLoop, Take, cycle_rows, llm_plan, offline_plan
 from lvas.audio.scores import SceneClip, Scorer, Scores, make_scorer
 from lvas.models import LayerSpec, SoundEvent, VideoRef
 from lvas.render import event_key, event_specs, render_events
@@ -382,19 +382,6 @@ def finish_scene(layout: Layout, pending: PendingScene) -> dict[str, str]:
     why = "" if pending.sound.specs else \
         "nothing to edit: every event sounding here continues from or into another scene"
     return _write(layout, pending.video_id, pending.scene, pending.sound, pending.loop.result(), why, pending.beds)
-
-
-def reflect_scene(layout: Layout, video: VideoRef, scene: int, events: list[SoundEvent], start_s: float,
-                  end_s: float, s: Settings, scorer: Scorer, version: str, planner: Any = None) -> dict[str, str]:
-    """One scene's whole loop (:func:`start_scene`, its cycles, :func:`finish_scene`); same arguments.
-    Beds continuing across cuts are left as rendered (``pipeline.reflect_batch`` edits them).
-
-    Returns:
-        As :func:`finish_scene`.
-    """
-    pending = start_scene(layout, video, scene, events, start_s, end_s, s, scorer, version, planner)
-    run_lockstep([pending.loop])
-    return finish_scene(layout, pending)
 
 
 def _planner(s: Settings) -> Any:
