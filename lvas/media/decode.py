@@ -32,13 +32,17 @@ import queue
 import threading
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
 from lvas.errors import DecodeError
 from lvas.media.colour import space_of, to_rgb
-from lvas.models import VideoInfo
+
+if TYPE_CHECKING:
+    from lvas.media.probe import MediaInfo
+    from lvas.models import VideoInfo
 
 logger = logging.getLogger(__name__)
 
@@ -57,14 +61,14 @@ class FrameChunk:
     colour: str = "rgb"  # a space of lvas.media.colour
 
 
-def scaled_size(info: VideoInfo, width: int) -> tuple[int, int]:
+def scaled_size(info: VideoInfo | MediaInfo, width: int) -> tuple[int, int]:
     """Display size scaled to ``width`` (never upscaled), both sides even and at least 2."""
     w = min(width, info.width)
     h = round(info.height * w / info.width)
     return max(2, w - w % 2), max(2, h - h % 2)
 
 
-def _decord_usable(info: VideoInfo) -> bool:
+def _decord_usable(info: VideoInfo | MediaInfo) -> bool:
     """decord for random access unless the file needs PyAV (rotation) or decord is not importable."""
     if info.rotation:
         return False
@@ -76,7 +80,7 @@ def _decord_usable(info: VideoInfo) -> bool:
 
 
 def iter_frames(
-    path: str | os.PathLike[str], info: VideoInfo, *, width: int, chunk: int = CHUNK_FRAMES,
+    path: str | os.PathLike[str], info: VideoInfo | MediaInfo, *, width: int, chunk: int = CHUNK_FRAMES,
     backend: str = "pyav", rgb: bool = True, read_ahead: int = 2,
 ) -> Iterator[FrameChunk]:
     """Yield the whole video as upright chunks scaled to ``width``, for analysis.
@@ -146,7 +150,8 @@ def _read_ahead(chunks: Generator[FrameChunk, None, None], depth: int) -> Iterat
 
 
 def _frames(
-    path: str | os.PathLike[str], info: VideoInfo, size: tuple[int, int], chunk: int, backend: str, rgb: bool
+    path: str | os.PathLike[str], info: VideoInfo | MediaInfo, size: tuple[int, int], chunk: int, backend: str,
+    rgb: bool,
 ) -> Generator[FrameChunk, None, None]:
     done = 0
     if backend == "decord" and _decord_usable(info):
@@ -179,7 +184,7 @@ def _iter_decord(path: str | os.PathLike[str], size: tuple[int, int], chunk: int
 
 
 def _iter_pyav(
-    path: str | os.PathLike[str], info: VideoInfo, size: tuple[int, int], chunk: int, skip: int = 0,
+    path: str | os.PathLike[str], info: VideoInfo | MediaInfo, size: tuple[int, int], chunk: int, skip: int = 0,
     analysis: bool = False, rgb: bool = True,
 ) -> Iterator[FrameChunk]:
     """PyAV decode. ``analysis``: deblocking skipped and frames sampled from the Y/U/V planes
@@ -314,7 +319,7 @@ def _upright(frame: np.ndarray, rotation_cw: int) -> np.ndarray:
 
 
 def read_frames(
-    path: str | os.PathLike[str], info: VideoInfo, indices: list[int], *, width: int
+    path: str | os.PathLike[str], info: VideoInfo | MediaInfo, indices: list[int], *, width: int
 ) -> dict[int, np.ndarray]:
     """Decode a few frames (by index) at ``width``: the keyframes, after analysis chose them.
 

@@ -9,17 +9,42 @@ file name, so a dataset status table says which file and what is wrong with it.
 from __future__ import annotations
 
 import os
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 
 from lvas.errors import VideoProbeError
 from lvas.keys import not_a_regular_file
-from lvas.models import VideoInfo
+
+if TYPE_CHECKING:
+    from lvas.models import VideoInfo
 
 # Average and nominal frame rates further apart than this (relative) mean variable frame rate.
 VFR_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What probing tells, as a plain record with the fields of :class:`lvas.models.VideoInfo`.
+
+    The shot analysis reads only these fields; a plain record spares ``lvas shots`` the import
+    of pydantic, part of what a user waits for on every short clip.
+    """
+
+    path: str
+    duration_s: float
+    fps: float  # average frame rate
+    frame_count: int
+    width: int  # display width, after rotation
+    height: int  # display height, after rotation
+    rotation: int = 0  # degrees clockwise the player rotates by
+    variable_frame_rate: bool = False
+    has_audio: bool = False
+    video_codec: str = ""
+    audio_codec: str | None = None
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
@@ -35,6 +60,17 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
     Raises:
         VideoProbeError: the path is missing, a directory or empty; the file is not a media
             file, is truncated, has no video stream (audio-only) or no decodable frame.
+    """
+    from lvas.models import VideoInfo  # pydantic, imported only by callers that want the model
+
+    return VideoInfo(**asdict(probe_media(path)))
+
+
+def probe_media(path: str | os.PathLike[str]) -> MediaInfo:
+    """:func:`probe` as a plain :class:`MediaInfo` (no pydantic import).
+
+    Raises:
+        VideoProbeError: as :func:`probe`.
     """
     p = Path(path)
     _check_file(p)
@@ -61,7 +97,7 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         frame_count = int(stream.frames) or max(1, round(duration * float(fps)))
         if duration <= 0:
             duration = frame_count / float(fps)
-        return VideoInfo(
+        return MediaInfo(
             path=str(p.absolute()),
             duration_s=duration,
             fps=float(fps),
