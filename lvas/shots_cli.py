@@ -80,6 +80,9 @@ def main(argv: list[str]) -> int:
     Returns:
         The exit status of :func:`run`; 2 on an error, 130 when interrupted.
     """
+    # Before numpy loads: its matrix products here are tiny, and OpenBLAS would start a thread per
+    # core for them (the user's own setting wins).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     p = argparse.ArgumentParser(prog="lvas shots", description=HELP.capitalize() + ".")
     add_arguments(p)
     args = p.parse_args(argv)

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lvas.errors import DecodeError, LvasError
-from lvas.media.decode import FRAME_THREADS_MIN_PX, iter_frames
+from lvas.media.decode import READ_AHEAD_MIN_PX, iter_frames
 from lvas.media.probe import MediaInfo, probe_media
 from lvas.media.shots import FrameAnalyzer, FrameStats, ShotSettings, detect_cuts
 from lvas.media.transnet import DETECTORS, transnet_cuts, verifier
@@ -63,7 +63,7 @@ def analyze(
     analyzer = FrameAnalyzer(info.fps, settings)
     # Decoding ahead in a thread pays off where decoding is heavy; small frames decode faster than
     # the two threads hand them over.
-    ahead = 2 if info.width * info.height >= FRAME_THREADS_MIN_PX else 0
+    ahead = 2 if info.width * info.height >= READ_AHEAD_MIN_PX else 0
     try:
         for chunk in iter_frames(path, info, width=settings.analysis_width, rgb=False, read_ahead=ahead):
             analyzer.update(chunk.frames, chunk.times, chunk.colour)

@@ -49,7 +49,10 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHUNK_FRAMES = 64
-FRAME_THREADS_MIN_PX = 640 * 360  # frames at least this large are decoded with frame threads too
+# Frame threads cost more than they save up to 1080p on a small machine (bench/RESULTS.md); slice
+# threads are used below this size. Decoding in a thread ahead of the caller pays from READ_AHEAD_MIN_PX.
+FRAME_THREADS_MIN_PX = 2560 * 1440
+READ_AHEAD_MIN_PX = 640 * 360
 ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "all"}  # deblocking off: see the module notes
 
 
@@ -198,7 +201,6 @@ def _iter_pyav(
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]
-            # Frame threads pay off on large frames; on small ones they cost more CPU than they save.
             large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
             stream.thread_type = "AUTO" if large else "SLICE"
             if analysis:
