@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lvas.errors import DecodeError, LvasError
-from lvas.media.decode import READ_AHEAD_MIN_PX, iter_frames
-from lvas.media.probe import MediaInfo, probe_media
+from lvas.media.decode import READ_AHEAD_MIN_PX, analysis_decoder, iter_frames
+from lvas.media.probe import MediaInfo, open_video
 from lvas.media.shots import FrameAnalyzer, FrameStats, ShotSettings, detect_cuts
 from lvas.media.transnet import DETECTORS, transnet_cuts, verifier
 
@@ -59,18 +59,23 @@ def analyze(
     """
     if detector not in DETECTORS:
         raise ValueError(f"unknown shot detector {detector!r} (one of {', '.join(DETECTORS)})")
-    info = probe_media(path)
-    analyzer = FrameAnalyzer(info.fps, settings)
-    # Decoding ahead in a thread pays off where decoding is heavy; small frames decode faster than
-    # the two threads hand them over.
-    ahead = 2 if info.width * info.height >= READ_AHEAD_MIN_PX else 0
+    # Probed and decoded from one opening of the file: a short clip would otherwise open it twice.
+    info, container, first = open_video(path, analysis_decoder)
     try:
-        for chunk in iter_frames(path, info, width=settings.analysis_width, rgb=False, read_ahead=ahead):
+        analyzer = FrameAnalyzer(info.fps, settings)
+        # Decoding ahead in a thread pays off where decoding is heavy; small frames decode faster than
+        # the two threads hand them over.
+        ahead = 2 if info.width * info.height >= READ_AHEAD_MIN_PX else 0
+        chunks = iter_frames(path, info, width=settings.analysis_width, rgb=False, read_ahead=ahead,
+                             opened=(container, first))
+        for chunk in chunks:
             analyzer.update(chunk.frames, chunk.times, chunk.colour)
     except LvasError:
         raise
     except Exception as exc:  # a decoder failing in a way neither backend names
         raise DecodeError(f"{path}: decoding failed ({type(exc).__name__}: {exc})") from exc
+    finally:
+        container.close()  # already, unless decoding never started
     stats = analyzer.finish()
     if detector == "transnet":
         cuts = [c for c in transnet_cuts(path, info) if 0 < c < len(stats)]

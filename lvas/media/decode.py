@@ -28,6 +28,7 @@ alive at a time, so memory does not grow with the video's length.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 import queue
@@ -87,6 +88,7 @@ def _decord_usable(info: VideoInfo | MediaInfo) -> bool:
 def iter_frames(
     path: str | os.PathLike[str], info: VideoInfo | MediaInfo, *, width: int, chunk: int = CHUNK_FRAMES,
     backend: str = "pyav", rgb: bool = True, read_ahead: int = 2,
+    opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None,
 ) -> Iterator[FrameChunk]:
     """Yield the whole video as upright chunks scaled to ``width``, for analysis.
 
@@ -101,6 +103,9 @@ def iter_frames(
             names the space), which skips a per-pixel conversion the shot analysis does not need.
         read_ahead: decode up to this many chunks ahead in a thread while the caller works on the
             current one (FFmpeg releases the GIL while decoding); 0 decodes in the caller's thread.
+        opened: the container and first frames of ``lvas.media.probe.open_video(path,
+            analysis_decoder)``, to go on from instead of opening the file again (PyAV only); the
+            container is closed when the iterator ends.
 
     Returns:
         An iterator of FrameChunk; frame indices are consecutive from 0.
@@ -108,7 +113,7 @@ def iter_frames(
     Raises:
         DecodeError: no frame at all could be decoded.
     """
-    frames = _frames(path, info, scaled_size(info, width), chunk, backend, rgb)
+    frames = _frames(path, info, scaled_size(info, width), chunk, backend, rgb, opened)
     return _read_ahead(frames, read_ahead) if read_ahead > 0 else frames
 
 
@@ -156,10 +161,10 @@ def _read_ahead(chunks: Generator[FrameChunk, None, None], depth: int) -> Iterat
 
 def _frames(
     path: str | os.PathLike[str], info: VideoInfo | MediaInfo, size: tuple[int, int], chunk: int, backend: str,
-    rgb: bool,
+    rgb: bool, opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None,
 ) -> Generator[FrameChunk, None, None]:
     done = 0
-    if backend == "decord" and _decord_usable(info):
+    if backend == "decord" and opened is None and _decord_usable(info):
         try:
             for c in _iter_decord(path, size, chunk):
                 done += len(c.frames)
@@ -168,7 +173,7 @@ def _frames(
                 return
         except Exception as exc:  # decord raises its own DECORDError and plain RuntimeErrors
             logger.warning("%s: decord failed after %d frames (%s); continuing with PyAV", path, done, exc)
-    for c in _iter_pyav(path, info, size, chunk, skip=done, analysis=True, rgb=rgb):
+    for c in _iter_pyav(path, info, size, chunk, skip=done, analysis=True, rgb=rgb, opened=opened):
         done += len(c.frames)
         yield c
     if not done:
@@ -191,21 +196,23 @@ def _iter_decord(path: str | os.PathLike[str], size: tuple[int, int], chunk: int
 def _iter_pyav(
     path: str | os.PathLike[str], info: VideoInfo | MediaInfo, size: tuple[int, int], chunk: int, skip: int = 0,
     analysis: bool = False, rgb: bool = True,
+    opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None,
 ) -> Iterator[FrameChunk]:
     """PyAV decode. ``analysis``: deblocking skipped and frames sampled from the Y/U/V planes
-    (converted to RGB unless ``rgb`` is False); otherwise scaled by swscale, at full quality."""
+    (converted to RGB unless ``rgb`` is False); otherwise scaled by swscale, at full quality.
+    ``opened``: an open container (its decoder prepared by :func:`analysis_decoder`) and the
+    frames decoded from it already, to go on from; closed here."""
     # Frames are scaled before they are rotated, so ask for the size in the stored orientation.
     w, h = size[::-1] if info.rotation in (90, 270) else size
     gather = _Gather(skip, chunk, h, w, info.rotation)
     i = -1
     try:
-        with av.open(str(path)) as container:
+        container, first = opened if opened is not None else (av.open(str(path)), [])
+        with container:
             stream = container.streams.video[0]
-            large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
-            stream.thread_type = "AUTO" if large else "SLICE"
-            if analysis:
-                stream.codec_context.options = dict(ANALYSIS_CODEC_OPTIONS)
-            for i, frame in enumerate(_decode_tolerant(container, stream)):
+            if opened is None:
+                (analysis_decoder if analysis else _threads)(stream)
+            for i, frame in enumerate(itertools.chain(first, _decode_tolerant(container, stream))):
                 if i < skip:
                     continue
                 t = frame.time
@@ -216,6 +223,18 @@ def _iter_pyav(
         raise DecodeError(f"{path}: decoding failed after frame {i} ({exc})") from exc
     if gather.count:
         yield _converted(gather.flush(), rgb)
+
+
+def analysis_decoder(stream: av.video.stream.VideoStream) -> None:
+    """Prepare a video stream's decoder for the analysis path, before its first frame: threads as
+    its frame size asks, in-loop deblocking skipped (see the module notes)."""
+    _threads(stream)
+    stream.codec_context.options = dict(ANALYSIS_CODEC_OPTIONS)
+
+
+def _threads(stream: av.video.stream.VideoStream) -> None:
+    large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
+    stream.thread_type = "AUTO" if large else "SLICE"
 
 
 def _converted(c: FrameChunk, rgb: bool) -> FrameChunk:
