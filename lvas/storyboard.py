@@ -9,6 +9,7 @@ keyframe JPEGs, ``frames.parquet`` (one row per analysed frame, read later for s
 from __future__ import annotations
 
 import json
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -77,7 +78,7 @@ def run_storyboard(video: VideoRef, layout: Layout, settings: StoryboardSettings
         for i, ((s, e), (t0, t1), names) in enumerate(zip(a.shots, a.shot_times, per_shot, strict=True))
     ]
     write_parquet(layout.frames(vid), _frames_table(a))
-    board = Storyboard(video_id=vid, info=a.info, cuts_s=a.cuts_s, shots=shots)
+    board = Storyboard(video_id=vid, info=VideoInfo(**asdict(a.info)), cuts_s=a.cuts_s, shots=shots)
     write_parquet(layout.shots(vid), _shots_table(board))
     return board
 

@@ -125,3 +125,27 @@ def test_read_ahead_yields_the_same_chunks_and_surfaces_errors(tmp_path: Path) -
     assert next(got).start == 0
     with pytest.raises(decode.DecodeError, match="after frame 8"):
         next(got)
+
+
+def test_open_video_goes_on_from_the_probe(tmp_path: Path) -> None:
+    """The analysis probes and decodes from one opening: the same frames and times as a fresh one."""
+    from lvas.media.decode import analysis_decoder
+    from lvas.media.probe import open_video, probe_media
+
+    clip = make_clip(tmp_path / "c.mp4", lambda i, t: solid((i * 11 % 256, 40, 200 - i)), seconds=1.5)
+    info, container, first = open_video(clip, analysis_decoder)
+    container.close()
+    assert info == probe_media(clip) and len(first) >= 1 and first[0].time == 0
+    for ahead in (0, 2):
+        info, container, first = open_video(clip, analysis_decoder)
+        reused = list(iter_frames(clip, info, width=32, chunk=8, rgb=False, read_ahead=ahead,
+                                  opened=(container, first)))
+        fresh = list(iter_frames(clip, info, width=32, chunk=8, rgb=False, read_ahead=ahead))
+        assert sum(len(c.frames) for c in reused) == sum(len(c.frames) for c in fresh) == info.frame_count
+        for a, b in zip(reused, fresh, strict=True):
+            assert a.start == b.start and a.colour == b.colour
+            np.testing.assert_array_equal(a.frames, b.frames)
+            np.testing.assert_array_equal(a.times, b.times)
+    with pytest.raises(VideoProbeError, match="empty"):
+        (tmp_path / "e.mp4").write_bytes(b"")
+        open_video(tmp_path / "e.mp4")

@@ -1,7 +1,7 @@
 """Shot analysis of one video file: probe, stream at the analysis width, find the cuts.
 
 Kept apart from lvas.storyboard (keyframes, Parquet artifacts) so that ``lvas shots`` imports only
-what it needs: numpy, PyAV and the lvas.media modules, not scikit-learn or pyarrow.
+what it needs: numpy, PyAV and the lvas.media modules, not scikit-learn, pyarrow or pydantic.
 """
 
 from __future__ import annotations
@@ -9,14 +9,16 @@ from __future__ import annotations
 import itertools
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from lvas.errors import DecodeError, LvasError
-from lvas.media.decode import FRAME_THREADS_MIN_PX, iter_frames
-from lvas.media.probe import probe
-from lvas.media.shots import FrameAnalyzer, FrameStats, detect_cuts
+from lvas.media.decode import READ_AHEAD_MIN_PX, analysis_decoder, iter_frames
+from lvas.media.probe import MediaInfo, open_video
+from lvas.media.shots import FrameAnalyzer, FrameStats, ShotSettings, detect_cuts
 from lvas.media.transnet import DETECTORS, transnet_cuts, verifier
-from lvas.models import VideoInfo
-from lvas.settings import StoryboardSettings
+
+if TYPE_CHECKING:
+    from lvas.settings import StoryboardSettings
 
 
 @dataclass(frozen=True)
@@ -26,7 +28,7 @@ class Analysis:
     ``shots[k]`` is the frame range [start, end) of shot k and ``shot_times[k]`` its (start_s, end_s).
     """
 
-    info: VideoInfo
+    info: MediaInfo  # the fields of lvas.models.VideoInfo, as a plain record
     stats: FrameStats
     cut_frames: list[int]
     cuts_s: list[float]
@@ -34,12 +36,14 @@ class Analysis:
     shot_times: list[tuple[float, float]]
 
 
-def analyze(path: str | os.PathLike[str], settings: StoryboardSettings, detector: str = "hsv") -> Analysis:
+def analyze(
+    path: str | os.PathLike[str], settings: StoryboardSettings | ShotSettings, detector: str = "hsv"
+) -> Analysis:
     """Probe a video, stream it at the analysis width and find its shots.
 
     Arguments:
         path: the video file.
-        settings: the storyboard settings.
+        settings: the storyboard settings (or the defaults of those shot detection reads).
         detector: ``hsv`` (colour histograms, structure and motion cues: lvas.media.shots),
             ``hsv+transnet`` (the same, with TransNetV2 deciding the ambiguous candidates) or
             ``transnet`` (TransNetV2 alone; the per-frame statistics are still computed).
@@ -55,18 +59,23 @@ def analyze(path: str | os.PathLike[str], settings: StoryboardSettings, detector
     """
     if detector not in DETECTORS:
         raise ValueError(f"unknown shot detector {detector!r} (one of {', '.join(DETECTORS)})")
-    info = probe(path)
-    analyzer = FrameAnalyzer(info.fps, settings)
-    # Decoding ahead in a thread pays off where decoding is heavy; small frames decode faster than
-    # the two threads hand them over.
-    ahead = 2 if info.width * info.height >= FRAME_THREADS_MIN_PX else 0
+    # Probed and decoded from one opening of the file: a short clip would otherwise open it twice.
+    info, container, first = open_video(path, analysis_decoder)
     try:
-        for chunk in iter_frames(path, info, width=settings.analysis_width, rgb=False, read_ahead=ahead):
+        analyzer = FrameAnalyzer(info.fps, settings)
+        # Decoding ahead in a thread pays off where decoding is heavy; small frames decode faster than
+        # the two threads hand them over.
+        ahead = 2 if info.width * info.height >= READ_AHEAD_MIN_PX else 0
+        chunks = iter_frames(path, info, width=settings.analysis_width, rgb=False, read_ahead=ahead,
+                             opened=(container, first))
+        for chunk in chunks:
             analyzer.update(chunk.frames, chunk.times, chunk.colour)
     except LvasError:
         raise
     except Exception as exc:  # a decoder failing in a way neither backend names
         raise DecodeError(f"{path}: decoding failed ({type(exc).__name__}: {exc})") from exc
+    finally:
+        container.close()  # already, unless decoding never started
     stats = analyzer.finish()
     if detector == "transnet":
         cuts = [c for c in transnet_cuts(path, info) if 0 < c < len(stats)]

@@ -8,7 +8,9 @@ The analysis path is PyAV with three shortcuts, measured on the 60 s 720p H.264 
 - the analysis-size frame is sampled straight from the decoder's Y/U/V planes (one pixel per cell,
   a strided view) instead of asking swscale for a scaled RGB copy (1-3 ms a frame at 720p), at
   every frame size: where the frame is not much larger than the analysis grid, subsampled chroma
-  is repeated rather than interpolated, which the shot analysis does not notice. Pixel formats
+  is repeated rather than interpolated, which the shot analysis does not notice. The samples go
+  straight into one buffer per plane and chunk (a small frame's planes are copied whole and
+  sampled once per chunk), so a frame costs a few copies and no array of its own. Pixel formats
   other than 8-bit planar Y'CbCr still go through swscale. ``rgb=False`` hands the samples on as
   Y'CbCr (the shot analysis turns them into RGB codes by table, lvas.media.colour); otherwise
   they are converted.
@@ -26,24 +28,32 @@ alive at a time, so memory does not grow with the video's length.
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 import queue
 import threading
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import av
 import numpy as np
 
 from lvas.errors import DecodeError
 from lvas.media.colour import space_of, to_rgb
-from lvas.models import VideoInfo
+
+if TYPE_CHECKING:
+    from lvas.media.probe import MediaInfo
+    from lvas.models import VideoInfo
 
 logger = logging.getLogger(__name__)
 
 CHUNK_FRAMES = 64
-FRAME_THREADS_MIN_PX = 640 * 360  # frames at least this large are decoded with frame threads too
+# Frame threads cost more than they save up to 1080p on a small machine (bench/RESULTS.md); slice
+# threads are used below this size. Decoding in a thread ahead of the caller pays from READ_AHEAD_MIN_PX.
+FRAME_THREADS_MIN_PX = 2560 * 1440
+READ_AHEAD_MIN_PX = 640 * 360
 ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "all"}  # deblocking off: see the module notes
 
 
@@ -57,14 +67,14 @@ class FrameChunk:
     colour: str = "rgb"  # a space of lvas.media.colour
 
 
-def scaled_size(info: VideoInfo, width: int) -> tuple[int, int]:
+def scaled_size(info: VideoInfo | MediaInfo, width: int) -> tuple[int, int]:
     """Display size scaled to ``width`` (never upscaled), both sides even and at least 2."""
     w = min(width, info.width)
     h = round(info.height * w / info.width)
     return max(2, w - w % 2), max(2, h - h % 2)
 
 
-def _decord_usable(info: VideoInfo) -> bool:
+def _decord_usable(info: VideoInfo | MediaInfo) -> bool:
     """decord for random access unless the file needs PyAV (rotation) or decord is not importable."""
     if info.rotation:
         return False
@@ -76,8 +86,9 @@ def _decord_usable(info: VideoInfo) -> bool:
 
 
 def iter_frames(
-    path: str | os.PathLike[str], info: VideoInfo, *, width: int, chunk: int = CHUNK_FRAMES,
+    path: str | os.PathLike[str], info: VideoInfo | MediaInfo, *, width: int, chunk: int = CHUNK_FRAMES,
     backend: str = "pyav", rgb: bool = True, read_ahead: int = 2,
+    opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None,
 ) -> Iterator[FrameChunk]:
     """Yield the whole video as upright chunks scaled to ``width``, for analysis.
 
@@ -92,6 +103,9 @@ def iter_frames(
             names the space), which skips a per-pixel conversion the shot analysis does not need.
         read_ahead: decode up to this many chunks ahead in a thread while the caller works on the
             current one (FFmpeg releases the GIL while decoding); 0 decodes in the caller's thread.
+        opened: the container and first frames of ``lvas.media.probe.open_video(path,
+            analysis_decoder)``, to go on from instead of opening the file again (PyAV only); the
+            container is closed when the iterator ends.
 
     Returns:
         An iterator of FrameChunk; frame indices are consecutive from 0.
@@ -99,7 +113,7 @@ def iter_frames(
     Raises:
         DecodeError: no frame at all could be decoded.
     """
-    frames = _frames(path, info, scaled_size(info, width), chunk, backend, rgb)
+    frames = _frames(path, info, scaled_size(info, width), chunk, backend, rgb, opened)
     return _read_ahead(frames, read_ahead) if read_ahead > 0 else frames
 
 
@@ -146,10 +160,11 @@ def _read_ahead(chunks: Generator[FrameChunk, None, None], depth: int) -> Iterat
 
 
 def _frames(
-    path: str | os.PathLike[str], info: VideoInfo, size: tuple[int, int], chunk: int, backend: str, rgb: bool
+    path: str | os.PathLike[str], info: VideoInfo | MediaInfo, size: tuple[int, int], chunk: int, backend: str,
+    rgb: bool, opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None,
 ) -> Generator[FrameChunk, None, None]:
     done = 0
-    if backend == "decord" and _decord_usable(info):
+    if backend == "decord" and opened is None and _decord_usable(info):
         try:
             for c in _iter_decord(path, size, chunk):
                 done += len(c.frames)
@@ -158,7 +173,7 @@ def _frames(
                 return
         except Exception as exc:  # decord raises its own DECORDError and plain RuntimeErrors
             logger.warning("%s: decord failed after %d frames (%s); continuing with PyAV", path, done, exc)
-    for c in _iter_pyav(path, info, size, chunk, skip=done, analysis=True, rgb=rgb):
+    for c in _iter_pyav(path, info, size, chunk, skip=done, analysis=True, rgb=rgb, opened=opened):
         done += len(c.frames)
         yield c
     if not done:
@@ -179,63 +194,56 @@ def _iter_decord(path: str | os.PathLike[str], size: tuple[int, int], chunk: int
 
 
 def _iter_pyav(
-    path: str | os.PathLike[str], info: VideoInfo, size: tuple[int, int], chunk: int, skip: int = 0,
+    path: str | os.PathLike[str], info: VideoInfo | MediaInfo, size: tuple[int, int], chunk: int, skip: int = 0,
     analysis: bool = False, rgb: bool = True,
+    opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None,
 ) -> Iterator[FrameChunk]:
     """PyAV decode. ``analysis``: deblocking skipped and frames sampled from the Y/U/V planes
-    (converted to RGB unless ``rgb`` is False); otherwise scaled by swscale, at full quality."""
+    (converted to RGB unless ``rgb`` is False); otherwise scaled by swscale, at full quality.
+    ``opened``: an open container (its decoder prepared by :func:`analysis_decoder`) and the
+    frames decoded from it already, to go on from; closed here."""
     # Frames are scaled before they are rotated, so ask for the size in the stored orientation.
     w, h = size[::-1] if info.rotation in (90, 270) else size
-    buf: list[np.ndarray] = []
-    times: list[float] = []
-    start, colour = skip, "rgb"
+    gather = _Gather(skip, chunk, h, w, info.rotation)
     i = -1
-
-    def flush() -> FrameChunk:
-        frames = np.stack(buf)
-        if packed:
-            frames = _unpack_420(frames, packed, (h, w))
-        return FrameChunk(start, to_rgb(frames, colour) if rgb else frames, np.asarray(times), "rgb" if rgb else colour)
-
-    packed: tuple[int, int] | None = None  # (height, width) of whole 4:2:0 frames in buf, unpacked per chunk
-
     try:
-        with av.open(str(path)) as container:
+        container, first = opened if opened is not None else (av.open(str(path)), [])
+        with container:
             stream = container.streams.video[0]
-            # Frame threads pay off on large frames; on small ones they cost more CPU than they save.
-            large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
-            stream.thread_type = "AUTO" if large else "SLICE"
-            if analysis:
-                stream.codec_context.options = dict(ANALYSIS_CODEC_OPTIONS)
-            for i, frame in enumerate(_decode_tolerant(container, stream)):
+            if opened is None:
+                (analysis_decoder if analysis else _threads)(stream)
+            for i, frame in enumerate(itertools.chain(first, _decode_tolerant(container, stream))):
                 if i < skip:
                     continue
-                # A small 4:2:0 frame (up to twice the analysis size) is copied whole, in one call,
-                # and sampled per chunk: sampling its planes frame by frame costs more than decoding it.
-                small = frame.width <= 2 * w and frame.height <= 2 * h
-                whole = ((frame.height, frame.width) if analysis and small and not info.rotation
-                         and frame.format.name in _WHOLE_420 else None)
-                if whole:
-                    img, space = frame.to_ndarray(), _space(frame)
-                else:
-                    sampled = _sampled_yuv(frame, w, h) if analysis else None
-                    img, space = sampled or (frame.to_ndarray(width=w, height=h, format="rgb24"), "rgb")
-                if buf and (space != colour or whole != packed or len(buf) == chunk):
-                    yield flush()
-                    start += len(buf)
-                    buf, times = [], []
-                colour, packed = space, whole
-                buf.append(img if whole else _upright(img, info.rotation))
-                times.append(float(frame.time) if frame.time is not None else i / info.fps)
+                t = frame.time
+                ready = gather.add(frame, analysis, float(t) if t is not None else i / info.fps)
+                if ready is not None:
+                    yield _converted(ready, rgb)
     except av.FFmpegError as exc:
         raise DecodeError(f"{path}: decoding failed after frame {i} ({exc})") from exc
-    if buf:
-        yield flush()
+    if gather.count:
+        yield _converted(gather.flush(), rgb)
+
+
+def analysis_decoder(stream: av.video.stream.VideoStream) -> None:
+    """Prepare a video stream's decoder for the analysis path, before its first frame: threads as
+    its frame size asks, in-loop deblocking skipped (see the module notes)."""
+    _threads(stream)
+    stream.codec_context.options = dict(ANALYSIS_CODEC_OPTIONS)
+
+
+def _threads(stream: av.video.stream.VideoStream) -> None:
+    large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
+    stream.thread_type = "AUTO" if large else "SLICE"
+
+
+def _converted(c: FrameChunk, rgb: bool) -> FrameChunk:
+    return FrameChunk(c.start, to_rgb(c.frames, c.colour), c.times) if rgb and c.colour != "rgb" else c
 
 
 # 8-bit planar Y'CbCr, the formats of nearly every H.264/HEVC/VP9 file; the "j" ones are full range.
 _PLANAR_YUV = {"yuv420p", "yuvj420p", "yuv422p", "yuvj422p", "yuv444p", "yuvj444p"}
-_WHOLE_420 = {"yuv420p", "yuvj420p"}
+WHOLE_PLANES_MAX = 8  # planes holding at most this many times the samples kept are copied whole
 
 
 def _space(frame: av.VideoFrame) -> str:
@@ -244,38 +252,89 @@ def _space(frame: av.VideoFrame) -> str:
     return space_of(full, bt709=getattr(frame, "colorspace", 0) == 1)  # AVCOL_SPC_BT709
 
 
-def _unpack_420(packed: np.ndarray, frame_hw: tuple[int, int], grid_hw: tuple[int, int]) -> np.ndarray:
-    """(N, h, w, 3) Y'CbCr samples at the centres of an h x w grid of whole 4:2:0 frames (fh x fw)
-    as ``VideoFrame.to_ndarray`` packs them: the Y, U and V planes one after another."""
-    (fh, fw), (h, w) = frame_hw, grid_hw
-    n = len(packed)
-    flat = packed.reshape(n, -1)
-    ch, cw = (fh + 1) // 2, (fw + 1) // 2
-    out = np.empty((n, h, w, 3), np.uint8)
-    planes = ((0, fh, fw), (fh * fw, ch, cw), (fh * fw + ch * cw, ch, cw))
-    for k, (at, ph, pw) in enumerate(planes):
-        plane = flat[:, at : at + ph * pw].reshape(n, ph, pw)
-        rows, cols = _grid_index(fh, fw, ph, pw, h, w)
-        out[..., k] = plane[:, rows][:, :, cols]
-    return out
+class _Gather:
+    """Decoded frames collected into one chunk of (N, h, w, 3) samples at a time.
 
-
-def _sampled_yuv(frame: av.VideoFrame, w: int, h: int) -> tuple[np.ndarray, str] | None:
-    """(h, w, 3) Y'CbCr samples at the centres of a w x h grid of the decoded planes, and their space.
-
-    One pixel per cell, read in place from the decoder's buffers: no full-size copy, no swscale.
-    The space follows the frame's tags (BT.709 when tagged so, else BT.601, as swscale assumes).
-    Returns None (the caller then uses swscale) for a pixel format this does not handle.
+    Planar Y'CbCr frames go into one buffer per plane, without a per-frame array: small frames'
+    planes are copied whole (one copy each) and sampled once per chunk; larger frames give only
+    the samples, gathered by precomputed offsets. Other formats are scaled by swscale to RGB. A
+    chunk ends at ``chunk`` frames or where the kind of frame changes (space, layout, format).
     """
-    fmt = frame.format.name
-    if fmt not in _PLANAR_YUV:
-        return None
-    out = np.empty((h, w, 3), np.uint8)
-    for k, plane in enumerate(frame.planes[:3]):
-        rows, cols = _grid_index(frame.height, frame.width, plane.height, plane.width, h, w)
-        data = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
-        out[..., k] = data[rows][:, cols]
-    return out, _space(frame)
+
+    def __init__(self, start: int, chunk: int, h: int, w: int, rotation: int) -> None:
+        self.start, self.size, self.h, self.w, self.rotation = start, chunk, h, w, rotation
+        self.count = 0
+        self.kind: tuple[str, _PlaneLayout | None] | None = None
+        self.planes: list[np.ndarray] = []
+        self.rgb: list[np.ndarray] = []
+        self.times: list[float] = []
+
+    def add(self, frame: av.VideoFrame, sample: bool, t: float) -> FrameChunk | None:
+        """Add one frame shown at ``t`` s (``sample``: from its planes where it can); returns the
+        chunk completed before it, if any."""
+        planes = frame.planes
+        if sample and frame.format.name in _PLANAR_YUV:
+            layout = _plane_layout(frame.height, frame.width,
+                                   tuple((p.height, p.width, p.line_size) for p in planes[:3]), self.h, self.w)
+            kind: tuple[str, _PlaneLayout | None] = (_space(frame), layout)
+        else:
+            layout, kind = None, ("rgb", None)
+        done = self.flush() if self.count and (kind != self.kind or self.count == self.size) else None
+        if not self.count:
+            self.kind = kind
+            if layout is not None:
+                self.planes = [np.empty((self.size, n), np.uint8) for n in layout.row_bytes]
+        k = self.count
+        if layout is None:
+            self.rgb.append(frame.to_ndarray(width=self.w, height=self.h, format="rgb24"))
+        elif layout.whole:
+            for buf, p in zip(self.planes, planes, strict=False):
+                buf[k] = np.frombuffer(p, np.uint8)
+        else:
+            for buf, p, at in zip(self.planes, planes, layout.index, strict=False):
+                np.frombuffer(p, np.uint8).take(at, out=buf[k])
+        self.times.append(t)
+        self.count += 1
+        return done
+
+    def flush(self) -> FrameChunk:
+        """The frames gathered so far, as one chunk; the next frame starts a new one."""
+        n = self.count
+        space, layout = self.kind or ("rgb", None)
+        if layout is None:
+            frames = np.stack(self.rgb)
+        else:
+            cols = [b[:n].take(at, axis=1) if layout.whole else b[:n] for b, at in zip(self.planes, layout.index,
+                                                                                        strict=True)]
+            frames = np.stack(cols, axis=-1).reshape(n, self.h, self.w, 3)
+        if self.rotation:
+            frames = np.ascontiguousarray(np.rot90(frames, k=-(self.rotation // 90), axes=(1, 2)))
+        out = FrameChunk(self.start, frames, np.asarray(self.times), space)
+        self.start += n
+        self.count, self.planes, self.rgb, self.times = 0, [], [], []
+        return out
+
+
+@dataclass(frozen=True, eq=False)
+class _PlaneLayout:
+    """Where the samples of an h x w grid lie in a frame's three planes (one layout per frame
+    geometry, cached: frames compare their layouts by identity)."""
+
+    index: tuple[np.ndarray, ...]  # per plane: offsets of the samples into its buffer, (h * w,)
+    row_bytes: tuple[int, ...]  # per plane: what one frame takes in the chunk buffer
+    whole: bool  # the planes are copied whole and sampled per chunk
+
+
+@functools.lru_cache(maxsize=64)
+def _plane_layout(fh: int, fw: int, planes: tuple[tuple[int, int, int], ...], h: int, w: int) -> _PlaneLayout:
+    """The layout of a fh x fw frame whose planes are (height, width, line size) each."""
+    index = []
+    for ph, pw, line in planes:
+        rows, cols = _grid_index(fh, fw, ph, pw, h, w)
+        index.append((np.arange(ph)[rows][:, None] * line + np.arange(pw)[cols]).reshape(-1).astype(np.intp))
+    sizes = [ph * line for ph, _, line in planes]
+    whole = sum(sizes) <= WHOLE_PLANES_MAX * 3 * h * w
+    return _PlaneLayout(tuple(index), tuple(sizes) if whole else (h * w,) * 3, whole)
 
 
 @functools.lru_cache(maxsize=64)
@@ -307,14 +366,8 @@ def _decode_tolerant(container: av.container.InputContainer, stream) -> Iterator
         logger.warning("%s: skipped %d undecodable packets", container.name, bad)
 
 
-def _upright(frame: np.ndarray, rotation_cw: int) -> np.ndarray:
-    if not rotation_cw:
-        return frame
-    return np.ascontiguousarray(np.rot90(frame, k=-(rotation_cw // 90)))
-
-
 def read_frames(
-    path: str | os.PathLike[str], info: VideoInfo, indices: list[int], *, width: int
+    path: str | os.PathLike[str], info: VideoInfo | MediaInfo, indices: list[int], *, width: int
 ) -> dict[int, np.ndarray]:
     """Decode a few frames (by index) at ``width``: the keyframes, after analysis chose them.
 

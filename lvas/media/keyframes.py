@@ -16,6 +16,7 @@ from PIL import Image
 from sklearn.cluster import KMeans
 
 from lvas.media.decode import read_frames
+from lvas.media.probe import MediaInfo
 from lvas.models import VideoInfo
 from lvas.settings import StoryboardSettings
 from lvas.storage.atomic import atomic_path
@@ -62,7 +63,7 @@ def choose_keyframes(
 
 
 def save_keyframes(
-    path: str | os.PathLike[str], info: VideoInfo, wanted: dict[str, int], out_dir: Path, width: int
+    path: str | os.PathLike[str], info: VideoInfo | MediaInfo, wanted: dict[str, int], out_dir: Path, width: int
 ) -> dict[str, int]:
     """Decode the chosen frames at ``width`` and write them as JPEG, atomically.
 

@@ -9,17 +9,43 @@ file name, so a dataset status table says which file and what is wrong with it.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import av
 
 from lvas.errors import VideoProbeError
 from lvas.keys import not_a_regular_file
-from lvas.models import VideoInfo
+
+if TYPE_CHECKING:
+    from lvas.models import VideoInfo
 
 # Average and nominal frame rates further apart than this (relative) mean variable frame rate.
 VFR_TOLERANCE = 0.01
+
+
+@dataclass(frozen=True)
+class MediaInfo:
+    """What probing tells, as a plain record with the fields of :class:`lvas.models.VideoInfo`.
+
+    The shot analysis reads only these fields; a plain record spares ``lvas shots`` the import
+    of pydantic, part of what a user waits for on every short clip.
+    """
+
+    path: str
+    duration_s: float
+    fps: float  # average frame rate
+    frame_count: int
+    width: int  # display width, after rotation
+    height: int  # display height, after rotation
+    rotation: int = 0  # degrees clockwise the player rotates by
+    variable_frame_rate: bool = False
+    has_audio: bool = False
+    video_codec: str = ""
+    audio_codec: str | None = None
 
 
 def probe(path: str | os.PathLike[str]) -> VideoInfo:
@@ -36,44 +62,90 @@ def probe(path: str | os.PathLike[str]) -> VideoInfo:
         VideoProbeError: the path is missing, a directory or empty; the file is not a media
             file, is truncated, has no video stream (audio-only) or no decodable frame.
     """
+    from lvas.models import VideoInfo  # pydantic, imported only by callers that want the model
+
+    return VideoInfo(**asdict(probe_media(path)))
+
+
+def probe_media(path: str | os.PathLike[str]) -> MediaInfo:
+    """:func:`probe` as a plain :class:`MediaInfo` (no pydantic import).
+
+    Raises:
+        VideoProbeError: as :func:`probe`.
+    """
+    info, container, _ = open_video(path)
+    container.close()
+    return info
+
+
+def open_video(
+    path: str | os.PathLike[str], configure: Callable[[av.video.stream.VideoStream], None] | None = None
+) -> tuple[MediaInfo, av.container.InputContainer, list[av.VideoFrame]]:
+    """Probe a video and leave it open, decoded up to its first frame, for a caller that goes on to
+    decode all of it: the file is opened, and its decoder started, once.
+
+    Arguments:
+        path: the video file.
+        configure: called with the video stream before anything is decoded (threads, codec options).
+
+    Returns:
+        (what :func:`probe_media` returns, the open container, which the caller closes, the frames
+        decoded so far, the first frame first).
+
+    Raises:
+        VideoProbeError: as :func:`probe`.
+    """
     p = Path(path)
     _check_file(p)
     try:
         container = av.open(str(p))
     except (av.FFmpegError, OSError, UnicodeDecodeError, ValueError) as exc:
         raise VideoProbeError(f"{p}: not a readable video file ({_reason(exc)})") from exc
-    with container:
-        if not container.streams.video:
-            kinds = sorted({s.type for s in container.streams})
-            what = "audio-only file" if kinds == ["audio"] else f"streams: {', '.join(kinds) or 'none'}"
-            raise VideoProbeError(f"{p}: no video stream ({what})")
-        stream = container.streams.video[0]
-        audio = container.streams.audio[0] if container.streams.audio else None
-        fps = _frame_rate(stream)
-        if fps is None:
-            raise VideoProbeError(f"{p}: the video stream declares no frame rate")
-        duration = _duration(container, stream)
-        rotation_ccw = _first_frame_rotation(p, container, stream)
-        rotation = (-rotation_ccw) % 360 or _rotate_tag(stream)
-        width, height = stream.codec_context.width, stream.codec_context.height
-        if rotation in (90, 270):
-            width, height = height, width
-        frame_count = int(stream.frames) or max(1, round(duration * float(fps)))
-        if duration <= 0:
-            duration = frame_count / float(fps)
-        return VideoInfo(
-            path=str(p.absolute()),
-            duration_s=duration,
-            fps=float(fps),
-            frame_count=frame_count,
-            width=width,
-            height=height,
-            rotation=rotation,
-            variable_frame_rate=_is_vfr(stream, fps),
-            has_audio=audio is not None,
-            video_codec=stream.codec_context.name,
-            audio_codec=audio.codec_context.name if audio is not None else None,
-        )
+    try:
+        info, first = _describe(p, container, configure)
+    except BaseException:
+        container.close()
+        raise
+    return info, container, first
+
+
+def _describe(
+    p: Path, container: av.container.InputContainer, configure: Callable[[av.video.stream.VideoStream], None] | None
+) -> tuple[MediaInfo, list[av.VideoFrame]]:
+    if not container.streams.video:
+        kinds = sorted({s.type for s in container.streams})
+        what = "audio-only file" if kinds == ["audio"] else f"streams: {', '.join(kinds) or 'none'}"
+        raise VideoProbeError(f"{p}: no video stream ({what})")
+    stream = container.streams.video[0]
+    audio = container.streams.audio[0] if container.streams.audio else None
+    fps = _frame_rate(stream)
+    if fps is None:
+        raise VideoProbeError(f"{p}: the video stream declares no frame rate")
+    duration = _duration(container, stream)
+    if configure is not None:
+        configure(stream)
+    first = _first_frames(p, container, stream)
+    rotation = (-int(first[0].rotation)) % 360 or _rotate_tag(stream)
+    width, height = stream.codec_context.width, stream.codec_context.height
+    if rotation in (90, 270):
+        width, height = height, width
+    frame_count = int(stream.frames) or max(1, round(duration * float(fps)))
+    if duration <= 0:
+        duration = frame_count / float(fps)
+    info = MediaInfo(
+        path=str(p.absolute()),
+        duration_s=duration,
+        fps=float(fps),
+        frame_count=frame_count,
+        width=width,
+        height=height,
+        rotation=rotation,
+        variable_frame_rate=_is_vfr(stream, fps),
+        has_audio=audio is not None,
+        video_codec=stream.codec_context.name,
+        audio_codec=audio.codec_context.name if audio is not None else None,
+    )
+    return info, first
 
 
 def _check_file(p: Path) -> None:
@@ -114,11 +186,14 @@ def _duration(container: av.container.InputContainer, stream: av.video.stream.Vi
     return 0.0
 
 
-def _first_frame_rotation(p: Path, container: av.container.InputContainer, stream) -> int:
-    """Decode the first frame: proves the stream decodes, and carries the display matrix."""
+def _first_frames(p: Path, container: av.container.InputContainer, stream) -> list[av.VideoFrame]:
+    """Decode up to the first frame (all the frames its packet gave): proves the stream decodes, and
+    the first frame carries the display matrix."""
     try:
-        for frame in container.decode(stream):
-            return int(frame.rotation)
+        for packet in container.demux(stream):
+            frames = packet.decode()
+            if frames:
+                return list(frames)
     except (av.FFmpegError, ValueError) as exc:
         raise VideoProbeError(f"{p}: the first video frame cannot be decoded ({_reason(exc)})") from exc
     raise VideoProbeError(f"{p}: the video stream has no decodable frame (truncated or corrupt file)")

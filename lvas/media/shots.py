@@ -31,11 +31,14 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from lvas.media.colour import rgb5_of_yuv5, yuv5_index
-from lvas.settings import StoryboardSettings
+
+if TYPE_CHECKING:
+    from lvas.settings import StoryboardSettings
 
 H_BINS, S_BINS, V_BINS = 16, 16, 16
 GRADUAL_WINDOW_S = 1.0  # dissolves and fades up to about this long are found as one transition
@@ -51,6 +54,23 @@ CONTEXT_S = 0.3  # ...within this long before and after it (the frame next to it
 COLOUR_CONTRAST = 4.0  # the same for a window's histogram distance, which saturates early
 AMBIGUOUS = 0.75  # with a verifier: changes standing out 0.75-1.5x CONTRAST, and dissolves, are asked
 PATH_MAX = 4.0  # a dissolve's frame-to-frame steps add up to at most this times its whole change
+
+
+@dataclass(frozen=True)
+class ShotSettings:
+    """The storyboard settings that shot detection reads, at the defaults of
+    :class:`lvas.settings.StoryboardSettings` (a test keeps the two equal).
+
+    ``lvas shots`` uses these when no ``LVAS_STORYBOARD*`` variable overrides them, and so starts
+    without importing pydantic; anything that takes a StoryboardSettings here takes these too.
+    """
+
+    analysis_width: int = 80
+    threshold: float = 0.0
+    adaptive_k: float = 6.0
+    min_threshold: float = 0.08
+    min_shot_s: float = 0.25
+    flash_window_s: float = 0.25
 
 
 def rgb_to_hsv(rgb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -141,7 +161,7 @@ class FrameAnalyzer:
     """
 
     fps: float
-    settings: StoryboardSettings
+    settings: StoryboardSettings | ShotSettings
     _cols: dict[str, list[np.ndarray]] = field(default_factory=dict)
     _tail: np.ndarray | None = None  # last histograms, for the lagged distances
     _thumbs: np.ndarray | None = None  # last thumbnails, likewise
@@ -281,7 +301,7 @@ def _grid(luma: np.ndarray) -> np.ndarray:
     return np.stack(cells, axis=1).astype(np.float32)
 
 
-def adaptive_threshold(d1: np.ndarray, settings: StoryboardSettings) -> float:
+def adaptive_threshold(d1: np.ndarray, settings: StoryboardSettings | ShotSettings) -> float:
     """The hard-cut threshold: fixed if set, else median + k * MAD of the distances, floored.
 
     Median and MAD ignore the few cut spikes, so the threshold follows the video's ordinary
@@ -292,8 +312,8 @@ def adaptive_threshold(d1: np.ndarray, settings: StoryboardSettings) -> float:
     if len(d1) < 3:
         return settings.min_threshold
     x = d1[1:]
-    med = float(np.median(x))
-    mad = 1.4826 * float(np.median(np.abs(x - med)))
+    med = float(_median(x))
+    mad = 1.4826 * float(_median(np.abs(x - med)))
     return max(settings.min_threshold, med + settings.adaptive_k * mad)
 
 
@@ -309,7 +329,7 @@ Verifier = Callable[[list[int]], list[bool]]
 
 
 def detect_cuts(
-    stats: FrameStats, fps: float, settings: StoryboardSettings, verify: Verifier | None = None
+    stats: FrameStats, fps: float, settings: StoryboardSettings | ShotSettings, verify: Verifier | None = None
 ) -> list[int]:
     """Shot boundaries as the index of each new shot's first frame.
 
@@ -457,7 +477,7 @@ def _window_transitions(
             continue  # a flash or a brief burst of motion; or change that goes on: motion
         around = np.concatenate([x[max(a - L, 0) : max(a - L // 2, 0)], x[b + L // 2 : b + L]])
         around = around[~np.isnan(around)]
-        if len(around) < 2 or valid[top] < contrast * float(np.median(around)):
+        if len(around) < 2 or valid[top] < contrast * float(_median(around)):
             continue
         if path is not None and float(path[max(top - L + 1, 1) : top + 1].sum()) > PATH_MAX * valid[top]:
             continue
@@ -483,7 +503,18 @@ def _running_median(x: np.ndarray, width: int) -> np.ndarray:
     """Median of each ``width`` frames centred on a frame (edges padded with the end values)."""
     half = width // 2
     padded = np.pad(x.astype(np.float64), half, mode="edge")
-    return np.median(np.lib.stride_tricks.sliding_window_view(padded, width), axis=1)
+    return _median(np.lib.stride_tricks.sliding_window_view(padded, width))
+
+
+def _median(x: np.ndarray) -> np.ndarray:
+    """The median along the last axis, NaN where a row holds a NaN: the values of ``np.median``.
+
+    np.median imports numpy.ma on its first call, which a short ``lvas shots`` run would wait for.
+    """
+    s = np.sort(x, axis=-1)
+    n = s.shape[-1]
+    mid = s[..., n // 2] if n % 2 else (s[..., n // 2 - 1] + s[..., n // 2]) / 2
+    return np.where(np.isnan(s[..., -1]), np.nan, mid)
 
 
 def _half_peak_span(x: np.ndarray, top: int) -> tuple[int, int]:

@@ -15,13 +15,16 @@ from __future__ import annotations
 import functools
 import os
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import av
 import numpy as np
 
 from lvas.errors import BackendUnavailable, DecodeError
-from lvas.models import VideoInfo
+
+if TYPE_CHECKING:
+    from lvas.media.probe import MediaInfo
+    from lvas.models import VideoInfo
 
 SIZE = (48, 27)  # the model's input, width x height
 WINDOW = 100  # frames the model sees at once; it predicts the middle 50 of them
@@ -91,7 +94,7 @@ def _frames_48(path: str | os.PathLike[str], times: np.ndarray | None = None,
         raise DecodeError(f"{path}: decoding for TransNetV2 failed ({exc})") from exc
 
 
-def transnet_cuts(path: str | os.PathLike[str], info: VideoInfo, threshold: float = THRESHOLD) -> list[int]:
+def transnet_cuts(path: str | os.PathLike[str], info: VideoInfo | MediaInfo, threshold: float = THRESHOLD) -> list[int]:
     """Shot boundaries (first frames of new shots) of a whole video, by TransNetV2 alone.
 
     Frames are predicted in segments of SEGMENT with CONTEXT frames of overlap on each side, so

