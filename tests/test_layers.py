@@ -15,6 +15,7 @@ PACKAGES = {"lvas": "lvas", "storage": "lvas.storage", "kb": "lvas.kb", "tasks":
 BASE = {"lvas.models", "lvas.settings", "lvas.errors", "lvas.keys", "lvas.registry", "lvas.text"}
 ORDER = ["base", "storage", "kb", "domain", "tasks", "flows", "entry"]
 ORCHESTRATORS = ("prefect", "prefect_dask")
+ENTRY = {"lvas.cli", "lvas.console", "lvas.shots_cli"}  # the command line
 
 
 def layer(module: str) -> str:
@@ -23,7 +24,7 @@ def layer(module: str) -> str:
     for name in ("storage", "kb", "tasks", "flows"):
         if module == f"lvas.{name}" or module.startswith(f"lvas.{name}."):
             return name
-    if module == "lvas.cli" or module.startswith("deployments"):
+    if module in ENTRY or module.startswith("deployments"):
         return "entry"
     return "domain"
 
