@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     failed = 0
     for v in args.videos:
         try:
-            summary = shots_summary(analyze(v, settings, args.detector))
+            summary = shots_summary(analyze(v, settings, args.detector, latency=True))
         except BackendUnavailable as exc:
             print(f"lvas: error: {exc}", file=sys.stderr)
             return 2  # the same for every file: stop at once

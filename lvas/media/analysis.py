@@ -37,7 +37,8 @@ class Analysis:
 
 
 def analyze(
-    path: str | os.PathLike[str], settings: StoryboardSettings | ShotSettings, detector: str = "hsv"
+    path: str | os.PathLike[str], settings: StoryboardSettings | ShotSettings, detector: str = "hsv",
+    latency: bool = False,
 ) -> Analysis:
     """Probe a video, stream it at the analysis width and find its shots.
 
@@ -47,6 +48,9 @@ def analyze(
         detector: ``hsv`` (colour histograms, structure and motion cues: lvas.media.shots),
             ``hsv+transnet`` (the same, with TransNetV2 deciding the ambiguous candidates) or
             ``transnet`` (TransNetV2 alone; the per-frame statistics are still computed).
+        latency: decode ahead in a thread at every frame size, for a person waiting on one file
+            (``lvas shots``): less wall time for more CPU on small frames. False: only where decoding
+            is heavy, which keeps a busy worker's CPU for other tasks.
 
     Returns:
         Analysis with the probe result, per-frame statistics, cuts and shots.
@@ -63,9 +67,7 @@ def analyze(
     info, container, first = open_video(path, analysis_decoder)
     try:
         analyzer = FrameAnalyzer(info.fps, settings)
-        # Decoding ahead in a thread pays off where decoding is heavy; small frames decode faster than
-        # the two threads hand them over.
-        ahead = 2 if info.width * info.height >= READ_AHEAD_MIN_PX else 0
+        ahead = 2 if latency or info.width * info.height >= READ_AHEAD_MIN_PX else 0
         chunks = iter_frames(path, info, width=settings.analysis_width, rgb=False, read_ahead=ahead,
                              opened=(container, first))
         for chunk in chunks:

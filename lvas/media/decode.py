@@ -51,7 +51,8 @@ logger = logging.getLogger(__name__)
 
 CHUNK_FRAMES = 64
 # Frame threads cost more than they save up to 1080p on a small machine (bench/RESULTS.md); slice
-# threads are used below this size. Decoding in a thread ahead of the caller pays from READ_AHEAD_MIN_PX.
+# threads are used below this size. Decoding in a thread ahead of the caller saves wall time for its
+# CPU cost from READ_AHEAD_MIN_PX; below it, only where a person waits (lvas shots).
 FRAME_THREADS_MIN_PX = 2560 * 1440
 READ_AHEAD_MIN_PX = 640 * 360
 ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "all"}  # deblocking off: see the module notes
