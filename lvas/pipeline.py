@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 STORYBOARD_VERSION = "1"
 RENDER_VERSION = "2"
 MIX_VERSION = "2"
+REFLECT_VERSION = "2"
 
 Outputs = dict[str, str]
 StageResult = tuple[Outputs, dict[str, Any]]
@@ -97,14 +98,39 @@ def render_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
 
 
 def reflect_key(layout: Layout, video: VideoRef, scene: int, s: Settings) -> str:
-    from lvas.reflection import REFLECT_VERSION, bed_scenes
-
     # a bed this scene starts is edited with it, scored in every scene it continues into
     spanned = [render_key(layout, video, j, s) + layout.produced(video.video_id, "render", j)
                for j in bed_scenes(layout, video.video_id, scene)]
     return keys.digest("reflect", REFLECT_VERSION, render_key(layout, video, scene, s),
                        layout.produced(video.video_id, "render", scene), s.reflect.fingerprint(),
                        s.mix.fingerprint(), *spanned)
+
+
+def bed_scenes(layout: Layout, video_id: str, scene: int) -> list[int]:
+    """The later scenes a bed starting in ``scene`` continues into, from the render markers: a
+    bed's file is listed, under its first scene's event name (``lvas.render.event_name``), by every
+    scene it sounds in. Part of the scene's reflect key: its beds are scored in those scenes.
+
+    Arguments:
+        layout: the output folder.
+        video_id: the video.
+        scene: the scene the beds start in.
+
+    Returns:
+        The scene indices after ``scene`` that its beds reach, in order (empty when none).
+    """
+    marker = layout.read_marker(video_id, "render", scene) or {}
+    prefix = f"scene{scene:04d}_"
+    beds = {name: path for name, path in (marker.get("outputs") or {}).items() if name.startswith(prefix)}
+    out: list[int] = []
+    j = scene + 1
+    while beds:
+        later = (layout.read_marker(video_id, "render", j) or {}).get("outputs") or {}
+        beds = {name: path for name, path in beds.items() if later.get(name) == path}
+        if beds:
+            out.append(j)
+        j += 1
+    return out
 
 
 def reflecting(s: Settings) -> bool:

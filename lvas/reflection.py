@@ -47,8 +47,6 @@ from lvas.storage.atomic import atomic_path, write_json, write_parquet
 from lvas.storage.layout import Layout
 from lvas.timeline import label_sets
 
-REFLECT_VERSION = "2"
-
 
 @dataclass
 class SceneSound:
@@ -340,33 +338,6 @@ def kept_takes(layout: Layout, video: VideoRef, scene: int, events: list[SoundEv
         if Path(f).name in kept:
             path, gain, _ = kept[Path(f).name]
             out[f] = _placed(path, spec, s, _gain(ev, s) + gain)
-    return out
-
-
-def bed_scenes(layout: Layout, video_id: str, scene: int) -> list[int]:
-    """The later scenes a bed starting in ``scene`` continues into, from the render markers: a
-    bed's file is listed, under its first scene's event name (``lvas.render.event_name``), by every
-    scene it sounds in. Part of the scene's reflect key: its beds are scored in those scenes.
-
-    Arguments:
-        layout: the output folder.
-        video_id: the video.
-        scene: the scene the beds start in.
-
-    Returns:
-        The scene indices after ``scene`` that its beds reach, in order (empty when none).
-    """
-    marker = layout.read_marker(video_id, "render", scene) or {}
-    prefix = f"scene{scene:04d}_"
-    beds = {name: path for name, path in (marker.get("outputs") or {}).items() if name.startswith(prefix)}
-    out: list[int] = []
-    j = scene + 1
-    while beds:
-        later = (layout.read_marker(video_id, "render", j) or {}).get("outputs") or {}
-        beds = {name: path for name, path in beds.items() if later.get(name) == path}
-        if beds:
-            out.append(j)
-        j += 1
     return out
 
 

@@ -267,8 +267,8 @@ def test_a_bed_across_a_cut_is_edited_once_for_every_scene_it_spans(tmp_path: Pa
                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     from lvas.audio.scores import SCORERS
     from lvas.models import VideoRef
-    from lvas.pipeline import dub_video_direct, reflect_path
-    from lvas.reflection import bed_scenes, kept_edits
+    from lvas.pipeline import bed_scenes, dub_video_direct, reflect_path
+    from lvas.reflection import kept_edits
     from lvas.settings import ReflectSettings, Settings, SynthSettings
     from lvas.storage.layout import Layout
     from lvas.storage.status import collect

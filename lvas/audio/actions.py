@@ -36,8 +36,6 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import librosa
-import noisereduce
 import numpy as np
 import pywt
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -173,9 +171,14 @@ def _apply_mono(x: np.ndarray, sr: int, a: Action) -> np.ndarray:
     if a.name == "wavelet_denoise":
         return _wavelet_denoise(x, round(p["level"]), p["scale"])
     if a.name == "spectral_gate":
+        import noisereduce  # imports torch: loaded when a cycle gates, not by every key check
+
         y = noisereduce.reduce_noise(y=x, sr=sr, y_noise=quietest_part(x, sr), stationary=True,
                                      prop_decrease=p["prop_decrease"], freq_mask_smooth_hz=100)
         return _fit(np.asarray(y, dtype=np.float32), n)
+    if a.name in ("speed", "pitch_shift"):
+        import librosa  # seconds to import: loaded when a cycle needs it, not by every key check
+
     if a.name == "speed":
         return _fit(librosa.effects.time_stretch(x, rate=p["rate"]), n)
     if a.name == "pitch_shift":
