@@ -18,7 +18,7 @@ from prefect.futures import wait
 from prefect.states import Completed, Failed, State
 
 from lvas import compose
-from lvas.backends.library import with_library_state
+from lvas.backends.library_state import with_library_state
 from lvas.compose import ComposeJob
 from lvas.flows.report import run_summary
 from lvas.settings import Settings

@@ -25,7 +25,7 @@ from prefect.futures import PrefectFuture
 from prefect.states import Completed, Failed, State
 
 from lvas import pipeline, registry
-from lvas.backends.library import with_library_state
+from lvas.backends.library_state import with_library_state
 from lvas.discover import discover
 from lvas.flows.design_refine import design as design_task
 from lvas.flows.reflect import reflect as reflect_task

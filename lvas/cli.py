@@ -225,7 +225,7 @@ def cmd_edit(args: argparse.Namespace) -> int:
         if args.undo:
             print(f"lvas: undid turn {undo_turn(layout, args.video_id)} of {args.video_id}")
             return 0
-        from lvas.backends.library import with_library_state
+        from lvas.backends.library_state import with_library_state
 
         settings = with_library_state(settings)  # a turn's renders use the library as it is indexed now
         if args.file:
@@ -407,7 +407,7 @@ def compose_jobs(args: argparse.Namespace, settings: Settings) -> tuple[list[Any
 
 def cmd_compose(args: argparse.Namespace) -> int:
     """``lvas compose``: the compose flow on the embedded (or given) Prefect server and Dask cluster."""
-    from lvas.backends.library import with_library_state
+    from lvas.backends.library_state import with_library_state
 
     settings = with_library_state(settings_from_args(args))  # no usable library: said before start-up
     jobs, problems = compose_jobs(args, settings)
@@ -488,7 +488,7 @@ def cmd_rerun_compositions(args: argparse.Namespace) -> int | None:
     if args.scene:
         raise InputError("--scene names a scene of a dubbed video; a composition is planned, rendered and mixed "
                          "as a whole (`--video ID` redoes one)")
-    from lvas.backends.library import with_library_state
+    from lvas.backends.library_state import with_library_state
 
     # no usable library: said before start-up, and before any marker is cleared
     settings = with_library_state(settings_from_args(args, saved_settings(layout.root,
@@ -539,7 +539,7 @@ def plan_run(sources: list[str], out: str, settings: Settings, only: list[str] |
     layout = Layout(out)
     videos = [v for v in found.videos if only is None or v.video_id in only]
     if "render" in settings.run.stages:  # a re-indexed library makes finished videos unfinished
-        from lvas.backends.library import with_library_state
+        from lvas.backends.library_state import with_library_state
 
         settings = with_library_state(settings)
     todo = [v for v in videos if not pipeline.is_finished(layout, v, settings)]
@@ -725,7 +725,7 @@ def cmd_kb(args: argparse.Namespace) -> int:
         settings = settings.model_copy(update={"kb": settings.kb.model_copy(update={"chroma_url": args.chroma_url})})
     out = args.out
     if out is None:  # a lookup needs no output folder: the per-user store, built once
-        from lvas.kb.embedding import vector_cache_dir
+        from lvas.kb.model import vector_cache_dir
 
         out = vector_cache_dir()
     store = LabelStore.from_settings(settings.kb, out)

@@ -288,7 +288,7 @@ def test_the_placed_files_are_read_back_per_scene_for_the_report(tmp_path: Path)
 
 
 def test_a_library_without_usable_recordings_is_known_before_a_run_starts(tmp_path: Path) -> None:
-    from lvas.backends.library import with_library_state
+    from lvas.backends.library_state import with_library_state
     from lvas.settings import Settings
 
     one_shot(tmp_path / "lib" / "knock.wav")
@@ -345,7 +345,7 @@ def test_a_recording_used_beside_a_span_is_left_out_when_another_fits_as_well(tm
 
 
 def test_reindexing_the_library_rerenders_what_was_made_from_it(tmp_path: Path) -> None:
-    from lvas.backends.library import with_library_state
+    from lvas.backends.library_state import with_library_state
     from lvas.models import VideoRef
     from lvas.pipeline import dub_video_direct, is_finished
     from lvas.settings import Settings
@@ -389,3 +389,50 @@ def test_reindexing_the_library_rerenders_what_was_made_from_it(tmp_path: Path) 
     (lib / "knock_on_door_2.wav").unlink()  # a removed recording changes the state too
     SoundIndex.open(index_dir).index([lib])
     assert with_library_state(plain) == s
+
+
+def test_the_state_file_gives_the_index_state_without_opening_chroma(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from lvas.backends.index_format import STATE_FILE
+    from lvas.backends.library_state import state_from_file, with_library_state
+    from lvas.settings import Settings
+
+    one_shot(tmp_path / "a" / "knock.wav")
+    one_shot(tmp_path / "b" / "door_slam.wav", seed=2)
+    index = SoundIndex.open(tmp_path / "index")
+    index.index([tmp_path / "a", tmp_path / "b"])
+    state_file = tmp_path / "index" / STATE_FILE
+    assert state_file.is_file()
+    for library_dir in (None, str(tmp_path / "a")):
+        synth = SynthSettings(backend="library", library_index=str(tmp_path / "index"), library_dir=library_dir)
+        from_file = state_from_file(synth)
+        assert from_file == index.state([library_dir] if library_dir else None)
+        assert with_library_state(Settings(synth=synth)).synth.library_state == from_file
+    only_a = state_from_file(SynthSettings(backend="library", library_index=str(tmp_path / "index"),
+                                           library_dir=str(tmp_path / "a")))
+    assert only_a != state_from_file(SynthSettings(backend="library", library_index=str(tmp_path / "index")))
+
+    # a run start reads the file: Chroma (about a second to import) is not loaded
+    code = ("import sys; from lvas.backends.library_state import with_library_state; from lvas.settings import "
+            f"Settings, SynthSettings; s = with_library_state(Settings(synth=SynthSettings(backend='library', "
+            f"library_index={str(tmp_path / 'index')!r}))); print(s.synth.library_state, 'chromadb' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    whole = state_from_file(SynthSettings(backend="library", library_index=str(tmp_path / "index")))
+    assert out == [whole, "False"]
+
+    # without the file (an index stopped half-way, a server) the index itself gives the same state
+    state_file.write_text(json.dumps({"fingerprint": "another model", "folders": {}}))
+    synth = SynthSettings(backend="library", library_index=str(tmp_path / "index"))
+    assert state_from_file(synth) is None
+    state_file.unlink()
+    assert with_library_state(Settings(synth=synth)).synth.library_state == whole
+
+    def interrupted(path: Path) -> tuple[np.ndarray, int, float, int]:
+        raise KeyboardInterrupt
+
+    one_shot(tmp_path / "a" / "knock_2.wav", seed=5)
+    with pytest.raises(KeyboardInterrupt):
+        index.index([tmp_path / "a"], reader=interrupted)
+    assert not state_file.exists()  # an index stopped half-way leaves no state file to trust

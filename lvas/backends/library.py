@@ -49,7 +49,7 @@ from lvas.backends.sound_index import SoundHit, SoundIndex
 from lvas.backends.synth import equal_power_fades, fit_channels, write_wav
 from lvas.errors import BackendUnavailable, RenderError
 from lvas.models import LayerSpec, RenderedLayer
-from lvas.settings import Settings, SynthSettings
+from lvas.settings import SynthSettings
 from lvas.storage.atomic import write_json
 
 if TYPE_CHECKING:
@@ -490,30 +490,6 @@ class LibrarySynth:
             "backend": backend, "sounds": [asdict(r) for r in rows],
         })
         return RenderedLayer(spec=spec, wav_path=str(out_wav), sample_rate=sample_rate, backend=backend)
-
-
-def with_library_state(settings: Settings) -> Settings:
-    """``settings`` with ``synth.library_state`` set to the library index's current state
-    (:meth:`SoundIndex.state` of the recordings the run may use); other backends unchanged.
-
-    Render cache keys hold the synth settings, so a re-index that adds, removes or changes a
-    recording re-renders what was made from the library, and nothing else.
-
-    Arguments:
-        settings: the run's settings (``synth.backend``, ``library_index``, ``library_dir``).
-
-    Returns:
-        A copy with ``synth.library_state`` set, or ``settings`` itself for another backend.
-
-    Raises:
-        BackendUnavailable: the library backend is chosen and its index is missing or holds no usable
-            recording (under ``library_dir``, when set).
-    """
-    if settings.synth.backend != "library":
-        return settings
-    library = LibrarySynth(settings.synth).library
-    state = library.index.state(library.roots)
-    return settings.model_copy(update={"synth": settings.synth.model_copy(update={"library_state": state})})
 
 
 def sound_credits(layout: Layout, video_id: str) -> list[dict[str, Any]]:

@@ -44,11 +44,19 @@ import soundfile as sf
 from chromadb.config import Settings as ChromaSettings
 from chromadb.errors import NotFoundError
 
+from lvas.backends.index_format import (
+    combine,
+    default_location,
+    folder_digest,
+    index_fingerprint,
+    recording_row,
+    state_path,
+)
 from lvas.errors import BackendUnavailable, InputError
-from lvas.kb.embedding import MiniLMEmbeddingFunction, embedding_function, model_id, vector_cache_dir
+from lvas.kb.embedding import MiniLMEmbeddingFunction, embedding_function
+from lvas.storage.atomic import write_json
 
 COLLECTION = "lvas_sounds"
-FORMAT = "1"  # bump when the document text or the metadata change shape: forces a full re-index
 EXTENSIONS = (".wav", ".flac", ".ogg", ".oga", ".mp3")
 ONSET_RISE_DB = 9.0  # rise over two analysis frames
 ONSET_FLOOR_DB = 30.0  # below the loudest frame
@@ -137,11 +145,6 @@ def installed_sets() -> list[tuple[FreeSet, Path]]:
         if folder is not None:
             found.append((s, folder))
     return found
-
-
-def default_location() -> Path:
-    """Where the index is kept when none is configured: ``<LVAS_CACHE_DIR>/library`` (per user)."""
-    return vector_cache_dir() / "library"
 
 
 # --------------------------------------------------------------------------- text
@@ -432,7 +435,7 @@ class SoundIndex:
         return cls(client, loc)
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(f"{model_id()}|{FORMAT}".encode()).hexdigest()[:16]
+        return index_fingerprint()
 
     def collection(self, create: bool = False) -> Any:
         """The collection; with ``create``, made (or remade, when the embedding model or format
@@ -493,9 +496,20 @@ class SoundIndex:
         Raises:
             BackendUnavailable: there is no index.
         """
-        got = self.collection().get(where=_usable_under(roots), include=["metadatas"])
-        rows = sorted(f"{m['path']}|{m.get('size')}|{m.get('mtime_ns')}" for m in got["metadatas"] or [])
-        return hashlib.sha256("\n".join([self.fingerprint(), *rows]).encode()).hexdigest()[:16]
+        return combine(self.fingerprint(), {root: d for root, (_, d) in self.folder_states().items()}, roots)
+
+    def folder_states(self) -> dict[str, tuple[int, str]]:
+        """Per indexed folder: its usable recordings and their digest
+        (:func:`lvas.backends.library_state.folder_digest`).
+
+        Raises:
+            BackendUnavailable: there is no index.
+        """
+        got = self.collection().get(where={"usable": True}, include=["metadatas"])
+        rows: dict[str, list[str]] = {}
+        for m in got["metadatas"] or []:
+            rows.setdefault(str(m["root"]), []).append(recording_row(m))
+        return {root: (len(r), folder_digest(r)) for root, r in rows.items()}
 
     def index(self, folders: Sequence[str | Path], licenses: dict[str, tuple[str, str]] | None = None,
               reader: Callable[[Path], tuple[np.ndarray, int, float, int]] | None = None) -> IndexReport:
@@ -515,6 +529,9 @@ class SoundIndex:
             BackendUnavailable: the index cannot be written.
         """
         col = self.collection(create=True)
+        state = state_path(self.where)
+        if state is not None:  # written again when this index has finished: never stale
+            state.unlink(missing_ok=True)
         report = IndexReport(roots=[])
         for folder in folders:
             root = Path(folder).expanduser().resolve()
@@ -523,6 +540,9 @@ class SoundIndex:
             report.roots.append(str(root))
             lic = (licenses or {}).get(str(root), ("", ""))
             self._index_root(col, root, lic, reader or read_for_analysis, report)
+        if state is not None:
+            write_json(state, {"fingerprint": self.fingerprint(), "folders": {
+                root: {"usable": n, "digest": d} for root, (n, d) in sorted(self.folder_states().items())}})
         return report
 
     def _index_root(self, col: Any, root: Path, lic: tuple[str, str], reader: Callable, report: IndexReport) -> None:
