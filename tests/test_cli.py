@@ -370,3 +370,16 @@ def test_rerun_of_a_composition_without_its_sound_library_changes_nothing(
     assert main(["rerun", str(layout.root), "--video", job.job_id]) == 2
     assert "lvas library index" in capsys.readouterr().err
     assert sorted((layout.video_dir(job.job_id) / ".done").glob("*.json")) == markers  # refused: none cleared
+
+
+def test_checks_before_start_do_not_load_the_heavy_libraries() -> None:
+    """What plan_run needs (keys of every stage, the reflect key included) loads no model library:
+    a finished folder answers at once."""
+    import subprocess
+    import sys
+
+    code = ("import sys, lvas.cli, lvas.pipeline, lvas.reflection, lvas.backends.library_state; "
+            "print(sorted(m for m in ('torch', 'librosa', 'noisereduce', 'chromadb', 'prefect', 'dask') "
+            "if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
