@@ -485,21 +485,21 @@ def _window_transitions(
         done = b
         if not L // 2 <= b - a <= 2 * L:
             continue  # a flash or a brief burst of motion; or change that goes on: motion
+        around = np.concatenate([x[max(a - L, 0) : max(a - L // 2, 0)], x[b + L // 2 : b + L]])
+        around = around[~np.isnan(around)]
+        # Hard cuts within a window on both sides leave nothing to compare with: the curve must
+        # then rise and fall inside its run, and the frames must be a mix's (MIX_SURE, below).
+        alone = len(around) < 2
+        if alone and min(top - s, e - 1 - top) < L // 4:
+            continue
+        if not alone and valid[top] < contrast * float(_median(around)):
+            continue
+        if path is not None and float(path[max(top - L + 1, 1) : top + 1].sum()) > PATH_MAX * valid[top]:
+            continue
         guess = max((a + b - L) // 2, a - L // 2, 1)
         fit = _mix_fit(stats, guess, hard)
         explained = 0.0 if fit is None else fit[1]
-        around = np.concatenate([x[max(a - L, 0) : max(a - L // 2, 0)], x[b + L // 2 : b + L]])
-        around = around[~np.isnan(around)]
-        if len(around) >= 2:
-            if valid[top] < contrast * float(_median(around)):
-                continue
-        elif explained < MIX_SURE or min(top - s, e - 1 - top) < L // 4:
-            # Hard cuts within a window on both sides leave nothing to compare with: the curve
-            # must then rise and fall inside its run, and the frames must be a mix's.
-            continue
-        if path is not None and (
-            float(path[max(top - L + 1, 1) : top + 1].sum()) > PATH_MAX * valid[top] or explained < MIX_MIN
-        ):
+        if explained < (MIX_SURE if alone else MIX_MIN if path is not None else 0.0):
             continue
         frame = fit[0] if fit is not None and explained >= MIX_FIT else guess
         out.append(Transition(frame, "gradual", float(valid[top])))
