@@ -54,10 +54,10 @@ CONTEXT_S = 0.3  # ...within this long before and after it (the frame next to it
 COLOUR_CONTRAST = 4.0  # the same for a window's histogram distance, which saturates early
 AMBIGUOUS = 0.75  # with a verifier: changes standing out 0.75-1.5x CONTRAST, and dissolves, are asked
 PATH_MAX = 4.0  # a dissolve's frame-to-frame steps add up to at most this times its whole change
-MIX_WINDOW = 0.75  # ...fitted to the samples this many windows either side of its first guess
-MIX_FIT = 0.8  # a mix ramp that explains this fraction of the layouts' variance places the dissolve;
-MIX_MIN = 0.5  # a structural one must explain at least this much;
-MIX_SURE = 0.9  # and this much where no shot either side of it is long enough to compare with
+MIX_WINDOW = 0.75  # a mix ramp is fitted to the sampled frames this many windows either side
+MIX_FIT = 0.8  # a ramp that explains this fraction of the layouts' variance places the dissolve
+MIX_MIN = 0.5  # a structural candidate's ramp must explain at least this fraction...
+MIX_SURE = 0.9  # ...and any candidate's this much where no shot either side is long enough to compare
 
 
 @dataclass(frozen=True)
@@ -533,7 +533,7 @@ def _mix_fit(stats: FrameStats, guess: int, hard: list[Transition]) -> tuple[int
     if len(sel) < 5:
         return None
     f = frames[sel].astype(np.float64)
-    g = stats.sample_features[sel, -GRID * GRID :].astype(np.float64)
+    g = stats.sample_features[sel, -GRID * GRID :].astype(np.float64)  # the layout after the histograms
     g -= g.mean(axis=0)
     total = float((g * g).sum())
     if total <= 0.0:
