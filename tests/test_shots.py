@@ -152,6 +152,22 @@ def test_one_second_dissolve_of_different_pictures_is_one_boundary_at_its_middle
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.0,))
 
 
+def test_dissolve_between_two_near_cuts_is_found_at_its_middle(tmp_path: Path) -> None:
+    """Cut, 0.6 s of shot A, a 1 s dissolve into B, 0.6 s of B, cut: no shot either side of the
+    dissolve is a window long, so there is nothing to compare its change with; the frames being a
+    mix of A and B on a straight ramp tell it from motion."""
+    x, a, b, y = (_blocks(k).astype(np.float32) for k in (7, 8, 9, 10))
+
+    def fn(i: int, t: float) -> np.ndarray:
+        if t < 1.0 or t >= 3.2:
+            return _noisy((x if t < 1.0 else y).astype(np.uint8), i)
+        mix = np.clip(t - 1.6, 0.0, 1.0)  # 1.6 s to 2.6 s
+        return _noisy(((1 - mix) * a + mix * b).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "n.mp4", fn, seconds=4.2, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (1.0, 2.1, 3.2))
+
+
 def test_verifier_decides_only_the_unsure_candidates() -> None:
     """A verifier that rejects everything leaves the clear cuts; it is asked about the rest only."""
     fn = sc.shots_at([0.6, 1.4])

@@ -54,6 +54,10 @@ CONTEXT_S = 0.3  # ...within this long before and after it (the frame next to it
 COLOUR_CONTRAST = 4.0  # the same for a window's histogram distance, which saturates early
 AMBIGUOUS = 0.75  # with a verifier: changes standing out 0.75-1.5x CONTRAST, and dissolves, are asked
 PATH_MAX = 4.0  # a dissolve's frame-to-frame steps add up to at most this times its whole change
+MIX_WINDOW = 0.75  # a mix ramp is fitted to the sampled frames this many windows either side
+MIX_FIT = 0.8  # a ramp that explains this fraction of the layouts' variance places the dissolve
+MIX_MIN = 0.5  # a structural candidate's ramp must explain at least this fraction...
+MIX_SURE = 0.9  # ...and any candidate's this much where no shot either side is long enough to compare
 
 
 @dataclass(frozen=True)
@@ -456,9 +460,15 @@ def _window_transitions(
     distance in the shots either side of it, what their own motion changes in a window. And, where
     the frame-to-frame ``steps`` of the same measure are given, the path the pictures take is
     nearly straight: a mix moves from one picture to the other, so its steps add up to about the
-    distance between its ends, whereas moving content wanders (PATH_MAX). Windows spanning a hard
-    cut see that cut and are left out; a running median first removes the two spikes a flash
-    leaves (at it, and a window later).
+    distance between its ends, whereas moving content wanders (PATH_MAX), and the sampled frames'
+    layouts fit a mix of two pictures (:func:`_mix_fit`, MIX_MIN). Windows spanning a hard cut see
+    that cut and are left out; a running median first removes the two spikes a flash leaves (at
+    it, and a window later).
+
+    Where hard cuts lie within a window on both sides (a dissolve between two short shots), no
+    shot is left to compare with: the curve must then rise and fall inside its run, and the mix
+    fit explain nearly all of the layouts' change (MIX_SURE). The transition is placed where the
+    fitted mix is half done, or, where no mix fits, in the middle of the curve's half-peak span.
     """
     L, w = stats.gradual_frames, stats.flash_frames
     x = _running_median(lagged, 2 * w + 1)
@@ -477,12 +487,66 @@ def _window_transitions(
             continue  # a flash or a brief burst of motion; or change that goes on: motion
         around = np.concatenate([x[max(a - L, 0) : max(a - L // 2, 0)], x[b + L // 2 : b + L]])
         around = around[~np.isnan(around)]
-        if len(around) < 2 or valid[top] < contrast * float(_median(around)):
+        # Hard cuts within a window on both sides leave nothing to compare with: the curve must
+        # then rise and fall inside its run, and the frames must be a mix's (MIX_SURE, below).
+        alone = len(around) < 2
+        if alone and min(top - s, e - 1 - top) < L // 4:
+            continue
+        if not alone and valid[top] < contrast * float(_median(around)):
             continue
         if path is not None and float(path[max(top - L + 1, 1) : top + 1].sum()) > PATH_MAX * valid[top]:
             continue
-        out.append(Transition(max((a + b - L) // 2, a - L // 2, 1), "gradual", float(valid[top])))
+        guess = max((a + b - L) // 2, a - L // 2, 1)
+        fit = _mix_fit(stats, guess, hard)
+        explained = 0.0 if fit is None else fit[1]
+        if explained < (MIX_SURE if alone else MIX_MIN if path is not None else 0.0):
+            continue
+        frame = fit[0] if fit is not None and explained >= MIX_FIT else guess
+        out.append(Transition(frame, "gradual", float(valid[top])))
     return out
+
+
+def _mix_fit(stats: FrameStats, guess: int, hard: list[Transition]) -> tuple[int, float] | None:
+    """Where a dissolve near ``guess`` is half done, from the luminance layouts of the sampled frames.
+
+    A dissolve mixes two pictures linearly, so each frame's layout (GRID x GRID mean luminance) is
+    ``(1 - r) P + r Q`` with ``r`` ramping from 0 to 1 across it. Ramps of every middle and length
+    up to a window are fitted by least squares to the samples within a window of ``guess`` (not
+    across a hard cut); the best one's middle is the new shot's first frame. The distance curves
+    place a transition only from where they rise and fall, which the motion in the shots either
+    side shifts; the layouts' straight path between the two pictures does not depend on it.
+
+    Returns:
+        (middle frame, fraction of the layouts' variance the ramp explains), or None when fewer
+        than five samples lie in the window.
+    """
+    L = stats.gradual_frames
+    half = round(MIX_WINDOW * L)
+    lo, hi = guess - half, guess + half + 1
+    for t in hard:
+        if t.frame <= guess:
+            lo = max(lo, t.frame)
+        else:
+            hi = min(hi, t.frame)
+    frames = stats.sample_frames
+    sel = np.flatnonzero((frames >= lo) & (frames < hi))
+    if len(sel) < 5:
+        return None
+    f = frames[sel].astype(np.float64)
+    g = stats.sample_features[sel, -GRID * GRID :].astype(np.float64)  # the layout after the histograms
+    g -= g.mean(axis=0)
+    total = float((g * g).sum())
+    if total <= 0.0:
+        return None
+    mids = np.arange(lo + 1, hi - 1, dtype=np.float64)
+    lengths = np.arange(max(2, L // 4), L + 2, dtype=np.float64)
+    m, d = (x.reshape(-1, 1) for x in np.meshgrid(mids, lengths, indexing="ij"))
+    r = np.clip((f - (m - 0.5 * d)) / d, 0.0, 1.0)  # (candidates, samples)
+    r -= r.mean(axis=1, keepdims=True)
+    rr = (r * r).sum(axis=1)
+    explained = np.where(rr > 1e-9, ((r @ g) ** 2).sum(axis=1) / np.maximum(rr, 1e-9), 0.0) / total
+    best = int(np.argmax(explained))
+    return round(float(m[best, 0])), float(explained[best])
 
 
 def _through_black(stats: FrameStats) -> list[Transition]:
