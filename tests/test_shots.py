@@ -141,6 +141,22 @@ def test_fast_handheld_pan_is_not_cut(tmp_path: Path) -> None:
     assert analyze(clip, StoryboardSettings()).cuts_s == []
 
 
+def test_fast_pan_that_stops_is_not_cut(tmp_path: Path) -> None:
+    """A handheld pan, 8 px a frame, that stops after 1.4 s: its last large step stands out against
+    the still frames after it in structure, but neither cue exceeds the pan's own steps before it."""
+    scene = _blocks(3, (1000, 130))
+    shake = np.random.default_rng(4).integers(0, 5, (70, 2))
+    stop = 35
+
+    def fn(i: int, t: float) -> np.ndarray:
+        dx, dy = shake[i] if i < stop else (0, 0)
+        x, y = 8 * min(i, stop) + dx, 20 + dy
+        return _noisy(scene[y : y + 90, x : x + 160], i)
+
+    clip = make_clip(tmp_path / "s.mp4", fn, seconds=2.8, size=W160)
+    assert analyze(clip, StoryboardSettings()).cuts_s == []
+
+
 def test_one_second_dissolve_of_different_pictures_is_one_boundary_at_its_middle(tmp_path: Path) -> None:
     a, b = _blocks(5).astype(np.float32), _blocks(6)[:, ::-1].astype(np.float32)
 

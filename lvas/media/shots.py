@@ -324,7 +324,7 @@ def adaptive_threshold(d1: np.ndarray, settings: StoryboardSettings | ShotSettin
 @dataclass(frozen=True)
 class Transition:
     frame: int  # first frame of the new shot
-    kind: str  # "cut" or "gradual"
+    kind: str  # "cut", "gradual", "fade", or "motion" (a burst of motion, never a boundary)
     strength: float
 
 
@@ -353,8 +353,8 @@ def detect_cuts(
     if n < 2:
         return []
     thr = adaptive_threshold(stats.d1, settings)
-    hard, unsure = _hard_cuts(stats, thr, fps, AMBIGUOUS if verify else 1.0)
-    gradual = _gradual(stats, thr, hard)
+    hard, unsure, bursts = _hard_cuts(stats, thr, fps, AMBIGUOUS if verify else 1.0)
+    gradual = _gradual(stats, thr, sorted(hard + bursts, key=lambda t: t.frame))
     if verify is not None:
         unsure += [t for t in gradual if all(abs(t.frame - h.frame) > stats.flash_frames for h in hard)]
         gradual = []
@@ -369,18 +369,23 @@ def detect_cuts(
 
 def _hard_cuts(
     stats: FrameStats, thr: float, fps: float, unsure_from: float = 1.0
-) -> tuple[list[Transition], list[Transition]]:
+) -> tuple[list[Transition], list[Transition], list[Transition]]:
     """Frame-pair changes that stand out: in colour (the HSV distance above the video's threshold)
     or in structure (the thumbnail distance above STRUCTURE_MIN), and in either case CONTRAST
     times the change around the frame, and lasting beyond the flash window.
 
     The colour cue must stand out against the motion on both sides of the frame (a histogram also
     jumps when a light or a large object moves inside a shot); the structural cue against one side
-    only, so that a cut into or out of a fast-moving shot counts.
+    only, so that a cut into or out of a fast-moving shot counts. But where the structural cue
+    alone stands out, and neither cue exceeds the change on the busier side (a fast pan slowing
+    down: the last of its large steps stands out against the calm after it), the frame is a burst
+    of motion, not a cut.
 
     Returns:
-        (cuts, unsure): with ``unsure_from`` < 1, changes that stand out by ``unsure_from`` to
-        ``2 * unsure_from`` times the contrast are returned apart, as unsure, for a verifier.
+        (cuts, unsure, bursts): with ``unsure_from`` < 1, changes that stand out by ``unsure_from``
+        to ``2 * unsure_from`` times the contrast are returned apart, as unsure, for a verifier;
+        bursts of motion are returned apart too: windows spanning one are not compared, as across
+        a cut (:func:`_gradual`).
     """
     d1, e1, w = stats.d1, stats.e1, stats.flash_frames
     k = max(3, round(CONTEXT_S * fps))
@@ -391,18 +396,22 @@ def _hard_cuts(
     # how many times CONTRAST each cue stands out from the change around the frame
     c_ratio = d1 / (CONTRAST * np.maximum(np.maximum(d_before, d_after), 1e-6))
     s_ratio = e1 / (CONTRAST * np.maximum(np.minimum(e_before, e_after), 1e-6))
-    sure, unsure = [], []
+    sure, unsure, bursts = [], [], []
     for i in np.flatnonzero((colour & (c_ratio >= unsure_from)) | (structure & (s_ratio >= unsure_from))):
         # A flash's spike is large but the pictures either side of it match; a cut's change stays.
         c_ok = colour[i] and _persists_across(stats.dw, i, w, max(PERSIST * thr, 0.5 * float(d1[i])))
         s_ok = structure[i] and _persists_across(
             stats.ew, i, w, max(PERSIST * STRUCTURE_MIN, 0.5 * float(e1[i])))
+        if s_ok and not c_ok and e1[i] < max(e_before[i], e_after[i]) and d1[i] < max(d_before[i], d_after[i]):
+            s_ok = False
+            if s_ratio[i] >= 1.0:
+                bursts.append(Transition(int(i), "motion", float(e1[i])))
         ratio = max(c_ratio[i] if c_ok else 0.0, s_ratio[i] if s_ok else 0.0)
         if ratio >= max(2 * unsure_from, 1.0) or (unsure_from >= 1.0 and ratio >= 1.0):
             sure.append(Transition(int(i), "cut", float(d1[i])))
         elif ratio >= unsure_from:
             unsure.append(Transition(int(i), "cut", float(d1[i])))
-    return sure, unsure
+    return sure, unsure, bursts
 
 
 def _peaks(x: np.ndarray) -> np.ndarray:
