@@ -34,7 +34,7 @@ from lvas.models import (
 )
 from lvas.settings import AgentSettings
 
-# The most measured onsets (and, apart, segments of sustained motion) one Designer prompt carries.
+# The most motion onsets (and, apart, segments of sustained motion) one Designer prompt carries.
 MAX_MEASURED_TIMES = 20
 
 

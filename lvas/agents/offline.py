@@ -608,7 +608,7 @@ class OfflineAgents:
             out = direct_design(scene.caption)
         out = enforce_design(out, scene.caption, **self.flags)
         if timing is not None:
-            # Untimed sounds get the measured times; a sidecar's own events join in the design loop,
+            # Untimed sounds get the frames' motion times; a sidecar's own events join in the design loop,
             # for every Designer alike.
             out = place_items(out, dataclasses.replace(timing, events=()))
         self._record("designer", t0)
