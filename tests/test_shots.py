@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lvas.media.shots import FrameAnalyzer, adaptive_threshold, detect_cuts
+from lvas.media.shots import FrameAnalyzer, _window_fit, adaptive_threshold, detect_cuts
 from lvas.settings import StoryboardSettings
 from lvas.storyboard import analyze, shots_summary
 from tests import storyboard_clips as sc
@@ -182,6 +182,52 @@ def test_dissolve_between_two_near_cuts_is_found_at_its_middle(tmp_path: Path) -
 
     clip = make_clip(tmp_path / "n.mp4", fn, seconds=4.2, size=W160)
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (1.0, 2.1, 3.2))
+
+
+def test_dissolve_between_two_moving_shots_is_found_at_its_middle(tmp_path: Path) -> None:
+    """A drifting shot dissolves over 1 s into a handheld pan, 12 px a frame: the window distances
+    stay up through both shots, so the dissolve does not stand out in them; the dip the mix leaves
+    in edge energy does."""
+    first = _blocks(11, (600, 90)).astype(np.float32)
+    scene = _blocks(12, (1800, 130)).astype(np.float32)
+    shake = np.random.default_rng(13).integers(0, 5, (110, 2))
+
+    def fn(i: int, t: float) -> np.ndarray:
+        drift = first[:, 3 * i : 3 * i + 160]
+        x, y = 12 * i + shake[i, 0], 20 + shake[i, 1]
+        mix = np.clip(t - 1.5, 0.0, 1.0)  # 1.5 s to 2.5 s
+        return _noisy(((1 - mix) * drift + mix * scene[y : y + 90, x : x + 160]).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "dp.mp4", fn, seconds=4.2, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.0,))
+
+
+def test_picture_going_soft_and_sharp_again_is_not_a_dissolve(tmp_path: Path) -> None:
+    """Focus pulled a little off and back over a second: edge energy dips much as in a mix, but the
+    picture hardly changes."""
+    sharp = _blocks(14).astype(np.float32)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        k = 1 + 2 * round(2 * max(0.0, 1 - abs(t - 2.0) / 0.5))  # box blur up to 5 px, 1.5-2.5 s
+        img = sharp
+        if k > 1:
+            kernel = np.ones(k) / k
+            img = np.apply_along_axis(lambda r: np.convolve(r, kernel, mode="same"), 1, img)
+            img = np.apply_along_axis(lambda c: np.convolve(c, kernel, mode="same"), 0, img)
+        return _noisy(img.astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "f.mp4", fn, seconds=4.0, size=W160)
+    assert analyze(clip, StoryboardSettings()).cuts_s == []
+
+
+def test_window_fit_matches_least_squares_of_each_window() -> None:
+    rng = np.random.default_rng(0)
+    y = rng.normal(size=60)
+    design = rng.normal(size=(9, 3))
+    coef, rss = _window_fit(y, design)
+    for k in (0, 17, 51):
+        want, res, *_ = np.linalg.lstsq(design, y[k : k + 9], rcond=None)
+        assert np.allclose(coef[:, k], want) and np.isclose(rss[k], res[0])
 
 
 def test_verifier_decides_only_the_unsure_candidates() -> None:

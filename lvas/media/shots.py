@@ -22,6 +22,13 @@ both change a lot between every pair of frames. So a cut's change must also stan
 the change around it (:func:`_context`): the threshold at a frame rises with the motion in the
 frames a few tenths of a second before and after it.
 
+A dissolve mixes two pictures, ``(1 - r) A + r B``, and a mix of two unrelated pictures holds
+less detail than either: its edge energy (the mean squared luminance gradient, ``edges``) follows
+``(1 - r)^2 E_A + r^2 E_B`` and dips in the middle, wherever the camera points in either shot. Its
+luminance variance (``contrast``) follows the same curve, with a cross term no larger than
+Cauchy-Schwarz allows. Motion blur also lowers edge energy, but not in that shape or not with the
+picture changing; :func:`_blend_dips` fits the curve.
+
 Only a ring buffer of the last second of histograms and thumbnails is kept: memory does not grow
 with the video beyond these few floats per frame.
 """
@@ -58,6 +65,13 @@ MIX_WINDOW = 0.75  # a mix ramp is fitted to the sampled frames this many window
 MIX_FIT = 0.8  # a ramp that explains this fraction of the layouts' variance places the dissolve
 MIX_MIN = 0.5  # a structural candidate's ramp must explain at least this fraction...
 MIX_SURE = 0.9  # ...and any candidate's this much where no shot either side is long enough to compare
+DIP_FIT = 0.85  # a mix's edge-energy curve explains this fraction of what a step leaves unexplained
+DIP_RHO = 0.4  # the two pictures' edges correlate at most this much (either sign)
+DIP_CHANGE = 2 * STRUCTURE_MIN  # a dissolve found by its dip changes the thumbnails at least this much
+DIP_PAD = 0.3  # windows of pure frames this fraction of the gradual window either side of a mix
+DIP_PLACE = 0.95  # a dip fitted this well places a dissolve found by the window distances
+DIP_LENGTHS = (0.5, 0.75, 1.0)  # mix lengths tried, as fractions of the gradual window
+EDGE_MIX = 0.75  # a dissolve's middle holds at most this of the edge energy two alike pictures keep
 
 
 @dataclass(frozen=True)
@@ -143,6 +157,8 @@ class FrameStats:
     ew: np.ndarray  # structural distance to the frame flash_frames + 1 back
     el: np.ndarray  # structural distance to the frame gradual_frames back
     motion: np.ndarray
+    edges: np.ndarray  # mean squared luminance gradient (0..1 scale)
+    contrast: np.ndarray  # luminance variance (0..1 scale)
     brightness: np.ndarray
     saturation: np.ndarray
     hue_deg: np.ndarray
@@ -201,6 +217,8 @@ class FrameAnalyzer:
         step = np.abs(np.diff(np.concatenate([prev, luma]), axis=0))
         motion = step.reshape(n, -1).sum(axis=1, dtype=np.int64) / (255.0 * luma[0].size)
         self._prev_luma = luma[-1]
+        self._add("edges", _edge_energy(luma))
+        self._add("contrast", _variance(luma))
         thumbs = _thumbnails(luma)
         older = thumbs[:1] if self._thumbs is None else self._thumbs
         allt = np.concatenate([older, thumbs])
@@ -242,7 +260,7 @@ class FrameAnalyzer:
         col["d1"][0] = col["dw"][0] = col["dl"][0] = col["e1"][0] = col["ew"][0] = col["el"][0] = 0.0
         return FrameStats(
             t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"], e1=col["e1"], ew=col["ew"], el=col["el"],
-            motion=col["motion"],
+            motion=col["motion"], edges=col["edges"], contrast=col["contrast"],
             brightness=col["brightness"], saturation=col["saturation"], hue_deg=col["hue_deg"],
             sample_frames=col["sample_frames"], sample_features=col["sample_features"].astype(np.float32),
             flash_frames=self.flash_frames, gradual_frames=self.gradual_frames,
@@ -303,6 +321,24 @@ def _grid(luma: np.ndarray) -> np.ndarray:
 
     cells = [luma[:, r, c].mean(axis=(1, 2)) for r in spans(hh) for c in spans(ww)]
     return np.stack(cells, axis=1).astype(np.float32)
+
+
+def _edge_energy(luma: np.ndarray) -> np.ndarray:
+    """Per frame, the mean squared luminance difference between horizontal and vertical neighbours."""
+    n = len(luma)
+    gx, gy = np.diff(luma, axis=2).reshape(n, -1), np.diff(luma, axis=1).reshape(n, -1)
+    sx = np.square(gx, dtype=np.int32).sum(axis=1, dtype=np.int64) / max(gx.shape[1], 1)
+    sy = np.square(gy, dtype=np.int32).sum(axis=1, dtype=np.int64) / max(gy.shape[1], 1)
+    return (sx + sy) * (1.0 / 255.0**2)
+
+
+def _variance(luma: np.ndarray) -> np.ndarray:
+    """Per frame, the variance of the luminance."""
+    flat = luma.reshape(len(luma), -1)
+    total = flat.sum(axis=1, dtype=np.int64)
+    squares = np.square(flat, dtype=np.int32).sum(axis=1, dtype=np.int64)
+    mean = total / flat.shape[1]
+    return (squares / flat.shape[1] - mean * mean) * (1.0 / 255.0**2)
 
 
 def adaptive_threshold(d1: np.ndarray, settings: StoryboardSettings | ShotSettings) -> float:
@@ -452,11 +488,121 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     up. Then in colour (``dl``), for dissolves between pictures of alike structure: a histogram
     distance saturates early, so its rise must stand out more (COLOUR_CONTRAST) and it places the
     transition less well; where both see one, the structural one is kept.
+
+    Where a shot either side moves fast (a pan), the window distances stay up through the shot and
+    nothing stands out; the dip in edge energy a mix leaves does (:func:`_blend_dips`). A dip fitted
+    closely (DIP_PLACE) also places a transition the distances found nearby, since the motion moves
+    their rise and fall. A transition found by the distances whose middle keeps the edges of both
+    ends (more than EDGE_MIX of what alike pictures keep) is motion, not a mix.
     """
     L = stats.gradual_frames
     found = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
     colour = _window_transitions(stats.dl, thr, COLOUR_CONTRAST, stats, hard, None)
-    return found + [t for t in colour if all(abs(t.frame - f.frame) > L // 2 for f in found)]
+    found += [t for t in colour if all(abs(t.frame - f.frame) > L // 2 for f in found)]
+    cuts = [t for t in hard if t.kind == "cut"]
+    dips = _blend_dips(stats, cuts)
+    for d in dips:
+        if d.strength >= DIP_PLACE:
+            found = [Transition(d.frame, t.kind, t.strength) if abs(t.frame - d.frame) <= L else t for t in found]
+    found = [t for t in found if _edge_mix(stats, t.frame) <= EDGE_MIX]
+    return found + [d for d in dips if all(abs(d.frame - t.frame) > L for t in found + cuts)]
+
+
+def _smoothing(stats: FrameStats) -> int:
+    """Width of the running median that removes a flash's one- or two-frame spike from a curve."""
+    return 2 * max(1, round(0.1 * stats.gradual_frames)) + 1
+
+
+def _blend_dips(stats: FrameStats, cuts: list[Transition]) -> list[Transition]:
+    """Dissolves found by the dip a mix of two pictures leaves in edge energy and contrast.
+
+    For every middle frame and each length in DIP_LENGTHS, the edge energy over the mix and
+    DIP_PAD windows of pure frames either side is fitted by least squares to
+    ``(1 - r)^2 E_A + r^2 E_B + 2 r (1 - r) C``, ``r`` ramping from 0 to 1 across the mix. A
+    mix it is where that curve explains at least DIP_FIT of what a step from ``E_A`` to ``E_B``
+    leaves unexplained, the edges of the two pictures are nearly unrelated (``|C|`` at most DIP_RHO
+    of ``sqrt(E_A E_B)``), the same fit of the contrast has a cross term within the
+    Cauchy-Schwarz bound (a mix cannot hold more contrast than that: motion blur, which lowers edge
+    energy and keeps the contrast, can), and the thumbnails change by at least DIP_CHANGE across
+    it. No hard cut may lie inside the fitted frames. Of overlapping fits the best one is kept.
+
+    Returns:
+        Transitions of kind ``gradual`` at the mixes' middles, ``strength`` the fitted fraction.
+    """
+    n, L = len(stats), stats.gradual_frames
+    width = _smoothing(stats)
+    g = _running_median(stats.edges, width)
+    v = _running_median(stats.contrast, width)
+    el = _running_median(stats.el, width)
+    marks = np.zeros(n + 1, np.int64)
+    for t in cuts:
+        marks[t.frame] += 1
+    cut_count = np.cumsum(marks)  # cuts at frames <= i
+    pad = max(2, round(DIP_PAD * L))
+    best = np.full(n, -np.inf)
+    for frac in DIP_LENGTHS:
+        d = max(4, round(frac * L))
+        half = 0.5 * d
+        span = int(np.ceil(half)) + pad
+        off = np.arange(-span, span + 1)
+        if n <= len(off):
+            continue
+        m = np.arange(span, n - span)
+        r = np.clip((off + 0.5 + half) / d, 0.0, 1.0)  # the new shot's first frame is m
+        mix = np.stack([(1 - r) ** 2, r**2, 2 * r * (1 - r)], axis=1)
+        step = np.stack([off < 0, off >= 0], axis=1).astype(np.float64)
+        (ga, gb, gc), rss = _window_fit(g, mix)
+        _, rss_step = _window_fit(g, step)
+        (va, vb, vc), _ = _window_fit(v, mix)
+        ok = (ga > 0) & (gb > 0) & (va > 0) & (vb > 0)
+        ok &= np.abs(gc) <= DIP_RHO * np.sqrt(np.maximum(ga * gb, 0.0))
+        ok &= vc <= np.sqrt(np.maximum(va * vb, 0.0))
+        ok &= cut_count[m + span] == cut_count[m - span]
+        fit = 1.0 - rss / np.maximum(rss_step, 1e-18)
+        ok &= fit >= DIP_FIT
+        for k in np.flatnonzero(ok):
+            i = int(m[k])
+            if el[i : min(i + int(np.ceil(half)) + L // 2, n - 1) + 1].max(initial=0.0) < DIP_CHANGE:
+                ok[k] = False
+        better = ok & (fit > best[m])
+        best[m[better]] = fit[better]
+    out: list[Transition] = []
+    taken = np.zeros(n, bool)
+    for i in np.argsort(-best, kind="stable"):
+        if not best[i] >= DIP_FIT:
+            break
+        if not taken[max(0, i - L) : i + L + 1].any():
+            taken[i] = True
+            out.append(Transition(int(i), "gradual", float(best[i])))
+    return sorted(out, key=lambda t: t.frame)
+
+
+def _window_fit(y: np.ndarray, design: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Least-squares fits of ``design`` (w, p) to every window of ``w`` consecutive values of ``y``.
+
+    Returns:
+        (coefficients (p, windows), residual sum of squares per window), from the normal equations:
+        the sums over each window come from correlations, without an array of all the windows.
+    """
+    w = len(design)
+    proj = np.stack([np.correlate(y, design[:, j], mode="valid") for j in range(design.shape[1])])
+    coef = np.linalg.solve(design.T @ design, proj)
+    squares = np.convolve(y * y, np.ones(w), mode="valid")
+    return coef, np.maximum(squares - (coef * proj).sum(axis=0), 0.0)
+
+
+def _edge_mix(stats: FrameStats, frame: int) -> float:
+    """Edge energy at ``frame`` over what it would be in a mix of two pictures whose edges coincide,
+    ``((sqrt E_A + sqrt E_B) / 2)^2``, ``E_A`` and ``E_B`` measured half a window before and after."""
+    n, L = len(stats), stats.gradual_frames
+    width = _smoothing(stats)
+    g = _running_median(stats.edges, width)
+    half, side, k = L // 2, max(2, round(DIP_PAD * L)), width // 2
+    before = g[max(0, frame - half - side + 1) : max(1, frame - half + 1)]
+    after = g[min(frame + half, n - 1) : min(frame + half + side, n)]
+    ea, eb = float(np.median(before)), float(np.median(after))
+    middle = float(g[max(0, frame - k) : frame + k + 1].mean())
+    return middle / max(0.25 * (np.sqrt(ea) + np.sqrt(eb)) ** 2, 1e-12)
 
 
 def _window_transitions(
