@@ -33,7 +33,7 @@ import av
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_shots import material
-from bench.real_footage import Tally, load, locate, score
+from bench.real_footage import Tally, available, load, locate, score
 from lvas.media.analysis import analyze
 from lvas.settings import StoryboardSettings
 
@@ -56,14 +56,17 @@ def detect_real(name: str, path: Path) -> list[float]:
 def accuracy(names: tuple[str, ...]) -> dict[str, dict[str, Tally]]:
     """Per detector, per split (all, tune, heldout): the tallies over every annotated video."""
     gt = load()
+    found = available(gt)
     out: dict[str, dict[str, Tally]] = {}
     for name in names:
         t0 = time.perf_counter()
-        preds = {v: detect_real(name, locate(v)) for v in gt}
+        preds = {v: detect_real(name, path) for v, path in found.items()}
         out[name] = {}
         for split in ("all", "tune", "heldout"):
             tally = Tally.empty()
             for v, notes in gt.items():
+                if v not in preds:
+                    continue
                 tally.add(score(preds[v], notes, None if split == "all" else split))
             out[name][split] = tally
         p, r, f = out[name]["heldout"].prf()
