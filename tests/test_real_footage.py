@@ -14,6 +14,7 @@ from bench.real_footage import (
     GROUND_TRUTH,
     IGNORED_KINDS,
     Annotation,
+    load,
     locate,
     score,
 )
@@ -58,6 +59,16 @@ def test_every_row_is_consistent_with_its_frames() -> None:
         fps, t0 = TIMING[r["video"]]
         for frame, key in ((first, "start_s"), (end, "end_s")):
             assert abs(float(r[key]) - float(t0 + frame / fps)) <= 0.5 / fps, f"{where}: {key}"
+
+
+def test_debian_videos_are_held_out_and_annotated_throughout() -> None:
+    gt = load()
+    for video in (FREECOL, FILLETS):
+        notes = gt[video]
+        assert all(a.split == "heldout" for a in notes), video
+        kinds = {a.kind for a in notes}
+        assert {"dissolve", "cut"} <= kinds, video
+    assert any("dithered (random-pixel) dissolve" in a.note for a in gt[FILLETS] if a.kind == "dissolve")
 
 
 def test_locate_debian_file_unpacked_under_bench_out(tmp_path: Path) -> None:
