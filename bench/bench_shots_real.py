@@ -44,13 +44,24 @@ LVAS_DETECTORS = ("hsv", "hsv+transnet", "transnet")
 SD_DETECTORS = ("PySceneDetect Content", "PySceneDetect Adaptive")
 
 
+def first_frame_s(path: Path) -> float:
+    """Presentation time of the first video frame of ``path`` (0 for most files)."""
+    with av.open(str(path)) as container:
+        for frame in container.decode(video=0):
+            return float(frame.time or 0.0)
+    return 0.0
+
+
 def detect_real(name: str, path: Path) -> list[float]:
     if name in LVAS_DETECTORS:
         return analyze(path, StoryboardSettings(), name).cuts_s
     from scenedetect import AdaptiveDetector, ContentDetector, detect
 
     det = ContentDetector() if name.endswith("Content") else AdaptiveDetector()
-    return [s[0].seconds for s in detect(str(path), det)[1:]]
+    # PySceneDetect counts time from the first frame; lvas and the ground truth use the frames' own
+    # timestamps, which start at 0.233 s in the Fish Fillets NG intro
+    start = first_frame_s(path)
+    return [start + s[0].seconds for s in detect(str(path), det)[1:]]
 
 
 def accuracy(names: tuple[str, ...]) -> dict[str, dict[str, Tally]]:
