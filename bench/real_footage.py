@@ -27,7 +27,7 @@ detector on them: from contact sheets of the frames, per-frame mean luminance an
 differences. The mixing frames of a dissolve or fade are those whose ``a`` in the least-squares
 fit ``frame = (1 - a) * A + a * B`` lies in (0.03, 0.97), A and B the means of five pure frames of
 the shots either side (black for a fade), each frame reduced to a 4x4 grid of mean colours so that
-motion inside a shot moves ``a`` little; for a dithered dissolve ``a`` is the share of 4x4-pixel
+motion inside a shot moves ``a`` little; for a dithered dissolve ``a`` is the share of 8x8-pixel
 blocks nearer to B than to A. A dip to black is one ``fade`` from its first darkening frame to its
 last brightening one. A cut whose first frame is a blend of both shots (from the film transfer)
 is annotated at that frame.
