@@ -80,6 +80,9 @@ def accuracy(names: tuple[str, ...]) -> dict[str, dict[str, Tally]]:
                     continue
                 tally.add(score(preds[v], notes, None if split == "all" else split))
             out[name][split] = tally
+        for v, notes in gt.items():
+            if v in preds and any(a.split == "heldout" for a in notes):
+                out[name][f"heldout {v}"] = score(preds[v], notes, "heldout")
         p, r, f = out[name]["heldout"].prf()
         print(f"{name:24s} held-out P={p:.3f} R={r:.3f} F1={f:.3f}  all F1={out[name]['all'].prf()[2]:.3f}"
               f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
@@ -231,6 +234,14 @@ def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[
         p, r, f = splits["heldout"].prf()
         lines.append(f"| {name} | {p:.3f} | {r:.3f} | {f:.3f} | {splits['tune'].prf()[2]:.3f} |"
                      f" {splits['all'].prf()[2]:.3f} | {splits['heldout'].kinds()} |")
+    lines += ["", "Held-out part of each video:", "",
+              "| detector | video | P | R | F1 | per kind |", "|---|---|---|---|---|---|"]
+    for name, splits in acc.items():
+        for key, tally in splits.items():
+            if key.startswith("heldout "):
+                p, r, f = tally.prf()
+                lines.append(f"| {name} | {key.split(':')[-1].split('/')[-1]} | {p:.3f} | {r:.3f} | {f:.3f} |"
+                             f" {tally.kinds()} |")
     lines += [
         "",
         "Speed: `lvas shots FILE --json` (default detector hsv) against `python -m scenedetect -i FILE -q"

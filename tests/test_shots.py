@@ -220,6 +220,28 @@ def test_picture_going_soft_and_sharp_again_is_not_a_dissolve(tmp_path: Path) ->
     assert analyze(clip, StoryboardSettings()).cuts_s == []
 
 
+def test_dip_to_black_is_placed_in_the_middle_of_the_whole_fade(tmp_path: Path) -> None:
+    """A half-second fade-out, 1.2 s of black, a two-frame fade-in: the boundary is the middle of
+    the whole transition (frames 37-81), as for a dissolve, not the middle of the black hold."""
+    a, b = _blocks(15).astype(np.float32), _blocks(16)[:, ::-1].astype(np.float32)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        if i < 37:
+            img = a
+        elif i < 50:
+            img = a * (1 - (i - 36) / 14)
+        elif i < 80:
+            img = 0 * a
+        elif i < 82:
+            img = b * ((i - 79) / 3)
+        else:
+            img = b
+        return _noisy(img.astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "fb.mp4", fn, seconds=4.4, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (59.5 / 25,))
+
+
 def test_window_fit_matches_least_squares_of_each_window() -> None:
     rng = np.random.default_rng(0)
     y = rng.normal(size=60)

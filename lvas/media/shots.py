@@ -72,6 +72,7 @@ DIP_PAD = 0.3  # windows of pure frames this fraction of the gradual window eith
 DIP_PLACE = 0.95  # a dip fitted this well places a dissolve found by the window distances
 DIP_LENGTHS = (0.5, 0.75, 1.0)  # mix lengths tried, as fractions of the gradual window
 EDGE_MIX = 0.75  # a dissolve's middle holds at most this of the edge energy two alike pictures keep
+FADE_EDGE = 0.7  # a fade starts and ends where the brightness is this far from black to the shot's level
 
 
 @dataclass(frozen=True)
@@ -712,10 +713,31 @@ def _through_black(stats: FrameStats) -> list[Transition]:
     """
     n = len(stats)
     return [
-        Transition((s + e) // 2, "fade", 1.0)
+        Transition(_fade_middle(stats, s + int(np.argmin(stats.brightness[s:e]))), "fade", 1.0)
         for s, e in _runs(stats.brightness < DARK)
         if s > 0 and e < n
     ]
+
+
+def _fade_middle(stats: FrameStats, darkest: int) -> int:
+    """The middle of a fade through black around its ``darkest`` frame, as a dissolve's middle is
+    its boundary: halfway between where the picture starts to fade out and where it has faded back
+    in (FADE_EDGE of the way between black and the brightness half a window beyond). A long black
+    hold after a quick fade-out does not pull the boundary into the black."""
+    b, n, L = _running_median(stats.brightness, 3), len(stats), stats.gradual_frames
+    s = e = darkest
+    while s > 0 and b[s - 1] < DARK:
+        s -= 1
+    while e < n - 1 and b[e + 1] < DARK:
+        e += 1
+    before, after = b[max(0, s - L) : s], b[e + 1 : e + 1 + L]
+    if not len(before) or not len(after):
+        return (s + e + 1) // 2
+    level_out = float(b[s]) + FADE_EDGE * (float(before[: max(1, L // 2)].max()) - float(b[s]))
+    level_in = float(b[e]) + FADE_EDGE * (float(after[-max(1, L // 2) :].max()) - float(b[e]))
+    out = s - int(np.argmax(before[::-1] >= level_out)) if (before >= level_out).any() else s
+    back = e + 1 + int(np.argmax(after >= level_in)) if (after >= level_in).any() else e
+    return (out + back + 1) // 2
 
 
 def _running_median(x: np.ndarray, width: int) -> np.ndarray:
@@ -775,9 +797,7 @@ def _place(cluster: list[Transition], stats: FrameStats) -> int:
     lo, hi = cluster[0].frame, cluster[-1].frame
     span = stats.brightness[lo : hi + 1]
     if span.min() < DARK:
-        # a fade through black: the new shot starts in the middle of the darkest stretch
-        dark = np.flatnonzero(span <= span.min() + 0.02) + lo
-        return (int(dark[0]) + int(dark[-1]) + 1) // 2
+        return _fade_middle(stats, lo + int(np.argmin(span)))
     hard = [t for t in cluster if t.kind == "cut"]
     if hard:
         return max(hard, key=lambda t: t.strength).frame
