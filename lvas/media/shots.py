@@ -159,7 +159,7 @@ class FrameStats:
     el: np.ndarray  # structural distance to the frame gradual_frames back
     motion: np.ndarray
     edges: np.ndarray  # mean squared luminance gradient (0..1 scale)
-    contrast: np.ndarray  # luminance variance (0..1 scale)
+    contrast: np.ndarray  # luminance variance of the thumbnails (0..1 scale)
     brightness: np.ndarray
     saturation: np.ndarray
     hue_deg: np.ndarray
@@ -219,8 +219,8 @@ class FrameAnalyzer:
         motion = step.reshape(n, -1).sum(axis=1, dtype=np.int64) / (255.0 * luma[0].size)
         self._prev_luma = luma[-1]
         self._add("edges", _edge_energy(luma))
-        self._add("contrast", _variance(luma))
         thumbs = _thumbnails(luma)
+        self._add("contrast", thumbs.reshape(n, -1).var(axis=1).astype(np.float64) * (1.0 / 255.0**2))
         older = thumbs[:1] if self._thumbs is None else self._thumbs
         allt = np.concatenate([older, thumbs])
         at = np.arange(len(older), len(allt))
@@ -331,15 +331,6 @@ def _edge_energy(luma: np.ndarray) -> np.ndarray:
     sx = np.square(gx, dtype=np.int32).sum(axis=1, dtype=np.int64) / max(gx.shape[1], 1)
     sy = np.square(gy, dtype=np.int32).sum(axis=1, dtype=np.int64) / max(gy.shape[1], 1)
     return (sx + sy) * (1.0 / 255.0**2)
-
-
-def _variance(luma: np.ndarray) -> np.ndarray:
-    """Per frame, the variance of the luminance."""
-    flat = luma.reshape(len(luma), -1)
-    total = flat.sum(axis=1, dtype=np.int64)
-    squares = np.square(flat, dtype=np.int32).sum(axis=1, dtype=np.int64)
-    mean = total / flat.shape[1]
-    return (squares / flat.shape[1] - mean * mean) * (1.0 / 255.0**2)
 
 
 def adaptive_threshold(d1: np.ndarray, settings: StoryboardSettings | ShotSettings) -> float:
