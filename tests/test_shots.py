@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lvas.media.shots import FrameAnalyzer, _window_fit, adaptive_threshold, detect_cuts
+from lvas.media.shots import FrameAnalyzer, _fade_middle, _window_fit, adaptive_threshold, detect_cuts
 from lvas.settings import StoryboardSettings
 from lvas.storyboard import analyze, shots_summary
 from tests import storyboard_clips as sc
@@ -240,6 +240,48 @@ def test_dip_to_black_is_placed_in_the_middle_of_the_whole_fade(tmp_path: Path) 
 
     clip = make_clip(tmp_path / "fb.mp4", fn, seconds=4.4, size=W160)
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (59.5 / 25,))
+
+
+def test_dissolve_between_two_colourings_of_one_picture_is_found(tmp_path: Path) -> None:
+    """Warm to cool over 1 s, the same structure throughout: only the colour cue sees it, and the
+    mix keeps the edges of both ends, as motion would, so the edge test must not drop it."""
+    grey = _blocks(17).astype(np.float32).mean(axis=2, keepdims=True)
+    warm, cool = grey * np.array([1.0, 0.75, 0.45]), grey * np.array([0.45, 0.75, 1.0])
+
+    def fn(i: int, t: float) -> np.ndarray:
+        mix = np.clip(t - 1.5, 0.0, 1.0)  # 1.5 s to 2.5 s
+        return _noisy(((1 - mix) * warm + mix * cool).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "tint.mp4", fn, seconds=4.0, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.0,))
+
+
+def test_black_lead_in_does_not_pull_a_boundary_into_it(tmp_path: Path) -> None:
+    """Three seconds of black, then a quarter-second fade-in: the black separates no two shots, so
+    no boundary lands inside it."""
+    a = _blocks(18).astype(np.float32)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        return _noisy((a * float(np.clip((i - 74) / 6, 0.0, 1.0))).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "lead.mp4", fn, seconds=5.0, size=W160)
+    found = analyze(clip, StoryboardSettings()).cuts_s
+    assert all(t >= 2.96 for t in found), found
+
+
+def test_fade_middle_is_the_middle_of_the_whole_fade_and_never_inside_black_at_an_end() -> None:
+    level = np.full(140, 0.5)
+    fade = level.copy()
+    fade[40:53] = np.linspace(0.46, 0.04, 13)  # out over 13 frames, black 53-84, in over 2
+    fade[53:85] = 0.0
+    fade[85:87] = (0.17, 0.33)
+    assert abs(_fade_middle(fade, 25, 70) - (40 + 87) / 2) <= 1.5  # not the black's middle, 69
+    lead_in = level.copy()
+    lead_in[:75] = 0.0
+    assert _fade_middle(lead_in, 25, 30) == 75  # the first frame of picture
+    ending = level.copy()
+    ending[100:] = 0.0
+    assert _fade_middle(ending, 25, 120) == 100  # the first black frame
 
 
 def test_window_fit_matches_least_squares_of_each_window() -> None:

@@ -158,7 +158,7 @@ class FrameStats:
     ew: np.ndarray  # structural distance to the frame flash_frames + 1 back
     el: np.ndarray  # structural distance to the frame gradual_frames back
     motion: np.ndarray
-    edges: np.ndarray  # mean squared luminance gradient (0..1 scale)
+    edges: np.ndarray  # mean squared luminance difference of neighbouring pixels, both ways (0..2)
     contrast: np.ndarray  # luminance variance of the thumbnails (0..1 scale)
     brightness: np.ndarray
     saturation: np.ndarray
@@ -485,18 +485,30 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     nothing stands out; the dip in edge energy a mix leaves does (:func:`_blend_dips`). A dip fitted
     closely (DIP_PLACE) also places a transition the distances found nearby, since the motion moves
     their rise and fall. A transition found by the distances whose middle keeps the edges of both
-    ends (more than EDGE_MIX of what alike pictures keep) is motion, not a mix.
+    ends (more than EDGE_MIX of what alike pictures keep) is motion, not a mix, unless only its
+    colours change: a mix of two pictures of one structure keeps their edges.
     """
     L = stats.gradual_frames
-    found = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
+    structural = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
     colour = _window_transitions(stats.dl, thr, COLOUR_CONTRAST, stats, hard, None)
-    found += [t for t in colour if all(abs(t.frame - f.frame) > L // 2 for f in found)]
+    colour = [t for t in colour if all(abs(t.frame - f.frame) > L // 2 for f in structural)]
     cuts = [t for t in hard if t.kind == "cut"]
     dips = _blend_dips(stats, cuts)
-    for d in dips:
-        if d.strength >= DIP_PLACE:
-            found = [Transition(d.frame, t.kind, t.strength) if abs(t.frame - d.frame) <= L else t for t in found]
-    found = [t for t in found if _edge_mix(stats, t.frame) <= EDGE_MIX]
+    sure = [d for d in dips if d.strength >= DIP_PLACE]
+
+    def placed(t: Transition) -> Transition:
+        near = [d for d in sure if abs(d.frame - t.frame) <= L]
+        return Transition(min(near, key=lambda d: abs(d.frame - t.frame)).frame, t.kind, t.strength) if near else t
+
+    edges = _running_median(stats.edges, _smoothing(stats))
+
+    def alike(t: Transition) -> bool:
+        """The layouts move on a straight mix: two pictures of one structure, whose edges a mix keeps."""
+        fit = _mix_fit(stats, t.frame, hard)
+        return fit is not None and fit[1] >= MIX_FIT
+
+    found = [t for t in map(placed, structural) if _edge_mix(edges, L, t.frame) <= EDGE_MIX]
+    found += [placed(t) for t in colour if alike(t) or _edge_mix(edges, L, t.frame) <= EDGE_MIX]
     return found + [d for d in dips if all(abs(d.frame - t.frame) > L for t in found + cuts)]
 
 
@@ -583,17 +595,17 @@ def _window_fit(y: np.ndarray, design: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return coef, np.maximum(squares - (coef * proj).sum(axis=0), 0.0)
 
 
-def _edge_mix(stats: FrameStats, frame: int) -> float:
+def _edge_mix(edges: np.ndarray, window: int, frame: int) -> float:
     """Edge energy at ``frame`` over what it would be in a mix of two pictures whose edges coincide,
-    ``((sqrt E_A + sqrt E_B) / 2)^2``, ``E_A`` and ``E_B`` measured half a window before and after."""
-    n, L = len(stats), stats.gradual_frames
-    width = _smoothing(stats)
-    g = _running_median(stats.edges, width)
-    half, side, k = L // 2, max(2, round(DIP_PAD * L)), width // 2
-    before = g[max(0, frame - half - side + 1) : max(1, frame - half + 1)]
-    after = g[min(frame + half, n - 1) : min(frame + half + side, n)]
-    ea, eb = float(np.median(before)), float(np.median(after))
-    middle = float(g[max(0, frame - k) : frame + k + 1].mean())
+    ``((sqrt E_A + sqrt E_B) / 2)^2``, ``E_A`` and ``E_B`` measured half a ``window`` before and
+    after; ``edges`` is the smoothed per-frame edge energy. A mix of unrelated pictures keeps about
+    half, motion about all of it."""
+    n = len(edges)
+    half, side, k = window // 2, max(2, round(DIP_PAD * window)), max(1, round(0.1 * window))
+    before = edges[max(0, frame - half - side + 1) : max(1, frame - half + 1)]
+    after = edges[min(frame + half, n - 1) : min(frame + half + side, n)]
+    ea, eb = float(_median(before)), float(_median(after))
+    middle = float(edges[max(0, frame - k) : frame + k + 1].mean())
     return middle / max(0.25 * (np.sqrt(ea) + np.sqrt(eb)) ** 2, 1e-12)
 
 
@@ -702,32 +714,34 @@ def _through_black(stats: FrameStats) -> list[Transition]:
     Black before the first picture or after the last one (a lead-in, a fade-out as the video
     ends) separates no two shots.
     """
-    n = len(stats)
+    n, smooth = len(stats), _running_median(stats.brightness, 3)
     return [
-        Transition(_fade_middle(stats, s + int(np.argmin(stats.brightness[s:e]))), "fade", 1.0)
+        Transition(_fade_middle(smooth, stats.gradual_frames, s + int(np.argmin(stats.brightness[s:e]))), "fade", 1.0)
         for s, e in _runs(stats.brightness < DARK)
         if s > 0 and e < n
     ]
 
 
-def _fade_middle(stats: FrameStats, darkest: int) -> int:
+def _fade_middle(brightness: np.ndarray, window: int, darkest: int) -> int:
     """The middle of a fade through black around its ``darkest`` frame, as a dissolve's middle is
     its boundary: halfway between where the picture starts to fade out and where it has faded back
-    in (FADE_EDGE of the way between black and the brightness half a window beyond). A long black
-    hold after a quick fade-out does not pull the boundary into the black."""
-    b, n, L = _running_median(stats.brightness, 3), len(stats), stats.gradual_frames
+    in (FADE_EDGE of the way from the darkest level to the brightness half a ``window`` beyond). A
+    long black hold after a quick fade-out does not pull the boundary into the black. Black that
+    reaches the video's start or end is no shot: the boundary is where the picture begins or ends.
+    ``brightness`` is smoothed per frame."""
+    n, L = len(brightness), window
     s = e = darkest
-    while s > 0 and b[s - 1] < DARK:
+    while s > 0 and brightness[s - 1] < DARK:
         s -= 1
-    while e < n - 1 and b[e + 1] < DARK:
+    while e < n - 1 and brightness[e + 1] < DARK:
         e += 1
-    before, after = b[max(0, s - L) : s], b[e + 1 : e + 1 + L]
+    before, after = brightness[max(0, s - L) : s], brightness[e + 1 : e + 1 + L]
     if not len(before) or not len(after):
-        return (s + e + 1) // 2
-    level_out = float(b[s]) + FADE_EDGE * (float(before[: max(1, L // 2)].max()) - float(b[s]))
-    level_in = float(b[e]) + FADE_EDGE * (float(after[-max(1, L // 2) :].max()) - float(b[e]))
-    out = s - int(np.argmax(before[::-1] >= level_out)) if (before >= level_out).any() else s
-    back = e + 1 + int(np.argmax(after >= level_in)) if (after >= level_in).any() else e
+        return e + 1 if not len(before) and e + 1 < n else s
+    level_out = brightness[s] + FADE_EDGE * (before[: max(1, L // 2)].max() - brightness[s])
+    level_in = brightness[e] + FADE_EDGE * (after[-max(1, L // 2) :].max() - brightness[e])
+    out = s - int(np.argmax(before[::-1] >= level_out))  # the first frame that darkens
+    back = e + 1 + int(np.argmax(after >= level_in))  # the first frame back at the shot's level
     return (out + back + 1) // 2
 
 
@@ -779,16 +793,17 @@ def _merge(found: list[Transition], stats: FrameStats, min_gap: int) -> list[int
                 clusters[-1].append(t)
                 continue
         clusters.append([t])
-    return [_place(c, stats) for c in clusters]
+    smooth = _running_median(stats.brightness, 3)
+    return [_place(c, stats, smooth) for c in clusters]
 
 
-def _place(cluster: list[Transition], stats: FrameStats) -> int:
+def _place(cluster: list[Transition], stats: FrameStats, smooth_brightness: np.ndarray) -> int:
     if len(cluster) == 1:
         return cluster[0].frame
     lo, hi = cluster[0].frame, cluster[-1].frame
     span = stats.brightness[lo : hi + 1]
     if span.min() < DARK:
-        return _fade_middle(stats, lo + int(np.argmin(span)))
+        return _fade_middle(smooth_brightness, stats.gradual_frames, lo + int(np.argmin(span)))
     hard = [t for t in cluster if t.kind == "cut"]
     if hard:
         return max(hard, key=lambda t: t.strength).frame
