@@ -157,15 +157,19 @@ def test_fast_pan_that_stops_is_not_cut(tmp_path: Path) -> None:
     assert analyze(clip, StoryboardSettings()).cuts_s == []
 
 
-def test_one_second_dissolve_of_different_pictures_is_one_boundary_at_its_middle(tmp_path: Path) -> None:
-    a, b = _blocks(5).astype(np.float32), _blocks(6)[:, ::-1].astype(np.float32)
+def _dissolve_cuts(path: Path, a: np.ndarray, b: np.ndarray) -> list[float]:
+    """The cuts found in 4 s of ``a`` dissolving into ``b`` from 1.5 s to 2.5 s."""
 
     def fn(i: int, t: float) -> np.ndarray:
-        mix = np.clip(t - 1.5, 0.0, 1.0)  # 1.5 s to 2.5 s
+        mix = np.clip(t - 1.5, 0.0, 1.0)
         return _noisy(((1 - mix) * a + mix * b).astype(np.uint8), i)
 
-    clip = make_clip(tmp_path / "d.mp4", fn, seconds=4.0, size=W160)
-    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.0,))
+    return analyze(make_clip(path, fn, seconds=4.0, size=W160), StoryboardSettings()).cuts_s
+
+
+def test_one_second_dissolve_of_different_pictures_is_one_boundary_at_its_middle(tmp_path: Path) -> None:
+    a, b = _blocks(5).astype(np.float32), _blocks(6)[:, ::-1].astype(np.float32)
+    assert_cuts(_dissolve_cuts(tmp_path / "d.mp4", a, b), (2.0,))
 
 
 def test_dissolve_between_two_near_cuts_is_found_at_its_middle(tmp_path: Path) -> None:
@@ -247,13 +251,7 @@ def test_dissolve_between_two_colourings_of_one_picture_is_found(tmp_path: Path)
     mix keeps the edges of both ends, as motion would, so the edge test must not drop it."""
     grey = _blocks(17).astype(np.float32).mean(axis=2, keepdims=True)
     warm, cool = grey * np.array([1.0, 0.75, 0.45]), grey * np.array([0.45, 0.75, 1.0])
-
-    def fn(i: int, t: float) -> np.ndarray:
-        mix = np.clip(t - 1.5, 0.0, 1.0)  # 1.5 s to 2.5 s
-        return _noisy(((1 - mix) * warm + mix * cool).astype(np.uint8), i)
-
-    clip = make_clip(tmp_path / "tint.mp4", fn, seconds=4.0, size=W160)
-    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.0,))
+    assert_cuts(_dissolve_cuts(tmp_path / "tint.mp4", warm, cool), (2.0,))
 
 
 def test_black_lead_in_does_not_pull_a_boundary_into_it(tmp_path: Path) -> None:
