@@ -389,9 +389,10 @@ def detect_cuts(
         if unsure:
             unsure = [t for t, ok in zip(unsure, verify([t.frame for t in unsure]), strict=True) if ok]
         hard += unsure
-    found = hard + gradual + _through_black(stats)
+    brightness = _running_median(stats.brightness, 3)  # for placing fades
+    found = hard + gradual + _through_black(stats, brightness)
     min_gap = max(1, round(settings.min_shot_s * fps))
-    cuts = _merge(sorted(found, key=lambda t: t.frame), stats, min_gap)
+    cuts = _merge(sorted(found, key=lambda t: t.frame), stats, min_gap, brightness)
     return [c for c in cuts if min_gap <= c <= n - min_gap or (n <= 2 * min_gap and 0 < c < n)]
 
 
@@ -493,14 +494,13 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     colour = _window_transitions(stats.dl, thr, COLOUR_CONTRAST, stats, hard, None)
     colour = [t for t in colour if all(abs(t.frame - f.frame) > L // 2 for f in structural)]
     cuts = [t for t in hard if t.kind == "cut"]
-    dips = _blend_dips(stats, cuts)
+    edges = _running_median(stats.edges, _smoothing(L))
+    dips = _blend_dips(stats, cuts, edges)
     sure = [d for d in dips if d.strength >= DIP_PLACE]
 
     def placed(t: Transition) -> Transition:
         near = [d for d in sure if abs(d.frame - t.frame) <= L]
         return Transition(min(near, key=lambda d: abs(d.frame - t.frame)).frame, t.kind, t.strength) if near else t
-
-    edges = _running_median(stats.edges, _smoothing(stats))
 
     def alike(t: Transition) -> bool:
         """The layouts move on a straight mix: two pictures of one structure, whose edges a mix keeps."""
@@ -512,12 +512,13 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     return found + [d for d in dips if all(abs(d.frame - t.frame) > L for t in found + cuts)]
 
 
-def _smoothing(stats: FrameStats) -> int:
-    """Width of the running median that removes a flash's one- or two-frame spike from a curve."""
-    return 2 * max(1, round(0.1 * stats.gradual_frames)) + 1
+def _smoothing(window: int) -> int:
+    """Width of the running median that removes a flash's one- or two-frame spike from a curve,
+    for a gradual ``window`` of about a second."""
+    return 2 * max(1, round(0.1 * window)) + 1
 
 
-def _blend_dips(stats: FrameStats, cuts: list[Transition]) -> list[Transition]:
+def _blend_dips(stats: FrameStats, cuts: list[Transition], edges: np.ndarray) -> list[Transition]:
     """Dissolves found by the dip a mix of two pictures leaves in edge energy and contrast.
 
     For every middle frame and each length in DIP_LENGTHS, the edge energy over the mix and
@@ -530,12 +531,13 @@ def _blend_dips(stats: FrameStats, cuts: list[Transition]) -> list[Transition]:
     energy and keeps the contrast, can), and the thumbnails change by at least DIP_CHANGE across
     it. No hard cut may lie inside the fitted frames. Of overlapping fits the best one is kept.
 
+    ``edges`` is the smoothed edge energy (:func:`_smoothing`).
+
     Returns:
         Transitions of kind ``gradual`` at the mixes' middles, ``strength`` the fitted fraction.
     """
     n, L = len(stats), stats.gradual_frames
-    width = _smoothing(stats)
-    g = _running_median(stats.edges, width)
+    width = _smoothing(L)
     v = _running_median(stats.contrast, width)
     el = _running_median(stats.el, width)
     marks = np.zeros(n + 1, np.int64)
@@ -555,8 +557,8 @@ def _blend_dips(stats: FrameStats, cuts: list[Transition]) -> list[Transition]:
         r = np.clip((off + 0.5 + half) / d, 0.0, 1.0)  # the new shot's first frame is m
         mix = np.stack([(1 - r) ** 2, r**2, 2 * r * (1 - r)], axis=1)
         step = np.stack([off < 0, off >= 0], axis=1).astype(np.float64)
-        (ga, gb, gc), rss = _window_fit(g, mix)
-        _, rss_step = _window_fit(g, step)
+        (ga, gb, gc), rss = _window_fit(edges, mix)
+        _, rss_step = _window_fit(edges, step)
         (va, vb, vc), _ = _window_fit(v, mix)
         ok = (ga > 0) & (gb > 0) & (va > 0) & (vb > 0)
         ok &= np.abs(gc) <= DIP_RHO * np.sqrt(np.maximum(ga * gb, 0.0))
@@ -601,7 +603,7 @@ def _edge_mix(edges: np.ndarray, window: int, frame: int) -> float:
     after; ``edges`` is the smoothed per-frame edge energy. A mix of unrelated pictures keeps about
     half, motion about all of it."""
     n = len(edges)
-    half, side, k = window // 2, max(2, round(DIP_PAD * window)), max(1, round(0.1 * window))
+    half, side, k = window // 2, max(2, round(DIP_PAD * window)), _smoothing(window) // 2
     before = edges[max(0, frame - half - side + 1) : max(1, frame - half + 1)]
     after = edges[min(frame + half, n - 1) : min(frame + half + side, n)]
     ea, eb = float(_median(before)), float(_median(after))
@@ -708,13 +710,13 @@ def _mix_fit(stats: FrameStats, guess: int, hard: list[Transition]) -> tuple[int
     return round(float(m[best, 0])), float(explained[best])
 
 
-def _through_black(stats: FrameStats) -> list[Transition]:
+def _through_black(stats: FrameStats, smooth_brightness: np.ndarray) -> list[Transition]:
     """Fades through black: a run of dark frames with pictures on both sides of it.
 
     Black before the first picture or after the last one (a lead-in, a fade-out as the video
     ends) separates no two shots.
     """
-    n, smooth = len(stats), _running_median(stats.brightness, 3)
+    n, smooth = len(stats), smooth_brightness
     return [
         Transition(_fade_middle(smooth, stats.gradual_frames, s + int(np.argmin(stats.brightness[s:e]))), "fade", 1.0)
         for s, e in _runs(stats.brightness < DARK)
@@ -778,7 +780,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def _merge(found: list[Transition], stats: FrameStats, min_gap: int) -> list[int]:
+def _merge(found: list[Transition], stats: FrameStats, min_gap: int, smooth_brightness: np.ndarray) -> list[int]:
     """One boundary per transition: candidates closer than a minimum shot, or around black, merge."""
     clusters: list[list[Transition]] = []
     for t in found:
@@ -793,8 +795,7 @@ def _merge(found: list[Transition], stats: FrameStats, min_gap: int) -> list[int
                 clusters[-1].append(t)
                 continue
         clusters.append([t])
-    smooth = _running_median(stats.brightness, 3)
-    return [_place(c, stats, smooth) for c in clusters]
+    return [_place(c, stats, smooth_brightness) for c in clusters]
 
 
 def _place(cluster: list[Transition], stats: FrameStats, smooth_brightness: np.ndarray) -> int:
