@@ -21,10 +21,10 @@ Ctrl-C or SIGTERM; the kept cluster stops with it.
 from __future__ import annotations
 
 import os
-import signal
 import sys
 
 from lvas.flows.scheduled import CLUSTER_MODES, kept_cluster, scheduled_dub
+from lvas.stopping import Terminated, stop_signals_stop_the_run
 
 
 def main() -> None:
@@ -42,10 +42,10 @@ def main() -> None:
     if mode not in CLUSTER_MODES:
         sys.exit(f"deployments/serve.py: LVAS_CLUSTER={mode!r}: expected one of {', '.join(CLUSTER_MODES)}")
     # Until Prefect's runner takes SIGTERM over (it stops, pauses the deployment and returns), SIGTERM
-    # stops this process as Ctrl-C does: through the `with` below, which closes the kept cluster.
-    signal.signal(signal.SIGTERM, _terminated)
+    # stops this process as Ctrl-C does: through the `with` below, which closes the kept cluster; a
+    # signal whose exception Python dropped (in Dask's GC callback) is sent again.
     try:
-        with kept_cluster(mode, out) as address:
+        with stop_signals_stop_the_run(), kept_cluster(mode, out) as address:
             if address:
                 print(f"serve: every run uses the local Dask cluster at {address} (LVAS_CLUSTER=per-run: one per run)")
             scheduled_dub.serve(
@@ -57,14 +57,6 @@ def main() -> None:
             )
     except Terminated:
         sys.exit("deployments/serve.py: terminated")
-
-
-class Terminated(Exception):
-    pass
-
-
-def _terminated(signum: int, frame: object) -> None:
-    raise Terminated
 
 
 if __name__ == "__main__":

@@ -153,7 +153,7 @@ def test_a_stop_signal_swallowed_where_it_landed_is_delivered_again(swallowed: s
     once, with SIGTERM). lvas sends the signal again, so the run still stops."""
     import time
 
-    from lvas.cli import Terminated, _stop_signals_stop_the_run
+    from lvas.stopping import Terminated, stop_signals_stop_the_run
 
     stop = Terminated if swallowed == "sigterm" else KeyboardInterrupt
 
@@ -161,7 +161,7 @@ def test_a_stop_signal_swallowed_where_it_landed_is_delivered_again(swallowed: s
         def __del__(self) -> None:
             raise stop  # where Python drops it (sys.unraisablehook)
 
-    with pytest.raises(stop), _stop_signals_stop_the_run():
+    with pytest.raises(stop), stop_signals_stop_the_run():
         StoppedInDel()
         time.sleep(2)  # the signal sent again is raised here, in the main thread
 

@@ -1,0 +1,68 @@
+"""Stopping a command on Ctrl-C or SIGTERM, also when Python drops the signal's exception.
+
+Used by the ``lvas`` command and by ``deployments/serve.py``: both hold a local Prefect server or
+Dask cluster that must be stopped on the way out.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (``kill``, a scheduler's time limit), raised in the main thread like Ctrl-C's
+    KeyboardInterrupt, so that the run stops the same way: its Prefect server and Dask cluster are
+    stopped on the way out. Python's default for SIGTERM ends the process at once, and the embedded
+    server it had started lived on."""
+
+
+def _terminate(signum: int, frame: object) -> None:
+    raise Terminated
+
+
+def _deliver_again_if_swallowed(previous: Callable[[Any], object], unraisable: Any) -> None:
+    """``sys.unraisablehook``: Python drops an exception raised where it cannot propagate (a garbage
+    collector callback such as Dask's GC diagnostics, a ``__del__``). A signal's KeyboardInterrupt or
+    Terminated raised there would be lost and the run would go on: the signal
+    is sent again, shortly, to be raised where the main thread is then. (Sent at once, its handler
+    would run inside this hook and be dropped again.) Anything else goes to ``previous``."""
+    exc = unraisable.exc_value
+    if isinstance(exc, KeyboardInterrupt):
+        sig = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        again = threading.Timer(0.05, os.kill, args=(os.getpid(), sig))
+        again.daemon = True
+        again.start()
+        _REDELIVERIES.append(again)
+        return
+    previous(unraisable)
+
+
+# signals sent again and not yet delivered; cancelled when the command ends (its interrupt handled)
+_REDELIVERIES: list[threading.Timer] = []
+
+
+@contextlib.contextmanager
+def stop_signals_stop_the_run() -> Iterator[None]:
+    """For the block's duration: SIGTERM raises :class:`Terminated`, and a Ctrl-C or SIGTERM whose
+    exception Python dropped is delivered again (:func:`_deliver_again_if_swallowed`). Outside the
+    main thread, where no handler may be set, it does nothing."""
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield
+        return
+    before, hook = signal.signal(signal.SIGTERM, _terminate), sys.unraisablehook
+    sys.unraisablehook = functools.partial(_deliver_again_if_swallowed, hook)
+    try:
+        yield
+    finally:
+        for timer in _REDELIVERIES:
+            timer.cancel()
+        _REDELIVERIES.clear()
+        signal.signal(signal.SIGTERM, before)
+        sys.unraisablehook = hook
