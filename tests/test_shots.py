@@ -206,6 +206,44 @@ def test_dissolve_between_two_moving_shots_is_found_at_its_middle(tmp_path: Path
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.0,))
 
 
+def test_dissolve_longer_than_the_window_is_found_at_its_middle(tmp_path: Path) -> None:
+    """A 1.8 s dissolve (archival film often takes 1.5-2 s), the first shot drifting: half a window
+    either side of its middle the frames are mixes already, and a ramp a window long or a dip
+    fitted up to a window long covers only part of it."""
+    first, second = (_blocks(k, (300, 90), cell=30).astype(np.float32) for k in (19, 20))
+
+    def fn(i: int, t: float) -> np.ndarray:
+        mix = np.clip((t - 1.5) / 1.8, 0.0, 1.0)  # 1.5 s to 3.3 s
+        return _noisy(((1 - mix) * first[:, i // 4 : i // 4 + 160] + mix * second[:, :160]).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "long.mp4", fn, seconds=4.8, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.4,))
+
+
+def test_dissolve_cut_short_by_a_splice_is_one_boundary_at_the_middle_of_the_mix(tmp_path: Path) -> None:
+    """A 1.2 s dissolve from 1.5 s, spliced at 2.3 s two thirds of the way (old film): the picture
+    jumps to the new shot there, but the transition began with the mix; its middle is 1.9 s."""
+    a, b = _blocks(21).astype(np.float32), _blocks(22)[:, ::-1].astype(np.float32)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        mix = 1.0 if t >= 2.3 else np.clip((t - 1.5) / 1.2, 0.0, 1.0)
+        return _noisy(((1 - mix) * a + mix * b).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "splice.mp4", fn, seconds=4.0, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (1.9,))
+
+
+def test_cut_after_a_slow_pan_stays_at_the_cut(tmp_path: Path) -> None:
+    """The layouts of a slow pan move on a straight line too, but not toward the next shot."""
+    scene, other = _blocks(23, (400, 90), cell=30), _blocks(24)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        return _noisy(scene[:, 2 * i : 2 * i + 160] if t < 2.0 else other, i)
+
+    clip = make_clip(tmp_path / "pan-cut.mp4", fn, seconds=3.2, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.0,))
+
+
 def test_picture_going_soft_and_sharp_again_is_not_a_dissolve(tmp_path: Path) -> None:
     """Focus pulled a little off and back over a second: edge energy dips much as in a mix, but the
     picture hardly changes."""

@@ -62,9 +62,12 @@ COLOUR_CONTRAST = 4.0  # the same for a window's histogram distance, which satur
 AMBIGUOUS = 0.75  # with a verifier: changes standing out 0.75-1.5x CONTRAST, and dissolves, are asked
 PATH_MAX = 4.0  # a dissolve's frame-to-frame steps add up to at most this times its whole change
 MIX_WINDOW = 0.75  # a mix ramp is fitted to the sampled frames this many windows either side
+MIX_WIDE = 1.5  # a found dissolve is placed by ramps up to twice the window, fitted this many windows either side
 MIX_FIT = 0.8  # a ramp that explains this fraction of the layouts' variance places the dissolve
 MIX_MIN = 0.5  # a structural candidate's ramp must explain at least this fraction...
 MIX_SURE = 0.9  # ...and any candidate's this much where no shot either side is long enough to compare
+SPLICE_COS = 0.9  # a dissolve cut short heads for the next shot's picture at most this far off its line...
+SPLICE_PART = 0.25  # ...and has gone at least this part of the way when the cut comes
 DIP_FIT = 0.85  # a mix's edge-energy curve explains this fraction of what a step leaves unexplained
 DIP_RHO = 0.4  # the two pictures' edges correlate at most this much (either sign)
 DIP_CHANGE = 2 * STRUCTURE_MIN  # a dissolve found by its dip changes the thumbnails at least this much
@@ -389,6 +392,11 @@ def detect_cuts(
         if unsure:
             unsure = [t for t, ok in zip(unsure, verify([t.frame for t in unsure]), strict=True) if ok]
         hard += unsure
+    # a dissolve cut short is placed from its whole mix, of which the windows see only a part
+    shortened = [_cut_short(stats, t, hard) for t in hard]
+    spliced = [s for s, t in zip(shortened, hard, strict=True) if s is not t]
+    hard = shortened
+    gradual = [t for t in gradual if all(abs(t.frame - s.frame) > stats.gradual_frames for s in spliced)]
     brightness = _running_median(stats.brightness, 3)  # for placing fades
     found = hard + gradual + _through_black(stats, brightness)
     min_gap = max(1, round(settings.min_shot_s * fps))
@@ -441,6 +449,53 @@ def _hard_cuts(
         elif ratio >= unsure_from:
             unsure.append(Transition(int(i), "cut", float(d1[i])))
     return sure, unsure, bursts
+
+
+def _cut_short(stats: FrameStats, cut: Transition, hard: list[Transition]) -> Transition:
+    """A hard cut that ends a dissolve before it is done (a splice in a film) as that dissolve.
+
+    Before such a cut the layouts of the sampled frames move on a straight ramp (MIX_SURE, at
+    least half a window long) from the old picture toward the one after the cut, along the line
+    between the two (SPLICE_COS) and part of the way (SPLICE_PART). A pan or zoom before a cut also
+    moves on a ramp, but not toward the next shot. The boundary is the middle of the whole mix,
+    from the ramp's start to the cut. Cuts to black are left to the fades.
+    """
+    L, c = stats.gradual_frames, cut.frame
+    if cut.kind != "cut" or stats.brightness[c : c + L // 4].mean() < DARK:
+        return cut
+    since = max([t.frame for t in hard if t.frame < c], default=0)
+    if _heading(stats, max(since, c - L), c) is None:  # the fit below costs more than this test
+        return cut
+    fit = _mix_fit(stats, c - 1, hard, MIX_WIDE, 2)
+    if fit is None or fit[1] < MIX_SURE or fit[2] < L // 2:
+        return cut
+    start = fit[0] - fit[2] // 2
+    part = _heading(stats, start, c)
+    if part is None or part < SPLICE_PART:
+        return cut
+    return Transition((start + c + 1) // 2, "gradual", cut.strength)
+
+
+def _heading(stats: FrameStats, start: int, cut: int) -> float | None:
+    """How far the layouts went from the frames at ``start`` toward the picture after ``cut`` by
+    the frames before it, as a fraction of the way; None where they went off the line (SPLICE_COS)."""
+    L = stats.gradual_frames
+    spans = ((start - L // 4, start + 1), (cut - L // 8 - 1, cut), (cut + 1, cut + L // 4 + 1))  # from, at, after
+    ends = [_layouts(stats, lo, hi) for lo, hi in spans]
+    if any(len(e) == 0 for e in ends):
+        return None
+    a, p, b = (e.mean(axis=0) for e in ends)
+    way, whole = p - a, b - a
+    norms = float(np.linalg.norm(way) * np.linalg.norm(whole))
+    if norms <= 0.0 or float(way @ whole) < SPLICE_COS * norms:
+        return None
+    return float(np.linalg.norm(way) / np.linalg.norm(whole))
+
+
+def _layouts(stats: FrameStats, lo: int, hi: int) -> np.ndarray:
+    """The GRID x GRID luminance layouts of the sampled frames in [lo, hi)."""
+    sel = np.flatnonzero((stats.sample_frames >= lo) & (stats.sample_frames < hi))
+    return stats.sample_features[sel, -GRID * GRID :].astype(np.float64)
 
 
 def _peaks(x: np.ndarray) -> np.ndarray:
@@ -498,17 +553,26 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     dips = _blend_dips(stats, cuts, edges)
     sure = [d for d in dips if d.strength >= DIP_PLACE]
 
-    def placed(t: Transition) -> Transition:
+    def placed(t: Transition) -> tuple[Transition, int]:
+        """The transition and its length where a ramp longer than a window puts it (MIX_SURE), else
+        a close dip (fitted up to a window long), else a ramp."""
+        fit = _mix_fit(stats, t.frame, hard, MIX_WIDE, 2)
+        ramp = fit is not None and fit[1] >= MIX_FIT
         near = [d for d in sure if abs(d.frame - t.frame) <= L]
-        return Transition(min(near, key=lambda d: abs(d.frame - t.frame)).frame, t.kind, t.strength) if near else t
+        if near and not (ramp and fit[2] > L and fit[1] >= MIX_SURE):
+            return Transition(min(near, key=lambda d: abs(d.frame - t.frame)).frame, t.kind, t.strength), L
+        return (Transition(fit[0], t.kind, t.strength), max(L, fit[2])) if ramp else (t, L)
+
+    def mixes(t: Transition, length: int) -> bool:
+        return _edge_mix(edges, L, t.frame, length) <= EDGE_MIX
 
     def alike(t: Transition) -> bool:
         """The layouts move on a straight mix: two pictures of one structure, whose edges a mix keeps."""
         fit = _mix_fit(stats, t.frame, hard)
         return fit is not None and fit[1] >= MIX_FIT
 
-    found = [t for t in map(placed, structural) if _edge_mix(edges, L, t.frame) <= EDGE_MIX]
-    found += [placed(t) for t in colour if alike(t) or _edge_mix(edges, L, t.frame) <= EDGE_MIX]
+    found = [t for t, n in map(placed, structural) if mixes(t, n)]
+    found += [t for t, n in map(placed, colour) if alike(t) or mixes(t, n)]
     return found + [d for d in dips if all(abs(d.frame - t.frame) > L for t in found + cuts)]
 
 
@@ -597,13 +661,13 @@ def _window_fit(y: np.ndarray, design: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return coef, np.maximum(squares - (coef * proj).sum(axis=0), 0.0)
 
 
-def _edge_mix(edges: np.ndarray, window: int, frame: int) -> float:
+def _edge_mix(edges: np.ndarray, window: int, frame: int, length: int) -> float:
     """Edge energy at ``frame`` over what it would be in a mix of two pictures whose edges coincide,
-    ``((sqrt E_A + sqrt E_B) / 2)^2``, ``E_A`` and ``E_B`` measured half a ``window`` before and
-    after; ``edges`` is the smoothed per-frame edge energy. A mix of unrelated pictures keeps about
-    half, motion about all of it."""
+    ``((sqrt E_A + sqrt E_B) / 2)^2``, ``E_A`` and ``E_B`` measured half the mix's ``length``
+    before and after; ``edges`` is the smoothed per-frame edge energy. A mix of unrelated pictures
+    keeps about half, motion about all of it."""
     n = len(edges)
-    half, side, k = window // 2, max(2, round(DIP_PAD * window)), _smoothing(window) // 2
+    half, side, k = length // 2, max(2, round(DIP_PAD * window)), _smoothing(window) // 2
     before = edges[max(0, frame - half - side + 1) : max(1, frame - half + 1)]
     after = edges[min(frame + half, n - 1) : min(frame + half + side, n)]
     ea, eb = float(_median(before)), float(_median(after))
@@ -667,22 +731,24 @@ def _window_transitions(
     return out
 
 
-def _mix_fit(stats: FrameStats, guess: int, hard: list[Transition]) -> tuple[int, float] | None:
+def _mix_fit(
+    stats: FrameStats, guess: int, hard: list[Transition], reach: float = MIX_WINDOW, longest: float = 1.0
+) -> tuple[int, float, int] | None:
     """Where a dissolve near ``guess`` is half done, from the luminance layouts of the sampled frames.
 
     A dissolve mixes two pictures linearly, so each frame's layout (GRID x GRID mean luminance) is
     ``(1 - r) P + r Q`` with ``r`` ramping from 0 to 1 across it. Ramps of every middle and length
-    up to a window are fitted by least squares to the samples within a window of ``guess`` (not
-    across a hard cut); the best one's middle is the new shot's first frame. The distance curves
+    up to ``longest`` windows are fitted by least squares to the samples within ``reach`` windows
+    of ``guess`` (not across a hard cut); the best one's middle is the new shot's first frame. The distance curves
     place a transition only from where they rise and fall, which the motion in the shots either
     side shifts; the layouts' straight path between the two pictures does not depend on it.
 
     Returns:
-        (middle frame, fraction of the layouts' variance the ramp explains), or None when fewer
-        than five samples lie in the window.
+        (middle frame, fraction of the layouts' variance the ramp explains, ramp length in frames),
+        or None when fewer than five samples lie in the window.
     """
     L = stats.gradual_frames
-    half = round(MIX_WINDOW * L)
+    half = round(reach * L)
     lo, hi = guess - half, guess + half + 1
     for t in hard:
         if t.frame <= guess:
@@ -700,14 +766,14 @@ def _mix_fit(stats: FrameStats, guess: int, hard: list[Transition]) -> tuple[int
     if total <= 0.0:
         return None
     mids = np.arange(lo + 1, hi - 1, dtype=np.float64)
-    lengths = np.arange(max(2, L // 4), L + 2, dtype=np.float64)
+    lengths = np.arange(max(2, L // 4), round(longest * L) + 2, max(1, round(longest)), dtype=np.float64)
     m, d = (x.reshape(-1, 1) for x in np.meshgrid(mids, lengths, indexing="ij"))
     r = np.clip((f - (m - 0.5 * d)) / d, 0.0, 1.0)  # (candidates, samples)
     r -= r.mean(axis=1, keepdims=True)
     rr = (r * r).sum(axis=1)
     explained = np.where(rr > 1e-9, ((r @ g) ** 2).sum(axis=1) / np.maximum(rr, 1e-9), 0.0) / total
     best = int(np.argmax(explained))
-    return round(float(m[best, 0])), float(explained[best])
+    return round(float(m[best, 0])), float(explained[best]), round(float(d[best, 0]))
 
 
 def _through_black(stats: FrameStats, smooth_brightness: np.ndarray) -> list[Transition]:
