@@ -157,6 +157,23 @@ def test_fast_pan_that_stops_is_not_cut(tmp_path: Path) -> None:
     assert analyze(clip, StoryboardSettings()).cuts_s == []
 
 
+@pytest.mark.parametrize("speed", [3, 5])
+def test_flash_during_a_pan_is_not_cut(tmp_path: Path, speed: int) -> None:
+    """A two-frame flash in a pan, 3 or 5 px a frame: across the flash window the pan alone changes
+    the picture by half the flash's jump or more, but the frame after the flash is like the one
+    before it (3 px), and the colours come back (both)."""
+    scene = _blocks(25, (900, 90), cell=10)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        img = scene[:, speed * i : speed * i + 160]
+        if i in (40, 41):
+            img = (255 - (255 - img.astype(np.int16)) // 5).astype(np.uint8)  # lit white
+        return _noisy(img, i)
+
+    clip = make_clip(tmp_path / "pan-flash.mp4", fn, seconds=3.2, size=W160)
+    assert analyze(clip, StoryboardSettings()).cuts_s == []
+
+
 def _dissolve_cuts(path: Path, a: np.ndarray, b: np.ndarray) -> list[float]:
     """The cuts found in 4 s of ``a`` dissolving into ``b`` from 1.5 s to 2.5 s."""
 

@@ -50,6 +50,7 @@ if TYPE_CHECKING:
 H_BINS, S_BINS, V_BINS = 16, 16, 16
 GRADUAL_WINDOW_S = 1.0  # dissolves and fades up to about this long are found as one transition
 PERSIST = 0.6  # a cut's change must persist across the flash window at this fraction of the threshold
+FLASH_BACK = 0.25  # colours back within this fraction of their jump across the flash window: a flash
 DARK = 0.12  # mean value (0..1) under which a frame counts as black (the middle of a fade)
 KMEANS_SAMPLES_PER_S = 8.0  # frames per second whose features are kept for keyframe clustering
 GRID = 4  # keyframe features also carry a GRID x GRID luminance layout
@@ -159,6 +160,8 @@ class FrameStats:
     dl: np.ndarray
     e1: np.ndarray  # structural distance to the previous frame
     ew: np.ndarray  # structural distance to the frame flash_frames + 1 back
+    ef: np.ndarray  # structural distance to the likest of the frames 2 to flash_frames + 1 back (ew where e1 is small)
+    ef_lag: np.ndarray  # how many frames back that likest frame is (flash_frames + 1 where e1 is small)
     el: np.ndarray  # structural distance to the frame gradual_frames back
     motion: np.ndarray
     edges: np.ndarray  # mean squared luminance difference of neighbouring pixels, both ways (0..2)
@@ -227,9 +230,22 @@ class FrameAnalyzer:
         older = thumbs[:1] if self._thumbs is None else self._thumbs
         allt = np.concatenate([older, thumbs])
         at = np.arange(len(older), len(allt))
+        lagged = {}
         for name, lag in (("e1", 1), ("ew", self.flash_frames + 1), ("el", self.gradual_frames)):
             ref = np.clip(at - lag, 0, None)
-            self._add(name, np.abs(allt[ref] - allt[at]).mean(axis=(1, 2)) * (1.0 / 255.0))
+            lagged[name] = np.abs(allt[ref] - allt[at]).mean(axis=(1, 2)) * (1.0 / 255.0)
+            self._add(name, lagged[name])
+        # A frame after a flash is like a frame before it, whatever the window: the likest of them.
+        # Only frames that could start a structural cut need it; the others keep ew.
+        ef, cand = lagged["ew"].copy(), at[lagged["e1"] >= STRUCTURE_MIN]
+        ef_lag = np.full(n, self.flash_frames + 1, np.int16)
+        if len(cand):
+            lags = range(2, self.flash_frames + 2)
+            back = np.stack([np.abs(allt[np.clip(cand - lag, 0, None)] - allt[cand]).mean(axis=(1, 2)) for lag in lags])
+            ef[cand - len(older)] = back.min(axis=0) * (1.0 / 255.0)
+            ef_lag[cand - len(older)] = 2 + back.argmin(axis=0)
+        self._add("ef", ef)
+        self._add("ef_lag", ef_lag)
         self._thumbs = allt[-self._keep :]
         tail = hist[:1] if self._tail is None else self._tail
         both = np.concatenate([tail, hist])
@@ -261,9 +277,11 @@ class FrameAnalyzer:
         if not self._n:
             raise ValueError("no frames were analysed")
         col = {k: np.concatenate(v) for k, v in self._cols.items()}
-        col["d1"][0] = col["dw"][0] = col["dl"][0] = col["e1"][0] = col["ew"][0] = col["el"][0] = 0.0
+        for name in ("d1", "dw", "dl", "e1", "ew", "ef", "el"):
+            col[name][0] = 0.0
         return FrameStats(
-            t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"], e1=col["e1"], ew=col["ew"], el=col["el"],
+            t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"],
+            e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"],
             motion=col["motion"], edges=col["edges"], contrast=col["contrast"],
             brightness=col["brightness"], saturation=col["saturation"], hue_deg=col["hue_deg"],
             sample_frames=col["sample_frames"], sample_features=col["sample_features"].astype(np.float32),
@@ -437,8 +455,13 @@ def _hard_cuts(
     for i in np.flatnonzero((colour & (c_ratio >= unsure_from)) | (structure & (s_ratio >= unsure_from))):
         # A flash's spike is large but the pictures either side of it match; a cut's change stays.
         c_ok = colour[i] and _persists_across(stats.dw, i, w, max(PERSIST * thr, 0.5 * float(d1[i])))
-        s_ok = structure[i] and _persists_across(
-            stats.ew, i, w, max(PERSIST * STRUCTURE_MIN, 0.5 * float(e1[i])))
+        s_need = max(PERSIST * STRUCTURE_MIN, 0.5 * float(e1[i]))
+        s_ok = structure[i] and _persists_across(stats.ew, i, w, s_need, stats.ef) and not _returns(stats, i, s_need)
+        # colours that jumped and came nearly all the way back across the window, between frames that
+        # change in structure (motion, or the flash's other edge): a flash, even where a fast pan
+        # changes the structure across the window as much as a cut would
+        if s_ok and colour[i] and max(e_before[i], e_after[i]) >= STRUCTURE_MIN:
+            s_ok = _persists_across(stats.dw, i, w, FLASH_BACK * float(d1[i]))
         if s_ok and not c_ok and e1[i] < max(e_before[i], e_after[i]) and d1[i] < max(d_before[i], d_after[i]):
             s_ok = False
             if s_ratio[i] >= 1.0:
@@ -517,12 +540,28 @@ def _context(x: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return run[idx - k], run[idx + 2]
 
 
-def _persists_across(lagged: np.ndarray, i: int, w: int, need: float) -> bool:
-    """``lagged[j]`` compares frame j with frame j - w - 1: the change at i holds across the window."""
+def _persists_across(
+    lagged: np.ndarray, i: int, w: int, need: float, back: np.ndarray | None = None
+) -> bool:
+    """``lagged[j]`` compares frame j with frame j - w - 1: the change at i holds across the window.
+
+    ``back[j]``, where given, compares frame j with the likest of the frames 2 to w + 1 before it:
+    in a pan, the frame after a flash differs from the frame w + 1 back by the pan's own change
+    over the window, but little from the frame just before the flash.
+    """
     n = len(lagged)
     after = lagged[min(i + w, n - 1)] >= need  # frame i-1 vs frame i+w
-    before = lagged[i] >= need or i <= w  # frame i-1-w vs frame i
+    before = (lagged if back is None else back)[i] >= need or i <= w  # frame i-1-w (or nearer) vs frame i
     return bool(after and before)
+
+
+def _returns(stats: FrameStats, i: int, need: float) -> bool:
+    """Within the flash window after frame i, a frame is again like one before i (closer than
+    ``need``): the change at i was a flash, however much the picture moves across the window."""
+    for r in range(i + 1, min(i + stats.flash_frames + 1, len(stats))):
+        if stats.ef[r] < need and r - int(stats.ef_lag[r]) < i:
+            return True
+    return False
 
 
 def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Transition]:
