@@ -309,6 +309,22 @@ def test_dissolve_between_two_colourings_of_one_picture_is_found(tmp_path: Path)
     assert_cuts(_dissolve_cuts(tmp_path / "tint.mp4", warm, cool), (2.0,))
 
 
+def test_dark_shot_after_a_fade_to_black_is_a_picture_not_black(tmp_path: Path) -> None:
+    """A fade to black (1.5-2.0 s), black to 2.2 s, a dark shot (a night scene or a title card: as
+    dim as black on average, but with edges) cut to a bright one at 3.4 s: two boundaries, the
+    fade's middle and the cut, not one fade from the bright shot to the other."""
+    a, c = _blocks(26).astype(np.float32), _blocks(27)[:, ::-1].astype(np.float32)
+    night = _blocks(28, cell=5).astype(np.float32) * 0.16
+
+    def fn(i: int, t: float) -> np.ndarray:
+        if t < 2.0:
+            return _noisy((a * float(np.clip((2.0 - t) / 0.5, 0.0, 1.0))).astype(np.uint8), i)
+        return _noisy((0 * a if t < 2.2 else night if t < 3.4 else c).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "night.mp4", fn, seconds=4.6, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (1.85, 3.4))
+
+
 def test_black_lead_in_does_not_pull_a_boundary_into_it(tmp_path: Path) -> None:
     """Three seconds of black, then a quarter-second fade-in: the black separates no two shots, so
     no boundary lands inside it."""

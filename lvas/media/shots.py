@@ -51,7 +51,8 @@ H_BINS, S_BINS, V_BINS = 16, 16, 16
 GRADUAL_WINDOW_S = 1.0  # dissolves and fades up to about this long are found as one transition
 PERSIST = 0.6  # a cut's change must persist across the flash window at this fraction of the threshold
 FLASH_BACK = 0.25  # colours back within this fraction of their jump across the flash window: a flash
-DARK = 0.12  # mean value (0..1) under which a frame counts as black (the middle of a fade)
+DARK = 0.12  # mean value (0..1) under which a frame counts as black (the middle of a fade)...
+BLACK_EDGES = 0.0015  # ...if it is also this featureless: a dark scene or a title card is a picture
 KMEANS_SAMPLES_PER_S = 8.0  # frames per second whose features are kept for keyframe clustering
 GRID = 4  # keyframe features also carry a GRID x GRID luminance layout
 HIST_SUBSAMPLE_W = 128  # frames at least this wide are histogrammed from every other pixel
@@ -414,10 +415,16 @@ def detect_cuts(
     spliced = [s for s, t in zip(shortened, hard, strict=True) if s is not t]
     hard = shortened
     gradual = [t for t in gradual if all(abs(t.frame - s.frame) > stats.gradual_frames for s in spliced)]
-    brightness = _running_median(stats.brightness, 3)  # for placing fades
-    found = hard + gradual + _through_black(stats, brightness)
+    # for placing fades: brightness, and which frames are black, smoothed over a flicker
+    brightness = _running_median(stats.brightness, 3)
+    black = _black(brightness, _running_median(stats.edges, 3))
+    fades = _through_black(stats, brightness, black)
+    # what the frames of a fade look like to the other cues (a cut into or out of the black, a
+    # window's change) is that fade
+    found = [t for t in hard + gradual if not any(out - 1 <= t.frame <= back + 1 for _, out, back in fades)]
+    found += [Transition(middle, "fade", 1.0) for middle, _, _ in fades]
     min_gap = max(1, round(settings.min_shot_s * fps))
-    cuts = _merge(sorted(found, key=lambda t: t.frame), stats, min_gap, brightness)
+    cuts = _merge(sorted(found, key=lambda t: t.frame), min_gap)
     return [c for c in cuts if min_gap <= c <= n - min_gap or (n <= 2 * min_gap and 0 < c < n)]
 
 
@@ -483,7 +490,7 @@ def _cut_short(stats: FrameStats, cut: Transition, hard: list[Transition]) -> Tr
     from the ramp's start to the cut. Cuts to black are left to the fades.
     """
     L, c = stats.gradual_frames, cut.frame
-    if cut.kind != "cut" or stats.brightness[c : c + L // 4].mean() < DARK:
+    if cut.kind != "cut" or _black(stats.brightness[c : c + L // 4], stats.edges[c : c + L // 4]).all():
         return cut
     since = max([t.frame for t in hard if t.frame < c], default=0)
     if _heading(stats, max(since, c - L), c) is None:  # the fit below costs more than this test
@@ -814,41 +821,70 @@ def _mix_fit(
     return round(float(m[best, 0])), float(explained[best]), round(float(d[best, 0]))
 
 
-def _through_black(stats: FrameStats, smooth_brightness: np.ndarray) -> list[Transition]:
-    """Fades through black: a run of dark frames with pictures on both sides of it.
+def _through_black(
+    stats: FrameStats, smooth_brightness: np.ndarray, black: np.ndarray
+) -> list[tuple[int, int, int]]:
+    """Fades through black, each as (middle, first frame that darkens, first frame back at the
+    shot's level): a run of black frames (:func:`_black`) with pictures on both sides.
 
     Black before the first picture or after the last one (a lead-in, a fade-out as the video
     ends) separates no two shots.
     """
-    n, smooth = len(stats), smooth_brightness
-    return [
-        Transition(_fade_middle(smooth, stats.gradual_frames, s + int(np.argmin(stats.brightness[s:e]))), "fade", 1.0)
-        for s, e in _runs(stats.brightness < DARK)
-        if s > 0 and e < n
-    ]
+    n, L = len(stats), stats.gradual_frames
+    fades = []
+    for s, e in _runs(black):
+        if s > 0 and e < n:
+            out, back = _fade_span(smooth_brightness, L, s + int(np.argmin(stats.brightness[s:e])), black)
+            fades.append(((out + back + 1) // 2, out, back))
+    return fades
 
 
-def _fade_middle(brightness: np.ndarray, window: int, darkest: int) -> int:
-    """The middle of a fade through black around its ``darkest`` frame, as a dissolve's middle is
-    its boundary: halfway between where the picture starts to fade out and where it has faded back
-    in (FADE_EDGE of the way from the darkest level to the brightness half a ``window`` beyond). A
-    long black hold after a quick fade-out does not pull the boundary into the black. Black that
-    reaches the video's start or end is no shot: the boundary is where the picture begins or ends.
-    ``brightness`` is smoothed per frame."""
-    n, L = len(brightness), window
-    s = e = darkest
-    while s > 0 and brightness[s - 1] < DARK:
-        s -= 1
-    while e < n - 1 and brightness[e + 1] < DARK:
-        e += 1
-    before, after = brightness[max(0, s - L) : s], brightness[e + 1 : e + 1 + L]
-    if not len(before) or not len(after):
-        return e + 1 if not len(before) and e + 1 < n else s
-    level_out = brightness[s] + FADE_EDGE * (before[: max(1, L // 2)].max() - brightness[s])
-    level_in = brightness[e] + FADE_EDGE * (after[-max(1, L // 2) :].max() - brightness[e])
-    out = s - int(np.argmax(before[::-1] >= level_out))  # the first frame that darkens
-    back = e + 1 + int(np.argmax(after >= level_in))  # the first frame back at the shot's level
+def _black(brightness: np.ndarray, edges: np.ndarray) -> np.ndarray:
+    """Frames dark (DARK) and featureless (BLACK_EDGES): black, not a dark scene or a title card."""
+    return (brightness < DARK) & (edges < BLACK_EDGES)
+
+
+def _fade_middle(brightness: np.ndarray, window: int, darkest: int, black: np.ndarray | None = None) -> int:
+    """The middle of a fade through black around its ``darkest`` frame (:func:`_fade_span`), as a
+    dissolve's middle is its boundary. A long black hold after a quick fade-out does not pull the
+    boundary into the black. Black that reaches the video's start or end is no shot: the boundary
+    is where the picture begins or ends."""
+    out, back = _fade_span(brightness, window, darkest, black)
     return (out + back + 1) // 2
+
+
+def _fade_span(
+    brightness: np.ndarray, window: int, darkest: int, black: np.ndarray | None = None
+) -> tuple[int, int]:
+    """The first frame that darkens and the first frame back at the shot's level around the black
+    at ``darkest``; (s, s) or (e + 1, e + 1) for black that reaches the video's start or end.
+
+    The shot's level is its brightness half a ``window`` to a window beyond the black. The ramp is
+    located where it passes FADE_EDGE and 1 - FADE_EDGE of the way from black to that level, and followed
+    on a straight line to its end, so that a slow fade starts where it starts and a cut into or
+    out of the black is where it is. ``brightness`` is smoothed per frame; ``black`` says which
+    frames are black (default: dark)."""
+    n, L = len(brightness), window
+    black = brightness < DARK if black is None else black
+    s = e = darkest
+    while s > 0 and black[s - 1]:
+        s -= 1
+    while e < n - 1 and black[e + 1]:
+        e += 1
+    before, after = brightness[max(0, s - L) : s][::-1], brightness[e + 1 : e + 1 + L]
+    if not len(before) or not len(after):
+        edge = e + 1 if not len(before) and e + 1 < n else s
+        return edge, edge
+    reach = max(1, L // 2)
+
+    def ramp(side: np.ndarray, dark: float) -> int:
+        """Frames from the black to where the ramp on ``side`` (nearest frame first) ends."""
+        top = side[-reach:].max()
+        high = int(np.argmax(side >= dark + FADE_EDGE * (top - dark)))
+        low = int(np.argmax(side >= dark + (1 - FADE_EDGE) * (top - dark)))
+        return min(len(side), high + max(0, round((high - low) * (1 - FADE_EDGE) / (2 * FADE_EDGE - 1))))
+
+    return s - ramp(before, brightness[s]), e + 1 + ramp(after, brightness[e])
 
 
 def _running_median(x: np.ndarray, width: int) -> np.ndarray:
@@ -884,31 +920,25 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def _merge(found: list[Transition], stats: FrameStats, min_gap: int, smooth_brightness: np.ndarray) -> list[int]:
-    """One boundary per transition: candidates closer than a minimum shot, or around black, merge."""
+def _merge(found: list[Transition], min_gap: int) -> list[int]:
+    """One boundary per transition: candidates closer than a minimum shot merge."""
     clusters: list[list[Transition]] = []
     for t in found:
-        if clusters:
-            last = clusters[-1][-1]
-            # Within a second of the last and with a black frame since the cluster began: the
-            # halves of one fade (fading shifts the value histogram fast enough to look like cuts).
-            first = clusters[-1][0]
-            through_black = stats.brightness[first.frame : t.frame + 1].min() < DARK
-            gap = t.frame - last.frame
-            if gap < min_gap or (through_black and gap < stats.gradual_frames):
-                clusters[-1].append(t)
-                continue
-        clusters.append([t])
-    return [_place(c, stats, smooth_brightness) for c in clusters]
+        if clusters and t.frame - clusters[-1][-1].frame < min_gap:
+            clusters[-1].append(t)
+        else:
+            clusters.append([t])
+    return [_place(c) for c in clusters]
 
 
-def _place(cluster: list[Transition], stats: FrameStats, smooth_brightness: np.ndarray) -> int:
+def _place(cluster: list[Transition]) -> int:
+    """Where a cluster's boundary is: a fade's middle, else the strongest cut, else the middle."""
     if len(cluster) == 1:
         return cluster[0].frame
     lo, hi = cluster[0].frame, cluster[-1].frame
-    span = stats.brightness[lo : hi + 1]
-    if span.min() < DARK:
-        return _fade_middle(smooth_brightness, stats.gradual_frames, lo + int(np.argmin(span)))
+    fades = [t for t in cluster if t.kind == "fade"]
+    if fades:
+        return fades[0].frame
     hard = [t for t in cluster if t.kind == "cut"]
     if hard:
         return max(hard, key=lambda t: t.strength).frame
