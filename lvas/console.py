@@ -20,8 +20,11 @@ def main(argv: list[str] | None = None) -> int:
     """
     args = sys.argv[1:] if argv is None else argv
     if args[:1] == ["shots"]:
+        from lvas.shots_cli import keep_freed_memory
         from lvas.shots_cli import main as shots
 
+        if argv is None:  # a process of its own: tune it (not a caller's, such as a test run)
+            keep_freed_memory()
         code = shots(args[1:])
         if argv is None:
             exit_now(code)
