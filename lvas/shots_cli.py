@@ -48,15 +48,20 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0, 1 when a file failed, 2 when the detector cannot run here (the same for every file).
     """
-    # lvas.media.analysis, not lvas.storyboard: no scikit-learn or pyarrow to import for this
+    from lvas.media.probe import analysis_decoder, open_video_ahead
+
+    # The first file is opened (probed, its first frames decoded) while numpy and the analysis
+    # are imported; lvas.media.analysis, not lvas.storyboard: no scikit-learn or pyarrow.
+    first = open_video_ahead(args.videos[0], analysis_decoder)
     from lvas.media.analysis import analyze, shots_summary
 
     settings = shot_settings()
     result: dict[str, Any] = {}
     failed = 0
-    for v in args.videos:
+    for i, v in enumerate(args.videos):
         try:
-            summary = shots_summary(analyze(v, settings, args.detector, latency=True))
+            opened = first() if i == 0 else None
+            summary = shots_summary(analyze(v, settings, args.detector, latency=True, opened=opened))
         except BackendUnavailable as exc:
             print(f"lvas: error: {exc}", file=sys.stderr)
             return 2  # the same for every file: stop at once

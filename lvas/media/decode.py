@@ -42,6 +42,7 @@ import numpy as np
 
 from lvas.errors import DecodeError
 from lvas.media.colour import space_of, to_rgb
+from lvas.media.probe import analysis_decoder, decoder_threads
 
 if TYPE_CHECKING:
     from lvas.media.probe import MediaInfo
@@ -50,12 +51,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHUNK_FRAMES = 64
-# Frame threads cost more than they save up to 1080p on a small machine (bench/RESULTS.md); slice
-# threads are used below this size. Decoding in a thread ahead of the caller saves wall time for its
-# CPU cost from READ_AHEAD_MIN_PX; below it, only where a person waits (lvas shots).
-FRAME_THREADS_MIN_PX = 2560 * 1440
+# Decoding in a thread ahead of the caller saves wall time for its CPU cost from READ_AHEAD_MIN_PX;
+# below it, only where a person waits (lvas shots). The decoder's own threads and options are set
+# by lvas.media.probe.analysis_decoder (kept there, without numpy, so that a file can be opened
+# while numpy is still being imported).
 READ_AHEAD_MIN_PX = 640 * 360
-ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "all"}  # deblocking off: see the module notes
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ def _iter_pyav(
         with container:
             stream = container.streams.video[0]
             if opened is None:
-                (analysis_decoder if analysis else _threads)(stream)
+                (analysis_decoder if analysis else decoder_threads)(stream)
             for i, frame in enumerate(itertools.chain(first, _decode_tolerant(container, stream))):
                 if i < skip:
                     continue
@@ -224,18 +224,6 @@ def _iter_pyav(
         raise DecodeError(f"{path}: decoding failed after frame {i} ({exc})") from exc
     if gather.count:
         yield _converted(gather.flush(), rgb)
-
-
-def analysis_decoder(stream: av.video.stream.VideoStream) -> None:
-    """Prepare a video stream's decoder for the analysis path, before its first frame: threads as
-    its frame size asks, in-loop deblocking skipped (see the module notes)."""
-    _threads(stream)
-    stream.codec_context.options = dict(ANALYSIS_CODEC_OPTIONS)
-
-
-def _threads(stream: av.video.stream.VideoStream) -> None:
-    large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
-    stream.thread_type = "AUTO" if large else "SLICE"
 
 
 def _converted(c: FrameChunk, rgb: bool) -> FrameChunk:
