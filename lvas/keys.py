@@ -5,7 +5,6 @@ Changing a stage's settings changes its key and every key downstream of it, noth
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from pathlib import Path
@@ -14,6 +13,8 @@ CHUNK = 1 << 20
 
 
 def digest(*parts: object) -> str:
+    import hashlib  # here, not at the top: lvas shots imports this module for one stat check
+
     h = hashlib.sha256()
     for p in parts:
         h.update(str(p).encode("utf-8", "surrogateescape"))
@@ -27,6 +28,8 @@ def file_digest(path: str | os.PathLike[str]) -> str:
     Raises:
         OSError: the file cannot be read.
     """
+    import hashlib
+
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(CHUNK):
@@ -80,6 +83,8 @@ def content_fingerprint(path: str | os.PathLike[str]) -> str:
             if not stat.S_ISREG(st.st_mode):
                 return "unreadable:not a regular file"
             size = st.st_size
+            import hashlib
+
             h = hashlib.sha256(str(size).encode())
             for off in sorted({0, max(0, size // 2 - CHUNK // 2), max(0, size - CHUNK)}):
                 fh.seek(off)

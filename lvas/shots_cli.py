@@ -48,15 +48,20 @@ def run(args: argparse.Namespace) -> int:
     Returns:
         0, 1 when a file failed, 2 when the detector cannot run here (the same for every file).
     """
-    # lvas.media.analysis, not lvas.storyboard: no scikit-learn or pyarrow to import for this
+    from lvas.media.probe import analysis_decoder, open_video_ahead
+
+    # The first file is opened (probed, its first frames decoded) while numpy and the analysis
+    # are imported; lvas.media.analysis, not lvas.storyboard: no scikit-learn or pyarrow.
+    first = open_video_ahead(args.videos[0], analysis_decoder)
     from lvas.media.analysis import analyze, shots_summary
 
     settings = shot_settings()
     result: dict[str, Any] = {}
     failed = 0
-    for v in args.videos:
+    for i, v in enumerate(args.videos):
         try:
-            summary = shots_summary(analyze(v, settings, args.detector, latency=True))
+            opened = first() if i == 0 else None
+            summary = shots_summary(analyze(v, settings, args.detector, latency=True, opened=opened))
         except BackendUnavailable as exc:
             print(f"lvas: error: {exc}", file=sys.stderr)
             return 2  # the same for every file: stop at once
@@ -72,6 +77,31 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result, indent=2))
     return 1 if failed else 0
+
+
+def keep_freed_memory() -> None:
+    """Ask glibc's allocator to keep freed memory for reuse rather than give it back at once.
+
+    The analysis allocates and frees the same few arrays of 0.1-2 MB for every chunk of frames;
+    by default glibc maps the larger ones afresh each time or trims the heap after them, and the
+    process pays a page fault for every 4 KB touched again. Both thresholds are set (setting one
+    alone turns off glibc's own adjustment of the other, which is worse than the default). Freed
+    memory is kept up to the trim threshold, so the peak still follows the largest chunk, not the
+    video's length. A no-op where the C library has no ``mallopt`` (not glibc).
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    import ctypes  # numpy imports it anyway
+
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return
+    mallopt(MALLOPT_MMAP_THRESHOLD, 32 << 20)  # allocations below this come from the heap...
+    mallopt(MALLOPT_TRIM_THRESHOLD, 64 << 20)  # ...which is trimmed only beyond this much free
+
+
+MALLOPT_TRIM_THRESHOLD, MALLOPT_MMAP_THRESHOLD = -1, -3  # glibc's M_TRIM_THRESHOLD, M_MMAP_THRESHOLD
 
 
 def main(argv: list[str]) -> int:

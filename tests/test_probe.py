@@ -149,3 +149,22 @@ def test_open_video_goes_on_from_the_probe(tmp_path: Path) -> None:
     with pytest.raises(VideoProbeError, match="empty"):
         (tmp_path / "e.mp4").write_bytes(b"")
         open_video(tmp_path / "e.mp4")
+
+
+def test_open_video_ahead_is_open_video_in_a_thread(tmp_path: Path) -> None:
+    """Opened in the background: the same probe and first frames, and errors raised in the caller."""
+    from lvas.media.analysis import analyze
+    from lvas.media.probe import analysis_decoder, open_video_ahead, probe_media
+    from lvas.media.shots import ShotSettings
+
+    clip = make_clip(tmp_path / "c.mp4", lambda i, t: solid((i * 11 % 256, 40, 200 - i)), seconds=1.5)
+    info, container, first = open_video_ahead(clip, analysis_decoder)()
+    container.close()
+    assert info == probe_media(clip) and len(first) >= 1 and first[0].time == 0
+    ahead = analyze(clip, ShotSettings(), opened=open_video_ahead(clip, analysis_decoder)())
+    plain = analyze(clip, ShotSettings())
+    assert ahead.cut_frames == plain.cut_frames and np.array_equal(ahead.stats.t_s, plain.stats.t_s)
+    (tmp_path / "e.mp4").write_bytes(b"")
+    result = open_video_ahead(tmp_path / "e.mp4", analysis_decoder)
+    with pytest.raises(VideoProbeError, match="empty"):
+        result()

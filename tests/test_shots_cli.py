@@ -62,3 +62,15 @@ def test_console_shots_imports_no_pydantic(tmp_path: Path) -> None:
     assert out == "0 []"
     err = subprocess.run([sys.executable, "-c", code, str(bad)], capture_output=True, text=True).stderr
     assert "empty.mp4" in err
+
+
+def test_console_script_shots_exits_with_its_output(tmp_path: Path) -> None:
+    # As the console script runs it (no argv): the process ends itself after flushing its output.
+    bad = tmp_path / "empty.mp4"
+    bad.write_bytes(b"")
+    clip = str(real_clip("bikes.mp4"))
+    run = [sys.executable, "-m", "lvas.console", "shots"]
+    ok = subprocess.run([*run, clip, "--json"], capture_output=True, text=True)
+    assert ok.returncode == 0 and len(json.loads(ok.stdout)["bikes.mp4"]["cuts_s"]) >= 1
+    failed = subprocess.run([*run, clip, str(bad), "--json"], capture_output=True, text=True)
+    assert failed.returncode == 1 and "empty.mp4" in failed.stderr and "bikes.mp4" in json.loads(failed.stdout)

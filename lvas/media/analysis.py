@@ -12,12 +12,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lvas.errors import DecodeError, LvasError
-from lvas.media.decode import READ_AHEAD_MIN_PX, analysis_decoder, iter_frames
-from lvas.media.probe import MediaInfo, open_video
+from lvas.media.decode import READ_AHEAD_MIN_PX, iter_frames
+from lvas.media.probe import MediaInfo, analysis_decoder, open_video
 from lvas.media.shots import FrameAnalyzer, FrameStats, ShotSettings, detect_cuts
 from lvas.media.transnet import DETECTORS, transnet_cuts, verifier
 
 if TYPE_CHECKING:
+    from av.container import InputContainer
+    from av.video.frame import VideoFrame
+
     from lvas.settings import StoryboardSettings
 
 
@@ -38,7 +41,7 @@ class Analysis:
 
 def analyze(
     path: str | os.PathLike[str], settings: StoryboardSettings | ShotSettings, detector: str = "hsv",
-    latency: bool = False,
+    latency: bool = False, opened: tuple[MediaInfo, InputContainer, list[VideoFrame]] | None = None,
 ) -> Analysis:
     """Probe a video, stream it at the analysis width and find its shots.
 
@@ -51,6 +54,8 @@ def analyze(
         latency: decode ahead in a thread at every frame size, for a person waiting on one file
             (``lvas shots``): less wall time for more CPU on small frames. False: only where decoding
             is heavy, which keeps a busy worker's CPU for other tasks.
+        opened: what ``open_video(path, analysis_decoder)`` returned (lvas.media.probe), when the
+            caller opened the file already; it is closed here.
 
     Returns:
         Analysis with the probe result, per-frame statistics, cuts and shots.
@@ -64,7 +69,7 @@ def analyze(
     if detector not in DETECTORS:
         raise ValueError(f"unknown shot detector {detector!r} (one of {', '.join(DETECTORS)})")
     # Probed and decoded from one opening of the file: a short clip would otherwise open it twice.
-    info, container, first = open_video(path, analysis_decoder)
+    info, container, first = opened if opened is not None else open_video(path, analysis_decoder)
     try:
         analyzer = FrameAnalyzer(info.fps, settings)
         ahead = 2 if latency or info.width * info.height >= READ_AHEAD_MIN_PX else 0

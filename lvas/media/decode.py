@@ -42,6 +42,7 @@ import numpy as np
 
 from lvas.errors import DecodeError
 from lvas.media.colour import space_of, to_rgb
+from lvas.media.probe import analysis_decoder, decoder_threads
 
 if TYPE_CHECKING:
     from lvas.media.probe import MediaInfo
@@ -50,12 +51,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHUNK_FRAMES = 64
-# Frame threads cost more than they save up to 1080p on a small machine (bench/RESULTS.md); slice
-# threads are used below this size. Decoding in a thread ahead of the caller saves wall time for its
-# CPU cost from READ_AHEAD_MIN_PX; below it, only where a person waits (lvas shots).
-FRAME_THREADS_MIN_PX = 2560 * 1440
+# Decoding in a thread ahead of the caller saves wall time for its CPU cost from READ_AHEAD_MIN_PX;
+# below it, only where a person waits (lvas shots). The decoder's own threads and options are set
+# by lvas.media.probe.analysis_decoder (kept there, without numpy, so that a file can be opened
+# while numpy is still being imported).
 READ_AHEAD_MIN_PX = 640 * 360
-ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "all"}  # deblocking off: see the module notes
 
 
 @dataclass(frozen=True)
@@ -212,7 +212,7 @@ def _iter_pyav(
         with container:
             stream = container.streams.video[0]
             if opened is None:
-                (analysis_decoder if analysis else _threads)(stream)
+                (analysis_decoder if analysis else decoder_threads)(stream)
             for i, frame in enumerate(itertools.chain(first, _decode_tolerant(container, stream))):
                 if i < skip:
                     continue
@@ -224,18 +224,6 @@ def _iter_pyav(
         raise DecodeError(f"{path}: decoding failed after frame {i} ({exc})") from exc
     if gather.count:
         yield _converted(gather.flush(), rgb)
-
-
-def analysis_decoder(stream: av.video.stream.VideoStream) -> None:
-    """Prepare a video stream's decoder for the analysis path, before its first frame: threads as
-    its frame size asks, in-loop deblocking skipped (see the module notes)."""
-    _threads(stream)
-    stream.codec_context.options = dict(ANALYSIS_CODEC_OPTIONS)
-
-
-def _threads(stream: av.video.stream.VideoStream) -> None:
-    large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
-    stream.thread_type = "AUTO" if large else "SLICE"
 
 
 def _converted(c: FrameChunk, rgb: bool) -> FrameChunk:
@@ -269,15 +257,25 @@ class _Gather:
         self.planes: list[np.ndarray] = []
         self.rgb: list[np.ndarray] = []
         self.times: list[float] = []
+        self.key: tuple | None = None  # the last planar frame's geometry and tags, and its kind
+        self.key_kind: tuple[str, _PlaneLayout | None] = ("rgb", None)
 
     def add(self, frame: av.VideoFrame, sample: bool, t: float) -> FrameChunk | None:
         """Add one frame shown at ``t`` s (``sample``: from its planes where it can); returns the
         chunk completed before it, if any."""
         planes = frame.planes
-        if sample and frame.format.name in _PLANAR_YUV:
-            layout = _plane_layout(frame.height, frame.width,
-                                   tuple((p.height, p.width, p.line_size) for p in planes[:3]), self.h, self.w)
-            kind: tuple[str, _PlaneLayout | None] = (_space(frame), layout)
+        fmt = frame.format.name
+        if sample and fmt in _PLANAR_YUV:
+            # What the layout and space depend on, read once a frame; both are worked out again
+            # only when it changes (a few microseconds a frame, 5300 frames a 212 s video).
+            key = (fmt, frame.width, frame.height, frame.color_range, frame.colorspace,
+                   *(p.line_size for p in planes[:3]))
+            if key != self.key:
+                layout = _plane_layout(frame.height, frame.width,
+                                       tuple((p.height, p.width, p.line_size) for p in planes[:3]), self.h, self.w)
+                self.key, self.key_kind = key, (_space(frame), layout)
+            kind: tuple[str, _PlaneLayout | None] = self.key_kind
+            layout = kind[1]
         else:
             layout, kind = None, ("rgb", None)
         done = self.flush() if self.count and (kind != self.kind or self.count == self.size) else None
@@ -305,9 +303,14 @@ class _Gather:
         if layout is None:
             frames = np.stack(self.rgb)
         else:
-            cols = [b[:n].take(at, axis=1) if layout.whole else b[:n] for b, at in zip(self.planes, layout.index,
-                                                                                        strict=True)]
-            frames = np.stack(cols, axis=-1).reshape(n, self.h, self.w, 3)
+            # Each plane's samples straight into their place in the interleaved chunk: np.stack on
+            # the last axis cost 0.6 ms a chunk of 64 80 x 44 frames, three strided copies 0.15 ms.
+            frames = np.empty((n, self.h, self.w, 3), np.uint8)
+            for k, (b, (rows, cols), lines) in enumerate(zip(self.planes, layout.grid, layout.lines, strict=True)):
+                if layout.whole:  # whole rows picked first, then columns: no per-sample offsets
+                    frames[..., k] = b[:n].reshape(n, -1, lines)[:, rows][:, :, cols]
+                else:
+                    frames[..., k] = b[:n].reshape(n, self.h, self.w)
         if self.rotation:
             frames = np.ascontiguousarray(np.rot90(frames, k=-(self.rotation // 90), axes=(1, 2)))
         out = FrameChunk(self.start, frames, np.asarray(self.times), space)
@@ -324,18 +327,22 @@ class _PlaneLayout:
     index: tuple[np.ndarray, ...]  # per plane: offsets of the samples into its buffer, (h * w,)
     row_bytes: tuple[int, ...]  # per plane: what one frame takes in the chunk buffer
     whole: bool  # the planes are copied whole and sampled per chunk
+    grid: tuple[tuple[slice | np.ndarray, slice | np.ndarray], ...]  # per plane: sampled rows, columns
+    lines: tuple[int, ...]  # per plane: bytes per row (line size)
 
 
 @functools.lru_cache(maxsize=64)
 def _plane_layout(fh: int, fw: int, planes: tuple[tuple[int, int, int], ...], h: int, w: int) -> _PlaneLayout:
     """The layout of a fh x fw frame whose planes are (height, width, line size) each."""
-    index = []
+    index, grid = [], []
     for ph, pw, line in planes:
         rows, cols = _grid_index(fh, fw, ph, pw, h, w)
+        grid.append((rows, cols))
         index.append((np.arange(ph)[rows][:, None] * line + np.arange(pw)[cols]).reshape(-1).astype(np.intp))
     sizes = [ph * line for ph, _, line in planes]
     whole = sum(sizes) <= WHOLE_PLANES_MAX * 3 * h * w
-    return _PlaneLayout(tuple(index), tuple(sizes) if whole else (h * w,) * 3, whole)
+    return _PlaneLayout(tuple(index), tuple(sizes) if whole else (h * w,) * 3, whole, tuple(grid),
+                        tuple(line for _, _, line in planes))
 
 
 @functools.lru_cache(maxsize=64)

@@ -9,6 +9,7 @@ file name, so a dataset status table says which file and what is wrong with it.
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from fractions import Fraction
@@ -25,6 +26,10 @@ if TYPE_CHECKING:
 
 # Average and nominal frame rates further apart than this (relative) mean variable frame rate.
 VFR_TOLERANCE = 0.01
+# Frame threads cost more than they save up to 1080p on a small machine (bench/RESULTS.md); slice
+# threads are used below this size.
+FRAME_THREADS_MIN_PX = 2560 * 1440
+ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "all"}  # deblocking off: see lvas.media.decode's notes
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,19 @@ def probe_media(path: str | os.PathLike[str]) -> MediaInfo:
     return info
 
 
+def analysis_decoder(stream: av.video.stream.VideoStream) -> None:
+    """Prepare a video stream's decoder for the analysis path (lvas.media.decode), before its first
+    frame: threads as its frame size asks, in-loop deblocking skipped."""
+    decoder_threads(stream)
+    stream.codec_context.options = dict(ANALYSIS_CODEC_OPTIONS)
+
+
+def decoder_threads(stream: av.video.stream.VideoStream) -> None:
+    """Frame threads for large frames, slice threads below FRAME_THREADS_MIN_PX."""
+    large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
+    stream.thread_type = "AUTO" if large else "SLICE"
+
+
 def open_video(
     path: str | os.PathLike[str], configure: Callable[[av.video.stream.VideoStream], None] | None = None
 ) -> tuple[MediaInfo, av.container.InputContainer, list[av.VideoFrame]]:
@@ -107,6 +125,33 @@ def open_video(
         container.close()
         raise
     return info, container, first
+
+
+def open_video_ahead(
+    path: str | os.PathLike[str], configure: Callable[[av.video.stream.VideoStream], None] | None = None
+) -> Callable[[], tuple[MediaInfo, av.container.InputContainer, list[av.VideoFrame]]]:
+    """:func:`open_video` started in a thread now; the returned function waits for it and returns
+    its result or raises its error. FFmpeg probes and decodes the first frames without holding the
+    GIL, so the caller can import what it needs meanwhile (numpy takes as long as opening a 720p
+    file: lvas shots on a short clip waited for both in turn)."""
+    out: list = []
+
+    def run() -> None:
+        try:
+            out.append(open_video(path, configure))
+        except BaseException as exc:  # raised in the caller's thread by the function returned
+            out.append(exc)
+
+    thread = threading.Thread(target=run, name="lvas-open", daemon=True)
+    thread.start()
+
+    def result() -> tuple[MediaInfo, av.container.InputContainer, list[av.VideoFrame]]:
+        thread.join()
+        if isinstance(out[0], BaseException):
+            raise out[0]
+        return out[0]
+
+    return result
 
 
 def _describe(

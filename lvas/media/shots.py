@@ -140,6 +140,14 @@ def _tables(colour: str) -> tuple[np.ndarray, np.ndarray]:
     return LUT_HS[code], LUT_VBIN[code]
 
 
+@functools.cache
+def _keys(colour: str) -> np.ndarray:
+    """Both histogram keys per 5-bit code of frames in ``colour``, (COLOURS, 2) uint16: the hue x
+    saturation bin, and HUE_FINE * 32 + the value bin (one count per frame gives both histograms)."""
+    hs, v = _tables(colour)
+    return np.stack([hs, v.astype(np.uint16) + HUE_FINE * 32], axis=1)
+
+
 def quantise(rgb: np.ndarray) -> np.ndarray:
     """Index of each pixel's 5-bit colour into the lookup tables, shape (N, H, W)."""
     q = (rgb >> 3).astype(np.uint16)
@@ -210,11 +218,10 @@ class FrameAnalyzer:
         pixel.
         """
         n = len(frames)
-        lut_hs, lut_v = _tables(colour)
         # Histograms from every other pixel and row of larger frames: thousands of pixels still.
         sampled = frames[:, ::2, ::2] if frames.shape[2] >= HIST_SUBSAMPLE_W else frames
         sub = (quantise(sampled) if colour == "rgb" else yuv5_index(sampled)).reshape(n, -1)
-        hue_fine, sat, val = _fine_histograms(lut_hs.take(sub), lut_v.take(sub))
+        hue_fine, sat, val = _fine_histograms(_keys(colour).take(sub, axis=0).reshape(n, -1), sub.shape[1])
         hist = np.concatenate([
             hue_fine.reshape(len(frames), H_BINS, -1).sum(2),
             sat.reshape(len(frames), S_BINS, -1).sum(2),
@@ -290,19 +297,21 @@ class FrameAnalyzer:
         )
 
 
-def _fine_histograms(hs: np.ndarray, vb: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Per frame: hue (HUE_FINE bins, saturation-weighted), saturation and value (32 bins each).
+def _fine_histograms(keys: np.ndarray, px: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per frame: hue (HUE_FINE bins, saturation-weighted), saturation and value (32 bins each),
+    from each frame's ``px`` pixels' two keys of :func:`_keys`, (N, 2 * px).
 
     Each sums to 1 over a frame's pixels, except hue, which sums to the frame's mean saturation:
     grey pixels have no hue to vote for, and a grey frame against a colourful one still differs.
     Hue and saturation come from one joint count (hue bin x saturation bin), weighted afterwards
-    by the saturation bins' centres: two lookups and two counts per pixel instead of five.
+    by the saturation bins' centres: one lookup and one count per frame instead of five.
     """
-    n, px = hs.shape
+    n = len(keys)
+    joint_bins = HUE_FINE * 32
     # One small bincount per frame beats one big one over frame-offset keys (no int64 copy).
-    joint = np.stack([np.bincount(hs[i], minlength=HUE_FINE * 32) for i in range(n)]).reshape(n, HUE_FINE, 32)
-    val = np.stack([np.bincount(vb[i], minlength=32) for i in range(n)])
-    return joint @ _LEVELS / px, joint.sum(axis=1) / px, val / px
+    counts = np.stack([np.bincount(keys[i], minlength=joint_bins + 32) for i in range(n)])
+    joint = counts[:, :joint_bins].reshape(n, HUE_FINE, 32)
+    return joint @ _LEVELS / px, joint.sum(axis=1) / px, counts[:, joint_bins:] / px
 
 
 def _luma(frames: np.ndarray, colour: str) -> np.ndarray:
@@ -336,14 +345,16 @@ def _thumbnails(luma: np.ndarray) -> np.ndarray:
 def _grid(luma: np.ndarray) -> np.ndarray:
     """A GRID x GRID layout of mean luminance per frame (any frame size, even smaller than GRID)."""
     _, hh, ww = luma.shape
-
-    def spans(size: int) -> list[slice]:
-        starts = [min(int(a), size - 1) for a in (np.arange(GRID) * size) // GRID]
-        ends = [int(b) for b in (np.arange(1, GRID + 1) * size) // GRID]
-        return [slice(a, max(b, a + 1)) for a, b in zip(starts, ends, strict=True)]
-
-    cells = [luma[:, r, c].mean(axis=(1, 2)) for r in spans(hh) for c in spans(ww)]
+    cells = [luma[:, r, c].mean(axis=(1, 2)) for r in _spans(hh) for c in _spans(ww)]
     return np.stack(cells, axis=1).astype(np.float32)
+
+
+@functools.cache
+def _spans(size: int) -> tuple[slice, ...]:
+    """GRID slices splitting ``size`` pixels, none empty."""
+    starts = [min(int(a), size - 1) for a in (np.arange(GRID) * size) // GRID]
+    ends = [int(b) for b in (np.arange(1, GRID + 1) * size) // GRID]
+    return tuple(slice(a, max(b, a + 1)) for a, b in zip(starts, ends, strict=True))
 
 
 def _edge_energy(luma: np.ndarray) -> np.ndarray:
