@@ -759,4 +759,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from lvas.stopping import exit_status
+
+    sys.exit(exit_status(main))

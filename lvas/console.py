@@ -31,6 +31,10 @@ def main(argv: list[str] | None = None) -> int:
         return code
     from lvas.cli import main as cli
 
+    if argv is None:  # the process's own program: its status survives a late stop signal
+        from lvas.stopping import exit_status
+
+        return exit_status(lambda: cli(args))
     return cli(args)
 
 

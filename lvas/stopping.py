@@ -66,3 +66,19 @@ def stop_signals_stop_the_run() -> Iterator[None]:
         _REDELIVERIES.clear()
         signal.signal(signal.SIGTERM, before)
         sys.unraisablehook = hook
+
+
+def exit_status(run: Callable[[], int]) -> int:
+    """Run a command as its process's program and return its exit status: 130 (Ctrl-C) or 143
+    (SIGTERM) also when a stop signal arrives after the command handled one (a signal sent again
+    and still in flight, a second Ctrl-C while the server stops); from then on stop signals are
+    ignored, so that the process ends with the command's status rather than killed by the signal.
+    Only for a process's own program: it leaves the signals ignored."""
+    try:
+        code = run()
+    except KeyboardInterrupt as exc:
+        code = 143 if isinstance(exc, Terminated) else 130
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    return code

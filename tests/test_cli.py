@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -164,6 +167,25 @@ def test_a_stop_signal_swallowed_where_it_landed_is_delivered_again(swallowed: s
     with pytest.raises(stop), stop_signals_stop_the_run():
         StoppedInDel()
         time.sleep(2)  # the signal sent again is raised here, in the main thread
+
+
+@pytest.mark.parametrize("stop", ["KeyboardInterrupt", "Terminated"])
+def test_a_stop_signal_after_the_handled_stop_keeps_the_exit_status(stop: str) -> None:
+    """Once the command has handled a stop, a second stop signal (one sent again and still in flight)
+    must not kill the process: it ends with 130 or 143, as the handled stop said (it ended killed by
+    SIGINT, status -2, once in a full test run)."""
+    code = (
+        "import os, signal, sys\n"
+        "from lvas.stopping import Terminated, exit_status\n"
+        f"def run():\n    raise {stop}\n"
+        "status = exit_status(run)\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "os.kill(os.getpid(), signal.SIGTERM)\n"
+        "sys.exit(status)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.returncode == (143 if stop == "Terminated" else 130), proc.stderr
 
 
 def test_status_verify_finds_a_damaged_artifact_and_rerun_failed_takes_it(
