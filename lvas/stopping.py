@@ -74,11 +74,14 @@ def exit_status(run: Callable[[], int]) -> int:
     and still in flight, a second Ctrl-C while the server stops); from then on stop signals are
     ignored, so that the process ends with the command's status rather than killed by the signal.
     Only for a process's own program: it leaves the signals ignored."""
+    main = threading.current_thread() is threading.main_thread()
+    if main:  # SIGTERM raises Terminated also outside the command's own handling of it
+        signal.signal(signal.SIGTERM, _terminate)
     try:
         code = run()
     except KeyboardInterrupt as exc:
         code = 143 if isinstance(exc, Terminated) else 130
-    if threading.current_thread() is threading.main_thread():
+    if main:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return code

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lvas.media.shots import FrameAnalyzer, _fade_middle, _window_fit, adaptive_threshold, detect_cuts
+from lvas.media.shots import DARK, FrameAnalyzer, _fade_span, _window_fit, adaptive_threshold, detect_cuts
 from lvas.settings import StoryboardSettings
 from lvas.storyboard import analyze, shots_summary
 from tests import storyboard_clips as sc
@@ -84,7 +84,7 @@ def test_detector_sees_only_stats() -> None:
     for k in range(0, 30, 7):
         parts.update(frames[k : k + 7], times[k : k + 7])
     a, b = whole.finish(), parts.finish()
-    for name in ("d1", "dw", "dl", "motion", "brightness"):
+    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "motion", "brightness"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-6)
     assert detect_cuts(a, 25.0, st) == detect_cuts(b, 25.0, st) == [15]
 
@@ -339,18 +339,25 @@ def test_black_lead_in_does_not_pull_a_boundary_into_it(tmp_path: Path) -> None:
 
 
 def test_fade_middle_is_the_middle_of_the_whole_fade_and_never_inside_black_at_an_end() -> None:
+    def middle(brightness: np.ndarray, darkest: int, cuts: tuple[int, ...] = ()) -> int:
+        out, back = _fade_span(brightness, 25, darkest, brightness < DARK, list(cuts))
+        return (out + back + 1) // 2
+
     level = np.full(140, 0.5)
     fade = level.copy()
     fade[40:53] = np.linspace(0.46, 0.04, 13)  # out over 13 frames, black 53-84, in over 2
     fade[53:85] = 0.0
     fade[85:87] = (0.17, 0.33)
-    assert abs(_fade_middle(fade, 25, 70) - (40 + 87) / 2) <= 1.5  # not the black's middle, 69
+    assert abs(middle(fade, 70) - (40 + 87) / 2) <= 1.5  # not the black's middle, 69
     lead_in = level.copy()
     lead_in[:75] = 0.0
-    assert _fade_middle(lead_in, 25, 30) == 75  # the first frame of picture
+    assert middle(lead_in, 30) == 75  # the first frame of picture
     ending = level.copy()
     ending[100:] = 0.0
-    assert _fade_middle(ending, 25, 120) == 100  # the first black frame
+    assert middle(ending, 120) == 100  # the first black frame
+    brighter_before_a_cut = fade.copy()
+    brighter_before_a_cut[:30] = 0.9  # a cut at 30 from a brighter shot is not the fading shot's level
+    assert abs(middle(brighter_before_a_cut, 70, (30,)) - (40 + 87) / 2) <= 1.5
 
 
 def test_window_fit_matches_least_squares_of_each_window() -> None:

@@ -61,7 +61,7 @@ STRUCTURE_MIN = 0.05  # a cut changes the thumbnail's luminance by at least this
 CONTRAST = 2.0  # a cut's change is at least this many times the change around it...
 CONTEXT_S = 0.3  # ...within this long before and after it (the frame next to it excluded)
 COLOUR_CONTRAST = 4.0  # the same for a window's histogram distance, which saturates early
-AMBIGUOUS = 0.75  # with a verifier: changes standing out 0.75-1.5x CONTRAST, and dissolves, are asked
+AMBIGUOUS = 0.75  # with a verifier: changes standing out 0.75-1.5x CONTRAST are asked
 PATH_MAX = 4.0  # a dissolve's frame-to-frame steps add up to at most this times its whole change
 MIX_WINDOW = 0.75  # a mix ramp is fitted to the sampled frames this many windows either side
 MIX_WIDE = 1.5  # a found dissolve is placed by ramps up to twice the window, fitted this many windows either side
@@ -421,6 +421,9 @@ def detect_cuts(
         if unsure:
             unsure = [t for t, ok in zip(unsure, verify([t.frame for t in unsure]), strict=True) if ok]
         hard += unsure
+        # the windows spanning an accepted cut see that cut, as _gradual's windows do the sure ones
+        L = stats.gradual_frames
+        gradual = [t for t in gradual if not any(u.frame <= t.frame < u.frame + L for u in unsure)]
     # a dissolve cut short is placed from its whole mix, of which the windows see only a part
     shortened = [_cut_short(stats, t, hard) for t in hard]
     spliced = [s for s, t in zip(shortened, hard, strict=True) if s is not t]
@@ -429,7 +432,7 @@ def detect_cuts(
     # for placing fades: brightness, and which frames are black, smoothed over a flicker
     brightness = _running_median(stats.brightness, 3)
     black = _black(brightness, _running_median(stats.edges, 3))
-    fades = _through_black(stats, brightness, black)
+    fades = _through_black(stats, brightness, black, [t.frame for t in hard if t.kind == "cut"])
     # what the frames of a fade look like to the other cues (a cut into or out of the black, a
     # window's change) is that fade
     found = [t for t in hard + gradual if not any(out - 1 <= t.frame <= back + 1 for _, out, back in fades)]
@@ -806,6 +809,7 @@ def _mix_fit(
     L = stats.gradual_frames
     half = round(reach * L)
     lo, hi = guess - half, guess + half + 1
+    lo, hi = max(lo, 0), min(hi, len(stats))
     for t in hard:
         if t.frame <= guess:
             lo = max(lo, t.frame)
@@ -833,7 +837,7 @@ def _mix_fit(
 
 
 def _through_black(
-    stats: FrameStats, smooth_brightness: np.ndarray, black: np.ndarray
+    stats: FrameStats, smooth_brightness: np.ndarray, black: np.ndarray, cuts: list[int]
 ) -> list[tuple[int, int, int]]:
     """Fades through black, each as (middle, first frame that darkens, first frame back at the
     shot's level): a run of black frames (:func:`_black`) with pictures on both sides.
@@ -845,7 +849,7 @@ def _through_black(
     fades = []
     for s, e in _runs(black):
         if s > 0 and e < n:
-            out, back = _fade_span(smooth_brightness, L, s + int(np.argmin(stats.brightness[s:e])), black)
+            out, back = _fade_span(smooth_brightness, L, s + int(np.argmin(stats.brightness[s:e])), black, cuts)
             fades.append(((out + back + 1) // 2, out, back))
     return fades
 
@@ -855,34 +859,29 @@ def _black(brightness: np.ndarray, edges: np.ndarray) -> np.ndarray:
     return (brightness < DARK) & (edges < BLACK_EDGES)
 
 
-def _fade_middle(brightness: np.ndarray, window: int, darkest: int, black: np.ndarray | None = None) -> int:
-    """The middle of a fade through black around its ``darkest`` frame (:func:`_fade_span`), as a
-    dissolve's middle is its boundary. A long black hold after a quick fade-out does not pull the
-    boundary into the black. Black that reaches the video's start or end is no shot: the boundary
-    is where the picture begins or ends."""
-    out, back = _fade_span(brightness, window, darkest, black)
-    return (out + back + 1) // 2
-
-
 def _fade_span(
-    brightness: np.ndarray, window: int, darkest: int, black: np.ndarray | None = None
+    brightness: np.ndarray, window: int, darkest: int, black: np.ndarray, cuts: list[int]
 ) -> tuple[int, int]:
     """The first frame that darkens and the first frame back at the shot's level around the black
-    at ``darkest``; (s, s) or (e + 1, e + 1) for black that reaches the video's start or end.
+    at ``darkest``, whose middle is the fade's boundary, as a dissolve's middle is. A long black
+    hold after a quick fade-out does not pull the boundary into the black. Black that reaches the
+    video's start is no shot: (e + 1, e + 1), where the picture begins; at its end (s, s).
 
-    The shot's level is its brightness half a ``window`` to a window beyond the black. The ramp is
-    located where it passes FADE_EDGE and 1 - FADE_EDGE of the way from black to that level, and followed
-    on a straight line to its end, so that a slow fade starts where it starts and a cut into or
-    out of the black is where it is. ``brightness`` is smoothed per frame; ``black`` says which
-    frames are black (default: dark)."""
+    The shot's level is its brightness half a ``window`` to a window beyond the black, not across a
+    hard cut (``cuts``: a brighter shot before a cut is not the fading one's level). The ramp is
+    located where it passes FADE_EDGE and 1 - FADE_EDGE of the way from black to that level, and
+    followed on a straight line to its end, so that a slow fade starts where it starts and a cut
+    into or out of the black is where it is. ``brightness`` is smoothed per frame; ``black`` says
+    which frames are black."""
     n, L = len(brightness), window
-    black = brightness < DARK if black is None else black
     s = e = darkest
     while s > 0 and black[s - 1]:
         s -= 1
     while e < n - 1 and black[e + 1]:
         e += 1
-    before, after = brightness[max(0, s - L) : s][::-1], brightness[e + 1 : e + 1 + L]
+    lo = max([s - L, 0] + [c for c in cuts if c < s - 1])
+    hi = min([e + 1 + L, n] + [c for c in cuts if c > e + 2])
+    before, after = brightness[lo:s][::-1], brightness[e + 1 : hi]
     if not len(before) or not len(after):
         edge = e + 1 if not len(before) and e + 1 < n else s
         return edge, edge
