@@ -524,7 +524,7 @@ def _heading(stats: FrameStats, start: int, cut: int) -> float | None:
     the frames before it, as a fraction of the way; None where they went off the line (SPLICE_COS)."""
     L = stats.gradual_frames
     spans = ((start - L // 4, start + 1), (cut - L // 8 - 1, cut), (cut + 1, cut + L // 4 + 1))  # from, at, after
-    ends = [_layouts(stats, lo, hi) for lo, hi in spans]
+    ends = [_layouts(stats, lo, hi)[1] for lo, hi in spans]
     if any(len(e) == 0 for e in ends):
         return None
     a, p, b = (e.mean(axis=0) for e in ends)
@@ -535,10 +535,11 @@ def _heading(stats: FrameStats, start: int, cut: int) -> float | None:
     return float(np.linalg.norm(way) / np.linalg.norm(whole))
 
 
-def _layouts(stats: FrameStats, lo: int, hi: int) -> np.ndarray:
-    """The GRID x GRID luminance layouts of the sampled frames in [lo, hi)."""
+def _layouts(stats: FrameStats, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+    """The sampled frames in [lo, hi) and their GRID x GRID luminance layouts (the features after
+    the histograms), as float64."""
     sel = np.flatnonzero((stats.sample_frames >= lo) & (stats.sample_frames < hi))
-    return stats.sample_features[sel, -GRID * GRID :].astype(np.float64)
+    return stats.sample_frames[sel].astype(np.float64), stats.sample_features[sel, -GRID * GRID :].astype(np.float64)
 
 
 def _peaks(x: np.ndarray) -> np.ndarray:
@@ -815,12 +816,9 @@ def _mix_fit(
             lo = max(lo, t.frame)
         else:
             hi = min(hi, t.frame)
-    frames = stats.sample_frames
-    sel = np.flatnonzero((frames >= lo) & (frames < hi))
-    if len(sel) < 5:
+    f, g = _layouts(stats, lo, hi)
+    if len(f) < 5:
         return None
-    f = frames[sel].astype(np.float64)
-    g = stats.sample_features[sel, -GRID * GRID :].astype(np.float64)  # the layout after the histograms
     g -= g.mean(axis=0)
     total = float((g * g).sum())
     if total <= 0.0:
