@@ -26,11 +26,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.make_material import Event, build
+from bench.results import write_section
 from lvas.settings import StoryboardSettings
 from lvas.storyboard import analyze
 
 OUT = Path(__file__).resolve().parent / "out"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 NOTES_MARK = "<!-- generated above by bench/bench_shots.py; hand notes below are kept on rewrite -->"
 TOLERANCE_S = 0.1
 
@@ -193,8 +193,6 @@ def main() -> None:
 def write_results(summary, rows, rss, args) -> None:
     base = next(s for s in summary if s[0] == "ContentDetector")[4]
     lines = [
-        "## Shot detection",
-        "",
         f"Command: `.venv/bin/python bench/bench_shots.py --seconds {int(args.seconds)} --seeds {args.seeds}"
         f" --repeats {args.repeats}"
         + (f" --heldout-seeds {args.heldout_seeds}" if args.heldout_seeds else "")
@@ -263,19 +261,7 @@ def write_results(summary, rows, rss, args) -> None:
         " 25 fps video by count; the measured peak also moves with allocator and decoder buffers).",
         "",
     ]
-    lines += [NOTES_MARK, ""]
-    section = "\n".join(lines)
-    text = RESULTS.read_text() if RESULTS.exists() else "# Benchmark results\n"
-    start = text.find("## Shot detection\n")
-    if start >= 0:
-        nxt = text.find("\n## ", start + 3)
-        end = nxt + 1 if nxt >= 0 else len(text)
-        mark = text.find(NOTES_MARK, start, end)
-        notes = text[mark + len(NOTES_MARK) : end].strip("\n") if mark >= 0 else ""  # hand notes are kept
-        text = text[:start] + section + (notes + "\n\n" if notes else "") + text[end:]
-    else:
-        text = text.rstrip() + "\n\n" + section
-    RESULTS.write_text(text)
+    write_section("Shot detection", "\n".join(lines), NOTES_MARK)
 
 
 if __name__ == "__main__":

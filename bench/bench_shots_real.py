@@ -34,12 +34,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_shots import material
 from bench.real_footage import Tally, available, load, locate, score
+from bench.results import write_section
 from lvas.media.analysis import analyze
 from lvas.settings import StoryboardSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 OUT = Path(__file__).resolve().parent / "out" / "speed"
-RESULTS = Path(__file__).resolve().parent / "RESULTS.md"
 LVAS_DETECTORS = ("hsv", "hsv+transnet", "transnet")
 NOTES_MARK = "<!-- generated above by bench/bench_shots_real.py; hand notes below are kept on rewrite -->"
 SD_DETECTORS = ("PySceneDetect Content", "PySceneDetect Adaptive")
@@ -209,8 +209,6 @@ def memory_by_length() -> dict[str, float]:
 
 def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[str, float], args) -> None:
     lines = [
-        "## Shot detection on real footage",
-        "",
         f"Command: `.venv/bin/python bench/bench_shots_real.py --rounds {args.rounds} --write-results`"
         f" (2-core machine shared with other jobs; 1-minute load average {args.load[0]:.1f} before,"
         f" {args.load[1]:.1f} after).",
@@ -255,19 +253,7 @@ def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[
         lines.append(f"| {r['file']} | {r['lvas_wall']:.2f} | {r['sd_wall']:.2f} | {r['speedup']:.2f}x |"
                      f" {r['cpu_speedup']:.2f}x | {r['lvas_rss']:.0f} / {r['sd_rss']:.0f} |")
     lines += ["", "Peak RSS of `lvas shots` by length (MiB): " + ", ".join(f"{k}: {v:.0f}" for k, v in mem.items()), ""]
-    lines += [NOTES_MARK, ""]
-    section = "\n".join(lines)
-    text = RESULTS.read_text()
-    start = text.find("## Shot detection on real footage")
-    if start >= 0:
-        nxt = text.find("\n## ", start + 3)
-        end = nxt + 1 if nxt >= 0 else len(text)
-        mark = text.find(NOTES_MARK, start, end)
-        notes = text[mark + len(NOTES_MARK) : end].strip("\n") if mark >= 0 else ""  # hand notes are kept
-        text = text[:start] + section + (notes + "\n\n" if notes else "") + text[end:]
-    else:
-        text = text.rstrip() + "\n\n" + section + "\n"
-    RESULTS.write_text(text)
+    write_section("Shot detection on real footage", "\n".join(lines), NOTES_MARK)
 
 
 def clip_table() -> list[str]:
