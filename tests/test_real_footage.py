@@ -122,6 +122,19 @@ def test_locate_debian_source_and_pypi_sdist_files_unpacked_under_bench_out(tmp_
     assert (locate(source, debian_dir), locate(sdist, debian_dir)) == clips
 
 
+def test_locate_a_member_of_a_zip_in_a_pypi_sdist_unpacked_beside_the_zip(tmp_path: Path) -> None:
+    debian_dir = tmp_path / "debian"
+    video = "pypi-sdist:lvas-no-such-sdist==1.0:lvas-no-such-sdist-1.0/docs/media.zip:media/film.mp4"
+    with pytest.raises(FileNotFoundError) as err:
+        locate(video, debian_dir)
+    folder = tmp_path / "pypi-sdist" / "lvas-no-such-sdist-1.0" / "docs"
+    assert f"python -m zipfile -e {folder / 'media.zip'} {folder}" in str(err.value)
+    clip = folder / "media" / "film.mp4"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"")
+    assert locate(video, debian_dir) == clip
+
+
 def test_a_video_with_no_tune_annotation_is_held_out_from_its_start() -> None:
     notes = [Annotation("v", "dissolve", 8.0, 9.0, "heldout"), Annotation("v", "cut", 20.0, 20.0, "heldout")]
     pred = [2.0, 8.5, 20.02]  # a false alarm before the first annotation, two hits
