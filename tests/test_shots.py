@@ -360,6 +360,119 @@ def test_fade_middle_is_the_middle_of_the_whole_fade_and_never_inside_black_at_a
     assert abs(middle(brighter_before_a_cut, 70, (30,)) - (40 + 87) / 2) <= 1.5
 
 
+# --- dips to white, slow fades, title cards ---------------------------------------------------------
+
+
+def _card(rows: tuple[int, ...], size: tuple[int, int] = W160) -> np.ndarray:
+    """A title card: short lines of white text (bars two pixels high) on black."""
+    w, h = size
+    img = np.zeros((h, w, 3), np.float32)
+    for k, r in enumerate(rows):
+        x = 30 + 17 * (k % 3)
+        img[r : r + 2, x : x + 40 + 9 * (k % 2)] = 235.0
+    return img
+
+
+def test_dip_to_white_in_a_letterboxed_frame_is_one_boundary_at_its_middle(tmp_path: Path) -> None:
+    """Letterbox bars stay black while the picture dips to a flat light grey (out over 6 frames, 3
+    flat frames, a slow reveal over 25): one boundary in the middle of frames 30-64, though the
+    bars keep the frame's edges and contrast up."""
+    a, b = _blocks(40).astype(np.float32), _blocks(41)[:, ::-1].astype(np.float32)
+    flat = np.full_like(a, 205.0)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        r = float(np.clip((i - 29) / 7, 0, 1)) if i < 36 else 1.0 if i < 39 else float(np.clip((64 - i) / 26, 0, 1))
+        img = (1 - r) * (a if i < 36 else b) + r * flat
+        img[:12], img[-12:] = 0.0, 0.0
+        return _noisy(img.astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "white.mp4", fn, seconds=3.6, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (47 / 25,))
+
+
+def test_fade_in_slower_than_the_window_is_placed_by_its_whole_ramp(tmp_path: Path) -> None:
+    """A hard cut to black at frame 30, black to 40, a 1.6 s fade-in to frame 80: the boundary is
+    the middle of frames 30-80, not of a ramp cut off at one window."""
+    a, b = _blocks(42).astype(np.float32), _blocks(43)[:, ::-1].astype(np.float32)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        img = a if i < 30 else b * float(np.clip((i - 39) / 41, 0, 1))
+        return _noisy(img.astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "slow.mp4", fn, seconds=4.4, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (55 / 25,))
+
+
+def test_shot_dimming_before_a_cut_to_black_is_not_a_fade_out(tmp_path: Path) -> None:
+    """A shot whose light halves over its last half second, then a hard cut to black (frame 40),
+    black to 50, a fade-in to 62: the fade starts at the cut, so the boundary is at frame 51."""
+    a, b = _blocks(44).astype(np.float32), _blocks(45)[:, ::-1].astype(np.float32)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        if i < 40:
+            img = a * (1 - 0.5 * float(np.clip((i - 27) / 12, 0, 1)))
+        else:
+            img = b * float(np.clip((i - 49) / 13, 0, 1))
+        return _noisy(img.astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "dim.mp4", fn, seconds=3.6, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (51 / 25,))
+
+
+def test_title_card_fades_are_placed_by_the_text_not_the_brightness(tmp_path: Path) -> None:
+    """A shot fades to black (frames 30-50), a title card cuts in from black at 55 and later fades
+    out (90-105), black to 115, a shot fades in to 127. Black is a dark grey, as in many videos, and
+    the card hardly brighter. Boundaries: the middles of 30-55 and of 90-127."""
+    a, b = _blocks(46).astype(np.float32), _blocks(47)[:, ::-1].astype(np.float32)
+    black = np.full_like(a, 12.0)
+    card = np.maximum(_card((40, 46)), black)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        if i < 55:
+            r = float(np.clip((50 - i) / 21, 0, 1))
+            img = r * a + (1 - r) * black
+        elif i < 115:
+            r = float(np.clip((105 - i) / 16, 0, 1))
+            img = r * card + (1 - r) * black
+        else:
+            r = float(np.clip((i - 114) / 13, 0, 1))
+            img = r * b + (1 - r) * black
+        return _noisy(img.astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "card.mp4", fn, seconds=6.4, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (42.5 / 25, 108.5 / 25))
+
+
+def test_cut_between_two_still_title_cards_is_found(tmp_path: Path) -> None:
+    """Two cards of small white text on black, each still: the cut between them changes little of
+    the picture, but nothing else changes around it."""
+    one, two = _card((20, 24)), _card((44, 48, 62, 66))
+
+    def fn(i: int, t: float) -> np.ndarray:
+        return _noisy((one if t < 1.6 else two).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "cards.mp4", fn, seconds=3.2, size=W160)
+    result = analyze(clip, StoryboardSettings())
+    assert_cuts(result.cuts_s, (1.6,))
+    assert result.stats.e1[result.cut_frames[0]] < 0.05  # below the cue's floor for moving pictures
+
+def test_fade_side_whose_brightness_does_not_move_is_read_from_its_detail() -> None:
+    """Text on black fading out: the brightness stays at black's level (it jitters by a thousandth),
+    the detail (root edge energy) ramps down over frames 40-60; black 60-70, then a two-frame fade-in.
+    The fade starts where the text starts fading, not where the jitter says."""
+    rng = np.random.default_rng(3)
+    brightness = 0.047 + rng.uniform(-0.001, 0.001, 120)
+    detail = np.zeros(120)
+    detail[:40] = 0.06
+    detail[40:60] = np.linspace(0.057, 0.0, 20)
+    brightness[70:] = (0.2, 0.4) + (0.5,) * 48
+    detail[70:] = (0.05, 0.1) + (0.15,) * 48
+    black = np.zeros(120, bool)
+    black[60:70] = True
+    out, back = _fade_span(brightness, 25, 65, black, [], detail)
+    assert abs(out - 40) <= 1 and abs(back - 71) <= 1, (out, back)
+
+
 def test_window_fit_matches_least_squares_of_each_window() -> None:
     rng = np.random.default_rng(0)
     y = rng.normal(size=60)

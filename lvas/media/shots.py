@@ -53,11 +53,14 @@ PERSIST = 0.6  # a cut's change must persist across the flash window at this fra
 FLASH_BACK = 0.25  # colours back within this fraction of their jump across the flash window: a flash
 DARK = 0.12  # mean value (0..1) under which a frame counts as black (the middle of a fade)...
 BLACK_EDGES = 0.0015  # ...if it is also this featureless: a dark scene or a title card is a picture
+FLAT = 0.005**2  # a brighter frame whose central half varies less than this is the middle of a dip to white or grey
 KMEANS_SAMPLES_PER_S = 8.0  # frames per second whose features are kept for keyframe clustering
 GRID = 4  # keyframe features also carry a GRID x GRID luminance layout
 HIST_SUBSAMPLE_W = 128  # frames at least this wide are histogrammed from every other pixel
 THUMB_W = 40  # width of the luminance thumbnails of the structural cue
 STRUCTURE_MIN = 0.05  # a cut changes the thumbnail's luminance by at least this mean fraction
+STILL = 0.002  # frames that change less than this around a frame are still pictures...
+STILL_MIN = 0.02  # ...between which a cut changes the thumbnails by at least this mean fraction
 CONTRAST = 2.0  # a cut's change is at least this many times the change around it...
 CONTEXT_S = 0.3  # ...within this long before and after it (the frame next to it excluded)
 COLOUR_CONTRAST = 4.0  # the same for a window's histogram distance, which saturates early
@@ -77,7 +80,8 @@ DIP_PAD = 0.3  # windows of pure frames this fraction of the gradual window eith
 DIP_PLACE = 0.95  # a dip fitted this well places a dissolve found by the window distances
 DIP_LENGTHS = (0.5, 0.75, 1.0)  # mix lengths tried, as fractions of the gradual window
 EDGE_MIX = 0.75  # a dissolve's middle holds at most this of the edge energy two alike pictures keep
-FADE_EDGE = 0.7  # a fade starts and ends where the brightness is this far from black to the shot's level
+CUT_STEP = 0.3  # a picture this far from black to its level in one frame cut into or out of the black
+FADE_MIN = 0.02  # a side of a fade whose brightness moves less than this is read from its edges
 
 
 @dataclass(frozen=True)
@@ -175,6 +179,7 @@ class FrameStats:
     motion: np.ndarray
     edges: np.ndarray  # mean squared luminance difference of neighbouring pixels, both ways (0..2)
     contrast: np.ndarray  # luminance variance of the thumbnails (0..1 scale)
+    centre_contrast: np.ndarray  # the same over their central half: no letterbox or pillarbox bars
     brightness: np.ndarray
     saturation: np.ndarray
     hue_deg: np.ndarray
@@ -235,6 +240,9 @@ class FrameAnalyzer:
         self._add("edges", _edge_energy(luma))
         thumbs = _thumbnails(luma)
         self._add("contrast", thumbs.reshape(n, -1).var(axis=1).astype(np.float64) * (1.0 / 255.0**2))
+        th, tw = thumbs.shape[1:]
+        centre = thumbs[:, th // 4 : th - th // 4, tw // 4 : tw - tw // 4].reshape(n, -1)
+        self._add("centre_contrast", centre.var(axis=1).astype(np.float64) * (1.0 / 255.0**2))
         older = thumbs[:1] if self._thumbs is None else self._thumbs
         allt = np.concatenate([older, thumbs])
         at = np.arange(len(older), len(allt))
@@ -291,6 +299,7 @@ class FrameAnalyzer:
             t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"],
             e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"],
             motion=col["motion"], edges=col["edges"], contrast=col["contrast"],
+            centre_contrast=col["centre_contrast"],
             brightness=col["brightness"], saturation=col["saturation"], hue_deg=col["hue_deg"],
             sample_frames=col["sample_frames"], sample_features=col["sample_features"].astype(np.float32),
             flash_frames=self.flash_frames, gradual_frames=self.gradual_frames,
@@ -431,8 +440,16 @@ def detect_cuts(
     gradual = [t for t in gradual if all(abs(t.frame - s.frame) > stats.gradual_frames for s in spliced)]
     # for placing fades: brightness, and which frames are black, smoothed over a flicker
     brightness = _running_median(stats.brightness, 3)
-    black = _black(brightness, _running_median(stats.edges, 3))
-    fades = _through_black(stats, brightness, black, [t.frame for t in hard if t.kind == "cut"])
+    edges = _running_median(stats.edges, 3)
+    black = _black(brightness, edges)
+    cut_frames = [t.frame for t in hard if t.kind == "cut"]
+    fades = _through_black(stats, brightness, black, cut_frames, np.sqrt(edges))
+    # a dip to white or grey: the picture's detail, not its brightness, ramps down to a flat frame
+    detail = np.sqrt(_running_median(stats.centre_contrast, 3))
+    flat = (detail < np.sqrt(FLAT)) & ~black & (brightness >= DARK)
+    dips = _through_flat(stats, detail, flat, cut_frames)
+    # a fade to black passes through dim flat frames of its own
+    fades += [d for d in dips if not any(o <= d[0] <= b for _, o, b in fades)]
     # what the frames of a fade look like to the other cues (a cut into or out of the black, a
     # window's change) is that fade
     found = [t for t in hard + gradual if not any(out - 1 <= t.frame <= back + 1 for _, out, back in fades)]
@@ -467,7 +484,9 @@ def _hard_cuts(
     d_before, d_after = _context(d1, k)
     e_before, e_after = _context(e1, k)
     colour = _peaks(d1) & (d1 >= thr)
-    structure = _peaks(e1) & (e1 >= STRUCTURE_MIN)
+    # between still pictures (title cards, a freeze) a smaller change of structure is a cut too
+    still = np.maximum(e_before, e_after) < STILL
+    structure = _peaks(e1) & ((e1 >= STRUCTURE_MIN) | (still & (e1 >= STILL_MIN)))
     # how many times CONTRAST each cue stands out from the change around the frame
     c_ratio = d1 / (CONTRAST * np.maximum(np.maximum(d_before, d_after), 1e-6))
     s_ratio = e1 / (CONTRAST * np.maximum(np.minimum(e_before, e_after), 1e-6))
@@ -475,7 +494,7 @@ def _hard_cuts(
     for i in np.flatnonzero((colour & (c_ratio >= unsure_from)) | (structure & (s_ratio >= unsure_from))):
         # A flash's spike is large but the pictures either side of it match; a cut's change stays.
         c_ok = colour[i] and _persists_across(stats.dw, i, w, max(PERSIST * thr, 0.5 * float(d1[i])))
-        s_need = max(PERSIST * STRUCTURE_MIN, 0.5 * float(e1[i]))
+        s_need = max(PERSIST * (STILL_MIN if still[i] else STRUCTURE_MIN), 0.5 * float(e1[i]))
         s_ok = structure[i] and _persists_across(stats.ew, i, w, s_need, stats.ef) and not _returns(stats, i, s_need)
         # colours that jumped and came nearly all the way back across the window, between frames that
         # change in structure (motion, or the flash's other edge): a flash, even where a fast pan
@@ -835,7 +854,7 @@ def _mix_fit(
 
 
 def _through_black(
-    stats: FrameStats, smooth_brightness: np.ndarray, black: np.ndarray, cuts: list[int]
+    stats: FrameStats, smooth_brightness: np.ndarray, black: np.ndarray, cuts: list[int], detail: np.ndarray
 ) -> list[tuple[int, int, int]]:
     """Fades through black, each as (middle, first frame that darkens, first frame back at the
     shot's level): a run of black frames (:func:`_black`) with pictures on both sides.
@@ -847,9 +866,31 @@ def _through_black(
     fades = []
     for s, e in _runs(black):
         if s > 0 and e < n:
-            out, back = _fade_span(smooth_brightness, L, s + int(np.argmin(stats.brightness[s:e])), black, cuts)
+            out, back = _fade_span(smooth_brightness, L, s + int(np.argmin(stats.brightness[s:e])), black, cuts, detail)
             fades.append(((out + back + 1) // 2, out, back))
     return fades
+
+
+def _through_flat(
+    stats: FrameStats, detail: np.ndarray, flat: np.ndarray, cuts: list[int]
+) -> list[tuple[int, int, int]]:
+    """Dips to a flat picture (white, grey), as :func:`_through_black`'s fades: a run of ``flat``
+    frames no longer than a window with pictures on both sides, its ramps read from ``detail``
+    (the standard deviation of the central luminance, which a mix with a flat frame scales down
+    linearly). A longer flat run is a shot of its own (a clear sky), bounded by its own cuts; one
+    with no ramp on either side is a flash; one between alike pictures is a light inside a shot."""
+    n, L, dips = len(flat), stats.gradual_frames, []
+    for s, e in _runs(flat):
+        if s > 0 and e < n and e - s <= L:
+            out, back = _fade_span(detail, L, s, flat, cuts)
+            if out >= s - 1 and back <= e + 1:
+                continue
+            f, g = _layouts(stats, max(out - L, 0), min(back + L, n))
+            before, after = g[f < out], g[f >= back]
+            if len(before) and len(after) and np.abs(before[-1] - after[0]).mean() < STRUCTURE_MIN:
+                continue
+            dips.append(((out + back + 1) // 2, out, back))
+    return dips
 
 
 def _black(brightness: np.ndarray, edges: np.ndarray) -> np.ndarray:
@@ -858,41 +899,60 @@ def _black(brightness: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _fade_span(
-    brightness: np.ndarray, window: int, darkest: int, black: np.ndarray, cuts: list[int]
+    brightness: np.ndarray, window: int, darkest: int, black: np.ndarray, cuts: list[int],
+    detail: np.ndarray | None = None,
 ) -> tuple[int, int]:
     """The first frame that darkens and the first frame back at the shot's level around the black
     at ``darkest``, whose middle is the fade's boundary, as a dissolve's middle is. A long black
     hold after a quick fade-out does not pull the boundary into the black. Black that reaches the
     video's start is no shot: (e + 1, e + 1), where the picture begins; at its end (s, s).
 
-    The shot's level is its brightness half a ``window`` to a window beyond the black, not across a
-    hard cut (``cuts``: a brighter shot before a cut is not the fading one's level). The ramp is
-    located where it passes FADE_EDGE and 1 - FADE_EDGE of the way from black to that level, and
-    followed on a straight line to its end, so that a slow fade starts where it starts and a cut
-    into or out of the black is where it is. ``brightness`` is smoothed per frame; ``black`` says
-    which frames are black."""
+    Each side's ramp is a ramp-then-level line fitted by least squares to up to two ``window``s of
+    frames beyond the black, not across a hard cut (``cuts``), so that a slow fade ends where it
+    ends, whatever its length. A side whose first frame is already CUT_STEP of the way to its
+    level is a cut into or out of the black. Where a side's brightness hardly moves (FADE_MIN:
+    white text on black fading out), ``detail`` (the square root of the edge energy, which a
+    fade also scales) shows its ramp. ``brightness`` is smoothed per frame; ``black`` says which
+    frames are black."""
     n, L = len(brightness), window
     s = e = darkest
     while s > 0 and black[s - 1]:
         s -= 1
     while e < n - 1 and black[e + 1]:
         e += 1
-    lo = max([s - L, 0] + [c for c in cuts if c < s - 1])
-    hi = min([e + 1 + L, n] + [c for c in cuts if c > e + 2])
-    before, after = brightness[lo:s][::-1], brightness[e + 1 : hi]
-    if not len(before) or not len(after):
-        edge = e + 1 if not len(before) and e + 1 < n else s
+    lo = max([s - 2 * L, 0] + [c for c in cuts if c < s - 1])
+    hi = min([e + 1 + 2 * L, n] + [c for c in cuts if c > e + 2])
+    if lo >= s or hi <= e + 1:
+        edge = e + 1 if lo >= s and e + 1 < n else s
         return edge, edge
-    reach = max(1, L // 2)
 
     def ramp(side: np.ndarray, dark: float) -> int:
         """Frames from the black to where the ramp on ``side`` (nearest frame first) ends."""
-        top = side[-reach:].max()
-        high = int(np.argmax(side >= dark + FADE_EDGE * (top - dark)))
-        low = int(np.argmax(side >= dark + (1 - FADE_EDGE) * (top - dark)))
-        return min(len(side), high + max(0, round((high - low) * (1 - FADE_EDGE) / (2 * FADE_EDGE - 1))))
+        k = np.arange(len(side), dtype=np.float64)
+        ends = np.arange(1, len(side) + 1, dtype=np.float64)
+        x = np.minimum(k[None, :], ends[:, None])  # (ramp ends, frames): ramp then level
+        xm = x - x.mean(axis=1, keepdims=True)
+        ym = side - side.mean()
+        slope = (xm @ ym) / np.maximum((xm * xm).sum(axis=1), 1e-12)
+        sse = (ym * ym).sum() - slope * (xm @ ym)
+        end = int(np.argmin(sse))
+        level = side.mean() + slope[end] * (ends[end] - x[end].mean())
+        if level - dark <= 0.0 or side[0] - dark >= CUT_STEP * (level - dark):
+            return 0
+        return end + 1
 
-    return s - ramp(before, brightness[s]), e + 1 + ramp(after, brightness[e])
+    def side_ramp(before: bool) -> int:
+        span = slice(lo, s) if before else slice(e + 1, hi)
+        edge = s if before else e
+        signal = brightness
+        if detail is not None and abs(float(brightness[span].max()) - brightness[edge]) < FADE_MIN:
+            signal = detail
+        side = signal[span][::-1] if before else signal[span]
+        # one window first; two where the ramp still rises at its end (a slow fade)
+        frames = ramp(side[:L], float(signal[edge]))
+        return ramp(side, float(signal[edge])) if frames >= L - 1 and len(side) > L else frames
+
+    return s - side_ramp(True), e + 1 + side_ramp(False)
 
 
 def _running_median(x: np.ndarray, width: int) -> np.ndarray:
