@@ -51,7 +51,8 @@ tarball; ``pip download --no-deps --no-binary :all: NAME==VERSION``, then ``tar 
   itself, H.264 1280x720 at 24 fps, 596.5 s, 14315 frames from 0 s, with its audio; 126 hard cuts
   (many between shots of one forest's greens, a one-frame close-up), a dissolve and a dip to black,
   an iris-out into the credits, animated credits over a scroll, fast chases and whip pans. Held
-  out as a whole and annotated in two halves (frames 0-7200 and 7150 to the end, the overlap
+  out as a whole and scored once so; its first half, to the dip to black at 298.5 s, is a tune
+  part since, the rest stays held out. Annotated in two halves (frames 0-7200 and 7150 to the end, the overlap
   agreeing) from contact sheets of every fourth frame at two offsets, strips of every frame
   around each change and plots of mean luminance and frame differences read by eye. Licence as
   the trailer's.
