@@ -84,7 +84,8 @@ def test_detector_sees_only_stats() -> None:
     for k in range(0, 30, 7):
         parts.update(frames[k : k + 7], times[k : k + 7])
     a, b = whole.finish(), parts.finish()
-    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "motion", "brightness"):
+    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "kept", "kept_w", "kept_l", "motion", "brightness",
+                 "centre_contrast"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-6)
     assert detect_cuts(a, 25.0, st) == detect_cuts(b, 25.0, st) == [15]
 
@@ -472,6 +473,88 @@ def test_fade_side_whose_brightness_does_not_move_is_read_from_its_detail() -> N
     out, back = _fade_span(brightness, 25, 65, black, [], detail)
     assert abs(out - 40) <= 1 and abs(back - 71) <= 1, (out, back)
 
+
+# --- local changes: something entering the frame is not a new shot ---------------------------------
+
+
+def test_object_swinging_into_a_still_frame_is_not_a_cut(tmp_path: Path) -> None:
+    """A large object (a third of the picture) swings in from the side in two frames and stays,
+    over a background that does not move: most of the picture is as it was, so no cut."""
+    bg, thing = _blocks(50).astype(np.float32), _blocks(51, cell=5).astype(np.float32)[:, :, ::-1]
+
+    def fn(i: int, t: float) -> np.ndarray:
+        img = bg.copy()
+        width = int(np.clip((i - 29) / 2, 0, 1) * 55)
+        if width:
+            img[:, :width] = thing[:, -width:]
+        return _noisy(img.astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "swing.mp4", fn, seconds=2.4, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
+
+
+def test_hand_reaching_in_over_three_frames_is_not_a_cut(tmp_path: Path) -> None:
+    """A hand reaches in over three frames and goes on moving, while half the picture stays: motion."""
+    bg, hand = _blocks(52).astype(np.float32), _blocks(53, cell=5).astype(np.float32)[:, :, ::-1]
+
+    def fn(i: int, t: float) -> np.ndarray:
+        img = bg.copy()
+        width = int(np.clip((i - 29) / 3, 0, 1) * 60) + max(0, i - 32)
+        if width:
+            img[:, :width] = hand[:, -width:]
+        return _noisy(img.astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "hand.mp4", fn, seconds=2.0, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
+
+
+def test_cut_blended_over_three_frames_by_a_film_transfer_is_a_cut(tmp_path: Path) -> None:
+    """Three frames mix both shots (a = 0.25, 0.5, 0.75): all of the picture changes, so a cut."""
+    a, b = _blocks(54).astype(np.float32), _blocks(55)[:, ::-1].astype(np.float32)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        r = float(np.clip((i - 29) / 4, 0, 1))
+        return _noisy(((1 - r) * a + r * b).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "blend.mp4", fn, seconds=2.4, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (31 / 25,))
+
+
+def test_motion_spread_over_three_frames_that_keeps_half_the_picture_is_not_a_cut() -> None:
+    """An arm swings in over three frames, moving all the while, and goes on moving in part of its
+    place: the change peaks in the middle of three large steps and, across the flash window, about
+    half of the picture is as it was. A cut, even one blended over frames, changes all of it."""
+    bg, arm = _blocks(57), _blocks(533, cell=5)
+    frames = []
+    for i in range(60):
+        img = bg.copy()
+        if 30 <= i <= 33:  # the arm comes in, every part of it moving
+            width = (55, 85, 95, 95)[i - 30]
+            img[:, :width] = _blocks(500 + i, cell=5)[:, :width]
+        elif i > 33:  # then only the hand moves
+            img[:, :95] = arm[:, :95]
+            img[:, :40] = _blocks(500 + i, cell=5)[:, :40]
+        frames.append(_noisy(img, i))
+    an = FrameAnalyzer(25.0, StoryboardSettings())
+    an.update(np.stack(frames), np.arange(60) / 25)
+    stats = an.finish()
+    assert stats.kept[32] < 0.55  # not left to the plain share of kept pixels
+    assert detect_cuts(stats, 25.0, StoryboardSettings()) == []
+
+def test_light_changing_on_part_of_a_still_picture_is_not_a_dissolve(tmp_path: Path) -> None:
+    """A lamp lights up the left third of a still scene over half a second: the colours change as
+    in a dissolve, but two thirds of the picture keeps every pixel."""
+    bg = _blocks(56).astype(np.float32)
+    warm = np.array([1.6, 1.3, 0.6], np.float32)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        img = bg.copy()
+        r = float(np.clip((i - 40) / 12, 0, 1))
+        img[:, :55] *= (1 - r) + r * warm
+        return _noisy(np.clip(img, 0, 255).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "lamp.mp4", fn, seconds=3.2, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
 
 def test_window_fit_matches_least_squares_of_each_window() -> None:
     rng = np.random.default_rng(0)

@@ -17,6 +17,11 @@ between two shots of the same colours (the same set, the same actor in a closer 
 them little too. A second, structural cue sees that: ``e1``, the mean luminance difference of
 40-pixel-wide thumbnails of consecutive frames, and ``ew``, the same across the flash window.
 
+A cut renews the whole picture. Something swinging into the frame, or a light coming on, changes
+a large part of it and keeps the rest: ``kept`` is the share of the thumbnails' lit pixels (bars
+and black left out) that stay within 2% from one frame to the next (``kept_w``, ``kept_l``: across
+the flash and gradual windows); where most of the picture is kept, a change is local, not a cut.
+
 Neither cue alone tells a cut from fast motion (a handheld close-up, a dancer filling the frame):
 both change a lot between every pair of frames. So a cut's change must also stand out against
 the change around it (:func:`_context`): the threshold at a frame rises with the motion in the
@@ -58,6 +63,10 @@ KMEANS_SAMPLES_PER_S = 8.0  # frames per second whose features are kept for keyf
 GRID = 4  # keyframe features also carry a GRID x GRID luminance layout
 HIST_SUBSAMPLE_W = 128  # frames at least this wide are histogrammed from every other pixel
 THUMB_W = 40  # width of the luminance thumbnails of the structural cue
+LIT = 0.06  # pixels darker than this in both frames are left out of the kept share
+KEPT = 0.02  # a thumbnail pixel that changes less than this (0..1) from one frame to the next is kept
+LOCAL = 0.55  # a change that keeps this share of the lit pixels is local: an object, not a cut...
+PART = 0.4  # ...and so is one that goes on over three frames and keeps this share across the flash window
 STRUCTURE_MIN = 0.05  # a cut changes the thumbnail's luminance by at least this mean fraction
 STILL = 0.002  # frames that change less than this around a frame are still pictures...
 STILL_MIN = 0.02  # ...between which a cut changes the thumbnails by at least this mean fraction
@@ -172,6 +181,9 @@ class FrameStats:
     dw: np.ndarray
     dl: np.ndarray
     e1: np.ndarray  # structural distance to the previous frame
+    kept: np.ndarray  # share of the thumbnails' lit pixels that change by less than KEPT from the previous frame
+    kept_w: np.ndarray  # the same from the frame flash_frames + 1 back
+    kept_l: np.ndarray  # the same from the frame gradual_frames back
     ew: np.ndarray  # structural distance to the frame flash_frames + 1 back
     ef: np.ndarray  # structural distance to the likest of the frames 2 to flash_frames + 1 back (ew where e1 is small)
     ef_lag: np.ndarray  # how many frames back that likest frame is (flash_frames + 1 where e1 is small)
@@ -249,8 +261,13 @@ class FrameAnalyzer:
         lagged = {}
         for name, lag in (("e1", 1), ("ew", self.flash_frames + 1), ("el", self.gradual_frames)):
             ref = np.clip(at - lag, 0, None)
-            lagged[name] = np.abs(allt[ref] - allt[at]).mean(axis=(1, 2)) * (1.0 / 255.0)
+            diff = np.abs(allt[ref] - allt[at])
+            lagged[name] = diff.mean(axis=(1, 2)) * (1.0 / 255.0)
             self._add(name, lagged[name])
+            # letterbox bars and black stay black: only pixels lit in either frame count
+            live = np.maximum(allt[ref], allt[at]) >= LIT * 255.0
+            kept = ((diff < KEPT * 255.0) & live).sum(axis=(1, 2)) / np.maximum(live.sum(axis=(1, 2)), 1)
+            self._add({"e1": "kept", "ew": "kept_w", "el": "kept_l"}[name], kept)
         # A frame after a flash is like a frame before it, whatever the window: the likest of them.
         # Only frames that could start a structural cut need it; the others keep ew.
         ef, cand = lagged["ew"].copy(), at[lagged["e1"] >= STRUCTURE_MIN]
@@ -298,6 +315,7 @@ class FrameAnalyzer:
         return FrameStats(
             t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"],
             e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"],
+            kept=col["kept"], kept_w=col["kept_w"], kept_l=col["kept_l"],
             motion=col["motion"], edges=col["edges"], contrast=col["contrast"],
             centre_contrast=col["centre_contrast"],
             brightness=col["brightness"], saturation=col["saturation"], hue_deg=col["hue_deg"],
@@ -506,6 +524,15 @@ def _hard_cuts(
             if s_ratio[i] >= 1.0:
                 bursts.append(Transition(int(i), "motion", float(e1[i])))
         ratio = max(c_ratio[i] if c_ok else 0.0, s_ratio[i] if s_ok else 0.0)
+        # most of the picture as it was: something entering or leaving the frame, or a light, not a
+        # cut; so is a change that goes on over three frames and still keeps a good part of the
+        # picture across the flash window (a cut blended over frames by a film transfer keeps none)
+        spread = (0 < i < len(e1) - 1 and min(e1[i - 1], e1[i + 1]) >= 0.5 * e1[i]
+                  and stats.kept_w[min(i + w // 2, len(e1) - 1)] >= PART)
+        if ratio >= unsure_from and (stats.kept[i] >= LOCAL or spread):
+            if ratio >= 1.0:
+                bursts.append(Transition(int(i), "motion", float(e1[i])))
+            continue
         if ratio >= max(2 * unsure_from, 1.0) or (unsure_from >= 1.0 and ratio >= 1.0):
             sure.append(Transition(int(i), "cut", float(d1[i])))
         elif ratio >= unsure_from:
@@ -652,7 +679,9 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
 
     found = [t for t, n in map(placed, structural) if mixes(t, n)]
     found += [t for t, n in map(placed, colour) if alike(t) or mixes(t, n)]
-    return found + [d for d in dips if all(abs(d.frame - t.frame) > L for t in found + cuts)]
+    found += [d for d in dips if all(abs(d.frame - t.frame) > L for t in found + cuts)]
+    # a window across which most of the picture stays as it was saw a light or an object move
+    return [t for t in found if stats.kept_l[min(t.frame + L // 2, len(stats) - 1)] < LOCAL]
 
 
 def _smoothing(window: int) -> int:
