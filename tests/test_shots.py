@@ -224,18 +224,19 @@ def test_dissolve_between_two_moving_shots_is_found_at_its_middle(tmp_path: Path
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.0,))
 
 
-def test_dissolve_longer_than_the_window_is_found_at_its_middle(tmp_path: Path) -> None:
-    """A 1.8 s dissolve (archival film often takes 1.5-2 s), the first shot drifting: half a window
-    either side of its middle the frames are mixes already, and a ramp a window long or a dip
-    fitted up to a window long covers only part of it."""
+@pytest.mark.parametrize("length_s", [1.8, 2.6])
+def test_dissolve_longer_than_the_window_is_found_at_its_middle(tmp_path: Path, length_s: float) -> None:
+    """A 1.8 s dissolve (archival film often takes 1.5-2 s) and a 2.6 s one, longer than two
+    windows, the first shot drifting: half a window either side of its middle the frames are mixes
+    already, and a ramp a window long or a dip fitted up to a window long covers only part of it."""
     first, second = (_blocks(k, (300, 90), cell=30).astype(np.float32) for k in (19, 20))
 
     def fn(i: int, t: float) -> np.ndarray:
-        mix = np.clip((t - 1.5) / 1.8, 0.0, 1.0)  # 1.5 s to 3.3 s
+        mix = np.clip((t - 1.5) / length_s, 0.0, 1.0)  # from 1.5 s
         return _noisy(((1 - mix) * first[:, i // 4 : i // 4 + 160] + mix * second[:, :160]).astype(np.uint8), i)
 
-    clip = make_clip(tmp_path / "long.mp4", fn, seconds=4.8, size=W160)
-    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.4,))
+    clip = make_clip(tmp_path / "long.mp4", fn, seconds=3.0 + length_s, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (1.5 + length_s / 2,))
 
 
 def test_dissolve_cut_short_by_a_splice_is_one_boundary_at_the_middle_of_the_mix(tmp_path: Path) -> None:

@@ -76,7 +76,8 @@ COLOUR_CONTRAST = 4.0  # the same for a window's histogram distance, which satur
 AMBIGUOUS = 0.75  # with a verifier: changes standing out 0.75-1.5x CONTRAST are asked
 PATH_MAX = 4.0  # a dissolve's frame-to-frame steps add up to at most this times its whole change
 MIX_WINDOW = 0.75  # a mix ramp is fitted to the sampled frames this many windows either side
-MIX_WIDE = 1.5  # a found dissolve is placed by ramps up to twice the window, fitted this many windows either side
+MIX_WIDE = 2.0  # a found dissolve is placed by ramps fitted to the frames this many windows either side...
+MIX_LONGEST = 3.0  # ...up to this many windows long
 MIX_FIT = 0.8  # a ramp that explains this fraction of the layouts' variance places the dissolve
 MIX_MIN = 0.5  # a structural candidate's ramp must explain at least this fraction...
 MIX_SURE = 0.9  # ...and any candidate's this much where no shot either side is long enough to compare
@@ -555,7 +556,7 @@ def _cut_short(stats: FrameStats, cut: Transition, hard: list[Transition]) -> Tr
     since = max([t.frame for t in hard if t.frame < c], default=0)
     if _heading(stats, max(since, c - L), c) is None:  # the fit below costs more than this test
         return cut
-    fit = _mix_fit(stats, c - 1, hard, MIX_WIDE, 2)
+    fit = _mix_fit(stats, c - 1, hard, MIX_WIDE, MIX_LONGEST)
     if fit is None or fit[1] < MIX_SURE or fit[2] < L // 2:
         return cut
     start = fit[0] - fit[2] // 2
@@ -638,9 +639,10 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     frame a window (``L`` frames) back, ``el``, grows in proportion to the mix. It rises once the
     transition is half done and falls once the frame a window back is half way through it too, so
     it stays above half its peak for about ``L`` frames from the transition's middle, whatever its
-    length up to ``L``; a flash lifts it only for its own length, and motion that goes on keeps it
-    up. Then in colour (``dl``), for dissolves between pictures of alike structure: a histogram
-    distance saturates early, so its rise must stand out more (COLOUR_CONTRAST) and it places the
+    length up to ``L``, and about as long as a longer one lasts (spans up to three windows are
+    taken); a flash lifts it only for its own length, and motion that goes on keeps it up. Then in
+    colour (``dl``), for dissolves between pictures of alike structure: a histogram distance
+    saturates early, so its rise must stand out more (COLOUR_CONTRAST) and it places the
     transition less well; where both see one, the structural one is kept.
 
     Where a shot either side moves fast (a pan), the window distances stay up through the shot and
@@ -662,7 +664,7 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     def placed(t: Transition) -> tuple[Transition, int]:
         """The transition and its length where a ramp longer than a window puts it (MIX_SURE), else
         a close dip (fitted up to a window long), else a ramp."""
-        fit = _mix_fit(stats, t.frame, hard, MIX_WIDE, 2)
+        fit = _mix_fit(stats, t.frame, hard, MIX_WIDE, MIX_LONGEST)
         ramp = fit is not None and fit[1] >= MIX_FIT
         near = [d for d in sure if abs(d.frame - t.frame) <= L]
         if near and not (ramp and fit[2] > L and fit[1] >= MIX_SURE):
@@ -816,8 +818,8 @@ def _window_transitions(
         top = s + int(np.argmax(valid[s:e]))
         a, b = _half_peak_span(valid, top)
         done = b
-        if not L // 2 <= b - a <= 2 * L:
-            continue  # a flash or a brief burst of motion; or change that goes on: motion
+        if not L // 2 <= b - a <= 3 * L:
+            continue  # a flash or a brief burst of motion; or change that goes on longer than a dissolve: motion
         around = np.concatenate([x[max(a - L, 0) : max(a - L // 2, 0)], x[b + L // 2 : b + L]])
         around = around[~np.isnan(around)]
         # Hard cuts within a window on both sides leave nothing to compare with: the curve must
