@@ -23,6 +23,23 @@ class Terminated(KeyboardInterrupt):
     server it had started lived on."""
 
 
+def _stop(signum: int, frame: object) -> None:
+    """Ctrl-C or SIGTERM under :func:`exit_status`: the first one stops the run; the ones after it (a
+    signal sent again, a second Ctrl-C while the server stops) are ignored, so that nothing cuts the
+    stopping short or escapes the command's own handling of the first."""
+    _arm(False)
+    raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A stop signal after the one that stops the run (a Python handler: children do not inherit it)."""
+
+
+def _arm(raising: bool) -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, _stop if raising else _ignore)
+
+
 def _terminate(signum: int, frame: object) -> None:
     raise Terminated
 
@@ -36,6 +53,8 @@ def _deliver_again_if_swallowed(previous: Callable[[Any], object], unraisable: A
     exc = unraisable.exc_value
     if isinstance(exc, KeyboardInterrupt):
         sig = signal.SIGTERM if isinstance(exc, Terminated) else signal.SIGINT
+        if signal.getsignal(sig) is _ignore and threading.current_thread() is threading.main_thread():
+            _arm(True)  # the dropped stop stopped nothing: the one sent again must
         again = threading.Timer(0.05, os.kill, args=(os.getpid(), sig))
         again.daemon = True
         again.start()
@@ -56,7 +75,9 @@ def stop_signals_stop_the_run() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
         yield
         return
-    before, hook = signal.signal(signal.SIGTERM, _terminate), sys.unraisablehook
+    owned = signal.getsignal(signal.SIGTERM) in (_stop, _ignore)  # exit_status's handlers: kept as they are
+    before = None if owned else signal.signal(signal.SIGTERM, _terminate)
+    hook = sys.unraisablehook
     sys.unraisablehook = functools.partial(_deliver_again_if_swallowed, hook)
     try:
         yield
@@ -64,22 +85,25 @@ def stop_signals_stop_the_run() -> Iterator[None]:
         for timer in _REDELIVERIES:
             timer.cancel()
         _REDELIVERIES.clear()
-        signal.signal(signal.SIGTERM, before)
+        if not owned:
+            signal.signal(signal.SIGTERM, before)
         sys.unraisablehook = hook
 
 
 def exit_status(run: Callable[[], int]) -> int:
     """Run a command as its process's program and return its exit status: 130 (Ctrl-C) or 143
-    (SIGTERM) also when a stop signal arrives after the command handled one (a signal sent again
-    and still in flight, a second Ctrl-C while the server stops); from then on stop signals are
-    ignored, so that the process ends with the command's status rather than killed by the signal.
-    Only for a process's own program: it leaves the signals ignored."""
+    (SIGTERM) also when more stop signals follow the first (a signal sent again and still in
+    flight, a second Ctrl-C while the server stops): the first raises, the later ones are ignored
+    (:func:`_stop`), so that they neither cut the command's stopping short nor kill the process
+    after it. Only for a process's own program: it leaves the signals ignored."""
     main = threading.current_thread() is threading.main_thread()
-    if main:  # SIGTERM raises Terminated also outside the command's own handling of it
-        signal.signal(signal.SIGTERM, _terminate)
+    if main:  # the first Ctrl-C or SIGTERM raises, the later ones are ignored (_stop)
+        _arm(True)
     try:
         code = run()
-    except KeyboardInterrupt as exc:
+        if main:
+            _arm(False)
+    except KeyboardInterrupt as exc:  # raised by _stop, which ignores the stop signals from then on
         code = 143 if isinstance(exc, Terminated) else 130
     if main:
         signal.signal(signal.SIGINT, signal.SIG_IGN)

@@ -188,6 +188,35 @@ def test_a_stop_signal_after_the_handled_stop_keeps_the_exit_status(stop: str) -
     assert proc.returncode == (143 if stop == "Terminated" else 130), proc.stderr
 
 
+def test_stop_signals_while_the_command_stops_do_not_cut_its_stopping_short() -> None:
+    """A Ctrl-C stops the run; a second Ctrl-C and a SIGTERM while it stops its server (a signal sent
+    again, a user pressing twice) are ignored: the stopping runs to its end and the status is 130.
+    Before, the second raised KeyboardInterrupt in the middle of the stopping, or, landing after the
+    command's handling, killed the process by SIGINT (status -2, seen in full test runs)."""
+    code = (
+        "import signal, sys, time\n"
+        "from lvas.stopping import exit_status\n"
+        "def run():\n"
+        "    try:\n"
+        "        signal.raise_signal(signal.SIGINT)\n"
+        "        time.sleep(5)\n"
+        "    except KeyboardInterrupt:\n"
+        "        signal.raise_signal(signal.SIGINT)\n"
+        "        signal.raise_signal(signal.SIGTERM)\n"
+        "        time.sleep(0.2)\n"
+        "        print('stopped cleanly')\n"
+        "        return 130\n"
+        "    return 0\n"
+        "status = exit_status(run)\n"
+        "signal.raise_signal(signal.SIGINT)\n"
+        "sys.exit(status)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.returncode == 130, proc.stderr
+    assert proc.stdout.strip() == "stopped cleanly", proc.stderr
+
+
 def test_status_verify_finds_a_damaged_artifact_and_rerun_failed_takes_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from lvas.models import VideoRef
