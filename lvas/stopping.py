@@ -32,7 +32,17 @@ def _stop(signum: int, frame: object) -> None:
 
 
 def _ignore(signum: int, frame: object) -> None:
-    """A stop signal after the one that stops the run (a Python handler: children do not inherit it)."""
+    """A stop signal after the one that stops the run (a Python handler: children do not inherit it).
+    After IGNORED of them the next raises again: a person pressing Ctrl-C over and over wants out,
+    even if something caught the first."""
+    _IGNORED.append(signum)
+    if len(_IGNORED) > IGNORED:
+        _IGNORED.clear()
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+
+
+IGNORED = 2  # stop signals ignored after the one that stops the run
+_IGNORED: list[int] = []
 
 
 def _arm(raising: bool) -> None:

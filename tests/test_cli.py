@@ -217,6 +217,30 @@ def test_stop_signals_while_the_command_stops_do_not_cut_its_stopping_short() ->
     assert proc.stdout.strip() == "stopped cleanly", proc.stderr
 
 
+def test_a_person_pressing_ctrl_c_again_and_again_gets_out() -> None:
+    """If something caught the first Ctrl-C and the command goes on, pressing again still stops it:
+    two more are taken as stray, the next raises."""
+    code = (
+        "import signal, sys, time\n"
+        "from lvas.stopping import exit_status\n"
+        "def run():\n"
+        "    try:\n"
+        "        signal.raise_signal(signal.SIGINT)\n"
+        "        time.sleep(5)\n"
+        "    except KeyboardInterrupt:\n"
+        "        pass  # caught and dropped: the command goes on\n"
+        "    for _ in range(3):\n"
+        "        signal.raise_signal(signal.SIGINT)\n"
+        "        time.sleep(0.1)\n"
+        "    print('went on to the end')\n"
+        "    return 0\n"
+        "sys.exit(exit_status(run))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    assert proc.returncode == 130 and "went on" not in proc.stdout, (proc.returncode, proc.stderr)
+
+
 def test_status_verify_finds_a_damaged_artifact_and_rerun_failed_takes_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from lvas.models import VideoRef
