@@ -46,6 +46,8 @@ _IGNORED: list[int] = []
 
 
 def _arm(raising: bool) -> None:
+    """Ctrl-C and SIGTERM raise (:func:`_stop`), or are ignored (:func:`_ignore`), counted afresh."""
+    _IGNORED.clear()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, _stop if raising else _ignore)
 
