@@ -169,6 +169,13 @@ def test_a_stop_signal_swallowed_where_it_landed_is_delivered_again(swallowed: s
         time.sleep(2)  # the signal sent again is raised here, in the main thread
 
 
+def _python(code: str) -> subprocess.CompletedProcess[str]:
+    """Run ``code`` as a process's own program with this checkout's lvas: stop signals and exit
+    statuses are a whole process's matter."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+
+
 @pytest.mark.parametrize("stop", ["KeyboardInterrupt", "Terminated"])
 def test_a_stop_signal_after_the_handled_stop_keeps_the_exit_status(stop: str) -> None:
     """Once the command has handled a stop, a second stop signal (one sent again and still in flight)
@@ -183,8 +190,7 @@ def test_a_stop_signal_after_the_handled_stop_keeps_the_exit_status(stop: str) -
         "os.kill(os.getpid(), signal.SIGTERM)\n"
         "sys.exit(status)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    proc = _python(code)
     assert proc.returncode == (143 if stop == "Terminated" else 130), proc.stderr
 
 
@@ -211,8 +217,7 @@ def test_stop_signals_while_the_command_stops_do_not_cut_its_stopping_short() ->
         "signal.raise_signal(signal.SIGINT)\n"
         "sys.exit(status)\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    proc = _python(code)
     assert proc.returncode == 130, proc.stderr
     assert proc.stdout.strip() == "stopped cleanly", proc.stderr
 
@@ -236,8 +241,7 @@ def test_a_person_pressing_ctrl_c_again_and_again_gets_out() -> None:
         "    return 0\n"
         "sys.exit(exit_status(run))\n"
     )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    proc = _python(code)
     assert proc.returncode == 130 and "went on" not in proc.stdout, (proc.returncode, proc.stderr)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -481,35 +482,32 @@ def test_fade_side_whose_brightness_does_not_move_is_read_from_its_detail() -> N
 # --- local changes: something entering the frame is not a new shot ---------------------------------
 
 
-def test_object_swinging_into_a_still_frame_is_not_a_cut(tmp_path: Path) -> None:
-    """A large object (a third of the picture) swings in from the side in two frames and stays,
-    over a background that does not move: most of the picture is as it was, so no cut."""
-    bg, thing = _blocks(50).astype(np.float32), _blocks(51, cell=5).astype(np.float32)[:, :, ::-1]
+def _entering(path: Path, seeds: tuple[int, int], width: Callable[[int], int], seconds: float) -> list[float]:
+    """The cuts found where a finely textured object covers the left ``width(i)`` pixels of a
+    still picture, sliding in from the side (its right edge leading)."""
+    bg, thing = _blocks(seeds[0]).astype(np.float32), _blocks(seeds[1], cell=5).astype(np.float32)[:, :, ::-1]
 
     def fn(i: int, t: float) -> np.ndarray:
         img = bg.copy()
-        width = int(np.clip((i - 29) / 2, 0, 1) * 55)
-        if width:
-            img[:, :width] = thing[:, -width:]
+        if w := width(i):
+            img[:, :w] = thing[:, -w:]
         return _noisy(img.astype(np.uint8), i)
 
-    clip = make_clip(tmp_path / "swing.mp4", fn, seconds=2.4, size=W160)
-    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
+    return analyze(make_clip(path, fn, seconds=seconds, size=W160), StoryboardSettings()).cuts_s
+
+
+def test_object_swinging_into_a_still_frame_is_not_a_cut(tmp_path: Path) -> None:
+    """A large object (a third of the picture) swings in from the side in two frames and stays,
+    over a background that does not move: most of the picture is as it was, so no cut."""
+    found = _entering(tmp_path / "swing.mp4", (50, 51), lambda i: int(np.clip((i - 29) / 2, 0, 1) * 55), seconds=2.4)
+    assert_cuts(found, ())
 
 
 def test_hand_reaching_in_over_three_frames_is_not_a_cut(tmp_path: Path) -> None:
     """A hand reaches in over three frames and goes on moving, while half the picture stays: motion."""
-    bg, hand = _blocks(52).astype(np.float32), _blocks(53, cell=5).astype(np.float32)[:, :, ::-1]
-
-    def fn(i: int, t: float) -> np.ndarray:
-        img = bg.copy()
-        width = int(np.clip((i - 29) / 3, 0, 1) * 60) + max(0, i - 32)
-        if width:
-            img[:, :width] = hand[:, -width:]
-        return _noisy(img.astype(np.uint8), i)
-
-    clip = make_clip(tmp_path / "hand.mp4", fn, seconds=2.0, size=W160)
-    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
+    found = _entering(tmp_path / "hand.mp4", (52, 53), lambda i: int(np.clip((i - 29) / 3, 0, 1) * 60) + max(0, i - 32),
+                      seconds=2.0)
+    assert_cuts(found, ())
 
 
 def test_cut_blended_over_three_frames_by_a_film_transfer_is_a_cut(tmp_path: Path) -> None:
