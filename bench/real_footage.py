@@ -83,8 +83,9 @@ reconciled where they differed (three spans' ends and kinds, and the dip to whit
 
 The two Debian videos and the two trailers were held out as a whole, and annotated by hand
 without running any shot detector on them; FreeCol's and Sintel's were each scored once held out
-(bench/RESULTS.md, "Shot detection on real footage") and are tune clips since, Fish Fillets' and
-the Big Buck Bunny trailer stay held out. They were annotated from contact sheets of the frames,
+(bench/RESULTS.md, "Shot detection on real footage") and are tune clips since; Fish Fillets' intro
+was scored held out five times, its errors never looked at, and is a tune clip since the fourth
+round; the Big Buck Bunny trailer stays held out. They were annotated from contact sheets of the frames,
 per-frame mean luminance and frame differences. The mixing frames of a dissolve or fade are those whose ``a`` in the
 least-squares fit ``frame = (1 - a) * A + a * B`` lies in (0.03, 0.97), A and B the means of five
 pure frames of the shots either side (black for a fade), each frame reduced to a 4x4 grid of mean

@@ -11,7 +11,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lvas.media.shots import DARK, FrameAnalyzer, _fade_span, _window_fit, adaptive_threshold, detect_cuts
+from lvas.media.shots import (
+    DARK,
+    FrameAnalyzer,
+    _bridged,
+    _fade_span,
+    _window_fit,
+    adaptive_threshold,
+    detect_cuts,
+)
 from lvas.settings import StoryboardSettings
 from lvas.storyboard import analyze, shots_summary
 from tests import storyboard_clips as sc
@@ -611,6 +619,29 @@ def test_cut_between_two_still_cards_of_dark_text_on_light_is_found(tmp_path: Pa
     clip = make_clip(tmp_path / "light.mp4", lambda i, t: _noisy((one if t < 1.6 else two).astype(np.uint8), i),
                      seconds=3.2, size=W160)
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (1.6,))
+
+
+def test_black_that_flickers_for_a_frame_or_two_is_one_black() -> None:
+    """A dim picture rising out of black crosses the black threshold back and forth: gaps of up to
+    the flash window between black runs are black, so no shot appears between them."""
+    black = np.zeros(40, bool)
+    for s, e in ((0, 10), (12, 20), (22, 25), (33, 40)):
+        black[s:e] = True
+    bridged = _bridged(black, 2)
+    assert bridged[:25].all() and not bridged[25:33].any() and bridged[33:].all()
+    assert (_bridged(black, 8) == np.ones(40, bool)).all()
+
+
+def test_light_turned_up_in_one_frame_is_not_a_cut(tmp_path: Path) -> None:
+    """A still scene whose light rises by 40% from one frame to the next and stays: every pixel
+    changes, but the picture scaled by the new light is the old one."""
+    a = _blocks(64).astype(np.float32) * 0.6 + 20
+
+    def fn(i: int, t: float) -> np.ndarray:
+        return _noisy(np.clip(a * (1.4 if i >= 40 else 1.0), 0, 255).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "lamp.mp4", fn, seconds=3.2, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
 
 
 def test_flat_white_flash_of_two_frames_is_not_a_dip(tmp_path: Path) -> None:

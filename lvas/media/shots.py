@@ -41,6 +41,7 @@ with the video beyond these few floats per frame.
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -69,6 +70,7 @@ LIT = 0.06  # pixels darker than this in both frames are left out of the kept sh
 KEPT = 0.02  # a thumbnail pixel that changes less than this (0..1) from one frame to the next is kept
 LOCAL = 0.55  # a change that keeps this share of the lit pixels is local: an object, not a cut...
 PART = 0.4  # ...and so is one that goes on over three frames and keeps this share across the flash window
+LIGHT = 2.0  # a light changes the picture's brightness at most this factor in a frame; more is a cut to or from black
 STRUCTURE_MIN = 0.05  # a cut changes the thumbnail's luminance by at least this mean fraction
 STILL = 0.002  # frames that change less than this around a frame are still pictures...
 STILL_MIN = 0.02  # ...between which a cut changes the thumbnails by at least this mean fraction
@@ -187,6 +189,7 @@ class FrameStats:
     kept: np.ndarray  # share of the thumbnails' lit pixels that change by less than KEPT from the previous frame
     kept_w: np.ndarray  # the same from the frame flash_frames + 1 back
     kept_l: np.ndarray  # the same from the frame gradual_frames back
+    relit: np.ndarray  # kept, the previous thumbnail first scaled to this one's mean (within LIGHT; else 0)
     ew: np.ndarray  # structural distance to the frame flash_frames + 1 back
     ef: np.ndarray  # structural distance to the likest of the frames 2 to flash_frames + 1 back (ew where e1 is small)
     ef_lag: np.ndarray  # how many frames back that likest frame is (flash_frames + 1 where e1 is small)
@@ -269,8 +272,14 @@ class FrameAnalyzer:
             self._add(name, lagged[name])
             # letterbox bars and black stay black: only pixels lit in either frame count
             live = np.maximum(allt[ref], allt[at]) >= LIT * 255.0
-            kept = ((diff < KEPT * 255.0) & live).sum(axis=(1, 2)) / np.maximum(live.sum(axis=(1, 2)), 1)
+            lit = np.maximum(live.sum(axis=(1, 2)), 1)
+            kept = ((diff < KEPT * 255.0) & live).sum(axis=(1, 2)) / lit
             self._add({"e1": "kept", "ew": "kept_w", "el": "kept_l"}[name], kept)
+            if name == "e1":
+                before, now = allt[ref] * live, allt[at] * live
+                gain = now.sum(axis=(1, 2)) / np.maximum(before.sum(axis=(1, 2)), 1e-6)
+                relit = ((np.abs(before * gain[:, None, None] - now) < KEPT * 255.0) & live).sum(axis=(1, 2)) / lit
+                self._add("relit", np.where(np.abs(np.log(np.maximum(gain, 1e-6))) <= np.log(LIGHT), relit, 0.0))
         # A frame after a flash is like a frame before it, whatever the window: the likest of them.
         # Only frames that could start a structural cut need it; the others keep ew.
         ef, cand = lagged["ew"].copy(), at[lagged["e1"] >= STRUCTURE_MIN]
@@ -318,7 +327,7 @@ class FrameAnalyzer:
         return FrameStats(
             t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"],
             e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"],
-            kept=col["kept"], kept_w=col["kept_w"], kept_l=col["kept_l"],
+            kept=col["kept"], kept_w=col["kept_w"], kept_l=col["kept_l"], relit=col["relit"],
             motion=col["motion"], edges=col["edges"], contrast=col["contrast"],
             centre_contrast=col["centre_contrast"],
             brightness=col["brightness"], saturation=col["saturation"], hue_deg=col["hue_deg"],
@@ -464,7 +473,7 @@ def detect_cuts(
     # for placing fades: brightness, and which frames are black, smoothed over a flicker
     brightness = _running_median(stats.brightness, 3)
     edges = _running_median(stats.edges, 3)
-    black = _black(brightness, edges)
+    black = _bridged(_black(brightness, edges), stats.flash_frames)
     fades = _through_black(stats, brightness, black, cut_frames, np.sqrt(edges))
     # a dip to white or grey: the picture's detail, not its brightness, ramps down to a flat frame
     detail = np.sqrt(_running_median(stats.centre_contrast, 3))
@@ -534,7 +543,10 @@ def _hard_cuts(
         # ...but a one-frame step between still pictures (a card to the next, two locked-off shots
         # sharing a sky) is a cut, however much of the picture it keeps
         step = still[i] and 0 < i < len(e1) - 1 and max(e1[i - 1], e1[i + 1]) < STILL
-        if ratio >= unsure_from and not step and (stats.kept[i] >= LOCAL or spread):
+        # a light turned up or down keeps nothing as it was, but all of it once scaled, even between
+        # still pictures
+        light = stats.relit[i] >= LOCAL > stats.kept[i]
+        if ratio >= unsure_from and (light or (not step and (stats.kept[i] >= LOCAL or spread))):
             if ratio >= 1.0:
                 bursts.append(Transition(int(i), "motion", float(e1[i])))
             continue
@@ -1020,6 +1032,17 @@ def _half_peak_span(x: np.ndarray, top: int) -> tuple[int, int]:
     while b < len(x) and x[b] >= half:
         b += 1
     return a, b
+
+
+def _bridged(mask: np.ndarray, gap: int) -> np.ndarray:
+    """``mask`` with its gaps of at most ``gap`` frames between two runs filled: black that flickers
+    above the threshold for a frame or two (a dim picture rising, doubled frames) is one black."""
+    out = mask.copy()
+    runs = _runs(mask)
+    for (_, e), (s, _) in itertools.pairwise(runs):
+        if s - e <= gap:
+            out[e:s] = True
+    return out
 
 
 def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
