@@ -21,6 +21,8 @@ A cut renews the whole picture. Something swinging into the frame, or a light co
 a large part of it and keeps the rest: ``kept`` is the share of the thumbnails' lit pixels (bars
 and black left out) that stay within 2% from one frame to the next (``kept_w``, ``kept_l``: across
 the flash and gradual windows); where most of the picture is kept, a change is local, not a cut.
+A light turned up or down keeps nothing as it was but all of it once the previous frame is scaled
+to the new brightness (``relit``): not a cut either.
 
 Neither cue alone tells a cut from fast motion (a handheld close-up, a dancer filling the frame):
 both change a lot between every pair of frames. So a cut's change must also stand out against
@@ -932,7 +934,7 @@ def _through_flat(
     for s, e in _runs(flat):
         if s > 0 and e < n:
             out, back = _fade_span(detail, L, s, flat, cuts)
-            held = float(stats.brightness[s:e].mean()) >= WHITE and out < s and back > e
+            held = float(stats.brightness[s:e].mean()) >= WHITE and out < s and back > e + 1
             if e - s > L and not held:
                 continue
             f, g = _layouts(stats, max(out - L, 0), min(back + L, n))
