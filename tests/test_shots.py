@@ -632,6 +632,30 @@ def test_black_that_flickers_for_a_frame_or_two_is_one_black() -> None:
     assert (_bridged(black, 8) == np.ones(40, bool)).all()
 
 
+def test_object_jumping_into_a_slow_pan_is_not_a_cut() -> None:
+    """A pan of a pixel a frame (at the analysis width) over a textured scene; a textured object
+    over a third of the frame appears at frame 40 and stays. Its change stands out from the pan's
+    only a little and keeps about a third of the picture: something entering, not a cut. Frames go
+    straight to the analyser (no codec), so the numbers are exact."""
+    rng = np.random.default_rng(5)
+
+    def texture(h: int, w: int) -> np.ndarray:
+        cells = rng.random((h // 3 + 2, w // 3 + 2, 3)) * 200 + 30
+        return np.kron(cells, np.ones((3, 3, 1)))[:h, :w]
+
+    scene, thing = texture(45, 200), texture(45, 30)
+    frames = []
+    for i in range(80):
+        img = scene[:, i : i + 80].copy()
+        if i >= 40:
+            img[:, 10:40] = thing
+        frames.append(img.astype(np.uint8))
+    fps, settings = 25.0, StoryboardSettings()
+    analyzer = FrameAnalyzer(fps, settings)
+    analyzer.update(np.stack(frames), np.arange(80) / fps, "rgb")
+    assert detect_cuts(analyzer.finish(), fps, settings) == []
+
+
 def test_light_turned_up_in_one_frame_is_not_a_cut(tmp_path: Path) -> None:
     """A still scene whose light rises by 40% from one frame to the next and stays: every pixel
     changes, but the picture scaled by the new light is the old one."""

@@ -72,6 +72,7 @@ LIT = 0.06  # pixels darker than this in both frames are left out of the kept sh
 KEPT = 0.02  # a thumbnail pixel that changes less than this (0..1) from one frame to the next is kept
 LOCAL = 0.55  # a change that keeps this share of the lit pixels is local: an object, not a cut...
 PART = 0.4  # ...and so is one that goes on over three frames and keeps this share across the flash window
+FAINT_LOCAL = 0.2  # ...and so is one standing out less than 2 * AMBIGUOUS times CONTRAST that keeps this share
 LIGHT = 2.0  # a light changes the picture's brightness at most this factor in a frame; more is a cut to or from black
 STRUCTURE_MIN = 0.05  # a cut changes the thumbnail's luminance by at least this mean fraction
 STILL = 0.002  # frames that change less than this around a frame are still pictures...
@@ -548,7 +549,9 @@ def _hard_cuts(
         # a light turned up or down keeps nothing as it was, but all of it once scaled, even between
         # still pictures
         light = stats.relit[i] >= LOCAL > stats.kept[i]
-        if ratio >= unsure_from and (light or (not step and (stats.kept[i] >= LOCAL or spread))):
+        # the less a change stands out from the motion around it, the more of the picture it renews
+        local = stats.kept[i] >= (LOCAL if ratio >= 2 * AMBIGUOUS else FAINT_LOCAL)
+        if ratio >= unsure_from and (light or (not step and (local or spread))):
             if ratio >= 1.0:
                 bursts.append(Transition(int(i), "motion", float(e1[i])))
             continue
