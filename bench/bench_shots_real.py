@@ -26,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from fractions import Fraction
 from pathlib import Path
 
@@ -258,12 +259,13 @@ def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[
                      f" {splits['all'].prf()[2]:.3f} | {splits['heldout'].kinds()} |")
     lines += ["", "Each video, its tune and held-out parts apart:", "",
               "| detector | video | part | P | R | F1 | per kind |", "|---|---|---|---|---|---|---|"]
+    videos = list(load())
     for name, splits in acc.items():
         for key, tally in splits.items():
             part, _, video = key.partition(" ")
             if video:
                 p, r, f = tally.prf()
-                lines.append(f"| {name} | {display(video)} | {part} | {p:.3f} | {r:.3f} |"
+                lines.append(f"| {name} | {display(video, videos)} | {part} | {p:.3f} | {r:.3f} |"
                              f" {f:.3f} | {tally.kinds()} |")
     lines += [
         "",
@@ -281,10 +283,11 @@ def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[
     write_section("Shot detection on real footage", "\n".join(lines), NOTES_MARK)
 
 
-def display(video: str) -> str:
-    """A video's file name, with its package where two annotated videos share that name."""
+def display(video: str, videos: Iterable[str] = ()) -> str:
+    """A video's file name, with its package where two of ``videos`` (default: the annotated ones)
+    share that name."""
     name = video.split(":")[-1].split("/")[-1]
-    if sum(v.split(":")[-1].split("/")[-1] == name for v in load()) < 2:
+    if sum(v.split(":")[-1].split("/")[-1] == name for v in (videos or load())) < 2:
         return name
     source, _, rest = video.partition(":")
     if source in ("debian", "debian-source", "pypi-sdist", "npm"):
@@ -295,14 +298,15 @@ def display(video: str) -> str:
 def clip_table() -> list[str]:
     """Markdown rows: each annotated clip, its parts, and its annotations per kind."""
     rows = ["| clip | part | annotations |", "|---|---|---|"]
-    for video, notes in load().items():
+    gt = load()
+    for video, notes in gt.items():
         for split in ("tune", "heldout"):
             kinds: dict[str, int] = {}
             for a in notes:
                 if a.split == split:
                     kinds[a.kind] = kinds.get(a.kind, 0) + 1
             if kinds:
-                rows.append(f"| {display(video)} | {split} | {', '.join(f'{k} {v}' for k, v in kinds.items())} |")
+                rows.append(f"| {display(video, gt)} | {split} | {', '.join(f'{k} {v}' for k, v in kinds.items())} |")
     return rows
 
 
