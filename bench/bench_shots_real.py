@@ -26,7 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterable
+from collections.abc import Collection
 from fractions import Fraction
 from pathlib import Path
 
@@ -283,11 +283,11 @@ def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[
     write_section("Shot detection on real footage", "\n".join(lines), NOTES_MARK)
 
 
-def display(video: str, videos: Iterable[str] = ()) -> str:
+def display(video: str, videos: Collection[str] | None = None) -> str:
     """A video's file name, with its package where two of ``videos`` (default: the annotated ones)
     share that name."""
     name = video.split(":")[-1].split("/")[-1]
-    if sum(v.split(":")[-1].split("/")[-1] == name for v in (videos or load())) < 2:
+    if sum(v.split(":")[-1].split("/")[-1] == name for v in (load() if videos is None else videos)) < 2:
         return name
     source, _, rest = video.partition(":")
     if source in ("debian", "debian-source", "pypi-sdist", "npm"):

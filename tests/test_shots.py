@@ -638,22 +638,49 @@ def test_object_jumping_into_a_slow_pan_is_not_a_cut() -> None:
     only a little and keeps about a third of the picture: something entering, not a cut. Frames go
     straight to the analyser (no codec), so the numbers are exact."""
     rng = np.random.default_rng(5)
-
-    def texture(h: int, w: int) -> np.ndarray:
-        cells = rng.random((h // 3 + 2, w // 3 + 2, 3)) * 200 + 30
-        return np.kron(cells, np.ones((3, 3, 1)))[:h, :w]
-
-    scene, thing = texture(45, 200), texture(45, 30)
+    scene, thing = _texture(rng, 45, 200), _texture(rng, 45, 30)
     frames = []
     for i in range(80):
         img = scene[:, i : i + 80].copy()
         if i >= 40:
             img[:, 10:40] = thing
-        frames.append(img.astype(np.uint8))
-    fps, settings = 25.0, StoryboardSettings()
+        frames.append(img)
+    assert _cuts_of_frames(frames) == []
+
+
+def _texture(rng: np.random.Generator, h: int = 45, w: int = 80) -> np.ndarray:
+    """A picture of 3-pixel cells of random colours, float, at the analysis size."""
+    cells = rng.random((h // 3 + 2, w // 3 + 2, 3)) * 200 + 30
+    return np.kron(cells, np.ones((3, 3, 1)))[:h, :w]
+
+
+def _cuts_of_frames(frames: list[np.ndarray], fps: float = 25.0) -> list[int]:
+    """detect_cuts on frames handed straight to the analyser (no codec: exact numbers)."""
+    settings = StoryboardSettings()
     analyzer = FrameAnalyzer(fps, settings)
-    analyzer.update(np.stack(frames), np.arange(80) / fps, "rgb")
-    assert detect_cuts(analyzer.finish(), fps, settings) == []
+    analyzer.update(np.stack([f.astype(np.uint8) for f in frames]), np.arange(len(frames)) / fps, "rgb")
+    return detect_cuts(analyzer.finish(), fps, settings)
+
+
+def test_fade_in_as_the_video_starts_and_cut_to_black_as_it_ends_are_no_boundaries() -> None:
+    """Black, a 1.6 s fade-in to a first shot, a cut to a second, a cut to black to the end: one
+    boundary, the cut between the shots; the black before and after separates no two shots."""
+    rng = np.random.default_rng(7)
+    a, b, black = _texture(rng), _texture(rng), np.full((45, 80, 3), 4.0)
+    frames = [black] * 10 + [np.maximum(4.0, a * min(1.0, (i - 9) / 40)) for i in range(10, 100)]
+    assert _cuts_of_frames(frames + [b] * 50 + [black] * 25) == [100]
+
+
+def test_black_flickering_with_stars_before_a_fade_in_is_one_black() -> None:
+    """Black whose faint stars blink on and off every two frames (over the black threshold and
+    back), then a fade-in from black: no boundary, where each blink would start a fade."""
+    rng = np.random.default_rng(3)
+    black, picture = np.full((45, 80, 3), 4.0), _texture(rng)
+    stars = black.copy()
+    stars[rng.integers(0, 45, 25), rng.integers(0, 80, 25)] = 144.0
+    frames = [black] * 30 + [stars if (i // 2) % 2 == 0 else black for i in range(30, 60)]
+    frames += [np.maximum(4.0, picture * min(1.0, (i - 60) / 30)) for i in range(60, 130)]
+    assert _cuts_of_frames(frames) == []
 
 
 def test_light_turned_up_in_one_frame_is_not_a_cut(tmp_path: Path) -> None:

@@ -29,6 +29,7 @@ VFR_TOLERANCE = 0.01
 # From 720p, frame threads, one per usable core: most encoders write one slice per frame, which
 # slice threads cannot split (bench/RESULTS.md); below it they cost more than they save.
 FRAME_THREADS_MIN_PX = 1280 * 720
+MAX_FRAME_THREADS = 16  # FFmpeg's own cap on its automatic count: each thread holds a frame in flight
 ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "all"}  # deblocking off: see lvas.media.decode's notes
 
 
@@ -91,13 +92,14 @@ def analysis_decoder(stream: av.video.stream.VideoStream) -> None:
 
 
 def decoder_threads(stream: av.video.stream.VideoStream) -> None:
-    """Frame threads for large frames, one per core this process may use (FFmpeg's own count has
-    one more, which the analysis thread beside it pays for); slice threads below FRAME_THREADS_MIN_PX."""
+    """Frame threads for large frames, one per core this process may use up to FFmpeg's own cap of
+    16 (its automatic count has one more, which the analysis thread beside it pays for); slice
+    threads below FRAME_THREADS_MIN_PX."""
     large = (stream.codec_context.width or 0) * (stream.codec_context.height or 0) >= FRAME_THREADS_MIN_PX
     stream.thread_type = "AUTO" if large else "SLICE"
     if large:
         usable = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else range(os.cpu_count() or 1)
-        stream.thread_count = len(usable)
+        stream.thread_count = min(len(usable), MAX_FRAME_THREADS)
 
 
 def open_video(

@@ -483,8 +483,11 @@ def detect_cuts(
     flat = (detail < FLAT) & ~black & (brightness >= DARK)
     fades += _through_flat(stats, detail, flat, cut_frames)
     # what the frames of a fade look like to the other cues (a cut into or out of the black, a
-    # window's change) is that fade
-    found = [t for t in hard + gradual if not any(out - 1 <= t.frame <= back + 1 for _, out, back in fades)]
+    # window's change) is that fade; so is a fade in as the video starts or out as it ends
+    ends = _video_ends(stats, brightness, black, cut_frames, np.sqrt(edges))
+    fades = [f for f in fades if not any(out - 1 <= f[0] <= back + 1 for out, back in ends)]
+    spans = [(out, back) for _, out, back in fades] + ends
+    found = [t for t in hard + gradual if not any(out - 1 <= t.frame <= back + 1 for out, back in spans)]
     found += [Transition(middle, "fade", 1.0) for middle, _, _ in fades]
     min_gap = max(1, round(settings.min_shot_s * fps))
     cuts = _merge(sorted(found, key=lambda t: t.frame), min_gap)
@@ -550,6 +553,7 @@ def _hard_cuts(
         # still pictures
         light = stats.relit[i] >= LOCAL > stats.kept[i]
         # the less a change stands out from the motion around it, the more of the picture it renews
+        # (a verifier is not asked about one that does not; the price: two angles of a wall)
         local = stats.kept[i] >= (LOCAL if ratio >= 2 * AMBIGUOUS else FAINT_LOCAL)
         if ratio >= unsure_from and (light or (not step and (local or spread))):
             if ratio >= 1.0:
@@ -924,6 +928,18 @@ def _through_black(
     return fades
 
 
+def _video_ends(
+    stats: FrameStats, smooth_brightness: np.ndarray, black: np.ndarray, cuts: list[int], detail: np.ndarray
+) -> list[tuple[int, int]]:
+    """Black before the first picture and after the last, each with its fade in or out (or the
+    cut into or out of it), as frame spans: they separate no two shots."""
+    n, spans = len(stats), []
+    for s, e in _runs(black):
+        if (s == 0) != (e == n):
+            spans.append(_fade_span(smooth_brightness, stats.gradual_frames, s, black, cuts, detail, at_ends=True))
+    return spans
+
+
 def _through_flat(
     stats: FrameStats, detail: np.ndarray, flat: np.ndarray, cuts: list[int]
 ) -> list[tuple[int, int, int]]:
@@ -935,16 +951,17 @@ def _through_flat(
     pictures (a flash, a glow) is a light inside a shot."""
     n, L, dips = len(flat), stats.gradual_frames, []
     for s, e in _runs(flat):
-        if s > 0 and e < n:
-            out, back = _fade_span(detail, L, s, flat, cuts)
-            held = float(stats.brightness[s:e].mean()) >= WHITE and out < s and back > e + 1
-            if e - s > L and not held:
-                continue
-            f, g = _layouts(stats, max(out - L, 0), min(back + L, n))
-            before, after = g[f < out], g[f >= back]
-            if len(before) and len(after) and np.abs(before[-1] - after[0]).mean() < SAME_LAYOUT:
-                continue
-            dips.append(((out + back + 1) // 2, out, back))
+        longer = e - s > L
+        if s == 0 or e == n or (longer and float(stats.brightness[s:e].mean()) < WHITE):
+            continue
+        out, back = _fade_span(detail, L, s, flat, cuts)
+        if longer and not (out < s and back > e):  # a held white is faded into and out of
+            continue
+        f, g = _layouts(stats, max(out - L, 0), min(back + L, n))
+        before, after = g[f < out], g[f >= back]
+        if len(before) and len(after) and np.abs(before[-1] - after[0]).mean() < SAME_LAYOUT:
+            continue
+        dips.append(((out + back + 1) // 2, out, back))
     return dips
 
 
@@ -955,12 +972,13 @@ def _black(brightness: np.ndarray, edges: np.ndarray) -> np.ndarray:
 
 def _fade_span(
     level: np.ndarray, window: int, darkest: int, black: np.ndarray, cuts: list[int],
-    detail: np.ndarray | None = None,
+    detail: np.ndarray | None = None, at_ends: bool = False,
 ) -> tuple[int, int]:
     """The first frame that darkens and the first frame back at the shot's level around the black
     at ``darkest``, whose middle is the fade's boundary, as a dissolve's middle is. A long black
     hold after a quick fade-out does not pull the boundary into the black. Black that reaches the
-    video's start is no shot: (e + 1, e + 1), where the picture begins; at its end (s, s).
+    video's start is no shot: (e + 1, e + 1), where the picture begins; at its end (s, s). With
+    ``at_ends``, such black is returned with its ramp on the picture's side instead.
 
     Each side's ramp is a ramp-then-level line fitted by least squares to up to two ``window``s of
     frames beyond the black, not across a hard cut (``cuts``), so that a slow fade ends where it
@@ -978,10 +996,6 @@ def _fade_span(
         e += 1
     lo = max([s - 2 * L, 0] + [c for c in cuts if c < s - 1])
     hi = min([e + 1 + 2 * L, n] + [c for c in cuts if c > e + 2])
-    if lo >= s or hi <= e + 1:
-        edge = e + 1 if lo >= s and e + 1 < n else s
-        return edge, edge
-
     def ramp(side: np.ndarray, dark: float) -> int:
         """Frames from the black to where the ramp on ``side`` (nearest frame first) ends, 0 for a cut."""
         k = np.arange(len(side), dtype=np.float64)
@@ -1008,6 +1022,13 @@ def _fade_span(
         frames = ramp(side[:L], float(signal[edge]))
         return ramp(side, float(signal[edge])) if frames >= L - 1 and len(side) > L else frames
 
+    if lo >= s or hi <= e + 1:
+        if at_ends:  # the ramp on the picture's side: a fade in as the video starts, or out as it ends
+            if lo >= s:
+                return s, e + 1 + (side_ramp(False) if e + 1 < hi else 0)
+            return s - side_ramp(True), e + 1
+        edge = e + 1 if lo >= s and e + 1 < n else s
+        return edge, edge
     return s - side_ramp(True), e + 1 + side_ramp(False)
 
 
@@ -1041,7 +1062,7 @@ def _half_peak_span(x: np.ndarray, top: int) -> tuple[int, int]:
 
 def _bridged(mask: np.ndarray, gap: int) -> np.ndarray:
     """``mask`` with its gaps of at most ``gap`` frames between two runs filled: black that flickers
-    above the threshold for a frame or two (a dim picture rising, doubled frames) is one black."""
+    above the threshold for up to a flash window (a dim picture rising, doubled frames) is one black."""
     out = mask.copy()
     runs = _runs(mask)
     for (_, e), (s, _) in itertools.pairwise(runs):
