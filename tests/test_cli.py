@@ -176,6 +176,20 @@ def _python(code: str) -> subprocess.CompletedProcess[str]:
                           env={**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
 
 
+def _after_a_ctrl_c(rest: str) -> str:
+    """A program whose ``run`` sends itself a Ctrl-C; ``rest`` goes on from its ``except
+    KeyboardInterrupt:`` (indented for it) to the program's end."""
+    return (
+        "import signal, sys, time\n"
+        "from lvas.stopping import exit_status\n"
+        "def run():\n"
+        "    try:\n"
+        "        signal.raise_signal(signal.SIGINT)\n"
+        "        time.sleep(5)\n"
+        "    except KeyboardInterrupt:\n"
+    ) + rest
+
+
 @pytest.mark.parametrize("stop", ["KeyboardInterrupt", "Terminated"])
 def test_a_stop_signal_after_the_handled_stop_keeps_the_exit_status(stop: str) -> None:
     """Once the command has handled a stop, a second stop signal (one sent again and still in flight)
@@ -199,14 +213,7 @@ def test_stop_signals_while_the_command_stops_do_not_cut_its_stopping_short() ->
     again, a user pressing twice) are ignored: the stopping runs to its end and the status is 130.
     Before, the second raised KeyboardInterrupt in the middle of the stopping, or, landing after the
     command's handling, killed the process by SIGINT (status -2, seen in full test runs)."""
-    code = (
-        "import signal, sys, time\n"
-        "from lvas.stopping import exit_status\n"
-        "def run():\n"
-        "    try:\n"
-        "        signal.raise_signal(signal.SIGINT)\n"
-        "        time.sleep(5)\n"
-        "    except KeyboardInterrupt:\n"
+    proc = _python(_after_a_ctrl_c(
         "        signal.raise_signal(signal.SIGINT)\n"
         "        signal.raise_signal(signal.SIGTERM)\n"
         "        time.sleep(0.2)\n"
@@ -216,8 +223,7 @@ def test_stop_signals_while_the_command_stops_do_not_cut_its_stopping_short() ->
         "status = exit_status(run)\n"
         "signal.raise_signal(signal.SIGINT)\n"
         "sys.exit(status)\n"
-    )
-    proc = _python(code)
+    ))
     assert proc.returncode == 130, proc.stderr
     assert proc.stdout.strip() == "stopped cleanly", proc.stderr
 
@@ -225,14 +231,7 @@ def test_stop_signals_while_the_command_stops_do_not_cut_its_stopping_short() ->
 def test_a_person_pressing_ctrl_c_again_and_again_gets_out() -> None:
     """If something caught the first Ctrl-C and the command goes on, pressing again still stops it:
     two more are taken as stray, the next raises."""
-    code = (
-        "import signal, sys, time\n"
-        "from lvas.stopping import exit_status\n"
-        "def run():\n"
-        "    try:\n"
-        "        signal.raise_signal(signal.SIGINT)\n"
-        "        time.sleep(5)\n"
-        "    except KeyboardInterrupt:\n"
+    proc = _python(_after_a_ctrl_c(
         "        pass  # caught and dropped: the command goes on\n"
         "    for _ in range(3):\n"
         "        signal.raise_signal(signal.SIGINT)\n"
@@ -240,8 +239,7 @@ def test_a_person_pressing_ctrl_c_again_and_again_gets_out() -> None:
         "    print('went on to the end')\n"
         "    return 0\n"
         "sys.exit(exit_status(run))\n"
-    )
-    proc = _python(code)
+    ))
     assert proc.returncode == 130 and "went on" not in proc.stdout, (proc.returncode, proc.stderr)
 
 

@@ -477,14 +477,13 @@ def detect_cuts(
     brightness = _running_median(stats.brightness, 3)
     edges = _running_median(stats.edges, 3)
     black = _bridged(_black(brightness, edges), stats.flash_frames)
-    fades = _through_black(stats, brightness, black, cut_frames, np.sqrt(edges))
+    fades, ends = _through_black(stats, brightness, black, cut_frames, np.sqrt(edges))
     # a dip to white or grey: the picture's detail, not its brightness, ramps down to a flat frame
     detail = np.sqrt(_running_median(stats.centre_contrast, 3))
     flat = (detail < FLAT) & ~black & (brightness >= DARK)
     fades += _through_flat(stats, detail, flat, cut_frames)
     # what the frames of a fade look like to the other cues (a cut into or out of the black, a
     # window's change) is that fade; so is a fade in as the video starts or out as it ends
-    ends = _video_ends(stats, brightness, black, cut_frames, np.sqrt(edges))
     fades = [f for f in fades if not any(out - 1 <= f[0] <= back + 1 for out, back in ends)]
     spans = [(out, back) for _, out, back in fades] + ends
     found = [t for t in hard + gradual if not any(out - 1 <= t.frame <= back + 1 for out, back in spans)]
@@ -911,33 +910,24 @@ def _mix_fit(
 
 def _through_black(
     stats: FrameStats, smooth_brightness: np.ndarray, black: np.ndarray, cuts: list[int], detail: np.ndarray
-) -> list[tuple[int, int, int]]:
+) -> tuple[list[tuple[int, int, int]], list[tuple[int, int]]]:
     """Fades through black, each as (middle, first frame that darkens, first frame back at the
     shot's level): a run of black frames (:func:`_black`) with pictures on both sides, its ramps
     read from the smoothed brightness, or from ``detail`` where that hardly moves (:func:`_fade_span`).
 
     Black before the first picture or after the last one (a lead-in, a fade-out as the video
-    ends) separates no two shots.
+    ends) separates no two shots: it comes second, as the frame span of the black with its fade
+    in or out (or the cut into or out of it).
     """
     n, L = len(stats), stats.gradual_frames
-    fades = []
+    fades, ends = [], []
     for s, e in _runs(black):
         if s > 0 and e < n:
             out, back = _fade_span(smooth_brightness, L, s + int(np.argmin(stats.brightness[s:e])), black, cuts, detail)
             fades.append(((out + back + 1) // 2, out, back))
-    return fades
-
-
-def _video_ends(
-    stats: FrameStats, smooth_brightness: np.ndarray, black: np.ndarray, cuts: list[int], detail: np.ndarray
-) -> list[tuple[int, int]]:
-    """Black before the first picture and after the last, each with its fade in or out (or the
-    cut into or out of it), as frame spans: they separate no two shots."""
-    n, spans = len(stats), []
-    for s, e in _runs(black):
-        if (s == 0) != (e == n):
-            spans.append(_fade_span(smooth_brightness, stats.gradual_frames, s, black, cuts, detail, at_ends=True))
-    return spans
+        elif s > 0 or e < n:
+            ends.append(_fade_span(smooth_brightness, L, s, black, cuts, detail, at_ends=True))
+    return fades, ends
 
 
 def _through_flat(
