@@ -827,3 +827,20 @@ def test_object_sweeping_in_blurred_over_two_frames_is_not_a_cut() -> None:
     stats = an.finish()
     assert 0.2 <= stats.kept[31] < 0.55 and stats.e1[30] >= 0.6 * stats.e1[31]  # not local, but smeared
     assert detect_cuts(stats, 25.0, StoryboardSettings()) == []
+
+
+@pytest.mark.parametrize(("share", "expected"), [(1.0, [50]), (0.7, [])])
+def test_edge_dip_that_keeps_part_of_the_picture_is_no_dissolve(share: float, expected: list[int]) -> None:
+    """Two panning pictures mix over frames 44-56, found by the dip in edge energy alone (the pans
+    hide the window distances' rise). Where the mix covers only 70% of the frame and the rest
+    stays as it was (a blurred thing passing in front of part of a shot), it is no boundary."""
+    rng = np.random.default_rng(5)
+    a, b, still = _texture(rng, 45, 400), _texture(rng, 45, 400), _texture(rng)
+    width = int(80 * share)
+    frames = []
+    for i in range(100):
+        r = float(np.clip((i - 44) / 12, 0, 1))
+        img = still.copy()
+        img[:, :width] = ((1 - r) * a[:, 2 * i : 2 * i + 80] + r * b[:, 300 - 2 * i : 380 - 2 * i])[:, :width]
+        frames.append(img)
+    assert _cuts_of_frames(frames) == expected

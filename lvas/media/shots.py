@@ -704,6 +704,9 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     def mixes(t: Transition, length: int) -> bool:
         return _edge_mix(edges, L, t.frame, length) <= EDGE_MIX
 
+    def kept(t: Transition) -> float:
+        return float(stats.kept_l[min(t.frame + L // 2, len(stats) - 1)])
+
     def alike(t: Transition) -> bool:
         """The layouts move on a straight mix: two pictures of one structure, whose edges a mix keeps."""
         fit = _mix_fit(stats, t.frame, hard)
@@ -711,9 +714,11 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
 
     found = [t for t, n in map(placed, structural) if mixes(t, n)]
     found += [t for t, n in map(placed, colour) if alike(t) or mixes(t, n)]
-    found += [d for d in dips if all(abs(d.frame - t.frame) > L for t in found + cuts)]
+    # a mix of unrelated pictures renews nearly all of the picture across its window: a dip alone
+    # that keeps a fifth of it is a blurred thing passing in front of part of the shot
+    found += [d for d in dips if all(abs(d.frame - t.frame) > L for t in found + cuts) and kept(d) < FAINT_LOCAL]
     # a window across which most of the picture stays as it was saw a light or an object move
-    return [t for t in found if stats.kept_l[min(t.frame + L // 2, len(stats) - 1)] < LOCAL]
+    return [t for t in found if kept(t) < LOCAL]
 
 
 def _smoothing(window: int) -> int:
