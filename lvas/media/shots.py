@@ -73,7 +73,7 @@ KEPT = 0.02  # a thumbnail pixel that changes less than this (0..1) from one fra
 LOCAL = 0.55  # a change that keeps this share of the lit pixels is local: an object, not a cut...
 PART = 0.4  # ...and so is one that goes on over three frames and keeps this share across the flash window
 FAINT_LOCAL = 0.2  # ...and so is one standing out less than 2 * AMBIGUOUS times CONTRAST that keeps this share
-SMEAR = 0.6  # ...and a change of structure alone keeping that share whose one neighbour changes this much
+SMEAR = 0.6  # ...and a change not standing out in colour that keeps that share, one neighbour changing this part of it
 LIGHT = 2.0  # a light changes the picture's brightness at most this factor in a frame; more is a cut to or from black
 STRUCTURE_MIN = 0.05  # a cut changes the thumbnail's luminance by at least this mean fraction
 STILL = 0.002  # frames that change less than this around a frame are still pictures...
@@ -547,13 +547,14 @@ def _hard_cuts(
         inner = 0 < i < len(e1) - 1
         spread = (inner and min(e1[i - 1], e1[i + 1]) >= 0.5 * e1[i]
                   and stats.kept_w[min(i + max(1, w // 2), len(e1) - 1)] >= PART)
-        # a change of structure smeared over two frames (motion blur; the pair next to it changes
-        # nearly as much) that keeps part of the picture: a cut blended over two frames keeps none
+        # a change of structure smeared over two frames (motion blur: one pair next to it changes at
+        # least SMEAR as much) that keeps part of the picture; the price: a cut between two alike
+        # framings that a transfer blended over two frames
         smear = (inner and not (c_ok and c_ratio[i] >= 1.0) and stats.kept[i] >= FAINT_LOCAL
                  and min(e1[i - 1], e1[i + 1]) < 0.5 * e1[i] and max(e1[i - 1], e1[i + 1]) >= SMEAR * e1[i])
         # ...but a one-frame step between still pictures (a card to the next, two locked-off shots
         # sharing a sky) is a cut, however much of the picture it keeps
-        step = still[i] and 0 < i < len(e1) - 1 and max(e1[i - 1], e1[i + 1]) < STILL
+        step = still[i] and inner and max(e1[i - 1], e1[i + 1]) < STILL
         # a light turned up or down keeps nothing as it was, but all of it once scaled, even between
         # still pictures
         light = stats.relit[i] >= LOCAL > stats.kept[i]
