@@ -679,11 +679,11 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     Where a shot either side moves fast (a pan), the window distances stay up through the shot and
     nothing stands out; the dip in edge energy a mix leaves does (:func:`_blend_dips`), where the
     picture across it is renewed all but FAINT_LOCAL (a blurred thing passing in front of part of
-    a shot also dips the edges). A dip fitted
-    closely (DIP_PLACE) also places a transition the distances found nearby, since the motion moves
-    their rise and fall. A transition found by the distances whose middle keeps the edges of both
-    ends (more than EDGE_MIX of what alike pictures keep) is motion, not a mix, unless only its
-    colours change: a mix of two pictures of one structure keeps their edges.
+    a shot also dips the edges). A dip fitted closely (DIP_PLACE) also places a transition the
+    distances found nearby, since the motion moves their rise and fall. A transition found by the
+    distances whose middle keeps the edges of both ends (more than EDGE_MIX of what alike pictures
+    keep) is motion, not a mix, unless only its colours change: a mix of two pictures of one
+    structure keeps their edges.
     """
     L = stats.gradual_frames
     structural = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
