@@ -845,3 +845,28 @@ def test_edge_dip_that_keeps_part_of_the_picture_is_no_dissolve(share: float, ex
         img[:, :width] = ((1 - r) * a[:, 2 * i : 2 * i + 80] + r * b[:, 300 - 2 * i : 380 - 2 * i])[:, :width]
         frames.append(img)
     assert _cuts_of_frames(frames) == expected
+
+
+@pytest.mark.parametrize(("kind", "expected"), [("whip", []), ("mix", [47])])
+def test_blurred_whip_between_still_framings_is_no_dissolve(kind: str, expected: list[int]) -> None:
+    """Two still framings, between them six blurred frames sliding from one to the other (a whip
+    or a zoom): its frame steps add up to four times the distance between the framings, where a
+    mix's add up to that distance (each pixel moves one way). The 12-frame mix stays a dissolve."""
+    rng = np.random.default_rng(11)
+    a, b = _texture(rng), _texture(rng)
+
+    def blurred(img: np.ndarray) -> np.ndarray:
+        for axis in (0, 1):
+            img = sum(np.roll(img, s, axis=axis) for s in range(-2, 3)) / 5
+        return img
+
+    frames = []
+    for i in range(100):
+        if kind == "whip" and 40 <= i < 46:
+            frames.append(blurred(np.roll(a if i < 43 else b, 6 * (i - 42), axis=1)))
+        elif kind == "mix":
+            r = float(np.clip((i - 40) / 12, 0, 1))
+            frames.append((1 - r) * a + r * b)
+        else:
+            frames.append(a if i < 43 else b)
+    assert _cuts_of_frames(frames) == expected

@@ -93,6 +93,7 @@ SPLICE_COS = 0.9  # a dissolve cut short heads for the next shot's picture at mo
 SPLICE_PART = 0.25  # ...and has gone at least this part of the way when the cut comes
 DIP_FIT = 0.85  # a mix's edge-energy curve explains this fraction of what a step leaves unexplained
 DIP_RHO = 0.4  # the two pictures' edges correlate at most this much (either sign)
+PATH_STILL = 2.0  # between still shots a mix's frame steps add up to at most this times the distance it spans
 DIP_CHANGE = 2 * STRUCTURE_MIN  # a dissolve found by its dip changes the thumbnails at least this much
 DIP_PAD = 0.3  # windows of pure frames this fraction of the gradual window either side of a mix
 DIP_PLACE = 0.95  # a dip fitted this well places a dissolve found by the window distances
@@ -683,7 +684,8 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     distances found nearby, since the motion moves their rise and fall. A transition found by the
     distances whose middle keeps the edges of both ends (more than EDGE_MIX of what alike pictures
     keep) is motion, not a mix, unless only its colours change: a mix of two pictures of one
-    structure keeps their edges.
+    structure keeps their edges. So is one between still shots whose frame steps add up to more
+    than PATH_STILL times the distance across it (a whip or a blurred zoom).
     """
     L = stats.gradual_frames
     structural = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
@@ -710,6 +712,17 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     def kept(t: Transition) -> float:
         return float(stats.kept_l[min(t.frame + L // 2, len(stats) - 1)])
 
+    def wanders(t: Transition) -> bool:
+        """Between still shots each pixel of a mix moves one way, so its frame steps add up to the
+        distance across it; a whip or a zoom from one framing to another goes further."""
+        lo, hi = t.frame - L // 2, t.frame + L // 2
+        if lo - L // 2 < 1 or hi + L // 2 >= len(stats) or stats.el[hi] < STRUCTURE_MIN:
+            return False
+        still = max(float(_median(stats.e1[lo - L // 2 : lo])), float(_median(stats.e1[hi + 1 : hi + 1 + L // 2])))
+        if still >= STILL:
+            return False
+        return float(stats.e1[lo + 1 : hi + 1].sum()) - L * still > PATH_STILL * float(stats.el[hi])
+
     def alike(t: Transition) -> bool:
         """The layouts move on a straight mix: two pictures of one structure, whose edges a mix keeps."""
         fit = _mix_fit(stats, t.frame, hard)
@@ -721,7 +734,7 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     # that keeps a fifth of it is a blurred thing passing in front of part of the shot
     found += [d for d in dips if all(abs(d.frame - t.frame) > L for t in found + cuts) and kept(d) < FAINT_LOCAL]
     # a window across which most of the picture stays as it was saw a light or an object move
-    return [t for t in found if kept(t) < LOCAL]
+    return [t for t in found if kept(t) < LOCAL and not wanders(t)]
 
 
 def _smoothing(window: int) -> int:
