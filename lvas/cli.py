@@ -95,7 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                     help="a video or composition id (without it: list the videos and compositions)")
     sh.add_argument("--json", action="store_true")
 
-    shots_cli.add_arguments(sub.add_parser("shots", help=shots_cli.HELP))
+    shots_cli.add_arguments(sub.add_parser("shots", help=shots_cli.HELP, epilog=shots_cli.EPILOG,
+                                           formatter_class=argparse.RawDescriptionHelpFormatter))
 
     kb = sub.add_parser("kb", help="the sound-label knowledge base (Chroma)")
     kbs = kb.add_subparsers(dest="kb_cmd", required=True, metavar="ACTION")

