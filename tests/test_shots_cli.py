@@ -77,18 +77,23 @@ def test_console_script_shots_exits_with_its_output(tmp_path: Path) -> None:
     assert failed.returncode == 1 and "empty.mp4" in failed.stderr and "bikes.mp4" in json.loads(failed.stdout)
 
 
-def _two_colour_clip(path: Path) -> Path:
-    """A reddish textured shot cut at 1.2 s to a bluish one, 160x90."""
+def _three_colour_clip(path: Path) -> Path:
+    """Textured shots, reddish, bluish, then greenish, cut at 1.2 s and 2.4 s, 160x90."""
     from tests.clips import make_clip
 
     rng = np.random.default_rng(4)
-    cells = [rng.integers(0, 80, (9, 16, 1)).repeat(10, 0).repeat(10, 1) for _ in range(2)]
-    red, blue = np.array([170, 40, 40]) + cells[0], np.array([40, 40, 170]) + cells[1]
+    tints = ([170, 40, 40], [40, 40, 170], [40, 170, 40])
+    shots = [np.array(c) + rng.integers(0, 80, (9, 16, 1)).repeat(10, 0).repeat(10, 1) for c in tints]
 
     def fn(i: int, t: float) -> np.ndarray:
-        return np.clip(red if t < 1.2 else blue, 0, 255).astype(np.uint8)
+        return np.clip(shots[int(t >= 1.2) + int(t >= 2.4)], 0, 255).astype(np.uint8)
 
-    return make_clip(path, fn, seconds=2.4, size=(160, 90))
+    return make_clip(path, fn, seconds=3.6, size=(160, 90))
+
+
+def _tint(img: np.ndarray) -> int:
+    """Which channel dominates a region of the sheet: 0 red, 1 green, 2 blue."""
+    return int(np.argmax(img.reshape(-1, 3).mean(0)))
 
 
 def test_sheet_shows_the_frames_either_side_of_each_cut(
@@ -96,29 +101,55 @@ def test_sheet_shows_the_frames_either_side_of_each_cut(
 ) -> None:
     from PIL import Image
 
-    from lvas.media.sheet import INNER
+    from lvas.media.sheet import GAP, INNER, LABEL_H
 
-    clip = _two_colour_clip(tmp_path / "two.mp4")
+    clip = _three_colour_clip(tmp_path / "three.mp4")
     assert main(["shots", str(clip), "--json", "--sheet", str(tmp_path / "sheets")]) == 0
-    entry = json.loads(capsys.readouterr().out)["two.mp4"]
-    assert entry["cuts_s"] == [1.2]
-    sheet = Path(entry["sheet"])
-    assert sheet == tmp_path / "sheets" / "two.mp4.shots.png" and list(sheet.parent.iterdir()) == [sheet]
+    entry = json.loads(capsys.readouterr().out)["three.mp4"]
+    assert entry["cuts_s"] == [1.2, 2.4]
+    sheet = tmp_path / "sheets" / "three.mp4.shots.png"
+    assert entry["sheets"] == [str(sheet)] and list(sheet.parent.iterdir()) == [sheet]
     img = np.asarray(Image.open(sheet).convert("RGB")).astype(int)
-    w = (img.shape[1] - INNER) // 2  # one cut: one pair, before | after
-    before, after = img[:40, : w].reshape(-1, 3).mean(0), img[:40, w + INNER :].reshape(-1, 3).mean(0)
-    assert before[0] > before[2] + 80 and after[2] > after[0] + 80  # red before the cut, blue after
+    w = (img.shape[1] - GAP - 2 * INNER) // 4  # two pairs in one row: before | after, before | after
+    h = img.shape[0] - LABEL_H
+    assert (w, h) == (160, 90)  # the frames at their size (160 px wide: never upscaled)
+    pair = 2 * w + INNER + GAP
+    regions = [img[:h, x : x + w] for x in (0, w + INNER, pair, pair + w + INNER)]
+    assert [_tint(r) for r in regions] == [0, 2, 2, 1]  # red | blue, then blue | green
 
 
-def test_sheet_of_one_shot_and_a_sheet_path_that_is_a_file(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
-    clip = str(real_clip("carphone_pristine.mp4"))
-    assert main(["shots", clip, "--sheet", str(tmp_path)]) == 0
-    assert f"contact sheet: {tmp_path / 'carphone_pristine.mp4.shots.png'}" in capsys.readouterr().out
+def test_sheets_page_many_cuts_and_one_shot_gets_its_first_frame(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from lvas.media.analysis import analyze
+    from lvas.media.decode import scaled_size
+    from lvas.media.sheet import INNER, LABEL_H, THUMB_W, boundary_sheets
+
+    a = analyze(_three_colour_clip(tmp_path / "three.mp4"), ShotSettings())
+    pages = boundary_sheets(tmp_path / "three.mp4", a.info, a.cut_frames, a.cuts_s, tmp_path / "s.png", per_page=1)
+    assert pages == [tmp_path / "s-1.png", tmp_path / "s-2.png"]
+    first, second = (np.asarray(Image.open(p).convert("RGB")).astype(int) for p in pages)
+    assert [_tint(first[:90, :160]), _tint(second[:90, :160])] == [0, 2]  # each page's cut, in order
+    one = analyze(real_clip("carphone_pristine.mp4"), ShotSettings())
+    assert one.cut_frames == []
+    [only] = boundary_sheets(real_clip("carphone_pristine.mp4"), one.info, [], [], tmp_path / "one.png")
+    w, h = scaled_size(one.info, THUMB_W)
+    assert Image.open(only).size == (2 * w + INNER, h + LABEL_H)  # one cell: the first frame, half empty
+
+
+def test_a_sheet_that_cannot_be_written_leaves_the_rest(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bikes, carphone = str(real_clip("bikes.mp4")), str(real_clip("carphone_pristine.mp4"))
+    (tmp_path / "bikes.mp4.shots.png").mkdir()  # a folder where the sheet would go
+    assert main(["shots", bikes, carphone, "--json", "--sheet", str(tmp_path)]) == 1
+    out, err = capsys.readouterr()
+    result = json.loads(out)
+    assert "bikes.mp4: contact sheet not written" in err and "sheets" not in result["bikes.mp4"]
+    assert result["bikes.mp4"]["cuts_s"] and result["carphone_pristine.mp4"]["sheets"]
+    assert main(["shots", carphone, "--json"]) == 0 and "sheets" not in json.loads(capsys.readouterr().out)[
+        "carphone_pristine.mp4"]
     taken = tmp_path / "file"
     taken.write_text("x")
-    assert main(["shots", clip, "--sheet", str(taken)]) == 2
+    assert main(["shots", carphone, "--sheet", str(taken)]) == 2
     assert f"--sheet {taken}: not a folder" in capsys.readouterr().err
 
 

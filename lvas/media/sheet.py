@@ -1,7 +1,8 @@
-"""A contact sheet of a video's shot boundaries: for each cut, the last frame before it and the
+"""Contact sheets of a video's shot boundaries: for each cut, the last frame before it and the
 first frame after it, side by side, with the time; a person checks the cuts at a glance.
 
-Only the frames either side of the cuts are decoded again (lvas.media.decode.read_frames).
+Only the frames either side of the cuts are decoded again (lvas.media.decode.read_frames), a page
+of cuts at a time, so memory stays bounded however many cuts a film has.
 """
 
 from __future__ import annotations
@@ -18,47 +19,60 @@ from lvas.storage.atomic import atomic_path
 
 THUMB_W = 192  # width of each frame on the sheet
 PAIRS_PER_ROW = 3  # cuts side by side in a row of the sheet
+PAIRS_PER_PAGE = 60  # cuts on one sheet; more go on further pages (a few thousand pixels tall each)
 LABEL_H = 16  # height of the caption under each pair
 GAP = 12  # pixels between pairs
 INNER = 2  # pixels between the frames of a pair
 
 
-def boundary_sheet(
+def boundary_sheets(
     path: str | os.PathLike[str], info: MediaInfo, cuts: list[int], cuts_s: list[float],
-    out: str | os.PathLike[str],
-) -> Path:
-    """Write a PNG of every cut's frame pair (before | after), in reading order, to ``out``.
+    out: str | os.PathLike[str], per_page: int = PAIRS_PER_PAGE,
+) -> list[Path]:
+    """Write PNGs of every cut's frame pair (before | after), in reading order.
 
     Arguments:
         path: the video.
         info: its probe result (frame size, rotation, fps).
         cuts: the new shots' first frames, as :func:`lvas.media.shots.detect_cuts` numbers them.
         cuts_s: their times in seconds, for the captions.
-        out: the PNG to write (atomically: a failed run leaves no half-written file).
+        out: the PNG to write; with more than ``per_page`` cuts, ``<stem>-1.png``, ``<stem>-2.png``...
+            beside it instead. Each is written atomically: a failed run leaves no half-written file.
+        per_page: cuts per sheet.
 
     Returns:
-        ``out``. A video without cuts gets its first frame, captioned as one shot.
+        The PNGs written. A video without cuts gets its first frame, captioned as one shot.
     """
-    pairs = [(c - 1, c) for c in cuts] or [(0, None)]
-    wanted = [i for pair in pairs for i in pair if i is not None]
-    frames = read_frames(path, info, wanted, width=THUMB_W)
+    out = Path(out)
+    pairs = [(k + 1, c - 1, c, s) for k, (c, s) in enumerate(zip(cuts, cuts_s, strict=True))]
+    pages = [pairs[i : i + per_page] for i in range(0, len(pairs), per_page)] or [[]]
+    names = [out] if len(pages) == 1 else [out.with_name(f"{out.stem}-{p + 1}{out.suffix}") for p in range(len(pages))]
+    for page, name in zip(pages, names, strict=True):
+        _write_page(path, info, page, name)
+    return names
+
+
+def _write_page(path: str | os.PathLike[str], info: MediaInfo, pairs: list[tuple[int, int, int, float]],
+                out: Path) -> None:
+    """One sheet: ``pairs`` of (cut number, frame before, frame after, time); none: the first frame."""
+    frames = read_frames(path, info, [i for _, before, after, _ in pairs for i in (before, after)] or [0],
+                         width=THUMB_W)
     w, h = scaled_size(info, THUMB_W)
     cell_w, cell_h = 2 * w + INNER, h + LABEL_H
-    cols = min(PAIRS_PER_ROW, len(pairs))
-    rows = -(-len(pairs) // cols)
+    cols = max(1, min(PAIRS_PER_ROW, len(pairs)))
+    rows = max(1, -(-len(pairs) // cols))
     sheet = Image.new("RGB", (cols * cell_w + (cols - 1) * GAP, rows * (cell_h + GAP) - GAP), (24, 24, 24))
     draw = ImageDraw.Draw(sheet)
-    for k, (before, after) in enumerate(pairs):
+    if not pairs:
+        sheet.paste(_picture(frames.get(0), w, h), (0, 0))
+        draw.text((2, h + 2), "one shot", fill=(230, 230, 230))
+    for k, (number, before, after, t) in enumerate(pairs):
         x, y = (k % cols) * (cell_w + GAP), (k // cols) * (cell_h + GAP)
-        for j, index in enumerate((before, after)):
-            if index is not None:
-                sheet.paste(_picture(frames.get(index), w, h), (x + j * (w + INNER), y))
-        caption = f"cut {k + 1} at {cuts_s[k]:.2f} s (frame {after})" if after is not None else "one shot"
-        draw.text((x + 2, y + h + 2), caption, fill=(230, 230, 230))
-    final = Path(out)
-    with atomic_path(final) as tmp:
+        sheet.paste(_picture(frames.get(before), w, h), (x, y))
+        sheet.paste(_picture(frames.get(after), w, h), (x + w + INNER, y))
+        draw.text((x + 2, y + h + 2), f"cut {number} at {t:.2f} s (frame {after})", fill=(230, 230, 230))
+    with atomic_path(out) as tmp:
         sheet.save(tmp, format="PNG")
-    return final
 
 
 def _picture(frame: np.ndarray | None, w: int, h: int) -> Image.Image:
