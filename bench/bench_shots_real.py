@@ -283,11 +283,16 @@ def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[
     write_section("Shot detection on real footage", "\n".join(lines), NOTES_MARK)
 
 
+def file_name(video: str) -> str:
+    """The file name at the end of an annotated video's id."""
+    return video.split(":")[-1].split("/")[-1]
+
+
 def display(video: str, videos: Collection[str] | None = None) -> str:
     """A video's file name, with its package where two of ``videos`` (default: the annotated ones)
     share that name."""
-    name = video.split(":")[-1].split("/")[-1]
-    if sum(v.split(":")[-1].split("/")[-1] == name for v in (load() if videos is None else videos)) < 2:
+    name = file_name(video)
+    if sum(file_name(v) == name for v in (load() if videos is None else videos)) < 2:
         return name
     source, _, rest = video.partition(":")
     if source in ("debian", "debian-source", "pypi-sdist", "npm"):

@@ -62,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     """
     from lvas.media.probe import analysis_decoder, open_video_ahead
 
-    sheets = getattr(args, "sheet", None)
+    sheets = args.sheet
     if sheets is not None and sheets.exists() and not sheets.is_dir():
         print(printable(f"lvas: error: --sheet {sheets}: not a folder"), file=sys.stderr)
         return 2
