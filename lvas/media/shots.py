@@ -101,6 +101,7 @@ DIP_LENGTHS = (0.5, 0.75, 1.0)  # mix lengths tried, as fractions of the gradual
 EDGE_MIX = 0.75  # a dissolve's middle holds at most this of the edge energy two alike pictures keep
 CUT_STEP = 0.3  # a picture this far from black to its level in one frame cut into or out of the black
 FADE_MIN = 0.02  # a side of a fade whose brightness moves less than this is read from its edges
+DIM = 0.25  # a mix whose middle sinks this fraction of the brighter side below a plain mix goes through dark
 
 
 @dataclass(frozen=True)
@@ -696,15 +697,19 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     dips = _blend_dips(stats, cuts, edges)
     sure = [d for d in dips if d.strength >= DIP_PLACE]
 
-    def placed(t: Transition) -> tuple[Transition, int]:
-        """The transition and its length where a ramp longer than a window puts it (MIX_SURE), else
-        a close dip (fitted up to a window long), else a ramp."""
+    def placed(t: Transition) -> tuple[Transition, int, bool]:
+        """The transition, its length and whether it goes through dark: placed where a ramp longer
+        than a window puts it (MIX_SURE), else a close dip (fitted up to a window long), else a
+        ramp; a mix through dark by its pictures' shares (:func:`_through_dark`)."""
         fit = _mix_fit(stats, t.frame, hard, MIX_WIDE, MIX_LONGEST)
         ramp = fit is not None and fit[1] >= MIX_FIT
         near = [d for d in sure if abs(d.frame - t.frame) <= L]
         if near and not (ramp and fit[2] > L and fit[1] >= MIX_SURE):
-            return Transition(min(near, key=lambda d: abs(d.frame - t.frame)).frame, t.kind, t.strength), L
-        return (Transition(fit[0], t.kind, t.strength), max(L, fit[2])) if ramp else (t, L)
+            t, n = Transition(min(near, key=lambda d: abs(d.frame - t.frame)).frame, t.kind, t.strength), L
+        else:
+            t, n = (Transition(fit[0], t.kind, t.strength), max(L, fit[2])) if ramp else (t, L)
+        dark = _through_dark(stats, t, n, hard)
+        return (t, n, False) if dark is None else (dark, n, True)
 
     def mixes(t: Transition, length: int) -> bool:
         return _edge_mix(edges, L, t.frame, length) <= EDGE_MIX
@@ -728,13 +733,56 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
         fit = _mix_fit(stats, t.frame, hard)
         return fit is not None and fit[1] >= MIX_FIT
 
-    found = [t for t, n in map(placed, structural) if mixes(t, n)]
-    found += [t for t, n in map(placed, colour) if alike(t) or mixes(t, n)]
+    found = [(t, dark) for t, n, dark in map(placed, structural) if mixes(t, n)]
+    found += [(t, dark) for t, n, dark in map(placed, colour) if alike(t) or mixes(t, n)]
     # a mix of unrelated pictures renews nearly all of the picture across its window: a dip alone
     # that keeps a fifth of it is a blurred thing passing in front of part of the shot
-    found += [d for d in dips if all(abs(d.frame - t.frame) > L for t in found + cuts) and kept(d) < FAINT_LOCAL]
-    # a window across which most of the picture stays as it was saw a light or an object move
-    return [t for t in found if kept(t) < LOCAL and not wanders(t)]
+    near = [t.frame for t, _ in found] + [t.frame for t in cuts]
+    found += [(d, False) for d in dips if all(abs(d.frame - f) > L for f in near) and kept(d) < FAINT_LOCAL]
+    # a window across which most of the picture stays as it was saw a light or an object move; a
+    # mix through dark detours through the dark, a whip does not
+    return [t for t, dark in found if kept(t) < LOCAL and (dark or not wanders(t))]
+
+
+def _through_dark(stats: FrameStats, t: Transition, length: int, hard: list[Transition]) -> Transition | None:
+    """A mix through dark placed where it is half done, whatever the darkening; None where the
+    mix ``length`` frames long around ``t`` does not go through dark (or cannot be placed so).
+
+    Where the brightness in the middle of a mix sinks DIM of the brighter side below a plain mix
+    of the two sides' (without reaching black: a fade's), the ramp and dip fits, made for linear
+    mixes, are pulled toward one end. Darkening scales a frame, so the sampled layouts over their
+    means are mixes of the pure layouts over theirs; the share of the new picture's light found so
+    gives the mix's ramp, and a ramp fitted to it (MIX_FIT) its middle.
+    """
+    L, c = stats.gradual_frames, t.frame
+    pad = max(2, round(DIP_PAD * L))
+    lo, hi = c - length, c + length
+    if lo - pad < 0 or hi + pad >= len(stats) or any(lo - pad < h.frame <= hi + pad for h in hard):
+        return None
+    sides = float(_median(stats.brightness[lo - pad : lo])), float(_median(stats.brightness[hi + 1 : hi + 1 + pad]))
+    middle = _running_median(stats.brightness[c - length // 2 : c + length // 2 + 1], 3)
+    line = np.linspace(sides[0], sides[1], len(middle))  # a plain mix of the two
+    span = slice(c - length // 2, c + length // 2 + 1)
+    if float((line - middle).max()) < DIM * max(sides) or _black(stats.brightness[span], stats.edges[span]).any():
+        return None  # no dip, or one through black: a fade's (placed by the fades)
+    _, before = _layouts(stats, lo - pad, lo)
+    _, after = _layouts(stats, hi + 1, hi + 1 + pad)
+    f, g = _layouts(stats, lo, hi + 1)
+    if len(before) == 0 or len(after) == 0 or len(f) < 3:
+        return None
+    # darkening scales a frame: its layout over its mean is (1 - s) P' + s Q' (P', Q' the pure
+    # layouts over theirs), s the share of Q's light in it, from which the mix's r follows
+    p, q = before.mean(axis=0), after.mean(axis=0)
+    pm, qm = float(p.mean()), float(q.mean())
+    way = q / qm - p / pm
+    if min(pm, qm) <= 0.0 or float(way @ way) <= 0.0:
+        return None
+    s = (g / np.maximum(g.mean(axis=1, keepdims=True), 1e-9) - p / pm) @ way / float(way @ way)
+    s = np.clip(s, 0.0, 1.0)
+    r = s * pm / np.maximum(s * pm + (1.0 - s) * qm, 1e-9)
+    lengths = np.arange(max(2, L // 4), 2 * length + 2, dtype=np.float64)
+    fit = _ramp_fit(f, r[:, None], np.arange(lo + 1, hi, dtype=np.float64), lengths)
+    return None if fit is None or fit[1] < MIX_FIT else Transition(fit[0], t.kind, t.strength)
 
 
 def _smoothing(window: int) -> int:
@@ -920,12 +968,22 @@ def _mix_fit(
     f, g = _layouts(stats, lo, hi)
     if len(f) < 5:
         return None
-    g -= g.mean(axis=0)
-    total = float((g * g).sum())
-    if total <= 0.0:
-        return None
-    mids = np.arange(lo + 1, hi - 1, dtype=np.float64)
     lengths = np.arange(max(2, L // 4), round(longest * L) + 2, max(1, round(longest)), dtype=np.float64)
+    return _ramp_fit(f, g, np.arange(lo + 1, hi - 1, dtype=np.float64), lengths)
+
+
+def _ramp_fit(f: np.ndarray, g: np.ndarray, mids: np.ndarray, lengths: np.ndarray) -> tuple[int, float, int] | None:
+    """The linear ramp ``r`` (0 to 1, each middle and length given) that best explains the values
+    ``g`` (samples, k) at frames ``f`` as ``c + r v``, by least squares.
+
+    Returns:
+        (middle frame, fraction of the variance explained, length in frames), or None where ``g``
+        does not vary.
+    """
+    g = g - g.mean(axis=0)
+    total = float((g * g).sum())
+    if total <= 0.0 or len(mids) == 0:
+        return None
     m, d = (x.reshape(-1, 1) for x in np.meshgrid(mids, lengths, indexing="ij"))
     r = np.clip((f - (m - 0.5 * d)) / d, 0.0, 1.0)  # (candidates, samples)
     r -= r.mean(axis=1, keepdims=True)
