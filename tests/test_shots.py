@@ -872,13 +872,13 @@ def test_blurred_whip_between_still_framings_is_no_dissolve(kind: str, expected:
     assert _cuts_of_frames(frames) == expected
 
 
-@pytest.mark.parametrize("length_s", [1.0])
-def test_dissolve_through_dark_is_placed_at_its_middle(tmp_path: Path, length_s: float) -> None:
+def test_dissolve_through_dark_is_placed_at_its_middle(tmp_path: Path) -> None:
     """Both pictures dim as they mix (to 40% at the middle, never black): the linear ramp and dip
     fits are pulled toward an end, and the path through the dark looked like a whip; the shares
     of either picture's light place it. (Longer ones, the first shot drifting, are still placed
     early: bench/RESULTS.md.)"""
     first, second = (_blocks(k, (300, 90), cell=30).astype(np.float32) for k in (21, 22))
+    length_s = 1.0
 
     def fn(i: int, t: float) -> np.ndarray:
         mix = np.clip((t - 1.5) / length_s, 0.0, 1.0)  # from 1.5 s

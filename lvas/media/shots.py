@@ -780,9 +780,9 @@ def _dark_mix(stats: FrameStats, t: Transition, length: int, hard: list[Transiti
     settle = 0.5 * DIM * max(sides)
     if any(len(o) and abs(float(_median(o)) - side) >= settle for o, side in zip(outside, sides, strict=True)):
         return None
-    middle = _running_median(stats.brightness[c - length // 2 : c + length // 2 + 1], 3)
-    line = np.linspace(sides[0], sides[1], len(middle))  # a plain mix of the two
     span = slice(c - length // 2, c + length // 2 + 1)
+    middle = _running_median(stats.brightness[span], 3)
+    line = np.linspace(sides[0], sides[1], len(middle))  # a plain mix of the two
     if float((line - middle).max()) < DIM * max(sides) or _black(stats.brightness[span], stats.edges[span]).any():
         return None  # no dip, or one through black: a fade's (placed by the fades)
     _, before = _layouts(stats, lo - pad, lo)
