@@ -25,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.make_material import load_sources, segment
 from lvas.settings import StoryboardSettings
+from lvas.storage.atomic import atomic_path
 from lvas.storyboard import analyze
 
 OUT = Path(__file__).resolve().parent / "out" / "dark"
@@ -48,9 +49,7 @@ def clip(path: Path, shots: list[np.ndarray], a: int, b: int, n: int, weights: W
             wa, wb = weights((j + 1) / (n + 1))
             frames.append(wa * first[HOLD + j] + wb * second[j])
         frames += list(second[n : n + HOLD])
-        path.parent.mkdir(parents=True, exist_ok=True)
-        part = path.with_suffix(".part.mp4")
-        with av.open(str(part), "w") as out:
+        with atomic_path(path) as part, av.open(str(part), "w") as out:
             stream = out.add_stream("libx264", rate=FPS)
             stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
             stream.options = {"preset": "veryfast"}
@@ -60,7 +59,6 @@ def clip(path: Path, shots: list[np.ndarray], a: int, b: int, n: int, weights: W
                     out.mux(packet)
             for packet in stream.encode():
                 out.mux(packet)
-        part.rename(path)
     return (HOLD + n / 2) / FPS
 
 
@@ -86,8 +84,9 @@ def main() -> None:
         for name, key, weights in rows:
             cells = []
             for a, b in PAIRS:
-                middle = clip(OUT / f"n{n}_{key}_{a}{b}.mp4", shots, a, b, n, weights)
-                cuts = analyze(OUT / f"n{n}_{key}_{a}{b}.mp4", settings).cuts_s
+                path = OUT / f"n{n}_{key}_{a}{b}.mp4"
+                middle = clip(path, shots, a, b, n, weights)
+                cuts = analyze(path, settings).cuts_s
                 ok = len(cuts) == 1 and abs(cuts[0] - middle) <= 0.1
                 found_ok += ok
                 total += 1
