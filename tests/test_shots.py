@@ -874,9 +874,8 @@ def test_blurred_whip_between_still_framings_is_no_dissolve(kind: str, expected:
 
 def test_dissolve_through_dark_is_placed_at_its_middle(tmp_path: Path) -> None:
     """Both pictures dim as they mix (to 40% at the middle, never black): the linear ramp and dip
-    fits are pulled toward an end, and the path through the dark looked like a whip; the shares
-    of either picture's light place it. (Longer ones, the first shot drifting, are still placed
-    early: bench/RESULTS.md.)"""
+    fits are pulled toward an end, and the path through the dark looked like a whip; the centre
+    of the brightness sunk below a plain mix places it."""
     first, second = (_blocks(k, (300, 90), cell=30).astype(np.float32) for k in (21, 22))
     length_s = 1.0
 
@@ -884,6 +883,29 @@ def test_dissolve_through_dark_is_placed_at_its_middle(tmp_path: Path) -> None:
         mix = np.clip((t - 1.5) / length_s, 0.0, 1.0)  # from 1.5 s
         dim = 1.0 - 0.6 * np.sin(np.pi * mix)
         frame = dim * ((1 - mix) * first[:, i // 4 : i // 4 + 160] + mix * second[:, :160])
+        return _noisy(frame.astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "dark.mp4", fn, seconds=3.0 + length_s, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (1.5 + length_s / 2,))
+
+
+@pytest.mark.parametrize("shape", ["dimmed", "out_in_half"])
+def test_long_mix_through_dark_is_one_boundary_at_its_middle(tmp_path: Path, shape: str) -> None:
+    """A 2.5 s mix through dark: both pictures dimmed to 40% at the middle (found as two edge dips,
+    one where each picture sinks into the dim middle), or the first faded out in half the time
+    while the second fades in over all of it, as an editor stacks them (the share of the second's
+    light passes a half early). One boundary, at the middle of the mixing frames."""
+    first, second = (_blocks(k, (300, 90), cell=30).astype(np.float32) for k in (23, 24))
+    length_s = 2.5
+
+    def fn(i: int, t: float) -> np.ndarray:
+        r = np.clip((t - 1.5) / length_s, 0.0, 1.0)
+        if shape == "dimmed":
+            dim = 1.0 - 0.6 * np.sin(np.pi * r)
+            wa, wb = dim * (1 - r), dim * r
+        else:
+            wa, wb = max(0.0, 1 - 2 * r), r
+        frame = wa * first[:, i // 4 : i // 4 + 160] + wb * second[:, :160]
         return _noisy(frame.astype(np.uint8), i)
 
     clip = make_clip(tmp_path / "dark.mp4", fn, seconds=3.0 + length_s, size=W160)

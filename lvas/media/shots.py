@@ -102,6 +102,8 @@ EDGE_MIX = 0.75  # a dissolve's middle holds at most this of the edge energy two
 CUT_STEP = 0.3  # a picture this far from black to its level in one frame cut into or out of the black
 FADE_MIN = 0.02  # a side of a fade whose brightness moves less than this is read from its edges
 DIM = 0.25  # a mix whose middle sinks this fraction of the brighter side below a plain mix goes through dark
+SUNK = 0.75  # ...a window moved onto such a dip must also sink this part of DIM below its darker side
+SUNK_TOP = 0.25  # a mix through dark is placed at the centre of what sinks more than this part of its deepest
 
 
 @dataclass(frozen=True)
@@ -741,7 +743,29 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     found += [(d, False) for d in dips if all(abs(d.frame - f) > L for f in near) and kept(d) < FAINT_LOCAL]
     # a window across which most of the picture stays as it was saw a light or an object move; a
     # mix through dark detours through the dark, a whip does not
-    return [t for t, dark in found if kept(t) < LOCAL and (dark or not wanders(t))]
+    found = sorted(((t, dark) for t, dark in found if kept(t) < LOCAL and (dark or not wanders(t))),
+                   key=lambda x: x[0].frame)
+    return [t for t, _ in _joined_through_dark(stats, found, hard)]
+
+
+def _joined_through_dark(
+    stats: FrameStats, found: list[tuple[Transition, bool]], hard: list[Transition]
+) -> list[tuple[Transition, bool]]:
+    """Two transitions up to two windows apart that are the ends of one long mix through dark (the
+    edge dips where one picture sinks into the dim middle and the next rises out of it) as that
+    mix (:func:`_dark_mix` over the frames between them, its middle sunk below both pictures).
+    ``found``: (transition, whether it goes through dark) in frame order."""
+    out: list[tuple[Transition, bool]] = []
+    for t, dark in found:
+        if out and not dark and not out[-1][1] and 0 < t.frame - out[-1][0].frame <= 2 * stats.gradual_frames:
+            a = out[-1][0]
+            middle = Transition((a.frame + t.frame) // 2, a.kind, a.strength)
+            joined = _dark_mix(stats, middle, t.frame - a.frame, hard, moved=True)
+            if joined is not None:
+                out[-1] = (joined, True)
+                continue
+        out.append((t, dark))
+    return out
 
 
 def _through_dark(stats: FrameStats, t: Transition, length: int, hard: list[Transition]) -> Transition | None:
@@ -752,23 +776,57 @@ def _through_dark(stats: FrameStats, t: Transition, length: int, hard: list[Tran
     of the two sides' (without reaching black: a fade's), the ramp and dip fits, made for linear
     mixes, are pulled toward one end. Darkening scales a frame, so the sampled layouts over their
     means are mixes of the pure layouts over theirs; the share of the new picture's light found so
-    gives the mix's ramp, and a ramp fitted to it (MIX_FIT), inside the frames looked at, its
-    middle. The pure pictures are read next to those frames, where the brightness must have
-    settled; a mix longer than the ``length`` it was found with has not, so 1.5 and 2 times as
-    long are tried, up to MIX_LONGEST windows.
+    must follow a ramp (MIX_FIT) inside the frames looked at. The mix is placed at the centre of
+    the brightness sunk below the plain mix: that is symmetric about the middle of the mixing
+    frames for a dimmed mix of alike pictures and for an editor's stack of a picture fading out
+    over black (as fast as the next fades in, or faster) over the next fading in, where the share
+    passes a half early. The pure pictures are read next to those frames, where the brightness
+    must have settled; a mix longer than the ``length`` it was found with has not, so 1.5 and 2
+    times as long are tried, up to MIX_LONGEST windows, and each also moved onto the dip's centre
+    where it was found near one end.
     """
     for n in (length, round(1.5 * length), 2 * length):
         if n > length and 2 * n > MIX_LONGEST * stats.gradual_frames + 1:
             break
         placed = _dark_mix(stats, t, n, hard)
+        if placed is None:  # a long mix found near one of its ends: the window moved onto its dip
+            centre = _dip_centre(stats, t.frame, n)
+            if centre is not None and abs(centre - t.frame) >= 2:
+                placed = _dark_mix(stats, Transition(centre, t.kind, t.strength), n, hard, moved=True)
         if placed is not None:
             return placed
     return None
 
 
-def _dark_mix(stats: FrameStats, t: Transition, length: int, hard: list[Transition]) -> Transition | None:
+def _dip_centre(stats: FrameStats, c: int, length: int) -> int | None:
+    """Where the brightness of the frames ``c`` +- ``length`` sinks below a plain mix of the
+    pictures either side (:func:`_sunk_centre`); None near the video's ends."""
+    pad = max(2, round(DIP_PAD * stats.gradual_frames))
+    lo, hi = c - length, c + length
+    if lo - pad < 0 or hi + pad >= len(stats):
+        return None
+    sides = float(_median(stats.brightness[lo - pad : lo])), float(_median(stats.brightness[hi + 1 : hi + 1 + pad]))
+    return _sunk_centre(stats, lo, hi, sides)
+
+
+def _sunk_centre(stats: FrameStats, lo: int, hi: int, sides: tuple[float, float]) -> int | None:
+    """The centre of the brightness in frames [lo, hi] sunk below the line between the two sides'
+    (only what sinks more than SUNK_TOP of the deepest, so that noise does not pull it to the
+    middle of the frames looked at); None where nothing sinks."""
+    b = _running_median(stats.brightness[lo : hi + 1], 3)
+    sunk = np.maximum(np.linspace(sides[0], sides[1], len(b)) - b, 0.0)
+    sunk = np.maximum(sunk - SUNK_TOP * float(sunk.max()), 0.0)
+    total = float(sunk.sum())
+    return None if total <= 0.0 else lo + round(float(np.arange(len(b)) @ sunk) / total)
+
+
+def _dark_mix(
+    stats: FrameStats, t: Transition, length: int, hard: list[Transition], moved: bool = False
+) -> Transition | None:
     """A mix ``length`` frames long around ``t`` through dark, placed; None where it is not one
-    (see :func:`_through_dark`)."""
+    (see :func:`_through_dark`). ``moved``: the frames were chosen around a dip rather than around
+    a transition found there, so the middle must also sink SUNK of DIM below the darker side (a
+    picture dimming one way leaves some brightness under the line of a window placed on it)."""
     L, c = stats.gradual_frames, t.frame
     pad = max(2, round(DIP_PAD * L))
     lo, hi = c - length, c + length
@@ -785,6 +843,8 @@ def _dark_mix(stats: FrameStats, t: Transition, length: int, hard: list[Transiti
     line = np.linspace(sides[0], sides[1], len(middle))  # a plain mix of the two
     if float((line - middle).max()) < DIM * max(sides) or _black(stats.brightness[span], stats.edges[span]).any():
         return None  # no dip, or one through black: a fade's (placed by the fades)
+    if moved and float(middle.min()) > min(sides) - SUNK * DIM * max(sides):
+        return None
     _, before = _layouts(stats, lo - pad, lo)
     _, after = _layouts(stats, hi + 1, hi + 1 + pad)
     f, g = _layouts(stats, lo, hi + 1)
@@ -804,7 +864,8 @@ def _dark_mix(stats: FrameStats, t: Transition, length: int, hard: list[Transiti
     fit = _ramp_fit(f, r[:, None], np.arange(lo + 1, hi, dtype=np.float64), lengths)
     if fit is None or fit[1] < MIX_FIT or not lo < fit[0] - fit[2] / 2 <= fit[0] + fit[2] / 2 < hi:
         return None  # not a mix, or one going on beyond the frames looked at
-    return Transition(fit[0], t.kind, t.strength)
+    centre = _sunk_centre(stats, lo, hi, sides)
+    return Transition(fit[0] if centre is None else centre, t.kind, t.strength)
 
 
 def _smoothing(window: int) -> int:
