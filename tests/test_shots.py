@@ -891,10 +891,10 @@ def test_dissolve_through_dark_is_placed_at_its_middle(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("shape", ["dimmed", "out_in_half"])
 def test_long_mix_through_dark_is_one_boundary_at_its_middle(tmp_path: Path, shape: str) -> None:
-    """A 2.5 s mix through dark: both pictures dimmed to 40% at the middle (found as two edge dips,
-    one where each picture sinks into the dim middle), or the first faded out in half the time
-    while the second fades in over all of it, as an editor stacks them (the share of the second's
-    light passes a half early). One boundary, at the middle of the mixing frames."""
+    """A 2.5 s mix through dark: both pictures dimmed to 40% at the middle (once found as one
+    boundary near each end, where each picture sinks into the dim middle), or the first faded out
+    in half the time while the second fades in over all of it, as an editor stacks them (the share
+    of the second's light passes a half early). One boundary, at the middle of the mixing frames."""
     first, second = (_blocks(k, (300, 90), cell=30).astype(np.float32) for k in (23, 24))
     length_s = 2.5
 

@@ -805,8 +805,12 @@ def _dip_centre(stats: FrameStats, c: int, length: int) -> int | None:
     lo, hi = c - length, c + length
     if lo - pad < 0 or hi + pad >= len(stats):
         return None
-    sides = float(_median(stats.brightness[lo - pad : lo])), float(_median(stats.brightness[hi + 1 : hi + 1 + pad]))
-    return _sunk_centre(stats, lo, hi, sides)
+    return _sunk_centre(stats, lo, hi, _sides(stats, lo, hi, pad))
+
+
+def _sides(stats: FrameStats, lo: int, hi: int, pad: int) -> tuple[float, float]:
+    """The median brightness of the ``pad`` frames before ``lo`` and of those after ``hi``."""
+    return float(_median(stats.brightness[lo - pad : lo])), float(_median(stats.brightness[hi + 1 : hi + 1 + pad]))
 
 
 def _sunk_centre(stats: FrameStats, lo: int, hi: int, sides: tuple[float, float]) -> int | None:
@@ -832,7 +836,7 @@ def _dark_mix(
     lo, hi = c - length, c + length
     if lo - pad < 0 or hi + pad >= len(stats) or any(lo - 2 * pad < h.frame <= hi + 2 * pad for h in hard):
         return None
-    sides = float(_median(stats.brightness[lo - pad : lo])), float(_median(stats.brightness[hi + 1 : hi + 1 + pad]))
+    sides = _sides(stats, lo, hi, pad)
     # the brightness moving on outside them (where there are frames): the mix or the shot goes on
     outside = stats.brightness[max(lo - 2 * pad, 0) : lo - pad], stats.brightness[hi + 1 + pad : hi + 1 + 2 * pad]
     settle = 0.5 * DIM * max(sides)
