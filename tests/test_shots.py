@@ -93,8 +93,8 @@ def test_detector_sees_only_stats() -> None:
     for k in range(0, 30, 7):
         parts.update(frames[k : k + 7], times[k : k + 7])
     a, b = whole.finish(), parts.finish()
-    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "kept", "kept_w", "kept_l", "motion", "brightness",
-                 "centre_contrast"):
+    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "eh", "eh_moved", "kept", "kept_w", "kept_l",
+                 "motion", "brightness", "centre_contrast"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-6)
     assert detect_cuts(a, 25.0, st) == detect_cuts(b, 25.0, st) == [15]
 
@@ -845,6 +845,38 @@ def test_edge_dip_that_keeps_part_of_the_picture_is_no_dissolve(share: float, ex
         img[:, :width] = ((1 - r) * a[:, 2 * i : 2 * i + 80] + r * b[:, 300 - 2 * i : 380 - 2 * i])[:, :width]
         frames.append(img)
     assert _cuts_of_frames(frames) == expected
+
+
+@pytest.mark.parametrize("speed", [2, 3, 4])
+def test_credits_scrolling_over_pictures_are_one_shot(speed: int) -> None:
+    """Credits scroll up 0.5-1 px a frame at the analysis size (8-16 px at 720p) over panels of
+    text lines on black and of pictures: as a panel passes, the edge energy dips as a mix's does,
+    but each picture is the one half a window before it, moved up."""
+    rng = np.random.default_rng(0)
+    panels = []
+    for _ in range(4):
+        text = np.full((180, 320, 3), 10.0)
+        for y in range(16, 164, 12):
+            if rng.random() < 0.8:
+                x0 = int(rng.integers(60, 140))
+                text[y : y + 6, x0 : x0 + int(rng.integers(40, 160))] = 230.0
+        panels += [text, np.kron(_texture(rng), np.ones((4, 4, 1)))]
+    scroll = np.concatenate(panels)  # four times the analysis size, averaged down per frame
+    frames = [scroll[i * speed : i * speed + 180].reshape(45, 4, 80, 4, 3).mean(axis=(1, 3))
+              for i in range((len(scroll) - 180) // speed)]
+    assert _cuts_of_frames(frames) == []
+
+
+@pytest.mark.parametrize("speed", [2, 3])
+@pytest.mark.parametrize("gain", [(1.06, 1.06, 1.06), (1.1, 1.04, 1.0)], ids=["brighter", "warmer"])
+def test_colours_of_a_panning_picture_shifting_at_once_are_not_a_cut(speed: int, gain: tuple[float, ...]) -> None:
+    """A pan over 5-pixel cells whose colours all shift at frame 50 and stay (an encoder's keyframe
+    after a fast pan, a grade): the histograms jump past the threshold, but the structure changes
+    no more than the pan's, and the picture, relit, keeps about what the pan's frames keep."""
+    cells = np.random.default_rng(9).random((10, 121, 3)) * 200 + 30
+    scene = np.kron(cells, np.ones((5, 5, 1)))[:45]
+    frames = [scene[:, speed * i : speed * i + 80] * (np.array(gain) if i >= 50 else 1.0) for i in range(100)]
+    assert _cuts_of_frames(frames) == []
 
 
 @pytest.mark.parametrize(("kind", "expected"), [("whip", []), ("mix", [47])])

@@ -104,6 +104,9 @@ FADE_MIN = 0.02  # a side of a fade whose brightness moves less than this is rea
 DIM = 0.25  # a mix whose middle sinks this fraction of the brighter side below a plain mix goes through dark
 SUNK = 0.75  # ...a window moved onto such a dip must also sink this part of DIM below its darker side
 SUNK_TOP = 0.25  # a mix through dark is placed at the centre of what sinks more than this part of its deepest
+KEEPS = 0.8  # a colour change whose relit picture keeps this part of what its neighbours keep is no cut
+MOVE_REACH = 3  # a pan is looked for as a shift of less than a third of the picture over half the gradual window...
+MOVED = 0.5  # ...and a window whose end is its start so moved to within this part of their distance is a pan
 
 
 @dataclass(frozen=True)
@@ -202,6 +205,8 @@ class FrameStats:
     ef: np.ndarray  # structural distance to the likest of the frames 2 to flash_frames + 1 back (ew where e1 is small)
     ef_lag: np.ndarray  # how many frames back that likest frame is (flash_frames + 1 where e1 is small)
     el: np.ndarray  # structural distance to the frame gradual_frames back
+    eh: np.ndarray  # structural distance to the frame gradual_frames // 2 back
+    eh_moved: np.ndarray  # the same, the older thumbnail first moved by the shift that lines it up best (a pan)
     motion: np.ndarray
     edges: np.ndarray  # mean squared luminance difference of neighbouring pixels, both ways (0..2)
     contrast: np.ndarray  # luminance variance of the thumbnails (0..1 scale)
@@ -288,6 +293,11 @@ class FrameAnalyzer:
                 gain = now.sum(axis=(1, 2)) / np.maximum(before.sum(axis=(1, 2)), 1e-6)
                 relit = ((np.abs(before * gain[:, None, None] - now) < KEPT * 255.0) & live).sum(axis=(1, 2)) / lit
                 self._add("relit", np.where(np.abs(np.log(np.maximum(gain, 1e-6))) <= np.log(LIGHT), relit, 0.0))
+        # half a window back, as it is and moved: a pan moves a picture less than a third across that
+        half = np.clip(at - self.gradual_frames // 2, 0, None)
+        plain, moved = _moved_distance(allt[at], allt[half])
+        self._add("eh", plain)
+        self._add("eh_moved", moved)
         # A frame after a flash is like a frame before it, whatever the window: the likest of them.
         # Only frames that could start a structural cut need it; the others keep ew.
         ef, cand = lagged["ew"].copy(), at[lagged["e1"] >= STRUCTURE_MIN]
@@ -335,6 +345,7 @@ class FrameAnalyzer:
         return FrameStats(
             t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"],
             e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"],
+            eh=col["eh"], eh_moved=col["eh_moved"],
             kept=col["kept"], kept_w=col["kept_w"], kept_l=col["kept_l"], relit=col["relit"],
             motion=col["motion"], edges=col["edges"], contrast=col["contrast"],
             centre_contrast=col["centre_contrast"],
@@ -387,6 +398,48 @@ def _thumbnails(luma: np.ndarray) -> np.ndarray:
         rows = sum(x[:, i::k].astype(acc, copy=False) for i in range(k))
         x = sum(rows[:, :, j::k] for j in range(k))
     return x.astype(np.float32) * (1.0 / (k * k))
+
+
+def _best_shift(a: np.ndarray, b: np.ndarray, reach: int) -> np.ndarray:
+    """Per row of two (N, M) profiles, the shift s in (-reach, reach) minimising the mean of
+    |a[j] - b[j + s]| over the overlap; 0 where the best is at the reach (no match: only there does
+    the overlap shrink enough for unrelated pictures to meet by chance)."""
+    n, m = a.shape
+    pad = np.zeros((n, m + 2 * reach), np.float32)
+    pad[:, reach : reach + m] = b
+    shifted = np.lib.stride_tricks.sliding_window_view(pad, m, axis=1)  # [:, k, j] = b[j + k - reach]
+    s = np.arange(-reach, reach + 1)
+    inside = (np.arange(m)[None, :] + s[:, None] >= 0) & (np.arange(m)[None, :] + s[:, None] < m)
+    err = (np.abs(shifted - a[:, None, :]) * inside).sum(axis=2) / inside.sum(axis=1)
+    best = err.argmin(axis=1) - reach
+    return np.where(np.abs(best) < reach, best, 0)
+
+
+def _moved_distance(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pair of thumbnails (N, H, W), their mean distance (0..1), and where that is at least
+    STRUCTURE_MIN, the least of it over the overlap once ``b`` is moved by the shift that lines up
+    their row means and column means (each less than 1/MOVE_REACH of the picture), or by that
+    shift's vertical or horizontal part alone (a scroll changes the column means as text lines pass):
+    small where one is the other panned or scrolled."""
+    plain = np.abs(a - b).mean(axis=(1, 2)) * (1.0 / 255.0)
+    moved = plain.copy()
+    some = np.flatnonzero(plain >= STRUCTURE_MIN)  # only a window changing that much can be a mix
+    if not len(some):
+        return plain, moved
+    a, b = a[some], b[some]
+    n, h, w = a.shape
+    ry, rx = max(1, h // MOVE_REACH), max(1, w // MOVE_REACH)
+    dy, dx = _best_shift(a.mean(2), b.mean(2), ry), _best_shift(a.mean(1), b.mean(1), rx)
+    pad = np.zeros((n, h + 2 * ry, w + 2 * rx), np.float32)
+    pad[:, ry : ry + h, rx : rx + w] = b
+    frames, y, x = np.arange(n)[:, None, None], np.arange(h)[None, :, None], np.arange(w)[None, None, :]
+    for sy, sx in ((dy, dx), (dy, 0 * dx), (0 * dy, dx)):
+        sy, sx = sy[:, None, None], sx[:, None, None]
+        b_moved = pad[frames, y + sy + ry, x + sx + rx]  # b[y + sy, x + sx], 0 off the picture
+        inside = (y + sy >= 0) & (y + sy < h) & (x + sx >= 0) & (x + sx < w)
+        dist = (np.abs(a - b_moved) * inside).sum(axis=(1, 2)) / inside.sum(axis=(1, 2))
+        moved[some] = np.minimum(moved[some], dist * (1.0 / 255.0))
+    return plain, moved
 
 
 def _grid(luma: np.ndarray) -> np.ndarray:
@@ -562,6 +615,11 @@ def _hard_cuts(
         # a light turned up or down keeps nothing as it was, but all of it once scaled, even between
         # still pictures
         light = stats.relit[i] >= LOCAL > stats.kept[i]
+        # colours that jump where the structure changes no more than the motion around it and,
+        # relit, the picture keeps about what its neighbours keep: one picture's colours shifted
+        # (a grade, an encoder's keyframe), not a cut
+        if inner and s_ratio[i] < 1.0:
+            light |= stats.relit[i] >= max(FAINT_LOCAL, KEEPS * min(stats.kept[i - 1], stats.kept[i + 1]))
         # the less a change stands out from the motion around it, the more of the picture it renews
         # (a verifier is not asked about one that does not; the price: two angles of a wall)
         local = stats.kept[i] >= (LOCAL if ratio >= 2 * AMBIGUOUS else FAINT_LOCAL)
@@ -688,7 +746,9 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     distances whose middle keeps the edges of both ends (more than EDGE_MIX of what alike pictures
     keep) is motion, not a mix, unless only its colours change: a mix of two pictures of one
     structure keeps their edges. So is one between still shots whose frame steps add up to more
-    than PATH_STILL times the distance across it (a whip or a blurred zoom).
+    than PATH_STILL times the distance across it (a whip or a blurred zoom), and any whose picture
+    a quarter of a window after its middle is the one as far before it, moved (MOVED): a pan or a
+    scrolling card, whose passing panels can dip the edges as a mix does.
     """
     L = stats.gradual_frames
     structural = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
@@ -719,6 +779,12 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     def kept(t: Transition) -> float:
         return float(stats.kept_l[min(t.frame + L // 2, len(stats) - 1)])
 
+    def panned(t: Transition) -> bool:
+        """The picture a quarter of a window after the middle is the one as far before it, moved (a
+        pan, a scrolling card): no mix."""
+        hi = min(t.frame + L // 4, len(stats) - 1)
+        return bool(stats.eh_moved[hi] < MOVED * stats.eh[hi])
+
     def wanders(t: Transition) -> bool:
         """Between still shots each pixel of a mix moves one way, so its frame steps add up to the
         distance across it; a whip or a zoom from one framing to another goes further."""
@@ -741,9 +807,9 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     # that keeps a fifth of it is a blurred thing passing in front of part of the shot
     near = [t.frame for t, _ in found] + [t.frame for t in cuts]
     found += [(d, False) for d in dips if all(abs(d.frame - f) > L for f in near) and kept(d) < FAINT_LOCAL]
-    # a window across which most of the picture stays as it was saw a light or an object move; a
-    # mix through dark detours through the dark, a whip does not
-    found = sorted(((t, dark) for t, dark in found if kept(t) < LOCAL and (dark or not wanders(t))),
+    # a window across which most of the picture stays as it was, or only moves, saw a light, an
+    # object or the camera move; a mix through dark detours through the dark, a whip does not
+    found = sorted(((t, dark) for t, dark in found if kept(t) < LOCAL and not panned(t) and (dark or not wanders(t))),
                    key=lambda x: x[0].frame)
     return [t for t, _ in _joined_through_dark(stats, found, hard)]
 
