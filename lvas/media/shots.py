@@ -106,6 +106,7 @@ SUNK = 0.75  # ...a window moved onto such a dip must also sink this part of DIM
 SUNK_TOP = 0.25  # a mix through dark is placed at the centre of what sinks more than this part of its deepest
 KEEPS = 0.8  # a colour change whose relit picture keeps this part of what its neighbours keep is no cut
 MOVE_REACH = 3  # a pan is looked for as a shift of less than a third of the picture over half the gradual window...
+MOVE_GAIN = 0.7  # ...where it lines up the row or column means this much better than none...
 MOVED = 0.5  # ...and a window whose end is its start so moved to within this part of their distance is a pan
 
 
@@ -400,10 +401,11 @@ def _thumbnails(luma: np.ndarray) -> np.ndarray:
     return x.astype(np.float32) * (1.0 / (k * k))
 
 
-def _best_shift(a: np.ndarray, b: np.ndarray, reach: int) -> np.ndarray:
+def _best_shift(a: np.ndarray, b: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row of two (N, M) profiles, the shift s in (-reach, reach) minimising the mean of
-    |a[j] - b[j + s]| over the overlap; 0 where the best is at the reach (no match: only there does
-    the overlap shrink enough for unrelated pictures to meet by chance)."""
+    |a[j] - b[j + s]| over the overlap (0 where the best is at the reach: only there does the
+    overlap shrink enough for unrelated pictures to meet by chance), and that mean over the one
+    without a shift."""
     n, m = a.shape
     pad = np.zeros((n, m + 2 * reach), np.float32)
     pad[:, reach : reach + m] = b
@@ -411,25 +413,29 @@ def _best_shift(a: np.ndarray, b: np.ndarray, reach: int) -> np.ndarray:
     s = np.arange(-reach, reach + 1)
     inside = (np.arange(m)[None, :] + s[:, None] >= 0) & (np.arange(m)[None, :] + s[:, None] < m)
     err = (np.abs(shifted - a[:, None, :]) * inside).sum(axis=2) / inside.sum(axis=1)
-    best = err.argmin(axis=1) - reach
-    return np.where(np.abs(best) < reach, best, 0)
+    best = err.argmin(axis=1)
+    shift = np.where(np.abs(best - reach) < reach, best - reach, 0)
+    return shift, err[np.arange(n), reach + shift] / np.maximum(err[:, reach], 1e-6)
 
 
 def _moved_distance(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Per pair of thumbnails (N, H, W), their mean distance (0..1), and where that is at least
-    STRUCTURE_MIN, the least of it over the overlap once ``b`` is moved by the shift that lines up
-    their row means and column means (each less than 1/MOVE_REACH of the picture), or by that
-    shift's vertical or horizontal part alone (a scroll changes the column means as text lines pass):
-    small where one is the other panned or scrolled."""
+    STRUCTURE_MIN and a shift lines up their row or column means (MOVE_GAIN), the least of it over
+    the overlap once ``b`` is moved by the shifts that line up their row means and column means
+    (each less than 1/MOVE_REACH of the picture), or by either alone (a scroll changes the column
+    means as text lines pass): small where one is the other panned or scrolled."""
     plain = np.abs(a - b).mean(axis=(1, 2)) * (1.0 / 255.0)
     moved = plain.copy()
+    h, w = a.shape[1:]
+    ry, rx = max(1, h // MOVE_REACH), max(1, w // MOVE_REACH)
     some = np.flatnonzero(plain >= STRUCTURE_MIN)  # only a window changing that much can be a mix
     if not len(some):
         return plain, moved
     a, b = a[some], b[some]
-    n, h, w = a.shape
-    ry, rx = max(1, h // MOVE_REACH), max(1, w // MOVE_REACH)
-    dy, dx = _best_shift(a.mean(2), b.mean(2), ry), _best_shift(a.mean(1), b.mean(1), rx)
+    dy, gy = _best_shift(a.mean(2), b.mean(2), ry)
+    dx, gx = _best_shift(a.mean(1), b.mean(1), rx)
+    lined = np.minimum(gy, gx) < MOVE_GAIN  # the others keep their plain distance
+    some, a, b, dy, dx, n = some[lined], a[lined], b[lined], dy[lined], dx[lined], int(lined.sum())
     pad = np.zeros((n, h + 2 * ry, w + 2 * rx), np.float32)
     pad[:, ry : ry + h, rx : rx + w] = b
     frames, y, x = np.arange(n)[:, None, None], np.arange(h)[None, :, None], np.arange(w)[None, None, :]
