@@ -106,7 +106,7 @@ SUNK = 0.75  # ...a window moved onto such a dip must also sink this part of DIM
 SUNK_TOP = 0.25  # a mix through dark is placed at the centre of what sinks more than this part of its deepest
 KEEPS = 0.8  # a colour change whose relit picture keeps this part of what its neighbours keep is no cut
 MOVE_REACH = 3  # a pan is looked for as a shift of less than a third of the picture over half the gradual window...
-MOVE_GAIN = 0.7  # ...where it lines up the row or column means this much better than none...
+MOVE_GAIN = 0.7  # ...where it brings the row or column means' difference under this part of the unshifted one...
 MOVED = 0.5  # ...and a window whose end is its start so moved to within this part of their distance is a pan
 
 
@@ -404,8 +404,8 @@ def _thumbnails(luma: np.ndarray) -> np.ndarray:
 def _best_shift(a: np.ndarray, b: np.ndarray, reach: int) -> tuple[np.ndarray, np.ndarray]:
     """Per row of two (N, M) profiles, the shift s in (-reach, reach) minimising the mean of
     |a[j] - b[j + s]| over the overlap (0 where the best is at the reach: only there does the
-    overlap shrink enough for unrelated pictures to meet by chance), and that mean over the one
-    without a shift."""
+    overlap shrink enough for unrelated pictures to meet by chance), and that mean as a part of the
+    mean without a shift."""
     n, m = a.shape
     pad = np.zeros((n, m + 2 * reach), np.float32)
     pad[:, reach : reach + m] = b
