@@ -99,6 +99,23 @@ def test_detector_sees_only_stats() -> None:
     assert detect_cuts(a, 25.0, st) == detect_cuts(b, 25.0, st) == [15]
 
 
+@pytest.mark.parametrize("size", [(1, 1), (2, 16), (45, 2)])
+def test_pictures_too_small_to_move_in_are_analysed_without_warnings(size: tuple[int, int]) -> None:
+    """A frame of one or two thumbnail pixels a side has no shift to look for a pan with: its moved
+    distance is its plain one, and nothing divides by an empty overlap."""
+    import warnings
+
+    frames = np.random.default_rng(0).integers(0, 255, (40, *size, 3), dtype=np.uint8)
+    analyzer = FrameAnalyzer(25.0, StoryboardSettings())
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        analyzer.update(frames, np.arange(40) / 25)
+        stats = analyzer.finish()
+    assert stats.eh[20:].min() > 0.0
+    if size == (1, 1):
+        np.testing.assert_array_equal(stats.eh_moved, stats.eh)
+
+
 def test_shots_summary_shape() -> None:
     a = analyze(real_clip("bikes.mp4"), StoryboardSettings())
     s = shots_summary(a)

@@ -427,7 +427,7 @@ def _moved_distance(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
     plain = np.abs(a - b).mean(axis=(1, 2)) * (1.0 / 255.0)
     moved = plain.copy()
     h, w = a.shape[1:]
-    ry, rx = max(1, h // MOVE_REACH), max(1, w // MOVE_REACH)
+    ry, rx = h // MOVE_REACH, w // MOVE_REACH  # 0 on a picture too small to move in
     some = np.flatnonzero(plain >= STRUCTURE_MIN)  # only a window changing that much can be a mix
     if not len(some):
         return plain, moved
