@@ -884,6 +884,21 @@ def test_credits_scrolling_over_pictures_are_one_shot(speed: int) -> None:
     assert _cuts_of_frames(frames) == []
 
 
+@pytest.mark.parametrize("length", [12, 24])
+def test_dissolve_between_two_pictures_panning_together_is_still_found(length: int) -> None:
+    """Two pictures pan 2 px a frame together while one mixes into the other from frame 44: each
+    moved thumbnail matches its older one well until the mix, so the pan check must not excuse
+    the mix. One boundary, at the middle of the mixing frames."""
+    rng = np.random.default_rng(3)
+    a, b = (np.kron(rng.random((10, 60, 3)) * 200 + 30, np.ones((6, 6, 1)))[:45] for _ in range(2))
+    frames = []
+    for i in range(110):
+        r = float(np.clip((i - 44) / length, 0, 1))
+        frames.append((1 - r) * a[:, 2 * i : 2 * i + 80] + r * b[:, 2 * i : 2 * i + 80])
+    (found,) = _cuts_of_frames(frames)
+    assert abs(found - (44 + length // 2)) <= 2
+
+
 @pytest.mark.parametrize("speed", [2, 3])
 @pytest.mark.parametrize("gain", [(1.06, 1.06, 1.06), (1.1, 1.04, 1.0)], ids=["brighter", "warmer"])
 def test_colours_of_a_panning_picture_shifting_at_once_are_not_a_cut(speed: int, gain: tuple[float, ...]) -> None:
