@@ -8,6 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import av
 import numpy as np
 import pytest
 
@@ -93,15 +94,15 @@ def test_detector_sees_only_stats() -> None:
     for k in range(0, 30, 7):
         parts.update(frames[k : k + 7], times[k : k + 7])
     a, b = whole.finish(), parts.finish()
-    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "eh", "eh_moved", "kept", "kept_w", "kept_l",
-                 "motion", "brightness", "centre_contrast"):
+    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "eh", "eh_moved", "e1_zoomed", "kept",
+                 "kept_w", "kept_l", "motion", "brightness", "centre_contrast"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-6)
     assert detect_cuts(a, 25.0, st) == detect_cuts(b, 25.0, st) == [15]
 
 
 @pytest.mark.parametrize("size", [(1, 1), (2, 16), (45, 2)])
 def test_pictures_too_small_to_move_in_are_analysed_without_warnings(size: tuple[int, int]) -> None:
-    """A frame of one or two thumbnail pixels a side has no shift to look for a pan with: its moved
+    """A frame of one or two thumbnail pixels a side has no shift or zoom to look for: its moved
     distance is its plain one, and nothing divides by an empty overlap."""
     import warnings
 
@@ -974,3 +975,65 @@ def test_long_mix_through_dark_is_one_boundary_at_its_middle(tmp_path: Path, sha
 
     clip = make_clip(tmp_path / "dark.mp4", fn, seconds=3.0 + length_s, size=W160)
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (1.5 + length_s / 2,))
+
+
+def _framed(picture: np.ndarray, zoom: float, size: tuple[int, int] = (45, 80)) -> np.ndarray:
+    """The middle 1/zoom of a large picture, averaged down to ``size`` (h, w): a camera zoomed in."""
+    big_h, big_w = picture.shape[:2]
+    h, w = round(big_h / zoom), round(big_w / zoom)
+    crop = picture[(big_h - h) // 2 : (big_h - h) // 2 + h, (big_w - w) // 2 : (big_w - w) // 2 + w]
+    rows, cols = (np.linspace(0, n, k + 1).astype(int)[:-1] for n, k in ((h, size[0]), (w, size[1])))
+    sums = np.add.reduceat(np.add.reduceat(crop, rows, axis=0), cols, axis=1)
+    counts = np.diff(np.append(rows, h))[:, None, None] * np.diff(np.append(cols, w))[None, :, None]
+    return sums / counts
+
+
+def _detailed(seed: int) -> np.ndarray:
+    """A 360x640 picture of 30-pixel cells with 6-pixel detail: structure at every zoom from 1 to 4."""
+    rng = np.random.default_rng(seed)
+    coarse = np.kron(rng.random((13, 22, 3)) * 160 + 40, np.ones((30, 30, 1)))[:360, :640]
+    fine = np.kron(rng.random((60, 107, 3)) * 60 - 30, np.ones((6, 6, 1)))[:360, :640]
+    return coarse + fine
+
+
+@pytest.mark.parametrize(("start", "end", "steps", "ease", "seed"), [
+    (1.0, 3.0, 8, 1, 32), (1.0, 3.0, 8, 2, 31), (4.0, 1.0, 6, 1, 32), (4.0, 1.0, 6, 2, 31),
+], ids=["in", "in-speeding-up", "out", "out-speeding-up"])
+def test_crash_zoom_between_still_framings_is_one_shot(start: float, end: float, steps: int, ease: int,
+                                                       seed: int) -> None:
+    """A still framing, a zoom by 3-4x in 6-8 frames (steadily, or speeding up to 1.5x a frame), a
+    still framing: each frame of the zoom is the one before it magnified, and the framing after it
+    the one before, magnified. Its first and last steps stand out from the stills beside them, and
+    the window across it changes like a mix's: neither is a cut."""
+    picture = _detailed(seed)
+    zooms = [start * (end / start) ** float(np.clip((i - 40) / steps, 0, 1)) ** ease for i in range(100)]
+    assert _cuts_of_frames([_framed(picture, z) for z in zooms]) == []
+
+
+@pytest.mark.parametrize("zoom", [1.3, 2.0])
+def test_cut_to_a_closer_framing_of_the_same_picture_is_a_cut(zoom: float) -> None:
+    """A cut in from one still framing to a closer one: the picture after is the one before,
+    magnified, but in one step between still frames, where a zoom's steps follow one another."""
+    picture = _detailed(32)
+    assert _cuts_of_frames([_framed(picture, 1.0 if i < 50 else zoom) for i in range(100)]) == [50]
+
+
+def test_cut_in_the_middle_of_a_crash_zoom_is_a_cut() -> None:
+    """Both shots zoom in at 1.15x a frame and one cuts to the other mid-zoom: the frames either
+    side are zoom steps, but the cut's frame is no copy of the one before it."""
+    first, second = _detailed(33), _detailed(34)
+    zooms = [1.15 ** float(np.clip(i - 40, 0, 8)) for i in range(100)]
+    assert _cuts_of_frames([_framed(first if i < 45 else second, z) for i, z in enumerate(zooms)]) == [45]
+
+
+@pytest.mark.parametrize(("start", "end", "steps", "ease"), [
+    (1.0, 3.0, 8, 1), (3.0, 1.0, 8, 1), (1.0, 4.0, 8, 2), (4.0, 1.0, 6, 2),
+], ids=["in", "out", "in-4x-speeding-up", "out-4x-speeding-up"])
+def test_crash_zoom_on_a_real_picture_is_one_shot(start: float, end: float, steps: int, ease: int) -> None:
+    """The first frame of bikes.mp4 zoomed 3-4x in 6-8 frames between still holds: zooming in
+    blurs it and out sharpens it, so the edge energy falls or rises across the window as in a mix;
+    but the picture half a window after the zoom is the one before it, magnified."""
+    with av.open(str(real_clip("bikes.mp4"))) as container:
+        frame = next(container.decode(video=0)).to_ndarray(width=640, height=360, format="rgb24")
+    zooms = [start * (end / start) ** float(np.clip((i - 40) / steps, 0, 1)) ** ease for i in range(100)]
+    assert _cuts_of_frames([_framed(frame.astype(np.float64), z) for z in zooms]) == []

@@ -107,7 +107,9 @@ SUNK_TOP = 0.25  # a mix through dark is placed at the centre of what sinks more
 KEEPS = 0.8  # a colour change whose relit picture keeps this part of what its neighbours keep is no cut
 MOVE_REACH = 3  # a pan is looked for as a shift of less than a third of the picture over half the gradual window...
 MOVE_GAIN = 0.7  # ...where it brings the row or column means' difference under this part of the unshifted one...
-MOVED = 0.5  # ...and a window whose end is its start so moved to within this part of their distance is a pan
+MOVED = 0.5  # ...and a change brought within this part of its distance so, or by a zoom, is motion
+ZOOMS_HALF = (1.2, 1.45, 1.75, 2.1, 2.5, 3.0)  # magnifications (and their inverses) tried over half a window: a zoom
+ZOOMS_STEP = (1.07, 1.15, 1.23, 1.32, 1.41, 1.5)  # ...and from one frame to the next
 
 
 @dataclass(frozen=True)
@@ -207,7 +209,8 @@ class FrameStats:
     ef_lag: np.ndarray  # how many frames back that likest frame is (flash_frames + 1 where e1 is small)
     el: np.ndarray  # structural distance to the frame gradual_frames back
     eh: np.ndarray  # structural distance to the frame gradual_frames // 2 back
-    eh_moved: np.ndarray  # the same, the older thumbnail first moved by the shift that lines it up best (a pan)
+    eh_moved: np.ndarray  # the same, the older one first moved (a pan) or, after a zoom's step, magnified (a zoom)
+    e1_zoomed: np.ndarray  # e1, the previous thumbnail first magnified to line it up (only where e1 >= STRUCTURE_MIN)
     motion: np.ndarray
     edges: np.ndarray  # mean squared luminance difference of neighbouring pixels, both ways (0..2)
     contrast: np.ndarray  # luminance variance of the thumbnails (0..1 scale)
@@ -238,6 +241,7 @@ class FrameAnalyzer:
     _cols: dict[str, list[np.ndarray]] = field(default_factory=dict)
     _tail: np.ndarray | None = None  # last histograms, for the lagged distances
     _thumbs: np.ndarray | None = None  # last thumbnails, likewise
+    _zooms: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # last frames that magnified the one before
     _prev_luma: np.ndarray | None = None
     _n: int = 0
 
@@ -294,9 +298,21 @@ class FrameAnalyzer:
                 gain = now.sum(axis=(1, 2)) / np.maximum(before.sum(axis=(1, 2)), 1e-6)
                 relit = ((np.abs(before * gain[:, None, None] - now) < KEPT * 255.0) & live).sum(axis=(1, 2)) / lit
                 self._add("relit", np.where(np.abs(np.log(np.maximum(gain, 1e-6))) <= np.log(LIGHT), relit, 0.0))
-        # half a window back, as it is and moved: a pan moves a picture less than a third across that
-        half = np.clip(at - self.gradual_frames // 2, 0, None)
-        plain, moved = _moved_distance(allt[at], allt[half])
+        step, step_zoomed = lagged["e1"], lagged["e1"].copy()
+        big = at[step >= STRUCTURE_MIN]  # the only frame steps a zoom can matter for
+        if len(big) and min(allt.shape[1:]) >= MOVE_REACH:
+            step_zoomed[big - len(older)] = np.minimum(step[big - len(older)],
+                                                       _zoomed_distance(allt[big], allt[big - 1], ZOOMS_STEP))
+        self._add("e1_zoomed", step_zoomed)
+        # half a window back, as it is and moved: a pan moves a picture less than a third across
+        # that; magnified only within it of a frame step that was magnified (a zoom fast enough to matter)
+        k = self.gradual_frames // 2
+        zooms = np.concatenate([self._zooms, (step >= STRUCTURE_MIN) & (step_zoomed < MOVED * step)])
+        count = np.concatenate([[0], np.cumsum(zooms)])
+        ends = np.arange(len(self._zooms), len(zooms)) + 1
+        plain, moved = _moved_distance(allt[at], allt[np.clip(at - k, 0, None)], ZOOMS_HALF,
+                                       count[ends] > count[np.maximum(ends - k, 0)])
+        self._zooms = zooms[-k:]
         self._add("eh", plain)
         self._add("eh_moved", moved)
         # A frame after a flash is like a frame before it, whatever the window: the likest of them.
@@ -346,7 +362,7 @@ class FrameAnalyzer:
         return FrameStats(
             t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"],
             e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"],
-            eh=col["eh"], eh_moved=col["eh_moved"],
+            eh=col["eh"], eh_moved=col["eh_moved"], e1_zoomed=col["e1_zoomed"],
             kept=col["kept"], kept_w=col["kept_w"], kept_l=col["kept_l"], relit=col["relit"],
             motion=col["motion"], edges=col["edges"], contrast=col["contrast"],
             centre_contrast=col["centre_contrast"],
@@ -418,19 +434,26 @@ def _best_shift(a: np.ndarray, b: np.ndarray, reach: int) -> tuple[np.ndarray, n
     return shift, err[np.arange(n), reach + shift] / np.maximum(err[:, reach], 1e-6)
 
 
-def _moved_distance(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _moved_distance(
+    a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...], zoom_where: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Per pair of thumbnails (N, H, W), their mean distance (0..1), and where that is at least
-    STRUCTURE_MIN and a shift lines up their row or column means (MOVE_GAIN), the least of it over
-    the overlap once ``b`` is moved by the shifts that line up their row means and column means
-    (each less than 1/MOVE_REACH of the picture), or by either alone (a scroll changes the column
-    means as text lines pass): small where one is the other panned or scrolled."""
+    STRUCTURE_MIN, the least of it over the overlap once ``b`` is magnified about its centre by
+    one of ``zooms`` or their inverses (a zoom; only where ``zoom_where``, if given), or, where a
+    shift lines up their row or column means (MOVE_GAIN), moved by the shifts that line up their
+    row means and column means (each less than 1/MOVE_REACH of the picture), or by either alone
+    (a scroll changes the column means as text lines pass): small where one is the other panned,
+    scrolled or zoomed."""
     plain = np.abs(a - b).mean(axis=(1, 2)) * (1.0 / 255.0)
     moved = plain.copy()
     h, w = a.shape[1:]
     ry, rx = h // MOVE_REACH, w // MOVE_REACH  # 0 on a picture too small to move in
-    some = np.flatnonzero(plain >= STRUCTURE_MIN)  # only a window changing that much can be a mix
+    some = np.flatnonzero(plain >= STRUCTURE_MIN)  # only a change that large can be a cut or a mix
     if not len(some):
         return plain, moved
+    zoomed = some if zoom_where is None else some[zoom_where[some]]
+    if ry and rx and len(zoomed):
+        moved[zoomed] = np.minimum(plain[zoomed], _zoomed_distance(a[zoomed], b[zoomed], zooms))
     a, b = a[some], b[some]
     dy, gy = _best_shift(a.mean(2), b.mean(2), ry)
     dx, gx = _best_shift(a.mean(1), b.mean(1), rx)
@@ -446,6 +469,28 @@ def _moved_distance(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarra
         dist = (np.abs(a - b_moved) * inside).sum(axis=(1, 2)) / inside.sum(axis=(1, 2))
         moved[some] = np.minimum(moved[some], dist * (1.0 / 255.0))
     return plain, moved
+
+
+def _zoomed_distance(a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...]) -> np.ndarray:
+    """Per pair of thumbnails (N, H, W), the least mean distance (0..1) over the overlap once
+    ``b`` is magnified about its centre by one of ``zooms`` or their inverses: all in one gather."""
+    n, h, w = a.shape
+    where, inside = _zoom_index(h, w, (*zooms, *(1.0 / z for z in zooms)))
+    diff = np.abs(b.reshape(n, -1)[:, where] - a.reshape(n, 1, -1))  # (N, zooms, H * W)
+    return (np.einsum("nzp,zp->nz", diff, inside) / inside.sum(axis=1)).min(axis=1) * (1.0 / 255.0)
+
+
+@functools.cache
+def _zoom_index(h: int, w: int, zooms: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per zoom, the flat index of the pixel of an (h, w) picture that lands on each pixel when it is
+    magnified that many times about its centre (nearest pixel), (Z, h * w); and where the result's
+    pixels come from inside the picture, as a (Z, h * w) 0/1 matrix."""
+    z = np.asarray(zooms)[:, None]
+    y = np.round((np.arange(h) - (h - 1) / 2) / z + (h - 1) / 2).astype(np.intp)  # (Z, h)
+    x = np.round((np.arange(w) - (w - 1) / 2) / z + (w - 1) / 2).astype(np.intp)  # (Z, w)
+    inside = ((y >= 0) & (y < h))[:, :, None] & ((x >= 0) & (x < w))[:, None, :]
+    where = np.clip(y, 0, h - 1)[:, :, None] * w + np.clip(x, 0, w - 1)[:, None, :]
+    return where.reshape(len(zooms), -1), inside.reshape(len(zooms), -1).astype(np.float32)
 
 
 def _grid(luma: np.ndarray) -> np.ndarray:
@@ -606,10 +651,13 @@ def _hard_cuts(
         ratio = max(c_ratio[i] if c_ok else 0.0, s_ratio[i] if s_ok else 0.0)
         # most of the picture as it was: something entering or leaving the frame, or a light, not a
         # cut; so is a change that goes on over three frames and still keeps a good part of the
-        # picture across the flash window (a cut blended over frames by a film transfer keeps none)
+        # picture across the flash window (a cut blended over frames by a film transfer keeps none);
+        # so is a frame that is the one before it magnified, next to another such frame (a
+        # crash zoom starting or stopping), where a cut in to a closer framing is one such step alone
         inner = 0 < i < len(e1) - 1
         spread = (inner and min(e1[i - 1], e1[i + 1]) >= 0.5 * e1[i]
                   and stats.kept_w[min(i + max(1, w // 2), len(e1) - 1)] >= PART)
+        spread |= inner and _zoomed(stats, i) and (_zoomed(stats, i - 1) or _zoomed(stats, i + 1))
         # a change of structure smeared over two frames (motion blur: one pair next to it changes at
         # least SMEAR as much) that keeps part of the picture; the price: a cut between two alike
         # framings that a transfer blended over two frames
@@ -638,6 +686,11 @@ def _hard_cuts(
         elif ratio >= unsure_from:
             unsure.append(Transition(int(i), "cut", float(d1[i])))
     return sure, unsure, bursts
+
+
+def _zoomed(stats: FrameStats, i: int) -> bool:
+    """Frame i changes at least STRUCTURE_MIN and is the one before it magnified (MOVED)."""
+    return bool(stats.e1[i] >= STRUCTURE_MIN and stats.e1_zoomed[i] < MOVED * stats.e1[i])
 
 
 def _cut_short(stats: FrameStats, cut: Transition, hard: list[Transition]) -> Transition:
@@ -753,8 +806,8 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     keep) is motion, not a mix, unless only its colours change: a mix of two pictures of one
     structure keeps their edges. So is one between still shots whose frame steps add up to more
     than PATH_STILL times the distance across it (a whip or a blurred zoom), and any whose picture
-    a quarter of a window after its middle is the one as far before it, moved (MOVED): a pan or a
-    scrolling card, whose passing panels can dip the edges as a mix does.
+    a quarter of a window after its middle is the one as far before it, moved or magnified (MOVED):
+    a pan, a scrolling card (whose passing panels can dip the edges as a mix does) or a zoom.
     """
     L = stats.gradual_frames
     structural = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
@@ -786,8 +839,8 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
         return float(stats.kept_l[min(t.frame + L // 2, len(stats) - 1)])
 
     def panned(t: Transition) -> bool:
-        """The picture a quarter of a window after the middle is the one as far before it, moved (a
-        pan, a scrolling card): no mix."""
+        """The picture a quarter of a window after the middle is the one as far before it, moved or
+        magnified (a pan, a scrolling card, a zoom): no mix."""
         hi = min(t.frame + L // 4, len(stats) - 1)
         return bool(stats.eh_moved[hi] < MOVED * stats.eh[hi])
 
