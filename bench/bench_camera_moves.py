@@ -17,19 +17,17 @@ import sys
 from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 
-import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.make_material import load_sources
+from bench.make_material import OUT_SIZE, load_sources, write_720p
 from lvas.settings import StoryboardSettings
-from lvas.storage.atomic import atomic_path
 from lvas.storyboard import analyze
 
 OUT = Path(__file__).resolve().parent / "out" / "moves"
 FPS = 24
-W, H = 1280, 720
+W, H = OUT_SIZE
 SPEEDS = (2, 4, 8, 16)  # px a frame at 720p
 
 
@@ -88,24 +86,13 @@ def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
                lambda p=pics[i], a=hold_in: zoom(p, 4.0, 4.0, 1) * 36 + zoom(p, 4.0, 1.0, 6) + a)
 
 
-def write(path: Path, frames: Iterable[np.ndarray]) -> None:
-    with atomic_path(path) as part, av.open(str(part), "w") as out:
-        stream = out.add_stream("libx264", rate=FPS)
-        stream.width, stream.height, stream.pix_fmt = W, H, "yuv420p"
-        for f in frames:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
-                out.mux(packet)
-        for packet in stream.encode():
-            out.mux(packet)
-
-
 def main() -> None:
     settings = StoryboardSettings()
     clips = alarms = 0
     for row, key, frames in cases():
         path = OUT / f"{key}.mp4"
         if not path.exists():
-            write(path, frames())
+            write_720p(path, frames(), FPS)
         cuts = analyze(path, settings).cuts_s
         clips, alarms = clips + 1, alarms + len(cuts)
         print(f"{row:42s} {len(cuts)} false alarms {[round(c, 2) for c in cuts]}", flush=True)

@@ -19,14 +19,12 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.make_material import load_sources, segment
+from bench.make_material import load_sources, segment, write_720p
 from lvas.settings import StoryboardSettings
-from lvas.storage.atomic import atomic_path
 from lvas.storyboard import analyze
 
 OUT = Path(__file__).resolve().parent / "out" / "dark"
@@ -54,16 +52,7 @@ def clip(path: Path, shots: list[np.ndarray], a: int, b: int, n: int, weights: W
             wa, wb = weights((j + 1) / (n + 1))
             frames.append(wa * first[HOLD + j] + wb * second[j])
         frames += list(second[n : n + HOLD])
-        with atomic_path(path) as part, av.open(str(part), "w") as out:
-            stream = out.add_stream("libx264", rate=FPS)
-            stream.width, stream.height, stream.pix_fmt = 1280, 720, "yuv420p"
-            stream.options = {"preset": "veryfast"}
-            for f in frames:
-                vf = av.VideoFrame.from_ndarray(np.clip(f, 0, 255).astype(np.uint8), format="rgb24")
-                for packet in stream.encode(vf.reformat(width=1280, height=720)):
-                    out.mux(packet)
-            for packet in stream.encode():
-                out.mux(packet)
+        write_720p(path, frames, FPS, {"preset": "veryfast"})
     return (HOLD + n / 2) / FPS
 
 

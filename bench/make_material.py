@@ -11,6 +11,7 @@ segment longer than its source shot plays it forwards and backwards (motion reve
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import av
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from lvas.storage.atomic import atomic_path
 from tests.clips import real_clip
 
 FPS = 25
@@ -32,6 +34,20 @@ DISSOLVE_FRAMES = 25
 FADE_FRAMES = 10
 BLACK_HOLD = 2
 SHORT_FRAMES = 8  # 0.32 s
+
+
+def write_720p(path: Path, frames: Iterable[np.ndarray], fps: int, options: dict[str, str] | None = None) -> None:
+    """Encode RGB frames (any size, float or uint8) as an H.264 720p clip at ``path``, atomically."""
+    with atomic_path(path) as part, av.open(str(part), "w") as out:
+        stream = out.add_stream("libx264", rate=fps)
+        stream.width, stream.height, stream.pix_fmt = *OUT_SIZE, "yuv420p"
+        stream.options = options or {}
+        for f in frames:
+            vf = av.VideoFrame.from_ndarray(np.clip(f, 0, 255).astype(np.uint8), format="rgb24")
+            for packet in stream.encode(vf.reformat(width=OUT_SIZE[0], height=OUT_SIZE[1])):
+                out.mux(packet)
+        for packet in stream.encode():
+            out.mux(packet)
 
 
 @dataclass(frozen=True)

@@ -298,16 +298,16 @@ class FrameAnalyzer:
                 gain = now.sum(axis=(1, 2)) / np.maximum(before.sum(axis=(1, 2)), 1e-6)
                 relit = ((np.abs(before * gain[:, None, None] - now) < KEPT * 255.0) & live).sum(axis=(1, 2)) / lit
                 self._add("relit", np.where(np.abs(np.log(np.maximum(gain, 1e-6))) <= np.log(LIGHT), relit, 0.0))
-        step, step_zoomed = lagged["e1"], lagged["e1"].copy()
-        big = at[step >= STRUCTURE_MIN]  # the only frame steps a zoom can matter for
-        if len(big) and min(allt.shape[1:]) >= MOVE_REACH:
-            step_zoomed[big - len(older)] = np.minimum(step[big - len(older)],
-                                                       _zoomed_distance(allt[big], allt[big - 1], ZOOMS_STEP))
+        # only frames that change this much can start a structural cut or be a zoom's step
+        step, big = lagged["e1"], at[lagged["e1"] >= STRUCTURE_MIN]
+        step_zoomed = step.copy()
+        step_zoomed[big - len(older)] = np.minimum(step[big - len(older)],
+                                                   _zoomed_distance(allt[big], allt[big - 1], ZOOMS_STEP))
         self._add("e1_zoomed", step_zoomed)
         # half a window back, as it is and moved: a pan moves a picture less than a third across
         # that; magnified only within it of a frame step that was magnified (a zoom fast enough to matter)
         k = self.gradual_frames // 2
-        zooms = np.concatenate([self._zooms, (step >= STRUCTURE_MIN) & (step_zoomed < MOVED * step)])
+        zooms = np.concatenate([self._zooms, _zoom_steps(step, step_zoomed)])
         count = np.concatenate([[0], np.cumsum(zooms)])
         ends = np.arange(len(self._zooms), len(zooms)) + 1
         plain, moved = _moved_distance(allt[at], allt[np.clip(at - k, 0, None)], ZOOMS_HALF,
@@ -317,7 +317,7 @@ class FrameAnalyzer:
         self._add("eh_moved", moved)
         # A frame after a flash is like a frame before it, whatever the window: the likest of them.
         # Only frames that could start a structural cut need it; the others keep ew.
-        ef, cand = lagged["ew"].copy(), at[lagged["e1"] >= STRUCTURE_MIN]
+        ef, cand = lagged["ew"].copy(), big
         ef_lag = np.full(n, self.flash_frames + 1, np.int16)
         if len(cand):
             lags = range(2, self.flash_frames + 2)
@@ -435,11 +435,11 @@ def _best_shift(a: np.ndarray, b: np.ndarray, reach: int) -> tuple[np.ndarray, n
 
 
 def _moved_distance(
-    a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...], zoom_where: np.ndarray | None = None
+    a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...], zoom_where: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per pair of thumbnails (N, H, W), their mean distance (0..1), and where that is at least
     STRUCTURE_MIN, the least of it over the overlap once ``b`` is magnified about its centre by
-    one of ``zooms`` or their inverses (a zoom; only where ``zoom_where``, if given), or, where a
+    one of ``zooms`` or their inverses (a zoom; only where ``zoom_where``), or, where a
     shift lines up their row or column means (MOVE_GAIN), moved by the shifts that line up their
     row means and column means (each less than 1/MOVE_REACH of the picture), or by either alone
     (a scroll changes the column means as text lines pass): small where one is the other panned,
@@ -451,9 +451,8 @@ def _moved_distance(
     some = np.flatnonzero(plain >= STRUCTURE_MIN)  # only a change that large can be a cut or a mix
     if not len(some):
         return plain, moved
-    zoomed = some if zoom_where is None else some[zoom_where[some]]
-    if ry and rx and len(zoomed):
-        moved[zoomed] = np.minimum(plain[zoomed], _zoomed_distance(a[zoomed], b[zoomed], zooms))
+    zoomed = some[zoom_where[some]]
+    moved[zoomed] = np.minimum(plain[zoomed], _zoomed_distance(a[zoomed], b[zoomed], zooms))
     a, b = a[some], b[some]
     dy, gy = _best_shift(a.mean(2), b.mean(2), ry)
     dx, gx = _best_shift(a.mean(1), b.mean(1), rx)
@@ -473,10 +472,13 @@ def _moved_distance(
 
 def _zoomed_distance(a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...]) -> np.ndarray:
     """Per pair of thumbnails (N, H, W), the least mean distance (0..1) over the overlap once
-    ``b`` is magnified about its centre by one of ``zooms`` or their inverses: all in one gather."""
+    ``b`` is magnified about its centre by one of ``zooms`` or their inverses: all in one gather.
+    Infinite on a picture too small to move in (under MOVE_REACH pixels a side)."""
     n, h, w = a.shape
+    if min(h, w) < MOVE_REACH:
+        return np.full(n, np.inf)
     where, inside = _zoom_index(h, w, (*zooms, *(1.0 / z for z in zooms)))
-    diff = np.abs(b.reshape(n, -1)[:, where] - a.reshape(n, 1, -1))  # (N, zooms, H * W)
+    diff = np.abs(b.reshape(n, h * w)[:, where] - a.reshape(n, 1, h * w))  # (N, zooms, H * W)
     return (np.einsum("nzp,zp->nz", diff, inside) / inside.sum(axis=1)).min(axis=1) * (1.0 / 255.0)
 
 
@@ -633,6 +635,7 @@ def _hard_cuts(
     # how many times CONTRAST each cue stands out from the change around the frame
     c_ratio = d1 / (CONTRAST * np.maximum(np.maximum(d_before, d_after), 1e-6))
     s_ratio = e1 / (CONTRAST * np.maximum(np.minimum(e_before, e_after), 1e-6))
+    zoom_step = _zoom_steps(e1, stats.e1_zoomed)
     sure, unsure, bursts = [], [], []
     for i in np.flatnonzero((colour & (c_ratio >= unsure_from)) | (structure & (s_ratio >= unsure_from))):
         # A flash's spike is large but the pictures either side of it match; a cut's change stays.
@@ -657,7 +660,7 @@ def _hard_cuts(
         inner = 0 < i < len(e1) - 1
         spread = (inner and min(e1[i - 1], e1[i + 1]) >= 0.5 * e1[i]
                   and stats.kept_w[min(i + max(1, w // 2), len(e1) - 1)] >= PART)
-        spread |= inner and _zoomed(stats, i) and (_zoomed(stats, i - 1) or _zoomed(stats, i + 1))
+        spread |= inner and zoom_step[i] and (zoom_step[i - 1] or zoom_step[i + 1])
         # a change of structure smeared over two frames (motion blur: one pair next to it changes at
         # least SMEAR as much) that keeps part of the picture; the price: a cut between two alike
         # framings that a transfer blended over two frames
@@ -688,9 +691,9 @@ def _hard_cuts(
     return sure, unsure, bursts
 
 
-def _zoomed(stats: FrameStats, i: int) -> bool:
-    """Frame i changes at least STRUCTURE_MIN and is the one before it magnified (MOVED)."""
-    return bool(stats.e1[i] >= STRUCTURE_MIN and stats.e1_zoomed[i] < MOVED * stats.e1[i])
+def _zoom_steps(e1: np.ndarray, e1_zoomed: np.ndarray) -> np.ndarray:
+    """Per frame: it changes at least STRUCTURE_MIN and is the one before it magnified (MOVED)."""
+    return (e1 >= STRUCTURE_MIN) & (e1_zoomed < MOVED * e1)
 
 
 def _cut_short(stats: FrameStats, cut: Transition, hard: list[Transition]) -> Transition:
