@@ -266,6 +266,31 @@ def test_dissolve_longer_than_the_window_is_found_at_its_middle(tmp_path: Path, 
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (1.5 + length_s / 2,))
 
 
+def _moving_shot(name: str, n: int, size: tuple[int, int]) -> list[np.ndarray]:
+    """n frames of a real clip at ``size``, played forwards and backwards: motion, no cut."""
+    with av.open(str(real_clip(name))) as c:
+        frames = [f.to_ndarray(width=size[0], height=size[1], format="rgb24") for f in c.decode(video=0)]
+    period = 2 * len(frames) - 2
+    return [frames[k % period if k % period < len(frames) else period - k % period].astype(np.float32) for k in range(n)]
+
+
+@pytest.mark.parametrize("first,second", [("bigbuckbunny.mp4", "carphone_pristine.mp4"),
+                                          ("carphone_pristine.mp4", "bigbuckbunny.mp4")])
+def test_three_second_dissolve_between_moving_shots_is_found_at_its_middle(
+    tmp_path: Path, first: str, second: str
+) -> None:
+    """A plain 3 s dissolve between two real moving shots: a window's distance sees only a third
+    of the change, which stays under what a cut changes; the distance three windows back sees it."""
+    a, b = _moving_shot(first, 200, W160), _moving_shot(second, 200, W160)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        mix = np.clip((t - 2.5) / 3.0, 0.0, 1.0)
+        return ((1 - mix) * a[i] + mix * b[i]).astype(np.uint8)
+
+    clip = make_clip(tmp_path / "long3.mp4", fn, seconds=8.0, fps=24, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (4.0,))
+
+
 def test_dissolve_cut_short_by_a_splice_is_one_boundary_at_the_middle_of_the_mix(tmp_path: Path) -> None:
     """A 1.2 s dissolve from 1.5 s, spliced at 2.3 s two thirds of the way (old film): the picture
     jumps to the new shot there, but the transition began with the mix; its middle is 1.9 s."""

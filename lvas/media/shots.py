@@ -105,6 +105,7 @@ DIM = 0.25  # a mix whose middle sinks this fraction of the brighter side below 
 SUNK = 0.75  # ...a window moved onto such a dip must also sink this part of DIM below its darker side
 SUNK_TOP = 0.25  # a mix through dark is placed at the centre of what sinks more than this part of its deepest
 KEEPS = 0.8  # a colour change whose relit picture keeps this part of what its neighbours keep is no cut
+LONG_WINDOWS = 3  # dissolves up to this many windows long are also looked for in the distance that far back
 MOVE_REACH = 3  # a pan is looked for as a shift of less than a third of the picture over half the gradual window...
 MOVE_GAIN = 0.7  # ...where it brings the row or column means' difference under this part of the unshifted one...
 MOVED = 0.5  # ...and a change brought within this part of its distance so, or by a zoom, is motion
@@ -208,6 +209,7 @@ class FrameStats:
     ef: np.ndarray  # structural distance to the likest of the frames 2 to flash_frames + 1 back (ew where e1 is small)
     ef_lag: np.ndarray  # how many frames back that likest frame is (flash_frames + 1 where e1 is small)
     el: np.ndarray  # structural distance to the frame gradual_frames back
+    el_long: np.ndarray  # the same, LONG_WINDOWS times as far back
     eh: np.ndarray  # structural distance to the frame gradual_frames // 2 back
     eh_moved: np.ndarray  # the same, the older one first moved (a pan) or, after a zoom's step, magnified (a zoom)
     e1_zoomed: np.ndarray  # e1, the previous thumbnail first magnified to line it up (only where e1 >= STRUCTURE_MIN)
@@ -249,7 +251,7 @@ class FrameAnalyzer:
         self.flash_frames = max(1, round(self.settings.flash_window_s * self.fps))
         self.gradual_frames = max(2, round(GRADUAL_WINDOW_S * self.fps))
         self.stride = max(1, round(self.fps / KMEANS_SAMPLES_PER_S))
-        self._keep = max(self.flash_frames + 1, self.gradual_frames)
+        self._keep = max(self.flash_frames + 1, LONG_WINDOWS * self.gradual_frames)
 
     def update(self, frames: np.ndarray, times: np.ndarray, colour: str = "rgb") -> None:
         """Add a chunk of consecutive frames (N, H, W, 3) uint8 shown at ``times``.
@@ -283,6 +285,8 @@ class FrameAnalyzer:
         allt = np.concatenate([older, thumbs])
         at = np.arange(len(older), len(allt))
         lagged = {}
+        long_ref = np.clip(at - LONG_WINDOWS * self.gradual_frames, 0, None)
+        self._add("el_long", np.abs(allt[long_ref] - allt[at]).mean(axis=(1, 2)) * (1.0 / 255.0))
         for name, lag in (("e1", 1), ("ew", self.flash_frames + 1), ("el", self.gradual_frames)):
             ref = np.clip(at - lag, 0, None)
             diff = np.abs(allt[ref] - allt[at])
@@ -357,11 +361,11 @@ class FrameAnalyzer:
         if not self._n:
             raise ValueError("no frames were analysed")
         col = {k: np.concatenate(v) for k, v in self._cols.items()}
-        for name in ("d1", "dw", "dl", "e1", "ew", "ef", "el"):
+        for name in ("d1", "dw", "dl", "e1", "ew", "ef", "el", "el_long"):
             col[name][0] = 0.0
         return FrameStats(
             t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"],
-            e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"],
+            e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"], el_long=col["el_long"],
             eh=col["eh"], eh_moved=col["eh_moved"], e1_zoomed=col["e1_zoomed"],
             kept=col["kept"], kept_w=col["kept_w"], kept_l=col["kept_l"], relit=col["relit"],
             motion=col["motion"], edges=col["edges"], contrast=col["contrast"],
@@ -795,8 +799,12 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     transition is half done and falls once the frame a window back is half way through it too, so
     it stays above half its peak for about ``L`` frames from the transition's middle, whatever its
     length up to ``L``, and about as long as a longer one lasts (spans up to three windows are
-    taken); a flash lifts it only for its own length, and motion that goes on keeps it up. Then in
-    colour (``dl``), for dissolves between pictures of alike structure: a histogram distance
+    taken); a flash lifts it only for its own length, and motion that goes on keeps it up. But a
+    dissolve LONG_WINDOWS windows long changes a window's distance by only that part of its whole
+    change, which may stay under STRUCTURE_MIN: the distance that many windows back (``el_long``)
+    is searched the same way at that scale, and what only it finds is kept where nothing else lies
+    within a window (and, as the others, where its middle is no motion). Then in colour (``dl``),
+    for dissolves between pictures of alike structure: a histogram distance
     saturates early, so its rise must stand out more (COLOUR_CONTRAST) and it places the
     transition less well; where both see one, the structural one is kept.
 
@@ -815,6 +823,7 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     L = stats.gradual_frames
     structural = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
     colour = _window_transitions(stats.dl, thr, COLOUR_CONTRAST, stats, hard, None)
+    longer = _window_transitions(stats.el_long, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1, LONG_WINDOWS)
     colour = [t for t in colour if all(abs(t.frame - f.frame) > L // 2 for f in structural)]
     cuts = [t for t in hard if t.kind == "cut"]
     edges = _running_median(stats.edges, _smoothing(L))
@@ -865,6 +874,10 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
 
     found = [(t, dark) for t, n, dark in map(placed, structural) if mixes(t, n)]
     found += [(t, dark) for t, n, dark in map(placed, colour) if alike(t) or mixes(t, n)]
+    # a long dissolve seen only at the long scale: where nothing else was seen within a window of it
+    seen = [t.frame for t in hard + structural + colour + dips] + [t.frame for t, _ in found]
+    longer = [t for t in longer if all(abs(t.frame - f) > L for f in seen)]
+    found += [(t, dark) for t, n, dark in map(placed, longer) if mixes(t, n)]
     # a mix of unrelated pictures renews nearly all of the picture across its window: a dip alone
     # that keeps a fifth of it is a blurred thing passing in front of part of the shot
     near = [t.frame for t, _ in found] + [t.frame for t in cuts]
@@ -1101,9 +1114,11 @@ def _edge_mix(edges: np.ndarray, window: int, frame: int, length: int) -> float:
 
 def _window_transitions(
     lagged: np.ndarray, level: float, contrast: float, stats: FrameStats, hard: list[Transition],
-    steps: np.ndarray | None,
+    steps: np.ndarray | None, windows: int = 1,
 ) -> list[Transition]:
-    """Transitions in a distance to the frame one window back (see :func:`_gradual`).
+    """Transitions in a distance to the frame one window back (see :func:`_gradual`), or
+    ``windows`` windows back: then every length below, and the mix fit's reach, is that many
+    windows.
 
     Two tests tell a transition from motion. Its peak stands out (``contrast``) against the same
     distance in the shots either side of it, what their own motion changes in a window. And, where
@@ -1119,7 +1134,7 @@ def _window_transitions(
     fit explain nearly all of the layouts' change (MIX_SURE). The transition is placed where the
     fitted mix is half done, or, where no mix fits, in the middle of the curve's half-peak span.
     """
-    L, w = stats.gradual_frames, stats.flash_frames
+    L, w = windows * stats.gradual_frames, stats.flash_frames
     x = _running_median(lagged, 2 * w + 1)
     path = None if steps is None else _running_median(steps, 2 * w + 1)
     for t in hard:
@@ -1146,7 +1161,7 @@ def _window_transitions(
         if path is not None and float(path[max(top - L + 1, 1) : top + 1].sum()) > PATH_MAX * valid[top]:
             continue
         guess = max((a + b - L) // 2, a - L // 2, 1)
-        fit = _mix_fit(stats, guess, hard)
+        fit = _mix_fit(stats, guess, hard, windows * MIX_WINDOW, windows)
         explained = 0.0 if fit is None else fit[1]
         if explained < (MIX_SURE if alone else MIX_MIN if path is not None else 0.0):
             continue
