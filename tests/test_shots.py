@@ -271,7 +271,8 @@ def _moving_shot(name: str, n: int, size: tuple[int, int]) -> list[np.ndarray]:
     with av.open(str(real_clip(name))) as c:
         frames = [f.to_ndarray(width=size[0], height=size[1], format="rgb24") for f in c.decode(video=0)]
     period = 2 * len(frames) - 2
-    return [frames[k % period if k % period < len(frames) else period - k % period].astype(np.float32) for k in range(n)]
+    at = [k % period if k % period < len(frames) else period - k % period for k in range(n)]
+    return [frames[k].astype(np.float32) for k in at]
 
 
 @pytest.mark.parametrize("first,second", [("bigbuckbunny.mp4", "carphone_pristine.mp4"),
@@ -289,6 +290,27 @@ def test_three_second_dissolve_between_moving_shots_is_found_at_its_middle(
 
     clip = make_clip(tmp_path / "long3.mp4", fn, seconds=8.0, fps=24, size=W160)
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (4.0,))
+
+
+@pytest.mark.parametrize("change", ["dims", "dims and comes back", "fogs over"])
+def test_light_changing_over_a_moving_shot_is_not_a_dissolve(tmp_path: Path, change: str) -> None:
+    """A real moving shot whose light falls to 40% over 2 s (or over 1 s and back after 1 s), or
+    that fog (a flat grey) covers: each fits a mix with black or grey, but the pictures either
+    side are one picture in another light."""
+    clip = "carphone_pristine.mp4" if change == "fogs over" else "bigbuckbunny.mp4"
+    shot = _moving_shot(clip, 170, W160)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        if change == "fogs over":
+            r = np.clip((t - 2.5) / 2.0, 0.0, 1.0)
+            return (shot[i] * (1 - 0.7 * r) + 140 * r).astype(np.uint8)
+        r = np.clip((t - 2.5) / 2.0, 0.0, 1.0)
+        if change == "dims and comes back":
+            r = np.clip(t - 2.0, 0.0, 1.0) - np.clip(t - 4.0, 0.0, 1.0)
+        return (shot[i] * (1 - 0.6 * r)).astype(np.uint8)
+
+    path = make_clip(tmp_path / "light.mp4", fn, seconds=7.0, fps=24, size=W160)
+    assert analyze(path, StoryboardSettings()).cuts_s == []
 
 
 def test_dissolve_cut_short_by_a_splice_is_one_boundary_at_the_middle_of_the_mix(tmp_path: Path) -> None:

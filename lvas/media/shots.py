@@ -104,6 +104,8 @@ FADE_MIN = 0.02  # a side of a fade whose brightness moves less than this is rea
 DIM = 0.25  # a mix whose middle sinks this fraction of the brighter side below a plain mix goes through dark
 SUNK = 0.75  # ...a window moved onto such a dip must also sink this part of DIM below its darker side
 SUNK_TOP = 0.25  # a mix through dark is placed at the centre of what sinks more than this part of its deepest
+RELIT_CORR = 0.9  # pictures either side of a window whose 4x4 layouts correlate this much...
+HUE_SAME = 0.25  # ...and whose hues are shared out this alike (half L1) are one picture in another light
 KEEPS = 0.8  # a colour change whose relit picture keeps this part of what its neighbours keep is no cut
 LONG_WINDOWS = 3  # dissolves up to this many windows long are also looked for in the distance that far back
 MOVE_REACH = 3  # a pan is looked for as a shift of less than a third of the picture over half the gradual window...
@@ -818,7 +820,10 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     structure keeps their edges. So is one between still shots whose frame steps add up to more
     than PATH_STILL times the distance across it (a whip or a blurred zoom), and any whose picture
     a quarter of a window after its middle is the one as far before it, moved or magnified (MOVED):
-    a pan, a scrolling card (whose passing panels can dip the edges as a mix does) or a zoom.
+    a pan, a scrolling card (whose passing panels can dip the edges as a mix does) or a zoom. And
+    so is any whose pictures a window before and after it are one picture in another light
+    (:func:`_relit_window`): a light dimming or fog rising in a shot fits a mix with black or grey,
+    and dims the edges as a mix does.
     """
     L = stats.gradual_frames
     structural = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
@@ -867,26 +872,53 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
             return False
         return float(stats.e1[lo + 1 : hi + 1].sum()) - L * still > PATH_STILL * float(stats.el[hi])
 
+    def relit(t: Transition, length: int) -> bool:
+        return _relit_window(stats, t.frame, max(length, L))
+
     def alike(t: Transition) -> bool:
         """The layouts move on a straight mix: two pictures of one structure, whose edges a mix keeps."""
         fit = _mix_fit(stats, t.frame, hard)
         return fit is not None and fit[1] >= MIX_FIT
 
-    found = [(t, dark) for t, n, dark in map(placed, structural) if mixes(t, n)]
-    found += [(t, dark) for t, n, dark in map(placed, colour) if alike(t) or mixes(t, n)]
+    found = [(t, dark) for t, n, dark in map(placed, structural) if mixes(t, n) and not relit(t, n)]
+    found += [(t, dark) for t, n, dark in map(placed, colour) if (alike(t) or mixes(t, n)) and not relit(t, n)]
     # a long dissolve seen only at the long scale: where nothing else was seen within a window of it
     seen = [t.frame for t in hard + structural + colour + dips] + [t.frame for t, _ in found]
     longer = [t for t in longer if all(abs(t.frame - f) > L for f in seen)]
-    found += [(t, dark) for t, n, dark in map(placed, longer) if mixes(t, n)]
+    found += [(t, dark) for t, n, dark in map(placed, longer) if mixes(t, n) and not relit(t, n)]
     # a mix of unrelated pictures renews nearly all of the picture across its window: a dip alone
     # that keeps a fifth of it is a blurred thing passing in front of part of the shot
     near = [t.frame for t, _ in found] + [t.frame for t in cuts]
-    found += [(d, False) for d in dips if all(abs(d.frame - f) > L for f in near) and kept(d) < FAINT_LOCAL]
+    found += [(d, False) for d in dips if all(abs(d.frame - f) > L for f in near) and kept(d) < FAINT_LOCAL
+              and not relit(d, L)]
     # a window across which most of the picture stays as it was, or only moves, saw a light, an
     # object or the camera move; a mix through dark detours through the dark, a whip does not
     found = sorted(((t, dark) for t, dark in found if kept(t) < LOCAL and not panned(t) and (dark or not wanders(t))),
                    key=lambda x: x[0].frame)
     return [t for t, _ in _joined_through_dark(stats, found, hard)]
+
+
+def _relit_window(stats: FrameStats, frame: int, length: int) -> bool:
+    """The sampled frames a window before and after a mix ``length`` long at ``frame`` show one
+    picture in another light: their mean luminance layouts alike but for gain and offset
+    (correlation RELIT_CORR), and their colours' hues shared out alike (HUE_SAME). The hues tell
+    a mix between two colourings of one picture (warm to cool), which is a transition."""
+    L, half = stats.gradual_frames, length // 2
+    sel = stats.sample_frames
+    before = (sel >= frame - half - L) & (sel < frame - half)
+    after = (sel >= frame + half) & (sel < frame + half + L)
+    if not before.any() or not after.any():
+        return False
+    feats = stats.sample_features.astype(np.float64)
+    p, q = feats[before, -GRID * GRID :].mean(axis=0), feats[after, -GRID * GRID :].mean(axis=0)
+    p, q = p - p.mean(), q - q.mean()
+    if not p.any() or float(p @ q) < RELIT_CORR * float(np.sqrt((p @ p) * (q @ q))):
+        return False
+    hp, hq = feats[before, :H_BINS].mean(axis=0), feats[after, :H_BINS].mean(axis=0)
+    sp, sq = hp.sum(), hq.sum()
+    if min(sp, sq) < 1e-3:  # no colour to tell by
+        return True
+    return 0.5 * float(np.abs(hp / sp - hq / sq).sum()) < HUE_SAME
 
 
 def _joined_through_dark(
