@@ -313,6 +313,20 @@ def test_light_changing_over_a_moving_shot_is_not_a_dissolve(tmp_path: Path, cha
     assert analyze(path, StoryboardSettings()).cuts_s == []
 
 
+def test_fast_pan_across_pictures_side_by_side_is_not_a_dissolve(tmp_path: Path) -> None:
+    """A pan over real pictures side by side, 6 px a frame at 160 px (45% of the picture in half a
+    second): as each seam passes, the edges dip as in a mix, but the picture half a second on is
+    the one before it moved."""
+    with av.open(str(real_clip("bikes.mp4"))) as c:
+        bikes = [f.to_ndarray(width=160, height=90, format="rgb24") for f in c.decode(video=0)]
+    others = [_moving_shot(name, 1, W160)[0].astype(np.uint8) for name in ("bigbuckbunny.mp4", "carphone_pristine.mp4")]
+    canvas = np.concatenate([bikes[0], others[0], bikes[40], others[1], bikes[100], bikes[150], bikes[-1]], axis=1)
+    frames = (canvas.shape[1] - 160) // 6
+    clip = make_clip(tmp_path / "pan.mp4", lambda i, t: canvas[:, 6 * i : 6 * i + 160], seconds=frames / 24,
+                     fps=24, size=W160)
+    assert analyze(clip, StoryboardSettings()).cuts_s == []
+
+
 def test_dissolve_cut_short_by_a_splice_is_one_boundary_at_the_middle_of_the_mix(tmp_path: Path) -> None:
     """A 1.2 s dissolve from 1.5 s, spliced at 2.3 s two thirds of the way (old film): the picture
     jumps to the new shot there, but the transition began with the mix; its middle is 1.9 s."""

@@ -108,7 +108,7 @@ RELIT_CORR = 0.9  # pictures either side of a window whose 4x4 layouts correlate
 HUE_SAME = 0.25  # ...and whose hues are shared out this alike (half L1) are one picture in another light
 KEEPS = 0.8  # a colour change whose relit picture keeps this part of what its neighbours keep is no cut
 LONG_WINDOWS = 3  # dissolves up to this many windows long are also looked for in the distance that far back
-MOVE_REACH = 3  # a pan is looked for as a shift of less than a third of the picture over half the gradual window...
+MOVE_REACH = 2  # a pan is looked for as a shift of less than half the picture over half the gradual window...
 MOVE_GAIN = 0.7  # ...where it brings the row or column means' difference under this part of the unshifted one...
 MOVED = 0.5  # ...and a change brought within this part of its distance so, or by a zoom, is motion
 ZOOMS_HALF = (1.2, 1.45, 1.75, 2.1, 2.5, 3.0)  # magnifications (and their inverses) tried over half a window: a zoom
@@ -310,7 +310,7 @@ class FrameAnalyzer:
         step_zoomed[big - len(older)] = np.minimum(step[big - len(older)],
                                                    _zoomed_distance(allt[big], allt[big - 1], ZOOMS_STEP))
         self._add("e1_zoomed", step_zoomed)
-        # half a window back, as it is and moved: a pan moves a picture less than a third across
+        # half a window back, as it is and moved: a pan moves a picture less than half across
         # that; magnified only within it of a frame step that was magnified (a zoom fast enough to matter)
         k = self.gradual_frames // 2
         zooms = np.concatenate([self._zooms, _zoom_steps(step, step_zoomed)])
