@@ -20,7 +20,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lvas.storage.atomic import atomic_path
-from tests.clips import real_clip
+from tests.clips import real_frames
 
 FPS = 25
 SIZE = (640, 360)  # sources are held at this size...
@@ -60,9 +60,7 @@ def load_sources() -> list[np.ndarray]:
     cache: dict[str, list[np.ndarray]] = {}
     for clip, _, _ in SOURCE_SHOTS:
         if clip not in cache:
-            with av.open(str(real_clip(clip))) as c:
-                w, h = SIZE
-                cache[clip] = [f.to_ndarray(width=w, height=h, format="rgb24") for f in c.decode(video=0)]
+            cache[clip] = real_frames(clip, SIZE)
     return [np.stack(cache[clip][a:b]) for clip, a, b in SOURCE_SHOTS]
 
 

@@ -29,6 +29,13 @@ def real_clip(name: str) -> Path:
     return path
 
 
+def real_frames(name: str, size: tuple[int, int], count: int | None = None) -> list[np.ndarray]:
+    """The first ``count`` frames (all by default) of a real clip, scaled to ``size`` (w, h), RGB uint8."""
+    with av.open(str(real_clip(name))) as c:
+        frames = (f.to_ndarray(width=size[0], height=size[1], format="rgb24") for f in c.decode(video=0))
+        return [f for _, f in zip(range(count), frames, strict=False)] if count is not None else list(frames)
+
+
 FrameFn = Callable[[int, float], np.ndarray]
 
 

@@ -8,7 +8,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import av
 import numpy as np
 import pytest
 
@@ -24,7 +23,7 @@ from lvas.media.shots import (
 from lvas.settings import StoryboardSettings
 from lvas.storyboard import analyze, shots_summary
 from tests import storyboard_clips as sc
-from tests.clips import BIKES_CUTS, make_clip, real_clip
+from tests.clips import BIKES_CUTS, make_clip, real_clip, real_frames
 
 TOLERANCE_S = 0.1
 
@@ -268,8 +267,7 @@ def test_dissolve_longer_than_the_window_is_found_at_its_middle(tmp_path: Path, 
 
 def _moving_shot(name: str, n: int, size: tuple[int, int]) -> list[np.ndarray]:
     """n frames of a real clip at ``size``, played forwards and backwards: motion, no cut."""
-    with av.open(str(real_clip(name))) as c:
-        frames = [f.to_ndarray(width=size[0], height=size[1], format="rgb24") for f in c.decode(video=0)]
+    frames = real_frames(name, size)
     period = 2 * len(frames) - 2
     at = [k % period if k % period < len(frames) else period - k % period for k in range(n)]
     return [frames[k].astype(np.float32) for k in at]
@@ -317,9 +315,8 @@ def test_fast_pan_across_pictures_side_by_side_is_not_a_dissolve(tmp_path: Path)
     """A pan over real pictures side by side, 6 px a frame at 160 px (45% of the picture in half a
     second): as each seam passes, the edges dip as in a mix, but the picture half a second on is
     the one before it moved."""
-    with av.open(str(real_clip("bikes.mp4"))) as c:
-        bikes = [f.to_ndarray(width=160, height=90, format="rgb24") for f in c.decode(video=0)]
-    others = [_moving_shot(name, 1, W160)[0].astype(np.uint8) for name in ("bigbuckbunny.mp4", "carphone_pristine.mp4")]
+    bikes = real_frames("bikes.mp4", W160)
+    others = [real_frames(name, W160, 1)[0] for name in ("bigbuckbunny.mp4", "carphone_pristine.mp4")]
     canvas = np.concatenate([bikes[0], others[0], bikes[40], others[1], bikes[100], bikes[150], bikes[-1]], axis=1)
     frames = (canvas.shape[1] - 160) // 6
     clip = make_clip(tmp_path / "pan.mp4", lambda i, t: canvas[:, 6 * i : 6 * i + 160], seconds=frames / 24,
@@ -1094,7 +1091,6 @@ def test_crash_zoom_on_a_real_picture_is_one_shot(start: float, end: float, step
     """The first frame of bikes.mp4 zoomed 3-4x in 6-8 frames between still holds: zooming in
     blurs it and out sharpens it, so the edge energy falls or rises across the window as in a mix;
     but the picture half a window after the zoom is the one before it, magnified."""
-    with av.open(str(real_clip("bikes.mp4"))) as container:
-        frame = next(container.decode(video=0)).to_ndarray(width=640, height=360, format="rgb24")
+    frame = real_frames("bikes.mp4", (640, 360), 1)[0]
     zooms = [start * (end / start) ** float(np.clip((i - 40) / steps, 0, 1)) ** ease for i in range(100)]
     assert _cuts_of_frames([_framed(frame.astype(np.float64), z) for z in zooms]) == []

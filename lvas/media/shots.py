@@ -872,20 +872,24 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
             return False
         return float(stats.e1[lo + 1 : hi + 1].sum()) - L * still > PATH_STILL * float(stats.el[hi])
 
-    def relit(t: Transition, length: int) -> bool:
-        return _relit_window(stats, t.frame, max(length, L))
-
     def alike(t: Transition) -> bool:
         """The layouts move on a straight mix: two pictures of one structure, whose edges a mix keeps."""
         fit = _mix_fit(stats, t.frame, hard)
         return fit is not None and fit[1] >= MIX_FIT
 
-    found = [(t, dark) for t, n, dark in map(placed, structural) if mixes(t, n) and not relit(t, n)]
-    found += [(t, dark) for t, n, dark in map(placed, colour) if (alike(t) or mixes(t, n)) and not relit(t, n)]
+    def relit(t: Transition, length: int) -> bool:
+        return _relit_window(stats, t.frame, max(length, L))
+
+    def candidates(found: list[Transition]) -> list[tuple[Transition, int, bool]]:
+        """Placed, less those between one picture in two lights."""
+        return [(t, n, dark) for t, n, dark in map(placed, found) if not relit(t, n)]
+
+    found = [(t, dark) for t, n, dark in candidates(structural) if mixes(t, n)]
+    found += [(t, dark) for t, n, dark in candidates(colour) if alike(t) or mixes(t, n)]
     # a long dissolve seen only at the long scale: where nothing else was seen within a window of it
     seen = [t.frame for t in hard + structural + colour + dips] + [t.frame for t, _ in found]
     longer = [t for t in longer if all(abs(t.frame - f) > L for f in seen)]
-    found += [(t, dark) for t, n, dark in map(placed, longer) if mixes(t, n) and not relit(t, n)]
+    found += [(t, dark) for t, n, dark in candidates(longer) if mixes(t, n)]
     # a mix of unrelated pictures renews nearly all of the picture across its window: a dip alone
     # that keeps a fifth of it is a blurred thing passing in front of part of the shot
     near = [t.frame for t, _ in found] + [t.frame for t in cuts]
@@ -904,12 +908,11 @@ def _relit_window(stats: FrameStats, frame: int, length: int) -> bool:
     (correlation RELIT_CORR), and their colours' hues shared out alike (HUE_SAME). The hues tell
     a mix between two colourings of one picture (warm to cool), which is a transition."""
     L, half = stats.gradual_frames, length // 2
-    sel = stats.sample_frames
-    before = (sel >= frame - half - L) & (sel < frame - half)
-    after = (sel >= frame + half) & (sel < frame + half + L)
+    near = (stats.sample_frames >= frame - half - L) & (stats.sample_frames < frame + half + L)
+    f, feats = stats.sample_frames[near], stats.sample_features[near].astype(np.float64)
+    before, after = f < frame - half, f >= frame + half
     if not before.any() or not after.any():
         return False
-    feats = stats.sample_features.astype(np.float64)
     p, q = feats[before, -GRID * GRID :].mean(axis=0), feats[after, -GRID * GRID :].mean(axis=0)
     p, q = p - p.mean(), q - q.mean()
     if not p.any() or float(p @ q) < RELIT_CORR * float(np.sqrt((p @ p) * (q @ q))):
