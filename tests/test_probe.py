@@ -183,3 +183,39 @@ def test_decoder_threads_by_frame_size() -> None:
             decoder_threads(stream)
             assert stream.thread_type.name == kind, path.name
             assert stream.thread_count == (before if count is None else count), path.name
+
+
+def test_analysis_decoding_keeps_reference_frames_exact(tmp_path: Path) -> None:
+    """Deblocking is skipped only where no frame refers to the picture: I and P frames decode as the
+    encoder saw them, so nothing drifts until the next keyframe (a false cut on fine text)."""
+    from lvas.media.decode import analysis_decoder
+    from lvas.media.probe import open_video
+
+    rng = np.random.default_rng(0)
+    texture = rng.integers(0, 256, (96, 256, 3), dtype=np.uint8)
+    clip = tmp_path / "fine.mp4"
+    with av.open(str(clip), "w") as out:
+        vs = out.add_stream("libx264", rate=25, options={"preset": "veryfast", "crf": "30", "bf": "2",
+                                                          "x264-params": "b-pyramid=none"})
+        vs.width, vs.height, vs.pix_fmt = 128, 96, "yuv420p"
+        for i in range(40):
+            picture = np.ascontiguousarray(texture[:, 2 * i : 2 * i + 128])
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(picture, format="rgb24")):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+
+    def planes(container: av.container.InputContainer, first: list[av.VideoFrame]) -> list[tuple[str, np.ndarray]]:
+        frames = [*first, *container.decode(video=0)]
+        return [(av.video.frame.PictureType(f.pict_type).name, f.to_ndarray(format="gray")) for f in frames]
+
+    with av.open(str(clip)) as plain:
+        full = planes(plain, [])
+    _, container, first = open_video(clip, analysis_decoder)
+    with container:
+        fast = planes(container, first)
+    assert [k for k, _ in fast] == [k for k, _ in full] and {"I", "P", "B"} <= {k for k, _ in full}
+    for (kind, a), (_, b) in zip(fast, full, strict=True):
+        if kind in ("I", "P"):
+            np.testing.assert_array_equal(a, b)
+    assert any(not np.array_equal(a, b) for (kind, a), (_, b) in zip(fast, full, strict=True) if kind == "B")

@@ -3,8 +3,11 @@
 The analysis path is PyAV with three shortcuts, measured on the 60 s 720p H.264 benchmark clip
 (1550 frames, 2 cores; bench/RESULTS.md has the whole scan against PySceneDetect):
 
-- the in-loop deblocking filter is skipped (``skip_loop_filter=all``): 4.5 s -> 3.6 s of decoding.
-  It changes pixels by a few levels near 8x8 block edges; shot-detection F1 measured the same.
+- the in-loop deblocking filter is skipped on frames no other frame refers to
+  (``skip_loop_filter=noref``): it changes their pixels by a few levels near block edges. Skipping
+  it on reference frames too (``all``) saves more, but then every frame predicted from them drifts
+  from what the encoder saw until the next keyframe, and a keyframe showed as a jump of colour (a
+  false cut) on a scroll of fine text (bench/RESULTS.md, eleventh round).
 - the analysis-size frame is sampled straight from the decoder's Y/U/V planes (one pixel per cell,
   a strided view) instead of asking swscale for a scaled RGB copy (1-3 ms a frame at 720p), at
   every frame size: where the frame is not much larger than the analysis grid, subsampled chroma

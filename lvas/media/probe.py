@@ -30,7 +30,8 @@ VFR_TOLERANCE = 0.01
 # slice threads cannot split (bench/RESULTS.md); below it they cost more than they save.
 FRAME_THREADS_MIN_PX = 1280 * 720
 MAX_FRAME_THREADS = 16  # FFmpeg's own cap on its automatic count: each thread holds a frame in flight
-ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "all"}  # deblocking off: see lvas.media.decode's notes
+# deblocking off where no other frame refers to the picture: see lvas.media.decode's notes
+ANALYSIS_CODEC_OPTIONS = {"skip_loop_filter": "noref"}
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ def probe_media(path: str | os.PathLike[str]) -> MediaInfo:
 
 def analysis_decoder(stream: av.video.stream.VideoStream) -> None:
     """Prepare a video stream's decoder for the analysis path (lvas.media.decode), before its first
-    frame: threads as its frame size asks, in-loop deblocking skipped."""
+    frame: threads as its frame size asks, in-loop deblocking skipped on frames nothing refers to."""
     decoder_threads(stream)
     stream.codec_context.options = dict(ANALYSIS_CODEC_OPTIONS)
 
