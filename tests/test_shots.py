@@ -290,6 +290,28 @@ def test_three_second_dissolve_between_moving_shots_is_found_at_its_middle(
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (4.0,))
 
 
+@pytest.mark.parametrize("length_s", [1.5, 2.5])
+@pytest.mark.parametrize("early_s", [0.0, 0.1])
+def test_dissolve_ending_as_the_colours_jump_is_placed_at_its_middle(
+    tmp_path: Path, length_s: float, early_s: float
+) -> None:
+    """The new shot's colours jump (a light, a grade) as the mix ends or just before: a burst of
+    motion, not a cut. The mix's ramp is fitted across it; cut short there, its middle came early
+    or late."""
+    a, b = _moving_shot("bigbuckbunny.mp4", 200, W160), _moving_shot("carphone_pristine.mp4", 200, W160)
+    tint = np.array([1.3, 1.0, 0.7], np.float32)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        mix = np.clip((t - 2.5) / length_s, 0.0, 1.0)
+        frame = (1 - mix) * a[i] + mix * b[i]
+        if t >= 2.5 + length_s - early_s:
+            frame = np.minimum(frame * tint, 255.0)
+        return frame.astype(np.uint8)
+
+    clip = make_clip(tmp_path / "tinted.mp4", fn, seconds=7.5, fps=24, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.5 + length_s / 2,))
+
+
 @pytest.mark.parametrize("change", ["dims", "dims and comes back", "fogs over"])
 def test_light_changing_over_a_moving_shot_is_not_a_dissolve(tmp_path: Path, change: str) -> None:
     """A real moving shot whose light falls to 40% over 2 s (or over 1 s and back after 1 s), or

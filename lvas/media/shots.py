@@ -838,8 +838,10 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     def placed(t: Transition) -> tuple[Transition, int, bool]:
         """The transition, its length and whether it goes through dark: placed where a ramp longer
         than a window puts it (MIX_SURE), else a close dip (fitted up to a window long), else a
-        ramp; a mix through dark at the centre of the brightness it sinks (:func:`_through_dark`)."""
-        fit = _mix_fit(stats, t.frame, hard, MIX_WIDE, MIX_LONGEST)
+        ramp; a mix through dark at the centre of the brightness it sinks (:func:`_through_dark`).
+        The ramp is fitted up to the cuts, not the bursts of motion: a shot moving as a mix ends
+        would cut the ramp short and pull its middle."""
+        fit = _mix_fit(stats, t.frame, cuts, MIX_WIDE, MIX_LONGEST)
         ramp = fit is not None and fit[1] >= MIX_FIT
         near = [d for d in sure if abs(d.frame - t.frame) <= L]
         if near and not (ramp and fit[2] > L and fit[1] >= MIX_SURE):
