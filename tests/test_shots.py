@@ -296,8 +296,8 @@ def test_dissolve_ending_as_the_colours_jump_is_placed_at_its_middle(
     tmp_path: Path, length_s: float, early_s: float
 ) -> None:
     """The new shot's colours jump (a light, a grade) as the mix ends or just before: a burst of
-    motion, not a cut. The mix's ramp is fitted across it; cut short there, its middle came early
-    or late."""
+    motion, not a cut. A ramp that runs into it is fitted again across it; cut short there, its
+    middle came early or late."""
     a, b = _moving_shot("bigbuckbunny.mp4", 200, W160), _moving_shot("carphone_pristine.mp4", 200, W160)
     tint = np.array([1.3, 1.0, 0.7], np.float32)
 

@@ -89,6 +89,7 @@ MIX_LONGEST = 3.0  # ...up to this many windows long
 MIX_FIT = 0.8  # a ramp that explains this fraction of the layouts' variance places the dissolve
 MIX_MIN = 0.5  # a structural candidate's ramp must explain at least this fraction...
 MIX_SURE = 0.9  # ...and any candidate's this much where no shot either side is long enough to compare
+BURST_REACH = 3  # a ramp ending this many frames from a burst of motion ran into it
 SPLICE_COS = 0.9  # a dissolve cut short heads for the next shot's picture at most this far off its line...
 SPLICE_PART = 0.25  # ...and has gone at least this part of the way when the cut comes
 DIP_FIT = 0.85  # a mix's edge-energy curve explains this fraction of what a step leaves unexplained
@@ -839,9 +840,15 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
         """The transition, its length and whether it goes through dark: placed where a ramp longer
         than a window puts it (MIX_SURE), else a close dip (fitted up to a window long), else a
         ramp; a mix through dark at the centre of the brightness it sinks (:func:`_through_dark`).
-        The ramp is fitted up to the cuts, not the bursts of motion: a shot moving as a mix ends
-        would cut the ramp short and pull its middle."""
-        fit = _mix_fit(stats, t.frame, cuts, MIX_WIDE, MIX_LONGEST)
+        A ramp fitted up to a burst of motion that it runs into (a flash or a colour jump as the
+        mix ends, within BURST_REACH frames) is fitted again up to the cuts alone: cut short there,
+        its middle came early."""
+        fit = _mix_fit(stats, t.frame, hard, MIX_WIDE, MIX_LONGEST)
+        if fit is not None and fit[1] >= MIX_FIT:
+            ends = (fit[0] - fit[2] / 2, fit[0] + fit[2] / 2)
+            if any(b.kind != "cut" and min(abs(b.frame - e) for e in ends) <= BURST_REACH for b in hard):
+                across = _mix_fit(stats, t.frame, cuts, MIX_WIDE, MIX_LONGEST)
+                fit = across if across is not None and across[1] >= MIX_FIT else fit
         ramp = fit is not None and fit[1] >= MIX_FIT
         near = [d for d in sure if abs(d.frame - t.frame) <= L]
         if near and not (ramp and fit[2] > L and fit[1] >= MIX_SURE):
