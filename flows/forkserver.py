@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 import signal
+
+from lvas.flows.runtime import SchedulerStopping
 
 STAGE_MODULES = ("lvas.pipeline", "lvas.storyboard", "lvas.agents.script", "lvas.agents.design", "lvas.render",
                  "lvas.audio.mix", "lvas.media.mux", "lvas.report", "lvas.kb.store")
@@ -18,3 +21,6 @@ for name in STAGE_MODULES:
 # Ctrl-C reaches every process of the terminal's process group: the workers leave it to the process
 # that owns the cluster, which closes it on its way out. (The fork server's children inherit this.)
 signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+# ...and a heartbeat that finds the scheduler already closed then is no error worth a traceback
+logging.getLogger("distributed.worker").addFilter(SchedulerStopping())

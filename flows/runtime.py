@@ -234,6 +234,15 @@ def dask_cluster(run: RunSettings) -> Iterator[str]:
         cluster.close()
 
 
+class SchedulerStopping(logging.Filter):
+    """Drops a local cluster's worker's report that its heartbeat found the scheduler gone: the
+    scheduler lives in the process that owns the run, so that happens only while the run stops
+    (Ctrl-C, a time limit), and its traceback would read as a failure."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not record.getMessage().startswith("Failed to communicate with scheduler during heartbeat")
+
+
 def _worker_env() -> dict[str, str]:
     """What each worker must see of this process's environment, whatever its fork server saw."""
     return {k: v for k, v in os.environ.items() if k.startswith(("PREFECT_", "LVAS_", "OPENAI_"))}

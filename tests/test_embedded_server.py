@@ -187,3 +187,18 @@ def test_a_stopped_run_stops_its_server_and_cluster_at_once(tmp_path: Path, how:
     assert code == {"ctrl-c": 130, "sigterm": 143}[how], log[-3000:]
     assert f"lvas: {'interrupted' if how == 'ctrl-c' else 'terminated'}; finished units are kept" in log, log[-3000:]
     assert "Traceback" not in log, log[-3000:]
+
+
+def test_a_workers_heartbeat_to_a_stopping_scheduler_is_not_reported() -> None:
+    """The local cluster's workers drop only that report (it carries a traceback), not others."""
+    import logging
+
+    from lvas.flows.runtime import SchedulerStopping
+
+    def record(message: str) -> logging.LogRecord:
+        return logging.LogRecord("distributed.worker", logging.ERROR, __file__, 1, message, None, None)
+
+    keep = SchedulerStopping().filter
+    assert not keep(record("Failed to communicate with scheduler during heartbeat."))
+    assert keep(record("Compute Failed"))
+    assert keep(record("Worker stream died during communication"))
