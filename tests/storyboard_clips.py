@@ -13,6 +13,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from tests.clips import solid
+
 SIZE = (64, 48)
 FrameFn = Callable[[int, float], np.ndarray]
 
@@ -125,6 +127,39 @@ def make_vfr_clip(path: Path, *, gap_s: float = 1.0) -> Path:
                 out.mux(pkt)
         for pkt in vs.encode():
             out.mux(pkt)
+    return path
+
+
+def make_hidden_frames_webm(path: Path, *, frames: int = 100, gop: int = 5) -> Path:
+    """A VP8 WebM whose frame i is grey level 2 * i, with a copy of every keyframe marked not to be
+    shown (show_frame 0) muxed before it at its timestamp: the layout of VP8 alt-ref frames that
+    libvpx's own muxer writes as packets of their own."""
+    coded = path.with_name(path.stem + "_coded.webm")
+    with av.open(str(coded), "w") as out:
+        vs = out.add_stream("libvpx", rate=25)
+        vs.width, vs.height = SIZE
+        vs.pix_fmt = "yuv420p"
+        vs.codec_context.gop_size = gop
+        for i in range(frames):
+            for pkt in vs.encode(av.VideoFrame.from_ndarray(solid((2 * i,) * 3), format="rgb24")):
+                out.mux(pkt)
+        for pkt in vs.encode():
+            out.mux(pkt)
+    with av.open(str(coded)) as src, av.open(str(path), "w") as out:
+        ist = src.streams.video[0]
+        ost = out.add_stream_from_template(ist)
+        for pkt in src.demux(ist):
+            if not pkt.size:
+                continue
+            if pkt.is_keyframe:
+                hidden = bytearray(bytes(pkt))
+                hidden[0] &= ~0x10  # the frame tag's show_frame bit
+                copy = av.Packet(bytes(hidden))
+                copy.pts, copy.dts, copy.time_base, copy.stream = pkt.pts, pkt.dts, pkt.time_base, ost
+                out.mux(copy)
+            pkt.stream = ost
+            out.mux(pkt)
+    coded.unlink()
     return path
 
 

@@ -67,6 +67,23 @@ def test_decode_backends_agree_on_vfr_times(tmp_path: Path, backend: str) -> Non
     np.testing.assert_allclose(times[[0, 24, 25, 49]], [0.0, 0.96, 2.0, 2.96], atol=1e-3)
 
 
+def test_frames_never_shown_do_not_shift_frame_numbers(tmp_path: Path) -> None:
+    """decord numbers a WebM's hidden VP8 frames too: keyframes read back by the analysis' frame
+    numbers must be those frames (sheets and keyframe JPEGs showed other pictures)."""
+    from lvas.media.decode import read_frames
+
+    clip = sc.make_hidden_frames_webm(tmp_path / "hidden.webm")
+    info = probe(clip)
+    wanted = [27, 58, 99]  # 6, 12 and 20 hidden frames before them
+    got = read_frames(clip, info, wanted, width=64)
+    assert sorted(got) == wanted
+    for i in wanted:  # frame i is grey level 2 i, give or take the codec's rounding
+        assert abs(float(got[i].mean()) / 2 - i) < 2.5, (i, got[i].mean())
+    for backend in ("decord", "pyav"):
+        times = np.concatenate([c.times for c in iter_frames(clip, info, width=32, backend=backend)])
+        assert len(times) == 100 and np.all(np.diff(times) > 0), backend
+
+
 def test_rotated_frames_are_upright(tmp_path: Path) -> None:
     clip = sc.make_rotated_clip(tmp_path / "rot.mp4", degrees_ccw=90)
     frame = next(iter(iter_frames(clip, probe(clip), width=48))).frames[0]

@@ -184,11 +184,28 @@ def _frames(
         raise DecodeError(f"{path}: no video frame could be decoded")
 
 
-def _iter_decord(path: str | os.PathLike[str], size: tuple[int, int], chunk: int) -> Iterator[FrameChunk]:
+def _decord_reader(path: str | os.PathLike[str], size: tuple[int, int]):
+    """A decord VideoReader at ``size``, or None where its frame numbers are not the shown frames'.
+
+    decord numbers packets: a WebM whose VP8/VP9 alt-ref frames are packets of their own (decoded,
+    never shown; they share the next frame's timestamp) gets extra numbers, so index i is another
+    frame than PyAV's i-th. Timestamps that do not rise at every frame give that away.
+    """
     import decord
 
     w, h = size
     vr = decord.VideoReader(str(path), ctx=decord.cpu(0), width=w, height=h)
+    times = vr.get_frame_timestamp(list(range(len(vr))))[:, 0]
+    if len(times) > 1 and not bool(np.all(np.diff(times) > 0)):
+        logger.debug("%s: decord's frames repeat timestamps (frames not shown); using PyAV", path)
+        return None
+    return vr
+
+
+def _iter_decord(path: str | os.PathLike[str], size: tuple[int, int], chunk: int) -> Iterator[FrameChunk]:
+    vr = _decord_reader(path, size)
+    if vr is None:
+        return
     n = len(vr)
     for start in range(0, n, chunk):
         idx = list(range(start, min(start + chunk, n)))
@@ -397,12 +414,10 @@ def read_frames(
     size = scaled_size(info, width)
     if _decord_usable(info):
         try:
-            import decord
-
-            vr = decord.VideoReader(str(path), ctx=decord.cpu(0), width=size[0], height=size[1])
-            ok = [i for i in wanted if i < len(vr)]
-            frames = vr.get_batch(ok).asnumpy()[..., :3]
-            if len(ok) == len(wanted):
+            vr = _decord_reader(path, size)
+            ok = [i for i in wanted if vr is not None and i < len(vr)]
+            if vr is not None and len(ok) == len(wanted):
+                frames = vr.get_batch(ok).asnumpy()[..., :3]
                 return {i: frames[k] for k, i in enumerate(ok)}
         except Exception as exc:
             logger.warning("%s: decord could not read keyframes (%s); using PyAV", path, exc)
