@@ -793,6 +793,25 @@ def test_light_turned_up_in_one_frame_is_not_a_cut(tmp_path: Path) -> None:
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
 
 
+def test_grey_clouds_regraded_in_one_frame_are_not_a_cut(tmp_path: Path) -> None:
+    """Grey clouds drifting past, whose grade changes from one frame to the next (a warm tint, 30%
+    more contrast): every pixel crosses a saturation bin, most move more than a few levels and no
+    gain explains it, but the picture moved a small part of its own contrast."""
+    rng = np.random.default_rng(5)
+    clouds = np.kron(rng.normal(0, 1, (12, 40)), np.ones((8, 8)))
+    for axis in (0, 1, 0, 1):  # box blurs: soft clouds
+        clouds = sum(np.roll(clouds, s, axis=axis) for s in range(-5, 6)) / 11
+    clouds = 150 + 30 * clouds / clouds.std()
+
+    def fn(i: int, t: float) -> np.ndarray:
+        grey = np.repeat(clouds[:90, i : i + 160, None], 3, axis=2)
+        graded = (grey - 150) * 1.3 + 150 + np.array([6.0, 0.0, -6.0]) if i >= 40 else grey
+        return _noisy(np.clip(graded, 0, 255).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "grade.mp4", fn, seconds=3.2, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
+
+
 def test_flat_white_flash_of_two_frames_is_not_a_dip(tmp_path: Path) -> None:
     """Two pure white frames inside one shot: a flat picture between two alike ones is a flash."""
     a = _blocks(60)

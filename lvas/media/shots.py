@@ -107,6 +107,7 @@ SUNK = 0.75  # ...a window moved onto such a dip must also sink this part of DIM
 SUNK_TOP = 0.25  # a mix through dark is placed at the centre of what sinks more than this part of its deepest
 RELIT_CORR = 0.9  # pictures either side of a window whose 4x4 layouts correlate this much...
 HUE_SAME = 0.25  # ...and whose hues are shared out this alike (half L1) are one picture in another light
+SAME_PICTURE = 0.5  # a frame step under this part of the thumbnails' luminance deviation keeps the picture
 KEEPS = 0.8  # a colour change whose relit picture keeps this part of what its neighbours keep is no cut
 LONG_WINDOWS = 3  # dissolves up to this many windows long are also looked for in the distance that far back
 MOVE_REACH = 2  # a pan is looked for as a shift of less than half the picture over half the gradual window...
@@ -684,6 +685,11 @@ def _hard_cuts(
         # (a grade, an encoder's keyframe), not a cut
         if inner and s_ratio[i] < 1.0:
             light |= stats.relit[i] >= max(FAINT_LOCAL, KEEPS * min(stats.kept[i - 1], stats.kept[i + 1]))
+        # ...and so are colours that jump over a moving picture whose structure moved a small part
+        # of its own contrast (a tint over grey clouds: half the pixels cross a histogram bin);
+        # between still pictures such a step is a card's text changing
+        light |= bool(inner and not still[i] and e1[i] < STRUCTURE_MIN
+                      and e1[i] < SAME_PICTURE * np.sqrt(min(stats.contrast[i - 1], stats.contrast[i])))
         # the less a change stands out from the motion around it, the more of the picture it renews
         # (a verifier is not asked about one that does not; the price: two angles of a wall)
         local = stats.kept[i] >= (LOCAL if ratio >= 2 * AMBIGUOUS else FAINT_LOCAL)
