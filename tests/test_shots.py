@@ -812,6 +812,25 @@ def test_grey_clouds_regraded_in_one_frame_are_not_a_cut(tmp_path: Path) -> None
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
 
 
+def test_colours_changing_over_a_fast_pan_are_not_a_cut(tmp_path: Path) -> None:
+    """A fast pan keeps about a seventh of its lit pixels from frame to frame; its colours turn
+    from orange to blue in one frame at the same luminance: the relit picture keeps what its
+    neighbours keep, little as that is (a spinning logo's glow, credits at a keyframe)."""
+    rng = np.random.default_rng(7)
+    texture = 60 + 0.5 * rng.integers(0, 256, (9, 200)).repeat(10, 0).repeat(6, 1).astype(np.float32)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        y = np.roll(texture, -5 * i, axis=1)[:, :160]
+        u, v = (-40.0, 50.0) if i < 40 else (50.0, -40.0)
+        rgb = np.stack([y + 1.402 * v, y - 0.344 * u - 0.714 * v, y + 1.772 * u], axis=-1)
+        return _noisy(np.clip(rgb, 0, 255).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "recoloured-pan.mp4", fn, seconds=3.2, size=W160)
+    result = analyze(clip, StoryboardSettings())
+    assert_cuts(result.cuts_s, ())
+    assert result.stats.kept[38:43].max() < 0.2  # the old floor on what a relit picture must keep
+
+
 def test_flat_white_flash_of_two_frames_is_not_a_dip(tmp_path: Path) -> None:
     """Two pure white frames inside one shot: a flat picture between two alike ones is a flash."""
     a = _blocks(60)
