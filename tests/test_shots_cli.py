@@ -118,6 +118,38 @@ def test_sheet_shows_the_frames_either_side_of_each_cut(
     assert [_tint(r) for r in regions] == [0, 2, 2, 1]  # red | blue, then blue | green
 
 
+def test_sheet_of_a_fade_shows_the_shots_it_joins_not_its_black_middle(tmp_path: Path) -> None:
+    """A fade's boundary is its black middle: the sheet shows a gradual window either side."""
+    from PIL import Image
+
+    from lvas.media.analysis import analyze
+    from lvas.media.sheet import INNER, LABEL_H, boundary_sheets, shown_frames
+    from tests.clips import make_clip
+
+    rng = np.random.default_rng(5)
+    texture = rng.integers(0, 80, (2, 9, 16, 3)).repeat(10, 1).repeat(10, 2)
+    red, blue = np.array([170, 40, 40]) + texture[0], np.array([40, 40, 170]) + texture[1]
+
+    def fn(i: int, t: float) -> np.ndarray:
+        gain = min(abs(t - 1.6) / 0.4, 1.0)  # red fades out, black at 1.6 s, blue fades in
+        return np.clip((red if t < 1.6 else blue) * gain, 0, 255).astype(np.uint8)
+
+    clip = make_clip(tmp_path / "fade.mp4", fn, seconds=3.2, size=(160, 90))
+    a = analyze(clip, ShotSettings())
+    assert len(a.cut_frames) == 1 and abs(a.cuts_s[0] - 1.6) <= 0.1
+    [(before, after)] = shown_frames(a.stats, a.cut_frames)
+    assert (before, after) == (a.cut_frames[0] - a.stats.gradual_frames, a.cut_frames[0] + a.stats.gradual_frames)
+    [sheet] = boundary_sheets(clip, a.info, a.cut_frames, a.cuts_s, tmp_path / "s.png",
+                              shown=shown_frames(a.stats, a.cut_frames))
+    img = np.asarray(Image.open(sheet).convert("RGB")).astype(int)
+    w, h = (img.shape[1] - INNER) // 2, img.shape[0] - LABEL_H
+    left, right = img[:h, :w], img[:h, w + INNER :]
+    assert min(left.mean(), right.mean()) > 60  # pictures, not the black middle
+    assert [_tint(left), _tint(right)] == [0, 2]  # red before, blue after
+    plain = boundary_sheets(clip, a.info, a.cut_frames, a.cuts_s, tmp_path / "p.png")[0]
+    assert np.asarray(Image.open(plain).convert("RGB"))[:h].mean() < 30  # the frames at the middle: black
+
+
 def test_sheets_page_many_cuts_and_one_shot_gets_its_first_frame(tmp_path: Path) -> None:
     from PIL import Image
 

@@ -1,5 +1,7 @@
 """Contact sheets of a video's shot boundaries: for each cut, the last frame before it and the
-first frame after it, side by side, with the time; a person checks the cuts at a glance.
+first frame after it, side by side, with the time; a person checks the cuts at a glance. A
+dissolve's or fade's boundary is its middle, whose neighbours look alike (half mixed, or both
+black): there the frames a gradual window either side are shown (:func:`shown_frames`).
 
 Only the frames either side of the cuts are decoded again (lvas.media.decode.read_frames), a page
 of cuts at a time, so memory stays bounded however many cuts a film has.
@@ -15,6 +17,7 @@ from PIL import Image, ImageDraw
 
 from lvas.media.decode import read_frames, scaled_size
 from lvas.media.probe import MediaInfo
+from lvas.media.shots import STRUCTURE_MIN, FrameStats
 from lvas.storage.atomic import atomic_path
 
 THUMB_W = 192  # width of each frame on the sheet
@@ -25,9 +28,17 @@ GAP = 12  # pixels between pairs
 INNER = 2  # pixels between the frames of a pair
 
 
+def shown_frames(stats: FrameStats, cuts: list[int]) -> list[tuple[int, int]]:
+    """Per cut, the frames to show before and after it: the two frames at a cut; where those two
+    hardly differ in structure (the middle of a dissolve or a fade), the frames a gradual window
+    before and after it, which show the shots it joins."""
+    n, far = len(stats), stats.gradual_frames
+    return [(max(c - far, 0), min(c + far, n - 1)) if stats.e1[c] < STRUCTURE_MIN else (c - 1, c) for c in cuts]
+
+
 def boundary_sheets(
     path: str | os.PathLike[str], info: MediaInfo, cuts: list[int], cuts_s: list[float],
-    out: str | os.PathLike[str], per_page: int = PAIRS_PER_PAGE,
+    out: str | os.PathLike[str], per_page: int = PAIRS_PER_PAGE, shown: list[tuple[int, int]] | None = None,
 ) -> list[Path]:
     """Write PNGs of every cut's frame pair (before | after), in reading order.
 
@@ -39,12 +50,15 @@ def boundary_sheets(
         out: the PNG to write; with more than ``per_page`` cuts, ``<stem>-1.png``, ``<stem>-2.png``...
             beside it instead. Each is written atomically: a failed run leaves no half-written file.
         per_page: cuts per sheet.
+        shown: per cut, the frames to show (:func:`shown_frames`); None: the two at each cut.
 
     Returns:
         The PNGs written. A video without cuts gets its first frame, captioned as one shot.
     """
     out = Path(out)
-    pairs = [(k + 1, c - 1, c, s) for k, (c, s) in enumerate(zip(cuts, cuts_s, strict=True))]
+    shown = shown if shown is not None else [(c - 1, c) for c in cuts]
+    pairs = [(k + 1, before, after, s)
+             for k, ((before, after), s) in enumerate(zip(shown, cuts_s, strict=True))]
     pages = [pairs[i : i + per_page] for i in range(0, len(pairs), per_page)] or [[]]
     names = [out] if len(pages) == 1 else [out.with_name(f"{out.stem}-{p + 1}{out.suffix}") for p in range(len(pages))]
     for page, name in zip(pages, names, strict=True):
@@ -70,7 +84,8 @@ def _write_page(path: str | os.PathLike[str], info: MediaInfo, pairs: list[tuple
         x, y = (k % cols) * (cell_w + GAP), (k // cols) * (cell_h + GAP)
         sheet.paste(_picture(frames.get(before), w, h), (x, y))
         sheet.paste(_picture(frames.get(after), w, h), (x + w + INNER, y))
-        draw.text((x + 2, y + h + 2), f"cut {number} at {t:.2f} s (frame {after})", fill=(230, 230, 230))
+        which = f"frame {after}" if after == before + 1 else f"frames {before} | {after}"
+        draw.text((x + 2, y + h + 2), f"cut {number} at {t:.2f} s ({which})", fill=(230, 230, 230))
     with atomic_path(out) as tmp:
         sheet.save(tmp, format="PNG")
 
