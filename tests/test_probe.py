@@ -84,6 +84,24 @@ def test_frames_never_shown_do_not_shift_frame_numbers(tmp_path: Path) -> None:
         assert len(times) == 100 and np.all(np.diff(times) > 0), backend
 
 
+def test_growing_chunks_hold_the_same_frames_in_fewer_chunks(tmp_path: Path) -> None:
+    """After the first chunk, chunks of small frames grow (up to GROWN_CHUNK_FRAMES): the same
+    frames and times, fewer chunks; larger frames keep the chunk size."""
+    from lvas.media import decode
+
+    clip = make_clip(tmp_path / "c.mp4", lambda i, t: solid((i * 9 % 256, 0, 0)), seconds=12.0)
+    info = probe(clip)
+    plain = list(iter_frames(clip, info, width=32, rgb=False))
+    grown = list(iter_frames(clip, info, width=32, rgb=False, grow=True))
+    assert [len(c.frames) for c in plain] == [64, 64, 64, 64, 44]
+    assert [len(c.frames) for c in grown] == [64, decode.GROWN_CHUNK_FRAMES, 300 - 64 - decode.GROWN_CHUNK_FRAMES]
+    np.testing.assert_array_equal(np.concatenate([c.frames for c in grown]), np.concatenate([c.frames for c in plain]))
+    np.testing.assert_array_equal(np.concatenate([c.times for c in grown]), np.concatenate([c.times for c in plain]))
+    assert [c.start for c in grown] == [0, 64, 64 + decode.GROWN_CHUNK_FRAMES]
+    wide = make_clip(tmp_path / "w.mp4", lambda i, t: solid((i % 256, 0, 0), (640, 360)), seconds=6.0, size=(640, 360))
+    assert {len(c.frames) for c in iter_frames(wide, probe(wide), width=160, rgb=False, grow=True)} == {64, 22}
+
+
 def test_rotated_frames_are_upright(tmp_path: Path) -> None:
     clip = sc.make_rotated_clip(tmp_path / "rot.mp4", degrees_ccw=90)
     frame = next(iter(iter_frames(clip, probe(clip), width=48))).frames[0]

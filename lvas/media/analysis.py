@@ -74,7 +74,7 @@ def analyze(
         analyzer = FrameAnalyzer(info.fps, settings)
         ahead = 2 if latency or info.width * info.height >= READ_AHEAD_MIN_PX else 0
         chunks = iter_frames(path, info, width=settings.analysis_width, rgb=False, read_ahead=ahead,
-                             opened=(container, first))
+                             opened=(container, first), grow=True)
         for chunk in chunks:
             analyzer.update(chunk.frames, chunk.times, chunk.colour)
     except LvasError:

@@ -54,6 +54,11 @@ if TYPE_CHECKING:
 logger = logging.getLogger(__name__)
 
 CHUNK_FRAMES = 64
+# Growing chunks (``iter_frames(grow=True)``) hold up to this many samples (frames x pixels) after
+# the first, up to GROWN_CHUNK_FRAMES frames: per-chunk overhead amortised on small frames, memory
+# as at 160x90 (64 frames) for larger ones
+CHUNK_SAMPLES = CHUNK_FRAMES * 160 * 90
+GROWN_CHUNK_FRAMES = 2 * CHUNK_FRAMES
 # Decoding in a thread ahead of the caller saves wall time for its CPU cost from READ_AHEAD_MIN_PX;
 # below it, only where a person waits (lvas shots). The decoder's own threads and options are set
 # by lvas.media.probe.analysis_decoder (kept there, without numpy, so that a file can be opened
@@ -92,7 +97,7 @@ def _decord_usable(info: VideoInfo | MediaInfo) -> bool:
 def iter_frames(
     path: str | os.PathLike[str], info: VideoInfo | MediaInfo, *, width: int, chunk: int = CHUNK_FRAMES,
     backend: str = "pyav", rgb: bool = True, read_ahead: int = 2,
-    opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None,
+    opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None, grow: bool = False,
 ) -> Iterator[FrameChunk]:
     """Yield the whole video as upright chunks scaled to ``width``, for analysis.
 
@@ -110,6 +115,9 @@ def iter_frames(
         opened: the container and first frames of ``lvas.media.probe.open_video(path,
             analysis_decoder)``, to go on from instead of opening the file again (PyAV only); the
             container is closed when the iterator ends.
+        grow: after the first chunk (``chunk`` frames, so that a short clip's work starts early),
+            chunks of small frames hold up to CHUNK_SAMPLES samples, at most GROWN_CHUNK_FRAMES
+            (PyAV only): a caller's per-chunk work costs less on long videos of small frames.
 
     Returns:
         An iterator of FrameChunk; frame indices are consecutive from 0.
@@ -117,7 +125,7 @@ def iter_frames(
     Raises:
         DecodeError: no frame at all could be decoded.
     """
-    frames = _frames(path, info, scaled_size(info, width), chunk, backend, rgb, opened)
+    frames = _frames(path, info, scaled_size(info, width), chunk, backend, rgb, opened, grow)
     return _read_ahead(frames, read_ahead) if read_ahead > 0 else frames
 
 
@@ -165,7 +173,7 @@ def _read_ahead(chunks: Generator[FrameChunk, None, None], depth: int) -> Iterat
 
 def _frames(
     path: str | os.PathLike[str], info: VideoInfo | MediaInfo, size: tuple[int, int], chunk: int, backend: str,
-    rgb: bool, opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None,
+    rgb: bool, opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None, grow: bool = False,
 ) -> Generator[FrameChunk, None, None]:
     done = 0
     if backend == "decord" and opened is None and _decord_usable(info):
@@ -177,7 +185,7 @@ def _frames(
                 return
         except Exception as exc:  # decord raises its own DECORDError and plain RuntimeErrors
             logger.warning("%s: decord failed after %d frames (%s); continuing with PyAV", path, done, exc)
-    for c in _iter_pyav(path, info, size, chunk, skip=done, analysis=True, rgb=rgb, opened=opened):
+    for c in _iter_pyav(path, info, size, chunk, skip=done, analysis=True, rgb=rgb, opened=opened, grow=grow):
         done += len(c.frames)
         yield c
     if not done:
@@ -217,7 +225,7 @@ def _iter_decord(path: str | os.PathLike[str], size: tuple[int, int], chunk: int
 def _iter_pyav(
     path: str | os.PathLike[str], info: VideoInfo | MediaInfo, size: tuple[int, int], chunk: int, skip: int = 0,
     analysis: bool = False, rgb: bool = True,
-    opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None,
+    opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None, grow: bool = False,
 ) -> Iterator[FrameChunk]:
     """PyAV decode. ``analysis``: deblocking skipped and frames sampled from the Y/U/V planes
     (converted to RGB unless ``rgb`` is False); otherwise scaled by swscale, at full quality.
@@ -225,7 +233,8 @@ def _iter_pyav(
     frames decoded from it already, to go on from; closed here."""
     # Frames are scaled before they are rotated, so ask for the size in the stored orientation.
     w, h = size[::-1] if info.rotation in (90, 270) else size
-    gather = _Gather(skip, chunk, h, w, info.rotation)
+    later = max(chunk, min(GROWN_CHUNK_FRAMES, CHUNK_SAMPLES // max(1, h * w))) if grow else chunk
+    gather = _Gather(skip, chunk, h, w, info.rotation, later)
     i = -1
     try:
         container, first = opened if opened is not None else (av.open(str(path)), [])
@@ -267,11 +276,13 @@ class _Gather:
     Planar Y'CbCr frames go into one buffer per plane, without a per-frame array: small frames'
     planes are copied whole (one copy each) and sampled once per chunk; larger frames give only
     the samples, gathered by precomputed offsets. Other formats are scaled by swscale to RGB. A
-    chunk ends at ``chunk`` frames or where the kind of frame changes (space, layout, format).
+    chunk ends at ``chunk`` frames (``later`` after the first) or where the kind of frame changes
+    (space, layout, format).
     """
 
-    def __init__(self, start: int, chunk: int, h: int, w: int, rotation: int) -> None:
+    def __init__(self, start: int, chunk: int, h: int, w: int, rotation: int, later: int | None = None) -> None:
         self.start, self.size, self.h, self.w, self.rotation = start, chunk, h, w, rotation
+        self.later = later or chunk  # the size of the chunks after the first
         self.count = 0
         self.kind: tuple[str, _PlaneLayout | None] | None = None
         self.planes: list[np.ndarray] = []
@@ -335,6 +346,7 @@ class _Gather:
             frames = np.ascontiguousarray(np.rot90(frames, k=-(self.rotation // 90), axes=(1, 2)))
         out = FrameChunk(self.start, frames, np.asarray(self.times), space)
         self.start += n
+        self.size = self.later
         self.count, self.planes, self.rgb, self.times = 0, [], [], []
         return out
 
