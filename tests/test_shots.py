@@ -831,6 +831,23 @@ def test_colours_changing_over_a_fast_pan_are_not_a_cut(tmp_path: Path) -> None:
     assert result.stats.kept[38:43].max() < 0.2  # the old floor on what a relit picture must keep
 
 
+def test_shot_turning_warmer_over_two_seconds_is_not_a_dissolve(tmp_path: Path) -> None:
+    """A real shot (a man talking to a phone) whose light warms over 2 s (red x1.3, blue x0.6, as
+    bench/bench_light_changes.py does): a window across it keeps a third of the picture within 2%
+    as it was, which a mix of two shots never does."""
+    src = real_frames("carphone_pristine.mp4", (176, 144))
+    n, period = len(src), 2 * len(src) - 2
+
+    def fn(i: int, t: float) -> np.ndarray:
+        k = i % period
+        r = float(np.clip((i - 60) / 48, 0.0, 1.0))
+        warm = src[k if k < n else period - k] * np.array([1 + 0.3 * r, 1.0, 1 - 0.4 * r])
+        return np.clip(warm, 0, 255).astype(np.uint8)
+
+    clip = make_clip(tmp_path / "warm.mp4", fn, seconds=7.0, size=(176, 144), fps=24)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
+
+
 def test_flat_white_flash_of_two_frames_is_not_a_dip(tmp_path: Path) -> None:
     """Two pure white frames inside one shot: a flat picture between two alike ones is a flash."""
     a = _blocks(60)

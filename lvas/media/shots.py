@@ -89,6 +89,7 @@ MIX_LONGEST = 3.0  # ...up to this many windows long
 MIX_FIT = 0.8  # a ramp that explains this fraction of the layouts' variance places the dissolve
 MIX_MIN = 0.5  # a structural candidate's ramp must explain at least this fraction...
 MIX_SURE = 0.9  # ...and any candidate's this much where no shot either side is long enough to compare
+MIX_KEPT = 0.3  # a window that keeps this share of its lit pixels within KEPT saw something move, not a mix
 BURST_REACH = 3  # a ramp ending this many frames from a burst of motion ran into it
 SPLICE_COS = 0.9  # a dissolve cut short heads for the next shot's picture at most this far off its line...
 SPLICE_PART = 0.25  # ...and has gone at least this part of the way when the cut comes
@@ -912,10 +913,11 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     near = [t.frame for t, _ in found] + [t.frame for t in cuts]
     found += [(d, False) for d in dips if all(abs(d.frame - f) > L for f in near) and kept(d) < FAINT_LOCAL
               and not relit(d, L)]
-    # a window across which most of the picture stays as it was, or only moves, saw a light, an
-    # object or the camera move; a mix through dark detours through the dark, a whip does not
-    found = sorted(((t, dark) for t, dark in found if kept(t) < LOCAL and not panned(t) and (dark or not wanders(t))),
-                   key=lambda x: x[0].frame)
+    # a window across which a good part of the picture stays as it was, or which only moves, saw a
+    # light, an object or the camera move (a mix of two shots renews nearly all of the picture,
+    # faintly as it starts); a mix through dark detours through the dark, a whip does not
+    found = sorted(((t, dark) for t, dark in found
+                    if kept(t) < MIX_KEPT and not panned(t) and (dark or not wanders(t))), key=lambda x: x[0].frame)
     return [t for t, _ in _joined_through_dark(stats, found, hard)]
 
 
