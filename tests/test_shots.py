@@ -831,6 +831,25 @@ def test_colours_changing_over_a_fast_pan_are_not_a_cut(tmp_path: Path) -> None:
     assert result.stats.kept[38:43].max() < 0.2  # the old floor on what a relit picture must keep
 
 
+def test_cut_between_two_fast_pans_of_other_colours_is_found(tmp_path: Path) -> None:
+    """The same pan cut to another one, orange to blue: the relit picture keeps about what the
+    moving neighbours keep, but no more than two unrelated pictures do by chance, so it stays a cut."""
+    rng = np.random.default_rng(7)
+    one, two = (60 + 0.5 * rng.integers(0, 256, (9, 200)).repeat(10, 0).repeat(6, 1).astype(np.float32)
+                for _ in range(2))
+
+    def fn(i: int, t: float) -> np.ndarray:
+        y = np.roll(one if i < 40 else two, -5 * i, axis=1)[:, :160]
+        u, v = (-40.0, 50.0) if i < 40 else (50.0, -40.0)
+        rgb = np.stack([y + 1.402 * v, y - 0.344 * u - 0.714 * v, y + 1.772 * u], axis=-1)
+        return _noisy(np.clip(rgb, 0, 255).astype(np.uint8), i)
+
+    clip = make_clip(tmp_path / "two-pans.mp4", fn, seconds=3.2, size=W160)
+    result = analyze(clip, StoryboardSettings())
+    assert_cuts(result.cuts_s, (40 / 25,))
+    assert result.stats.relit[40] >= 0.8 * min(result.stats.kept[39], result.stats.kept[41])  # alike, so far
+
+
 def test_shot_turning_warmer_over_two_seconds_is_not_a_dissolve(tmp_path: Path) -> None:
     """A real shot (a man talking to a phone) whose light warms over 2 s (red x1.3, blue x0.6, as
     bench/bench_light_changes.py does): a window across it keeps a third of the picture within 2%

@@ -110,7 +110,8 @@ RELIT_CORR = 0.9  # pictures either side of a window whose 4x4 layouts correlate
 HUE_SAME = 0.25  # ...and whose hues are shared out this alike (half L1) are one picture in another light
 SAME_PICTURE = 0.5  # a frame step under this part of the thumbnails' luminance deviation keeps the picture
 KEEPS = 0.8  # a colour change whose relit picture keeps this part of what its neighbours keep is no cut...
-KEPT_SOME = 0.05  # ...where it keeps at least this much: a picture relit that keeps less keeps nothing
+KEPT_SOME = 0.05  # ...where it keeps at least this much: a picture relit that keeps less keeps nothing...
+CHANCE = 1.5  # ...and this many times what the shot keeps a window apart (unrelated pictures' share by chance)
 LONG_WINDOWS = 3  # dissolves up to this many windows long are also looked for in the distance that far back
 MOVE_REACH = 2  # a pan is looked for as a shift of less than half the picture over half the gradual window...
 MOVE_GAIN = 0.7  # ...where it brings the row or column means' difference under this part of the unshifted one...
@@ -687,7 +688,8 @@ def _hard_cuts(
         # spinning logo, moving credits): one picture's colours shifted (a grade, an encoder's
         # keyframe, a glow turning edge-on), not a cut
         if inner and s_ratio[i] < 1.0:
-            light |= stats.relit[i] >= max(KEPT_SOME, KEEPS * min(stats.kept[i - 1], stats.kept[i + 1]))
+            light |= stats.relit[i] >= max(KEPT_SOME, KEEPS * min(stats.kept[i - 1], stats.kept[i + 1]),
+                                           CHANCE * stats.kept_l[i - 1])
         # ...and so are colours that jump over a moving picture whose structure moved a small part
         # of its own contrast (a tint over grey clouds: half the pixels cross a histogram bin);
         # between still pictures such a step is a card's text changing
