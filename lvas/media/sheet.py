@@ -1,7 +1,8 @@
 """Contact sheets of a video's shot boundaries: for each cut, the last frame before it and the
 first frame after it, side by side, with the time; a person checks the cuts at a glance. A
 dissolve's or fade's boundary is its middle, whose neighbours look alike (half mixed, or both
-black): there the frames a gradual window either side are shown (:func:`shown_frames`).
+black): where the two frames at a boundary look alike, frames up to a gradual window either side
+are shown, within the shots it joins (:func:`shown_frames`).
 
 Only the frames either side of the cuts are decoded again (lvas.media.decode.read_frames), a page
 of cuts at a time, so memory stays bounded however many cuts a film has.
@@ -30,10 +31,18 @@ INNER = 2  # pixels between the frames of a pair
 
 def shown_frames(stats: FrameStats, cuts: list[int]) -> list[tuple[int, int]]:
     """Per cut, the frames to show before and after it: the two frames at a cut; where those two
-    hardly differ in structure (the middle of a dissolve or a fade), the frames a gradual window
-    before and after it, which show the shots it joins."""
+    hardly differ in structure (the middle of a dissolve or a fade; also a cut between alike
+    pictures), frames up to a gradual window before and after it, never beyond the shots either
+    side: they show the shots it joins."""
     n, far = len(stats), stats.gradual_frames
-    return [(max(c - far, 0), min(c + far, n - 1)) if stats.e1[c] < STRUCTURE_MIN else (c - 1, c) for c in cuts]
+    bounds = [0, *cuts, n]
+    shown = []
+    for k, c in enumerate(cuts):
+        if stats.e1[c] < STRUCTURE_MIN:
+            shown.append((max(c - far, bounds[k]), min(c + far, bounds[k + 2] - 1)))
+        else:
+            shown.append((c - 1, c))
+    return shown
 
 
 def boundary_sheets(
