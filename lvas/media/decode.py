@@ -282,9 +282,9 @@ class _Gather:
     (space, layout, format).
     """
 
-    def __init__(self, start: int, chunk: int, h: int, w: int, rotation: int, later: int | None = None) -> None:
+    def __init__(self, start: int, chunk: int, h: int, w: int, rotation: int, later: int) -> None:
         self.start, self.size, self.h, self.w, self.rotation = start, chunk, h, w, rotation
-        self.later = later or chunk  # the size of the chunks after the first
+        self.later = later  # the size of the chunks after the first
         self.count = 0
         self.kind: tuple[str, _PlaneLayout | None] | None = None
         self.planes: list[np.ndarray] = []
