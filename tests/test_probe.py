@@ -164,6 +164,91 @@ def test_read_ahead_yields_the_same_chunks_and_surfaces_errors(tmp_path: Path) -
         next(got)
 
 
+def test_decoding_apart_yields_the_same_chunks_and_surfaces_errors(tmp_path: Path) -> None:
+    """Decoded in a forked process: the same chunks; its errors raised here; no process left over."""
+    import multiprocessing
+    import threading
+
+    from lvas.media import decode
+    from lvas.media.decode import analysis_decoder
+    from lvas.media.probe import open_video
+
+    clip = make_clip(tmp_path / "c.mp4", lambda i, t: solid((i * 9 % 256, 40, 200 - i)), seconds=2.0)
+    info = probe(clip)
+    inline = list(iter_frames(clip, info, width=32, chunk=8, rgb=False, read_ahead=0))
+    size = decode.scaled_size(info, 32)
+    apart = list(decode._decode_apart(lambda: decode._frames(clip, info, size, 8, "pyav", False), clip))
+    _, container, first = open_video(clip, analysis_decoder)
+    opened = list(iter_frames(clip, info, width=32, chunk=8, rgb=False, opened=(container, first), apart=True))
+    for got in (apart, opened):
+        assert [c.start for c in got] == [c.start for c in inline] == list(range(0, 50, 8))
+        for a, b in zip(got, inline, strict=True):
+            assert a.colour == b.colour and a.frames.flags.writeable
+            np.testing.assert_array_equal(a.frames, b.frames)
+            np.testing.assert_array_equal(a.times, b.times)
+    it = decode._decode_apart(lambda: decode._frames(clip, info, size, 8, "pyav", False), clip)
+    next(it)
+    it.close()  # abandoned after one chunk: the process is ended, nothing hangs
+
+    def decoding() -> list:
+        return [p for p in multiprocessing.active_children() if p.name == "lvas-decode"]
+
+    assert not decoding()
+
+    def broken():
+        yield inline[0]
+        raise decode.DecodeError("c.mp4: decoding failed after frame 8")
+
+    def unpicklable():
+        yield inline[0]
+        raise RuntimeError(lambda: None)
+
+    def killed():
+        yield inline[0]
+        os._exit(3)
+
+    for make, match in ((broken, "c.mp4: decoding failed after frame 8"),
+                        (unpicklable, r"decoding failed \(RuntimeError: <function"),
+                        (killed, r"c.mp4: the decoding process ended early \(exit code 3\)")):
+        got = decode._decode_apart(make, "c.mp4")
+        assert next(got).start == 0
+        with pytest.raises(decode.DecodeError, match=match):
+            next(got)
+    assert not decoding()
+    # another thread running: no fork (it would copy that thread's state mid-work), a thread instead
+    done = threading.Event()
+    other = threading.Thread(target=done.wait)
+    other.start()
+    try:
+        assert not decode.can_decode_apart()
+        assert len(list(iter_frames(clip, info, width=32, chunk=8, apart=True))) == len(inline)
+    finally:
+        done.set()
+        other.join()
+
+
+def test_analysis_decodes_long_small_videos_apart_for_a_person_waiting(tmp_path: Path, monkeypatch) -> None:
+    from lvas.media import analysis
+    from lvas.media.shots import ShotSettings
+
+    asked = []
+
+    def spy(*args, **kwargs):
+        asked.append(kwargs["apart"])
+        return iter_frames(*args, **kwargs)
+
+    monkeypatch.setattr(analysis, "iter_frames", spy)
+    monkeypatch.setattr(analysis, "APART_MIN_FRAMES", 40)
+    rng = np.random.default_rng(0)
+    shots = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(2)]
+    clip = make_clip(tmp_path / "cut.mp4", lambda i, t: shots[i >= 25], seconds=2.0)
+    waiting = analysis.analyze(clip, ShotSettings(), latency=True)
+    batch = analysis.analyze(clip, ShotSettings())
+    assert asked == [True, False]
+    assert waiting.cut_frames == batch.cut_frames == [25]
+    np.testing.assert_array_equal(waiting.stats.e1, batch.stats.e1)
+
+
 def test_open_video_goes_on_from_the_probe(tmp_path: Path) -> None:
     """The analysis probes and decodes from one opening: the same frames and times as a fresh one."""
     from lvas.media.decode import analysis_decoder

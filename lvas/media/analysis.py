@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from lvas.errors import DecodeError, LvasError
-from lvas.media.decode import READ_AHEAD_MIN_PX, iter_frames
+from lvas.media.decode import APART_MIN_FRAMES, READ_AHEAD_MIN_PX, iter_frames
 from lvas.media.probe import MediaInfo, analysis_decoder, open_video
 from lvas.media.shots import FrameAnalyzer, FrameStats, ShotSettings, detect_cuts
 from lvas.media.transnet import DETECTORS, transnet_cuts, verifier
@@ -72,9 +72,12 @@ def analyze(
     info, container, first = opened if opened is not None else open_video(path, analysis_decoder)
     try:
         analyzer = FrameAnalyzer(info.fps, settings)
-        ahead = 2 if latency or info.width * info.height >= READ_AHEAD_MIN_PX else 0
+        large = info.width * info.height >= READ_AHEAD_MIN_PX
+        ahead = 2 if latency or large else 0
+        # a long video of small frames: its decoding in a process of its own, for a person waiting
+        apart = latency and not large and info.frame_count >= APART_MIN_FRAMES
         chunks = iter_frames(path, info, width=settings.analysis_width, rgb=False, read_ahead=ahead,
-                             opened=(container, first), grow=True)
+                             opened=(container, first), grow=True, apart=apart)
         for chunk in chunks:
             analyzer.update(chunk.frames, chunk.times, chunk.colour)
     except LvasError:

@@ -17,7 +17,9 @@ The analysis path is PyAV with three shortcuts, measured on the 60 s 720p H.264 
   other than 8-bit planar Y'CbCr still go through swscale. ``rgb=False`` hands the samples on as
   Y'CbCr (the shot analysis turns them into RGB codes by table, lvas.media.colour); otherwise
   they are converted.
-- decoding runs in a thread up to two chunks ahead of the caller.
+- decoding runs in a thread up to two chunks ahead of the caller, or, for a long video of small
+  frames where a person waits, in a forked process of its own (``apart``): there PyAV's per-frame
+  work holds the GIL about as long as the caller's analysis does, and a thread barely overlaps.
 
 decord remains for random access to a few frames (keyframes at report size) and as an optional
 streaming backend. Rotation is applied here on PyAV frames (decord 0.6 returns a 4-channel, wrongly
@@ -36,7 +38,7 @@ import logging
 import os
 import queue
 import threading
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -48,6 +50,8 @@ from lvas.media.colour import space_of, to_rgb
 from lvas.media.probe import analysis_decoder, decoder_threads
 
 if TYPE_CHECKING:
+    from multiprocessing.connection import Connection
+
     import decord
 
     from lvas.media.probe import MediaInfo
@@ -66,6 +70,9 @@ GROWN_CHUNK_FRAMES = 2 * CHUNK_FRAMES
 # by lvas.media.probe.analysis_decoder (kept there, without numpy, so that a file can be opened
 # while numpy is still being imported).
 READ_AHEAD_MIN_PX = 640 * 360
+# Below it, decoding in a forked process instead (``apart``) pays for its start from about this
+# many frames (bench/RESULTS.md); larger frames gain nothing: FFmpeg's own threads decode them.
+APART_MIN_FRAMES = 1500
 
 
 @dataclass(frozen=True)
@@ -100,6 +107,7 @@ def iter_frames(
     path: str | os.PathLike[str], info: VideoInfo | MediaInfo, *, width: int, chunk: int = CHUNK_FRAMES,
     backend: str = "pyav", rgb: bool = True, read_ahead: int = 2,
     opened: tuple[av.container.InputContainer, list[av.VideoFrame]] | None = None, grow: bool = False,
+    apart: bool = False,
 ) -> Iterator[FrameChunk]:
     """Yield the whole video as upright chunks scaled to ``width``, for analysis.
 
@@ -120,6 +128,8 @@ def iter_frames(
         grow: after the first chunk (``chunk`` frames, so that a short clip's work starts early),
             chunks of small frames hold up to CHUNK_SAMPLES samples, at most GROWN_CHUNK_FRAMES
             (PyAV only): a caller's per-chunk work costs less on long videos of small frames.
+        apart: decode in a forked process instead of a thread, where :func:`can_decode_apart`
+            (``read_ahead`` is then ignored; ``opened`` is closed and the file opened again there).
 
     Returns:
         An iterator of FrameChunk; frame indices are consecutive from 0.
@@ -127,8 +137,69 @@ def iter_frames(
     Raises:
         DecodeError: no frame at all could be decoded.
     """
-    frames = _frames(path, info, scaled_size(info, width), chunk, backend, rgb, opened, grow)
+    size = scaled_size(info, width)
+    if apart and can_decode_apart():
+        if opened is not None:
+            opened[0].close()  # its decoder's threads would not exist in the forked process
+        return _decode_apart(lambda: _frames(path, info, size, chunk, backend, rgb, None, grow), path)
+    frames = _frames(path, info, size, chunk, backend, rgb, opened, grow)
     return _read_ahead(frames, read_ahead) if read_ahead > 0 else frames
+
+
+def can_decode_apart() -> bool:
+    """Whether decoding can run in a forked process here: a platform that forks, and no other
+    thread in this process that a fork would copy in the middle of its work."""
+    import multiprocessing  # here: its import is a cost to every short clip's lvas shots
+
+    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+
+
+def _decode_apart(make: Callable[[], Iterator[FrameChunk]], path: str | os.PathLike[str]) -> Iterator[FrameChunk]:
+    """The chunks of ``make()``, decoded in a forked process and sent back over a pipe (the
+    pipe's buffer keeps it about a chunk ahead); its errors surface in the caller, and a caller
+    that stops early ends it."""
+    import multiprocessing
+
+    ctx = multiprocessing.get_context("fork")
+    receive, send = ctx.Pipe(duplex=False)
+    child = ctx.Process(target=_send_chunks, args=(make, send), name="lvas-decode", daemon=True)
+    child.start()
+    send.close()
+    try:
+        while (head := receive.recv()) is not None:
+            if isinstance(head, BaseException):
+                raise head
+            start, shape, times, colour = head
+            frames = np.empty(shape, np.uint8)
+            receive.recv_bytes_into(memoryview(frames).cast("B"))
+            yield FrameChunk(start, frames, times, colour)
+    except EOFError:
+        child.join()
+        raise DecodeError(f"{path}: the decoding process ended early (exit code {child.exitcode})") from None
+    finally:
+        receive.close()
+        if child.is_alive():
+            child.terminate()
+        child.join()
+
+
+def _send_chunks(make: Callable[[], Iterator[FrameChunk]], conn: Connection) -> None:
+    """In the decoding process: each chunk as a small header and its frames' bytes, then None;
+    an error instead of what is left."""
+    try:
+        for c in make():
+            conn.send((c.start, c.frames.shape, c.times, c.colour))
+            conn.send_bytes(memoryview(np.ascontiguousarray(c.frames)).cast("B"))
+        conn.send(None)
+    except (BrokenPipeError, KeyboardInterrupt):
+        pass  # the caller stopped reading, or was interrupted with us
+    except BaseException as exc:
+        try:
+            conn.send(exc)
+        except Exception:  # an error that does not pickle: its text
+            conn.send(DecodeError(f"decoding failed ({type(exc).__name__}: {exc})"))
+    finally:
+        conn.close()
 
 
 def _read_ahead(chunks: Generator[FrameChunk, None, None], depth: int) -> Iterator[FrameChunk]:
