@@ -27,17 +27,19 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Collection
 from fractions import Fraction
 from pathlib import Path
 
 import av
+import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_shots import material
 from bench.measure import tree_pss
-from bench.real_footage import Tally, available, load, locate, score
+from bench.real_footage import BOUNDARY_KINDS, TOLERANCE_S, Tally, available, load, locate, score
 from bench.results import write_section
 from lvas.media.analysis import analyze
 from lvas.settings import StoryboardSettings
@@ -71,9 +73,19 @@ def first_frame_s(path: Path) -> float:
     return 0.0
 
 
-def detect_real(name: str, path: Path) -> list[float]:
+Told = tuple[float, str, float, float]  # a boundary as lvas tells it: time, kind, span from, to (s)
+
+
+def detect_real(name: str, path: Path) -> list[float] | list[Told]:
+    """The boundaries' times; lvas's detectors also tell each one's kind and span."""
     if name in LVAS_DETECTORS:
-        return analyze(path, StoryboardSettings(), name).cuts_s
+        a = analyze(path, StoryboardSettings(), name)
+        t, end = a.stats.t_s, a.shot_times[-1][1]
+
+        def at(f: int) -> float:
+            return float(t[f]) if f < len(t) else end
+
+        return [(c, b.kind, at(b.start), at(b.end)) for c, b in zip(a.cuts_s, a.boundaries, strict=True)]
     from scenedetect import AdaptiveDetector, ContentDetector, detect
 
     det = ContentDetector() if name.endswith("Content") else AdaptiveDetector()
@@ -90,7 +102,10 @@ def accuracy(names: tuple[str, ...]) -> dict[str, dict[str, Tally]]:
     out: dict[str, dict[str, Tally]] = {}
     for name in names:
         t0 = time.perf_counter()
-        preds = {v: detect_real(name, path) for v, path in found.items()}
+        told = {v: detect_real(name, path) for v, path in found.items()}
+        preds = {v: [b[0] if isinstance(b, tuple) else b for b in bs] for v, bs in told.items()}
+        if name == "hsv":
+            KINDS.update({split: kinds_told(told, gt, split) for split in ("tune", "heldout")})
         out[name] = {}
         for split in ("all", "tune", "heldout"):
             tally = Tally.empty()
@@ -107,6 +122,31 @@ def accuracy(names: tuple[str, ...]) -> dict[str, dict[str, Tally]]:
         print(f"{name:24s} held-out P={p:.3f} R={r:.3f} F1={f:.3f}  all F1={out[name]['all'].prf()[2]:.3f}"
               f"  ({time.perf_counter() - t0:.1f} s)", flush=True)
     return out
+
+
+SpanErrors = dict[str, list[tuple[float, float]]]
+KINDS: dict[str, tuple[Counter, SpanErrors]] = {}  # hsv's, by split
+
+
+def kinds_told(told: dict[str, list[Told]], gt: dict, split: str) -> tuple[Counter, SpanErrors]:
+    """Of the annotated boundaries of ``split`` found (within TOLERANCE_S, nearest first, one to
+    one): (annotated kind, told kind) counts, and per gradual kind the told span's errors at its
+    start and end (s) where both call it gradual."""
+    pairs: Counter = Counter()
+    errors: dict[str, list[tuple[float, float]]] = {}
+    for v, bs in told.items():
+        notes = sorted((a for a in gt[v] if a.split == split and a.kind in BOUNDARY_KINDS), key=lambda a: a.t_s)
+        used: set[int] = set()
+        for a in notes:
+            free = [(abs(b[0] - a.t_s), j) for j, b in enumerate(bs) if j not in used]
+            if not free or min(free)[0] > TOLERANCE_S + 1e-9:
+                continue
+            j = min(free)[1]
+            used.add(j)
+            pairs[(a.kind, bs[j][1])] += 1
+            if a.kind != "cut" and bs[j][1] in ("dissolve", "fade"):
+                errors.setdefault(a.kind, []).append((bs[j][2] - a.start_s, bs[j][3] - a.end_s))
+    return pairs, errors
 
 
 def scaled_copy(src: Path, dst: Path, size: tuple[int, int], seconds: float | None = None,
@@ -275,6 +315,7 @@ def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[
         p, r, f = splits["heldout"].prf()
         lines.append(f"| {name} | {p:.3f} | {r:.3f} | {f:.3f} | {splits['tune'].prf()[2]:.3f} |"
                      f" {splits['all'].prf()[2]:.3f} | {splits['heldout'].kinds()} |")
+    lines += kinds_table()
     lines += ["", "Each video, its tune and held-out parts apart:", "",
               "| detector | video | part | P | R | F1 | per kind |", "|---|---|---|---|---|---|---|"]
     videos = list(load())
@@ -301,6 +342,25 @@ def write_results(acc: dict[str, dict[str, Tally]], rows: list[dict], mem: dict[
               " PSS summed, sampled every 20 ms): " + ", ".join(f"{k}: {r:.0f} / {q:.0f}" for k, (r, q) in mem.items()),
               ""]
     write_section("Shot detection on real footage", "\n".join(lines), NOTES_MARK)
+
+
+def kinds_table() -> list[str]:
+    """What `hsv` tells of the annotated boundaries it found: their kinds, and its spans' errors."""
+    if not KINDS:
+        return []
+    lines = ["", "Kinds and spans told by `hsv` (`lvas shots --json`'s `boundaries`) for the annotated"
+             " boundaries it found: how many of each annotated kind it told as each kind, and where both"
+             " call it gradual, the told span's distance from the annotated one at its start and end"
+             " (median / 90th percentile, s).", "",
+             "| part | annotated | found | told cut | told dissolve | told fade | start error s | end error s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for split, (pairs, errors) in KINDS.items():
+        for kind in BOUNDARY_KINDS:
+            told = [pairs[(kind, k)] for k in BOUNDARY_KINDS]
+            e = np.abs(np.array(errors.get(kind, []), float).reshape(-1, 2))
+            spans = [f"{np.median(e[:, i]):.2f} / {np.percentile(e[:, i], 90):.2f}" if len(e) else "-" for i in (0, 1)]
+            lines.append(f"| {split} | {kind} | {sum(told)} | {' | '.join(map(str, told))} | {spans[0]} | {spans[1]} |")
+    return lines
 
 
 def file_name(video: str) -> str:

@@ -112,7 +112,8 @@ def write_sheets(video: str, analysis: Any, out: Path) -> list[Path]:
     from lvas.media.sheet import boundary_sheets, shown_frames
 
     return boundary_sheets(video, analysis.info, analysis.cut_frames, analysis.cuts_s, out,
-                           shown=shown_frames(analysis.stats, analysis.cut_frames))
+                           shown=shown_frames(analysis.boundaries, len(analysis.stats)),
+                           kinds=[b.kind for b in analysis.boundaries])
 
 
 def keep_freed_memory() -> None:

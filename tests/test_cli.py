@@ -29,7 +29,9 @@ def test_shots_json_shape(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["shots", str(real_clip("bikes.mp4")), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
     entry = data["bikes.mp4"]
-    assert set(entry) == {"cuts_s", "shots", "fps", "duration_s"}
+    assert set(entry) == {"cuts_s", "boundaries", "shots", "fps", "duration_s"}
+    assert [b["at_s"] for b in entry["boundaries"]] == entry["cuts_s"]
+    assert {b["kind"] for b in entry["boundaries"]} == {"cut"}  # bikes.mp4 has hard cuts only
     assert entry["fps"] == pytest.approx(25.0)
     assert entry["duration_s"] == pytest.approx(10.0, abs=0.05)
     for cut in BIKES_CUTS:

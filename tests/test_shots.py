@@ -119,7 +119,9 @@ def test_pictures_too_small_to_move_in_are_analysed_without_warnings(size: tuple
 def test_shots_summary_shape() -> None:
     a = analyze(real_clip("bikes.mp4"), StoryboardSettings())
     s = shots_summary(a)
-    assert set(s) == {"cuts_s", "shots", "fps", "duration_s"}
+    assert set(s) == {"cuts_s", "boundaries", "shots", "fps", "duration_s"}
+    assert [b["at_s"] for b in s["boundaries"]] == s["cuts_s"]
+    assert all(b["from_s"] <= b["at_s"] <= b["to_s"] for b in s["boundaries"])
     assert s["fps"] == 25.0 and s["duration_s"] == pytest.approx(10.0, abs=0.05)
     assert [b for _, b in s["shots"][:-1]] == s["cuts_s"] == [a for a, _ in s["shots"][1:]]
 
@@ -263,6 +265,22 @@ def test_dissolve_longer_than_the_window_is_found_at_its_middle(tmp_path: Path, 
 
     clip = make_clip(tmp_path / "long.mp4", fn, seconds=3.0 + length_s, size=W160)
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (1.5 + length_s / 2,))
+
+
+@pytest.mark.parametrize("length_s", [1.0, 1.8, 2.6])
+def test_a_dissolve_is_told_as_one_with_the_span_of_its_mix(tmp_path: Path, length_s: float) -> None:
+    """Each boundary says what it is and which frames it spans: here the mix, from 1.5 s."""
+    first, second = (_blocks(k, (300, 90), cell=30).astype(np.float32) for k in (19, 20))
+
+    def fn(i: int, t: float) -> np.ndarray:
+        mix = np.clip((t - 1.5) / length_s, 0.0, 1.0)
+        return _noisy(((1 - mix) * first[:, i // 4 : i // 4 + 160] + mix * second[:, :160]).astype(np.uint8), i)
+
+    a = analyze(make_clip(tmp_path / "d.mp4", fn, seconds=3.0 + length_s, size=W160), StoryboardSettings())
+    [b] = a.boundaries
+    t = a.stats.t_s
+    assert b.kind == "dissolve" and b.start < b.frame < b.end
+    assert t[b.start] == pytest.approx(1.5, abs=0.1) and t[b.end] == pytest.approx(1.5 + length_s, abs=0.15)
 
 
 def _moving_shot(name: str, n: int, size: tuple[int, int]) -> list[np.ndarray]:

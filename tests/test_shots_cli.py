@@ -107,6 +107,7 @@ def test_sheet_shows_the_frames_either_side_of_each_cut(
     assert main(["shots", str(clip), "--json", "--sheet", str(tmp_path / "sheets")]) == 0
     entry = json.loads(capsys.readouterr().out)["three.mp4"]
     assert entry["cuts_s"] == [1.2, 2.4]
+    assert entry["boundaries"] == [{"at_s": t, "kind": "cut", "from_s": t, "to_s": t} for t in (1.2, 2.4)]
     sheet = tmp_path / "sheets" / "three.mp4.shots.png"
     assert entry["sheets"] == [str(sheet)] and list(sheet.parent.iterdir()) == [sheet]
     img = np.asarray(Image.open(sheet).convert("RGB")).astype(int)
@@ -119,7 +120,7 @@ def test_sheet_shows_the_frames_either_side_of_each_cut(
 
 
 def test_sheet_of_a_fade_shows_the_shots_it_joins_not_its_black_middle(tmp_path: Path) -> None:
-    """A fade's boundary is its black middle: the sheet shows a gradual window either side."""
+    """A fade's boundary is its black middle: the sheet shows the frames either side of the fade."""
     from PIL import Image
 
     from lvas.media.analysis import analyze
@@ -137,10 +138,12 @@ def test_sheet_of_a_fade_shows_the_shots_it_joins_not_its_black_middle(tmp_path:
     clip = make_clip(tmp_path / "fade.mp4", fn, seconds=3.2, size=(160, 90))
     a = analyze(clip, ShotSettings())
     assert len(a.cut_frames) == 1 and abs(a.cuts_s[0] - 1.6) <= 0.1
-    [(before, after)] = shown_frames(a.stats, a.cut_frames)
-    assert (before, after) == (a.cut_frames[0] - a.stats.gradual_frames, a.cut_frames[0] + a.stats.gradual_frames)
+    [fade] = a.boundaries
+    assert fade.kind == "fade" and abs(fade.start - 30) <= 2 and abs(fade.end - 50) <= 2  # 1.2-2.0 s at 25 fps
+    [(before, after)] = shown_frames(a.boundaries, len(a.stats))
+    assert (before, after) == (fade.start - 1, fade.end)
     [sheet] = boundary_sheets(clip, a.info, a.cut_frames, a.cuts_s, tmp_path / "s.png",
-                              shown=shown_frames(a.stats, a.cut_frames))
+                              shown=shown_frames(a.boundaries, len(a.stats)), kinds=["fade"])
     img = np.asarray(Image.open(sheet).convert("RGB")).astype(int)
     w, h = (img.shape[1] - INNER) // 2, img.shape[0] - LABEL_H
     left, right = img[:h, :w], img[:h, w + INNER :]
@@ -151,10 +154,11 @@ def test_sheet_of_a_fade_shows_the_shots_it_joins_not_its_black_middle(tmp_path:
 
 
 def test_sheet_frames_stay_within_the_shots_either_side_of_each_cut(tmp_path: Path) -> None:
-    """Still title cards 0.6 s apart: their cuts change little structure, so a window either side
-    is looked at, but never past the neighbouring cuts (another card is another shot)."""
+    """Still title cards 0.6 s apart are cut, not mixed: the two frames at each cut. A dissolve's
+    frames are those either side of its mix, but never past the neighbouring cuts."""
     from lvas.media.analysis import analyze
     from lvas.media.sheet import shown_frames
+    from lvas.media.shots import Boundary
     from tests.clips import make_clip
     from tests.test_shots import _card, _noisy
 
@@ -162,10 +166,10 @@ def test_sheet_frames_stay_within_the_shots_either_side_of_each_cut(tmp_path: Pa
     clip = make_clip(tmp_path / "cards.mp4", lambda i, t: _noisy(cards[min(i // 15, 4)].astype(np.uint8), i),
                      seconds=3.0, size=(160, 90))
     a = analyze(clip, ShotSettings())
-    assert a.cut_frames == [15, 30, 45, 60]
-    bounds = [0, *a.cut_frames, len(a.stats)]
-    for k, (before, after) in enumerate(shown_frames(a.stats, a.cut_frames)):
-        assert bounds[k] <= before < bounds[k + 1] <= after < bounds[k + 2], (k, before, after)
+    assert a.cut_frames == [15, 30, 45, 60] and {b.kind for b in a.boundaries} == {"cut"}
+    assert shown_frames(a.boundaries, len(a.stats)) == [(14, 15), (29, 30), (44, 45), (59, 60)]
+    mixed = [Boundary(10, "cut", 10, 10), Boundary(20, "dissolve", 8, 33), Boundary(30, "fade", 26, 34)]
+    assert shown_frames(mixed, 40) == [(9, 10), (10, 29), (25, 34)]
 
 
 def test_sheets_page_many_cuts_and_one_shot_gets_its_first_frame(tmp_path: Path) -> None:

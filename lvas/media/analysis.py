@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from lvas.errors import DecodeError, LvasError
 from lvas.media.decode import APART_MIN_FRAMES, READ_AHEAD_MIN_PX, iter_frames
 from lvas.media.probe import MediaInfo, analysis_decoder, open_video
-from lvas.media.shots import FrameAnalyzer, FrameStats, ShotSettings, detect_cuts
+from lvas.media.shots import Boundary, FrameAnalyzer, FrameStats, ShotSettings, detect_boundaries
 from lvas.media.transnet import DETECTORS, transnet_cuts, verifier
 
 if TYPE_CHECKING:
@@ -37,6 +37,7 @@ class Analysis:
     cuts_s: list[float]
     shots: list[tuple[int, int]]
     shot_times: list[tuple[float, float]]
+    boundaries: list[Boundary]  # per cut: its kind and span ("unknown" kind from TransNetV2 alone)
 
 
 def analyze(
@@ -88,10 +89,11 @@ def analyze(
         container.close()  # already, unless decoding never started
     stats = analyzer.finish()
     if detector == "transnet":
-        cuts = [c for c in transnet_cuts(path, info) if 0 < c < len(stats)]
+        found = [Boundary(c, "unknown", c, c) for c in transnet_cuts(path, info) if 0 < c < len(stats)]
     else:
         verify = verifier(path, stats.t_s) if detector == "hsv+transnet" else None
-        cuts = detect_cuts(stats, info.fps, settings, verify)
+        found = detect_boundaries(stats, info.fps, settings, verify)
+    cuts = [b.frame for b in found]
     n = len(stats)
     bounds = [0, *cuts, n]
     t = stats.t_s
@@ -104,6 +106,7 @@ def analyze(
         cuts_s=[float(t[c]) for c in cuts],
         shots=list(itertools.pairwise(bounds)),
         shot_times=list(zip(starts, [*starts[1:], end_s], strict=True)),
+        boundaries=found,
     )
 
 
@@ -111,10 +114,22 @@ def shots_summary(analysis: Analysis) -> dict:
     """The ``lvas shots --json`` record of one video.
 
     Returns:
-        ``{"cuts_s": [...], "shots": [[start_s, end_s], ...], "fps": ..., "duration_s": ...}``.
+        ``{"cuts_s": [...], "boundaries": [{"at_s", "kind", "from_s", "to_s"}, ...], "shots":
+        [[start_s, end_s], ...], "fps": ..., "duration_s": ...}``: per cut, its kind ("cut",
+        "dissolve", "fade"; "unknown" from TransNetV2 alone) and the span of a dissolve or fade,
+        from its first mixed frame to the first frame of the new shot alone (a cut's span is its
+        time).
     """
+    t = analysis.stats.t_s
+    end_s = analysis.shot_times[-1][1]
+
+    def at(frame: int) -> float:
+        return round(float(t[frame]) if frame < len(t) else end_s, 3)
+
     return {
         "cuts_s": [round(c, 3) for c in analysis.cuts_s],
+        "boundaries": [{"at_s": at(b.frame), "kind": b.kind, "from_s": at(b.start), "to_s": at(b.end)}
+                       for b in analysis.boundaries],
         "shots": [[round(a, 3), round(b, 3)] for a, b in analysis.shot_times],
         "fps": round(analysis.info.fps, 3),
         "duration_s": round(analysis.shot_times[-1][1], 3),

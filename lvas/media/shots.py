@@ -551,6 +551,24 @@ class Transition:
     frame: int  # first frame of the new shot
     kind: str  # "cut", "gradual", "fade", or "motion" (a burst of motion, never a boundary)
     strength: float
+    span: tuple[int, int] | None = None  # a gradual one's frames [first mixed, first of the new picture alone)
+
+
+def _mix_span(frame: int, length: float) -> tuple[int, int]:
+    """The frames of a mix ``length`` frames long whose middle is ``frame``."""
+    return round(frame - length / 2), max(round(frame + length / 2), frame + 1)
+
+
+@dataclass(frozen=True)
+class Boundary:
+    """A shot boundary: where the new shot starts (``frame``), how (``kind``: "cut", "dissolve"
+    or "fade", through black or a flat picture) and the frames it spans, [start, end): the mix's
+    for a dissolve or fade, (frame, frame) for a cut."""
+
+    frame: int
+    kind: str
+    start: int
+    end: int
 
 
 Verifier = Callable[[list[int]], list[bool]]
@@ -560,7 +578,15 @@ Verifier = Callable[[list[int]], list[bool]]
 def detect_cuts(
     stats: FrameStats, fps: float, settings: StoryboardSettings | ShotSettings, verify: Verifier | None = None
 ) -> list[int]:
-    """Shot boundaries as the index of each new shot's first frame.
+    """Shot boundaries as the index of each new shot's first frame (:func:`detect_boundaries`'
+    frames)."""
+    return [b.frame for b in detect_boundaries(stats, fps, settings, verify)]
+
+
+def detect_boundaries(
+    stats: FrameStats, fps: float, settings: StoryboardSettings | ShotSettings, verify: Verifier | None = None
+) -> list[Boundary]:
+    """Shot boundaries, each with its kind and span.
 
     Arguments:
         stats: per-frame statistics from :class:`FrameAnalyzer`.
@@ -573,7 +599,7 @@ def detect_cuts(
             (TransNetV2 rejected most of the real dissolves of bench/ground_truth).
 
     Returns:
-        Sorted frame indices; shot k spans [cuts[k-1], cuts[k]).
+        Boundaries in frame order; shot k spans frames [boundary k-1, boundary k).
     """
     n = len(stats)
     if n < 2:
@@ -609,10 +635,20 @@ def detect_cuts(
     fades = [f for f in fades if not any(out - 1 <= f[0] <= back + 1 for out, back in ends)]
     spans = [(out, back) for _, out, back in fades] + ends
     found = [t for t in hard + gradual if not any(out - 1 <= t.frame <= back + 1 for out, back in spans)]
-    found += [Transition(middle, "fade", 1.0) for middle, _, _ in fades]
+    found += [Transition(middle, "fade", 1.0, (out, back)) for middle, out, back in fades]
     min_gap = max(1, round(settings.min_shot_s * fps))
     cuts = _merge(sorted(found, key=lambda t: t.frame), min_gap)
-    return [c for c in cuts if min_gap <= c <= n - min_gap or (n <= 2 * min_gap and 0 < c < n)]
+    cuts = [t for t in cuts if min_gap <= t.frame <= n - min_gap or (n <= 2 * min_gap and 0 < t.frame < n)]
+    return [_boundary(t, stats.gradual_frames, n) for t in cuts]
+
+
+def _boundary(t: Transition, window: int, n: int) -> Boundary:
+    """A placed transition as a boundary; a mix whose length was not measured spans a window."""
+    if t.kind == "cut":
+        return Boundary(t.frame, "cut", t.frame, t.frame)
+    start, end = t.span if t.span is not None else _mix_span(t.frame, window)
+    start, end = max(0, min(start, t.frame - 1)), min(n, max(end, t.frame + 1))
+    return Boundary(t.frame, "fade" if t.kind == "fade" else "dissolve", start, end)
 
 
 def _hard_cuts(
@@ -736,7 +772,7 @@ def _cut_short(stats: FrameStats, cut: Transition, hard: list[Transition]) -> Tr
     part = _heading(stats, start, c)
     if part is None or part < SPLICE_PART:
         return cut
-    return Transition((start + c + 1) // 2, "gradual", cut.strength)
+    return Transition((start + c + 1) // 2, "gradual", cut.strength, (start, c))
 
 
 def _heading(stats: FrameStats, start: int, cut: int) -> float | None:
@@ -863,9 +899,12 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
         ramp = fit is not None and fit[1] >= MIX_FIT
         near = [d for d in sure if abs(d.frame - t.frame) <= L]
         if near and not (ramp and fit[2] > L and fit[1] >= MIX_SURE):
-            t, n = Transition(min(near, key=lambda d: abs(d.frame - t.frame)).frame, t.kind, t.strength), L
+            d = min(near, key=lambda d: abs(d.frame - t.frame))
+            t, n = Transition(d.frame, t.kind, t.strength, d.span), L
+        elif ramp:
+            t, n = Transition(fit[0], t.kind, t.strength, _mix_span(fit[0], fit[2])), max(L, fit[2])
         else:
-            t, n = (Transition(fit[0], t.kind, t.strength), max(L, fit[2])) if ramp else (t, L)
+            n = L
         dark = _through_dark(stats, t, n, hard)
         return (t, n, False) if dark is None else (dark, n, True)
 
@@ -1066,7 +1105,7 @@ def _dark_mix(
     if fit is None or fit[1] < MIX_FIT or not lo < fit[0] - fit[2] / 2 <= fit[0] + fit[2] / 2 < hi:
         return None  # not a mix, or one going on beyond the frames looked at
     centre = _sunk_centre(stats, lo, hi, sides)
-    return Transition(fit[0] if centre is None else centre, t.kind, t.strength)
+    return Transition(fit[0] if centre is None else centre, t.kind, t.strength, _mix_span(fit[0], fit[2]))
 
 
 def _smoothing(window: int) -> int:
@@ -1103,6 +1142,7 @@ def _blend_dips(stats: FrameStats, cuts: list[Transition], edges: np.ndarray) ->
     cut_count = np.cumsum(marks)  # cuts at frames <= i
     pad = max(2, round(DIP_PAD * L))
     best = np.full(n, -np.inf)
+    best_length = np.zeros(n, np.int64)
     for frac in DIP_LENGTHS:
         d = max(4, round(frac * L))
         half = 0.5 * d
@@ -1129,6 +1169,7 @@ def _blend_dips(stats: FrameStats, cuts: list[Transition], edges: np.ndarray) ->
                 ok[k] = False
         better = ok & (fit > best[m])
         best[m[better]] = fit[better]
+        best_length[m[better]] = d
     out: list[Transition] = []
     taken = np.zeros(n, bool)
     for i in np.argsort(-best, kind="stable"):
@@ -1136,7 +1177,7 @@ def _blend_dips(stats: FrameStats, cuts: list[Transition], edges: np.ndarray) ->
             break
         if not taken[max(0, i - L) : i + L + 1].any():
             taken[i] = True
-            out.append(Transition(int(i), "gradual", float(best[i])))
+            out.append(Transition(int(i), "gradual", float(best[i]), _mix_span(int(i), int(best_length[i]))))
     return sorted(out, key=lambda t: t.frame)
 
 
@@ -1437,7 +1478,7 @@ def _runs(mask: np.ndarray) -> list[tuple[int, int]]:
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
-def _merge(found: list[Transition], min_gap: int) -> list[int]:
+def _merge(found: list[Transition], min_gap: int) -> list[Transition]:
     """One boundary per transition: candidates closer than a minimum shot merge."""
     clusters: list[list[Transition]] = []
     for t in found:
@@ -1448,15 +1489,18 @@ def _merge(found: list[Transition], min_gap: int) -> list[int]:
     return [_place(c) for c in clusters]
 
 
-def _place(cluster: list[Transition]) -> int:
-    """Where a cluster's boundary is: a fade's middle, else the strongest cut, else the middle."""
+def _place(cluster: list[Transition]) -> Transition:
+    """Where a cluster's boundary is: a fade's middle, else the strongest cut, else the middle
+    (spanning what the cluster's mixes span)."""
     if len(cluster) == 1:
-        return cluster[0].frame
+        return cluster[0]
     lo, hi = cluster[0].frame, cluster[-1].frame
     fades = [t for t in cluster if t.kind == "fade"]
     if fades:
-        return fades[0].frame
+        return fades[0]
     hard = [t for t in cluster if t.kind == "cut"]
     if hard:
-        return max(hard, key=lambda t: t.strength).frame
-    return (lo + hi + 1) // 2
+        return max(hard, key=lambda t: t.strength)
+    spans = [t.span for t in cluster if t.span is not None]
+    span = (min(a for a, _ in spans), max(b for _, b in spans)) if spans else None
+    return Transition((lo + hi + 1) // 2, "gradual", max(t.strength for t in cluster), span)
