@@ -559,6 +559,24 @@ def test_fade_in_slower_than_the_window_is_placed_by_its_whole_ramp(tmp_path: Pa
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (55 / 25,))
 
 
+def test_fade_in_that_pauses_within_its_first_window_is_one_fade(tmp_path: Path) -> None:
+    """A cut to black at frame 30, black to 40, then a fade-in that rises to half by frame 55,
+    holds there past the first window's end and goes on to full by frame 80: that window looks
+    done at the hold, but the level beyond goes on rising. One fade over frames 30-80, not a
+    fade to the hold and a dissolve after it (one straight ramp fitted over the hold ends a few
+    frames late)."""
+    a, b = _blocks(44).astype(np.float32), _blocks(45)[:, ::-1].astype(np.float32)
+    gain = np.interp(np.arange(120), [40, 55, 66, 80], [0.0, 0.55, 0.55, 1.0])
+
+    def fn(i: int, t: float) -> np.ndarray:
+        return _noisy((a if i < 30 else b * gain[i]).astype(np.uint8), i)
+
+    found = analyze(make_clip(tmp_path / "pause.mp4", fn, seconds=4.4, size=W160), StoryboardSettings())
+    [fade] = found.boundaries
+    assert fade.kind == "fade" and abs(fade.frame - 55) <= 4
+    assert abs(fade.start - 30) <= 1 and abs(fade.end - 80) <= 6
+
+
 def test_shot_dimming_before_a_cut_to_black_is_not_a_fade_out(tmp_path: Path) -> None:
     """A shot whose light halves over its last half second, then a hard cut to black (frame 40),
     black to 50, a fade-in to 62: the fade starts at the cut, so the boundary is at frame 51."""

@@ -102,6 +102,7 @@ DIP_PLACE = 0.95  # a dip fitted this well places a dissolve found by the window
 DIP_LENGTHS = (0.5, 0.75, 1.0)  # mix lengths tried, as fractions of the gradual window
 EDGE_MIX = 0.75  # a dissolve's middle holds at most this of the edge energy two alike pictures keep
 CUT_STEP = 0.3  # a picture this far from black to its level in one frame cut into or out of the black
+SLOW_RISE = 0.45  # a fade's side whose level goes on rising this part of its ramp beyond a window is slow
 FADE_MIN = 0.02  # a side of a fade whose brightness moves less than this is read from its edges
 DIM = 0.25  # a mix whose middle sinks this fraction of the brighter side below a plain mix goes through dark
 SUNK = 0.75  # ...a window moved onto such a dip must also sink this part of DIM below its darker side
@@ -1384,8 +1385,10 @@ def _fade_span(
 
     Each side's ramp is a ramp-then-level line fitted by least squares to up to two ``window``s of
     frames beyond the black, not across a hard cut (``cuts``), so that a slow fade ends where it
-    ends, whatever its length. A side whose first frame is already CUT_STEP of the way to its
-    level is a cut into or out of the black. ``level`` is what the fade scales down to nothing,
+    ends, whatever its length: two where the first window's ramp runs to its end, or where the
+    level beyond it goes on rising SLOW_RISE of the ramp (a fade that pauses). A side whose first
+    frame is already CUT_STEP of the way to its level is a cut into or out of the black. ``level``
+    is what the fade scales down to nothing,
     smoothed per frame: the brightness for a fade through black, the central detail for a dip to
     white (:func:`_through_flat`); ``black`` says which frames are the dip's middle. Where a side's
     brightness hardly moves (FADE_MIN: white text on black fading out), ``detail`` (the square root
@@ -1420,9 +1423,15 @@ def _fade_span(
         if detail is not None and abs(float(level[span].max()) - level[edge]) < FADE_MIN:
             signal = detail
         side = signal[span][::-1] if before else signal[span]
-        # one window first; two where the ramp still rises at its end (a slow fade)
-        frames = ramp(side[:L], float(signal[edge]))
-        return ramp(side, float(signal[edge])) if frames >= L - 1 and len(side) > L else frames
+        # one window first; two where the ramp still rises at its end or the level goes on
+        # rising beyond the window (a slow fade, however its first window looked)
+        dark = float(signal[edge])
+        frames = ramp(side[:L], dark)
+        if len(side) <= L:
+            return frames
+        top = float(np.median(side[max(frames, L - 3) : L]))
+        slow = frames >= L - 1 or float(np.median(side[L : 2 * L])) - top > SLOW_RISE * (top - dark)
+        return ramp(side, dark) if slow else frames
 
     if lo >= s or hi <= e + 1:
         if at_ends:  # the ramp on the picture's side: a fade in as the video starts, or out as it ends
