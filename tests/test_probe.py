@@ -164,89 +164,101 @@ def test_read_ahead_yields_the_same_chunks_and_surfaces_errors(tmp_path: Path) -
         next(got)
 
 
-def test_decoding_apart_yields_the_same_chunks_and_surfaces_errors(tmp_path: Path) -> None:
-    """Decoded in a forked process: the same chunks; its errors raised here; no process left over."""
-    import multiprocessing
-    import threading
+# Run in a fresh interpreter: the test process holds other tests' threads (a Dask cluster, Prefect),
+# where decoding apart is refused, and a fork there could copy them mid-work.
+APART_CHECKS = """
+import multiprocessing, os, sys, threading
+import numpy as np
+from lvas.errors import DecodeError
+from lvas.media import analysis, decode
+from lvas.media.decode import analysis_decoder, iter_frames
+from lvas.media.probe import open_video, probe
+from lvas.media.shots import ShotSettings
 
-    from lvas.media import decode
-    from lvas.media.decode import analysis_decoder
-    from lvas.media.probe import open_video
+clip, cut = sys.argv[1], sys.argv[2]
+assert decode.can_decode_apart()
+forks = []
+fork = decode._decode_apart
+decode._decode_apart = lambda make, path: (forks.append(path), fork(make, path))[1]
+
+def decoding():
+    return [p for p in multiprocessing.active_children() if p.name == "lvas-decode"]
+
+def same(got, want):
+    assert [c.start for c in got] == [c.start for c in want] == list(range(0, 50, 8))
+    for a, b in zip(got, want, strict=True):
+        assert a.colour == b.colour and a.frames.flags.writeable
+        np.testing.assert_array_equal(a.frames, b.frames)
+        np.testing.assert_array_equal(a.times, b.times)
+
+info = probe(clip)
+inline = list(iter_frames(clip, info, width=32, chunk=8, rgb=False, read_ahead=0))
+_, container, first = open_video(clip, analysis_decoder)
+same(list(iter_frames(clip, info, width=32, chunk=8, rgb=False, opened=(container, first), apart=True)), inline)
+assert len(forks) == 1
+it = iter_frames(clip, info, width=32, chunk=8, rgb=False, apart=True)
+next(it)
+it.close()  # abandoned after one chunk: the process is ended, nothing hangs
+assert len(forks) == 2 and not decoding()
+
+def broken():
+    yield inline[0]
+    raise DecodeError("c.mp4: decoding failed after frame 8")
+
+def unpicklable():
+    yield inline[0]
+    raise RuntimeError(lambda: None)
+
+def killed():
+    yield inline[0]
+    os._exit(3)
+
+for make, text in ((broken, "c.mp4: decoding failed after frame 8"),
+                   (unpicklable, "c.mp4: decoding failed (RuntimeError: <function"),
+                   (killed, "c.mp4: the decoding process ended early (exit code 3)")):
+    got = fork(make, "c.mp4")
+    assert next(got).start == 0
+    try:
+        next(got)
+        raise AssertionError("no error")
+    except DecodeError as exc:
+        assert str(exc).startswith(text), exc
+assert not decoding()
+
+# lvas shots (latency): a long video of small frames is decoded apart, and analysed the same
+analysis.APART_MIN_FRAMES = 40
+waiting = analysis.analyze(cut, ShotSettings(), latency=True)
+assert forks[-1] == cut and len(forks) == 3
+batch = analysis.analyze(cut, ShotSettings())
+assert len(forks) == 3 and waiting.cut_frames == batch.cut_frames == [25]
+np.testing.assert_array_equal(waiting.stats.e1, batch.stats.e1)
+
+# another thread running: no fork, a thread instead
+done = threading.Event()
+other = threading.Thread(target=done.wait)
+other.start()
+assert not decode.can_decode_apart()
+same(list(iter_frames(clip, info, width=32, chunk=8, rgb=False, apart=True)), inline)
+assert len(forks) == 3
+done.set()
+other.join()
+print("ok")
+"""
+
+
+def test_decoding_apart_yields_the_same_chunks_surfaces_errors_and_ends(tmp_path: Path) -> None:
+    """Decoded in a forked process: the same chunks and analysis; its errors raised in the caller
+    naming the file; no process left over; refused where another thread runs."""
+    import subprocess
+    import sys
 
     clip = make_clip(tmp_path / "c.mp4", lambda i, t: solid((i * 9 % 256, 40, 200 - i)), seconds=2.0)
-    info = probe(clip)
-    inline = list(iter_frames(clip, info, width=32, chunk=8, rgb=False, read_ahead=0))
-    size = decode.scaled_size(info, 32)
-    apart = list(decode._decode_apart(lambda: decode._frames(clip, info, size, 8, "pyav", False), clip))
-    _, container, first = open_video(clip, analysis_decoder)
-    opened = list(iter_frames(clip, info, width=32, chunk=8, rgb=False, opened=(container, first), apart=True))
-    for got in (apart, opened):
-        assert [c.start for c in got] == [c.start for c in inline] == list(range(0, 50, 8))
-        for a, b in zip(got, inline, strict=True):
-            assert a.colour == b.colour and a.frames.flags.writeable
-            np.testing.assert_array_equal(a.frames, b.frames)
-            np.testing.assert_array_equal(a.times, b.times)
-    it = decode._decode_apart(lambda: decode._frames(clip, info, size, 8, "pyav", False), clip)
-    next(it)
-    it.close()  # abandoned after one chunk: the process is ended, nothing hangs
-
-    def decoding() -> list:
-        return [p for p in multiprocessing.active_children() if p.name == "lvas-decode"]
-
-    assert not decoding()
-
-    def broken():
-        yield inline[0]
-        raise decode.DecodeError("c.mp4: decoding failed after frame 8")
-
-    def unpicklable():
-        yield inline[0]
-        raise RuntimeError(lambda: None)
-
-    def killed():
-        yield inline[0]
-        os._exit(3)
-
-    for make, match in ((broken, "c.mp4: decoding failed after frame 8"),
-                        (unpicklable, r"decoding failed \(RuntimeError: <function"),
-                        (killed, r"c.mp4: the decoding process ended early \(exit code 3\)")):
-        got = decode._decode_apart(make, "c.mp4")
-        assert next(got).start == 0
-        with pytest.raises(decode.DecodeError, match=match):
-            next(got)
-    assert not decoding()
-    # another thread running: no fork (it would copy that thread's state mid-work), a thread instead
-    done = threading.Event()
-    other = threading.Thread(target=done.wait)
-    other.start()
-    try:
-        assert not decode.can_decode_apart()
-        assert len(list(iter_frames(clip, info, width=32, chunk=8, apart=True))) == len(inline)
-    finally:
-        done.set()
-        other.join()
-
-
-def test_analysis_decodes_long_small_videos_apart_for_a_person_waiting(tmp_path: Path, monkeypatch) -> None:
-    from lvas.media import analysis
-    from lvas.media.shots import ShotSettings
-
-    asked = []
-
-    def spy(*args, **kwargs):
-        asked.append(kwargs["apart"])
-        return iter_frames(*args, **kwargs)
-
-    monkeypatch.setattr(analysis, "iter_frames", spy)
-    monkeypatch.setattr(analysis, "APART_MIN_FRAMES", 40)
     rng = np.random.default_rng(0)
     shots = [rng.integers(0, 256, (48, 64, 3), dtype=np.uint8) for _ in range(2)]
-    clip = make_clip(tmp_path / "cut.mp4", lambda i, t: shots[i >= 25], seconds=2.0)
-    waiting = analysis.analyze(clip, ShotSettings(), latency=True)
-    batch = analysis.analyze(clip, ShotSettings())
-    assert asked == [True, False]
-    assert waiting.cut_frames == batch.cut_frames == [25]
-    np.testing.assert_array_equal(waiting.stats.e1, batch.stats.e1)
+    cut = make_clip(tmp_path / "cut.mp4", lambda i, t: shots[i >= 25], seconds=2.0)
+    run = subprocess.run([sys.executable, "-c", APART_CHECKS, str(clip), str(cut)], capture_output=True, text=True,
+                         timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert run.returncode == 0 and run.stdout.strip() == "ok", run.stderr[-3000:]
 
 
 def test_open_video_goes_on_from_the_probe(tmp_path: Path) -> None:

@@ -577,6 +577,20 @@ def test_fade_in_that_pauses_within_its_first_window_is_one_fade(tmp_path: Path)
     assert abs(fade.start - 30) <= 1 and abs(fade.end - 80) <= 6
 
 
+def test_cut_in_from_black_to_a_shot_that_brightens_later_stays_a_cut(tmp_path: Path) -> None:
+    """Cut to black at frame 30, cut in at 50 to a dim shot that brightens a second later: the
+    black's span ends at the cut in, however the shot's level goes on rising after it."""
+    a, b = _blocks(46).astype(np.float32), _blocks(47)[:, ::-1].astype(np.float32)
+    gain = np.interp(np.arange(150), [50, 75, 100], [0.2, 0.2, 1.0])
+
+    def fn(i: int, t: float) -> np.ndarray:
+        return _noisy((a if i < 30 else b * gain[i] if i >= 50 else a * 0).astype(np.uint8), i)
+
+    found = analyze(make_clip(tmp_path / "late.mp4", fn, seconds=5.6, size=W160), StoryboardSettings())
+    fade = found.boundaries[0]  # (the brightening itself is read as a dissolve: a light, not judged here)
+    assert fade.kind == "fade" and (fade.start, fade.end) == (30, 50) and fade.frame == 40
+
+
 def test_shot_dimming_before_a_cut_to_black_is_not_a_fade_out(tmp_path: Path) -> None:
     """A shot whose light halves over its last half second, then a hard cut to black (frame 40),
     black to 50, a fade-in to 62: the fade starts at the cut, so the boundary is at frame 51."""

@@ -52,9 +52,10 @@ def analyze(
         detector: ``hsv`` (colour histograms, structure and motion cues: lvas.media.shots),
             ``hsv+transnet`` (the same, with TransNetV2 deciding the ambiguous candidates) or
             ``transnet`` (TransNetV2 alone; the per-frame statistics are still computed).
-        latency: decode ahead in a thread at every frame size, for a person waiting on one file
-            (``lvas shots``): less wall time for more CPU on small frames. False: only where decoding
-            is heavy, which keeps a busy worker's CPU for other tasks.
+        latency: decode ahead at every frame size, for a person waiting on one file (``lvas
+            shots``): less wall time for more CPU on small frames; in a thread, or in a forked
+            process for a long video of small frames (APART_MIN_FRAMES). False: in a thread only
+            where decoding is heavy, which keeps a busy worker's CPU for other tasks.
         opened: what ``open_video(path, analysis_decoder)`` returned (lvas.media.probe), when the
             caller opened the file already; it is closed here.
 

@@ -32,11 +32,14 @@ alive at a time, so memory does not grow with the video's length.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import itertools
 import logging
 import os
 import queue
+import signal
+import sys
 import threading
 from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass
@@ -147,22 +150,24 @@ def iter_frames(
 
 
 def can_decode_apart() -> bool:
-    """Whether decoding can run in a forked process here: a platform that forks, and no other
-    thread in this process that a fork would copy in the middle of its work."""
+    """Whether decoding can run in a forked process here: on Linux (forking is unsafe on macOS's
+    system libraries), with no other Python thread in this process for the fork to copy in the
+    middle of its work (native threads, an idle BLAS pool, are not seen)."""
     import multiprocessing  # here: its import is a cost to every short clip's lvas shots
 
-    return "fork" in multiprocessing.get_all_start_methods() and threading.active_count() == 1
+    return (sys.platform.startswith("linux") and "fork" in multiprocessing.get_all_start_methods()
+            and threading.active_count() == 1)
 
 
 def _decode_apart(make: Callable[[], Iterator[FrameChunk]], path: str | os.PathLike[str]) -> Iterator[FrameChunk]:
     """The chunks of ``make()``, decoded in a forked process and sent back over a pipe (the
-    pipe's buffer keeps it about a chunk ahead); its errors surface in the caller, and a caller
-    that stops early ends it."""
+    pipe's buffer keeps it about a chunk ahead); its errors surface in the caller as DecodeError,
+    and a caller that stops early, or is interrupted, ends it."""
     import multiprocessing
 
     ctx = multiprocessing.get_context("fork")
     receive, send = ctx.Pipe(duplex=False)
-    child = ctx.Process(target=_send_chunks, args=(make, send), name="lvas-decode", daemon=True)
+    child = ctx.Process(target=_send_chunks, args=(make, send, receive, path), name="lvas-decode", daemon=True)
     child.start()
     send.close()
     try:
@@ -174,30 +179,41 @@ def _decode_apart(make: Callable[[], Iterator[FrameChunk]], path: str | os.PathL
             receive.recv_bytes_into(memoryview(frames).cast("B"))
             yield FrameChunk(start, frames, times, colour)
     except EOFError:
-        child.join()
+        child.join(APART_JOIN_S)
         raise DecodeError(f"{path}: the decoding process ended early (exit code {child.exitcode})") from None
     finally:
-        receive.close()
+        receive.close()  # the child's next send fails: it stops
         if child.is_alive():
             child.terminate()
-        child.join()
+            child.join(APART_JOIN_S)
+        if child.is_alive():
+            child.kill()
+            child.join()
 
 
-def _send_chunks(make: Callable[[], Iterator[FrameChunk]], conn: Connection) -> None:
+APART_JOIN_S = 2.0  # a decoding process ended is waited for this long, then killed
+
+
+def _send_chunks(
+    make: Callable[[], Iterator[FrameChunk]], conn: Connection, other_end: Connection, path: str | os.PathLike[str]
+) -> None:
     """In the decoding process: each chunk as a small header and its frames' bytes, then None;
-    an error instead of what is left."""
+    an error instead of what is left, as a DecodeError (its text where it is not one)."""
+    other_end.close()  # the parent's end: closed there, the pipe breaks and this process stops
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it ends this
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the parent's handlers: terminate() ends it
     try:
         for c in make():
             conn.send((c.start, c.frames.shape, c.times, c.colour))
             conn.send_bytes(memoryview(np.ascontiguousarray(c.frames)).cast("B"))
         conn.send(None)
-    except (BrokenPipeError, KeyboardInterrupt):
-        pass  # the caller stopped reading, or was interrupted with us
+    except BrokenPipeError:
+        pass  # the caller stopped reading
     except BaseException as exc:
-        try:
-            conn.send(exc)
-        except Exception:  # an error that does not pickle: its text
-            conn.send(DecodeError(f"decoding failed ({type(exc).__name__}: {exc})"))
+        text = f"{path}: decoding failed ({type(exc).__name__}: {exc})"
+        error = exc if isinstance(exc, DecodeError) else DecodeError(text)
+        with contextlib.suppress(OSError):  # the caller has gone too
+            conn.send(error)
     finally:
         conn.close()
 

@@ -563,8 +563,9 @@ def _mix_span(frame: int, length: float) -> tuple[int, int]:
 @dataclass(frozen=True)
 class Boundary:
     """A shot boundary: where the new shot starts (``frame``), how (``kind``: "cut", "dissolve"
-    or "fade", through black or a flat picture) and the frames it spans, [start, end): the mix's
-    for a dissolve or fade, (frame, frame) for a cut."""
+    or "fade", through black or a flat picture; "unknown" where a detector does not tell, as
+    TransNetV2 alone) and the frames it spans, [start, end): the mix's for a dissolve or fade,
+    within the shots either side; (frame, frame) for a cut."""
 
     frame: int
     kind: str
@@ -640,15 +641,18 @@ def detect_boundaries(
     min_gap = max(1, round(settings.min_shot_s * fps))
     cuts = _merge(sorted(found, key=lambda t: t.frame), min_gap)
     cuts = [t for t in cuts if min_gap <= t.frame <= n - min_gap or (n <= 2 * min_gap and 0 < t.frame < n)]
-    return [_boundary(t, stats.gradual_frames, n) for t in cuts]
+    # a span stays within the shots either side (one whose length was not measured may reach past)
+    frames = [0, *(t.frame for t in cuts), n]
+    return [_boundary(t, stats.gradual_frames, frames[k], frames[k + 2]) for k, t in enumerate(cuts)]
 
 
-def _boundary(t: Transition, window: int, n: int) -> Boundary:
-    """A placed transition as a boundary; a mix whose length was not measured spans a window."""
+def _boundary(t: Transition, window: int, lo: int, hi: int) -> Boundary:
+    """A placed transition as a boundary, its span within [lo, hi] (the boundaries either side);
+    a mix whose length was not measured spans a window."""
     if t.kind == "cut":
         return Boundary(t.frame, "cut", t.frame, t.frame)
     start, end = t.span if t.span is not None else _mix_span(t.frame, window)
-    start, end = max(0, min(start, t.frame - 1)), min(n, max(end, t.frame + 1))
+    start, end = max(lo, min(start, t.frame - 1)), min(hi, max(end, t.frame + 1))
     return Boundary(t.frame, "fade" if t.kind == "fade" else "dissolve", start, end)
 
 
@@ -1427,10 +1431,12 @@ def _fade_span(
         # rising beyond the window (a slow fade, however its first window looked)
         dark = float(signal[edge])
         frames = ramp(side[:L], dark)
-        if len(side) <= L:
+        if len(side) <= L or frames == 0:  # a cut into or out of the black stays one
             return frames
-        top = float(np.median(side[max(frames, L - 3) : L]))
-        slow = frames >= L - 1 or float(np.median(side[L : 2 * L])) - top > SLOW_RISE * (top - dark)
+        slow = frames >= L - 1
+        if not slow:
+            top = float(_median(side[max(frames, L - 3) : L]))
+            slow = float(_median(side[L : 2 * L])) - top > SLOW_RISE * (top - dark)
         return ramp(side, dark) if slow else frames
 
     if lo >= s or hi <= e + 1:
