@@ -80,12 +80,7 @@ def detect_real(name: str, path: Path) -> list[float] | list[Told]:
     """The boundaries' times; lvas's detectors also tell each one's kind and span."""
     if name in LVAS_DETECTORS:
         a = analyze(path, StoryboardSettings(), name)
-        t, end = a.stats.t_s, a.shot_times[-1][1]
-
-        def at(f: int) -> float:
-            return float(t[f]) if f < len(t) else end
-
-        return [(c, b.kind, at(b.start), at(b.end)) for c, b in zip(a.cuts_s, a.boundaries, strict=True)]
+        return [(c, b.kind, a.time_s(b.start), a.time_s(b.end)) for c, b in zip(a.cuts_s, a.boundaries, strict=True)]
     from scenedetect import AdaptiveDetector, ContentDetector, detect
 
     det = ContentDetector() if name.endswith("Content") else AdaptiveDetector()

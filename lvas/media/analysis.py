@@ -39,6 +39,10 @@ class Analysis:
     shot_times: list[tuple[float, float]]
     boundaries: list[Boundary]  # per cut: its kind and span ("unknown" kind from TransNetV2 alone)
 
+    def time_s(self, frame: int) -> float:
+        """When frame ``frame`` is shown; the video's end for the frame after the last."""
+        return float(self.stats.t_s[frame]) if frame < len(self.stats) else self.shot_times[-1][1]
+
 
 def analyze(
     path: str | os.PathLike[str], settings: StoryboardSettings | ShotSettings, detector: str = "hsv",
@@ -121,11 +125,8 @@ def shots_summary(analysis: Analysis) -> dict:
         from its first mixed frame to the first frame of the new shot alone (a cut's span is its
         time).
     """
-    t = analysis.stats.t_s
-    end_s = analysis.shot_times[-1][1]
-
     def at(frame: int) -> float:
-        return round(float(t[frame]) if frame < len(t) else end_s, 3)
+        return round(analysis.time_s(frame), 3)
 
     return {
         "cuts_s": [round(c, 3) for c in analysis.cuts_s],

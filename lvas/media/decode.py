@@ -76,6 +76,7 @@ READ_AHEAD_MIN_PX = 640 * 360
 # Below it, decoding in a forked process instead (``apart``) pays for its start from about this
 # many frames (bench/RESULTS.md); larger frames gain nothing: FFmpeg's own threads decode them.
 APART_MIN_FRAMES = 1500
+APART_JOIN_S = 2.0  # a decoding process ended is waited for this long, then killed
 
 
 @dataclass(frozen=True)
@@ -190,8 +191,6 @@ def _decode_apart(make: Callable[[], Iterator[FrameChunk]], path: str | os.PathL
             child.kill()
             child.join()
 
-
-APART_JOIN_S = 2.0  # a decoding process ended is waited for this long, then killed
 
 
 def _send_chunks(

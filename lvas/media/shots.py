@@ -1392,11 +1392,11 @@ def _fade_span(
     ends, whatever its length: two where the first window's ramp runs to its end, or where the
     level beyond it goes on rising SLOW_RISE of the ramp (a fade that pauses). A side whose first
     frame is already CUT_STEP of the way to its level is a cut into or out of the black. ``level``
-    is what the fade scales down to nothing,
-    smoothed per frame: the brightness for a fade through black, the central detail for a dip to
-    white (:func:`_through_flat`); ``black`` says which frames are the dip's middle. Where a side's
-    brightness hardly moves (FADE_MIN: white text on black fading out), ``detail`` (the square root
-    of the edge energy, which a fade also scales) shows its ramp."""
+    is what the fade scales down to nothing, smoothed per frame: the brightness for a fade through
+    black, the central detail for a dip to white (:func:`_through_flat`); ``black`` says which
+    frames are the dip's middle. Where a side's brightness hardly moves (FADE_MIN: white text on
+    black fading out), ``detail`` (the square root of the edge energy, which a fade also scales)
+    shows its ramp."""
     n, L = len(level), window
     s = e = darkest
     while s > 0 and black[s - 1]:
