@@ -94,11 +94,30 @@ class Shot(Frozen):
         return self.end_s - self.start_s
 
 
+class ShotBoundary(Frozen):
+    """How one shot gives way to the next: at ``at_s`` (the new shot's start, a mix's middle), as a
+    cut, a dissolve or a fade (through black or a flat picture), over [from_s, to_s]."""
+
+    at_s: float
+    kind: Literal["cut", "dissolve", "fade", "unknown"]
+    from_s: float
+    to_s: float
+
+
 class Storyboard(Frozen):
     video_id: str
     info: VideoInfo
     cuts_s: list[float]
     shots: list[Shot]
+    boundaries: list[ShotBoundary] = Field(
+        default_factory=list, description="per cut, its kind and span (empty in storyboards written before them)")
+
+    def crossfade_s(self, at_s: float, least_s: float) -> float:
+        """The audio crossfade for a scene cut at ``at_s``: a dissolve's or fade's span there, at
+        least ``least_s``; ``least_s`` at a hard cut or where no boundary is known."""
+        tol = 0.5 / self.info.fps if self.info.fps > 0 else 1e-3
+        mix = next((b for b in self.boundaries if abs(b.at_s - at_s) <= tol and b.kind in ("dissolve", "fade")), None)
+        return max(least_s, mix.to_s - mix.from_s) if mix is not None else least_s
 
 
 # --------------------------------------------------------------------------- script

@@ -544,8 +544,10 @@ def mix_stage(layout: Layout, video: VideoRef, s: Settings) -> StageResult:
                 for sp, f in zip(specs, files, strict=True)]
     stems = {k: layout.stem(vid, k) for k in ("foreground", "background")}
     cuts = [sc.start_s for sc in script.scenes[1:]]
+    # an ambience crosses a scene cut over its dissolve's or fade's span, a hard cut over the setting's
+    crossfades = [board.crossfade_s(c, s.mix.scene_crossfade_s) for c in cuts]
     mixed = mix_events(rendered, cuts, board.info.duration_s, s.mix, s.synth.sample_rate, s.synth.channels,
-                       layout.mix(vid), stems)
+                       layout.mix(vid), stems, crossfades)
     if s.mix.original_audio == "clean":
         clean_original(video.path, layout.mix(vid), s)
     save_cue_sheet(layout.events(vid), vid, events, specs, files)

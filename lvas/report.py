@@ -188,6 +188,9 @@ def _keyframe_strip(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAx
         px = x(cut)
         for y in range(y0, y1, 10):  # dashed
             draw.line([(px, y), (px, min(y + 5, y1))], fill="white", width=1)
+    for b in storyboard.boundaries:  # a dissolve's or fade's span: a white bar along the strip's foot
+        if b.kind in ("dissolve", "fade") and x(b.to_s) > x(b.from_s):
+            draw.rectangle((x(b.from_s), y1 - 4, x(b.to_s), y1), fill="white")
 
 
 def _event_lanes(img: Image.Image, box: tuple[int, int, int, int], x: _TimeAxis, events: list[SoundEvent]) -> None:

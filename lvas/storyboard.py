@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from lvas.media.analysis import Analysis, analyze, shots_summary
 from lvas.media.keyframes import choose_keyframes, save_keyframes
-from lvas.models import Shot, Storyboard, VideoInfo, VideoRef
+from lvas.models import Shot, ShotBoundary, Storyboard, VideoInfo, VideoRef
 from lvas.settings import StoryboardSettings
 from lvas.storage.atomic import write_parquet
 from lvas.storage.layout import Layout
@@ -78,7 +78,10 @@ def run_storyboard(video: VideoRef, layout: Layout, settings: StoryboardSettings
         for i, ((s, e), (t0, t1), names) in enumerate(zip(a.shots, a.shot_times, per_shot, strict=True))
     ]
     write_parquet(layout.frames(vid), _frames_table(a))
-    board = Storyboard(video_id=vid, info=VideoInfo(**asdict(a.info)), cuts_s=a.cuts_s, shots=shots)
+    boundaries = [ShotBoundary(at_s=a.time_s(b.frame), kind=b.kind, from_s=a.time_s(b.start), to_s=a.time_s(b.end))
+                  for b in a.boundaries]
+    board = Storyboard(video_id=vid, info=VideoInfo(**asdict(a.info)), cuts_s=a.cuts_s, shots=shots,
+                       boundaries=boundaries)
     write_parquet(layout.shots(vid), _shots_table(board))
     return board
 
@@ -112,6 +115,7 @@ def _shots_table(board: Storyboard) -> pa.Table:
     meta = {
         b"lvas.info": board.info.model_dump_json().encode(),
         b"lvas.cuts_s": json.dumps(board.cuts_s).encode(),
+        b"lvas.boundaries": json.dumps([b.model_dump() for b in board.boundaries]).encode(),
     }
     return pa.Table.from_pylist(rows, schema=schema).replace_schema_metadata(meta)
 
@@ -130,7 +134,9 @@ def load_storyboard(layout: Layout, video_id: str) -> Storyboard:
              end_frame=r["end_frame"], keyframes=r["keyframes"], keyframe_frames=r["keyframe_frames"])
         for r in table.to_pylist()
     ]
-    return Storyboard(video_id=video_id, info=info, cuts_s=json.loads(meta[b"lvas.cuts_s"]), shots=shots)
+    boundaries = [ShotBoundary(**b) for b in json.loads(meta.get(b"lvas.boundaries", b"[]"))]
+    return Storyboard(video_id=video_id, info=info, cuts_s=json.loads(meta[b"lvas.cuts_s"]), shots=shots,
+                      boundaries=boundaries)
 
 
 def load_frame_stats(

@@ -387,3 +387,36 @@ def test_the_shortest_events_render_in_every_family(seconds: float) -> None:
     for family in FAMILIES:
         audio = render_family(family, n, 16000, seed=5, channels=1, starts_at_onset=True)
         assert audio.shape == (n, 1) and np.isfinite(audio).all(), family
+
+
+def test_an_ambience_crosses_a_dissolve_over_its_span(tmp_path: Path) -> None:
+    """Two beds meeting at a scene cut at 3 s: over the setting's 0.15 s, or over a 1 s dissolve's span."""
+    video = VideoRef(source="v", path=str(tmp_path / "v.mp4"), video_id="vid")
+    synth = SynthSettings(sample_rate=16000, channels=1)
+    specs = event_specs(video, [_event(0, 0, "background", "rain", 0.0, 3.0),
+                                _event(1, 0, "background", "wind", 3.0, 6.0)], synth)
+    t = np.arange(3 * 16000) / 16000
+    rendered = []
+    for spec, hz in zip(specs, (440.0, 1000.0), strict=True):
+        path = tmp_path / f"{hz:.0f}.wav"
+        sf.write(path, 0.1 * np.sin(2 * np.pi * hz * t), 16000)
+        rendered.append(RenderedLayer(spec=spec, wav_path=str(path), sample_rate=16000, backend="procedural"))
+
+    def tone(bed: np.ndarray, hz: float, at_s: float) -> float:
+        """Amplitude of ``hz`` in the 50 ms from ``at_s``."""
+        part = bed[round(at_s * 16000):round((at_s + 0.05) * 16000)]
+        return float(np.abs(part @ np.exp(-2j * np.pi * hz * np.arange(len(part)) / 16000)) * 2 / len(part))
+
+    beds = {}
+    for name, crossfades in (("set", None), ("dissolve", [1.0])):
+        stems = {k: tmp_path / f"{name}_{k}.wav" for k in ("foreground", "background")}
+        mix_events(rendered, [3.0], 6.0, MixSettings(), 16000, 1, tmp_path / f"{name}.wav", stems, crossfades)
+        beds[name], _ = sf.read(stems["background"])
+    # 0.3 s either side of the cut: only one bed over 0.15 s; both, each on its way out or in, over 1 s
+    assert tone(beds["set"], 440.0, 3.3) < 1e-3 and tone(beds["set"], 1000.0, 2.65) < 1e-3
+    assert tone(beds["dissolve"], 440.0, 3.3) > 0.01 and tone(beds["dissolve"], 1000.0, 2.65) > 0.01
+    # outside the dissolve's span each bed is alone, at the same level as with the short crossfade
+    assert tone(beds["dissolve"], 1000.0, 2.4) < 1e-3 and tone(beds["dissolve"], 440.0, 3.55) < 1e-3
+    assert tone(beds["dissolve"], 440.0, 1.0) == pytest.approx(tone(beds["set"], 440.0, 1.0), rel=1e-3)
+    with pytest.raises(ValueError, match="2 crossfade lengths for 1 cuts"):
+        mix_events(rendered, [3.0], 6.0, MixSettings(), 16000, 1, tmp_path / "bad.wav", None, [1.0, 1.0])

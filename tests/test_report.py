@@ -197,3 +197,27 @@ def test_report_draws_the_events_under_the_keyframes(
     # the keyframe strip above it shows no event colour
     strip = pixels[_panels()[0][1]:_panels()[0][3]]
     assert not np.any(np.all(strip == LAYER_COLOURS["background"], axis=-1))
+
+
+def test_the_strip_marks_a_dissolves_span(
+    artifacts: tuple[Layout, Storyboard, Script, list[SceneDesign], Path],
+) -> None:
+    from lvas.models import ShotBoundary
+    from lvas.report import _panels, _TimeAxis
+
+    layout, storyboard, script, designs, mix = artifacts
+    marked = storyboard.model_copy(update={"boundaries": [
+        ShotBoundary(at_s=1.5, kind="cut", from_s=1.5, to_s=1.5),
+        ShotBoundary(at_s=3.0, kind="dissolve", from_s=2.5, to_s=3.5),
+        ShotBoundary(at_s=4.8, kind="cut", from_s=4.8, to_s=4.8)]})
+    for board, spans in ((storyboard, False), (marked, True)):
+        page = build_report(layout, VID, board, script, designs, mix)
+        with Image.open(page.parent / "timeline.png") as img:
+            pixels = np.asarray(img.convert("RGB")).astype(int)
+        _, _, _, y1 = _panels()[0]
+        x = _TimeAxis(6.5)
+        foot = pixels[y1 - 2]
+        white = np.all(foot == 255, axis=-1)
+        along = np.r_[x(2.6):x(3.0) - 2, x(3.0) + 3:x(3.4)]  # the scene boundary's black line apart
+        assert white[along].all() == spans  # along the dissolve, and only there
+        assert not white[x(2.0):x(2.4)].any() and not white[x(3.6):x(4.5)].any()

@@ -10,7 +10,7 @@ import pytest
 from PIL import Image
 
 from lvas.media.keyframes import choose_keyframes, keyframe_count
-from lvas.models import VideoRef
+from lvas.models import ShotBoundary, Storyboard, VideoInfo, VideoRef
 from lvas.settings import StoryboardSettings
 from lvas.storage.atomic import PART
 from lvas.storage.layout import Layout, video_id_for
@@ -57,9 +57,48 @@ def test_storyboard_round_trip(board_dir: tuple[Layout, VideoRef]) -> None:
     s0, s1 = again.shots
     assert (s0.start_s, s0.end_frame, s1.start_frame) == (0.0, 20, 20)
     assert s1.end_s == pytest.approx(4.0, abs=0.05) and again.info.frame_count == 100
+    assert again.boundaries == [ShotBoundary(at_s=again.cuts_s[0], kind="cut", from_s=again.cuts_s[0],
+                                             to_s=again.cuts_s[0])]
     table = pq.read_table(layout.shots(ref.video_id))
     assert table.column_names == ["shot", "start_s", "end_s", "start_frame", "end_frame", "keyframes",
                                   "keyframe_frames"]
+
+
+def test_a_storyboard_written_before_boundaries_reads_back(board_dir: tuple[Layout, VideoRef],
+                                                           tmp_path: Path) -> None:
+    layout, ref = board_dir
+    table = pq.read_table(layout.shots(ref.video_id))
+    meta = {k: v for k, v in table.schema.metadata.items() if k != b"lvas.boundaries"}
+    old = Layout(tmp_path / "out")
+    old.shots(ref.video_id).parent.mkdir(parents=True)
+    pq.write_table(table.replace_schema_metadata(meta), old.shots(ref.video_id))
+    board = load_storyboard(old, ref.video_id)
+    assert board.boundaries == [] and board.cuts_s == load_storyboard(layout, ref.video_id).cuts_s
+    assert board.crossfade_s(board.cuts_s[0], 0.15) == 0.15
+
+
+def test_a_dissolve_sets_the_crossfade_at_its_cut(tmp_path: Path) -> None:
+    clip = make_clip(tmp_path / "dissolve.mp4", sc.dissolve(2.0, 1.0), seconds=4.0)
+    layout = Layout(tmp_path / "out")
+    ref = VideoRef(source=str(clip), path=str(clip), video_id=video_id_for(clip))
+    board = run_storyboard(ref, layout, SETTINGS)
+    assert load_storyboard(layout, ref.video_id).boundaries == board.boundaries
+    (mix,) = board.boundaries
+    assert mix.kind == "dissolve" and mix.at_s == pytest.approx(2.0, abs=0.1)
+    assert mix.from_s == pytest.approx(1.5, abs=0.15) and mix.to_s == pytest.approx(2.5, abs=0.15)
+    assert board.crossfade_s(mix.at_s, 0.15) == pytest.approx(mix.to_s - mix.from_s)
+    assert board.crossfade_s(mix.at_s, 2.0) == 2.0  # never shorter than asked
+    assert board.crossfade_s(1.0, 0.15) == 0.15  # no boundary there
+
+
+def test_a_hard_cut_keeps_the_set_crossfade() -> None:
+    info = VideoInfo(path="v.mp4", duration_s=4.0, fps=25.0, frame_count=100, width=64, height=48)
+    board = Storyboard(video_id="v", info=info, cuts_s=[1.0, 2.0], shots=[], boundaries=[
+        ShotBoundary(at_s=1.0, kind="cut", from_s=1.0, to_s=1.0),
+        ShotBoundary(at_s=2.0, kind="fade", from_s=1.6, to_s=2.6)])
+    assert board.crossfade_s(1.0, 0.15) == 0.15
+    assert board.crossfade_s(2.01, 0.15) == pytest.approx(1.0)  # within half a frame
+    assert board.crossfade_s(2.03, 0.15) == 0.15
 
 
 def test_frame_stats(board_dir: tuple[Layout, VideoRef]) -> None:

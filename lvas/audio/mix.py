@@ -231,6 +231,7 @@ def mix_events(
     channels: int,
     out_wav: str | Path,
     stems: dict[str, Path] | None = None,
+    crossfades_s: list[float] | None = None,
 ) -> MixReport:
     """Place timed events on the timeline and master their sum into ``out_wav``.
 
@@ -243,6 +244,8 @@ def mix_events(
         out_wav: destination (24-bit WAV, written atomically).
         stems: {"foreground": path, "background": path}: where to write the full-length stems
             (32-bit float, before mastering; they sum to the mix before its master gain).
+        crossfades_s: per cut, the length of the crossfade of a background edge there (a dissolve's
+            span); None: ``settings.scene_crossfade_s`` at every cut.
 
     Returns:
         The mix report, with the share of samples the limiter turned down.
@@ -252,8 +255,16 @@ def mix_events(
     """
     n = max(0, round(duration_s * sample_rate))
     buses = {kind: np.zeros((n, channels), np.float32) for kind in ("foreground", "background")}
-    cuts = {round(c * sample_rate) for c in cuts_s}
-    half = round(settings.scene_crossfade_s * sample_rate / 2)
+    lengths = crossfades_s if crossfades_s is not None else [settings.scene_crossfade_s] * len(cuts_s)
+    if len(lengths) != len(cuts_s):
+        raise ValueError(f"{len(lengths)} crossfade lengths for {len(cuts_s)} cuts")
+    halves = {round(c * sample_rate): round(x * sample_rate / 2) for c, x in zip(cuts_s, lengths, strict=True)}
+
+    def seam_at(sample: int, longest: int) -> int | None:
+        """Half of the crossfade at a cut on ``sample`` (within a sample), at most ``longest``."""
+        half = next((h for c, h in halves.items() if abs(sample - c) <= 1), None)
+        return min(half, longest) if half is not None and min(half, longest) > 0 else None
+
     for ev in events:
         a, b = (min(max(0, round(t * sample_rate)), n) for t in (ev.spec.start_s, ev.spec.end_s))
         if b <= a:
@@ -263,9 +274,9 @@ def mix_events(
         gain = db_to_gain(ev.spec.gain_db)
         if ev.spec.kind == "background":
             gain *= db_to_gain(settings.background_gain_db)
-        seam = min(half, (b - a) // 2 - 1) if ev.spec.kind == "background" else 0
-        left = seam if seam > 0 and a > 0 and any(abs(a - c) <= 1 for c in cuts) else None
-        right = seam if seam > 0 and b < n and any(abs(b - c) <= 1 for c in cuts) else None
+        background = ev.spec.kind == "background"
+        left = seam_at(a, (b - a) // 2 - 1) if background and a > 0 else None
+        right = seam_at(b, (b - a) // 2 - 1) if background and b < n else None
         _add_with_fades(buses[ev.spec.kind], (audio * gain).astype(np.float32), a, b, left, right, sample_rate)
     for kind, path in (stems or {}).items():
         write_wav(path, buses[kind], sample_rate)
