@@ -56,6 +56,7 @@ if TYPE_CHECKING:
     from lvas.settings import StoryboardSettings
 
 H_BINS, S_BINS, V_BINS = 16, 16, 16
+# A change of what this module finds is a new storyboard: bump lvas.pipeline.STORYBOARD_VERSION.
 GRADUAL_WINDOW_S = 1.0  # dissolves and fades up to about this long are found as one transition
 PERSIST = 0.6  # a cut's change must persist across the flash window at this fraction of the threshold
 FLASH_BACK = 0.25  # colours back within this fraction of their jump across the flash window: a flash
