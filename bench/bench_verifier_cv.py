@@ -3,7 +3,8 @@
     .venv/bin/python bench/bench_verifier_cv.py [--material-seeds 0-39]
 
 Every boundary `lvas shots` reports (detector hsv) on the tune part of the real footage
-(bench/ground_truth; held-out parts are never analysed here) and on assembled material
+(bench/ground_truth; no held-out annotation or boundary is used, though a clip whose tail is held
+out is decoded whole, so a boundary near that edge reads up to a second past it) and on assembled material
 (bench/make_material.py) gets a row of features read from the detector's own per-frame statistics
 around it (how far it stands out from the change around it, what share of the picture it keeps,
 how the pictures a second before and after it differ against how each side changes, brightness,

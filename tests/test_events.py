@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -379,6 +380,36 @@ def test_sidecar_events_reach_the_cue_sheet_and_bad_ones_are_named(tmp_path: Pat
         dub_video_direct(Layout(tmp_path / "out2"), video, s)
 
 
+def test_the_dub_crossfades_a_scene_cut_over_the_dissolve_it_is_on(tmp_path: Path, monkeypatch) -> None:
+    from lvas.audio import mix
+    from lvas.pipeline import dub_video_direct
+    from lvas.settings import Settings
+    from lvas.storyboard import load_storyboard
+    from tests import storyboard_clips as sc
+    from tests.clips import make_clip
+
+    clip = make_clip(tmp_path / "clip.mp4", sc.dissolve(3.0, 1.0), seconds=6.0)
+    side = tmp_path / "clip.captions.json"
+    side.write_text(json.dumps({"segments": [{"start": 0, "end": 3, "caption": "rain on a quiet street"},
+                                             {"start": 3, "end": 6, "caption": "wind over a stormy harbour"}]}))
+    video = VideoRef(source=str(clip), path=str(clip), video_id="clip", captions_path=str(side))
+    asked = []
+    real = mix.mix_events
+
+    def spy(events, cuts_s, *args, **kwargs):  # what the mix stage asks of the mixer
+        asked.append((list(cuts_s), args[6] if len(args) > 6 else kwargs.get("crossfades_s")))
+        return real(events, cuts_s, *args, **kwargs)
+
+    monkeypatch.setattr(mix, "mix_events", spy)
+    layout = Layout(tmp_path / "out")
+    dub_video_direct(layout, video, Settings(synth=SynthSettings(sample_rate=16000, channels=1)))
+    (dissolve,) = load_storyboard(layout, "clip").boundaries
+    assert dissolve.kind == "dissolve"
+    (cuts, crossfades), = asked
+    assert cuts == [dissolve.at_s] and crossfades == [pytest.approx(dissolve.to_s - dissolve.from_s)]
+    assert 0.8 <= crossfades[0] <= 1.2
+
+
 @pytest.mark.parametrize("seconds", [0.1, 0.15])
 def test_the_shortest_events_render_in_every_family(seconds: float) -> None:
     from lvas.backends.procedural import FAMILIES, render_family
@@ -389,29 +420,39 @@ def test_the_shortest_events_render_in_every_family(seconds: float) -> None:
         assert audio.shape == (n, 1) and np.isfinite(audio).all(), family
 
 
+def _beds(tmp_path: Path, spans: list[tuple[float, float, float]], sr: int) -> list[RenderedLayer]:
+    """One background event per (start, end, tone Hz), each scene its own, rendered as a sine."""
+    video = VideoRef(source="v", path=str(tmp_path / "v.mp4"), video_id="vid")
+    specs = event_specs(video, [_event(k, 0, "background", f"bed{k}", a, b) for k, (a, b, _) in enumerate(spans)],
+                        SynthSettings(sample_rate=sr, channels=1))
+    t = np.arange(6 * sr) / sr
+    out = []
+    for spec, (_, _, hz) in zip(specs, spans, strict=True):
+        path = tmp_path / f"{hz:.0f}.wav"
+        sf.write(path, 0.1 * np.sin(2 * np.pi * hz * t), sr)
+        out.append(RenderedLayer(spec=spec, wav_path=str(path), sample_rate=sr, backend="procedural"))
+    return out
+
+
+def _tone(bed: np.ndarray, hz: float, at_s: float, sr: int) -> float:
+    """Amplitude of ``hz`` in the 50 ms from ``at_s``."""
+    part = bed[round(at_s * sr):round((at_s + 0.05) * sr)]
+    return float(np.abs(part @ np.exp(-2j * np.pi * hz * np.arange(len(part)) / sr)) * 2 / len(part))
+
+
+def _background(tmp_path: Path, rendered: list[RenderedLayer], cuts: list[float], sr: int,
+                crossfades: list[float] | None, name: str) -> np.ndarray:
+    stems = {k: tmp_path / f"{name}_{k}.wav" for k in ("foreground", "background")}
+    mix_events(rendered, cuts, 6.0, MixSettings(), sr, 1, tmp_path / f"{name}.wav", stems, crossfades)
+    return sf.read(stems["background"])[0]
+
+
 def test_an_ambience_crosses_a_dissolve_over_its_span(tmp_path: Path) -> None:
     """Two beds meeting at a scene cut at 3 s: over the setting's 0.15 s, or over a 1 s dissolve's span."""
-    video = VideoRef(source="v", path=str(tmp_path / "v.mp4"), video_id="vid")
-    synth = SynthSettings(sample_rate=16000, channels=1)
-    specs = event_specs(video, [_event(0, 0, "background", "rain", 0.0, 3.0),
-                                _event(1, 0, "background", "wind", 3.0, 6.0)], synth)
-    t = np.arange(3 * 16000) / 16000
-    rendered = []
-    for spec, hz in zip(specs, (440.0, 1000.0), strict=True):
-        path = tmp_path / f"{hz:.0f}.wav"
-        sf.write(path, 0.1 * np.sin(2 * np.pi * hz * t), 16000)
-        rendered.append(RenderedLayer(spec=spec, wav_path=str(path), sample_rate=16000, backend="procedural"))
-
-    def tone(bed: np.ndarray, hz: float, at_s: float) -> float:
-        """Amplitude of ``hz`` in the 50 ms from ``at_s``."""
-        part = bed[round(at_s * 16000):round((at_s + 0.05) * 16000)]
-        return float(np.abs(part @ np.exp(-2j * np.pi * hz * np.arange(len(part)) / 16000)) * 2 / len(part))
-
-    beds = {}
-    for name, crossfades in (("set", None), ("dissolve", [1.0])):
-        stems = {k: tmp_path / f"{name}_{k}.wav" for k in ("foreground", "background")}
-        mix_events(rendered, [3.0], 6.0, MixSettings(), 16000, 1, tmp_path / f"{name}.wav", stems, crossfades)
-        beds[name], _ = sf.read(stems["background"])
+    rendered = _beds(tmp_path, [(0.0, 3.0, 440.0), (3.0, 6.0, 1000.0)], 16000)
+    beds = {name: _background(tmp_path, rendered, [3.0], 16000, crossfades, name)
+            for name, crossfades in (("set", None), ("dissolve", [1.0]))}
+    tone = functools.partial(_tone, sr=16000)
     # 0.3 s either side of the cut: only one bed over 0.15 s; both, each on its way out or in, over 1 s
     assert tone(beds["set"], 440.0, 3.3) < 1e-3 and tone(beds["set"], 1000.0, 2.65) < 1e-3
     assert tone(beds["dissolve"], 440.0, 3.3) > 0.01 and tone(beds["dissolve"], 1000.0, 2.65) > 0.01
@@ -420,3 +461,24 @@ def test_an_ambience_crosses_a_dissolve_over_its_span(tmp_path: Path) -> None:
     assert tone(beds["dissolve"], 440.0, 1.0) == pytest.approx(tone(beds["set"], 440.0, 1.0), rel=1e-3)
     with pytest.raises(ValueError, match="2 crossfade lengths for 1 cuts"):
         mix_events(rendered, [3.0], 6.0, MixSettings(), 16000, 1, tmp_path / "bad.wav", None, [1.0, 1.0])
+
+
+def test_a_cut_between_frames_of_29_97_fps_is_crossfaded_at_44_1_khz(tmp_path: Path) -> None:
+    """Events are kept to 0.1 ms, which at 44.1 kHz is up to two samples off the cut's frame time."""
+    cut = 67 * 1001 / 30000  # frame 67: 2.2355667 s; the events meet at 2.2356
+    rendered = _beds(tmp_path, [(0.0, round(cut, 4), 440.0), (round(cut, 4), 6.0, 1000.0)], 44100)
+    bed = _background(tmp_path, rendered, [cut], 44100, [1.0], "ntsc")
+    assert _tone(bed, 440.0, cut + 0.3, 44100) > 0.01 and _tone(bed, 1000.0, cut - 0.35, 44100) > 0.01
+    # and no dip at the cut: the two beds' power adds up to one bed's there
+    level = np.sqrt(np.mean(bed[round((cut - 0.01) * 44100):round((cut + 0.01) * 44100)] ** 2))
+    assert level == pytest.approx(np.sqrt(np.mean(bed[44100:2 * 44100] ** 2)), rel=0.2)
+
+
+def test_both_beds_at_a_cut_fade_alike_where_one_is_short(tmp_path: Path) -> None:
+    """A 1 s dissolve at 3 s into a 0.4 s scene: the crossfade shrinks to what the short bed allows,
+    for the long bed too (it does not reach past the short one into the next scene)."""
+    rendered = _beds(tmp_path, [(0.0, 3.0, 440.0), (3.0, 3.4, 1000.0), (3.4, 6.0, 700.0)], 16000)
+    bed = _background(tmp_path, rendered, [3.0, 3.4], 16000, [1.0, 0.15], "short")
+    assert _tone(bed, 440.0, 2.85, 16000) > 0.01  # within the shortened crossfade
+    assert _tone(bed, 440.0, 3.25, 16000) < 1e-3 and _tone(bed, 440.0, 3.45, 16000) < 1e-3
+    assert _tone(bed, 1000.0, 2.7, 16000) < 1e-3

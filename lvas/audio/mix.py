@@ -220,6 +220,13 @@ def _add_with_fades(
 
 
 LIMITED_RATIO = 0.99  # a sample counts as limited when the limiter took more than 1% off it
+ON_CUT_S = 1e-4  # an event's edge this close to a cut is on it (event times are kept to 0.1 ms)
+
+
+def _samples(event: RenderedLayer, n: int, sr: int) -> tuple[int, int]:
+    """An event's first and end sample on a track of ``n``."""
+    a, b = (min(max(0, round(t * sr)), n) for t in (event.spec.start_s, event.spec.end_s))
+    return a, b
 
 
 def mix_events(
@@ -244,8 +251,9 @@ def mix_events(
         out_wav: destination (24-bit WAV, written atomically).
         stems: {"foreground": path, "background": path}: where to write the full-length stems
             (32-bit float, before mastering; they sum to the mix before its master gain).
-        crossfades_s: per cut, the length of the crossfade of a background edge there (a dissolve's
-            span); None: ``settings.scene_crossfade_s`` at every cut.
+        crossfades_s: per cut, the length of the crossfade of the background edges on it (a
+            dissolve's span), centred on it and at most as long as the shorter bed meeting there;
+            None: ``settings.scene_crossfade_s`` at every cut.
 
     Returns:
         The mix report, with the share of samples the limiter turned down.
@@ -258,15 +266,21 @@ def mix_events(
     lengths = crossfades_s if crossfades_s is not None else [settings.scene_crossfade_s] * len(cuts_s)
     if len(lengths) != len(cuts_s):
         raise ValueError(f"{len(lengths)} crossfade lengths for {len(cuts_s)} cuts")
-    halves = {round(c * sample_rate): round(x * sample_rate / 2) for c, x in zip(cuts_s, lengths, strict=True)}
+    near = max(1, math.ceil(ON_CUT_S * sample_rate))
+    beds = [_samples(ev, n, sample_rate) for ev in events if ev.spec.kind == "background"]
+    seams = []  # per cut: its sample and half its crossfade, the same for both beds meeting there
+    for cut, length in zip(cuts_s, lengths, strict=True):
+        at, half = round(cut * sample_rate), round(length * sample_rate / 2)
+        meeting = [b - a for a, b in beds if b > a and (abs(a - at) <= near or abs(b - at) <= near)]
+        seams.append((at, min([half] + [m // 2 - 1 for m in meeting])))
 
-    def seam_at(sample: int, longest: int) -> int | None:
-        """Half of the crossfade at a cut on ``sample`` (within a sample), at most ``longest``."""
-        half = next((h for c, h in halves.items() if abs(sample - c) <= 1), None)
-        return min(half, longest) if half is not None and min(half, longest) > 0 else None
+    def seam_at(sample: int) -> int | None:
+        """Half the crossfade of the cut an event's edge at ``sample`` is on; None on no cut."""
+        half = next((h for at, h in seams if abs(sample - at) <= near), None)
+        return half if half is not None and half > 0 else None
 
     for ev in events:
-        a, b = (min(max(0, round(t * sample_rate)), n) for t in (ev.spec.start_s, ev.spec.end_s))
+        a, b = _samples(ev, n, sample_rate)
         if b <= a:
             continue
         audio, _ = normalize_loudness(_fit_length(_read_layer(ev, sample_rate, channels), b - a), sample_rate,
@@ -275,8 +289,8 @@ def mix_events(
         if ev.spec.kind == "background":
             gain *= db_to_gain(settings.background_gain_db)
         background = ev.spec.kind == "background"
-        left = seam_at(a, (b - a) // 2 - 1) if background and a > 0 else None
-        right = seam_at(b, (b - a) // 2 - 1) if background and b < n else None
+        left = seam_at(a) if background and a > 0 else None
+        right = seam_at(b) if background and b < n else None
         _add_with_fades(buses[ev.spec.kind], (audio * gain).astype(np.float32), a, b, left, right, sample_rate)
     for kind, path in (stems or {}).items():
         write_wav(path, buses[kind], sample_rate)
