@@ -39,7 +39,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_shots import material
 from bench.measure import tree_pss
-from bench.real_footage import BOUNDARY_KINDS, TOLERANCE_S, Tally, available, load, locate, score
+from bench.real_footage import BOUNDARY_KINDS, Tally, available, load, locate, matches, score
 from bench.results import write_section
 from lvas.media.analysis import analyze
 from lvas.settings import StoryboardSettings
@@ -79,8 +79,7 @@ Told = tuple[float, str, float, float]  # a boundary as lvas tells it: time, kin
 def detect_real(name: str, path: Path) -> list[float] | list[Told]:
     """The boundaries' times; lvas's detectors also tell each one's kind and span."""
     if name in LVAS_DETECTORS:
-        a = analyze(path, StoryboardSettings(), name)
-        return [(c, b.kind, a.time_s(b.start), a.time_s(b.end)) for c, b in zip(a.cuts_s, a.boundaries, strict=True)]
+        return analyze(path, StoryboardSettings(), name).boundary_times()
     from scenedetect import AdaptiveDetector, ContentDetector, detect
 
     det = ContentDetector() if name.endswith("Content") else AdaptiveDetector()
@@ -130,14 +129,9 @@ def kinds_told(told: dict[str, list[Told]], gt: dict, split: str) -> tuple[Count
     pairs: Counter = Counter()
     errors: dict[str, list[tuple[float, float]]] = {}
     for v, bs in told.items():
-        notes = sorted((a for a in gt[v] if a.split == split and a.kind in BOUNDARY_KINDS), key=lambda a: a.t_s)
-        used: set[int] = set()
-        for a in notes:
-            free = [(abs(b[0] - a.t_s), j) for j, b in enumerate(bs) if j not in used]
-            if not free or min(free)[0] > TOLERANCE_S + 1e-9:
-                continue
-            j = min(free)[1]
-            used.add(j)
+        notes = [a for a in gt[v] if a.split == split and a.kind in BOUNDARY_KINDS]
+        for i, j in matches([b[0] for b in bs], [a.t_s for a in notes]):
+            a = notes[i]
             pairs[(a.kind, bs[j][1])] += 1
             if a.kind != "cut" and bs[j][1] in ("dissolve", "fade"):
                 errors.setdefault(a.kind, []).append((bs[j][2] - a.start_s, bs[j][3] - a.end_s))

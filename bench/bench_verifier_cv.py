@@ -27,7 +27,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_shots import material
-from bench.real_footage import BOUNDARY_KINDS, IGNORED_KINDS, TOLERANCE_S, available, load
+from bench.real_footage import BOUNDARY_KINDS, IGNORED_KINDS, TOLERANCE_S, available, load, matches
 from lvas.media.analysis import analyze
 from lvas.media.shots import H_BINS, S_BINS, V_BINS, Boundary, FrameStats, adaptive_threshold
 from lvas.settings import StoryboardSettings
@@ -89,11 +89,7 @@ def features(st: FrameStats, fps: float, b: Boundary, thr: float, prev: int, nxt
 
 def matched(pred: list[float], truth: list[float]) -> list[int]:
     """1 for each prediction matched one to one with a true boundary within the tolerance, else 0."""
-    used: set[int] = set()
-    for t in sorted(truth):
-        free = [(abs(p - t), j) for j, p in enumerate(pred) if j not in used]
-        if free and min(free)[0] <= TOLERANCE_S + 1e-9:
-            used.add(min(free)[1])
+    used = {j for _, j in matches(pred, truth)}
     return [int(j in used) for j in range(len(pred))]
 
 

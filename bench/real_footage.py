@@ -341,6 +341,20 @@ class Tally:
         return ", ".join(parts)
 
 
+def matches(pred_s: list[float], truth_s: list[float], tol: float = TOLERANCE_S) -> list[tuple[int, int]]:
+    """One-to-one matches within ``tol``: each true boundary, in time order, takes the nearest
+    prediction not yet taken. Returns (truth index, prediction index) pairs."""
+    used: set[int] = set()
+    pairs = []
+    for i in sorted(range(len(truth_s)), key=lambda i: truth_s[i]):
+        free = [(abs(p - truth_s[i]), j) for j, p in enumerate(pred_s) if j not in used]
+        best = min(free) if free else None
+        if best is not None and best[0] <= tol + 1e-9:
+            used.add(best[1])
+            pairs.append((i, best[1]))
+    return pairs
+
+
 def score(pred_s: Iterable[float], notes: list[Annotation], split: str | None = None,
           tol: float = TOLERANCE_S) -> Tally:
     """Match predicted boundaries (seconds) one to one with the annotated ones within ``tol``.
@@ -369,14 +383,12 @@ def score(pred_s: Iterable[float], notes: list[Annotation], split: str | None = 
     truth = sorted((a for a in notes if a.kind in BOUNDARY_KINDS), key=lambda a: a.t_s)
     tally = Tally.empty()
     tally.n_pred = len(pred)
-    used: set[int] = set()
     for a in truth:
         tally.total[a.kind] += 1
-        free = [(abs(p - a.t_s), j) for j, p in enumerate(pred) if j not in used]
-        best = min(free) if free else None
-        if best is not None and best[0] <= tol + 1e-9:
-            used.add(best[1])
-            tally.found[a.kind] += 1
+    pairs = matches(pred, [a.t_s for a in truth], tol)
+    for i, _ in pairs:
+        tally.found[truth[i].kind] += 1
+    used = {j for _, j in pairs}
     spans = [a for a in notes if a.kind in FALSE_ALARM_KINDS]
     for j, p in enumerate(pred):
         if j in used:

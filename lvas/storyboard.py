@@ -78,8 +78,8 @@ def run_storyboard(video: VideoRef, layout: Layout, settings: StoryboardSettings
         for i, ((s, e), (t0, t1), names) in enumerate(zip(a.shots, a.shot_times, per_shot, strict=True))
     ]
     write_parquet(layout.frames(vid), _frames_table(a))
-    boundaries = [ShotBoundary(at_s=a.time_s(b.frame), kind=b.kind, from_s=a.time_s(b.start), to_s=a.time_s(b.end))
-                  for b in a.boundaries]
+    boundaries = [ShotBoundary(at_s=at, kind=kind, from_s=start, to_s=end)
+                  for at, kind, start, end in a.boundary_times()]
     board = Storyboard(video_id=vid, info=VideoInfo(**asdict(a.info)), cuts_s=a.cuts_s, shots=shots,
                        boundaries=boundaries)
     write_parquet(layout.shots(vid), _shots_table(board))

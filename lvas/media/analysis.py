@@ -43,6 +43,10 @@ class Analysis:
         """When frame ``frame`` is shown; the video's end for the frame after the last."""
         return float(self.stats.t_s[frame]) if frame < len(self.stats) else self.shot_times[-1][1]
 
+    def boundary_times(self) -> list[tuple[float, str, float, float]]:
+        """Per boundary, in seconds: (its time, its kind, its span's start and end)."""
+        return [(self.time_s(b.frame), b.kind, self.time_s(b.start), self.time_s(b.end)) for b in self.boundaries]
+
 
 def analyze(
     path: str | os.PathLike[str], settings: StoryboardSettings | ShotSettings, detector: str = "hsv",
@@ -125,13 +129,10 @@ def shots_summary(analysis: Analysis) -> dict:
         from its first mixed frame to the first frame of the new shot alone (a cut's span is its
         time).
     """
-    def at(frame: int) -> float:
-        return round(analysis.time_s(frame), 3)
-
     return {
         "cuts_s": [round(c, 3) for c in analysis.cuts_s],
-        "boundaries": [{"at_s": at(b.frame), "kind": b.kind, "from_s": at(b.start), "to_s": at(b.end)}
-                       for b in analysis.boundaries],
+        "boundaries": [{"at_s": round(at, 3), "kind": kind, "from_s": round(a, 3), "to_s": round(b, 3)}
+                       for at, kind, a, b in analysis.boundary_times()],
         "shots": [[round(a, 3), round(b, 3)] for a, b in analysis.shot_times],
         "fps": round(analysis.info.fps, 3),
         "duration_s": round(analysis.shot_times[-1][1], 3),

@@ -73,8 +73,8 @@ GROWN_CHUNK_FRAMES = 2 * CHUNK_FRAMES
 # by lvas.media.probe.analysis_decoder (kept there, without numpy, so that a file can be opened
 # while numpy is still being imported).
 READ_AHEAD_MIN_PX = 640 * 360
-# Below it, decoding in a forked process instead (``apart``) pays for its start from about this
-# many frames (bench/RESULTS.md); larger frames gain nothing: FFmpeg's own threads decode them.
+# Below it, a video of at least this many frames is decoded in a forked process (``apart``): a
+# shorter one does not pay back the process's start; larger frames are FFmpeg's own threads' work.
 APART_MIN_FRAMES = 1500
 APART_JOIN_S = 2.0  # a decoding process ended is waited for this long, then killed
 
@@ -190,7 +190,6 @@ def _decode_apart(make: Callable[[], Iterator[FrameChunk]], path: str | os.PathL
         if child.is_alive():
             child.kill()
             child.join()
-
 
 
 def _send_chunks(
