@@ -13,9 +13,14 @@ import pytest
 
 from lvas.media.shots import (
     DARK,
+    FOUND_CUT,
+    FOUND_MIX,
+    Boundary,
     FrameAnalyzer,
     _bridged,
     _fade_span,
+    _found_share,
+    _one_scene,
     _window_fit,
     adaptive_threshold,
     detect_cuts,
@@ -1240,3 +1245,75 @@ def test_crash_zoom_on_a_real_picture_is_one_shot(start: float, end: float, step
     frame = real_frames("bikes.mp4", (640, 360), 1)[0]
     zooms = [start * (end / start) ** float(np.clip((i - 40) / steps, 0, 1)) ** ease for i in range(100)]
     assert _cuts_of_frames([_framed(frame.astype(np.float64), z) for z in zooms]) == []
+
+
+def _soft_texture(seed: int, size: tuple[int, int] = W160) -> np.ndarray:
+    """A grey picture of soft blobs (0..255 floats), detail at every place."""
+    w, h = size
+    x = np.random.default_rng(seed).normal(0, 1, (h, w))
+    for axis in (0, 1, 0, 1):  # box blurs
+        x = sum(np.roll(x, s, axis=axis) for s in range(-2, 3)) / 5
+    return 110 + 40 * x / x.std()
+
+
+def _light_on_one_side(picture: np.ndarray) -> np.ndarray:
+    """The picture lit unevenly: up to 1.8 times brighter around a point left of centre, half as
+    bright far from it."""
+    h, w = picture.shape
+    yy, xx = np.mgrid[0:h, 0:w]
+    return picture * (0.5 + 1.3 * np.exp(-((xx - w / 2) ** 2 + (yy - h / 2) ** 2) / (2 * 35.0**2)))
+
+
+def _grey_clip(path: Path, before: np.ndarray, after: np.ndarray, at: int = 40) -> Path:
+    def fn(i: int, t: float) -> np.ndarray:
+        grey = np.repeat((before if i < at else after)[..., None], 3, axis=2) * np.array([1.0, 0.95, 0.85])
+        return _noisy(np.clip(grey, 0, 255).astype(np.uint8), i)
+
+    return make_clip(path, fn, seconds=3.2, size=W160)
+
+
+def test_found_share_sees_one_picture_moved_and_relit_not_two_pictures() -> None:
+    texture = _soft_texture(1)
+    a, moved = texture[None, 2:46, 2:82], texture[None, 1:45, :80]  # the camera moved 1 and 2 px
+    relit = _light_on_one_side(moved[0])[None]
+    other = _soft_texture(2)[None, :44, :80]
+    shares = _found_share(np.concatenate([a, a, a]), np.concatenate([moved, relit, other]))
+    # found near where they were far more often than half the picture away, however brightened
+    assert shares[0] > 2 * FOUND_CUT and shares[1] > 2 * FOUND_CUT
+    assert abs(shares[2]) < FOUND_MIX / 2  # another picture's soft blobs: as often near as far
+    assert np.isnan(_found_share(a, np.full_like(a, 128.0))[0])  # nothing to look for
+
+
+def test_light_coming_on_over_one_side_of_a_still_set_is_not_a_cut(tmp_path: Path) -> None:
+    """A still set lit unevenly from one frame on (a tower's lights, a glow): most pixels change,
+    by a gain that differs across the picture, so neither the kept share nor one relit picture
+    says "the same picture"; its textured blocks, each found again, do."""
+    set_ = _soft_texture(11)
+    result = analyze(_grey_clip(tmp_path / "lit.mp4", set_, _light_on_one_side(set_)), StoryboardSettings())
+    assert_cuts(result.cuts_s, ())
+    assert result.stats.e1[40] > 0.05 and result.stats.kept[40] < 0.2  # a large change, little kept
+    assert result.stats.found[40] >= FOUND_CUT
+
+
+def test_cut_to_another_set_in_that_light_is_still_a_cut(tmp_path: Path) -> None:
+    result = analyze(_grey_clip(tmp_path / "cut.mp4", _soft_texture(11), _light_on_one_side(_soft_texture(12))),
+                     StoryboardSettings())
+    assert_cuts(result.cuts_s, (40 / 25,))
+    assert result.stats.found[40] < FOUND_CUT
+
+
+def test_a_dissolve_joins_two_pictures_and_not_one_picture_in_two_lights(tmp_path: Path) -> None:
+    """The dissolve check compares the sampled frames just outside a dissolve's span."""
+    set_, other = _soft_texture(11), _soft_texture(12)
+    one = FrameAnalyzer(25.0, StoryboardSettings())
+    two = FrameAnalyzer(25.0, StoryboardSettings())
+    for i in range(80):
+        mix = float(np.clip((i - 30) / 20, 0, 1))
+        lit = (1 - mix) * set_ + mix * _light_on_one_side(set_)
+        mixed = (1 - mix) * set_ + mix * other
+        for analyzer, picture in ((one, lit), (two, mixed)):
+            frame = np.repeat(np.clip(picture, 0, 255).astype(np.uint8)[None, ..., None], 3, axis=3)
+            analyzer.update(frame, np.array([i / 25]))
+    span = Boundary(40, "dissolve", 30, 50)
+    assert _one_scene(one.finish(), span)
+    assert not _one_scene(two.finish(), span)

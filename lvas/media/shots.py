@@ -36,8 +36,15 @@ luminance variance (``contrast``) follows the same curve, with a cross term no l
 Cauchy-Schwarz allows. Motion blur also lowers edge energy, but not in that shape or not with the
 picture changing; :func:`_blend_dips` fits the curve.
 
-Only a ring buffer of the last second of histograms and thumbnails is kept: memory does not grow
-with the video beyond these few floats per frame.
+A spinning render, an interface building up, a light coming on over part of a set: every
+number above can look like a cut's, yet the pictures either side are one scene moved about.
+``found`` says so: the share of the new thumbnail's textured blocks that turn up again, a pixel
+or two away and however relit, in the old one, less the share that turns up half a picture away
+(how often pictures like these match by chance). A cut or dissolve whose pictures are one scene
+by it, in hues shared out alike, joins no shots (:func:`_one_scene`).
+
+Only a ring buffer of the last seconds of histograms and thumbnails is kept: memory grows with the
+video by a few floats per frame and a thumbnail (a kilobyte or so) eight times a second.
 """
 
 from __future__ import annotations
@@ -118,6 +125,13 @@ LONG_WINDOWS = 3  # dissolves up to this many windows long are also looked for i
 MOVE_REACH = 2  # a pan is looked for as a shift of less than half the picture over half the gradual window...
 MOVE_GAIN = 0.7  # ...where it brings the row or column means' difference under this part of the unshifted one...
 MOVED = 0.5  # ...and a change brought within this part of its distance so, or by a zoom, is motion
+FOUND_BLOCK = 5  # the thumbnails' blocks (px) looked for in the other picture...
+FOUND_REACH = 2  # ...up to this far (px) either way...
+FOUND_MATCH = 0.8  # ...are found again where they correlate this much (zero-mean, normalised)
+FOUND_TEXTURE = 3.0  # blocks whose luminance deviates less than this (0..255) are too flat to look for...
+FOUND_CORNER = 0.1  # ...and so are those whose detail runs this much more one way than across (an edge)
+FOUND_CUT = 0.35  # a cut whose picture's blocks are found this much more often near than far before it: one scene
+FOUND_MIX = 0.3  # the same for the pictures either side of a dissolve: one scene moving, not a mix
 ZOOMS_HALF = (1.2, 1.45, 1.75, 2.1, 2.5, 3.0)  # magnifications (and their inverses) tried over half a window: a zoom
 ZOOMS_STEP = (1.07, 1.15, 1.23, 1.32, 1.41, 1.5)  # ...and from one frame to the next
 
@@ -231,6 +245,11 @@ class FrameStats:
     hue_deg: np.ndarray
     sample_frames: np.ndarray  # frames whose clustering features were kept
     sample_features: np.ndarray  # (len(sample_frames), D) float32
+    sample_thumbs: np.ndarray  # (len(sample_frames), h, w) uint8: those frames' thumbnails
+    # the thumbnail's blocks found in the previous one and the one a flash window back, the less of
+    # the two (:func:`_found_share`); NaN where e1 < STRUCTURE_MIN
+    found: np.ndarray
+    hue_step: np.ndarray  # half-L1 distance of the hues' shares to the previous frame's (NaN: no colour)
     flash_frames: int = 1
     gradual_frames: int = 1
 
@@ -317,6 +336,13 @@ class FrameAnalyzer:
         step_zoomed[big - len(older)] = np.minimum(step[big - len(older)],
                                                    _zoomed_distance(allt[big], allt[big - 1], ZOOMS_STEP))
         self._add("e1_zoomed", step_zoomed)
+        # a cut blended over a few frames mixes both pictures in each: also across the flash window
+        found = np.full(n, np.nan)
+        if len(big):
+            back = np.clip(big - self.flash_frames - 1, 0, None)
+            both_ways = _found_share(np.concatenate([allt[big - 1], allt[back]]), np.concatenate([allt[big]] * 2))
+            found[big - len(older)] = np.fmin(both_ways[: len(big)], both_ways[len(big) :])
+        self._add("found", found)
         # half a window back, as it is and moved: a pan moves a picture less than half across
         # that; magnified only within it of a frame step that was magnified (a zoom fast enough to matter)
         k = self.gradual_frames // 2
@@ -348,6 +374,7 @@ class FrameAnalyzer:
             # Frames near the start compare with the oldest frame available (frame 0).
             ref = np.clip(idx - lag, 0, None)
             self._add(name, hsv_distance(both[ref], both[idx]))
+        self._add("hue_step", _hue_distance(both[idx - 1, :H_BINS], both[idx, :H_BINS]))
         self._tail = both[-self._keep :]
         self._add("t_s", np.asarray(times, np.float64))
         self._add("motion", motion)
@@ -360,6 +387,7 @@ class FrameAnalyzer:
         if keep.any():
             self._add("sample_frames", frame_idx[keep])
             self._add("sample_features", np.concatenate([hist[keep], _grid(luma[keep] / 255.0)], axis=1))
+            self._add("sample_thumbs", np.round(thumbs[keep]).astype(np.uint8))
         self._n += len(frames)
 
     def _add(self, name: str, values: np.ndarray) -> None:
@@ -381,6 +409,7 @@ class FrameAnalyzer:
             centre_contrast=col["centre_contrast"],
             brightness=col["brightness"], saturation=col["saturation"], hue_deg=col["hue_deg"],
             sample_frames=col["sample_frames"], sample_features=col["sample_features"].astype(np.float32),
+            sample_thumbs=col["sample_thumbs"], found=col["found"], hue_step=col["hue_step"],
             flash_frames=self.flash_frames, gradual_frames=self.gradual_frames,
         )
 
@@ -642,9 +671,103 @@ def detect_boundaries(
     min_gap = max(1, round(settings.min_shot_s * fps))
     cuts = _merge(sorted(found, key=lambda t: t.frame), min_gap)
     cuts = [t for t in cuts if min_gap <= t.frame <= n - min_gap or (n <= 2 * min_gap and 0 < t.frame < n)]
-    # a span stays within the shots either side (one whose length was not measured may reach past)
+    bounds = _spans_within(cuts, stats.gradual_frames, n)
+    # a cut or dissolve whose pictures either side show one scene, moved about, joins no shots
+    kept = [t for t, b in zip(cuts, bounds, strict=True) if not _one_scene(stats, b)]
+    return bounds if len(kept) == len(cuts) else _spans_within(kept, stats.gradual_frames, n)
+
+
+def _spans_within(cuts: list[Transition], window: int, n: int) -> list[Boundary]:
+    """The placed transitions as boundaries, each span within the shots either side (one whose
+    length was not measured may reach past)."""
     frames = [0, *(t.frame for t in cuts), n]
-    return [_boundary(t, stats.gradual_frames, frames[k], frames[k + 2]) for k, t in enumerate(cuts)]
+    return [_boundary(t, window, frames[k], frames[k + 2]) for k, t in enumerate(cuts)]
+
+
+def _one_scene(stats: FrameStats, b: Boundary) -> bool:
+    """Whether the pictures either side of a cut or dissolve are one scene: the new one's textured
+    blocks are found again, moved a little, in the old one far more often than by chance
+    (FOUND_CUT, FOUND_MIX; a spinning render, a light pulse over a set, an interface building up),
+    as two shots' pictures' are not. A cut compares
+    its two frames; a dissolve the sampled frames just outside its span. Their hues must be shared
+    out alike too (HUE_SAME; grey pictures have none to compare): a mix between two colourings of
+    one picture is a transition; and a cut must not be the picture before magnified (a cut-in to a
+    closer framing finds the middle of the picture again). Fades are left alone (a dip to black
+    may come back to the same place)."""
+    if b.kind == "cut":
+        # found is NaN where the change was too small to have been looked at: a cut; so is a
+        # step that magnifies the picture before it (a cut-in: the zoom rules told it from a zoom)
+        i = b.frame
+        zoomed = _zoom_steps(stats.e1[i : i + 1], stats.e1_zoomed[i : i + 1])[0]
+        return bool(stats.found[i] >= FOUND_CUT) and not stats.hue_step[i] >= HUE_SAME and not zoomed
+    if b.kind != "dissolve":
+        return False
+    frames = stats.sample_frames
+    before = np.searchsorted(frames, min(b.start, b.frame), side="left") - 1
+    after = np.searchsorted(frames, max(b.end, b.frame), side="left")
+    if before < 0 or after >= len(frames):
+        return False
+    hues = _hue_distance(*stats.sample_features[[before, after], :H_BINS].astype(np.float64))
+    share = _found_share(stats.sample_thumbs[before][None].astype(np.float32),
+                         stats.sample_thumbs[after][None].astype(np.float32))[0]
+    return bool(share >= FOUND_MIX) and not hues >= HUE_SAME
+
+
+def _hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Half-L1 distance of saturation-weighted hue histograms (rows), each first made to sum to 1;
+    NaN where either has almost no colour."""
+    sa, sb = a.sum(axis=-1), b.sum(axis=-1)
+    d = 0.5 * np.abs(a / np.maximum(sa, 1e-3)[..., None] - b / np.maximum(sb, 1e-3)[..., None]).sum(axis=-1)
+    return np.where(np.minimum(sa, sb) < 1e-3, np.nan, d)
+
+
+def _found_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per pair of thumbnails (N, H, W, 0..255), how much more often ``b``'s textured
+    FOUND_BLOCK-square blocks are found in ``a`` near where they are than half the picture away:
+    found where some block of ``a`` within FOUND_REACH pixels correlates with them at FOUND_MATCH
+    or more (zero-mean, normalised: a light turned up or down still matches). Half the picture
+    away, they are found only as often as pictures like these match by chance (large flat areas
+    and their corners match often). A block counts where it has detail both ways (FOUND_CORNER):
+    a straight edge would be found along itself anywhere. NaN where ``b`` has fewer than four
+    such blocks."""
+    size, reach = FOUND_BLOCK, FOUND_REACH
+    n, hh, ww = b.shape
+    h, w = hh // size, ww // size
+    if h * w < 4:
+        return np.full(n, np.nan)
+
+    def blocks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        x = x.reshape(n, h, size, w, size)
+        x = x - x.mean(axis=(2, 4), keepdims=True)
+        return x, np.sqrt((x * x).mean(axis=(2, 4)))
+
+    cz, cs = blocks(b[:, : h * size, : w * size])
+    # the structure tensor of each block: its smaller eigenvalue against the larger one
+    gy, gx = np.diff(cz, axis=2)[:, :, :, :, :-1], np.diff(cz, axis=4)[:, :, :-1]
+    sxx, syy, sxy = ((g * k).sum(axis=(2, 4)) for g, k in ((gx, gx), (gy, gy), (gx, gy)))
+    half_sum, root = (sxx + syy) / 2, np.sqrt(((sxx - syy) / 2) ** 2 + sxy**2)
+    textured = (cs >= FOUND_TEXTURE) & (half_sum - root >= FOUND_CORNER * (half_sum + root))
+    count = textured.sum(axis=(1, 2))
+
+    # near where the blocks are, and half the picture away, each over every shift at once
+    near_far = np.concatenate([a, np.roll(a, (hh // 2, ww // 2), axis=(1, 2))])
+    span = 2 * reach + 1
+    pad = np.pad(near_far, ((0, 0), (reach, reach), (reach, reach)), mode="edge")[
+        :, : h * size + span - 1, : w * size + span - 1]
+    windows = np.lib.stride_tricks.sliding_window_view(pad, (h * size, w * size), axis=(1, 2))
+    # (pair, shift, block row, block column, the block's pixels): sums over the last axis are fast
+    k = size * size
+    p = windows.reshape(2 * n, span * span, h, size, w, size).transpose(0, 1, 2, 4, 3, 5).reshape(
+        2 * n, span * span, h, w, k)
+    mean = p.mean(axis=-1)
+    ps = np.sqrt(np.maximum(np.einsum("nshwk,nshwk->nshw", p, p) / k - mean * mean, 0.0))
+    flat = np.concatenate([cz, cz]).transpose(0, 1, 3, 2, 4).reshape(2 * n, h, w, k)
+    corr = np.einsum("nshwk,nhwk->nshw", p, flat) / k / np.maximum(np.concatenate([cs, cs])[:, None] * ps, 1e-3)
+    best = np.where(ps >= FOUND_TEXTURE / 2, corr, -1.0).max(axis=1)
+    found = ((best >= FOUND_MATCH) & np.concatenate([textured, textured])).sum(axis=(1, 2)) / np.maximum(
+        np.concatenate([count, count]), 1)
+    share = found[:n] - found[n:]
+    return np.where(count >= 4, share, np.nan)
 
 
 def _boundary(t: Transition, window: int, lo: int, hi: int) -> Boundary:
