@@ -131,6 +131,7 @@ FOUND_MATCH = 0.8  # ...are found again where they correlate this much (zero-mea
 FOUND_TEXTURE = 3.0  # blocks whose luminance deviates less than this (0..255) are too flat to look for...
 FOUND_CORNER = 0.1  # ...and so are those whose detail runs this much more one way than across (an edge)
 FOUND_CUT = 0.35  # a cut whose picture's blocks are found this much more often near than far before it: one scene
+FOUND_BATCH = 16  # pairs of thumbnails compared at a time (each holds 2 x 25 shifted copies of one)
 FOUND_MIX = 0.3  # the same for the pictures either side of a dissolve: one scene moving, not a mix
 ZOOMS_HALF = (1.2, 1.45, 1.75, 2.1, 2.5, 3.0)  # magnifications (and their inverses) tried over half a window: a zoom
 ZOOMS_STEP = (1.07, 1.15, 1.23, 1.32, 1.41, 1.5)  # ...and from one frame to the next
@@ -735,6 +736,9 @@ def _found_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     h, w = hh // size, ww // size
     if h * w < 4:
         return np.full(n, np.nan)
+    if n > FOUND_BATCH:  # every shift of every block is held at once: a few pairs at a time
+        return np.concatenate([_found_share(a[i : i + FOUND_BATCH], b[i : i + FOUND_BATCH])
+                               for i in range(0, n, FOUND_BATCH)])
 
     def blocks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         x = x.reshape(n, h, size, w, size)
