@@ -689,12 +689,11 @@ def _one_scene(stats: FrameStats, b: Boundary) -> bool:
     """Whether the pictures either side of a cut or dissolve are one scene: the new one's textured
     blocks are found again, moved a little, in the old one far more often than by chance
     (FOUND_CUT, FOUND_MIX; a spinning render, a light pulse over a set, an interface building up),
-    as two shots' pictures' are not. A cut compares
-    its two frames; a dissolve the sampled frames just outside its span. Their hues must be shared
-    out alike too (HUE_SAME; grey pictures have none to compare): a mix between two colourings of
-    one picture is a transition; and a cut must not be the picture before magnified (a cut-in to a
-    closer framing finds the middle of the picture again). Fades are left alone (a dip to black
-    may come back to the same place)."""
+    as two shots' pictures are not. A cut compares its two frames; a dissolve the sampled frames
+    just outside its span. Their hues must be shared out alike too (HUE_SAME; grey pictures have
+    none to compare): a mix between two colourings of one picture is a transition; and a cut must
+    not be the picture before magnified (a cut-in to a closer framing finds the middle of the
+    picture again). Fades are left alone (a dip to black may come back to the same place)."""
     if b.kind == "cut":
         # found is NaN where the change was too small to have been looked at: a cut; so is a
         # step that magnifies the picture before it (a cut-in: the zoom rules told it from a zoom)
@@ -754,23 +753,22 @@ def _found_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     count = textured.sum(axis=(1, 2))
 
     # near where the blocks are, and half the picture away, each over every shift at once
-    near_far = np.concatenate([a, np.roll(a, (hh // 2, ww // 2), axis=(1, 2))])
+    near_far = np.stack([a, np.roll(a, (hh // 2, ww // 2), axis=(1, 2))])
     span = 2 * reach + 1
-    pad = np.pad(near_far, ((0, 0), (reach, reach), (reach, reach)), mode="edge")[
-        :, : h * size + span - 1, : w * size + span - 1]
-    windows = np.lib.stride_tricks.sliding_window_view(pad, (h * size, w * size), axis=(1, 2))
-    # (pair, shift, block row, block column, the block's pixels): sums over the last axis are fast
+    pad = np.pad(near_far, ((0, 0), (0, 0), (reach, reach), (reach, reach)), mode="edge")[
+        :, :, : h * size + span - 1, : w * size + span - 1]
+    windows = np.lib.stride_tricks.sliding_window_view(pad, (h * size, w * size), axis=(2, 3))
+    # (near or far, pair, shift, block row, block column, the block's pixels): sums over the last axis are fast
     k = size * size
-    p = windows.reshape(2 * n, span * span, h, size, w, size).transpose(0, 1, 2, 4, 3, 5).reshape(
-        2 * n, span * span, h, w, k)
+    p = windows.reshape(2, n, span * span, h, size, w, size).transpose(0, 1, 2, 3, 5, 4, 6).reshape(
+        2, n, span * span, h, w, k)
     mean = p.mean(axis=-1)
-    ps = np.sqrt(np.maximum(np.einsum("nshwk,nshwk->nshw", p, p) / k - mean * mean, 0.0))
-    flat = np.concatenate([cz, cz]).transpose(0, 1, 3, 2, 4).reshape(2 * n, h, w, k)
-    corr = np.einsum("nshwk,nhwk->nshw", p, flat) / k / np.maximum(np.concatenate([cs, cs])[:, None] * ps, 1e-3)
-    best = np.where(ps >= FOUND_TEXTURE / 2, corr, -1.0).max(axis=1)
-    found = ((best >= FOUND_MATCH) & np.concatenate([textured, textured])).sum(axis=(1, 2)) / np.maximum(
-        np.concatenate([count, count]), 1)
-    share = found[:n] - found[n:]
+    ps = np.sqrt(np.maximum(np.einsum("tnshwk,tnshwk->tnshw", p, p) / k - mean * mean, 0.0))
+    flat = cz.transpose(0, 1, 3, 2, 4).reshape(n, h, w, k)
+    corr = np.einsum("tnshwk,nhwk->tnshw", p, flat) / k / np.maximum(cs[:, None] * ps, 1e-3)
+    best = np.where(ps >= FOUND_TEXTURE / 2, corr, -1.0).max(axis=2)
+    near, far = ((best >= FOUND_MATCH) & textured).sum(axis=(2, 3)) / np.maximum(count, 1)
+    share = near - far
     return np.where(count >= 4, share, np.nan)
 
 
@@ -1110,11 +1108,8 @@ def _relit_window(stats: FrameStats, frame: int, length: int) -> bool:
     p, q = p - p.mean(), q - q.mean()
     if not p.any() or float(p @ q) < RELIT_CORR * float(np.sqrt((p @ p) * (q @ q))):
         return False
-    hp, hq = feats[before, :H_BINS].mean(axis=0), feats[after, :H_BINS].mean(axis=0)
-    sp, sq = hp.sum(), hq.sum()
-    if min(sp, sq) < 1e-3:  # no colour to tell by
-        return True
-    return 0.5 * float(np.abs(hp / sp - hq / sq).sum()) < HUE_SAME
+    hues = _hue_distance(feats[before, :H_BINS].mean(axis=0), feats[after, :H_BINS].mean(axis=0))
+    return bool(np.isnan(hues) or hues < HUE_SAME)  # NaN: no colour to tell by
 
 
 def _joined_through_dark(
