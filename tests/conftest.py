@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 
@@ -10,7 +11,13 @@ import pytest
 
 # embedded label vectors are cached per user (kb.embedding.cached_embeddings): the tests keep theirs
 # apart from the machine's, shared by the session (and by the Dask workers, which inherit it)
-os.environ["LVAS_CACHE_DIR"] = tempfile.mkdtemp(prefix="lvas-test-cache-")
+CACHE_DIR = tempfile.mkdtemp(prefix="lvas-test-cache-")
+os.environ["LVAS_CACHE_DIR"] = CACHE_DIR
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The session's cache goes with it: each run's would pile up in the temporary folder."""
+    shutil.rmtree(CACHE_DIR, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
