@@ -582,6 +582,22 @@ def test_fade_in_that_pauses_within_its_first_window_is_one_fade(tmp_path: Path)
     assert abs(fade.start - 30) <= 1 and abs(fade.end - 80) <= 6
 
 
+def test_fade_in_through_a_dim_picture_mixing_into_the_next_is_one_fade(tmp_path: Path) -> None:
+    """A fade-out to black (frames 30-34), black to 40, then a dim picture cut in that at once mixes
+    into the next shot, brightening, until frame 70 (a game's cutscene fading in): one fade over
+    frames 31-70, placed at its middle, not a fade to the cut-in and a dissolve after it."""
+    a, dim, b = _blocks(50).astype(np.float32), 0.45 * _blocks(51)[::-1], _blocks(52)[:, ::-1].astype(np.float32)
+    out, mix = np.interp(np.arange(150), [30, 34], [1, 0]), np.interp(np.arange(150), [40, 70], [0, 1])
+
+    def fn(i: int, t: float) -> np.ndarray:
+        return _noisy((a * out[i] if i < 40 else dim * (1 - mix[i]) + b * mix[i]).astype(np.uint8), i)
+
+    found = analyze(make_clip(tmp_path / "dim.mp4", fn, seconds=5.6, size=W160), StoryboardSettings())
+    [fade] = found.boundaries
+    assert fade.kind == "fade" and abs(fade.start - 31) <= 1 and abs(fade.end - 70) <= 2
+    assert abs(fade.frame - 50) <= 2
+
+
 def test_cut_in_from_black_to_a_shot_that_brightens_later_stays_a_cut(tmp_path: Path) -> None:
     """Cut to black at frame 30, cut in at 50 to a dim shot that brightens a second later: the
     black's span ends at the cut in, however the shot's level goes on rising after it."""

@@ -666,6 +666,9 @@ def detect_boundaries(
     # what the frames of a fade look like to the other cues (a cut into or out of the black, a
     # window's change) is that fade; so is a fade in as the video starts or out as it ends
     fades = [f for f in fades if not any(out - 1 <= f[0] <= back + 1 for out, back in ends)]
+    # a mix under way as a fade's picture darkens or brightens (a picture sinking into the dark
+    # as it changes, a fade-in through a dim picture) is that fade's slow side: one transition
+    fades, gradual = _absorbed(fades, gradual)
     spans = [(out, back) for _, out, back in fades] + ends
     found = [t for t in hard + gradual if not any(out - 1 <= t.frame <= back + 1 for out, back in spans)]
     found += [Transition(middle, "fade", 1.0, (out, back)) for middle, out, back in fades]
@@ -676,6 +679,24 @@ def detect_boundaries(
     # a cut or dissolve whose pictures either side show one scene, moved about, joins no shots
     kept = [t for t, b in zip(cuts, bounds, strict=True) if not _one_scene(stats, b)]
     return bounds if len(kept) == len(cuts) else _spans_within(kept, stats.gradual_frames, n)
+
+
+def _absorbed(
+    fades: list[tuple[int, int, int]], gradual: list[Transition]
+) -> tuple[list[tuple[int, int, int]], list[Transition]]:
+    """Fades (middle, out, back) spanning also the mixes placed outside them whose frames overlap
+    theirs, on the side each lies (a mix's fitted span is centred on it, not on where it began),
+    placed at the middle of the whole; and the mixes left. (A mix placed inside a fade is the
+    fade itself, seen by the mix cues: dropped, it does not move the fade's own ramps.)"""
+    out_fades, taken = [], set()
+    for _, out, back in fades:
+        lo, hi = out, back
+        for k, t in enumerate(gradual):
+            if t.span is not None and t.span[0] < back and t.span[1] > out and not out - 1 <= t.frame <= back + 1:
+                taken.add(k)
+                lo, hi = (min(lo, t.span[0]), hi) if t.frame < out else (lo, max(hi, t.span[1]))
+        out_fades.append(((lo + hi + 1) // 2, lo, hi))
+    return out_fades, [t for k, t in enumerate(gradual) if k not in taken]
 
 
 def _spans_within(cuts: list[Transition], window: int, n: int) -> list[Boundary]:
