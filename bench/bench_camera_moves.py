@@ -93,17 +93,23 @@ def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
                lambda p=pics[i], b=hold_out, a=hold_in: b * 36 + zoom(p, 3.0, 1.0, 3) + a)
 
 
-def main() -> None:
+def false_alarms(clips: Iterable[tuple[str, str, Callable[[], Iterable[np.ndarray]]]], out: Path) -> None:
+    """Print the boundaries lvas reports in each one-shot clip (row, file key, frames), each
+    written to ``out`` once, and their count in all."""
     settings = StoryboardSettings()
-    clips = alarms = 0
-    for row, key, frames in cases():
-        path = OUT / f"{key}.mp4"
+    n = alarms = 0
+    for row, key, frames in clips:
+        path = out / f"{key}.mp4"
         if not path.exists():
             write_720p(path, frames(), FPS)
         cuts = analyze(path, settings).cuts_s
-        clips, alarms = clips + 1, alarms + len(cuts)
-        print(f"{row:42s} {len(cuts)} false alarms {[round(c, 2) for c in cuts]}", flush=True)
-    print(f"in all: {alarms} false alarms in {clips} one-shot clips")
+        n, alarms = n + 1, alarms + len(cuts)
+        print(f"{row:48s} {len(cuts)} false alarms {[round(c, 2) for c in cuts]}", flush=True)
+    print(f"in all: {alarms} false alarms in {n} one-shot clips")
+
+
+def main() -> None:
+    false_alarms(cases(), OUT)
 
 
 if __name__ == "__main__":

@@ -21,10 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_camera_moves import FPS, H, W, stills
-from bench.make_material import write_720p
-from lvas.settings import StoryboardSettings
-from lvas.storyboard import analyze
+from bench.bench_camera_moves import H, W, false_alarms, stills
 
 OUT = Path(__file__).resolve().parent / "out" / "cards"
 HOLD = 36  # frames of still picture either side of the move
@@ -78,16 +75,7 @@ def cases() -> Iterator[tuple[str, str, Callable[[], list[np.ndarray]]]]:
 
 
 def main() -> None:
-    settings = StoryboardSettings()
-    clips = alarms = 0
-    for row, key, frames in cases():
-        path = OUT / f"{key}.mp4"
-        if not path.exists():
-            write_720p(path, frames(), FPS)
-        cuts = analyze(path, settings).cuts_s
-        clips, alarms = clips + 1, alarms + len(cuts)
-        print(f"{row:48s} {len(cuts)} false alarms {[round(t, 2) for t in cuts]}", flush=True)
-    print(f"in all: {alarms} false alarms in {clips} one-shot clips")
+    false_alarms(cases(), OUT)
 
 
 if __name__ == "__main__":
