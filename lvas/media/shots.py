@@ -762,12 +762,10 @@ def _found_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
         return np.concatenate([_found_share(a[i : i + FOUND_BATCH], b[i : i + FOUND_BATCH])
                                for i in range(0, n, FOUND_BATCH)])
 
-    def blocks(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        x = x.reshape(n, h, size, w, size)
-        x = x - x.mean(axis=(2, 4), keepdims=True)
-        return x, np.sqrt((x * x).mean(axis=(2, 4)))
-
-    cz, cs = blocks(b[:, : h * size, : w * size])
+    # b's blocks, zero-mean, and their deviations
+    cz = b[:, : h * size, : w * size].reshape(n, h, size, w, size)
+    cz = cz - cz.mean(axis=(2, 4), keepdims=True)
+    cs = np.sqrt((cz * cz).mean(axis=(2, 4)))
     # the structure tensor of each block: its smaller eigenvalue against the larger one
     gy, gx = np.diff(cz, axis=2)[:, :, :, :, :-1], np.diff(cz, axis=4)[:, :, :-1]
     sxx, syy, sxy = ((g * k).sum(axis=(2, 4)) for g, k in ((gx, gx), (gy, gy), (gx, gy)))
