@@ -598,6 +598,27 @@ def test_fade_in_through_a_dim_picture_mixing_into_the_next_is_one_fade(tmp_path
     assert abs(fade.frame - 50) <= 2
 
 
+def test_picture_dimming_to_a_dark_tint_before_a_cut_is_no_fade(tmp_path: Path) -> None:
+    """A red grid whose background sinks to near black while its lines stay faintly lit (frames
+    15-45, a game's screen dimming), then a hard cut at 60: dark and nearly featureless, but never
+    as featureless as black, so it is a picture, the boundary the cut, not a fade placed before it."""
+    b = _blocks(61)[:, ::-1]
+    grid = np.zeros((90, 160), bool)
+    grid[:, ::16] = grid[::16, :] = True
+    k = np.interp(np.arange(150), [15, 45], [0, 1])
+
+    def fn(i: int, t: float) -> np.ndarray:
+        if i >= 60:
+            return _noisy(b, i)
+        img = np.zeros((90, 160, 3), np.float32)
+        img[..., 0] = np.where(grid, 255 - 165 * k[i], 120 - 110 * k[i])
+        img[..., 1] = img[..., 2] = np.where(grid, 80, 40) * (1 - k[i])
+        return _noisy(img.astype(np.uint8), i)
+
+    found = analyze(make_clip(tmp_path / "tint.mp4", fn, seconds=5.6, size=W160), StoryboardSettings())
+    assert [(c.frame, c.kind) for c in found.boundaries] == [(60, "cut")]
+
+
 def test_cut_in_from_black_to_a_shot_that_brightens_later_stays_a_cut(tmp_path: Path) -> None:
     """Cut to black at frame 30, cut in at 50 to a dim shot that brightens a second later: the
     black's span ends at the cut in, however the shot's level goes on rising after it."""
