@@ -633,6 +633,21 @@ def test_cut_in_from_black_to_a_shot_that_brightens_later_stays_a_cut(tmp_path: 
     assert fade.kind == "fade" and (fade.start, fade.end) == (30, 50) and fade.frame == 40
 
 
+def test_card_cut_in_from_black_under_a_rising_glow_ends_the_fade_at_the_cut(tmp_path: Path) -> None:
+    """A fade to black (frames 22-30), black to 50, then a title card whose text is there at once
+    while a glow behind it brightens the frame over 12 frames: the text cut in, so the fade ends at
+    frame 50, not where the brightness stops rising (62)."""
+    a, card = _blocks(48).astype(np.float32), _card((20, 30, 40, 50, 60))
+    glow, out = np.interp(np.arange(150), [50, 62], [0, 90]), np.interp(np.arange(150), [22, 30], [1, 0])
+
+    def fn(i: int, t: float) -> np.ndarray:
+        return _noisy((a * out[i] if i < 50 else np.maximum(card, glow[i])).astype(np.uint8), i)
+
+    found = analyze(make_clip(tmp_path / "glow.mp4", fn, seconds=5.6, size=W160), StoryboardSettings())
+    [fade] = found.boundaries
+    assert fade.kind == "fade" and abs(fade.start - 23) <= 1 and fade.end == 50 and abs(fade.frame - 37) <= 1
+
+
 def test_shot_dimming_before_a_cut_to_black_is_not_a_fade_out(tmp_path: Path) -> None:
     """A shot whose light halves over its last half second, then a hard cut to black (frame 40),
     black to 50, a fade-in to 62: the fade starts at the cut, so the boundary is at frame 51."""

@@ -1544,7 +1544,8 @@ def _fade_span(
     black, the central detail for a dip to white (:func:`_through_flat`); ``black`` says which
     frames are the dip's middle. Where a side's brightness hardly moves (FADE_MIN: white text on
     black fading out), ``detail`` (the square root of the edge energy, which a fade also scales)
-    shows its ramp."""
+    shows its ramp; and where the detail is there at once, the side is a cut, however the
+    brightness then moves."""
     n, L = len(level), window
     s = e = darkest
     while s > 0 and black[s - 1]:
@@ -1574,6 +1575,12 @@ def _fade_span(
         signal = level
         if detail is not None and abs(float(level[span].max()) - level[edge]) < FADE_MIN:
             signal = detail
+        elif detail is not None:
+            # a picture whose detail is there at once (ramp() reads a cut in it) came in or went by
+            # a cut, however its light then moves (a card cut in under a rising glow)
+            shown = detail[span][::-1] if before else detail[span]
+            if len(shown) and ramp(shown[:L], float(detail[edge])) == 0 and float(shown[0]) > float(detail[edge]):
+                return 0
         side = signal[span][::-1] if before else signal[span]
         # one window first; two where the ramp still rises at its end or the level goes on
         # rising beyond the window (a slow fade, however its first window looked)
