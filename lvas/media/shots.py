@@ -1542,10 +1542,10 @@ def _fade_span(
     frame is already CUT_STEP of the way to its level is a cut into or out of the black. ``level``
     is what the fade scales down to nothing, smoothed per frame: the brightness for a fade through
     black, the central detail for a dip to white (:func:`_through_flat`); ``black`` says which
-    frames are the dip's middle. Where a side's brightness hardly moves (FADE_MIN: white text on
-    black fading out), ``detail`` (the square root of the edge energy, which a fade also scales)
-    shows its ramp; and where the detail is there at once, the side is a cut, however the
-    brightness then moves."""
+    frames are the dip's middle. Where a side's brightness hardly moves in its first window
+    (FADE_MIN: white text on black fading out, a dark letterboxed shot), ``detail`` (the square root
+    of the edge energy, which a fade also scales) shows its ramp; and where the detail is there at
+    once, the side is a cut, however the brightness then moves."""
     n, L = len(level), window
     s = e = darkest
     while s > 0 and black[s - 1]:
@@ -1573,7 +1573,8 @@ def _fade_span(
         span = slice(lo, s) if before else slice(e + 1, hi)
         edge = s if before else e
         signal = level
-        if detail is not None and abs(float(level[span].max()) - level[edge]) < FADE_MIN:
+        near = slice(max(lo, s - L), s) if before else slice(e + 1, min(hi, e + 1 + L))  # the first window
+        if detail is not None and abs(float(level[near].max()) - level[edge]) < FADE_MIN:
             signal = detail
         elif detail is not None:
             # a picture whose detail is there at once (ramp() reads a cut in it) came in or went by
