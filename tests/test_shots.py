@@ -703,31 +703,17 @@ def test_cut_between_two_still_title_cards_is_found(tmp_path: Path) -> None:
     assert result.stats.e1[result.cut_frames[0]] < 0.05  # below the cue's floor for moving pictures
 
 
-def test_fade_side_whose_brightness_does_not_move_is_read_from_its_detail() -> None:
+@pytest.mark.parametrize("lit_until", [0, 25])
+def test_fade_side_whose_brightness_does_not_move_is_read_from_its_detail(lit_until: int) -> None:
     """Text on black fading out: the brightness stays at black's level (it jitters by a thousandth),
     the detail (root edge energy) ramps down over frames 40-60; black 60-70, then a cut in (its first
     frame already 40% of the way). The fade starts where the text starts fading, not where the
-    jitter says, and ends where the picture cuts in."""
-    rng = np.random.default_rng(3)
+    jitter says, and ends where the picture cuts in. So too where the picture was brighter until
+    frame 25, more than a window before the black (a dark shot faded in from a bright one): the
+    side's first window decides which signal shows the ramp."""
+    rng = np.random.default_rng(4 if lit_until else 3)
     brightness = 0.047 + rng.uniform(-0.001, 0.001, 120)
-    detail = np.zeros(120)
-    detail[:40] = 0.06
-    detail[40:60] = np.linspace(0.057, 0.0, 20)
-    brightness[70:] = (0.2, 0.4) + (0.5,) * 48
-    detail[70:] = (0.05, 0.1) + (0.15,) * 48
-    black = np.zeros(120, bool)
-    black[60:70] = True
-    out, back = _fade_span(brightness, 25, 65, black, [], detail)
-    assert abs(out - 40) <= 1 and back == 70, (out, back)
-
-
-def test_fade_side_is_read_from_its_detail_whatever_the_light_two_windows_back() -> None:
-    """As above, but the picture was brighter until frame 25, more than a window before the black
-    (a dark shot faded in from a bright one): the side's first window decides which signal shows the
-    ramp, so the fade still starts where the detail starts falling."""
-    rng = np.random.default_rng(4)
-    brightness = 0.047 + rng.uniform(-0.001, 0.001, 120)
-    brightness[:25] = 0.2
+    brightness[:lit_until] = 0.2
     detail = np.zeros(120)
     detail[:40] = 0.06
     detail[40:60] = np.linspace(0.057, 0.0, 20)

@@ -1572,17 +1572,21 @@ def _fade_span(
     def side_ramp(before: bool) -> int:
         span = slice(lo, s) if before else slice(e + 1, hi)
         edge = s if before else e
+
+        def outward(x: np.ndarray) -> np.ndarray:
+            """The side's frames of ``x``, nearest the black first."""
+            return x[span][::-1] if before else x[span]
+
         signal = level
-        near = slice(max(lo, s - L), s) if before else slice(e + 1, min(hi, e + 1 + L))  # the first window
-        if detail is not None and abs(float(level[near].max()) - level[edge]) < FADE_MIN:
+        if detail is not None and abs(float(outward(level)[:L].max()) - level[edge]) < FADE_MIN:
             signal = detail
         elif detail is not None:
             # a picture whose detail is there at once (ramp() reads a cut in it) came in or went by
             # a cut, however its light then moves (a card cut in under a rising glow)
-            shown = detail[span][::-1] if before else detail[span]
+            shown = outward(detail)
             if len(shown) and ramp(shown[:L], float(detail[edge])) == 0 and float(shown[0]) > float(detail[edge]):
                 return 0
-        side = signal[span][::-1] if before else signal[span]
+        side = outward(signal)
         # one window first; two where the ramp still rises at its end or the level goes on
         # rising beyond the window (a slow fade, however its first window looked)
         dark = float(signal[edge])
