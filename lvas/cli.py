@@ -19,7 +19,7 @@ from lvas import shots_cli
 from lvas.errors import LvasError
 from lvas.registry import AGENTS, STAGES, SYNTHS
 from lvas.settings import Settings, redact, redact_url
-from lvas.stopping import Terminated, stop_signals_stop_the_run
+from lvas.stopping import Terminated, stop_signals_stop_the_run, stops_are_not_swallowed
 from lvas.text import printable
 
 EPILOG = textwrap.dedent("""\
@@ -359,7 +359,8 @@ def cmd_dub(args: argparse.Namespace, sources: list[str], out: str, settings: Se
 
         warm_cluster(address, settings, out)
 
-    with orchestration(settings.run, warm=warm) as (api, address):
+    # a stop caught inside the run (by Prefect's engine) still stops it; the teardown is outside
+    with orchestration(settings.run, warm=warm) as (api, address), stops_are_not_swallowed():
         from lvas.flows.dub import dub_dataset
 
         print(f"lvas: Prefect API {redact_url(api)}, Dask scheduler {address}", file=sys.stderr)
@@ -428,7 +429,7 @@ def run_compose(args: argparse.Namespace, jobs: list[Any], settings: Settings, p
         os.environ.setdefault("PREFECT_LOGGING_HANDLERS_CONSOLE_LEVEL", "CRITICAL")
     print(f"lvas: composing {len(jobs)} (agents={settings.agents.backend}, synth={settings.synth.backend}) ...",
           file=sys.stderr)
-    with orchestration(settings.run) as (api, address):
+    with orchestration(settings.run) as (api, address), stops_are_not_swallowed():
         from lvas.flows.compose import compose_dataset
 
         print(f"lvas: Prefect API {redact_url(api)}, Dask scheduler {address}", file=sys.stderr)

@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -28,13 +29,18 @@ def _stop(signum: int, frame: object) -> None:
     signal sent again, a second Ctrl-C while the server stops) are ignored, so that nothing cuts the
     stopping short or escapes the command's own handling of the first."""
     _arm(False)
+    _RAISED[:] = [(signum, time.monotonic())]
     raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 def _ignore(signum: int, frame: object) -> None:
     """A stop signal after the one that stops the run (a Python handler: children do not inherit it).
     After IGNORED of them the next raises again: a person pressing Ctrl-C over and over wants out,
-    even if something caught the first."""
+    even if something caught the first. One sent again by :func:`stops_are_not_swallowed` raises."""
+    if signum in _RESENT:
+        _RESENT.clear()
+        _RAISED[:] = [(signum, time.monotonic())]
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
     _IGNORED.append(signum)
     if len(_IGNORED) > IGNORED:
         _IGNORED.clear()
@@ -43,6 +49,9 @@ def _ignore(signum: int, frame: object) -> None:
 
 IGNORED = 2  # stop signals ignored after the one that stops the run
 _IGNORED: list[int] = []
+_RAISED: list[tuple[int, float]] = []  # the stop signal :func:`_stop` raised, and when
+_RESENT: list[int] = []  # a stop signal sent again because its exception was caught on the way
+GRACE_S = 3.0  # a stop whose exception has not left a flow run this long after it was raised was caught
 
 
 def _arm(raising: bool) -> None:
@@ -100,6 +109,41 @@ def stop_signals_stop_the_run() -> Iterator[None]:
         if not owned:
             signal.signal(signal.SIGTERM, before)
         sys.unraisablehook = hook
+
+
+@contextlib.contextmanager
+def stops_are_not_swallowed(grace_s: float = GRACE_S) -> Iterator[None]:
+    """A block that a stop signal must end (a flow run): code inside it may catch the signal's
+    exception and go on (Prefect's engine keeps what a call run in the calling thread raised, and a
+    run went on to its end after a Ctrl-C). If the exception has not left the block ``grace_s``
+    after it was raised, the signal is sent again and raised this time; if the block ends without
+    it, it is raised as the block ends. Under :func:`exit_status` only (its handlers), in the main
+    thread; elsewhere it does nothing."""
+    if threading.current_thread() is not threading.main_thread() or signal.getsignal(signal.SIGINT) is not _stop:
+        yield
+        return
+    _RAISED.clear()
+    left = threading.Event()
+
+    def watch() -> None:
+        while not left.wait(0.1):
+            if _RAISED and time.monotonic() - _RAISED[0][1] >= grace_s:
+                _RESENT[:] = [_RAISED.pop()[0]]
+                os.kill(os.getpid(), _RESENT[0])
+
+    watcher = threading.Thread(target=watch, name="lvas-stop-watch", daemon=True)
+    watcher.start()
+    try:
+        yield
+    except BaseException:
+        _RAISED.clear()
+        raise
+    finally:
+        left.set()
+        watcher.join()
+    if _RAISED:  # the block ended as if no stop had come: the stop is raised here
+        signum = _RAISED.pop()[0]
+        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
 def exit_status(run: Callable[[], int]) -> int:

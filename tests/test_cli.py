@@ -245,6 +245,57 @@ def test_a_person_pressing_ctrl_c_again_and_again_gets_out() -> None:
     assert proc.returncode == 130 and "went on" not in proc.stdout, (proc.returncode, proc.stderr)
 
 
+@pytest.mark.parametrize("after", ["goes on", "ends"])
+def test_a_ctrl_c_caught_inside_a_flow_run_still_stops_the_command(after: str) -> None:
+    """Prefect's engine can catch a Ctrl-C's exception inside a flow run and go on (a run went on to
+    its end and exited 0, once in a full test run). A run block whose stop was caught is stopped
+    anyway: sent again a grace time later if the block goes on, raised as it ends if it ends."""
+    went_on = "        time.sleep(5)\n" if after == "goes on" else ""
+    code = (
+        "import signal, sys, time\n"
+        "from lvas.stopping import exit_status, stops_are_not_swallowed\n"
+        "def run():\n"
+        "    with stops_are_not_swallowed(0.3):\n"
+        "        try:\n"
+        "            signal.raise_signal(signal.SIGINT)\n"
+        "            time.sleep(5)\n"
+        "        except KeyboardInterrupt:\n"
+        "            pass  # caught on the way, as by a library\n"
+        f"{went_on}"
+        "        print('went on to the end')\n"
+        "    return 0\n"
+        "t0 = time.monotonic()\n"
+        "status = exit_status(run)\n"
+        "print(f'after {time.monotonic() - t0:.1f} s')\n"
+        "sys.exit(status)\n"
+    )
+    proc = _python(code)
+    assert proc.returncode == 130, (proc.returncode, proc.stdout, proc.stderr)
+    assert ("went on" in proc.stdout) == (after == "ends"), proc.stdout
+    assert float(proc.stdout.split("after ")[1].split()[0]) < 3.0, proc.stdout
+
+
+def test_a_ctrl_c_leaving_a_flow_run_is_not_sent_again_while_the_command_stops() -> None:
+    """The stop's exception left the run block: the stopping after it (the server and cluster
+    going down) outlasts the grace time and is not cut short by a second KeyboardInterrupt."""
+    proc = _python(
+        "import signal, sys, time\n"
+        "from lvas.stopping import exit_status, stops_are_not_swallowed\n"
+        "def run():\n"
+        "    try:\n"
+        "        with stops_are_not_swallowed(0.2):\n"
+        "            signal.raise_signal(signal.SIGINT)\n"
+        "            time.sleep(5)\n"
+        "    except KeyboardInterrupt:\n"
+        "        time.sleep(0.8)\n"
+        "        print('stopped cleanly')\n"
+        "        return 130\n"
+        "    return 0\n"
+        "sys.exit(exit_status(run))\n"
+    )
+    assert proc.returncode == 130 and proc.stdout.strip() == "stopped cleanly", (proc.returncode, proc.stderr)
+
+
 def test_status_verify_finds_a_damaged_artifact_and_rerun_failed_takes_it(
         tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     from lvas.models import VideoRef
