@@ -35,7 +35,7 @@ class StoryboardSettings(Section):
     analysis_width: int = Field(80, ge=16, description="frames are decoded at this width for analysis")
     threshold: float = Field(0.0, ge=0.0, description="fixed HSV-distance threshold; 0 = adapt to the video")
     adaptive_k: float = Field(6.0, gt=0, description="adaptive threshold: median + k * MAD of the distance")
-    min_threshold: float = Field(0.08, ge=0, description="floor of the adaptive threshold")
+    min_threshold: float = Field(0.07, ge=0, description="floor of the adaptive threshold")
     min_shot_s: float = Field(0.25, ge=0, description="shorter shots are merged into a neighbour")
     flash_window_s: float = Field(0.25, ge=0, description="a change that reverts within this is a flash")
     keyframes_min: int = Field(1, ge=1)

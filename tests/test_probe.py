@@ -140,6 +140,21 @@ def test_rgb5_codes_equal_quantised_conversion(space: str) -> None:
     assert np.abs(((got >> 5) & 31).astype(int) - ((exact >> 5) & 31)).max() <= 1
 
 
+@pytest.mark.parametrize("space", ["yuv601", "yuv709", "yuvj601", "yuvj709"])
+def test_yuv5_cells_of_greys_are_grey_and_near_the_exact_colour(space: str) -> None:
+    """Neutral chroma (128) is a cell's centre: every grey, near black too, looks up a grey (a cell
+    taken at 132 made dark greys saturated magenta); any colour's cell is within a step of its own."""
+    from lvas.media.colour import rgb5_codes, rgb5_of_yuv5, yuv5_index
+
+    greys = np.stack([np.arange(256), np.full(256, 128), np.full(256, 128)], -1).astype(np.uint8)
+    code = rgb5_of_yuv5(space)[yuv5_index(greys)].astype(int)
+    assert ((code >> 10) == (code & 31)).all() and (((code >> 5) & 31) == (code & 31)).all()
+    yuv = np.random.default_rng(1).integers(0, 256, (20000, 3), dtype=np.uint8)
+    cell, exact = rgb5_of_yuv5(space)[yuv5_index(yuv)].astype(int), rgb5_codes(yuv, space).astype(int)
+    for shift in (10, 5, 0):  # half a cell of Y, Cb and Cr moves a 5-bit channel about a step
+        assert np.median(np.abs(((cell >> shift) & 31) - ((exact >> shift) & 31))) <= 1
+
+
 def test_read_ahead_yields_the_same_chunks_and_surfaces_errors(tmp_path: Path) -> None:
     from lvas.media import decode
 

@@ -1375,3 +1375,24 @@ def test_a_dissolve_joins_two_pictures_and_not_one_picture_in_two_lights(tmp_pat
     span = Boundary(40, "dissolve", 30, 50)
     assert _one_scene(one.finish(), span)
     assert not _one_scene(two.finish(), span)
+
+
+def _dark_blobs(seed: int) -> np.ndarray:
+    """Dim grey-brown blobs on a near-black ground (levels 8-42): little luminance moves between two such shots."""
+    cells = (np.random.default_rng(seed).random((9, 16)) < 0.18)[:, :, None] * 34.0 + 8.0
+    return np.kron(cells, np.ones((5, 5, 1))) * np.array([1.0, 0.9, 1.1])
+
+
+@pytest.mark.parametrize(("moved", "cuts"), [(None, [40]), (4, [])])
+def test_cut_between_two_dark_shots_of_alike_colours_is_found(moved: int | None, cuts: list[int]) -> None:
+    """Two dark shots of the same colours, a grain of noise on each: the cut changes the thumbnails
+    less than STRUCTURE_MIN, yet it renews the lit picture against a quiet one (RENEWED, QUIET).
+    A few blobs of one shot appearing (moved of them) keep the rest of its picture: no cut."""
+    a = _dark_blobs(1)
+    b = _dark_blobs(2)
+    if moved is not None:
+        b = a.copy()
+        b[:, 5 * moved : 5 * moved + 10] = 42.0 * np.array([1.0, 0.9, 1.1])
+    rng = np.random.default_rng(0)
+    frames = [np.clip((a if i < 40 else b) + rng.normal(0, 0.7, a.shape), 0, 255) for i in range(80)]
+    assert _cuts_of_frames(frames) == cuts

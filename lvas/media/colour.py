@@ -87,9 +87,15 @@ def rgb5_codes(frames: np.ndarray, space: str) -> np.ndarray:
     return code
 
 
+# 5-bit cells centred on multiples of 8 (the top one wider): neutral chroma, 128, is a cell's
+# centre, so a grey's cell converts to a grey, not to a dark magenta near black
+_CELL = np.minimum((np.arange(256) + 4) >> 3, 31).astype(np.uint8)
+
+
 def yuv5_index(frames: np.ndarray) -> np.ndarray:
-    """``(Y >> 3) << 10 | (Cb >> 3) << 5 | (Cr >> 3)`` of 8-bit Y'CbCr ``frames`` (..., 3), as uint16."""
-    q = frames >> 3
+    """``Y5 << 10 | Cb5 << 5 | Cr5`` of 8-bit Y'CbCr ``frames`` (..., 3), as uint16, where a
+    component's 5-bit cell is the multiple of 8 nearest it (``min((c + 4) >> 3, 31)``)."""
+    q = _CELL.take(frames)
     index = q[..., 0].astype(np.uint16) << 10
     index |= q[..., 1].astype(np.uint16) << 5
     index |= q[..., 2]
@@ -103,7 +109,7 @@ def rgb5_of_yuv5(space: str) -> np.ndarray:
     Indexed by :func:`yuv5_index`: one lookup per pixel instead of a conversion. A cell spans 8
     levels of each component, the same resolution the 5-bit RGB codes keep.
     """
-    v = np.arange(32, dtype=np.uint8) * 8 + 4
+    v = np.arange(32, dtype=np.uint8) * 8
     cells = np.stack(np.meshgrid(v, v, v, indexing="ij"), -1).reshape(-1, 3)
     rgb = to_rgb(cells, space).astype(np.uint16) >> 3
     return (rgb[:, 0] << 10) | (rgb[:, 1] << 5) | rgb[:, 2]

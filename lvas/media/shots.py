@@ -67,7 +67,7 @@ H_BINS, S_BINS, V_BINS = 16, 16, 16
 GRADUAL_WINDOW_S = 1.0  # dissolves and fades up to about this long are found as one transition
 PERSIST = 0.6  # a cut's change must persist across the flash window at this fraction of the threshold
 FLASH_BACK = 0.25  # colours back within this fraction of their jump across the flash window: a flash
-DARK = 0.12  # mean value (0..1) under which a frame counts as black (the middle of a fade)...
+DARK = 0.10  # mean value (0..1) under which a frame counts as black (the middle of a fade)...
 BLACK_EDGES = 0.0015  # ...if it is also this featureless: a dark scene or a title card is a picture
 BLACK_FLAT = 0.00075  # ...and black goes this featureless somewhere: a dim tinted picture keeps faint lines
 FLAT = 0.005  # a brighter frame whose centre's luminance deviates less than this is the middle of a dip to white
@@ -87,9 +87,11 @@ LIGHT = 2.0  # a light changes the picture's brightness at most this factor in a
 STRUCTURE_MIN = 0.05  # a cut changes the thumbnail's luminance by at least this mean fraction
 STILL = 0.002  # frames that change less than this around a frame are still pictures...
 STILL_MIN = 0.02  # ...between which a cut changes the thumbnails by at least this mean fraction
+RENEWED = 0.15  # ...and so does a cut that keeps less than this share of the lit picture (a dark one)...
+QUIET = 4.0  # ...where it stands out this many times CONTRAST from the change on one side of it
 CONTRAST = 2.0  # a cut's change is at least this many times the change around it...
 CONTEXT_S = 0.3  # ...within this long before and after it (the frame next to it excluded)
-COLOUR_CONTRAST = 4.0  # the same for a window's histogram distance, which saturates early
+COLOUR_CONTRAST = 3.2  # the same for a window's histogram distance, which saturates early
 AMBIGUOUS = 0.75  # with a verifier: changes standing out 0.75-1.5x CONTRAST are asked
 PATH_MAX = 4.0  # a dissolve's frame-to-frame steps add up to at most this times its whole change
 MIX_WINDOW = 0.75  # a mix ramp is fitted to the sampled frames this many windows either side
@@ -118,6 +120,7 @@ SUNK = 0.75  # ...a window moved onto such a dip must also sink this part of DIM
 SUNK_TOP = 0.25  # a mix through dark is placed at the centre of what sinks more than this part of its deepest
 RELIT_CORR = 0.9  # pictures either side of a window whose 4x4 layouts correlate this much...
 HUE_SAME = 0.25  # ...and whose hues are shared out this alike (half L1) are one picture in another light
+COLOURLESS = 0.04  # ...where both hold colour: a mean saturation under this has no hues to compare
 SAME_PICTURE = 0.5  # a frame step under this part of the thumbnails' luminance deviation keeps the picture
 KEEPS = 0.8  # a colour change whose relit picture keeps this part of what its neighbours keep is no cut...
 KEPT_SOME = 0.05  # ...where it keeps at least this much: a picture relit that keeps less keeps nothing...
@@ -150,7 +153,7 @@ class ShotSettings:
     analysis_width: int = 80
     threshold: float = 0.0
     adaptive_k: float = 6.0
-    min_threshold: float = 0.08
+    min_threshold: float = 0.07
     min_shot_s: float = 0.25
     flash_window_s: float = 0.25
 
@@ -745,7 +748,7 @@ def _hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     NaN where either has almost no colour."""
     sa, sb = a.sum(axis=-1), b.sum(axis=-1)
     d = 0.5 * np.abs(a / np.maximum(sa, 1e-3)[..., None] - b / np.maximum(sb, 1e-3)[..., None]).sum(axis=-1)
-    return np.where(np.minimum(sa, sb) < 1e-3, np.nan, d)
+    return np.where(np.minimum(sa, sb) < COLOURLESS, np.nan, d)
 
 
 def _found_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -834,10 +837,12 @@ def _hard_cuts(
     colour = _peaks(d1) & (d1 >= thr)
     # between still pictures (title cards, a freeze) a smaller change of structure is a cut too
     still = np.maximum(e_before, e_after) < STILL
-    structure = _peaks(e1) & ((e1 >= STRUCTURE_MIN) | (still & (e1 >= STILL_MIN)))
     # how many times CONTRAST each cue stands out from the change around the frame
     c_ratio = d1 / (CONTRAST * np.maximum(np.maximum(d_before, d_after), 1e-6))
     s_ratio = e1 / (CONTRAST * np.maximum(np.minimum(e_before, e_after), 1e-6))
+    # ...and so is one that renews a picture changing little (two dark shots: their luminance moves little)
+    still |= (stats.kept < RENEWED) & (s_ratio >= QUIET)
+    structure = _peaks(e1) & ((e1 >= STRUCTURE_MIN) | (still & (e1 >= STILL_MIN)))
     zoom_step = _zoom_steps(e1, stats.e1_zoomed)
     sure, unsure, bursts = [], [], []
     for i in np.flatnonzero((colour & (c_ratio >= unsure_from)) | (structure & (s_ratio >= unsure_from))):
