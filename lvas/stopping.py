@@ -29,6 +29,11 @@ def _stop(signum: int, frame: object) -> None:
     signal sent again, a second Ctrl-C while the server stops) are ignored, so that nothing cuts the
     stopping short or escapes the command's own handling of the first."""
     _arm(False)
+    _raise_stop(signum)
+
+
+def _raise_stop(signum: int) -> None:
+    """Raise the stop of ``signum``, noting when (:func:`stops_are_not_swallowed` watches it)."""
     _RAISED[:] = [(signum, time.monotonic())]
     raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
@@ -39,8 +44,7 @@ def _ignore(signum: int, frame: object) -> None:
     even if something caught the first. One sent again by :func:`stops_are_not_swallowed` raises."""
     if signum in _RESENT:
         _RESENT.clear()
-        _RAISED[:] = [(signum, time.monotonic())]
-        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        _raise_stop(signum)
     _IGNORED.append(signum)
     if len(_IGNORED) > IGNORED:
         _IGNORED.clear()
@@ -142,8 +146,7 @@ def stops_are_not_swallowed(grace_s: float = GRACE_S) -> Iterator[None]:
         left.set()
         watcher.join()
     if _RAISED:  # the block ended as if no stop had come: the stop is raised here
-        signum = _RAISED.pop()[0]
-        raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
+        _raise_stop(_RAISED.pop()[0])
 
 
 def exit_status(run: Callable[[], int]) -> int:

@@ -1387,10 +1387,12 @@ def _dark_blobs(seed: int) -> np.ndarray:
 def test_cut_between_two_dark_shots_of_alike_colours_is_found(moved: int | None, cuts: list[int]) -> None:
     """Two dark shots of the same colours, a grain of noise on each: the cut changes the thumbnails
     less than STRUCTURE_MIN, yet it renews the lit picture against a quiet one (RENEWED, QUIET).
-    A few blobs of one shot appearing (moved of them) keep the rest of its picture: no cut."""
+    A lit band appearing over part of one shot (two blob columns from column ``moved``) keeps the
+    rest of its picture: no cut."""
     a = _dark_blobs(1)
-    b = _dark_blobs(2)
-    if moved is not None:
+    if moved is None:
+        b = _dark_blobs(2)
+    else:
         b = a.copy()
         b[:, 5 * moved : 5 * moved + 10] = 42.0 * np.array([1.0, 0.9, 1.1])
     rng = np.random.default_rng(0)

@@ -835,13 +835,12 @@ def _hard_cuts(
     d_before, d_after = _context(d1, k)
     e_before, e_after = _context(e1, k)
     colour = _peaks(d1) & (d1 >= thr)
-    # between still pictures (title cards, a freeze) a smaller change of structure is a cut too
-    still = np.maximum(e_before, e_after) < STILL
     # how many times CONTRAST each cue stands out from the change around the frame
     c_ratio = d1 / (CONTRAST * np.maximum(np.maximum(d_before, d_after), 1e-6))
     s_ratio = e1 / (CONTRAST * np.maximum(np.minimum(e_before, e_after), 1e-6))
-    # ...and so is one that renews a picture changing little (two dark shots: their luminance moves little)
-    still |= (stats.kept < RENEWED) & (s_ratio >= QUIET)
+    # between still pictures (title cards, a freeze) a smaller change of structure is a cut too, and
+    # so is one that renews a picture changing little (two dark shots: their luminance moves little)
+    still = (np.maximum(e_before, e_after) < STILL) | ((stats.kept < RENEWED) & (s_ratio >= QUIET))
     structure = _peaks(e1) & ((e1 >= STRUCTURE_MIN) | (still & (e1 >= STILL_MIN)))
     zoom_step = _zoom_steps(e1, stats.e1_zoomed)
     sure, unsure, bursts = [], [], []
