@@ -8,7 +8,8 @@ scroll over the pictures stacked, a horizontal pan over them side by side, credi
 white text lines on black between the pictures) scrolling up, each at 2-16 px a frame (the scroll and
 the pan also at 32 and 48 px, whip speed: 48 px is 45% of the picture's width in half a second); slow zooms
 in and out (x3 over 3 s), crash zooms (x3 in 8 frames, x4 out in 6) and snap zooms (x3 in and
-out in two steps of 1.73x) between still holds. The encoder's keyframes every 250 frames
+out in two steps of 1.73x) between still holds; the camera rolling (2-16 degrees a frame, after a
+still hold) and a spiral (turning 6 degrees a frame as it zooms x3 in 1 s). The encoder's keyframes every 250 frames
 (libx264's default) re-quantise the fast moves' colours at once. Any boundary reported is a
 false alarm. Clips are written once to bench/out/moves/.
 """
@@ -67,6 +68,21 @@ def zoom(picture: np.ndarray, z0: float, z1: float, n: int, cx: float = 0.45, cy
     return frames
 
 
+def roll(picture: np.ndarray, degrees: float, n: int, z0: float = 1.05, z1: float = 1.05) -> list[np.ndarray]:
+    """n frames turning ``degrees`` a frame about the centre, magnified from z0 to z1 times the
+    picture doubled (no corner of the frame leaves it), bilinear."""
+    from PIL import Image
+
+    image, frames = Image.fromarray(np.asarray(Image.fromarray(picture).resize((2 * W, 2 * H), Image.BILINEAR))), []
+    for k in range(n):
+        z = z0 * (z1 / z0) ** (k / max(n - 1, 1))
+        turned = image.rotate(degrees * k, Image.BILINEAR)
+        w, h = W / z, H / z
+        box = (W - w / 2, H - h / 2, W + w / 2, H + h / 2)
+        frames.append(np.asarray(turned.resize((W, H), Image.BILINEAR, box=box)))
+    return frames
+
+
 def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
     """(row, file key, frames) of every clip."""
     pics = stills()
@@ -91,6 +107,10 @@ def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
                lambda p=pics[i], a=hold_in, b=hold_out: a + zoom(p, 1.0, 3.0, 3) + b * 36)
         yield (f"snap zoom out, picture {i}", f"so{i}",
                lambda p=pics[i], b=hold_out, a=hold_in: b * 36 + zoom(p, 3.0, 1.0, 3) + a)
+        for degrees in (2, 4, 8, 16):
+            yield (f"roll {degrees} degrees a frame, picture {i}", f"r{degrees}_{i}",
+                   lambda p=pics[i], d=degrees: roll(p, 0, 1) * 24 + roll(p, d, 48))
+        yield f"spiral zoom in, picture {i}", f"sp{i}", lambda p=pics[i]: roll(p, 0, 1) * 24 + roll(p, 6, 24, 1.05, 3.0)
 
 
 def false_alarms(clips: Iterable[tuple[str, str, Callable[[], Iterable[np.ndarray]]]], out: Path) -> None:

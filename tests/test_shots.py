@@ -98,7 +98,7 @@ def test_detector_sees_only_stats() -> None:
     for k in range(0, 30, 7):
         parts.update(frames[k : k + 7], times[k : k + 7])
     a, b = whole.finish(), parts.finish()
-    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "eh", "eh_moved", "e1_zoomed", "kept",
+    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "eh", "eh_moved", "e1_warped", "kept",
                  "kept_w", "kept_l", "motion", "brightness", "centre_contrast"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-6)
     assert detect_cuts(a, 25.0, st) == detect_cuts(b, 25.0, st) == [15]
@@ -1303,6 +1303,37 @@ def test_crash_zoom_on_a_real_picture_is_one_shot(start: float, end: float, step
     frame = real_frames("bikes.mp4", (640, 360), 1)[0]
     zooms = [start * (end / start) ** float(np.clip((i - 40) / steps, 0, 1)) ** ease for i in range(100)]
     assert _cuts_of_frames([_framed(frame.astype(np.float64), z) for z in zooms]) == []
+
+
+def _rolled(picture: np.ndarray, degrees: float, crop: tuple[int, int] = (160, 284)) -> np.ndarray:
+    """The middle ``crop`` (h, w) of a picture turned about its centre (nearest pixel), averaged
+    down to 45x80: a camera rolling. The crop's corners stay inside a 360-pixel-high picture."""
+    h, w = crop
+    y, x = np.mgrid[-h // 2 : h - h // 2, -w // 2 : w - w // 2] + 0.5
+    cy, cx = picture.shape[0] / 2, picture.shape[1] / 2
+    turn = np.radians(degrees)
+    sy = np.clip(np.round(np.cos(turn) * y - np.sin(turn) * x + cy), 0, picture.shape[0] - 1).astype(int)
+    sx = np.clip(np.round(np.sin(turn) * y + np.cos(turn) * x + cx), 0, picture.shape[1] - 1).astype(int)
+    return _framed(picture[sy, sx], 1.0)
+
+
+@pytest.mark.parametrize(("clip", "degrees"), [("bikes.mp4", 3.0), ("bikes.mp4", 6.0), ("bigbuckbunny.mp4", 10.0)])
+def test_camera_rolling_from_a_still_framing_is_one_shot(clip: str, degrees: float) -> None:
+    """A real clip's first frame still, then the camera rolls a few degrees a frame: its first
+    step stands out from the still before it (as a crash zoom's does), and the window across it
+    changes like a mix's, but each frame is the one before it turned, and so is the picture half a
+    window on."""
+    frame = real_frames(clip, (640, 360), 1)[0].astype(np.float64)
+    assert _cuts_of_frames([_rolled(frame, degrees * max(i - 40, 0)) for i in range(100)]) == []
+
+
+@pytest.mark.parametrize("degrees", [4.0, 6.0])
+def test_cut_between_two_rolling_shots_is_a_cut(degrees: float) -> None:
+    """Both shots roll a few degrees a frame and one cuts to the other: the cut is found, and no
+    boundary inside the rolls (their windows change like a mix's)."""
+    first, second = (real_frames(name, (640, 360), 1)[0].astype(np.float64)
+                     for name in ("bikes.mp4", "bigbuckbunny.mp4"))
+    assert _cuts_of_frames([_rolled(first if i < 50 else second, degrees * i) for i in range(100)]) == [50]
 
 
 def _soft_texture(seed: int, size: tuple[int, int] = W160) -> np.ndarray:

@@ -138,7 +138,10 @@ FOUND_CUT = 0.35  # a cut whose picture's blocks are found this much more often 
 FOUND_BATCH = 16  # pairs of thumbnails compared at a time (each holds 2 x 25 shifted copies of one)
 FOUND_MIX = 0.3  # the same for the pictures either side of a dissolve: one scene moving, not a mix
 ZOOMS_HALF = (1.2, 1.45, 1.75, 2.1, 2.5, 3.0)  # magnifications (and their inverses) tried over half a window: a zoom
-ZOOMS_STEP = (1.07, 1.15, 1.23, 1.32, 1.41, 1.5, 1.62, 1.75, 1.9, 2.05)  # ...and from one frame to the next
+ZOOMS_STEP = (1.07, 1.15, 1.23, 1.32, 1.41, 1.5, 1.62, 1.75, 1.9, 2.05)  # ...and from one frame to the next...
+TURNS_STEP = (4.0, 8.0, 12.0, 17.0, 23.0, 30.0)  # ...as are turns (degrees, either way): a camera rolling
+TURNS_HALF = tuple(float(d) for d in range(6, 181, 6))  # ...and over half a window (a roll at 1-15 degrees a frame)...
+TURN_OVERLAP = 0.5  # ...where the turned picture still covers at least this part of the other
 
 
 @dataclass(frozen=True)
@@ -240,7 +243,7 @@ class FrameStats:
     el_long: np.ndarray  # the same, LONG_WINDOWS times as far back
     eh: np.ndarray  # structural distance to the frame gradual_frames // 2 back
     eh_moved: np.ndarray  # the same, the older one first moved (a pan) or, after a zoom's step, magnified (a zoom)
-    e1_zoomed: np.ndarray  # e1, the previous thumbnail first magnified to line it up (only where e1 >= STRUCTURE_MIN)
+    e1_warped: np.ndarray  # e1, the previous thumbnail magnified or turned to line it up (where e1 >= STRUCTURE_MIN)
     motion: np.ndarray
     edges: np.ndarray  # mean squared luminance difference of neighbouring pixels, both ways (0..2)
     contrast: np.ndarray  # luminance variance of the thumbnails (0..1 scale)
@@ -276,7 +279,7 @@ class FrameAnalyzer:
     _cols: dict[str, list[np.ndarray]] = field(default_factory=dict)
     _tail: np.ndarray | None = None  # last histograms, for the lagged distances
     _thumbs: np.ndarray | None = None  # last thumbnails, likewise
-    _zooms: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # last frames that magnified the one before
+    _zooms: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # last frames that warped the one before
     _prev_luma: np.ndarray | None = None
     _n: int = 0
 
@@ -335,12 +338,12 @@ class FrameAnalyzer:
                 gain = now.sum(axis=(1, 2)) / np.maximum(before.sum(axis=(1, 2)), 1e-6)
                 relit = ((np.abs(before * gain[:, None, None] - now) < KEPT * 255.0) & live).sum(axis=(1, 2)) / lit
                 self._add("relit", np.where(np.abs(np.log(np.maximum(gain, 1e-6))) <= np.log(LIGHT), relit, 0.0))
-        # only frames that change this much can start a structural cut or be a zoom's step
+        # only frames that change this much can start a structural cut or be a zoom's or roll's step
         step, big = lagged["e1"], at[lagged["e1"] >= STRUCTURE_MIN]
-        step_zoomed = step.copy()
-        step_zoomed[big - len(older)] = np.minimum(step[big - len(older)],
-                                                   _zoomed_distance(allt[big], allt[big - 1], ZOOMS_STEP))
-        self._add("e1_zoomed", step_zoomed)
+        step_warped = step.copy()
+        step_warped[big - len(older)] = np.minimum(step[big - len(older)],
+                                                   _warped_distance(allt[big], allt[big - 1], STEP_WARPS))
+        self._add("e1_warped", step_warped)
         # a cut blended over a few frames mixes both pictures in each: also across the flash window
         found = np.full(n, np.nan)
         if len(big):
@@ -351,10 +354,10 @@ class FrameAnalyzer:
         # half a window back, as it is and moved: a pan moves a picture less than half across
         # that; magnified only within it of a frame step that was magnified (a zoom fast enough to matter)
         k = self.gradual_frames // 2
-        zooms = np.concatenate([self._zooms, _zoom_steps(step, step_zoomed)])
+        zooms = np.concatenate([self._zooms, _warp_steps(step, step_warped)])
         count = np.concatenate([[0], np.cumsum(zooms)])
         ends = np.arange(len(self._zooms), len(zooms)) + 1
-        plain, moved = _moved_distance(allt[at], allt[np.clip(at - k, 0, None)], ZOOMS_HALF,
+        plain, moved = _moved_distance(allt[at], allt[np.clip(at - k, 0, None)], HALF_WARPS,
                                        count[ends] > count[np.maximum(ends - k, 0)])
         self._zooms = zooms[-k:]
         self._add("eh", plain)
@@ -408,7 +411,7 @@ class FrameAnalyzer:
         return FrameStats(
             t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"],
             e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"], el_long=col["el_long"],
-            eh=col["eh"], eh_moved=col["eh_moved"], e1_zoomed=col["e1_zoomed"],
+            eh=col["eh"], eh_moved=col["eh_moved"], e1_warped=col["e1_warped"],
             kept=col["kept"], kept_w=col["kept_w"], kept_l=col["kept_l"], relit=col["relit"],
             motion=col["motion"], edges=col["edges"], contrast=col["contrast"],
             centre_contrast=col["centre_contrast"],
@@ -482,11 +485,11 @@ def _best_shift(a: np.ndarray, b: np.ndarray, reach: int) -> tuple[np.ndarray, n
 
 
 def _moved_distance(
-    a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...], zoom_where: np.ndarray
+    a: np.ndarray, b: np.ndarray, warps: tuple[tuple[float, float], ...], zoom_where: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """Per pair of thumbnails (N, H, W), their mean distance (0..1), and where that is at least
     STRUCTURE_MIN, the least of it over the overlap once ``b`` is magnified about its centre by
-    one of ``zooms`` or their inverses (a zoom; only where ``zoom_where``), or, where a
+    one of ``warps`` (a zoom; only where ``zoom_where``), or, where a
     shift lines up their row or column means (MOVE_GAIN), moved by the shifts that line up their
     row means and column means (each less than 1/MOVE_REACH of the picture), or by either alone
     (a scroll changes the column means as text lines pass): small where one is the other panned,
@@ -499,7 +502,7 @@ def _moved_distance(
     if not len(some):
         return plain, moved
     zoomed = some[zoom_where[some]]
-    moved[zoomed] = np.minimum(plain[zoomed], _zoomed_distance(a[zoomed], b[zoomed], zooms))
+    moved[zoomed] = np.minimum(plain[zoomed], _warped_distance(a[zoomed], b[zoomed], warps))
     a, b = a[some], b[some]
     dy, gy = _best_shift(a.mean(2), b.mean(2), ry)
     dx, gx = _best_shift(a.mean(1), b.mean(1), rx)
@@ -517,31 +520,49 @@ def _moved_distance(
     return plain, moved
 
 
-def _zoomed_distance(a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...]) -> np.ndarray:
+def _warped_distance(
+    a: np.ndarray, b: np.ndarray, warps: tuple[tuple[float, float], ...], least_overlap: float = 0.0
+) -> np.ndarray:
     """Per pair of thumbnails (N, H, W), the least mean distance (0..1) over the overlap once
-    ``b`` is magnified about its centre by one of ``zooms`` or their inverses: all in one gather.
+    ``b`` is magnified and turned about its centre by one of ``warps`` ((zoom, degrees) each), of
+    those whose overlap covers more than ``least_overlap`` of the picture: all in one gather.
     Infinite on a picture too small to move in (under MOVE_REACH pixels a side)."""
     n, h, w = a.shape
     if min(h, w) < MOVE_REACH:
         return np.full(n, np.inf)
-    where, inside = _zoom_index(h, w, (*zooms, *(1.0 / z for z in zooms)))
-    diff = np.abs(b.reshape(n, h * w)[:, where] - a.reshape(n, 1, h * w))  # (N, zooms, H * W)
+    where, inside = _warp_index(h, w, warps)
+    diff = np.abs(b.reshape(n, h * w)[:, where] - a.reshape(n, 1, h * w))  # (N, warps, H * W)
     overlap = inside.sum(axis=1)  # none for a strong zoom out of a tiny picture: not tried
     dist = np.einsum("nzp,zp->nz", diff, inside) / np.maximum(overlap, 1.0)
-    return np.where(overlap > 0, dist, np.inf).min(axis=1) * (1.0 / 255.0)
+    return np.where(overlap > least_overlap * h * w, dist, np.inf).min(axis=1) * (1.0 / 255.0)
+
+
+def _both_ways(zooms: tuple[float, ...], turns: tuple[float, ...] = ()) -> tuple[tuple[float, float], ...]:
+    """Warps (zoom, degrees): the magnifications and their inverses, and the turns either way."""
+    return (*((z, 0.0) for z in zooms), *((1.0 / z, 0.0) for z in zooms),
+            *((1.0, t) for t in turns), *((1.0, -t) for t in turns))
+
+
+STEP_WARPS = _both_ways(ZOOMS_STEP, TURNS_STEP)
+HALF_WARPS = _both_ways(ZOOMS_HALF)
+# a turned picture zoomed out further than 1/1.2 covers less than TURN_OVERLAP of the other
+HALF_TURNS = tuple((z, d) for z in (1.0 / ZOOMS_HALF[0], 1.0, *ZOOMS_HALF) for _, d in _both_ways((), TURNS_HALF))
 
 
 @functools.cache
-def _zoom_index(h: int, w: int, zooms: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray]:
-    """Per zoom, the flat index of the pixel of an (h, w) picture that lands on each pixel when it is
-    magnified that many times about its centre (nearest pixel), (Z, h * w); and where the result's
-    pixels come from inside the picture, as a (Z, h * w) 0/1 matrix."""
-    z = np.asarray(zooms)[:, None]
-    y = np.round((np.arange(h) - (h - 1) / 2) / z + (h - 1) / 2).astype(np.intp)  # (Z, h)
-    x = np.round((np.arange(w) - (w - 1) / 2) / z + (w - 1) / 2).astype(np.intp)  # (Z, w)
-    inside = ((y >= 0) & (y < h))[:, :, None] & ((x >= 0) & (x < w))[:, None, :]
-    where = np.clip(y, 0, h - 1)[:, :, None] * w + np.clip(x, 0, w - 1)[:, None, :]
-    return where.reshape(len(zooms), -1), inside.reshape(len(zooms), -1).astype(np.float32)
+def _warp_index(h: int, w: int, warps: tuple[tuple[float, float], ...]) -> tuple[np.ndarray, np.ndarray]:
+    """Per warp (zoom, degrees), the flat index of the pixel of an (h, w) picture that lands on each
+    pixel when it is magnified and turned that much about its centre (nearest pixel), (Z, h * w);
+    and where the result's pixels come from inside the picture, as a (Z, h * w) 0/1 matrix."""
+    z = np.array([zoom for zoom, _ in warps])[:, None, None]
+    turn = np.radians([deg for _, deg in warps])[:, None, None]
+    dy = (np.arange(h) - (h - 1) / 2)[None, :, None]
+    dx = (np.arange(w) - (w - 1) / 2)[None, None, :]
+    y = np.round((np.cos(turn) * dy - np.sin(turn) * dx) / z + (h - 1) / 2).astype(np.intp)  # (Z, h, w)
+    x = np.round((np.sin(turn) * dy + np.cos(turn) * dx) / z + (w - 1) / 2).astype(np.intp)
+    inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
+    where = (np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)).astype(np.int32)
+    return where.reshape(len(warps), -1), inside.reshape(len(warps), -1).astype(np.float32)
 
 
 def _grid(luma: np.ndarray) -> np.ndarray:
@@ -728,7 +749,7 @@ def _one_scene(stats: FrameStats, b: Boundary) -> bool:
         # found is NaN where the change was too small to have been looked at: a cut; so is a
         # step that magnifies the picture before it (a cut-in: the zoom rules told it from a zoom)
         i = b.frame
-        zoomed = _zoom_steps(stats.e1[i : i + 1], stats.e1_zoomed[i : i + 1])[0]
+        zoomed = _warp_steps(stats.e1[i : i + 1], stats.e1_warped[i : i + 1])[0]
         return bool(stats.found[i] >= FOUND_CUT) and not stats.hue_step[i] >= HUE_SAME and not zoomed
     if b.kind != "dissolve":
         return False
@@ -842,7 +863,7 @@ def _hard_cuts(
     # so is one that renews a picture changing little (two dark shots: their luminance moves little)
     still = (np.maximum(e_before, e_after) < STILL) | ((stats.kept < RENEWED) & (s_ratio >= QUIET))
     structure = _peaks(e1) & ((e1 >= STRUCTURE_MIN) | (still & (e1 >= STILL_MIN)))
-    zoom_step = _zoom_steps(e1, stats.e1_zoomed)
+    zoom_step = _warp_steps(e1, stats.e1_warped)
     sure, unsure, bursts = [], [], []
     for i in np.flatnonzero((colour & (c_ratio >= unsure_from)) | (structure & (s_ratio >= unsure_from))):
         # A flash's spike is large but the pictures either side of it match; a cut's change stays.
@@ -862,8 +883,8 @@ def _hard_cuts(
         # most of the picture as it was: something entering or leaving the frame, or a light, not a
         # cut; so is a change that goes on over three frames and still keeps a good part of the
         # picture across the flash window (a cut blended over frames by a film transfer keeps none);
-        # so is a frame that is the one before it magnified, next to another such frame (a
-        # crash zoom starting or stopping), where a cut in to a closer framing is one such step alone
+        # so is a frame that is the one before it magnified or turned, next to another such frame (a
+        # crash zoom or a roll starting or stopping), where a cut in to a closer framing is one such step alone
         inner = 0 < i < len(e1) - 1
         spread = (inner and min(e1[i - 1], e1[i + 1]) >= 0.5 * e1[i]
                   and stats.kept_w[min(i + max(1, w // 2), len(e1) - 1)] >= PART)
@@ -905,9 +926,10 @@ def _hard_cuts(
     return sure, unsure, bursts
 
 
-def _zoom_steps(e1: np.ndarray, e1_zoomed: np.ndarray) -> np.ndarray:
-    """Per frame: it changes at least STRUCTURE_MIN and is the one before it magnified (MOVED)."""
-    return (e1 >= STRUCTURE_MIN) & (e1_zoomed < MOVED * e1)
+def _warp_steps(e1: np.ndarray, e1_warped: np.ndarray) -> np.ndarray:
+    """Per frame: it changes at least STRUCTURE_MIN and is the one before it magnified or turned
+    (MOVED)."""
+    return (e1 >= STRUCTURE_MIN) & (e1_warped < MOVED * e1)
 
 
 def _cut_short(stats: FrameStats, cut: Transition, hard: list[Transition]) -> Transition:
@@ -1075,10 +1097,10 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
         return float(stats.kept_l[min(t.frame + L // 2, len(stats) - 1)])
 
     def panned(t: Transition) -> bool:
-        """The picture a quarter of a window after the middle is the one as far before it, moved or
-        magnified (a pan, a scrolling card, a zoom): no mix."""
+        """The picture a quarter of a window after the middle is the one as far before it, moved,
+        magnified or turned (a pan, a scrolling card, a zoom, a roll): no mix."""
         hi = min(t.frame + L // 4, len(stats) - 1)
-        return bool(stats.eh_moved[hi] < MOVED * stats.eh[hi])
+        return bool(stats.eh_moved[hi] < MOVED * stats.eh[hi]) or _turned(stats, t.frame - L // 4, hi)
 
     def wanders(t: Transition) -> bool:
         """Between still shots each pixel of a mix moves one way, so its frame steps add up to the
@@ -1120,6 +1142,21 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     found = sorted(((t, dark) for t, dark in found
                     if kept(t) < MIX_KEPT and not panned(t) and (dark or not wanders(t))), key=lambda x: x[0].frame)
     return [t for t, _ in _joined_through_dark(stats, found, hard)]
+
+
+def _turned(stats: FrameStats, lo: int, hi: int) -> bool:
+    """The sampled pictures nearest frames ``lo`` and ``hi`` differ like a cut's, but one is the
+    other turned about the centre (TURNS_HALF), magnified or not (ZOOMS_HALF; MOVED): a camera
+    rolling, or spiralling in or out. Of so many warps, one that overlaps the other picture only
+    in a small part may line up two pictures by chance: those overlapping under TURN_OVERLAP are
+    not tried."""
+    frames = stats.sample_frames
+    i, j = (min(int(np.searchsorted(frames, f)), len(frames) - 1) for f in (lo, hi))
+    if i == j:
+        return False
+    a, b = (stats.sample_thumbs[[k]].astype(np.float32) for k in (j, i))
+    plain = float(np.abs(a - b).mean()) / 255.0
+    return plain >= STRUCTURE_MIN and float(_warped_distance(a, b, HALF_TURNS, TURN_OVERLAP)[0]) < MOVED * plain
 
 
 def _relit_window(stats: FrameStats, frame: int, length: int) -> bool:
