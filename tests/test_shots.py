@@ -98,7 +98,7 @@ def test_detector_sees_only_stats() -> None:
     for k in range(0, 30, 7):
         parts.update(frames[k : k + 7], times[k : k + 7])
     a, b = whole.finish(), parts.finish()
-    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "eh", "eh_moved", "e1_warped", "kept",
+    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "eh", "eh_moved", "e1_warped", "kept", "kept_rim",
                  "kept_w", "kept_l", "motion", "brightness", "centre_contrast"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-6)
     assert detect_cuts(a, 25.0, st) == detect_cuts(b, 25.0, st) == [15]
@@ -1334,6 +1334,36 @@ def test_cut_between_two_rolling_shots_is_a_cut(degrees: float) -> None:
     first, second = (real_frames(name, (640, 360), 1)[0].astype(np.float64)
                      for name in ("bikes.mp4", "bigbuckbunny.mp4"))
     assert _cuts_of_frames([_rolled(first if i < 50 else second, degrees * i) for i in range(100)]) == [50]
+
+
+def _card_grown(background: np.ndarray, card: np.ndarray, part: float) -> np.ndarray:
+    """A still 45x80 background with ``card`` scaled to ``part`` of 70% of its size over the middle."""
+    frame = _framed(background, 1.0).copy()
+    h, w = round(0.7 * 45 * part), round(0.7 * 80 * part)
+    if h and w:
+        frame[(45 - h) // 2 : (45 - h) // 2 + h, (80 - w) // 2 : (80 - w) // 2 + w] = _framed(card, 1.0, (h, w))
+    return frame
+
+
+@pytest.mark.parametrize(("background", "card", "steps"), [
+    ("bikes.mp4", "bigbuckbunny.mp4", 3), ("bigbuckbunny.mp4", "carphone_pristine.mp4", 2),
+])
+def test_card_grown_over_the_middle_of_a_still_picture_is_one_shot(background: str, card: str, steps: int) -> None:
+    """A card (a real clip's first frame) grows from nothing to 70% of the frame's width in 2-3
+    frames over another's, still (a titler's picture-in-picture): its last step renews half the
+    picture and stands out from the still after it, but keeps all of the picture's rim."""
+    under, over = (real_frames(name, (640, 360), 1)[0].astype(np.float64) for name in (background, card))
+    parts = [float(np.clip((i - 39) / steps, 0, 1)) for i in range(90)]
+    assert _cuts_of_frames([_card_grown(under, over, p) for p in parts]) == []
+
+
+def test_cut_to_a_picture_sharing_a_strip_of_the_rim_is_a_cut() -> None:
+    """A cut from one real picture to another that keeps only a strip at the top of the first (a
+    shared sky): the rim is not kept all round, and it is a cut."""
+    first, second = (_framed(real_frames(name, (640, 360), 1)[0].astype(np.float64), 1.0)
+                     for name in ("bikes.mp4", "bigbuckbunny.mp4"))
+    second[:4] = first[:4]
+    assert _cuts_of_frames([first] * 45 + [second] * 45) == [45]
 
 
 def _soft_texture(seed: int, size: tuple[int, int] = W160) -> np.ndarray:

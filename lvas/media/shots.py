@@ -80,6 +80,8 @@ THUMB_W = 40  # width of the luminance thumbnails of the structural cue
 LIT = 0.06  # pixels darker than this in both frames are left out of the kept share
 KEPT = 0.02  # a thumbnail pixel that changes less than this (0..1) from one frame to the next is kept
 LOCAL = 0.55  # a change that keeps this share of the lit pixels is local: an object, not a cut...
+RIM = 0.08  # a card or inset growing over the middle of the picture keeps this much of each side...
+RIM_KEPT = 0.9  # ...as it was, at least this share of it, where the whole picture keeps FAINT_LOCAL
 PART = 0.4  # ...and so is one that goes on over three frames and keeps this share across the flash window
 FAINT_LOCAL = 0.2  # ...and so is one standing out less than 2 * AMBIGUOUS times CONTRAST that keeps this share
 SMEAR = 0.6  # ...and a change not standing out in colour that keeps that share, one neighbour changing this part of it
@@ -233,6 +235,7 @@ class FrameStats:
     dl: np.ndarray
     e1: np.ndarray  # structural distance to the previous frame
     kept: np.ndarray  # share of the thumbnails' lit pixels that change by less than KEPT from the previous frame
+    kept_rim: np.ndarray  # the same on the thumbnails' rim (RIM of each side); NaN where under half of it is lit
     kept_w: np.ndarray  # the same from the frame flash_frames + 1 back
     kept_l: np.ndarray  # the same from the frame gradual_frames back
     relit: np.ndarray  # kept, the previous thumbnail first scaled to this one's mean (within LIGHT; else 0)
@@ -334,6 +337,10 @@ class FrameAnalyzer:
             kept = ((diff < KEPT * 255.0) & live).sum(axis=(1, 2)) / lit
             self._add({"e1": "kept", "ew": "kept_w", "el": "kept_l"}[name], kept)
             if name == "e1":
+                rim = _rim(*thumbs.shape[1:])
+                lit_rim = (live & rim).sum(axis=(1, 2))
+                kept_rim = ((diff < KEPT * 255.0) & live & rim).sum(axis=(1, 2)) / np.maximum(lit_rim, 1)
+                self._add("kept_rim", np.where(lit_rim >= 0.5 * rim.sum(), kept_rim, np.nan))
                 before, now = allt[ref] * live, allt[at] * live
                 gain = now.sum(axis=(1, 2)) / np.maximum(before.sum(axis=(1, 2)), 1e-6)
                 relit = ((np.abs(before * gain[:, None, None] - now) < KEPT * 255.0) & live).sum(axis=(1, 2)) / lit
@@ -412,7 +419,7 @@ class FrameAnalyzer:
             t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"],
             e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"], el_long=col["el_long"],
             eh=col["eh"], eh_moved=col["eh_moved"], e1_warped=col["e1_warped"],
-            kept=col["kept"], kept_w=col["kept_w"], kept_l=col["kept_l"], relit=col["relit"],
+            kept=col["kept"], kept_rim=col["kept_rim"], kept_w=col["kept_w"], kept_l=col["kept_l"], relit=col["relit"],
             motion=col["motion"], edges=col["edges"], contrast=col["contrast"],
             centre_contrast=col["centre_contrast"],
             brightness=col["brightness"], saturation=col["saturation"], hue_deg=col["hue_deg"],
@@ -563,6 +570,15 @@ def _warp_index(h: int, w: int, warps: tuple[tuple[float, float], ...]) -> tuple
     inside = (y >= 0) & (y < h) & (x >= 0) & (x < w)
     where = (np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)).astype(np.int32)
     return where.reshape(len(warps), -1), inside.reshape(len(warps), -1).astype(np.float32)
+
+
+@functools.cache
+def _rim(h: int, w: int) -> np.ndarray:
+    """An (h, w) mask of the picture's rim: RIM of its height and width on each side, at least a pixel."""
+    dy, dx = max(1, round(RIM * h)), max(1, round(RIM * w))
+    rim = np.ones((h, w), bool)
+    rim[dy : h - dy, dx : w - dx] = False
+    return rim
 
 
 def _grid(luma: np.ndarray) -> np.ndarray:
@@ -915,6 +931,8 @@ def _hard_cuts(
         # the less a change stands out from the motion around it, the more of the picture it renews
         # (a verifier is not asked about one that does not; the price: two angles of a wall)
         local = stats.kept[i] >= (LOCAL if ratio >= 2 * AMBIGUOUS else FAINT_LOCAL)
+        # a card or inset grown over the middle of the picture keeps all of its rim
+        local |= bool(stats.kept_rim[i] >= RIM_KEPT and stats.kept[i] >= FAINT_LOCAL)
         if ratio >= unsure_from and (light or (not step and (local or spread or smear))):
             if ratio >= 1.0:
                 bursts.append(Transition(int(i), "motion", float(e1[i])))
