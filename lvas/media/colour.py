@@ -89,16 +89,17 @@ def rgb5_codes(frames: np.ndarray, space: str) -> np.ndarray:
 
 # 5-bit cells centred on multiples of 8 (the top one wider): neutral chroma, 128, is a cell's
 # centre, so a grey's cell converts to a grey, not to a dark magenta near black
-_CELL = np.minimum((np.arange(256) + 4) >> 3, 31).astype(np.uint8)
+_CELL = np.minimum((np.arange(256) + 4) >> 3, 31).astype(np.uint16)
+# each component's cell already shifted to its place in the index: three lookups, two ORs
+_Y5, _CB5, _CR5 = _CELL << 10, _CELL << 5, _CELL
 
 
 def yuv5_index(frames: np.ndarray) -> np.ndarray:
     """``Y5 << 10 | Cb5 << 5 | Cr5`` of 8-bit Y'CbCr ``frames`` (..., 3), as uint16, where a
     component's 5-bit cell is the multiple of 8 nearest it (``min((c + 4) >> 3, 31)``)."""
-    q = _CELL.take(frames)
-    index = q[..., 0].astype(np.uint16) << 10
-    index |= q[..., 1].astype(np.uint16) << 5
-    index |= q[..., 2]
+    index = _Y5.take(frames[..., 0])
+    index |= _CB5.take(frames[..., 1])
+    index |= _CR5.take(frames[..., 2])
     return index
 
 
