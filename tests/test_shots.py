@@ -1305,11 +1305,12 @@ def test_crash_zoom_on_a_real_picture_is_one_shot(start: float, end: float, step
     assert _cuts_of_frames([_framed(frame.astype(np.float64), z) for z in zooms]) == []
 
 
-def _rolled(picture: np.ndarray, degrees: float, crop: tuple[int, int] = (160, 284)) -> np.ndarray:
-    """The middle ``crop`` (h, w) of a picture turned about its centre (nearest pixel), averaged
-    down to 45x80: a camera rolling. The crop's corners stay inside a 360-pixel-high picture."""
+def _rolled(picture: np.ndarray, degrees: float, crop: tuple[int, int] = (160, 284), zoom: float = 1.0) -> np.ndarray:
+    """The middle ``crop`` (h, w) of a picture turned about its centre and magnified ``zoom``
+    times (nearest pixel), averaged down to 45x80: a camera rolling. The crop's corners stay
+    inside a 360-pixel-high picture."""
     h, w = crop
-    y, x = np.mgrid[-h // 2 : h - h // 2, -w // 2 : w - w // 2] + 0.5
+    y, x = (np.mgrid[-h // 2 : h - h // 2, -w // 2 : w - w // 2] + 0.5) / zoom
     cy, cx = picture.shape[0] / 2, picture.shape[1] / 2
     turn = np.radians(degrees)
     sy = np.clip(np.round(np.cos(turn) * y - np.sin(turn) * x + cy), 0, picture.shape[0] - 1).astype(int)
@@ -1325,6 +1326,18 @@ def test_camera_rolling_from_a_still_framing_is_one_shot(clip: str, degrees: flo
     window on."""
     frame = real_frames(clip, (640, 360), 1)[0].astype(np.float64)
     assert _cuts_of_frames([_rolled(frame, degrees * max(i - 40, 0)) for i in range(100)]) == []
+
+
+@pytest.mark.parametrize(("clip", "degrees", "zoom"),
+                         [("bigbuckbunny.mp4", 6.0, 2.5), ("carphone_pristine.mp4", 4.0, 2.0)])
+def test_spiral_zoom_from_a_still_framing_is_one_shot(clip: str, degrees: float, zoom: float) -> None:
+    """A still framing, then the camera turns a few degrees a frame while it zooms in 2-2.5x over
+    a second: no frame step nor half a window is a pure turn or a pure zoom, but the picture half a
+    window on is the one before it turned and magnified."""
+    frame = real_frames(clip, (640, 360), 1)[0].astype(np.float64)
+    frames = [_rolled(frame, degrees * min(max(i - 40, 0), 24), zoom=zoom ** (min(max(i - 40, 0), 24) / 24))
+              for i in range(100)]
+    assert _cuts_of_frames(frames) == []
 
 
 @pytest.mark.parametrize("degrees", [4.0, 6.0])
