@@ -9,7 +9,9 @@ white text lines on black between the pictures) scrolling up, each at 2-16 px a 
 the pan also at 32 and 48 px, whip speed: 48 px is 45% of the picture's width in half a second); slow zooms
 in and out (x3 over 3 s), crash zooms (x3 in 8 frames, x4 out in 6) and snap zooms (x3 in and
 out in two steps of 1.73x) between still holds; the camera rolling (2-16 degrees a frame, after a
-still hold) and a spiral (turning 6 degrees a frame as it zooms x3 in 1 s). The encoder's keyframes every 250 frames
+still hold) and a spiral (turning 6 degrees a frame as it zooms x3 in 1 s); and a camera flying over
+a ground tiled with the stills, in perspective: whip yaws of 8 and 15 degrees a frame, a tumble
+(yawing, pitching and rolling at once), a fast low flight banking, a dive. The encoder's keyframes every 250 frames
 (libx264's default) re-quantise the fast moves' colours at once. Any boundary reported is a
 false alarm. Clips are written once to bench/out/moves/.
 """
@@ -83,6 +85,39 @@ def roll(picture: np.ndarray, degrees: float, n: int, z0: float = 1.05, z1: floa
     return frames
 
 
+def _turn(yaw: float, pitch: float, roll: float) -> np.ndarray:
+    """Camera to world rotation (radians): roll about the view, then pitch down, then yaw."""
+    cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
+    about_y = np.array([[cy, 0, sy], [0, 1, 0], [-sy, 0, cy]])
+    about_x = np.array([[1, 0, 0], [0, cp, -sp], [0, sp, cp]])
+    about_z = np.array([[cr, -sr, 0], [sr, cr, 0], [0, 0, 1]])
+    return about_y @ about_x @ about_z
+
+
+def flight(ground: np.ndarray, path: Callable[[int], tuple[tuple[float, float, float], float, float, float]],
+           n: int = 72, hold: int = 24, size: tuple[int, int] = (640, 360)) -> list[np.ndarray]:
+    """A still hold, then n frames of a pinhole camera (90 degrees across) at ``path(k)`` =
+    (position, yaw, pitch, roll) over the plane y = 0 tiled with ``ground`` (400 px a unit),
+    hazier with distance, sky above the horizon."""
+    w, h = size
+    u, v = np.meshgrid((np.arange(w) - w / 2 + 0.5) / (w / 2), (np.arange(h) - h / 2 + 0.5) / (w / 2))
+    rays = np.stack([u, -v, np.ones_like(u)], -1)
+    sky = np.array([150.0, 180.0, 220.0])
+    frames = []
+    for k in range(-hold, n):
+        (x0, y0, z0), yaw, pitch, roll = path(max(k, 0))
+        d = rays @ _turn(yaw, pitch, roll).T
+        down = d[..., 1] < -1e-3
+        t = np.where(down, -y0 / np.minimum(d[..., 1], -1e-3), 0.0)
+        ix = np.floor((x0 + t * d[..., 0]) * 400).astype(np.int64) % ground.shape[1]
+        iz = np.floor((z0 + t * d[..., 2]) * 400).astype(np.int64) % ground.shape[0]
+        haze = np.clip(t / 40.0, 0, 1)[..., None]
+        frame = ground[iz, ix] * (1 - haze) + sky * haze
+        frame[~down] = sky
+        frames.append(frame)
+    return frames
+
+
 def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
     """(row, file key, frames) of every clip."""
     pics = stills()
@@ -111,6 +146,18 @@ def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
             yield (f"roll {degrees} degrees a frame, picture {i}", f"r{degrees}_{i}",
                    lambda p=pics[i], d=degrees: roll(p, 0, 1) * 24 + roll(p, d, 48))
         yield f"spiral zoom in, picture {i}", f"sp{i}", lambda p=pics[i]: roll(p, 0, 1) * 24 + roll(p, 6, 24, 1.05, 3.0)
+    ground = np.concatenate([np.concatenate(pics[:3], 1), np.concatenate(pics[3:6], 1)])[::2, ::2].astype(np.float64)
+    rad = np.radians
+    for row, key, path in (
+        ("flying: whip yaw 8 degrees a frame", "fy8", lambda k: ((0, 1, 0), rad(8) * k, rad(40), 0.0)),
+        ("flying: whip yaw 15 degrees a frame", "fy15", lambda k: ((0, 1, 0), rad(15) * k, rad(40), 0.0)),
+        ("flying: tumbling", "ft",
+         lambda k: ((0, 1, 0.05 * k), rad(6) * k, rad(40 - 25 * np.sin(k / 6)), rad(5) * k)),
+        ("flying: low and fast, banking", "ff",
+         lambda k: ((0, 0.6, 0.08 * k), rad(1.5) * k, rad(25), rad(20 * np.sin(k / 8)))),
+        ("flying: diving", "fd", lambda k: ((0, 1, 0.03 * k), 0.0, rad(10 + 3 * min(k, 25)), 0.0)),
+    ):
+        yield row, key, lambda p=path: flight(ground, p)
 
 
 def false_alarms(clips: Iterable[tuple[str, str, Callable[[], Iterable[np.ndarray]]]], out: Path) -> None:
