@@ -131,9 +131,11 @@ def stops_are_not_swallowed(grace_s: float = GRACE_S) -> Iterator[None]:
 
     def watch() -> None:
         while not left.wait(0.1):
-            if _RAISED and time.monotonic() - _RAISED[0][1] >= grace_s:
-                _RESENT[:] = [_RAISED.pop()[0]]
-                os.kill(os.getpid(), _RESENT[0])
+            raised = list(_RAISED)  # a copy: the block may clear it as its exception leaves
+            if raised and time.monotonic() - raised[0][1] >= grace_s:
+                _RAISED.clear()
+                _RESENT[:] = [raised[0][0]]
+                os.kill(os.getpid(), raised[0][0])
 
     watcher = threading.Thread(target=watch, name="lvas-stop-watch", daemon=True)
     watcher.start()

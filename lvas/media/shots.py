@@ -282,7 +282,7 @@ class FrameAnalyzer:
     _cols: dict[str, list[np.ndarray]] = field(default_factory=dict)
     _tail: np.ndarray | None = None  # last histograms, for the lagged distances
     _thumbs: np.ndarray | None = None  # last thumbnails, likewise
-    _zooms: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # last frames that warped the one before
+    _warps: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # last frames that warped the one before
     _prev_luma: np.ndarray | None = None
     _n: int = 0
 
@@ -359,14 +359,15 @@ class FrameAnalyzer:
             found[big - len(older)] = np.fmin(both_ways[: len(big)], both_ways[len(big) :])
         self._add("found", found)
         # half a window back, as it is and moved: a pan moves a picture less than half across
-        # that; magnified only within it of a frame step that was magnified (a zoom fast enough to matter)
+        # that; magnified only within it of a frame step that was magnified or turned (a zoom fast
+        # enough to matter)
         k = self.gradual_frames // 2
-        zooms = np.concatenate([self._zooms, _warp_steps(step, step_warped)])
-        count = np.concatenate([[0], np.cumsum(zooms)])
-        ends = np.arange(len(self._zooms), len(zooms)) + 1
+        warps = np.concatenate([self._warps, _warp_steps(step, step_warped)])
+        count = np.concatenate([[0], np.cumsum(warps)])
+        ends = np.arange(len(self._warps), len(warps)) + 1
         plain, moved = _moved_distance(allt[at], allt[np.clip(at - k, 0, None)], HALF_WARPS,
                                        count[ends] > count[np.maximum(ends - k, 0)])
-        self._zooms = zooms[-k:]
+        self._warps = warps[-k:]
         self._add("eh", plain)
         self._add("eh_moved", moved)
         # A frame after a flash is like a frame before it, whatever the window: the likest of them.
@@ -553,7 +554,8 @@ def _both_ways(zooms: tuple[float, ...], turns: tuple[float, ...] = ()) -> tuple
 STEP_WARPS = _both_ways(ZOOMS_STEP, TURNS_STEP)
 HALF_WARPS = _both_ways(ZOOMS_HALF)
 # a turned picture zoomed out further than 1/1.2 covers less than TURN_OVERLAP of the other
-HALF_TURNS = tuple((z, d) for z in (1.0 / ZOOMS_HALF[0], 1.0, *ZOOMS_HALF) for _, d in _both_ways((), TURNS_HALF))
+HALF_TURNS = tuple((z, sign * d) for z in (1.0 / ZOOMS_HALF[0], 1.0, *ZOOMS_HALF)
+                   for d in TURNS_HALF for sign in (1, -1))
 
 
 @functools.cache
@@ -763,10 +765,10 @@ def _one_scene(stats: FrameStats, b: Boundary) -> bool:
     picture again). Fades are left alone (a dip to black may come back to the same place)."""
     if b.kind == "cut":
         # found is NaN where the change was too small to have been looked at: a cut; so is a
-        # step that magnifies the picture before it (a cut-in: the zoom rules told it from a zoom)
+        # step that magnifies or turns the picture before it (a cut-in: the zoom rules told it from a zoom)
         i = b.frame
-        zoomed = _warp_steps(stats.e1[i : i + 1], stats.e1_warped[i : i + 1])[0]
-        return bool(stats.found[i] >= FOUND_CUT) and not stats.hue_step[i] >= HUE_SAME and not zoomed
+        warped = _warp_steps(stats.e1[i : i + 1], stats.e1_warped[i : i + 1])[0]
+        return bool(stats.found[i] >= FOUND_CUT) and not stats.hue_step[i] >= HUE_SAME and not warped
     if b.kind != "dissolve":
         return False
     frames = stats.sample_frames
@@ -879,7 +881,7 @@ def _hard_cuts(
     # so is one that renews a picture changing little (two dark shots: their luminance moves little)
     still = (np.maximum(e_before, e_after) < STILL) | ((stats.kept < RENEWED) & (s_ratio >= QUIET))
     structure = _peaks(e1) & ((e1 >= STRUCTURE_MIN) | (still & (e1 >= STILL_MIN)))
-    zoom_step = _warp_steps(e1, stats.e1_warped)
+    warp_step = _warp_steps(e1, stats.e1_warped)
     sure, unsure, bursts = [], [], []
     for i in np.flatnonzero((colour & (c_ratio >= unsure_from)) | (structure & (s_ratio >= unsure_from))):
         # A flash's spike is large but the pictures either side of it match; a cut's change stays.
@@ -904,7 +906,7 @@ def _hard_cuts(
         inner = 0 < i < len(e1) - 1
         spread = (inner and min(e1[i - 1], e1[i + 1]) >= 0.5 * e1[i]
                   and stats.kept_w[min(i + max(1, w // 2), len(e1) - 1)] >= PART)
-        spread |= inner and zoom_step[i] and (zoom_step[i - 1] or zoom_step[i + 1])
+        spread |= inner and warp_step[i] and (warp_step[i - 1] or warp_step[i + 1])
         # a change of structure smeared over two frames (motion blur: one pair next to it changes at
         # least SMEAR as much) that keeps part of the picture; the price: a cut between two alike
         # framings that a transfer blended over two frames
