@@ -155,6 +155,22 @@ def test_yuv5_cells_of_greys_are_grey_and_near_the_exact_colour(space: str) -> N
         assert np.median(np.abs(((cell >> shift) & 31) - ((exact >> shift) & 31))) <= 1
 
 
+def test_yuv5_index_is_each_components_nearest_cell_however_the_samples_lie() -> None:
+    """Every (Y, Cb, Cr) maps to its cells ``min((c + 4) >> 3, 31)``, read as one (Cb, Cr) pair
+    where the components lie side by side, one at a time where they do not."""
+    from lvas.media.colour import yuv5_index
+
+    v = np.arange(256)
+    yuv = np.stack(np.meshgrid(v, v, v[::-1], indexing="ij"), -1).astype(np.uint8)  # every triple
+    cell = np.minimum((yuv.astype(int) + 4) >> 3, 31)
+    expected = (cell[..., 0] << 10) | (cell[..., 1] << 5) | cell[..., 2]
+    np.testing.assert_array_equal(yuv5_index(yuv), expected)
+    apart = np.asfortranarray(yuv[:4])  # components not adjacent in memory
+    assert apart.strides[-1] != 1
+    np.testing.assert_array_equal(yuv5_index(apart), expected[:4])
+    np.testing.assert_array_equal(yuv5_index(yuv[:, ::3, 1::2]), expected[:, ::3, 1::2])
+
+
 def test_read_ahead_yields_the_same_chunks_and_surfaces_errors(tmp_path: Path) -> None:
     from lvas.media import decode
 

@@ -90,16 +90,22 @@ def rgb5_codes(frames: np.ndarray, space: str) -> np.ndarray:
 # 5-bit cells centred on multiples of 8 (the top one wider): neutral chroma, 128, is a cell's
 # centre, so a grey's cell converts to a grey, not to a dark magenta near black
 _CELL = np.minimum((np.arange(256) + 4) >> 3, 31).astype(np.uint16)
-# each component's cell already shifted to its place in the index: three lookups, two ORs
+# each component's cell already shifted to its place in the index
 _Y5, _CB5, _CR5 = _CELL << 10, _CELL << 5, _CELL
+# Cb5 << 5 | Cr5 of each adjacent (Cb, Cr) byte pair read as one uint16 (either byte order)
+_PAIRS = np.arange(1 << 16, dtype=np.uint16).view(np.uint8).reshape(-1, 2)
+_CBCR5 = _CB5[_PAIRS[:, 0]] | _CR5[_PAIRS[:, 1]]
 
 
 def yuv5_index(frames: np.ndarray) -> np.ndarray:
     """``Y5 << 10 | Cb5 << 5 | Cr5`` of 8-bit Y'CbCr ``frames`` (..., 3), as uint16, where a
     component's 5-bit cell is the multiple of 8 nearest it (``min((c + 4) >> 3, 31)``)."""
     index = _Y5.take(frames[..., 0])
-    index |= _CB5.take(frames[..., 1])
-    index |= _CR5.take(frames[..., 2])
+    if frames.strides[-1] == 1:  # Cb and Cr side by side: one lookup of both
+        index |= _CBCR5.take(frames[..., 1:].view(np.uint16)[..., 0])
+    else:
+        index |= _CB5.take(frames[..., 1])
+        index |= _CR5.take(frames[..., 2])
     return index
 
 

@@ -441,8 +441,11 @@ def _fine_histograms(keys: np.ndarray, px: int) -> tuple[np.ndarray, np.ndarray,
     """
     n = len(keys)
     joint_bins = HUE_FINE * 32
-    # One small bincount per frame beats one big one over frame-offset keys (no int64 copy).
-    counts = np.stack([np.bincount(keys[i], minlength=joint_bins + 32) for i in range(n)])
+    # One small bincount per frame beats one big one over frame-offset keys (no int64 copy); as
+    # floats, so the weighting below is one BLAS product
+    counts = np.empty((n, joint_bins + 32))
+    for i in range(n):
+        counts[i] = np.bincount(keys[i], minlength=joint_bins + 32)
     joint = counts[:, :joint_bins].reshape(n, HUE_FINE, 32)
     return joint @ _LEVELS / px, joint.sum(axis=1) / px, counts[:, joint_bins:] / px
 
