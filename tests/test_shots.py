@@ -1370,6 +1370,32 @@ def test_card_grown_over_the_middle_of_a_still_picture_is_one_shot(background: s
     assert _cuts_of_frames([_card_grown(under, over, p) for p in parts]) == []
 
 
+def _cards_swapped(background: np.ndarray, leaving: np.ndarray, coming: np.ndarray, part: float) -> np.ndarray:
+    """A still 45x80 background, a card 70% of its size flying out from the middle to the right
+    edge as another flies in from the left edge to the middle, ``part`` of the way."""
+    frame, (h, w) = _framed(background, 1.0).copy(), (round(0.7 * 45), round(0.7 * 80))
+    y, middle = (45 - h) // 2, (80 - w) // 2
+    for card, x in ((leaving, middle + part * (80 - middle)), (coming, -w + part * (middle + w))):
+        x = round(x)
+        shown = _framed(card, 1.0, (h, w))[:, max(0, -x) : max(0, min(w, 80 - x))]
+        frame[y : y + h, max(0, x) : max(0, x) + shown.shape[1]] = shown
+    return frame
+
+
+@pytest.mark.parametrize(("background", "leaving", "coming"), [
+    ("bikes.mp4", "bigbuckbunny.mp4", "carphone_pristine.mp4"),
+    ("carphone_pristine.mp4", "bikes.mp4", "bigbuckbunny.mp4"),
+])
+def test_cards_swapped_over_a_still_background_are_one_shot(background: str, leaving: str, coming: str) -> None:
+    """A slide deck's move: a card 70% of the frame's size flies out as the next flies in, in 6
+    frames, over a still background that stays in view above, below and beside them. Each step
+    renews two thirds of the picture, but the background's third is kept across the flash window."""
+    under, first, second = (real_frames(name, (640, 360), 1)[0].astype(np.float64)
+                            for name in (background, leaving, coming))
+    parts = [float(np.clip((i - 39) / 6, 0, 1)) for i in range(90)]
+    assert _cuts_of_frames([_cards_swapped(under, first, second, p) for p in parts]) == []
+
+
 def test_cut_to_a_picture_sharing_a_strip_of_the_rim_is_a_cut() -> None:
     """A cut from one real picture to another that keeps only a strip at the top of the first (a
     shared sky): the rim is not kept all round, and it is a cut."""
