@@ -9,7 +9,8 @@ white text lines on black between the pictures) scrolling up, each at 2-16 px a 
 the pan also at 32 and 48 px, whip speed: 48 px is 45% of the picture's width in half a second); slow zooms
 in and out (x3 over 3 s), crash zooms (x3 in 8 frames, x4 out in 6) and snap zooms (x3 in and
 out in two steps of 1.73x) between still holds; the camera rolling (2-16 degrees a frame, after a
-still hold) and a spiral (turning 6 degrees a frame as it zooms x3 in 1 s); and a camera flying over
+still hold) and a spiral (turning 6 degrees a frame as it zooms x3 in 1 s); a handheld camera
+shaking over a picture (random steps of 12-40 px a frame, blurred along them, turning or not); and a camera flying over
 a ground tiled with the stills, in perspective: whip yaws of 8 and 15 degrees a frame, a tumble
 (yawing, pitching and rolling at once), a fast low flight banking, a dive. The encoder's keyframes every 250 frames
 (libx264's default) re-quantise the fast moves' colours at once. Any boundary reported is a
@@ -85,6 +86,32 @@ def roll(picture: np.ndarray, degrees: float, n: int, z0: float = 1.05, z1: floa
     return frames
 
 
+def shake(
+    picture: np.ndarray, sigma: float, seed: int, turn: float = 0.0, n: int = 96, z: float = 1.4
+) -> list[np.ndarray]:
+    """n frames of a handheld camera shaking over a 1/z crop of the picture: its centre takes random
+    steps of ``sigma`` px of the frame a frame (pulled back toward the middle), turning by steps of
+    ``turn`` degrees, each frame blurred along its step (four positions averaged)."""
+    from PIL import Image
+
+    rng, image = np.random.default_rng(seed), Image.fromarray(picture)
+    w, h = W / z, H / z
+    room = 0.9 * np.array([(W - w) / 2, (H - h) / 2])
+    at, angle, frames = np.zeros(2), 0.0, []
+    for _ in range(n):
+        to = np.clip(0.8 * at + rng.normal(0, sigma / z, 2), -room, room)
+        to_angle = 0.7 * angle + rng.normal(0, turn)
+        blurred = np.zeros((H, W, 3), np.float32)
+        for f in (0.25, 0.5, 0.75, 1.0):
+            cx, cy = np.array([W / 2, H / 2]) + at + f * (to - at)
+            turned = image.rotate(angle + f * (to_angle - angle), Image.BILINEAR, center=(cx, cy)) if turn else image
+            box = (cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2)
+            blurred += np.asarray(turned.resize((W, H), Image.BILINEAR, box=box))
+        frames.append((blurred / 4).astype(np.uint8))
+        at, angle = to, to_angle
+    return frames
+
+
 def _turn(yaw: float, pitch: float, roll: float) -> np.ndarray:
     """Camera to world rotation (radians): roll about the view, then pitch down, then yaw."""
     cy, sy, cp, sp, cr, sr = np.cos(yaw), np.sin(yaw), np.cos(pitch), np.sin(pitch), np.cos(roll), np.sin(roll)
@@ -146,6 +173,9 @@ def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
             yield (f"roll {degrees} degrees a frame, picture {i}", f"r{degrees}_{i}",
                    lambda p=pics[i], d=degrees: roll(p, 0, 1) * 24 + roll(p, d, 48))
         yield f"spiral zoom in, picture {i}", f"sp{i}", lambda p=pics[i]: roll(p, 0, 1) * 24 + roll(p, 6, 24, 1.05, 3.0)
+        for sigma, turn in ((12, 0.0), (40, 0.0), (24, 2.0)):
+            yield (f"handheld shake {sigma} px{' turning' if turn else ''}, picture {i}", f"k{sigma}_{turn:g}_{i}",
+                   lambda p=pics[i], s=sigma, t=turn, seed=i: shake(p, s, seed, t))
     ground = np.concatenate([np.concatenate(pics[:3], 1), np.concatenate(pics[3:6], 1)])[::2, ::2].astype(np.float64)
     rad = np.radians
     for row, key, path in (
