@@ -1396,6 +1396,24 @@ def test_cards_swapped_over_a_still_background_are_one_shot(background: str, lea
     assert _cuts_of_frames([_cards_swapped(under, first, second, p) for p in parts]) == []
 
 
+@pytest.mark.parametrize(("name", "decay"), [("bikes.mp4", 8), ("bigbuckbunny.mp4", 16), ("carphone_pristine.mp4", 30)])
+def test_burst_of_light_that_clips_the_picture_is_one_shot(name: str, decay: int) -> None:
+    """A still picture lit 2.5 times as bright in one frame (an explosion off screen, a camera's
+    flash), clipping at white, then fading back over ``decay`` frames, longer than the flash
+    window: the clipped colours' hues change as much as a cut's, but the picture's blocks are all
+    found again where they were."""
+    picture = _framed(real_frames(name, (640, 360), 1)[0].astype(np.float64), 1.0)
+    gains = [1.0 + 1.5 * max(0.0, 1.0 - (i - 36) / decay) if i >= 36 else 1.0 for i in range(96)]
+    assert _cuts_of_frames([np.minimum(picture * g, 255.0) for g in gains], fps=24.0) == []
+
+
+def test_cut_to_a_brighter_picture_is_still_a_cut() -> None:
+    """Guard: a cut to another picture that is also brighter finds few of its blocks before it."""
+    first, second = (_framed(real_frames(name, (640, 360), 1)[0].astype(np.float64), 1.0)
+                     for name in ("bikes.mp4", "bigbuckbunny.mp4"))
+    assert _cuts_of_frames([first] * 45 + [np.minimum(second * 1.8, 255.0)] * 45) == [45]
+
+
 def test_cut_to_a_picture_sharing_a_strip_of_the_rim_is_a_cut() -> None:
     """A cut from one real picture to another that keeps only a strip at the top of the first (a
     shared sky): the rim is not kept all round, and it is a cut."""

