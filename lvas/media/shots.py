@@ -774,8 +774,8 @@ def _one_scene(stats: FrameStats, b: Boundary) -> bool:
         # step that magnifies or turns the picture before it (a cut-in: the zoom rules told it from a zoom)
         i = b.frame
         warped = _warp_steps(stats.e1[i : i + 1], stats.e1_warped[i : i + 1])[0]
-        hues_alike = not stats.hue_step[i] >= HUE_SAME or stats.found[i] >= FOUND_LIT
-        return bool(stats.found[i] >= FOUND_CUT) and hues_alike and not warped
+        lit = stats.found[i] >= FOUND_LIT  # a burst of light: clipping may have moved its hues
+        return bool(stats.found[i] >= FOUND_CUT) and (lit or not stats.hue_step[i] >= HUE_SAME) and not warped
     if b.kind != "dissolve":
         return False
     frames = stats.sample_frames
