@@ -22,12 +22,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.make_material import load_sources, segment, write_720p
-from lvas.settings import StoryboardSettings
-from lvas.storyboard import analyze
+from bench.bench_light_changes import per_source_alarms
+from bench.make_material import segment
 
 OUT = Path(__file__).resolve().parent / "out" / "bursts"
-FPS = 24
 HOLD = 60  # frames before the burst
 LENGTH = 120  # frames in all
 KINDS = ("gain", "white", "glow")
@@ -63,27 +61,16 @@ def height(k: int, rise: int, fall: int) -> float:
 
 
 def main() -> None:
-    settings = StoryboardSettings()
-    sources = load_sources()
-    rows = [(f"on in {rise}, back over {fall:2d} frames", f"{rise}_{fall}",
-             lambda k, r=rise, f=fall: height(k, r, f)) for rise, fall in SHAPES]
-    rows += [(name, key, lambda k, h=heights: h.get(k - HOLD, 0.0)) for name, key, heights in FLICKERS]
-    alarms = {kind: 0 for kind in KINDS}
-    for kind in KINDS:
-        for name, key, heights in rows:
-            row = []
-            for s, source in enumerate(sources):
-                path = OUT / f"s{s}_{kind}{key}.mp4"
-                if not path.exists():
-                    frames = segment(source, LENGTH, 0)
-                    write_720p(path, [lit(f, kind, heights(k)) for k, f in enumerate(frames)], FPS)
-                found = analyze(path, settings).cuts_s
-                alarms[kind] += len(found)
-                row.append(str(len(found)))
-            print(f"{kind:5s} {name:28s} false alarms per source shot: {' '.join(row)}", flush=True)
-    clips = len(sources) * len(rows)
-    print("in all: " + ", ".join(f"{kind} {n}" for kind, n in alarms.items())
-          + f" false alarms ({clips} clips each, {sum(alarms.values())} in {clips * len(KINDS)})")
+    shapes = {f"{rise}_{fall}": lambda k, r=rise, f=fall: height(k, r, f) for rise, fall in SHAPES}
+    flickers = {key: lambda k, h=heights: h.get(k - HOLD, 0.0) for _, key, heights in FLICKERS}
+    heights = shapes | flickers
+    rows = [(f"on in {rise}, back over {fall:2d} frames", f"{rise}_{fall}") for rise, fall in SHAPES]
+    rows += [(name, key) for name, key, _ in FLICKERS]
+
+    def make(source: np.ndarray, kind: str, key: str) -> list[np.ndarray]:
+        return [lit(f, kind, heights[key](k)) for k, f in enumerate(segment(source, LENGTH, 0))]
+
+    per_source_alarms(KINDS, rows, make, OUT)
 
 
 if __name__ == "__main__":

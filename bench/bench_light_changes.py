@@ -14,6 +14,7 @@ blur and the zoom dip the edges as a mix does). Clips are written once to bench/
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -55,24 +56,35 @@ def clip(source: np.ndarray, kind: str, length: int) -> list[np.ndarray]:
     return [changed(f, kind, float(np.clip((k - HOLD) / length, 0.0, 1.0))) for k, f in enumerate(frames)]
 
 
-def main() -> None:
+def per_source_alarms(
+    kinds: tuple[str, ...], rows: list[tuple[str, str]], make: Callable[[np.ndarray, str, str], list[np.ndarray]],
+    out: Path,
+) -> None:
+    """Print, per kind and row (label, file key), the boundaries lvas reports in each source shot's
+    clip ``make(source, kind, key)`` (one shot: each a false alarm), written to ``out`` once, and
+    the counts in all."""
     settings = StoryboardSettings()
     sources = load_sources()
-    alarms = {kind: 0 for kind in KINDS}
-    for kind in KINDS:
-        for length in LENGTHS:
+    alarms = {kind: 0 for kind in kinds}
+    for kind in kinds:
+        for label, key in rows:
             row = []
             for s, source in enumerate(sources):
-                path = OUT / f"s{s}_{kind}{length}.mp4"
+                path = out / f"s{s}_{kind}{key}.mp4"
                 if not path.exists():
-                    write_720p(path, clip(source, kind, length), FPS)
+                    write_720p(path, make(source, kind, key), FPS)
                 found = analyze(path, settings).cuts_s
                 alarms[kind] += len(found)
                 row.append(str(len(found)))
-            print(f"{kind:5s} over {length / FPS:.0f} s   false alarms per source shot: {' '.join(row)}", flush=True)
-    clips = len(sources) * len(LENGTHS)
+            print(f"{kind:5s} {label:28s} false alarms per source shot: {' '.join(row)}", flush=True)
+    clips = len(sources) * len(rows)
     print("in all: " + ", ".join(f"{kind} {n}" for kind, n in alarms.items())
-          + f" false alarms ({clips} clips each, {sum(alarms.values())} in {clips * len(KINDS)})")
+          + f" false alarms ({clips} clips each, {sum(alarms.values())} in {clips * len(kinds)})")
+
+
+def main() -> None:
+    rows = [(f"over {length / FPS:.0f} s", str(length)) for length in LENGTHS]
+    per_source_alarms(KINDS, rows, lambda source, kind, key: clip(source, kind, int(key)), OUT)
 
 
 if __name__ == "__main__":
