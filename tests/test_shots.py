@@ -1407,6 +1407,21 @@ def test_burst_of_light_that_clips_the_picture_is_one_shot(name: str, decay: int
     assert _cuts_of_frames([np.minimum(picture * g, 255.0) for g in gains], fps=24.0) == []
 
 
+@pytest.mark.parametrize("frames", [12, 24])
+def test_light_dimming_fast_over_a_moving_shot_is_one_shot(tmp_path: Path, frames: int) -> None:
+    """A real moving shot whose light falls to 40% over half a second or a second: through the
+    codec its darkened pixels' hues scatter as a mix's would, but its blocks are found again on
+    either side and the light changed 2.5x: a light, not a dissolve."""
+    shot = real_frames("carphone_pristine.mp4", (320, 180), 110)
+
+    def fn(i: int, t: float) -> np.ndarray:
+        gain = 1.0 - 0.6 * float(np.clip((i - 40) / frames, 0, 1))
+        return (shot[min(i, len(shot) - 1)].astype(np.float32) * gain).astype(np.uint8)
+
+    clip = make_clip(tmp_path / "dim.mp4", fn, seconds=4.0, size=(320, 180))
+    assert analyze(clip, StoryboardSettings()).cuts_s == []
+
+
 def test_cut_to_a_brighter_picture_is_still_a_cut() -> None:
     """Guard: a cut to another picture that is also brighter finds few of its blocks before it."""
     first, second = (_framed(real_frames(name, (640, 360), 1)[0].astype(np.float64), 1.0)

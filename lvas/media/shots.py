@@ -140,6 +140,7 @@ FOUND_CUT = 0.35  # a cut whose picture's blocks are found this much more often 
 FOUND_LIT = 0.6  # ...whatever its hues where this much (a burst of light clipping the picture shifts them)
 FOUND_BATCH = 16  # pairs of thumbnails compared at a time (each holds 2 x 25 shifted copies of one)
 FOUND_MIX = 0.3  # the same for the pictures either side of a dissolve: one scene moving, not a mix
+LIT_MIX = 1.4  # ...whatever their hues where FOUND_LIT and the light changed this factor either way
 ZOOMS_HALF = (1.2, 1.45, 1.75, 2.1, 2.5, 3.0)  # magnifications (and their inverses) tried over half a window: a zoom
 ZOOMS_STEP = (1.07, 1.15, 1.23, 1.32, 1.41, 1.5, 1.62, 1.75, 1.9, 2.05)  # ...and from one frame to the next...
 TURNS_STEP = (4.0, 8.0, 12.0, 17.0, 23.0, 30.0)  # ...as are turns (degrees, either way): a camera rolling
@@ -786,7 +787,10 @@ def _one_scene(stats: FrameStats, b: Boundary) -> bool:
     hues = _hue_distance(*stats.sample_features[[before, after], :H_BINS].astype(np.float64))
     share = _found_share(stats.sample_thumbs[before][None].astype(np.float32),
                          stats.sample_thumbs[after][None].astype(np.float32))[0]
-    return bool(share >= FOUND_MIX) and not hues >= HUE_SAME
+    # a light dimming or rising muddles the hues of the pixels it darkens; a regrade keeps the light
+    light = stats.brightness[frames[[before, after]]]
+    lit = share >= FOUND_LIT and max(light) >= LIT_MIX * max(min(light), 1e-6)
+    return bool(share >= FOUND_MIX) and (lit or not hues >= HUE_SAME)
 
 
 def _hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
