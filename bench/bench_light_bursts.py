@@ -61,16 +61,15 @@ def height(k: int, rise: int, fall: int) -> float:
 
 
 def main() -> None:
-    shapes = {f"{rise}_{fall}": lambda k, r=rise, f=fall: height(k, r, f) for rise, fall in SHAPES}
-    flickers = {key: lambda k, h=heights: h.get(k - HOLD, 0.0) for _, key, heights in FLICKERS}
-    heights = shapes | flickers
-    rows = [(f"on in {rise}, back over {fall:2d} frames", f"{rise}_{fall}") for rise, fall in SHAPES]
-    rows += [(name, key) for name, key, _ in FLICKERS]
+    rows = [(f"on in {rise}, back over {fall:2d} frames", f"{rise}_{fall}", lambda k, r=rise, f=fall: height(k, r, f))
+            for rise, fall in SHAPES]
+    rows += [(name, key, lambda k, h=heights: h.get(k - HOLD, 0.0)) for name, key, heights in FLICKERS]
+    heights = {key: at for _, key, at in rows}
 
     def make(source: np.ndarray, kind: str, key: str) -> list[np.ndarray]:
         return [lit(f, kind, heights[key](k)) for k, f in enumerate(segment(source, LENGTH, 0))]
 
-    per_source_alarms(KINDS, rows, make, OUT)
+    per_source_alarms(KINDS, [(label, key) for label, key, _ in rows], make, OUT)
 
 
 if __name__ == "__main__":

@@ -336,12 +336,12 @@ class FrameAnalyzer:
             # letterbox bars and black stay black: only pixels lit in either frame count
             live = np.maximum(allt[ref], allt[at]) >= LIT * 255.0
             lit = np.maximum(live.sum(axis=(1, 2)), 1)
-            kept = ((diff < KEPT * 255.0) & live).sum(axis=(1, 2)) / lit
-            self._add({"e1": "kept", "ew": "kept_w", "el": "kept_l"}[name], kept)
+            same = (diff < KEPT * 255.0) & live
+            self._add({"e1": "kept", "ew": "kept_w", "el": "kept_l"}[name], same.sum(axis=(1, 2)) / lit)
             if name == "e1":
                 rim = _rim(*thumbs.shape[1:])
                 lit_rim = (live & rim).sum(axis=(1, 2))
-                kept_rim = ((diff < KEPT * 255.0) & live & rim).sum(axis=(1, 2)) / np.maximum(lit_rim, 1)
+                kept_rim = (same & rim).sum(axis=(1, 2)) / np.maximum(lit_rim, 1)
                 self._add("kept_rim", np.where(lit_rim >= 0.5 * rim.sum(), kept_rim, np.nan))
                 before, now = allt[ref] * live, allt[at] * live
                 gain = now.sum(axis=(1, 2)) / np.maximum(before.sum(axis=(1, 2)), 1e-6)
