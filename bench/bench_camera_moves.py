@@ -125,27 +125,47 @@ def _turn(yaw: float, pitch: float, roll: float) -> np.ndarray:
     return about_y @ about_x @ about_z
 
 
+SKY = np.array([150.0, 180.0, 220.0])
+
+
+def rays(w: int, h: int) -> np.ndarray:
+    """Per pixel, the direction of a pinhole camera's ray (90 degrees across), camera coordinates."""
+    u, v = np.meshgrid((np.arange(w) - w / 2 + 0.5) / (w / 2), (np.arange(h) - h / 2 + 0.5) / (w / 2))
+    return np.stack([u, -v, np.ones_like(u)], -1)
+
+
+def on_ground(ground: np.ndarray, d: np.ndarray, at: tuple[float, float, float]) -> tuple[np.ndarray, np.ndarray]:
+    """What rays ``d`` from ``at`` see of the plane y = 0 tiled with ``ground`` (400 px a unit),
+    sky above the horizon, and how far along each ray (inf for the sky)."""
+    x0, y0, z0 = at
+    down = d[..., 1] < -1e-3
+    t = np.where(down, -y0 / np.minimum(d[..., 1], -1e-3), 0.0)
+    ix = np.floor((x0 + t * d[..., 0]) * 400).astype(np.int64) % ground.shape[1]
+    iz = np.floor((z0 + t * d[..., 2]) * 400).astype(np.int64) % ground.shape[0]
+    return np.where(down[..., None], ground[iz, ix], SKY), np.where(down, t, np.inf)
+
+
+def hazy(image: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Farther is hazier: all sky at 40 units."""
+    haze = np.clip(t / 40.0, 0, 1)[..., None]
+    return image * (1 - haze) + SKY * haze
+
+
+def ground_of(pics: list[np.ndarray]) -> np.ndarray:
+    """The first six stills tiled three by two, at half size: the ground flown over."""
+    return np.concatenate([np.concatenate(pics[:3], 1), np.concatenate(pics[3:6], 1)])[::2, ::2].astype(np.float64)
+
+
 def flight(ground: np.ndarray, path: Callable[[int], tuple[tuple[float, float, float], float, float, float]],
            n: int = 72, hold: int = 24, size: tuple[int, int] = (640, 360)) -> list[np.ndarray]:
     """A still hold, then n frames of a pinhole camera (90 degrees across) at ``path(k)`` =
     (position, yaw, pitch, roll) over the plane y = 0 tiled with ``ground`` (400 px a unit),
     hazier with distance, sky above the horizon."""
-    w, h = size
-    u, v = np.meshgrid((np.arange(w) - w / 2 + 0.5) / (w / 2), (np.arange(h) - h / 2 + 0.5) / (w / 2))
-    rays = np.stack([u, -v, np.ones_like(u)], -1)
-    sky = np.array([150.0, 180.0, 220.0])
+    camera = rays(*size)
     frames = []
     for k in range(-hold, n):
-        (x0, y0, z0), yaw, pitch, roll = path(max(k, 0))
-        d = rays @ _turn(yaw, pitch, roll).T
-        down = d[..., 1] < -1e-3
-        t = np.where(down, -y0 / np.minimum(d[..., 1], -1e-3), 0.0)
-        ix = np.floor((x0 + t * d[..., 0]) * 400).astype(np.int64) % ground.shape[1]
-        iz = np.floor((z0 + t * d[..., 2]) * 400).astype(np.int64) % ground.shape[0]
-        haze = np.clip(t / 40.0, 0, 1)[..., None]
-        frame = ground[iz, ix] * (1 - haze) + sky * haze
-        frame[~down] = sky
-        frames.append(frame)
+        at, yaw, pitch, roll = path(max(k, 0))
+        frames.append(hazy(*on_ground(ground, camera @ _turn(yaw, pitch, roll).T, at)))
     return frames
 
 
@@ -166,19 +186,13 @@ def among_pillars(ground: np.ndarray, faces: list[np.ndarray],
     far textures do not shimmer as no renderer lets them."""
     boxes = pillars()
     w, h = size[0] * ss, size[1] * ss
-    u, v = np.meshgrid((np.arange(w) - w / 2 + 0.5) / (w / 2), (np.arange(h) - h / 2 + 0.5) / (w / 2))
-    rays = np.stack([u, -v, np.ones_like(u)], -1)
-    sky = np.array([150.0, 180.0, 220.0])
+    camera = rays(w, h)
     frames = []
     for k in range(-hold, n):
         (x0, y0, z0), yaw, pitch, roll_ = path(max(k, 0))
         turn = _turn(yaw, pitch, roll_)
-        d = rays @ turn.T
-        down = d[..., 1] < -1e-3
-        t = np.where(down, -y0 / np.minimum(d[..., 1], -1e-3), np.inf)
-        ix = np.floor((x0 + np.where(down, t, 0) * d[..., 0]) * 400).astype(np.int64) % ground.shape[1]
-        iz = np.floor((z0 + np.where(down, t, 0) * d[..., 2]) * 400).astype(np.int64) % ground.shape[0]
-        image = np.where(down[..., None], ground[iz, ix], sky)
+        d = camera @ turn.T
+        image, t = on_ground(ground, d, (x0, y0, z0))
         for bx0, bx1, bz0, bz1, top, still in boxes:
             # only the pixels of the box's bounding rectangle on screen (all of it where it reaches the lens)
             corners = np.array([(x, y, z) for x in (bx0, bx1) for y in (0, top) for z in (bz0, bz1)])
@@ -213,16 +227,14 @@ def among_pillars(ground: np.ndarray, faces: list[np.ndarray],
             shaded = face[ty, tx] * np.where(side, 0.75, 1.0)[..., None]
             image[r0:r1, c0:c1] = np.where(hit[..., None], shaded, image[r0:r1, c0:c1])
             t[r0:r1, c0:c1] = np.where(hit, near, tt)
-        haze = np.clip(np.where(np.isfinite(t), t, np.inf) / 40.0, 0, 1)[..., None]
-        image = image * (1 - haze) + sky * haze
-        frames.append(image.reshape(size[1], ss, size[0], ss, 3).mean(axis=(1, 3)))
+        frames.append(hazy(image, t).reshape(size[1], ss, size[0], ss, 3).mean(axis=(1, 3)))
     return frames
 
 
 def pillar_cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
     """(row, file key, frames) of the clips among pillars, at PILLAR_FPS."""
     pics = stills()
-    ground = np.concatenate([np.concatenate(pics[:3], 1), np.concatenate(pics[3:6], 1)])[::2, ::2].astype(np.float64)
+    ground = ground_of(pics)
     faces = [p[::2, ::2].astype(np.float64) for p in pics]
     rad = np.radians
     for row, key, path in (
@@ -273,7 +285,7 @@ def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
         for sigma, turn in ((12, 0.0), (40, 0.0), (24, 2.0)):
             yield (f"handheld shake {sigma} px{' turning' if turn else ''}, picture {i}", f"k{sigma}_{turn:g}_{i}",
                    lambda p=pics[i], s=sigma, t=turn, seed=i: shake(p, s, seed, t))
-    ground = np.concatenate([np.concatenate(pics[:3], 1), np.concatenate(pics[3:6], 1)])[::2, ::2].astype(np.float64)
+    ground = ground_of(pics)
     rad = np.radians
     for row, key, path in (
         ("flying: whip yaw 8 degrees a frame", "fy8", lambda k: ((0, 1, 0), rad(8) * k, rad(40), 0.0)),
