@@ -128,21 +128,27 @@ def stops_are_not_swallowed(grace_s: float = GRACE_S) -> Iterator[None]:
         return
     _RAISED.clear()
     left = threading.Event()
+    deciding = threading.Lock()  # the watcher sends again only while the block has not been left
 
     def watch() -> None:
         while not left.wait(0.1):
-            raised = list(_RAISED)  # a copy: the block may clear it as its exception leaves
-            if raised and time.monotonic() - raised[0][1] >= grace_s:
-                _RAISED.clear()
-                _RESENT[:] = [raised[0][0]]
-                os.kill(os.getpid(), raised[0][0])
+            with deciding:
+                raised = list(_RAISED)  # a copy: the block may clear it as its exception leaves
+                if not left.is_set() and raised and time.monotonic() - raised[0][1] >= grace_s:
+                    _RAISED.clear()
+                    _RESENT[:] = [raised[0][0]]
+                    os.kill(os.getpid(), raised[0][0])
 
     watcher = threading.Thread(target=watch, name="lvas-stop-watch", daemon=True)
     watcher.start()
     try:
         yield
     except BaseException:
-        _RAISED.clear()
+        # the stop left the block after all: one sent again just before, still to be handled, is moot
+        with deciding:
+            left.set()
+            _RAISED.clear()
+            _RESENT.clear()
         raise
     finally:
         left.set()
@@ -167,6 +173,9 @@ def exit_status(run: Callable[[], int]) -> int:
     except KeyboardInterrupt as exc:  # raised by _stop, which ignores the stop signals from then on
         code = 143 if isinstance(exc, Terminated) else 130
     if main:
+        # a stop sent again and still pending is handled inside signal.signal() (it checks for pending
+        # signals first): with nothing marked as sent again, _ignore lets it pass
+        _RESENT.clear()
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         signal.signal(signal.SIGTERM, signal.SIG_IGN)
     return code
