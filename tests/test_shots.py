@@ -857,6 +857,24 @@ def test_object_jumping_into_a_slow_pan_is_not_a_cut() -> None:
     assert _cuts_of_frames(frames) == []
 
 
+@pytest.mark.parametrize("seed", range(5, 11))
+def test_fast_pan_starting_after_a_still_hold_is_not_a_cut(seed: int) -> None:
+    """A still picture held 1.6 s, then a pan at once: 4, 7, then 6 px a frame (at the analysis
+    width). The second step is the largest and the hold before it still; but the first step,
+    next to it, changed as much, and so does every step after: one move, not a cut into a pan."""
+    scene = _texture(np.random.default_rng(seed), 45, 400)
+    at = [0] * 41 + [int(x) for x in np.cumsum([4, 7] + [6] * 40)]
+    assert _cuts_of_frames([scene[:, at[i] : at[i] + 80] for i in range(75)]) == []
+
+
+def test_cut_from_a_still_shot_into_a_pan_is_a_cut() -> None:
+    """The same hold cut to another picture panning 6 px a frame from its first frame on."""
+    rng = np.random.default_rng(5)
+    still, other = _texture(rng, 45, 80), _texture(rng, 45, 400)
+    frames = [still if i < 41 else other[:, 6 * (i - 41) : 6 * (i - 41) + 80] for i in range(75)]
+    assert _cuts_of_frames(frames) == [41]
+
+
 def _texture(rng: np.random.Generator, h: int = 45, w: int = 80) -> np.ndarray:
     """A picture of 3-pixel cells of random colours, float, at the analysis size."""
     cells = rng.random((h // 3 + 2, w // 3 + 2, 3)) * 200 + 30

@@ -93,6 +93,7 @@ RENEWED = 0.15  # ...and so does a cut that keeps less than this share of the li
 QUIET = 4.0  # ...where it stands out this many times CONTRAST from the change on one side of it
 CONTRAST = 2.0  # a cut's change is at least this many times the change around it...
 CONTEXT_S = 0.3  # ...within this long before and after it (the frame next to it excluded)
+PLATEAU = 0.75  # a step whose neighbours both change this part of it, in motion going on beyond them, is motion
 COLOUR_CONTRAST = 3.2  # the same for a window's histogram distance, which saturates early
 AMBIGUOUS = 0.75  # with a verifier: changes standing out 0.75-1.5x CONTRAST are asked
 PATH_MAX = 4.0  # a dissolve's frame-to-frame steps add up to at most this times its whole change
@@ -872,7 +873,8 @@ def _hard_cuts(
     only, so that a cut into or out of a fast-moving shot counts. But where the structural cue
     alone stands out, and neither cue exceeds the change on the busier side (a fast pan slowing
     down: the last of its large steps stands out against the calm after it), the frame is a burst
-    of motion, not a cut.
+    of motion, not a cut; so is a structural step whose neighbours change nearly as much, in
+    motion that goes on beyond them (PLATEAU: a fast move starting after a still hold).
 
     Returns:
         (cuts, unsure, bursts): with ``unsure_from`` < 1, changes that stand out by ``unsure_from``
@@ -904,7 +906,15 @@ def _hard_cuts(
         # changes the structure across the window as much as a cut would
         if s_ok and colour[i] and max(e_before[i], e_after[i]) >= STRUCTURE_MIN:
             s_ok = _persists_across(stats.dw, i, w, FLASH_BACK * float(d1[i]))
-        if s_ok and not c_ok and e1[i] < max(e_before[i], e_after[i]) and d1[i] < max(d_before[i], d_after[i]):
+        # a step no larger than the motion on the busier side (a pan slowing down), or one of a run of
+        # like steps going on through the context on one side (a move starting after a hold: the step
+        # next to it, left out of the context, changed as much): motion, however still the other side
+        sides = (e1[max(i - k, 0) : i - 1], e1[i + 2 : i + k + 1])
+        going_on = any(len(x) and x.min() >= PLATEAU * e1[i] for x in sides)
+        run = (0 < i < len(e1) - 1 and min(e1[i - 1], e1[i + 1]) >= PLATEAU * e1[i] and going_on
+               and not (c_ok and c_ratio[i] >= 1.0))
+        slowing = not c_ok and e1[i] < max(e_before[i], e_after[i]) and d1[i] < max(d_before[i], d_after[i])
+        if s_ok and (run or slowing):
             s_ok = False
             if s_ratio[i] >= 1.0:
                 bursts.append(Transition(int(i), "motion", float(e1[i])))
