@@ -1425,6 +1425,20 @@ def test_burst_of_light_that_clips_the_picture_is_one_shot(name: str, decay: int
     assert _cuts_of_frames([np.minimum(picture * g, 255.0) for g in gains], fps=24.0) == []
 
 
+@pytest.mark.parametrize("off", [1, 2, 3])
+@pytest.mark.parametrize(("before", "after"), [
+    ("bikes.mp4", "bigbuckbunny.mp4"), ("carphone_pristine.mp4", "bikes.mp4"),
+])
+def test_cut_as_a_burst_of_light_flares_is_found_where_the_picture_changes(before: str, after: str, off: int) -> None:
+    """The same burst (2.5 times as bright, back over 8 frames) lighting two pictures cut ``off``
+    frames after it comes on (an explosion seen from two angles): the burst's own step is the
+    larger and one scene relit; the cut next to or after it is the boundary."""
+    one, two = (_framed(real_frames(name, (640, 360), 1)[0].astype(np.float64), 1.0) for name in (before, after))
+    gains = [1.0 + 1.5 * max(0.0, 1.0 - (i - 36) / 8) if i >= 36 else 1.0 for i in range(96)]
+    frames = [np.minimum((one if i < 36 + off else two) * g, 255.0) for i, g in enumerate(gains)]
+    assert _cuts_of_frames(frames, fps=24.0) == [36 + off]
+
+
 @pytest.mark.parametrize("frames", [12, 24])
 def test_light_dimming_fast_over_a_moving_shot_is_one_shot(tmp_path: Path, frames: int) -> None:
     """A real moving shot whose light falls to 40% over half a second or a second: through the

@@ -724,9 +724,14 @@ def detect_boundaries(
     # as it changes, a fade-in through a dim picture) is that fade's slow side: one transition
     fades, gradual = _absorbed(fades, gradual)
     spans = [(out, back) for _, out, back in fades] + ends
+    min_gap = max(1, round(settings.min_shot_s * fps))
+    # a step within one scene (a light bursting on) must not take the place of a cut next to it as
+    # they merge (the stronger is kept, then dropped as one scene); alone it merges, then goes
+    relit = {t.frame for t in hard if t.kind == "cut" and _same_scene_step(stats, t.frame)}
+    hard = [t for t in hard if t.frame not in relit or not any(
+        u.kind == "cut" and u.frame not in relit and abs(u.frame - t.frame) < min_gap for u in hard)]
     found = [t for t in hard + gradual if not any(out - 1 <= t.frame <= back + 1 for out, back in spans)]
     found += [Transition(middle, "fade", 1.0, (out, back)) for middle, out, back in fades]
-    min_gap = max(1, round(settings.min_shot_s * fps))
     cuts = _merge(sorted(found, key=lambda t: t.frame), min_gap)
     cuts = [t for t in cuts if min_gap <= t.frame <= n - min_gap or (n <= 2 * min_gap and 0 < t.frame < n)]
     bounds = _spans_within(cuts, stats.gradual_frames, n)
@@ -772,12 +777,7 @@ def _one_scene(stats: FrameStats, b: Boundary) -> bool:
     finds the middle of the picture again). Fades are left alone (a dip to black may come back to
     the same place)."""
     if b.kind == "cut":
-        # found is NaN where the change was too small to have been looked at: a cut; so is a
-        # step that magnifies or turns the picture before it (a cut-in: the zoom rules told it from a zoom)
-        i = b.frame
-        warped = _warp_steps(stats.e1[i : i + 1], stats.e1_warped[i : i + 1])[0]
-        lit = stats.found[i] >= FOUND_LIT  # a burst of light: clipping may have moved its hues
-        return bool(stats.found[i] >= FOUND_CUT) and (lit or not stats.hue_step[i] >= HUE_SAME) and not warped
+        return _same_scene_step(stats, b.frame)
     if b.kind != "dissolve":
         return False
     frames = stats.sample_frames
@@ -792,6 +792,15 @@ def _one_scene(stats: FrameStats, b: Boundary) -> bool:
     light = stats.brightness[frames[[before, after]]]
     lit = share >= FOUND_LIT and max(light) >= LIT_MIX * max(min(light), 1e-6)
     return bool(share >= FOUND_MIX) and (lit or not hues >= HUE_SAME)
+
+
+def _same_scene_step(stats: FrameStats, i: int) -> bool:
+    """Whether frame i shows the scene of frame i - 1 moved about or relit (:func:`_one_scene`)."""
+    # found is NaN where the change was too small to have been looked at: a cut; so is a
+    # step that magnifies or turns the picture before it (a cut-in: the zoom rules told it from a zoom)
+    warped = _warp_steps(stats.e1[i : i + 1], stats.e1_warped[i : i + 1])[0]
+    lit = stats.found[i] >= FOUND_LIT  # a burst of light: clipping may have moved its hues
+    return bool(stats.found[i] >= FOUND_CUT) and (lit or not stats.hue_step[i] >= HUE_SAME) and not warped
 
 
 def _hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -874,7 +883,9 @@ def _hard_cuts(
     alone stands out, and neither cue exceeds the change on the busier side (a fast pan slowing
     down: the last of its large steps stands out against the calm after it), the frame is a burst
     of motion, not a cut; so is a structural step whose neighbours change nearly as much, in
-    motion that goes on beyond them (PLATEAU: a fast move starting after a still hold).
+    motion that goes on beyond them (PLATEAU: a fast move starting after a still hold). A frame
+    next to a burst of light (its picture found again, relit) is a candidate of its own, even where
+    the burst's step is the larger: a cut as the light flares.
 
     Returns:
         (cuts, unsure, bursts): with ``unsure_from`` < 1, changes that stand out by ``unsure_from``
@@ -886,14 +897,23 @@ def _hard_cuts(
     k = max(3, round(CONTEXT_S * fps))
     d_before, d_after = _context(d1, k)
     e_before, e_after = _context(e1, k)
-    colour = _peaks(d1) & (d1 >= thr)
+    # a frame next to a burst of light coming on or going (the picture found again, its brightness
+    # LIT_MIX apart) is judged on its own, however much larger that step
+    level = np.fmax(stats.brightness, 1e-6)
+    burst = np.zeros(len(d1), bool)
+    burst[1:] = (np.nan_to_num(stats.found[1:], nan=-1.0) >= FOUND_LIT) & (
+        np.abs(np.log(level[1:] / level[:-1])) >= np.log(LIT_MIX))
+    beside = np.zeros(len(d1), bool)
+    beside[1:] |= burst[:-1]
+    beside[:-1] |= burst[1:]
+    colour = (_peaks(d1) | beside) & (d1 >= thr)
     # how many times CONTRAST each cue stands out from the change around the frame
     c_ratio = d1 / (CONTRAST * np.maximum(np.maximum(d_before, d_after), 1e-6))
     s_ratio = e1 / (CONTRAST * np.maximum(np.minimum(e_before, e_after), 1e-6))
     # between still pictures (title cards, a freeze) a smaller change of structure is a cut too, and
     # so is one that renews a picture changing little (two dark shots: their luminance moves little)
     still = (np.maximum(e_before, e_after) < STILL) | ((stats.kept < RENEWED) & (s_ratio >= QUIET))
-    structure = _peaks(e1) & ((e1 >= STRUCTURE_MIN) | (still & (e1 >= STILL_MIN)))
+    structure = (_peaks(e1) | beside) & ((e1 >= STRUCTURE_MIN) | (still & (e1 >= STILL_MIN)))
     warp_step = _warp_steps(e1, stats.e1_warped)
     sure, unsure, bursts = [], [], []
     for i in np.flatnonzero((colour & (c_ratio >= unsure_from)) | (structure & (s_ratio >= unsure_from))):
@@ -925,13 +945,14 @@ def _hard_cuts(
         # so is a frame that is the one before it magnified or turned, next to another such frame (a
         # crash zoom or a roll starting or stopping), where a cut in to a closer framing is one such step alone
         inner = 0 < i < len(e1) - 1
-        spread = (inner and min(e1[i - 1], e1[i + 1]) >= 0.5 * e1[i]
+        spread = (inner and not beside[i] and min(e1[i - 1], e1[i + 1]) >= 0.5 * e1[i]
                   and stats.kept_w[min(i + max(1, w // 2), len(e1) - 1)] >= PART)
         spread |= inner and warp_step[i] and (warp_step[i - 1] or warp_step[i + 1])
         # a change of structure smeared over two frames (motion blur: one pair next to it changes at
         # least SMEAR as much) that keeps part of the picture; the price: a cut between two alike
-        # framings that a transfer blended over two frames
-        smear = (inner and not (c_ok and c_ratio[i] >= 1.0) and stats.kept[i] >= FAINT_LOCAL
+        # framings that a transfer blended over two frames (neither rule looks next to a burst of
+        # light: that step is the light's, not this change's)
+        smear = (inner and not beside[i] and not (c_ok and c_ratio[i] >= 1.0) and stats.kept[i] >= FAINT_LOCAL
                  and min(e1[i - 1], e1[i + 1]) < 0.5 * e1[i] and max(e1[i - 1], e1[i + 1]) >= SMEAR * e1[i])
         # ...but a one-frame step between still pictures (a card to the next, two locked-off shots
         # sharing a sky) is a cut, however much of the picture it keeps
