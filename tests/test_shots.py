@@ -1425,6 +1425,28 @@ def test_burst_of_light_that_clips_the_picture_is_one_shot(name: str, decay: int
     assert _cuts_of_frames([np.minimum(picture * g, 255.0) for g in gains], fps=24.0) == []
 
 
+def _glowing(picture: np.ndarray, height: float) -> np.ndarray:
+    """``picture`` with a warm glow over its right half (a fireball in view) at ``height`` (0..1)."""
+    h, w = picture.shape[:2]
+    yy, xx = np.mgrid[0:h, 0:w]
+    glow = np.exp(-(((xx - 0.6 * w) / (0.35 * w)) ** 2 + ((yy - 0.55 * h) / (0.45 * h)) ** 2))
+    return np.clip(picture + 230 * height * glow[..., None] * np.array([1.0, 0.8, 0.5]), 0, 255)
+
+
+@pytest.mark.parametrize(("name", "moving", "decay"), [
+    ("bikes.mp4", False, 8), ("bigbuckbunny.mp4", True, 16), ("carphone_pristine.mp4", True, 16),
+])
+def test_glow_flaring_over_a_shot_and_fading_is_one_shot(name: str, moving: bool, decay: int) -> None:
+    """A warm glow flares over the right of the picture in one frame and fades over ``decay``
+    frames: it clips and tints the blocks it covers, so the frame after it finds too few of the
+    frame before; but the light fades and, within the flash window, the picture before it is
+    found again: a burst of light, not a cut."""
+    shot = real_frames(name, (640, 360), 90)
+    frames = [_glowing(_framed(shot[i if moving else 0].astype(np.float64), 1.0),
+                       max(0.0, 1.0 - (i - 36) / decay) if i >= 36 else 0.0) for i in range(90)]
+    assert _cuts_of_frames(frames, fps=24.0) == []
+
+
 @pytest.mark.parametrize("off", [1, 2, 3])
 @pytest.mark.parametrize(("before", "after"), [
     ("bikes.mp4", "bigbuckbunny.mp4"), ("carphone_pristine.mp4", "bikes.mp4"),

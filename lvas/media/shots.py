@@ -142,6 +142,7 @@ FOUND_LIT = 0.6  # ...whatever its hues where this much (a burst of light clippi
 FOUND_BATCH = 16  # pairs of thumbnails compared at a time (each holds 2 x 25 shifted copies of one)
 FOUND_MIX = 0.3  # the same for the pictures either side of a dissolve: one scene moving, not a mix
 LIT_MIX = 1.4  # ...whatever their hues where FOUND_LIT and the light changed this factor either way
+BURST_FADES = 0.05  # a burst of light has lost this part of its rise a flash window after its peak
 ZOOMS_HALF = (1.2, 1.45, 1.75, 2.1, 2.5, 3.0)  # magnifications (and their inverses) tried over half a window: a zoom
 ZOOMS_STEP = (1.07, 1.15, 1.23, 1.32, 1.41, 1.5, 1.62, 1.75, 1.9, 2.05)  # ...and from one frame to the next...
 TURNS_STEP = (4.0, 8.0, 12.0, 17.0, 23.0, 30.0)  # ...as are turns (degrees, either way): a camera rolling
@@ -689,7 +690,8 @@ def detect_boundaries(
     if n < 2:
         return []
     thr = adaptive_threshold(stats.d1, settings)
-    hard, unsure, bursts = _hard_cuts(stats, thr, fps, AMBIGUOUS if verify else 1.0)
+    lit = _lit_again(stats)
+    hard, unsure, bursts = _hard_cuts(stats, thr, fps, AMBIGUOUS if verify else 1.0, lit)
     gradual = _gradual(stats, thr, sorted(hard + bursts, key=lambda t: t.frame))
     if verify is not None:
         if unsure:
@@ -727,7 +729,7 @@ def detect_boundaries(
     min_gap = max(1, round(settings.min_shot_s * fps))
     # a step within one scene (a light bursting on) must not take the place of a cut next to it as
     # they merge (the stronger is kept, then dropped as one scene); alone it merges, then goes
-    relit = {t.frame for t in hard if t.kind == "cut" and _same_scene_step(stats, t.frame)}
+    relit = {t.frame for t in hard if t.kind == "cut" and _same_scene_step(stats, t.frame, lit)}
     hard = [t for t in hard if t.frame not in relit or not any(
         u.kind == "cut" and u.frame not in relit and abs(u.frame - t.frame) < min_gap for u in hard)]
     found = [t for t in hard + gradual if not any(out - 1 <= t.frame <= back + 1 for out, back in spans)]
@@ -736,7 +738,7 @@ def detect_boundaries(
     cuts = [t for t in cuts if min_gap <= t.frame <= n - min_gap or (n <= 2 * min_gap and 0 < t.frame < n)]
     bounds = _spans_within(cuts, stats.gradual_frames, n)
     # a cut or dissolve whose pictures either side show one scene, moved about, joins no shots
-    kept = [t for t, b in zip(cuts, bounds, strict=True) if not _one_scene(stats, b)]
+    kept = [t for t, b in zip(cuts, bounds, strict=True) if not _one_scene(stats, b, lit)]
     return bounds if len(kept) == len(cuts) else _spans_within(kept, stats.gradual_frames, n)
 
 
@@ -765,7 +767,7 @@ def _spans_within(cuts: list[Transition], window: int, n: int) -> list[Boundary]
     return [_boundary(t, window, frames[k], frames[k + 2]) for k, t in enumerate(cuts)]
 
 
-def _one_scene(stats: FrameStats, b: Boundary) -> bool:
+def _one_scene(stats: FrameStats, b: Boundary, lit: np.ndarray | None = None) -> bool:
     """Whether the pictures either side of a cut or dissolve are one scene: the new one's textured
     blocks are found again, moved a little, in the old one far more often than by chance
     (FOUND_CUT, FOUND_MIX; a spinning render, a light pulse over a set, an interface building up),
@@ -777,7 +779,7 @@ def _one_scene(stats: FrameStats, b: Boundary) -> bool:
     finds the middle of the picture again). Fades are left alone (a dip to black may come back to
     the same place)."""
     if b.kind == "cut":
-        return _same_scene_step(stats, b.frame)
+        return _same_scene_step(stats, b.frame, lit)
     if b.kind != "dissolve":
         return False
     frames = stats.sample_frames
@@ -794,13 +796,36 @@ def _one_scene(stats: FrameStats, b: Boundary) -> bool:
     return bool(share >= FOUND_MIX) and (lit or not hues >= HUE_SAME)
 
 
-def _same_scene_step(stats: FrameStats, i: int) -> bool:
-    """Whether frame i shows the scene of frame i - 1 moved about or relit (:func:`_one_scene`)."""
+def _same_scene_step(stats: FrameStats, i: int, lit: np.ndarray | None = None) -> bool:
+    """Whether frame i shows the scene of frame i - 1 moved about or relit (:func:`_one_scene`),
+    or is a burst of light over it coming on (``lit``: :func:`_lit_again`)."""
     # found is NaN where the change was too small to have been looked at: a cut; so is a
     # step that magnifies or turns the picture before it (a cut-in: the zoom rules told it from a zoom)
     warped = _warp_steps(stats.e1[i : i + 1], stats.e1_warped[i : i + 1])[0]
-    lit = stats.found[i] >= FOUND_LIT  # a burst of light: clipping may have moved its hues
-    return bool(stats.found[i] >= FOUND_CUT) and (lit or not stats.hue_step[i] >= HUE_SAME) and not warped
+    lit_up = stats.found[i] >= FOUND_LIT  # a burst of light: clipping may have moved its hues
+    found = bool(stats.found[i] >= FOUND_CUT) and (lit_up or not stats.hue_step[i] >= HUE_SAME) and not warped
+    return found or bool(lit is not None and lit[i])
+
+
+def _lit_again(stats: FrameStats) -> np.ndarray:
+    """Per frame, whether its change is a burst of light coming on over one scene: the picture
+    brightens LIT_MIX or more in the frame, the light fades after (BURST_FADES a flash window
+    past its brightest, within three frames), and the sampled frame before it is found again
+    (FOUND_CUT) in one sampled within the flash window from the frame on, however the light
+    clipped, tinted or washed out the frames between."""
+    level, frames, w = stats.brightness, stats.sample_frames, stats.flash_frames
+    n = len(level)
+    lit = np.zeros(n, bool)
+    for i in np.flatnonzero(level[1:] >= LIT_MIX * np.maximum(level[:-1], 1e-6)) + 1:
+        pre, top = float(level[i - 1]), int(i) + int(np.argmax(level[i : i + 3]))
+        before = int(np.searchsorted(frames, i)) - 1
+        lo, hi = np.searchsorted(frames, i), np.searchsorted(frames, i + w, side="right")
+        if before < 0 or lo >= hi or level[min(top + w, n - 1)] > level[top] - BURST_FADES * (level[top] - pre):
+            continue
+        after = stats.sample_thumbs[lo:hi].astype(np.float32)
+        share = _found_share(np.repeat(stats.sample_thumbs[before][None].astype(np.float32), len(after), axis=0), after)
+        lit[i] = bool(np.nan_to_num(share, nan=-1.0).max() >= FOUND_CUT)
+    return lit
 
 
 def _hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -871,7 +896,7 @@ def _boundary(t: Transition, window: int, lo: int, hi: int) -> Boundary:
 
 
 def _hard_cuts(
-    stats: FrameStats, thr: float, fps: float, unsure_from: float = 1.0
+    stats: FrameStats, thr: float, fps: float, unsure_from: float = 1.0, lit: np.ndarray | None = None
 ) -> tuple[list[Transition], list[Transition], list[Transition]]:
     """Frame-pair changes that stand out: in colour (the HSV distance above the video's threshold)
     or in structure (the thumbnail distance above STRUCTURE_MIN), and in either case CONTRAST
@@ -898,11 +923,14 @@ def _hard_cuts(
     d_before, d_after = _context(d1, k)
     e_before, e_after = _context(e1, k)
     # a frame next to a burst of light coming on or going (the picture found again, its brightness
-    # LIT_MIX apart) is judged on its own, however much larger that step
+    # LIT_MIX apart; or found again as the burst fades, :func:`_lit_again`) is judged on its own,
+    # however much larger that step
     level = np.fmax(stats.brightness, 1e-6)
     burst = np.zeros(len(d1), bool)
     burst[1:] = (np.nan_to_num(stats.found[1:], nan=-1.0) >= FOUND_LIT) & (
         np.abs(np.log(level[1:] / level[:-1])) >= np.log(LIT_MIX))
+    if lit is not None:
+        burst |= lit
     beside = np.zeros(len(d1), bool)
     beside[1:] |= burst[:-1]
     beside[:-1] |= burst[1:]
