@@ -1434,13 +1434,15 @@ def _glowing(picture: np.ndarray, height: float) -> np.ndarray:
 
 
 @pytest.mark.parametrize(("name", "moving", "decay"), [
-    ("bikes.mp4", False, 8), ("bigbuckbunny.mp4", True, 16), ("carphone_pristine.mp4", True, 16),
+    ("bikes.mp4", False, 8), ("bikes.mp4", False, 16), ("bigbuckbunny.mp4", True, 16),
+    ("carphone_pristine.mp4", True, 16),
 ])
 def test_glow_flaring_over_a_shot_and_fading_is_one_shot(name: str, moving: bool, decay: int) -> None:
     """A warm glow flares over the right of the picture in one frame and fades over ``decay``
     frames: it clips and tints the blocks it covers, so the frame after it finds too few of the
     frame before; but the light fades and, within the flash window, the picture before it is
-    found again: a burst of light, not a cut."""
+    found again (compared at one contrast: over the bright bikes the glow flattens what it does
+    not clip): a burst of light, not a cut."""
     shot = real_frames(name, (640, 360), 90)
     frames = [_glowing(_framed(shot[i if moving else 0].astype(np.float64), 1.0),
                        max(0.0, 1.0 - (i - 36) / decay) if i >= 36 else 0.0) for i in range(90)]

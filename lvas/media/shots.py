@@ -811,8 +811,8 @@ def _lit_again(stats: FrameStats) -> np.ndarray:
     """Per frame, whether its change is a burst of light coming on over one scene: the picture
     brightens LIT_MIX or more in the frame, the light fades after (BURST_FADES a flash window
     past its brightest, within three frames), and the sampled frame before it is found again
-    (FOUND_CUT) in one sampled within the flash window from the frame on, however the light
-    clipped, tinted or washed out the frames between."""
+    (FOUND_CUT) in one sampled within the flash window from the frame on, both at one contrast,
+    however the light clipped, tinted or washed out the frames between."""
     level, frames, w = stats.brightness, stats.sample_frames, stats.flash_frames
     n = len(level)
     lit = np.zeros(n, bool)
@@ -822,10 +822,18 @@ def _lit_again(stats: FrameStats) -> np.ndarray:
         lo, hi = np.searchsorted(frames, i), np.searchsorted(frames, i + w, side="right")
         if before < 0 or lo >= hi or level[min(top + w, n - 1)] > level[top] - BURST_FADES * (level[top] - pre):
             continue
-        after = stats.sample_thumbs[lo:hi].astype(np.float32)
-        share = _found_share(np.repeat(stats.sample_thumbs[before][None].astype(np.float32), len(after), axis=0), after)
+        # compared at one contrast: a wash or a glow flattens the picture it lights
+        after, old = _standardised(stats.sample_thumbs[lo:hi]), _standardised(stats.sample_thumbs[before][None])
+        share = _found_share(np.repeat(old, len(after), axis=0), after)
         lit[i] = bool(np.nan_to_num(share, nan=-1.0).max() >= FOUND_CUT)
     return lit
+
+
+def _standardised(thumbs: np.ndarray) -> np.ndarray:
+    """Thumbnails (N, H, W) each brought to mean 128 and deviation 50 (one grey level at least)."""
+    t = thumbs.astype(np.float32)
+    mean, dev = t.mean(axis=(1, 2), keepdims=True), np.maximum(t.std(axis=(1, 2), keepdims=True), 1.0)
+    return (t - mean) / dev * 50.0 + 128.0
 
 
 def _hue_distance(a: np.ndarray, b: np.ndarray) -> np.ndarray:
