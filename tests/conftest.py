@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 
@@ -13,6 +14,12 @@ import pytest
 # apart from the machine's, shared by the session (and by the Dask workers, which inherit it)
 CACHE_DIR = tempfile.mkdtemp(prefix="lvas-test-cache-")
 os.environ["LVAS_CACHE_DIR"] = CACHE_DIR
+
+# the Ctrl-C tests need a Ctrl-C to raise, here and in the processes they start: a shell that runs
+# the suite as a background job (`make test &`, nohup) starts it with SIGINT ignored, and that
+# passes on to every child; Python's own handler is put back (a child then starts with the default)
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
