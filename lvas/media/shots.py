@@ -812,7 +812,8 @@ def _lit_again(stats: FrameStats) -> np.ndarray:
     brightens LIT_MIX or more in the frame, the light fades after (BURST_FADES a flash window
     past its brightest, within three frames), and the sampled frame before it is found again
     (FOUND_CUT) in one sampled within the flash window from the frame on, both at one contrast,
-    however the light clipped, tinted or washed out the frames between."""
+    however the light clipped, tinted or washed out the frames between. So is each frame after it
+    up to the brightest whose own samples find it again: a cut can come as the light rises."""
     level, frames, w = stats.brightness, stats.sample_frames, stats.flash_frames
     n = len(level)
     lit = np.zeros(n, bool)
@@ -823,9 +824,16 @@ def _lit_again(stats: FrameStats) -> np.ndarray:
         if before < 0 or lo >= hi or level[min(top + w, n - 1)] > level[top] - BURST_FADES * (level[top] - pre):
             continue
         # compared at one contrast: a wash or a glow flattens the picture it lights
-        after, old = _standardised(stats.sample_thumbs[lo:hi]), _standardised(stats.sample_thumbs[before][None])
-        share = _found_share(np.repeat(old, len(after), axis=0), after)
-        lit[i] = bool(np.nan_to_num(share, nan=-1.0).max() >= FOUND_CUT)
+        old = _standardised(stats.sample_thumbs[before][None])
+        for j in range(int(i), top + 1):  # each frame of the rise, by the samples from it on
+            lo, hi = np.searchsorted(frames, j), np.searchsorted(frames, j + w, side="right")
+            if lo >= hi:
+                break
+            after = _standardised(stats.sample_thumbs[lo:hi])
+            share = _found_share(np.repeat(old, len(after), axis=0), after)
+            lit[j] = bool(np.nan_to_num(share, nan=-1.0).max() >= FOUND_CUT)
+            if not lit[j]:
+                break
     return lit
 
 
