@@ -792,8 +792,8 @@ def _one_scene(stats: FrameStats, b: Boundary, lit: np.ndarray | None = None) ->
                          stats.sample_thumbs[after][None].astype(np.float32))[0]
     # a light dimming or rising muddles the hues of the pixels it darkens; a regrade keeps the light
     light = stats.brightness[frames[[before, after]]]
-    lit = share >= FOUND_LIT and max(light) >= LIT_MIX * max(min(light), 1e-6)
-    return bool(share >= FOUND_MIX) and (lit or not hues >= HUE_SAME)
+    relit = share >= FOUND_LIT and max(light) >= LIT_MIX * max(min(light), 1e-6)
+    return bool(share >= FOUND_MIX) and (relit or not hues >= HUE_SAME)
 
 
 def _same_scene_step(stats: FrameStats, i: int, lit: np.ndarray | None = None) -> bool:
@@ -820,8 +820,7 @@ def _lit_again(stats: FrameStats) -> np.ndarray:
     for i in np.flatnonzero(level[1:] >= LIT_MIX * np.maximum(level[:-1], 1e-6)) + 1:
         pre, top = float(level[i - 1]), int(i) + int(np.argmax(level[i : i + 3]))
         before = int(np.searchsorted(frames, i)) - 1
-        lo, hi = np.searchsorted(frames, i), np.searchsorted(frames, i + w, side="right")
-        if before < 0 or lo >= hi or level[min(top + w, n - 1)] > level[top] - BURST_FADES * (level[top] - pre):
+        if before < 0 or level[min(top + w, n - 1)] > level[top] - BURST_FADES * (level[top] - pre):
             continue
         # compared at one contrast: a wash or a glow flattens the picture it lights
         old = _standardised(stats.sample_thumbs[before][None])
@@ -942,14 +941,14 @@ def _hard_cuts(
     # LIT_MIX apart; or found again as the burst fades, :func:`_lit_again`) is judged on its own,
     # however much larger that step
     level = np.fmax(stats.brightness, 1e-6)
-    burst = np.zeros(len(d1), bool)
-    burst[1:] = (np.nan_to_num(stats.found[1:], nan=-1.0) >= FOUND_LIT) & (
+    flare = np.zeros(len(d1), bool)
+    flare[1:] = (np.nan_to_num(stats.found[1:], nan=-1.0) >= FOUND_LIT) & (
         np.abs(np.log(level[1:] / level[:-1])) >= np.log(LIT_MIX))
     if lit is not None:
-        burst |= lit
+        flare |= lit
     beside = np.zeros(len(d1), bool)
-    beside[1:] |= burst[:-1]
-    beside[:-1] |= burst[1:]
+    beside[1:] |= flare[:-1]
+    beside[:-1] |= flare[1:]
     colour = (_peaks(d1) | beside) & (d1 >= thr)
     # how many times CONTRAST each cue stands out from the change around the frame
     c_ratio = d1 / (CONTRAST * np.maximum(np.maximum(d_before, d_after), 1e-6))
@@ -973,10 +972,10 @@ def _hard_cuts(
         # a step no larger than the motion on the busier side (a pan slowing down), or one of a run of
         # like steps going on through the context on one side (a move starting after a hold: the step
         # next to it, left out of the context, changed as much): motion, however still the other side
+        inner = 0 < i < len(e1) - 1
         sides = (e1[max(i - k, 0) : i - 1], e1[i + 2 : i + k + 1])
         going_on = any(len(x) and x.min() >= PLATEAU * e1[i] for x in sides)
-        run = (0 < i < len(e1) - 1 and min(e1[i - 1], e1[i + 1]) >= PLATEAU * e1[i] and going_on
-               and not (c_ok and c_ratio[i] >= 1.0))
+        run = inner and min(e1[i - 1], e1[i + 1]) >= PLATEAU * e1[i] and going_on and not (c_ok and c_ratio[i] >= 1.0)
         slowing = not c_ok and e1[i] < max(e_before[i], e_after[i]) and d1[i] < max(d_before[i], d_after[i])
         if s_ok and (run or slowing):
             s_ok = False
@@ -988,7 +987,6 @@ def _hard_cuts(
         # picture across the flash window (a cut blended over frames by a film transfer keeps none);
         # so is a frame that is the one before it magnified or turned, next to another such frame (a
         # crash zoom or a roll starting or stopping), where a cut in to a closer framing is one such step alone
-        inner = 0 < i < len(e1) - 1
         spread = (inner and not beside[i] and min(e1[i - 1], e1[i + 1]) >= 0.5 * e1[i]
                   and stats.kept_w[min(i + max(1, w // 2), len(e1) - 1)] >= PART)
         spread |= inner and warp_step[i] and (warp_step[i - 1] or warp_step[i + 1])
