@@ -830,6 +830,17 @@ def test_cut_between_two_still_cards_of_dark_text_on_light_is_found(tmp_path: Pa
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (1.6,))
 
 
+@pytest.mark.parametrize("order", ["appears", "leaves"])
+def test_title_appearing_on_a_plain_still_picture_is_no_cut(tmp_path: Path, order: str) -> None:
+    """The same light card, bare and then with dark text on it (or the text leaving): the picture
+    stays; only a title comes or goes, as over a plain background, where a card's next text is a cut."""
+    bare, text = np.full((90, 160, 3), 250.0), 250.0 - _card((14, 18, 30, 34, 46, 50, 62, 66))
+    first, second = (bare, text) if order == "appears" else (text, bare)
+    clip = make_clip(tmp_path / "title.mp4", lambda i, t: _noisy((first if t < 1.6 else second).astype(np.uint8), i),
+                     seconds=3.2, size=W160)
+    assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
+
+
 def test_black_that_flickers_for_a_frame_or_two_is_one_black() -> None:
     """A dim picture rising out of black crosses the black threshold back and forth: gaps of up to
     the flash window between black runs are black, so no shot appears between them."""

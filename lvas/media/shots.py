@@ -1019,7 +1019,9 @@ def _hard_cuts(
         local = stats.kept[i] >= (LOCAL if ratio >= 2 * AMBIGUOUS else FAINT_LOCAL)
         # a card or inset grown over the middle of the picture keeps all of its rim
         local |= bool(stats.kept_rim[i] >= RIM_KEPT and stats.kept[i] >= FAINT_LOCAL)
-        if ratio >= unsure_from and (light or (not step and (local or spread or smear))):
+        # a title or shape appearing on (or leaving) a plain picture keeps it: no cut, even between stills
+        overlay = inner and local and min(stats.edges[i - 1], stats.edges[i]) < BLACK_EDGES
+        if ratio >= unsure_from and (light or overlay or (not step and (local or spread or smear))):
             if ratio >= 1.0:
                 bursts.append(Transition(int(i), "motion", float(e1[i])))
             continue
