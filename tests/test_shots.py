@@ -98,8 +98,8 @@ def test_detector_sees_only_stats() -> None:
     for k in range(0, 30, 7):
         parts.update(frames[k : k + 7], times[k : k + 7])
     a, b = whole.finish(), parts.finish()
-    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "eh", "eh_moved", "e1_warped", "kept", "kept_rim",
-                 "kept_w", "kept_l", "motion", "brightness", "centre_contrast"):
+    for name in ("d1", "dw", "dl", "e1", "ew", "ef", "ef_lag", "el", "eh", "eh_moved", "e1_warped", "e1_moved", "kept",
+                 "kept_rim", "kept_w", "kept_l", "motion", "brightness", "centre_contrast"):
         np.testing.assert_allclose(getattr(a, name), getattr(b, name), atol=1e-6)
     assert detect_cuts(a, 25.0, st) == detect_cuts(b, 25.0, st) == [15]
 
@@ -1282,6 +1282,16 @@ def _framed(picture: np.ndarray, zoom: float, size: tuple[int, int] = (45, 80)) 
     return sums / counts
 
 
+def _framed_at(picture: np.ndarray, zoom: float, centre: tuple[float, float],
+               size: tuple[int, int] = (45, 80)) -> np.ndarray:
+    """As :func:`_framed`, the 1/zoom crop centred at ``centre`` (parts of the height and width)."""
+    big_h, big_w = picture.shape[:2]
+    h, w = round(big_h / zoom), round(big_w / zoom)
+    top = int(np.clip(round(centre[0] * big_h - h / 2), 0, big_h - h))
+    left = int(np.clip(round(centre[1] * big_w - w / 2), 0, big_w - w))
+    return _framed(picture[top : top + h, left : left + w], 1.0, size)
+
+
 def _detailed(seed: int) -> np.ndarray:
     """A 360x640 picture of 30-pixel cells with 6-pixel detail: structure at every zoom from 1 to 4."""
     rng = np.random.default_rng(seed)
@@ -1320,6 +1330,33 @@ def test_cut_in_the_middle_of_a_crash_zoom_is_a_cut() -> None:
     first, second = _detailed(33), _detailed(34)
     zooms = [1.15 ** float(np.clip(i - 40, 0, 8)) for i in range(100)]
     assert _cuts_of_frames([_framed(first if i < 45 else second, z) for i, z in enumerate(zooms)]) == [45]
+
+
+@pytest.mark.parametrize(("clip", "pan"), [("bigbuckbunny.mp4", 0.03), ("carphone_pristine.mp4", -0.03)])
+def test_zoom_in_while_the_camera_pans_is_one_shot(clip: str, pan: float) -> None:
+    """A real clip's first frame still, then a zoom in by 2x over 6 frames while the framing's
+    centre moves 3% of the picture's width a frame (a zoom about a point off the centre, or a pan
+    as it zooms), then still: no frame step is the one before it magnified about the centre, but
+    each is, moved a few pixels."""
+    picture = real_frames(clip, (640, 360), 1)[0].astype(np.float64)
+    frames = []
+    for i in range(100):
+        k = float(np.clip((i - 40) / 6, 0, 1))
+        frames.append(_framed_at(picture, 1.3 * 2.0**k, (0.5, 0.5 + 6 * pan * k - 3 * pan)))
+    assert _cuts_of_frames(frames) == []
+
+
+@pytest.mark.parametrize(("first", "second"),
+                         [("bikes.mp4", "bigbuckbunny.mp4"), ("carphone_pristine.mp4", "bikes.mp4")])
+def test_cut_in_the_middle_of_a_panning_zoom_is_a_cut(first: str, second: str) -> None:
+    """Both shots zoom out at 1.15x a frame while panning and one cuts to the other mid-zoom: the
+    frames either side are such steps, but the cut's frame is no moved copy of the one before it."""
+    one, two = (real_frames(c, (640, 360), 1)[0].astype(np.float64) for c in (first, second))
+    frames = []
+    for i in range(100):
+        k = float(np.clip(i - 40, 0, 8))
+        frames.append(_framed_at(one if i < 45 else two, 4.0 / 1.15**k, (0.5, 0.4 + 0.025 * k)))
+    assert _cuts_of_frames(frames) == [45]
 
 
 @pytest.mark.parametrize(("start", "end", "steps", "ease"), [

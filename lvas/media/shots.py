@@ -148,6 +148,7 @@ ZOOMS_STEP = (1.07, 1.15, 1.23, 1.32, 1.41, 1.5, 1.62, 1.75, 1.9, 2.05)  # ...an
 TURNS_STEP = (4.0, 8.0, 12.0, 17.0, 23.0, 30.0)  # ...as are turns (degrees, either way): a camera rolling
 TURNS_HALF = tuple(float(d) for d in range(6, 181, 6))  # ...and over half a window (a roll at 1-15 degrees a frame)...
 TURN_OVERLAP = 0.5  # ...where the turned picture still covers at least this part of the other
+STEP_SHIFT = 0.1  # a step's warp is also looked for moved up to this part of the width (a pan while it zooms)
 
 
 @dataclass(frozen=True)
@@ -251,6 +252,7 @@ class FrameStats:
     eh: np.ndarray  # structural distance to the frame gradual_frames // 2 back
     eh_moved: np.ndarray  # the same, the older one first moved (a pan) or, after a zoom's step, magnified (a zoom)
     e1_warped: np.ndarray  # e1, the previous thumbnail magnified or turned to line it up (where e1 >= STRUCTURE_MIN)
+    e1_moved: np.ndarray  # the least of that and e1 once the warped thumbnail is also moved to line it up
     motion: np.ndarray
     edges: np.ndarray  # mean squared luminance difference of neighbouring pixels, both ways (0..2)
     contrast: np.ndarray  # luminance variance of the thumbnails (0..1 scale)
@@ -351,10 +353,14 @@ class FrameAnalyzer:
                 self._add("relit", np.where(np.abs(np.log(np.maximum(gain, 1e-6))) <= np.log(LIGHT), relit, 0.0))
         # only frames that change this much can start a structural cut or be a zoom's or roll's step
         step, big = lagged["e1"], at[lagged["e1"] >= STRUCTURE_MIN]
-        step_warped = step.copy()
-        step_warped[big - len(older)] = np.minimum(step[big - len(older)],
-                                                   _warped_distance(allt[big], allt[big - 1], STEP_WARPS))
+        step_warped, step_moved = step.copy(), step.copy()
+        if len(big):
+            at_big, now, before = big - len(older), allt[big], allt[big - 1]
+            step_warped[at_big] = np.minimum(step[at_big], _warped_distance(now, before, STEP_WARPS))
+            moved = _warped_distance(now, before, STEP_WARPS, lined_up=True)
+            step_moved[at_big] = np.minimum(step_warped[at_big], moved)
         self._add("e1_warped", step_warped)
+        self._add("e1_moved", step_moved)
         # a cut blended over a few frames mixes both pictures in each: also across the flash window
         found = np.full(n, np.nan)
         if len(big):
@@ -424,6 +430,7 @@ class FrameAnalyzer:
             t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"],
             e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"], el_long=col["el_long"],
             eh=col["eh"], eh_moved=col["eh_moved"], e1_warped=col["e1_warped"],
+            e1_moved=col["e1_moved"],
             kept=col["kept"], kept_rim=col["kept_rim"], kept_w=col["kept_w"], kept_l=col["kept_l"], relit=col["relit"],
             motion=col["motion"], edges=col["edges"], contrast=col["contrast"],
             centre_contrast=col["centre_contrast"],
@@ -536,20 +543,52 @@ def _moved_distance(
 
 
 def _warped_distance(
-    a: np.ndarray, b: np.ndarray, warps: tuple[tuple[float, float], ...], least_overlap: float = 0.0
+    a: np.ndarray, b: np.ndarray, warps: tuple[tuple[float, float], ...], least_overlap: float = 0.0,
+    lined_up: bool = False,
 ) -> np.ndarray:
     """Per pair of thumbnails (N, H, W), the least mean distance (0..1) over the overlap once
     ``b`` is magnified and turned about its centre by one of ``warps`` ((zoom, degrees) each), of
     those whose overlap covers more than ``least_overlap`` of the picture: all in one gather.
-    Infinite on a picture too small to move in (under MOVE_REACH pixels a side)."""
+    ``lined_up``: each warped picture also moved by the shifts (up to STEP_SHIFT of the width) that
+    line up its row and column means with ``a``'s (a zoom about a point off the centre, or while
+    the camera pans). Infinite on a picture too small to move in (under MOVE_REACH pixels a side)."""
     n, h, w = a.shape
     if min(h, w) < MOVE_REACH:
         return np.full(n, np.inf)
     where, inside = _warp_index(h, w, warps)
-    diff = np.abs(b.reshape(n, h * w)[:, where] - a.reshape(n, 1, h * w))  # (N, warps, H * W)
-    overlap = inside.sum(axis=1)  # none for a strong zoom out of a tiny picture: not tried
-    dist = np.einsum("nzp,zp->nz", diff, inside) / np.maximum(overlap, 1.0)
+    warped = b.reshape(n, h * w)[:, where]  # (N, warps, H * W)
+    if lined_up:
+        warped, cover = _lined_up(a, warped, inside, max(1, round(STEP_SHIFT * w)))
+        overlap = cover.sum(axis=2)
+        dist = (np.abs(warped - a.reshape(n, 1, h * w)) * cover).sum(axis=2) / np.maximum(overlap, 1.0)
+    else:
+        overlap = inside.sum(axis=1)  # none for a strong zoom out of a tiny picture: not tried
+        dist = np.einsum("nzp,zp->nz", np.abs(warped - a.reshape(n, 1, h * w)), inside) / np.maximum(overlap, 1.0)
     return np.where(overlap > least_overlap * h * w, dist, np.inf).min(axis=1) * (1.0 / 255.0)
+
+
+def _lined_up(
+    a: np.ndarray, warped: np.ndarray, inside: np.ndarray, reach: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """Pictures warped onto ``a`` (N, H, W) as (N, Z, H * W), each moved by the row and column shifts
+    within ``reach`` that line up its row and column means (over the part ``inside`` covers, (Z, H * W))
+    with ``a``'s; and which of each moved picture's pixels are covered, (N, Z, H * W)."""
+    n, h, w = a.shape
+    z = warped.shape[1]
+    cover = np.broadcast_to(inside, warped.shape).reshape(n, z, h, w)
+    lit = warped.reshape(n, z, h, w) * cover
+    rows = lit.sum(axis=3) / np.maximum(cover.sum(axis=3), 1.0)
+    cols = lit.sum(axis=2) / np.maximum(cover.sum(axis=2), 1.0)
+    # (a side of a pixel or two has no room to move in)
+    dy, _ = _best_shift(np.repeat(a.mean(axis=2), z, axis=0), rows.reshape(n * z, h).astype(np.float32),
+                        min(reach, h // MOVE_REACH))
+    dx, _ = _best_shift(np.repeat(a.mean(axis=1), z, axis=0), cols.reshape(n * z, w).astype(np.float32),
+                        min(reach, w // MOVE_REACH))
+    y = np.arange(h)[None, :, None] + dy.reshape(n * z, 1, 1)
+    x = np.arange(w)[None, None, :] + dx.reshape(n * z, 1, 1)
+    on = ((y >= 0) & (y < h) & (x >= 0) & (x < w)).reshape(n, z, h * w)
+    at = (np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)).reshape(n, z, h * w)
+    return np.take_along_axis(warped, at, axis=2), np.take_along_axis(cover.reshape(n, z, h * w), at, axis=2) * on
 
 
 def _both_ways(zooms: tuple[float, ...], turns: tuple[float, ...] = ()) -> tuple[tuple[float, float], ...]:
@@ -957,7 +996,7 @@ def _hard_cuts(
     # so is one that renews a picture changing little (two dark shots: their luminance moves little)
     still = (np.maximum(e_before, e_after) < STILL) | ((stats.kept < RENEWED) & (s_ratio >= QUIET))
     structure = (_peaks(e1) | beside) & ((e1 >= STRUCTURE_MIN) | (still & (e1 >= STILL_MIN)))
-    warp_step = _warp_steps(e1, stats.e1_warped)
+    moved_step = _warp_steps(e1, stats.e1_moved)
     sure, unsure, bursts = [], [], []
     for i in np.flatnonzero((colour & (c_ratio >= unsure_from)) | (structure & (s_ratio >= unsure_from))):
         # A flash's spike is large but the pictures either side of it match; a cut's change stays.
@@ -985,11 +1024,12 @@ def _hard_cuts(
         # most of the picture as it was: something entering or leaving the frame, or a light, not a
         # cut; so is a change that goes on over three frames and still keeps a good part of the
         # picture across the flash window (a cut blended over frames by a film transfer keeps none);
-        # so is a frame that is the one before it magnified or turned, next to another such frame (a
-        # crash zoom or a roll starting or stopping), where a cut in to a closer framing is one such step alone
+        # so is a frame that is the one before it magnified or turned, and perhaps moved (a zoom off the
+        # centre, or while panning), next to another such frame (a crash zoom or a roll starting or
+        # stopping), where a cut in to a closer framing is one such step alone
         spread = (inner and not beside[i] and min(e1[i - 1], e1[i + 1]) >= 0.5 * e1[i]
                   and stats.kept_w[min(i + max(1, w // 2), len(e1) - 1)] >= PART)
-        spread |= inner and warp_step[i] and (warp_step[i - 1] or warp_step[i + 1])
+        spread |= inner and moved_step[i] and (moved_step[i - 1] or moved_step[i + 1])
         # a change of structure smeared over two frames (motion blur: one pair next to it changes at
         # least SMEAR as much) that keeps part of the picture; the price: a cut between two alike
         # framings that a transfer blended over two frames (neither rule looks next to a burst of
