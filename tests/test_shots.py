@@ -841,6 +841,21 @@ def test_title_appearing_on_a_plain_still_picture_is_no_cut(tmp_path: Path, orde
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, ())
 
 
+def test_shapes_fading_off_and_onto_a_plain_ground_are_no_dip() -> None:
+    """A light grey ground with a dark shape on it that fades away, the bare ground for a third of
+    a second, then another shape fading in elsewhere: the detail dips to a flat frame as in a dip
+    to white, but the flat frame is the ground both pictures stand on."""
+    ground = np.full((45, 80, 3), 200.0)
+    one, two = ground.copy(), ground.copy()
+    one[12:34, 22:38] = 40.0
+    two[14:30, 44:62] = 60.0
+    frames = []
+    for i in range(100):
+        r = float(np.clip((i - 40) / 8, 0, 1)), float(np.clip((i - 56) / 8, 0, 1))
+        frames.append((1 - r[0]) * one + r[0] * ground if i < 52 else (1 - r[1]) * ground + r[1] * two)
+    assert _cuts_of_frames(frames) == []
+
+
 def test_black_that_flickers_for_a_frame_or_two_is_one_black() -> None:
     """A dim picture rising out of black crosses the black threshold back and forth: gaps of up to
     the flash window between black runs are black, so no shot appears between them."""

@@ -1690,7 +1690,8 @@ def _through_flat(
     (the standard deviation of the central luminance, which a mix with a flat frame scales down
     linearly). A longer flat run is a shot of its own (a clear sky), bounded by its own cuts,
     unless it is white (WHITE) and faded into and out of: a dip to white held. One between alike
-    pictures (a flash, a glow) is a light inside a shot."""
+    pictures (a flash, a glow) is a light inside a shot; so is one whose flat picture is the plain
+    ground of both pictures (:func:`_plain_ground`)."""
     n, L, dips = len(flat), stats.gradual_frames, []
     for s, e in _runs(flat):
         longer = e - s > L
@@ -1703,8 +1704,23 @@ def _through_flat(
         before, after = g[f < out], g[f >= back]
         if len(before) and len(after) and np.abs(before[-1] - after[0]).mean() < SAME_LAYOUT:
             continue
+        if _plain_ground(stats, s, e, out, back):
+            continue
         dips.append(((out + back + 1) // 2, out, back))
     return dips
+
+
+def _plain_ground(stats: FrameStats, s: int, e: int, out: int, back: int) -> bool:
+    """Whether the flat frames [s, e) of a dip spanning [out, back) are the plain ground of the
+    pictures either side: the sampled frames just outside the dip keep LOCAL of the flat picture
+    (within KEPT), as a card's ground stays while a title or shape leaves it and another comes."""
+    frames, thumbs = stats.sample_frames, stats.sample_thumbs
+    flat = np.flatnonzero((frames >= s) & (frames < e))
+    before, after = np.searchsorted(frames, out) - 1, np.searchsorted(frames, back + 1)
+    if not len(flat) or before < 0 or after >= len(frames):
+        return False
+    ground = thumbs[flat[len(flat) // 2]].astype(np.float32)
+    return all(float((np.abs(thumbs[k] - ground) < KEPT * 255.0).mean()) >= LOCAL for k in (before, after))
 
 
 def _black(brightness: np.ndarray, edges: np.ndarray) -> np.ndarray:
