@@ -856,6 +856,25 @@ def test_shapes_fading_off_and_onto_a_plain_ground_are_no_dip() -> None:
     assert _cuts_of_frames(frames) == []
 
 
+def test_fade_in_from_black_to_a_plain_ground_and_a_shape_growing_on_it_are_no_boundary() -> None:
+    """The video opens on black that fades up to a plain grey ground in four frames; a shape then
+    grows over its middle. The fade's dim frames are flat: no dip to a flat picture lies between
+    the black and the shape, only the fade-in as the video starts."""
+    ground = np.full((45, 80, 3), 110.0) + np.random.default_rng(3).normal(0.0, 1.5, (45, 80, 1))
+    shape = ground.copy()
+    shape[10:35, 20:60] = 230.0
+    shape[18:27, 28:52] = 20.0
+    frames = []
+    for i in range(100):
+        frame = ground * float(np.clip((i - 1) / 5, 0, 1))
+        if i > 15:
+            k = min(1.0, (i - 15) / 6)
+            h, w = max(1, int(25 * k)), max(1, int(40 * k))
+            frame[22 - h // 2 : 22 - h // 2 + h, 40 - w // 2 : 40 - w // 2 + w] = shape[10 : 10 + h, 20 : 20 + w]
+        frames.append(frame)
+    assert _cuts_of_frames(frames) == []
+
+
 def test_black_that_flickers_for_a_frame_or_two_is_one_black() -> None:
     """A dim picture rising out of black crosses the black threshold back and forth: gaps of up to
     the flash window between black runs are black, so no shot appears between them."""

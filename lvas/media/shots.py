@@ -757,7 +757,7 @@ def detect_boundaries(
     # a dip to white or grey: the picture's detail, not its brightness, ramps down to a flat frame
     detail = np.sqrt(_running_median(stats.centre_contrast, 3))
     flat = (detail < FLAT) & ~black & (brightness >= DARK)
-    fades += _through_flat(stats, detail, flat, cut_frames)
+    fades += _through_flat(stats, detail, flat, cut_frames, black)
     # what the frames of a fade look like to the other cues (a cut into or out of the black, a
     # window's change) is that fade; so is a fade in as the video starts or out as it ends
     fades = [f for f in fades if not any(out - 1 <= f[0] <= back + 1 for out, back in ends)]
@@ -1683,10 +1683,10 @@ def _through_black(
 
 
 def _through_flat(
-    stats: FrameStats, detail: np.ndarray, flat: np.ndarray, cuts: list[int]
+    stats: FrameStats, detail: np.ndarray, flat: np.ndarray, cuts: list[int], black: np.ndarray
 ) -> list[tuple[int, int, int]]:
     """Dips to a flat picture (white, grey), as :func:`_through_black`'s fades: a run of ``flat``
-    frames no longer than a window with pictures on both sides, its ramps read from ``detail``
+    frames no longer than a window with pictures on both sides (not ``black``), its ramps read from ``detail``
     (the standard deviation of the central luminance, which a mix with a flat frame scales down
     linearly). A longer flat run is a shot of its own (a clear sky), bounded by its own cuts,
     unless it is white (WHITE) and faded into and out of: a dip to white held. One between alike
@@ -1696,6 +1696,8 @@ def _through_flat(
     for s, e in _runs(flat):
         longer = e - s > L
         if s == 0 or e == n or (longer and float(stats.brightness[s:e].mean()) < WHITE):
+            continue
+        if black[s - 1] or black[e]:  # a fade from or to black passes through dim flat frames
             continue
         out, back = _fade_span(detail, L, s, flat, cuts)
         if longer and not (out < s and back > e):  # a held white is faded into and out of
