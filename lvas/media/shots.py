@@ -140,6 +140,7 @@ FOUND_CORNER = 0.1  # ...and so are those whose detail runs this much more one w
 FOUND_CUT = 0.35  # a cut whose picture's blocks are found this much more often near than far before it: one scene
 FOUND_LIT = 0.6  # ...whatever its hues where this much (a burst of light clipping the picture shifts them)
 FOUND_BATCH = 16  # pairs of thumbnails compared at a time (each holds 2 x 25 shifted copies of one)
+WARP_BATCH = 64  # pairs of thumbnails warped at a time (each holds a copy of one per warp)
 FOUND_MIX = 0.3  # the same for the pictures either side of a dissolve: one scene moving, not a mix
 LIT_MIX = 1.4  # ...whatever their hues where FOUND_LIT and the light changed this factor either way
 BURST_FADES = 0.05  # a burst of light has lost this part of its rise a flash window after its peak
@@ -148,7 +149,8 @@ ZOOMS_STEP = (1.07, 1.15, 1.23, 1.32, 1.41, 1.5, 1.62, 1.75, 1.9, 2.05)  # ...an
 TURNS_STEP = (4.0, 8.0, 12.0, 17.0, 23.0, 30.0)  # ...as are turns (degrees, either way): a camera rolling
 TURNS_HALF = tuple(float(d) for d in range(6, 181, 6))  # ...and over half a window (a roll at 1-15 degrees a frame)...
 TURN_OVERLAP = 0.5  # ...where the turned picture still covers at least this part of the other
-STEP_SHIFT = 0.1  # a step's warp is also looked for moved up to this part of the width (a pan while it zooms)
+STEP_SHIFT = 0.1  # a step's zoom is also looked for moved up to this part of the width (a pan while it zooms)...
+SHIFTED_ZOOMS = 4  # ...among the first of ZOOMS_STEP (up to 1.32x a frame, either way)
 
 
 @dataclass(frozen=True)
@@ -252,7 +254,7 @@ class FrameStats:
     eh: np.ndarray  # structural distance to the frame gradual_frames // 2 back
     eh_moved: np.ndarray  # the same, the older one first moved (a pan) or, after a zoom's step, magnified (a zoom)
     e1_warped: np.ndarray  # e1, the previous thumbnail magnified or turned to line it up (where e1 >= STRUCTURE_MIN)
-    e1_moved: np.ndarray  # the least of that and e1 once the warped thumbnail is also moved to line it up
+    e1_moved: np.ndarray  # the least of that and e1 once it is magnified (MOVED_ZOOMS) and moved to line it up
     motion: np.ndarray
     edges: np.ndarray  # mean squared luminance difference of neighbouring pixels, both ways (0..2)
     contrast: np.ndarray  # luminance variance of the thumbnails (0..1 scale)
@@ -291,6 +293,10 @@ class FrameAnalyzer:
     _warps: np.ndarray = field(default_factory=lambda: np.zeros(0, bool))  # last frames that warped the one before
     _prev_luma: np.ndarray | None = None
     _n: int = 0
+    # steps waiting for their zoomed-and-moved distance, (frames, thumbnails, ones before), batched
+    # across chunks (a short chunk holds few); and the distances found, (frames, distances)
+    _to_move: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=list)
+    _moved: list[tuple[np.ndarray, np.ndarray]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.flash_frames = max(1, round(self.settings.flash_window_s * self.fps))
@@ -353,14 +359,14 @@ class FrameAnalyzer:
                 self._add("relit", np.where(np.abs(np.log(np.maximum(gain, 1e-6))) <= np.log(LIGHT), relit, 0.0))
         # only frames that change this much can start a structural cut or be a zoom's or roll's step
         step, big = lagged["e1"], at[lagged["e1"] >= STRUCTURE_MIN]
-        step_warped, step_moved = step.copy(), step.copy()
+        step_warped = step.copy()
         if len(big):
             at_big, now, before = big - len(older), allt[big], allt[big - 1]
             step_warped[at_big] = np.minimum(step[at_big], _warped_distance(now, before, STEP_WARPS))
-            moved = _warped_distance(now, before, STEP_WARPS, lined_up=True)
-            step_moved[at_big] = np.minimum(step_warped[at_big], moved)
+            self._to_move.append((self._n + at_big, now, before))
+            if sum(len(f) for f, _, _ in self._to_move) >= WARP_BATCH:
+                self._move_steps()
         self._add("e1_warped", step_warped)
-        self._add("e1_moved", step_moved)
         # a cut blended over a few frames mixes both pictures in each: also across the flash window
         found = np.full(n, np.nan)
         if len(big):
@@ -416,6 +422,13 @@ class FrameAnalyzer:
             self._add("sample_thumbs", np.round(thumbs[keep]).astype(np.uint8))
         self._n += len(frames)
 
+    def _move_steps(self) -> None:
+        """The zoomed-and-moved distance of the steps waiting for it."""
+        if self._to_move:
+            frames, now, before = (np.concatenate(x) for x in zip(*self._to_move, strict=True))
+            self._moved.append((frames, _zoomed_and_moved(now, before, MOVED_ZOOMS)))
+            self._to_move = []
+
     def _add(self, name: str, values: np.ndarray) -> None:
         self._cols.setdefault(name, []).append(values)
 
@@ -426,6 +439,10 @@ class FrameAnalyzer:
         col = {k: np.concatenate(v) for k, v in self._cols.items()}
         for name in ("d1", "dw", "dl", "e1", "ew", "ef", "el", "el_long"):
             col[name][0] = 0.0
+        self._move_steps()
+        col["e1_moved"] = col["e1_warped"].copy()
+        for frames, moved in self._moved:
+            col["e1_moved"][frames] = np.minimum(col["e1_moved"][frames], moved)
         return FrameStats(
             t_s=col["t_s"], d1=col["d1"], dw=col["dw"], dl=col["dl"],
             e1=col["e1"], ew=col["ew"], ef=col["ef"], ef_lag=col["ef_lag"], el=col["el"], el_long=col["el_long"],
@@ -543,52 +560,70 @@ def _moved_distance(
 
 
 def _warped_distance(
-    a: np.ndarray, b: np.ndarray, warps: tuple[tuple[float, float], ...], least_overlap: float = 0.0,
-    lined_up: bool = False,
+    a: np.ndarray, b: np.ndarray, warps: tuple[tuple[float, float], ...], least_overlap: float = 0.0
 ) -> np.ndarray:
     """Per pair of thumbnails (N, H, W), the least mean distance (0..1) over the overlap once
     ``b`` is magnified and turned about its centre by one of ``warps`` ((zoom, degrees) each), of
     those whose overlap covers more than ``least_overlap`` of the picture: all in one gather.
-    ``lined_up``: each warped picture also moved by the shifts (up to STEP_SHIFT of the width) that
-    line up its row and column means with ``a``'s (a zoom about a point off the centre, or while
-    the camera pans). Infinite on a picture too small to move in (under MOVE_REACH pixels a side)."""
+    Infinite on a picture too small to move in (under MOVE_REACH pixels a side)."""
     n, h, w = a.shape
     if min(h, w) < MOVE_REACH:
         return np.full(n, np.inf)
+    if n > WARP_BATCH:  # every warp of every picture is held at once: a few pairs at a time
+        return np.concatenate([_warped_distance(a[i : i + WARP_BATCH], b[i : i + WARP_BATCH], warps, least_overlap)
+                               for i in range(0, n, WARP_BATCH)])
     where, inside = _warp_index(h, w, warps)
-    warped = b.reshape(n, h * w)[:, where]  # (N, warps, H * W)
-    if lined_up:
-        warped, cover = _lined_up(a, warped, inside, max(1, round(STEP_SHIFT * w)))
-        overlap = cover.sum(axis=2)
-        dist = (np.abs(warped - a.reshape(n, 1, h * w)) * cover).sum(axis=2) / np.maximum(overlap, 1.0)
-    else:
-        overlap = inside.sum(axis=1)  # none for a strong zoom out of a tiny picture: not tried
-        dist = np.einsum("nzp,zp->nz", np.abs(warped - a.reshape(n, 1, h * w)), inside) / np.maximum(overlap, 1.0)
+    diff = np.abs(b.reshape(n, h * w)[:, where] - a.reshape(n, 1, h * w))  # (N, warps, H * W)
+    overlap = inside.sum(axis=1)  # none for a strong zoom out of a tiny picture: not tried
+    dist = np.einsum("nzp,zp->nz", diff, inside) / np.maximum(overlap, 1.0)
     return np.where(overlap > least_overlap * h * w, dist, np.inf).min(axis=1) * (1.0 / 255.0)
 
 
-def _lined_up(
-    a: np.ndarray, warped: np.ndarray, inside: np.ndarray, reach: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Pictures warped onto ``a`` (N, H, W) as (N, Z, H * W), each moved by the row and column shifts
-    within ``reach`` that line up its row and column means (over the part ``inside`` covers, (Z, H * W))
-    with ``a``'s; and which of each moved picture's pixels are covered, (N, Z, H * W)."""
+def _zoomed_and_moved(a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...]) -> np.ndarray:
+    """Per pair of thumbnails (N, H, W), the least mean distance (0..1) over the overlap once ``b``
+    is magnified about its centre by one of ``zooms`` and then moved by the row and column shifts
+    (up to STEP_SHIFT of the width) that line up its row and column means with ``a``'s: a zoom about
+    a point off the centre, or while the camera pans. A zoom takes whole rows and columns, so each
+    zoomed picture's row and column means are ``b``'s own, weighted by the columns and rows it
+    takes: only the moved pictures are gathered. Infinite on a picture too small to move in."""
     n, h, w = a.shape
-    z = warped.shape[1]
-    cover = np.broadcast_to(inside, warped.shape).reshape(n, z, h, w)
-    lit = warped.reshape(n, z, h, w) * cover
-    rows = lit.sum(axis=3) / np.maximum(cover.sum(axis=3), 1.0)
-    cols = lit.sum(axis=2) / np.maximum(cover.sum(axis=2), 1.0)
+    if min(h, w) < MOVE_REACH:
+        return np.full(n, np.inf)
+    if n > WARP_BATCH:
+        return np.concatenate([_zoomed_and_moved(a[i : i + WARP_BATCH], b[i : i + WARP_BATCH], zooms)
+                               for i in range(0, n, WARP_BATCH)])
+    z, reach = len(zooms), max(1, round(STEP_SHIFT * w))
+    (ry, vy, row_weights), (rx, vx, col_weights) = _zoom_lines(h, zooms), _zoom_lines(w, zooms)
+    # row means of each zoomed picture, over the columns it takes (0 off the picture); columns alike
+    rows = np.take_along_axis(b @ col_weights, ry.T[None], axis=1).transpose(0, 2, 1) * vy
+    cols = np.take_along_axis(np.einsum("nhw,hz->nwz", b, row_weights), rx.T[None], axis=1).transpose(0, 2, 1) * vx
     # (a side of a pixel or two has no room to move in)
-    dy, _ = _best_shift(np.repeat(a.mean(axis=2), z, axis=0), rows.reshape(n * z, h).astype(np.float32),
-                        min(reach, h // MOVE_REACH))
-    dx, _ = _best_shift(np.repeat(a.mean(axis=1), z, axis=0), cols.reshape(n * z, w).astype(np.float32),
-                        min(reach, w // MOVE_REACH))
-    y = np.arange(h)[None, :, None] + dy.reshape(n * z, 1, 1)
-    x = np.arange(w)[None, None, :] + dx.reshape(n * z, 1, 1)
-    on = ((y >= 0) & (y < h) & (x >= 0) & (x < w)).reshape(n, z, h * w)
-    at = (np.clip(y, 0, h - 1) * w + np.clip(x, 0, w - 1)).reshape(n, z, h * w)
-    return np.take_along_axis(warped, at, axis=2), np.take_along_axis(cover.reshape(n, z, h * w), at, axis=2) * on
+    dy, _ = _best_shift(np.repeat(a.mean(axis=2), z, axis=0), rows.reshape(n * z, h), min(reach, h // MOVE_REACH))
+    dx, _ = _best_shift(np.repeat(a.mean(axis=1), z, axis=0), cols.reshape(n * z, w), min(reach, w // MOVE_REACH))
+    y, x = np.arange(h) + dy[:, None], np.arange(w) + dx[:, None]  # (N * Z, H), (N * Z, W)
+    zoom = np.tile(np.arange(z), n)[:, None]
+    src_y, src_x = ry[zoom, np.clip(y, 0, h - 1)], rx[zoom, np.clip(x, 0, w - 1)]
+    on_y = (vy[zoom, np.clip(y, 0, h - 1)] & (y >= 0) & (y < h)).astype(np.float32)
+    on_x = (vx[zoom, np.clip(x, 0, w - 1)] & (x >= 0) & (x < w)).astype(np.float32)
+    moved = b[np.repeat(np.arange(n), z)[:, None, None], src_y[:, :, None], src_x[:, None, :]]  # (N * Z, H, W)
+    diff = np.einsum("kyx,ky,kx->k", np.abs(moved - np.repeat(a, z, axis=0)), on_y, on_x)
+    overlap = on_y.sum(axis=1) * on_x.sum(axis=1)
+    return np.where(overlap > 0, diff / np.maximum(overlap, 1.0), np.inf).reshape(n, z).min(axis=1) * (1.0 / 255.0)
+
+
+@functools.cache
+def _zoom_lines(size: int, zooms: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per zoom about the middle of ``size`` pixels, each pixel's source (nearest, clipped) and
+    whether it lies inside, (Z, size) each; and each source pixel's share of the pixels inside,
+    (size, Z): what a row (column) mean of the zoomed picture weighs each column (row) by."""
+    d = np.arange(size) - (size - 1) / 2
+    src = np.round(d / np.array(zooms)[:, None] + (size - 1) / 2).astype(np.intp)
+    inside = (src >= 0) & (src < size)
+    src = np.clip(src, 0, size - 1)
+    weights = np.zeros((size, len(zooms)), np.float32)
+    for k in range(len(zooms)):
+        np.add.at(weights[:, k], src[k][inside[k]], 1.0)
+    return src, inside, weights / np.maximum(weights.sum(axis=0), 1.0)
 
 
 def _both_ways(zooms: tuple[float, ...], turns: tuple[float, ...] = ()) -> tuple[tuple[float, float], ...]:
@@ -598,6 +633,7 @@ def _both_ways(zooms: tuple[float, ...], turns: tuple[float, ...] = ()) -> tuple
 
 
 STEP_WARPS = _both_ways(ZOOMS_STEP, TURNS_STEP)
+MOVED_ZOOMS = tuple(z for z, _ in _both_ways(ZOOMS_STEP[:SHIFTED_ZOOMS]))
 HALF_WARPS = _both_ways(ZOOMS_HALF)
 # a turned picture zoomed out further than 1/1.2 covers less than TURN_OVERLAP of the other
 HALF_TURNS = tuple((z, sign * d) for z in (1.0 / ZOOMS_HALF[0], 1.0, *ZOOMS_HALF)
