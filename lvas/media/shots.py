@@ -1722,18 +1722,19 @@ def _through_flat(
     stats: FrameStats, detail: np.ndarray, flat: np.ndarray, cuts: list[int], black: np.ndarray
 ) -> list[tuple[int, int, int]]:
     """Dips to a flat picture (white, grey), as :func:`_through_black`'s fades: a run of ``flat``
-    frames no longer than a window with pictures on both sides (not ``black``), its ramps read from ``detail``
-    (the standard deviation of the central luminance, which a mix with a flat frame scales down
-    linearly). A longer flat run is a shot of its own (a clear sky), bounded by its own cuts,
-    unless it is white (WHITE) and faded into and out of: a dip to white held. One between alike
-    pictures (a flash, a glow) is a light inside a shot; so is one whose flat picture is the plain
-    ground of both pictures (:func:`_plain_ground`)."""
+    frames no longer than a window with pictures on both sides (not ``black``: a fade from black
+    passes through dim flat frames), its ramps read from ``detail`` (the standard deviation of the
+    central luminance, which a mix with a flat frame scales down linearly). A longer flat run is a
+    shot of its own (a clear sky), bounded by its own cuts, unless it is white (WHITE) and faded
+    into and out of: a dip to white held. One between alike pictures (a flash, a glow) is a light
+    inside a shot; so is one whose flat picture is the plain ground of both pictures
+    (:func:`_plain_ground`)."""
     n, L, dips = len(flat), stats.gradual_frames, []
     for s, e in _runs(flat):
         longer = e - s > L
         if s == 0 or e == n or (longer and float(stats.brightness[s:e].mean()) < WHITE):
             continue
-        if black[s - 1] or black[e]:  # a fade from or to black passes through dim flat frames
+        if black[s - 1] or black[e]:
             continue
         out, back = _fade_span(detail, L, s, flat, cuts)
         if longer and not (out < s and back > e):  # a held white is faded into and out of
