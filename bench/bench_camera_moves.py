@@ -79,7 +79,7 @@ def zoom(picture: np.ndarray, z0: float, z1: float, n: int, cx: float = 0.45, cy
 def zoom_panning(picture: np.ndarray, z0: float, z1: float, n: int, pan: float) -> list[np.ndarray]:
     """n frames zooming from z0 to z1 (geometric, bilinear) while the crop's centre moves ``pan`` of
     the crop's width a frame across the middle of the picture (z0 and z1 at least 1.5: room to
-    move), held still for 1.5 s before and after."""
+    move)."""
     from PIL import Image
 
     image, frames = Image.fromarray(picture), []
@@ -89,7 +89,12 @@ def zoom_panning(picture: np.ndarray, z0: float, z1: float, n: int, pan: float) 
         cx = W / 2 + (k - (n - 1) / 2) * pan * w
         box = (cx - w / 2, (H - h) / 2, cx + w / 2, (H + h) / 2)
         frames.append(np.asarray(image.resize((W, H), Image.BILINEAR, box=box)))
-    return frames[:1] * 36 + frames[1:] + frames[-1:] * 36  # held still before and after
+    return frames
+
+
+def held(frames: list[np.ndarray], n: int = 36) -> list[np.ndarray]:
+    """A move between still holds of its first and last frames, n frames each."""
+    return frames[:1] * n + frames[1:] + frames[-1:] * n
 
 
 def roll(picture: np.ndarray, degrees: float, n: int, z0: float = 1.05, z1: float = 1.05) -> list[np.ndarray]:
@@ -296,8 +301,9 @@ def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
         yield (f"snap zoom out, picture {i}", f"so{i}",
                lambda p=pics[i], b=hold_out, a=hold_in: b * 36 + zoom(p, 3.0, 1.0, 3) + a)
         # crash zooms while the camera pans 5% of the frame's width a frame
-        yield f"crash zoom in panning, picture {i}", f"cip{i}", lambda p=pics[i]: zoom_panning(p, 1.5, 4.5, 8, 0.05)
-        yield f"crash zoom out panning, picture {i}", f"cop{i}", lambda p=pics[i]: zoom_panning(p, 4.5, 1.5, 6, 0.05)
+        for how, key, z0, z1, n in (("in", "cip", 1.5, 4.5, 8), ("out", "cop", 4.5, 1.5, 6)):
+            yield (f"crash zoom {how} panning, picture {i}", f"{key}{i}",
+                   lambda p=pics[i], z0=z0, z1=z1, n=n: held(zoom_panning(p, z0, z1, n, 0.05)))
         for degrees in (2, 4, 8, 16):
             yield (f"roll {degrees} degrees a frame, picture {i}", f"r{degrees}_{i}",
                    lambda p=pics[i], d=degrees: roll(p, 0, 1) * 24 + roll(p, d, 48))

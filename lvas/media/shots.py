@@ -570,13 +570,19 @@ def _warped_distance(
     if min(h, w) < MOVE_REACH:
         return np.full(n, np.inf)
     if n > WARP_BATCH:  # every warp of every picture is held at once: a few pairs at a time
-        return np.concatenate([_warped_distance(a[i : i + WARP_BATCH], b[i : i + WARP_BATCH], warps, least_overlap)
-                               for i in range(0, n, WARP_BATCH)])
+        return _in_batches(_warped_distance, WARP_BATCH, a, b, warps, least_overlap)
     where, inside = _warp_index(h, w, warps)
     diff = np.abs(b.reshape(n, h * w)[:, where] - a.reshape(n, 1, h * w))  # (N, warps, H * W)
     overlap = inside.sum(axis=1)  # none for a strong zoom out of a tiny picture: not tried
     dist = np.einsum("nzp,zp->nz", diff, inside) / np.maximum(overlap, 1.0)
     return np.where(overlap > least_overlap * h * w, dist, np.inf).min(axis=1) * (1.0 / 255.0)
+
+
+def _in_batches(
+    search: Callable[..., np.ndarray], size: int, a: np.ndarray, b: np.ndarray, *args: object
+) -> np.ndarray:
+    """``search(a, b, *args)`` over the pairs ``size`` at a time, its per-pair results joined."""
+    return np.concatenate([search(a[i : i + size], b[i : i + size], *args) for i in range(0, len(a), size)])
 
 
 def _zoomed_and_moved(a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...]) -> np.ndarray:
@@ -590,8 +596,7 @@ def _zoomed_and_moved(a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...]) ->
     if min(h, w) < MOVE_REACH:
         return np.full(n, np.inf)
     if n > WARP_BATCH:
-        return np.concatenate([_zoomed_and_moved(a[i : i + WARP_BATCH], b[i : i + WARP_BATCH], zooms)
-                               for i in range(0, n, WARP_BATCH)])
+        return _in_batches(_zoomed_and_moved, WARP_BATCH, a, b, zooms)
     z, reach = len(zooms), max(1, round(STEP_SHIFT * w))
     (ry, vy, row_weights), (rx, vx, col_weights) = _zoom_lines(h, zooms), _zoom_lines(w, zooms)
     # row means of each zoomed picture, over the columns it takes (0 off the picture); columns alike
@@ -614,8 +619,9 @@ def _zoomed_and_moved(a: np.ndarray, b: np.ndarray, zooms: tuple[float, ...]) ->
 @functools.cache
 def _zoom_lines(size: int, zooms: tuple[float, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per zoom about the middle of ``size`` pixels, each pixel's source (nearest, clipped) and
-    whether it lies inside, (Z, size) each; and each source pixel's share of the pixels inside,
-    (size, Z): what a row (column) mean of the zoomed picture weighs each column (row) by."""
+    whether it lies inside, (Z, size) each (:func:`_warp_index` for a zoom alone, one axis); and
+    each source pixel's share of the pixels inside, (size, Z): what a row (column) mean of the
+    zoomed picture weighs each column (row) by."""
     d = np.arange(size) - (size - 1) / 2
     src = np.round(d / np.array(zooms)[:, None] + (size - 1) / 2).astype(np.intp)
     inside = (src >= 0) & (src < size)
@@ -941,8 +947,7 @@ def _found_share(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     if h * w < 4:
         return np.full(n, np.nan)
     if n > FOUND_BATCH:  # every shift of every block is held at once: a few pairs at a time
-        return np.concatenate([_found_share(a[i : i + FOUND_BATCH], b[i : i + FOUND_BATCH])
-                               for i in range(0, n, FOUND_BATCH)])
+        return _in_batches(_found_share, FOUND_BATCH, a, b)
 
     # b's blocks, zero-mean, and their deviations
     cz = b[:, : h * size, : w * size].reshape(n, h, size, w, size)
@@ -1072,9 +1077,6 @@ def _hard_cuts(
         # light: that step is the light's, not this change's)
         smear = (inner and not beside[i] and not (c_ok and c_ratio[i] >= 1.0) and stats.kept[i] >= FAINT_LOCAL
                  and min(e1[i - 1], e1[i + 1]) < 0.5 * e1[i] and max(e1[i - 1], e1[i + 1]) >= SMEAR * e1[i])
-        # ...but a one-frame step between still pictures (a card to the next, two locked-off shots
-        # sharing a sky) is a cut, however much of the picture it keeps
-        step = still[i] and inner and max(e1[i - 1], e1[i + 1]) < STILL
         # a light turned up or down keeps nothing as it was, but all of it once scaled, even between
         # still pictures
         light = stats.relit[i] >= LOCAL > stats.kept[i]
@@ -1095,9 +1097,12 @@ def _hard_cuts(
         local = stats.kept[i] >= (LOCAL if ratio >= 2 * AMBIGUOUS else FAINT_LOCAL)
         # a card or inset grown over the middle of the picture keeps all of its rim
         local |= bool(stats.kept_rim[i] >= RIM_KEPT and stats.kept[i] >= FAINT_LOCAL)
-        # a title or shape appearing on (or leaving) a plain picture keeps it: no cut, even between stills
-        overlay = inner and local and min(stats.edges[i - 1], stats.edges[i]) < BLACK_EDGES
-        if ratio >= unsure_from and (light or overlay or (not step and (local or spread or smear))):
+        # ...but a one-frame step between still pictures (a card to the next, two locked-off shots
+        # sharing a sky) is a cut, however much of the picture it keeps, unless one of them is plain:
+        # that step is a title or shape appearing on it or leaving it
+        plain = inner and min(stats.edges[i - 1], stats.edges[i]) < BLACK_EDGES
+        step = still[i] and inner and max(e1[i - 1], e1[i + 1]) < STILL and not (plain and local)
+        if ratio >= unsure_from and (light or (not step and (local or spread or smear))):
             if ratio >= 1.0:
                 bursts.append(Transition(int(i), "motion", float(e1[i])))
             continue
