@@ -15,12 +15,16 @@ from lvas.media.shots import (
     DARK,
     FOUND_CUT,
     FOUND_MIX,
+    MIX_LEFT,
     Boundary,
     FrameAnalyzer,
+    FrameStats,
+    Transition,
     _bridged,
     _fade_span,
     _found_share,
     _one_scene,
+    _unmixed,
     _window_fit,
     adaptive_threshold,
     detect_cuts,
@@ -333,6 +337,43 @@ def test_dissolve_ending_as_the_colours_jump_is_placed_at_its_middle(
 
     clip = make_clip(tmp_path / "tinted.mp4", fn, seconds=7.5, fps=24, size=W160)
     assert_cuts(analyze(clip, StoryboardSettings()).cuts_s, (2.5 + length_s / 2,))
+
+
+def _stats_of(frame: Callable[[int], np.ndarray], n: int, fps: float = 25.0) -> FrameStats:
+    """The analyser's statistics of ``n`` frames made by ``frame(i)``, handed over without a codec."""
+    analyzer = FrameAnalyzer(fps, StoryboardSettings())
+    frames = np.stack([np.clip(frame(i), 0, 255).astype(np.uint8) for i in range(n)])
+    analyzer.update(frames, np.arange(n) / fps, "rgb")
+    return analyzer.finish()
+
+
+def _bar(img: np.ndarray, left: float, width: float, level: float) -> np.ndarray:
+    """``img`` with a flat vertical bar ``width`` px wide from x = ``left`` in front of it."""
+    xx = np.arange(img.shape[1])[None, :, None]
+    cover = np.clip(np.minimum(xx - left, left + width - xx) / 3, 0.0, 1.0)
+    return (1 - cover) * img + cover * level
+
+
+def test_frames_inside_a_dissolve_are_a_mix_of_the_shots_either_side_up_to_their_motion() -> None:
+    """What tells a dissolve from a flat thing passing the lens as the framing changes: in a one
+    second mix, of two moving real shots or of two framings of a still picture, each frame is
+    nearly a mix of the pictures either side (beyond the shots' own motion); with a bar half the
+    picture wide sweeping across in its place, much of each is no mix of them."""
+    first, second = _moving_shot("bigbuckbunny.mp4", 100, W160), _moving_shot("carphone_pristine.mp4", 100, W160)
+    picture = np.concatenate([real_frames("bigbuckbunny.mp4", W160, 1)[0]] * 2, axis=1).astype(np.float32)
+    near, far = picture[:, :160], picture[:, 20:180]
+    middle = Transition(52, "gradual", 1.0, (40, 65))
+
+    def mix(a: Callable[[int], np.ndarray], b: Callable[[int], np.ndarray]) -> Callable[[int], np.ndarray]:
+        return lambda i: (1 - np.clip((i - 40) / 25, 0.0, 1.0)) * a(i) + np.clip((i - 40) / 25, 0.0, 1.0) * b(i)
+
+    def passing(i: int) -> np.ndarray:
+        img = near if i < 52 else far
+        return _bar(img, -80 + (i - 40) / 24 * 240, 80, 245.0) if 40 <= i < 65 else img
+
+    assert _unmixed(_stats_of(mix(lambda i: first[i], lambda i: second[i]), 100), middle) < MIX_LEFT
+    assert _unmixed(_stats_of(mix(lambda i: near, lambda i: far), 100), middle) < MIX_LEFT
+    assert _unmixed(_stats_of(passing, 100), middle) >= MIX_LEFT
 
 
 @pytest.mark.parametrize("change", ["dims", "dims and comes back", "fogs over"])

@@ -104,6 +104,8 @@ MIX_FIT = 0.8  # a ramp that explains this fraction of the layouts' variance pla
 MIX_MIN = 0.5  # a structural candidate's ramp must explain at least this fraction...
 MIX_SURE = 0.9  # ...and any candidate's this much where no shot either side is long enough to compare
 MIX_KEPT = 0.3  # a window that keeps this share of its lit pixels within KEPT saw something move, not a mix
+MIX_PAD = 0.2  # a mix's sampled frames are the pictures this part of a window either side of it mixed...
+MIX_LEFT = 0.45  # ...what no mix of them explains, beyond the shots' own motion, under this part of their distance
 BURST_REACH = 3  # a ramp ending this many frames from a burst of motion ran into it
 SPLICE_COS = 0.9  # a dissolve cut short heads for the next shot's picture at most this far off its line...
 SPLICE_PART = 0.25  # ...and has gone at least this part of the way when the cut comes
@@ -1328,7 +1330,47 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     # faintly as it starts); a mix through dark detours through the dark, a whip does not
     found = sorted(((t, dark) for t, dark in found
                     if kept(t) < MIX_KEPT and not panned(t) and (dark or not wanders(t))), key=lambda x: x[0].frame)
-    return [t for t, _ in _joined_through_dark(stats, found, hard)]
+    return [t for t, _ in _joined_through_dark(stats, found, hard) if _unmixed(stats, t) < MIX_LEFT]
+
+
+def _unmixed(stats: FrameStats, t: Transition) -> float:
+    """What the sampled frames inside a gradual transition hold that no mix of the pictures either
+    side explains, as a part of those pictures' distance, beyond what the shots move (a thing
+    passing the lens, a whip: no mix).
+
+    Each inside thumbnail is fitted by least squares as a*A + b*B (a, b >= 0: a dissolve, or a fade
+    through black or dark), A and B the sampled thumbnails MIX_PAD of a window outside the span. Shots
+    that move leave a residual that grows with the sampled steps to their picture: per frame, its
+    weight on each side times that side's own sampled step, that many steps over (up to the whole
+    distance). The largest excess is returned; 0 where too few frames were sampled to tell.
+    """
+    L, frames = stats.gradual_frames, stats.sample_frames
+    lo, hi = t.span if t.span is not None else _mix_span(t.frame, L)
+    pad = max(1, round(MIX_PAD * L))
+    before = np.flatnonzero(frames <= lo - pad)
+    after = np.flatnonzero(frames >= hi + pad)
+    inside = np.flatnonzero((frames > lo) & (frames < hi))
+    if len(before) < 2 or len(after) < 2 or not len(inside):
+        return 0.0
+    thumbs = stats.sample_thumbs.reshape(len(frames), -1)
+    a, b = thumbs[before[-1]].astype(np.float64), thumbs[after[0]].astype(np.float64)
+    whole = max(float(np.linalg.norm(b - a)), 1e-9)
+    moves = (float(np.linalg.norm(a - thumbs[before[-2]])) / whole, float(np.linalg.norm(thumbs[after[1]] - b)) / whole)
+    ends = np.stack([a, b], axis=1)
+    gram = ends.T @ ends
+    worst = 0.0
+    for k, m in enumerate(thumbs[inside].astype(np.float64), 1):
+        w = np.linalg.lstsq(gram, ends.T @ m, rcond=None)[0]
+        if (w < 0).any():  # one picture alone, scaled
+            w = np.maximum(ends.T @ m / np.maximum(np.diag(gram), 1e-9), 0.0)
+            one = [float(np.linalg.norm(m - w[j] * ends[:, j])) for j in (0, 1)]
+            side = int(np.argmin(one))
+            left, share = one[side], float(side)
+        else:
+            left, share = float(np.linalg.norm(m - ends @ w)), float(w[1] / max(w.sum(), 1e-9))
+        moved = (1.0 - share) * min(moves[0] * k, 1.0) + share * min(moves[1] * (len(inside) + 1 - k), 1.0)
+        worst = max(worst, left / whole - moved)
+    return worst
 
 
 def _turned(stats: FrameStats, lo: int, hi: int) -> bool:
