@@ -13,7 +13,9 @@ the camera pans 5% of the frame's width a frame; the camera rolling (2-16 degree
 still hold) and a spiral (turning 6 degrees a frame as it zooms x3 in 1 s); a handheld camera
 shaking over a picture (random steps of 12-40 px a frame, blurred along them, turning or not); and a
 camera flying over a ground tiled with the stills, in perspective: whip yaws of 8 and 15 degrees a
-frame, a tumble (yawing, pitching and rolling at once), a fast low flight banking, a dive. The
+frame, a tumble (yawing, pitching and rolling at once), a fast low flight banking, a dive; a flat
+wall, dark or light and 80% of the frame wide, crossing the lens in 8 or 16 frames while the camera
+pans 4-16 px a frame (its middle goes flat as in a dip to a flat picture). The
 encoder's keyframes every 250 frames (libx264's default) re-quantise the fast moves' colours at
 once. Then, printed apart, seven flights at 12 fps (a game's rendered cutscene) among upright boxes
 whose faces show the stills: near ones pass across the lens and far ones slide against each other,
@@ -90,6 +92,19 @@ def zoom_panning(picture: np.ndarray, z0: float, z1: float, n: int, pan: float) 
         box = (cx - w / 2, (H - h) / 2, cx + w / 2, (H + h) / 2)
         frames.append(np.asarray(image.resize((W, H), Image.BILINEAR, box=box)))
     return frames
+
+
+def wall_passing(canvas: np.ndarray, speed: int, level: float, n: int, frames: int = 96) -> Iterator[np.ndarray]:
+    """A pan ``speed`` px a frame over ``canvas`` while a flat wall 80% of the frame wide, at grey
+    ``level``, crosses the lens from left to right in ``n`` frames (from frame 44)."""
+    width, x = 0.8 * W, np.arange(W)[None, :, None]
+    for k in range(frames):
+        img = canvas[:, k * speed : k * speed + W].astype(np.float32)
+        if 44 <= k < 44 + n:
+            left = -width + (k - 44) / (n - 1) * (W + width)
+            cover = np.clip(np.minimum(x - left, left + width - x) / 12.0, 0.0, 1.0)
+            img = (1 - cover) * img + cover * level
+        yield img.astype(np.uint8)
 
 
 def held(frames: list[np.ndarray], n: int = 36) -> list[np.ndarray]:
@@ -311,6 +326,12 @@ def cases() -> Iterator[tuple[str, str, Callable[[], Iterable[np.ndarray]]]]:
         for sigma, turn in ((12, 0.0), (40, 0.0), (24, 2.0)):
             yield (f"handheld shake {sigma} px{' turning' if turn else ''}, picture {i}", f"k{sigma}_{turn:g}_{i}",
                    lambda p=pics[i], s=sigma, t=turn, seed=i: shake(p, s, seed, t))
+    pair = np.concatenate(pics[:2], axis=1)
+    for speed in (4, 8, 16):
+        for shade, level in (("dark", 30.0), ("light", 245.0)):
+            for n in (8, 16):
+                yield (f"{shade} wall passing a {speed} px pan in {n} frames", f"w{speed}{shade[0]}{n}",
+                       lambda s=speed, v=level, n=n: wall_passing(pair, s, v, n))
     ground = ground_of(pics)
     rad = np.radians
     for row, key, path in (

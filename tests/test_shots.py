@@ -376,6 +376,20 @@ def test_frames_inside_a_dissolve_are_a_mix_of_the_shots_either_side_up_to_their
     assert _unmixed(_stats_of(passing, 100), middle) >= MIX_LEFT
 
 
+def test_flat_bar_passing_the_lens_of_a_slow_pan_is_no_dip() -> None:
+    """A dark bar most of the picture wide sweeps across a slow pan in a third of a second: the
+    middle goes flat as in a dip to a flat picture, but the textured parts either side of it are
+    one scene, moved a little."""
+    canvas = np.concatenate([real_frames("bigbuckbunny.mp4", W160, 1)[0]] * 2, axis=1).astype(np.float32)
+
+    def frame(i: int) -> np.ndarray:
+        img = canvas[:, i : i + 160]
+        return _noisy(_bar(img, -128 + (i - 44) / 7 * 288, 128, 30.0).astype(np.uint8) if 44 <= i < 52 else
+                      img.astype(np.uint8), i)
+
+    assert detect_cuts(_stats_of(frame, 100), 25.0, StoryboardSettings()) == []
+
+
 @pytest.mark.parametrize("change", ["dims", "dims and comes back", "fogs over"])
 def test_light_changing_over_a_moving_shot_is_not_a_dissolve(tmp_path: Path, change: str) -> None:
     """A real moving shot whose light falls to 40% over 2 s (or over 1 s and back after 1 s), or

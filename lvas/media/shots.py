@@ -1775,7 +1775,7 @@ def _through_flat(
     shot of its own (a clear sky), bounded by its own cuts, unless it is white (WHITE) and faded
     into and out of: a dip to white held. One between alike pictures (a flash, a glow) is a light
     inside a shot; so is one whose flat picture is the plain ground of both pictures
-    (:func:`_plain_ground`)."""
+    (:func:`_plain_ground`), and one between pictures of one scene moved a little (:func:`_passed`)."""
     n, L, dips = len(flat), stats.gradual_frames, []
     for s, e in _runs(flat):
         longer = e - s > L
@@ -1790,7 +1790,7 @@ def _through_flat(
         before, after = g[f < out], g[f >= back]
         if len(before) and len(after) and np.abs(before[-1] - after[0]).mean() < SAME_LAYOUT:
             continue
-        if _plain_ground(stats, s, e, out, back):
+        if _plain_ground(stats, s, e, out, back) or _passed(stats, out, back):
             continue
         dips.append(((out + back + 1) // 2, out, back))
     return dips
@@ -1807,6 +1807,22 @@ def _plain_ground(stats: FrameStats, s: int, e: int, out: int, back: int) -> boo
         return False
     ground = thumbs[flat[len(flat) // 2]].astype(np.float32)
     return all(float((np.abs(thumbs[k] - ground) < KEPT * 255.0).mean()) >= LOCAL for k in (before, after))
+
+
+def _passed(stats: FrameStats, out: int, back: int) -> bool:
+    """Whether the sampled frames just outside a dip spanning [out, back) show one scene, moved
+    about (FOUND_MIX of the textured blocks found again near where they were): a flat thing passed
+    the lens (a wall, a pole), or a flash of white over the scene; a thing still covering part of
+    either picture hides flat blocks only, which are not looked for. Only the middle half of the
+    rows is compared: letterbox bars' edges are found again in any two pictures."""
+    frames, thumbs = stats.sample_frames, stats.sample_thumbs
+    before, after = np.searchsorted(frames, out) - 1, np.searchsorted(frames, back)
+    if before < 0 or after >= len(frames):
+        return False
+    rows = slice(thumbs.shape[1] // 4, thumbs.shape[1] - thumbs.shape[1] // 4)
+    pair = thumbs[[before, after], rows].astype(np.float32)
+    share = _found_share(pair[:1], pair[1:])[0]
+    return bool(share >= FOUND_MIX)
 
 
 def _black(brightness: np.ndarray, edges: np.ndarray) -> np.ndarray:
