@@ -23,6 +23,7 @@ from lvas.media.shots import (
     _bridged,
     _fade_span,
     _found_share,
+    _lit_again,
     _one_scene,
     _unmixed,
     _window_fit,
@@ -352,6 +353,20 @@ def _bar(img: np.ndarray, left: float, width: float, level: float) -> np.ndarray
     xx = np.arange(img.shape[1])[None, :, None]
     cover = np.clip(np.minimum(xx - left, left + width - xx) / 3, 0.0, 1.0)
     return (1 - cover) * img + cover * level
+
+
+@pytest.mark.parametrize("kept_per_frame,burst", [(0.85, True), (0.98, True), (0.995, False), (1.0, False)])
+def test_a_burst_of_light_fades_within_the_flash_window(kept_per_frame: float, burst: bool) -> None:
+    """A still picture lit 1.8 times as bright in one frame: a burst of light over the scene where
+    the light then fades (by BURST_FADES of its rise or more a flash window after its peak), not
+    where it stays up or fades slower (a light switched on: its step is judged as any other)."""
+    picture = real_frames("bigbuckbunny.mp4", W160, 1)[0].astype(np.float32) * 0.5
+
+    def frame(i: int) -> np.ndarray:
+        gain = 1.0 if i < 30 else 1.0 + 0.8 * kept_per_frame ** (i - 30)
+        return _noisy(np.clip(picture * gain, 0, 255).astype(np.uint8), i)
+
+    assert list(np.flatnonzero(_lit_again(_stats_of(frame, 60)))) == ([30] if burst else [])
 
 
 def test_frames_inside_a_dissolve_are_a_mix_of_the_shots_either_side_up_to_their_motion() -> None:
