@@ -1,11 +1,17 @@
 """Shot detection on real footage, and speed as whole processes against PySceneDetect's CLI.
 
     .venv/bin/python bench/bench_shots_real.py [--rounds 5] [--write-results]
+    .venv/bin/python bench/bench_shots_real.py --detectors hsv --no-speed --stats NAME --errors
 
 Accuracy: every detector on the hand-annotated clips of bench/ground_truth/real_footage.csv
 (bench/real_footage.py), per kind, the tune and held-out parts apart. A boundary matches within
 0.1 s, one to one. lvas's detectors run in this process (``lvas.media.analysis.analyze``);
 PySceneDetect 0.7.2's ContentDetector and AdaptiveDetector with their defaults (``detect``).
+
+``--stats LABEL`` keeps hsv's per-frame statistics of each clip (bench/out/stats/LABEL/) and
+detects from them on later runs with that label: seconds instead of a minute while only the
+detection rules change (take a new label once FrameAnalyzer measures anything differently).
+``--errors`` lists each detector's misses and false alarms per clip, with their times and kinds.
 
 Speed: ``lvas shots FILE --json`` against ``python -m scenedetect -i FILE -q detect-content``,
 each a fresh process, in turns (A B A B ...), ``--rounds`` pairs per file, lvas byte-compiled first
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import compileall
+import hashlib
 import os
 import statistics
 import subprocess
@@ -29,6 +36,7 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Collection
+from dataclasses import fields
 from fractions import Fraction
 from pathlib import Path
 
@@ -42,6 +50,7 @@ from bench.measure import tree_pss
 from bench.real_footage import BOUNDARY_KINDS, Tally, available, load, locate, matches, score
 from bench.results import write_section
 from lvas.media.analysis import analyze
+from lvas.media.shots import FrameStats, detect_boundaries
 from lvas.settings import StoryboardSettings
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -76,8 +85,39 @@ def first_frame_s(path: Path) -> float:
 Told = tuple[float, str, float, float]  # a boundary as lvas tells it: time, kind, span from, to (s)
 
 
-def detect_real(name: str, path: Path) -> list[float] | list[Told]:
-    """The boundaries' times; lvas's detectors also tell each one's kind and span."""
+STATS = Path(__file__).resolve().parent / "out" / "stats"
+
+
+def kept_stats(path: Path, label: str, root: Path = STATS) -> tuple[FrameStats, float, float]:
+    """hsv's per-frame statistics of a video, its frame rate and its end (s): as a run with
+    ``--stats LABEL`` kept them in ``root``/LABEL/ (bench/out/stats), else analysed now and kept."""
+    st = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:20]
+    kept = root / label / f"{key}.npz"
+    if kept.exists():
+        with np.load(kept) as z:
+            values = {f.name: (int(z[f.name]) if f.type == "int" else z[f.name]) for f in fields(FrameStats)}
+            return FrameStats(**values), float(z["fps"]), float(z["end_s"])
+    a = analyze(path, StoryboardSettings(), "hsv")
+    kept.parent.mkdir(parents=True, exist_ok=True)
+    part = kept.with_name(kept.stem + ".part.npz")  # a run stopped halfway leaves no file that loads
+    columns = {f.name: getattr(a.stats, f.name) for f in fields(FrameStats)}
+    np.savez(part, fps=a.info.fps, end_s=a.shot_times[-1][1], **columns)
+    part.replace(kept)
+    return a.stats, a.info.fps, a.shot_times[-1][1]
+
+
+def detect_real(name: str, path: Path, stats_label: str | None = None) -> list[float] | list[Told]:
+    """The boundaries' times; lvas's detectors also tell each one's kind and span. With
+    ``stats_label``, hsv detects from the statistics kept under that label (:func:`kept_stats`)."""
+    if name == "hsv" and stats_label:
+        stats, fps, end_s = kept_stats(path, stats_label)
+
+        def at(frame: int) -> float:
+            return float(stats.t_s[frame]) if frame < len(stats) else end_s
+
+        found = detect_boundaries(stats, fps, StoryboardSettings())
+        return [(at(b.frame), b.kind, at(b.start), at(b.end)) for b in found]
     if name in LVAS_DETECTORS:
         return analyze(path, StoryboardSettings(), name).boundary_times()
     from scenedetect import AdaptiveDetector, ContentDetector, detect
@@ -89,14 +129,14 @@ def detect_real(name: str, path: Path) -> list[float] | list[Told]:
     return [start + s[0].seconds for s in detect(str(path), det)[1:]]
 
 
-def accuracy(names: tuple[str, ...]) -> dict[str, dict[str, Tally]]:
+def accuracy(names: tuple[str, ...], stats_label: str | None = None) -> dict[str, dict[str, Tally]]:
     """Per detector, per split (all, tune, heldout): the tallies over every annotated video."""
     gt = load()
     found = available(gt)
     out: dict[str, dict[str, Tally]] = {}
     for name in names:
         t0 = time.perf_counter()
-        told = {v: detect_real(name, path) for v, path in found.items()}
+        told = {v: detect_real(name, path, stats_label) for v, path in found.items()}
         preds = {v: [b[0] if isinstance(b, tuple) else b for b in bs] for v, bs in told.items()}
         if name == "hsv":
             KINDS.update({split: kinds_told(told, gt, split) for split in ("tune", "heldout")})
@@ -385,15 +425,32 @@ def clip_table() -> list[str]:
     return rows
 
 
+def print_errors(acc: dict[str, dict[str, Tally]]) -> None:
+    """Each detector's misses and false alarms, per clip and split, with their times and kinds."""
+    for name, tallies in acc.items():
+        for key, tally in tallies.items():
+            split, _, video = key.partition(" ")
+            if video and tally.errors:
+                where = ", ".join(f"{what} {t:.2f} {kind}" for what, t, kind in tally.errors)
+                print(f"{name} {split} {file_name(video)}: {where}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--detectors", default=",".join(LVAS_DETECTORS + SD_DETECTORS))
     ap.add_argument("--no-speed", action="store_true")
     ap.add_argument("--write-results", action="store_true")
+    ap.add_argument("--stats", metavar="LABEL", help=(
+        "hsv detects from per-frame statistics kept in bench/out/stats/LABEL/ (analysed and kept the"
+        " first time): seconds, not minutes, while only the detection rules change; a new label after"
+        " changing what FrameAnalyzer measures"))
+    ap.add_argument("--errors", action="store_true", help="list each detector's misses and false alarms per clip")
     args = ap.parse_args()
     before = os.getloadavg()[0]
-    acc = accuracy(tuple(args.detectors.split(",")))
+    acc = accuracy(tuple(args.detectors.split(",")), args.stats)
+    if args.errors:
+        print_errors(acc)
     rows, mem = ([], {}) if args.no_speed else (speed(args.rounds), memory_by_length())
     args.load = (before, os.getloadavg()[0])
     if args.write_results:

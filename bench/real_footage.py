@@ -183,7 +183,7 @@ from __future__ import annotations
 import csv
 import importlib.util
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 GROUND_TRUTH = Path(__file__).resolve().parent / "ground_truth" / "real_footage.csv"
@@ -330,6 +330,8 @@ class Tally:
     total: dict[str, int]
     false_alarms: dict[str, int]
     n_pred: int = 0
+    # each miss ("miss", its time, its kind) and false alarm ("false alarm", time, span kind or other)
+    errors: list[tuple[str, float, str]] = field(default_factory=list)
 
     @classmethod
     def empty(cls) -> Tally:
@@ -342,6 +344,7 @@ class Tally:
             for k, v in theirs.items():
                 mine[k] = mine.get(k, 0) + v
         self.n_pred += other.n_pred
+        self.errors += other.errors
 
     @property
     def tp(self) -> int:
@@ -406,6 +409,8 @@ def score(pred_s: Iterable[float], notes: list[Annotation], split: str | None = 
     pairs = matches(pred, [a.t_s for a in truth], tol)
     for i, _ in pairs:
         tally.found[truth[i].kind] += 1
+    got = {i for i, _ in pairs}
+    tally.errors += [("miss", a.t_s, a.kind) for i, a in enumerate(truth) if i not in got]
     used = {j for _, j in pairs}
     spans = [a for a in notes if a.kind in FALSE_ALARM_KINDS]
     for j, p in enumerate(pred):
@@ -413,6 +418,8 @@ def score(pred_s: Iterable[float], notes: list[Annotation], split: str | None = 
             continue
         kind = next((a.kind for a in spans if a.start_s + tol < p < a.end_s - tol), "other")
         tally.false_alarms[kind] += 1
+        tally.errors.append(("false alarm", p, kind))
+    tally.errors.sort(key=lambda e: e[1])
     return tally
 
 

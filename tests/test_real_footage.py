@@ -14,6 +14,7 @@ from bench.real_footage import (
     GROUND_TRUTH,
     IGNORED_KINDS,
     Annotation,
+    Tally,
     load,
     locate,
     score,
@@ -277,5 +278,38 @@ def test_a_video_with_no_tune_annotation_is_held_out_from_its_start() -> None:
     pred = [2.0, 8.5, 20.02]  # a false alarm before the first annotation, two hits
     held = score(pred, notes, "heldout")
     assert (held.tp, held.n_pred, held.false_alarms["other"]) == (2, 3, 1)
+    assert held.errors == [("false alarm", 2.0, "other")]
     tune = score(pred, notes, "tune")
     assert (tune.tp, tune.n_pred) == (0, 0)
+
+
+def test_errors_name_each_miss_and_false_alarm_with_its_time_and_kind() -> None:
+    notes = [Annotation("v", "cut", 1.0, 1.0, "tune"), Annotation("v", "flash", 3.0, 4.0, "tune"),
+             Annotation("v", "fade", 6.0, 7.0, "tune")]
+    tally = score([1.05, 3.5, 9.0], notes, "tune")  # the cut found, the fade missed, two false alarms
+    assert tally.errors == [("false alarm", 3.5, "flash"), ("miss", 6.5, "fade"), ("false alarm", 9.0, "other")]
+    both = Tally.empty()
+    both.add(tally)
+    both.add(score([6.5], notes, "tune"))
+    assert both.errors == [*tally.errors, ("miss", 1.0, "cut")] and both.tp == 2
+
+
+
+def test_kept_statistics_detect_as_a_fresh_analysis(tmp_path: Path) -> None:
+    """bench_shots_real --stats: hsv's statistics analysed and kept once, then read back, tell the
+    boundaries a fresh analysis tells, with their kinds and spans."""
+    from bench.bench_shots_real import kept_stats
+    from lvas.media.analysis import analyze
+    from lvas.media.shots import detect_boundaries
+    from lvas.settings import StoryboardSettings
+    from tests.clips import make_clip
+    from tests.storyboard_clips import dissolve, shots_at
+
+    for name, fn in (("cuts", shots_at([1.0, 2.2])), ("dissolve", dissolve(1.5, 1.0))):
+        clip = make_clip(tmp_path / f"{name}.mp4", fn, seconds=3.4)
+        fresh = analyze(clip, StoryboardSettings())
+        kept_stats(clip, "t", tmp_path / "stats")
+        stats, fps, end_s = kept_stats(clip, "t", tmp_path / "stats")  # read back
+        assert (fps, end_s) == (fresh.info.fps, fresh.shot_times[-1][1])
+        assert detect_boundaries(stats, fps, StoryboardSettings()) == fresh.boundaries != []
+    assert len(list((tmp_path / "stats" / "t").glob("*.npz"))) == 2
