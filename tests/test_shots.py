@@ -1756,3 +1756,31 @@ def test_cut_between_two_dark_shots_of_alike_colours_is_found(moved: int | None,
     rng = np.random.default_rng(0)
     frames = [np.clip((a if i < 40 else b) + rng.normal(0, 0.7, a.shape), 0, 255) for i in range(80)]
     assert _cuts_of_frames(frames) == cuts
+
+
+def _box_blur_x(img: np.ndarray, k: int) -> np.ndarray:
+    """``img`` blurred along its rows over ``k`` px (motion blur of a horizontal move)."""
+    if k <= 1:
+        return img
+    c = np.cumsum(np.pad(img, ((0, 0), (k, 0), (0, 0)), mode="edge"), axis=1)
+    return (c[:, k:] - c[:, :-k]) / k
+
+
+@pytest.mark.parametrize(("ramp", "top"), [(3, 48), (6, 24)])
+def test_cut_between_two_whip_pans_is_found(ramp: int, top: int) -> None:
+    """A whip cut: one shot whips out of a hold, speeding up over ``ramp`` frames to ``top`` px a
+    frame (blurred along its move), and the next whips in from that speed and comes to rest. Both
+    pictures are blurred beside the cut and the steps either side are large, yet the cut renews the
+    picture: a boundary at the cut."""
+    a = np.concatenate([real_frames("bigbuckbunny.mp4", W160, 1)[0]] * 6, axis=1).astype(np.float32)
+    b = np.concatenate([real_frames("bikes.mp4", W160, 1)[0]] * 6, axis=1).astype(np.float32)
+    speed = [top * min(max(0, i - (50 - ramp)) / ramp, 1.0) if i < 50 else top * max(0, 50 + ramp - i) / ramp
+             for i in range(90)]
+    at = np.cumsum(speed).astype(int)
+
+    def frame(i: int) -> np.ndarray:
+        canvas, x = (a, int(at[i])) if i < 50 else (b, int(at[i] - at[49]))
+        x %= 800  # the canvases repeat every 160 px
+        return _noisy(np.clip(_box_blur_x(canvas, int(speed[i]))[:, x : x + 160], 0, 255).astype(np.uint8), i)
+
+    assert detect_cuts(_stats_of(frame, 90), 25.0, StoryboardSettings()) == [50]
