@@ -1242,7 +1242,8 @@ def _gradual(stats: FrameStats, thr: float, hard: list[Transition]) -> list[Tran
     a pan, a scrolling card (whose passing panels can dip the edges as a mix does) or a zoom. And
     so is any whose pictures a window before and after it are one picture in another light
     (:func:`_relit_window`): a light dimming or fog rising in a shot fits a mix with black or grey,
-    and dims the edges as a mix does.
+    and dims the edges as a mix does. Last, the sampled frames inside must be mixes of the pictures
+    either side, up to what the shots move (:func:`_unmixed`): a thing passing the lens is none.
     """
     L = stats.gradual_frames
     structural = _window_transitions(stats.el, STRUCTURE_MIN, CONTRAST, stats, hard, stats.e1)
