@@ -391,16 +391,18 @@ def test_frames_inside_a_dissolve_are_a_mix_of_the_shots_either_side_up_to_their
     assert _unmixed(_stats_of(passing, 100), middle) >= MIX_LEFT
 
 
-def test_flat_bar_passing_the_lens_of_a_slow_pan_is_no_dip() -> None:
-    """A dark bar most of the picture wide sweeps across a slow pan in a third of a second: the
-    middle goes flat as in a dip to a flat picture, but the textured parts either side of it are
-    one scene, moved a little."""
-    canvas = np.concatenate([real_frames("bigbuckbunny.mp4", W160, 1)[0]] * 2, axis=1).astype(np.float32)
+@pytest.mark.parametrize(("speed", "frames"), [(1, 8), (1, 16), (3, 8), (3, 16)])
+def test_flat_bar_passing_the_lens_of_a_pan_is_no_dip(speed: int, frames: int) -> None:
+    """A dark bar most of the picture wide sweeps across a pan (1 or 3 px a frame) in 8 or 16
+    frames: the middle goes flat as in a dip to a flat picture, but the textured parts either side
+    of it, or the pictures a window out, are one scene moved."""
+    canvas = np.concatenate([real_frames("bigbuckbunny.mp4", W160, 1)[0]] * 4, axis=1).astype(np.float32)
 
     def frame(i: int) -> np.ndarray:
-        img = canvas[:, i : i + 160]
-        return _noisy(_bar(img, -128 + (i - 44) / 7 * 288, 128, 30.0).astype(np.uint8) if 44 <= i < 52 else
-                      img.astype(np.uint8), i)
+        img = canvas[:, speed * i : speed * i + 160]
+        if 44 <= i < 44 + frames:
+            img = _bar(img, -128 + (i - 44) / (frames - 1) * 288, 128, 30.0)
+        return _noisy(img.astype(np.uint8), i)
 
     assert detect_cuts(_stats_of(frame, 100), 25.0, StoryboardSettings()) == []
 

@@ -1811,19 +1811,33 @@ def _plain_ground(stats: FrameStats, s: int, e: int, out: int, back: int) -> boo
 
 
 def _passed(stats: FrameStats, out: int, back: int) -> bool:
-    """Whether the sampled frames just outside a dip spanning [out, back) show one scene, moved
-    about (FOUND_MIX of the textured blocks found again near where they were): a flat thing passed
-    the lens (a wall, a pole), or a flash of white over the scene; a thing still covering part of
-    either picture hides flat blocks only, which are not looked for. Only the middle half of the
-    rows is compared: letterbox bars' edges are found again in any two pictures."""
-    frames, thumbs = stats.sample_frames, stats.sample_thumbs
-    before, after = np.searchsorted(frames, out) - 1, np.searchsorted(frames, back)
+    """Whether sampled frames either side of a dip spanning [out, back) show one scene, moved
+    about: a flat thing passed the lens (a wall, a pole), or a flash of white over the scene. The
+    sampled frames next to the dip, and those a window out (which a thing passing slowly has left),
+    are compared pair by pair, each pair first lined up by the shift that matches their row and
+    column means (a pan), up to a quarter of the picture; one scene where FOUND_MIX of the textured
+    blocks are found again near where they were. A thing still covering part of a picture hides
+    flat blocks only, which are not looked for. Only the middle half of the rows is compared:
+    letterbox bars' edges are found again in any two pictures."""
+    frames, thumbs, L = stats.sample_frames, stats.sample_thumbs, stats.gradual_frames
+    before, after = int(np.searchsorted(frames, out)) - 1, int(np.searchsorted(frames, back))
     if before < 0 or after >= len(frames):
         return False
-    rows = slice(thumbs.shape[1] // 4, thumbs.shape[1] - thumbs.shape[1] // 4)
-    pair = thumbs[[before, after], rows].astype(np.float32)
-    share = _found_share(pair[:1], pair[1:])[0]
-    return bool(share >= FOUND_MIX)
+    first = int(np.searchsorted(frames, out - L))
+    last = int(np.searchsorted(frames, back + L, side="right")) - 1
+    h, w = thumbs.shape[1:]
+    for i in {first, before}:
+        for j in {after, last}:
+            a, b = thumbs[i].astype(np.float32), thumbs[j].astype(np.float32)
+            (dy,), (gy,) = _best_shift(a.mean(1)[None], b.mean(1)[None], h // 4)
+            (dx,), (gx,) = _best_shift(a.mean(0)[None], b.mean(0)[None], w // 4)
+            dy, dx = int(dy) if gy < MOVE_GAIN else 0, int(dx) if gx < MOVE_GAIN else 0
+            ya, yb, xa, xb = max(-dy, 0), max(dy, 0), max(-dx, 0), max(dx, 0)  # a[y, x] ~ b[y + dy, x + dx]
+            a, b = a[ya : h - yb, xa : w - xb], b[yb : h - ya, xb : w - xa]
+            rows = slice(a.shape[0] // 4, a.shape[0] - a.shape[0] // 4)
+            if _found_share(a[None, rows], b[None, rows])[0] >= FOUND_MIX:
+                return True
+    return False
 
 
 def _black(brightness: np.ndarray, edges: np.ndarray) -> np.ndarray:
