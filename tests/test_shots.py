@@ -341,9 +341,10 @@ def test_dissolve_ending_as_the_colours_jump_is_placed_at_its_middle(
 
 
 def _stats_of(frame: Callable[[int], np.ndarray], n: int, fps: float = 25.0) -> FrameStats:
-    """The analyser's statistics of ``n`` frames made by ``frame(i)``, handed over without a codec."""
+    """The analyser's statistics of ``n`` frames made by ``frame(i)`` (0-255), handed over without a
+    codec."""
     analyzer = FrameAnalyzer(fps, StoryboardSettings())
-    frames = np.stack([np.clip(frame(i), 0, 255).astype(np.uint8) for i in range(n)])
+    frames = np.stack([np.asarray(frame(i)).astype(np.uint8) for i in range(n)])
     analyzer.update(frames, np.arange(n) / fps, "rgb")
     return analyzer.finish()
 
@@ -1000,10 +1001,7 @@ def _texture(rng: np.random.Generator, h: int = 45, w: int = 80) -> np.ndarray:
 
 def _cuts_of_frames(frames: list[np.ndarray], fps: float = 25.0) -> list[int]:
     """detect_cuts on frames handed straight to the analyser (no codec: exact numbers)."""
-    settings = StoryboardSettings()
-    analyzer = FrameAnalyzer(fps, settings)
-    analyzer.update(np.stack([f.astype(np.uint8) for f in frames]), np.arange(len(frames)) / fps, "rgb")
-    return detect_cuts(analyzer.finish(), fps, settings)
+    return detect_cuts(_stats_of(lambda i: frames[i], len(frames), fps), fps, StoryboardSettings())
 
 
 def test_fade_in_as_the_video_starts_and_cut_to_black_as_it_ends_are_no_boundaries() -> None:
