@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from lvas.agents.base import RetrieveLayers
 
 # Bump when a stage's output changes for the same inputs and settings.
-STORYBOARD_VERSION = "25"
+STORYBOARD_VERSION = "26"
 RENDER_VERSION = "2"
 MIX_VERSION = "2"
 REFLECT_VERSION = "2"

@@ -1025,6 +1025,23 @@ def test_black_flickering_with_stars_before_a_fade_in_is_one_black() -> None:
     assert _cuts_of_frames(frames) == []
 
 
+def test_dip_to_black_under_a_steady_caption_is_one_fade() -> None:
+    """A cut to black and a one-second fade-in, with a copyright line along the bottom of every
+    frame (a watermark): the black keeps the caption's edges but its centre is flat, so it is one
+    fade whose middle (frame 75) is the boundary, not a cut to black and a dissolve out of it."""
+    rng = np.random.default_rng(11)
+    a, b = _texture(rng), _texture(rng)
+    caption = np.zeros((45, 80, 3))
+    caption[39:42, 6:74:3] = 150.0  # letters of light grey on the black
+
+    def shown(img: np.ndarray) -> np.ndarray:
+        return np.maximum(img, caption)
+
+    frames = [shown(a)] * 50 + [shown(0 * a)] * 25
+    frames += [shown(b * (i / 25)) for i in range(1, 26)] + [shown(b)] * 50
+    assert _cuts_of_frames(frames) == [75]
+
+
 def test_light_turned_up_in_one_frame_is_not_a_cut(tmp_path: Path) -> None:
     """A still scene whose light rises by 40% from one frame to the next and stays: every pixel
     changes, but the picture scaled by the new light is the old one."""

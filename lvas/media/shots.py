@@ -69,6 +69,7 @@ PERSIST = 0.6  # a cut's change must persist across the flash window at this fra
 FLASH_BACK = 0.25  # colours back within this fraction of their jump across the flash window: a flash
 DARK = 0.10  # mean value (0..1) under which a frame counts as black (the middle of a fade)...
 BLACK_EDGES = 0.0015  # ...if it is also this featureless: a dark scene or a title card is a picture
+BLACK_CENTRE = 0.001  # ...or this flat in its centre (luminance deviation 0..1), whatever a caption shows
 BLACK_FLAT = 0.00075  # ...and black goes this featureless somewhere: a dim tinted picture keeps faint lines
 FLAT = 0.005  # a brighter frame whose centre's luminance deviates less than this is the middle of a dip to white
 SAME_LAYOUT = 0.02  # 4x4 layouts either side of a flat dip this close (mean, 0..1) are one shot's: a light
@@ -793,9 +794,11 @@ def detect_boundaries(
     # for placing fades: brightness, and which frames are black, smoothed over a flicker
     brightness = _running_median(stats.brightness, 3)
     edges = _running_median(stats.edges, 3)
-    black = _bridged(_black(brightness, edges), stats.flash_frames)
+    # black under a steady caption or watermark off the centre: the centre is flat
+    centre = np.sqrt(_running_median(stats.centre_contrast, 3))
+    black = _bridged(_black(brightness, edges) | ((brightness < DARK) & (centre < BLACK_CENTRE)), stats.flash_frames)
     for s, e in _runs(black):
-        if float(edges[s:e].min()) >= BLACK_FLAT:
+        if float(edges[s:e].min()) >= BLACK_FLAT and float(centre[s:e].min()) >= BLACK_CENTRE:
             black[s:e] = False
     fades, ends = _through_black(stats, brightness, black, cut_frames, np.sqrt(edges))
     # a dip to white or grey: the picture's detail, not its brightness, ramps down to a flat frame
