@@ -88,12 +88,16 @@ Told = tuple[float, str, float, float]  # a boundary as lvas tells it: time, kin
 STATS = Path(__file__).resolve().parent / "out" / "stats"
 
 
+def kept_key(path: Path) -> str:
+    """A name for what is kept of a video file: its path, size and modification time hashed."""
+    st = path.stat()
+    return hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:20]
+
+
 def kept_stats(path: Path, label: str, root: Path = STATS) -> tuple[FrameStats, float, float]:
     """hsv's per-frame statistics of a video, its frame rate and its end (s): as a run with
     ``--stats LABEL`` kept them in ``root``/LABEL/ (bench/out/stats), else analysed now and kept."""
-    st = path.stat()
-    key = hashlib.sha1(f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:20]
-    kept = root / label / f"{key}.npz"
+    kept = root / label / f"{kept_key(path)}.npz"
     if kept.exists():
         with np.load(kept) as z:
             values = {f.name: (int(z[f.name]) if f.type == "int" else z[f.name]) for f in fields(FrameStats)}

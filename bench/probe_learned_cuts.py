@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.bench_shots import material
 from bench.bench_shots_real import kept_stats
-from bench.real_footage import Tally, available, load, score
+from bench.real_footage import Tally, available, heldout_from, load, score
 from lvas.media import shots as S
 from lvas.media.shots import FrameStats
 from lvas.settings import StoryboardSettings
@@ -73,8 +73,7 @@ def main() -> None:
         s, fps, _ = kept_stats(path, args.stats)
         c, f = candidates(s, fps)
         t = s.t_s[c]
-        held = [a.start_s for a in notes if a.split == "heldout"]
-        edge = (min(held) if any(a.split == "tune" for a in notes) else -np.inf) if held else np.inf
+        edge = heldout_from(notes)
         for split in parts:
             inside = (t >= edge - 0.1) if split == "heldout" else (t < edge - 0.1)
             cuts = [a.t_s for a in notes if a.kind == "cut" and a.split == split]

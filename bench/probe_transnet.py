@@ -20,7 +20,6 @@ A measurement, not a detector.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import sys
 from pathlib import Path
 
@@ -28,8 +27,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.bench_shots_real import kept_stats
-from bench.real_footage import IGNORED_KINDS, TOLERANCE_S, available, load, score
+from bench.bench_shots_real import kept_key, kept_stats
+from bench.real_footage import IGNORED_KINDS, TOLERANCE_S, available, heldout_from, load, score
 from lvas.media.shots import FrameStats, detect_boundaries
 from lvas.media.transnet import transnet_probabilities
 from lvas.settings import StoryboardSettings
@@ -42,9 +41,7 @@ APART_S = 0.3  # an added boundary this far from any of hsv's
 
 def probabilities(video: str, path: Path) -> np.ndarray:
     """TransNetV2's probabilities of a whole clip, kept after the first time."""
-    st = path.stat()
-    key = hashlib.sha1(f"{video}|{st.st_size}|{st.st_mtime_ns}".encode()).hexdigest()[:20]
-    kept = KEPT / f"{key}.npy"
+    kept = KEPT / f"{kept_key(path)}.npy"
     if not kept.exists():
         KEPT.mkdir(parents=True, exist_ok=True)
         part = kept.with_name(kept.stem + ".part.npy")
@@ -75,8 +72,7 @@ def main() -> None:
             return float(p[max(a, 0) : min(b, len(p))].max(initial=0.0))
 
         times = [at(b.frame) for b in found]
-        held = [a.start_s for a in notes if a.split == "heldout"]
-        edge = (min(held) if any(a.split == "tune" for a in notes) else -np.inf) if held else np.inf
+        edge = heldout_from(notes)
         ignored = [a for a in notes if a.kind in IGNORED_KINDS]
         for split in rows:
             tally = score(times, notes, split)

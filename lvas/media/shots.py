@@ -794,15 +794,13 @@ def detect_boundaries(
     # for placing fades: brightness, and which frames are black, smoothed over a flicker
     brightness = _running_median(stats.brightness, 3)
     edges = _running_median(stats.edges, 3)
-    # black under a steady caption or watermark off the centre: the centre is flat
-    centre = np.sqrt(_running_median(stats.centre_contrast, 3))
-    black = _bridged(_black(brightness, edges) | ((brightness < DARK) & (centre < BLACK_CENTRE)), stats.flash_frames)
+    detail = np.sqrt(_running_median(stats.centre_contrast, 3))  # the centre's, clear of captions and bars
+    black = _bridged(_black(brightness, edges, detail), stats.flash_frames)
     for s, e in _runs(black):
-        if float(edges[s:e].min()) >= BLACK_FLAT and float(centre[s:e].min()) >= BLACK_CENTRE:
+        if float(edges[s:e].min()) >= BLACK_FLAT and float(detail[s:e].min()) >= BLACK_CENTRE:
             black[s:e] = False
     fades, ends = _through_black(stats, brightness, black, cut_frames, np.sqrt(edges))
     # a dip to white or grey: the picture's detail, not its brightness, ramps down to a flat frame
-    detail = np.sqrt(_running_median(stats.centre_contrast, 3))
     flat = (detail < FLAT) & ~black & (brightness >= DARK)
     fades += _through_flat(stats, detail, flat, cut_frames, black)
     # what the frames of a fade look like to the other cues (a cut into or out of the black, a
@@ -1843,9 +1841,12 @@ def _passed(stats: FrameStats, out: int, back: int) -> bool:
     return False
 
 
-def _black(brightness: np.ndarray, edges: np.ndarray) -> np.ndarray:
-    """Frames dark (DARK) and featureless (BLACK_EDGES): black, not a dark scene or a title card."""
-    return (brightness < DARK) & (edges < BLACK_EDGES)
+def _black(brightness: np.ndarray, edges: np.ndarray, centre: np.ndarray | None = None) -> np.ndarray:
+    """Frames dark (DARK) and featureless (BLACK_EDGES): black, not a dark scene or a title card.
+    Given the centre's luminance deviation, also dark frames whose centre is flat (BLACK_CENTRE):
+    black under a steady caption or watermark off the centre."""
+    black = (brightness < DARK) & (edges < BLACK_EDGES)
+    return black if centre is None else black | ((brightness < DARK) & (centre < BLACK_CENTRE))
 
 
 def _fade_span(
